@@ -1,0 +1,84 @@
+//! Discord API calls that OAuth2 scopes unlock, as sans-IO [`ApiCall`] values, and the types
+//! they return.
+//!
+//! Each function builds the request; send [`ApiCall::request`] with any HTTP client and give
+//! the answer to [`ApiCall::parse`]. User tokens travel only in the `Authorization: Bearer`
+//! header (never in a query string); bot tokens as `Authorization: Bot …`.
+
+use std::fmt;
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use oauth2::AccessToken;
+
+use crate::client::{Endpoints, to_uri};
+pub use crate::response::{ApiCall, ApiError};
+
+/// A bot token (from the developer portal), for the few calls that need the bot's identity
+/// (`/oauth2/applications/@me`, adding a member to a guild).
+///
+/// `Debug` never shows the token.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct BotToken(String);
+
+impl BotToken {
+    /// Wraps a bot token.
+    pub fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    /// The raw token.
+    ///
+    /// # Security
+    /// Never log or display this value.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BotToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BotToken([redacted])")
+    }
+}
+
+/// Which credential authorizes an API request.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// A user's OAuth2 access token: `Authorization: Bearer …`.
+    Bearer(&'a AccessToken),
+    /// The application's bot token: `Authorization: Bot …`.
+    Bot(&'a BotToken),
+    /// No credential (public endpoints such as `/oauth2/keys`).
+    None,
+}
+
+/// Builds a request to `{api_base}/{path}` (no leading slash in `path`), with the credential
+/// in the `Authorization` header (marked sensitive) and an optional JSON body.
+pub(crate) fn api_request(
+    endpoints: &Endpoints,
+    method: http::Method,
+    path: &str,
+    credential: Credential<'_>,
+    json_body: Option<Vec<u8>>,
+) -> http::Request<Vec<u8>> {
+    let url = endpoints.api_url(path);
+    let has_body = json_body.is_some();
+    let mut req = http::Request::new(json_body.unwrap_or_default());
+    *req.method_mut() = method;
+    *req.uri_mut() = to_uri(&url);
+    let headers = req.headers_mut();
+    headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
+    if has_body {
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    let auth = match credential {
+        Credential::Bearer(t) => Some(format!("Bearer {}", t.secret())),
+        Credential::Bot(t) => Some(format!("Bot {}", t.secret())),
+        Credential::None => None,
+    };
+    if let Some(mut value) = auth.and_then(|a| HeaderValue::from_str(&a).ok()) {
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    req
+}
