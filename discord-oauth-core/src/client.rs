@@ -86,8 +86,10 @@ impl Endpoints {
     pub fn from_base(base: Url) -> Result<Self, crate::ConfigError> {
         let root = base.as_str().trim_end_matches('/');
         let make = |path: &str| {
-            Url::parse(&format!("{root}{path}"))
-                .map_err(|e| crate::ConfigError::InvalidUrl { what: "endpoint base", reason: e.to_string() })
+            Url::parse(&format!("{root}{path}")).map_err(|e| crate::ConfigError::InvalidUrl {
+                what: "endpoint base",
+                reason: e.to_string(),
+            })
         };
         Self::new(make("/oauth2/authorize")?, make("/api/v10")?)
     }
@@ -115,7 +117,10 @@ impl Endpoints {
         }
         let base = api_base.as_str().trim_end_matches('/').to_owned();
         let parse = |s: String| {
-            Url::parse(&s).map_err(|e| crate::ConfigError::InvalidUrl { what: "API base", reason: e.to_string() })
+            Url::parse(&s).map_err(|e| crate::ConfigError::InvalidUrl {
+                what: "API base",
+                reason: e.to_string(),
+            })
         };
         Ok(Self {
             authorize,
@@ -127,6 +132,7 @@ impl Endpoints {
     }
 
     /// Builds `{api_base}/{path}` where `path` has no leading slash.
+    #[allow(dead_code)] // used by the API calls
     pub(crate) fn api_url(&self, path: &str) -> Url {
         let base = self.api_base.as_str().trim_end_matches('/');
         Url::parse(&format!("{base}/{path}")).unwrap_or_else(|_| self.api_base.clone())
@@ -179,8 +185,14 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("client_id", &self.client_id.as_str())
-            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
-            .field("redirect_uri", &self.redirect_uri.as_ref().map(|r| r.as_str()))
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "redirect_uri",
+                &self.redirect_uri.as_ref().map(|r| r.as_str()),
+            )
             .field("endpoints", &self.endpoints)
             .field("auth", &self.auth)
             .finish()
@@ -192,14 +204,30 @@ impl Client {
     ///
     /// `client_secret` is `None` for a public client (a native or single-page app), which
     /// must then use PKCE (on by default).
-    pub fn new(client_id: ClientId, client_secret: Option<ClientSecret>, redirect_uri: RedirectUrl) -> Self {
-        Self { client_id, client_secret, redirect_uri: Some(redirect_uri), endpoints: Endpoints::discord(), auth: ClientAuth::default() }
+    pub fn new(
+        client_id: ClientId,
+        client_secret: Option<ClientSecret>,
+        redirect_uri: RedirectUrl,
+    ) -> Self {
+        Self {
+            client_id,
+            client_secret,
+            redirect_uri: Some(redirect_uri),
+            endpoints: Endpoints::discord(),
+            auth: ClientAuth::default(),
+        }
     }
 
     /// A client with no redirect URI, for flows that need none: client credentials, plain bot
     /// authorization, refresh and revoke.
     pub fn without_redirect(client_id: ClientId, client_secret: Option<ClientSecret>) -> Self {
-        Self { client_id, client_secret, redirect_uri: None, endpoints: Endpoints::discord(), auth: ClientAuth::default() }
+        Self {
+            client_id,
+            client_secret,
+            redirect_uri: None,
+            endpoints: Endpoints::discord(),
+            auth: ClientAuth::default(),
+        }
     }
 
     /// Uses other endpoints (a mock, the legacy host).
@@ -243,9 +271,14 @@ impl Client {
         let mut basic = None;
         match (&self.client_secret, self.auth) {
             (Some(secret), ClientAuth::BasicAuth) => {
-                let user: String = form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
-                let pass: String = form_urlencoded::byte_serialize(secret.secret().as_bytes()).collect();
-                basic = Some(format!("Basic {}", STANDARD.encode(format!("{user}:{pass}"))));
+                let user: String =
+                    form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
+                let pass: String =
+                    form_urlencoded::byte_serialize(secret.secret().as_bytes()).collect();
+                basic = Some(format!(
+                    "Basic {}",
+                    STANDARD.encode(format!("{user}:{pass}"))
+                ));
             }
             (Some(secret), ClientAuth::RequestBody) => {
                 form.append_pair("client_id", self.client_id.as_str());
@@ -259,7 +292,10 @@ impl Client {
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = to_uri(url);
         let headers = req.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
         headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
         if let Some(value) = basic.and_then(|b| HeaderValue::from_str(&b).ok()) {
             let mut value = value;
@@ -281,15 +317,27 @@ mod tests {
         let l = Endpoints::legacy_discordapp();
         assert_eq!(l.authorize.host_str(), Some("discordapp.com"));
         assert_eq!(l.token.as_str(), "https://discordapp.com/api/oauth2/token");
-        assert_eq!(d.api_url("users/@me").as_str(), "https://discord.com/api/v10/users/@me");
+        assert_eq!(
+            d.api_url("users/@me").as_str(),
+            "https://discord.com/api/v10/users/@me"
+        );
     }
 
     #[test]
     fn endpoints_reject_relative_or_odd_schemes() {
-        let bad = Endpoints::new("ftp://x/authorize".parse().unwrap(), "https://x/api".parse().unwrap());
+        let bad = Endpoints::new(
+            "ftp://x/authorize".parse().unwrap(),
+            "https://x/api".parse().unwrap(),
+        );
         assert!(bad.is_err());
         let from_base = Endpoints::from_base("http://127.0.0.1:9/".parse().unwrap()).unwrap();
-        assert_eq!(from_base.authorize.as_str(), "http://127.0.0.1:9/oauth2/authorize");
-        assert_eq!(from_base.revoke.as_str(), "http://127.0.0.1:9/api/v10/oauth2/token/revoke");
+        assert_eq!(
+            from_base.authorize.as_str(),
+            "http://127.0.0.1:9/oauth2/authorize"
+        );
+        assert_eq!(
+            from_base.revoke.as_str(),
+            "http://127.0.0.1:9/api/v10/oauth2/token/revoke"
+        );
     }
 }

@@ -166,10 +166,12 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
 fn parse_seconds(s: &str) -> Option<Duration> {
     let v: f64 = s.trim().parse().ok()?;
-    if v.is_finite() && v >= 0.0 {
-        Some(Duration::from_secs_f64(v).min(MAX_RETRY_AFTER))
-    } else {
+    if !v.is_finite() || v < 0.0 {
         None
+    } else if v >= MAX_RETRY_AFTER.as_secs_f64() {
+        Some(MAX_RETRY_AFTER)
+    } else {
+        Some(Duration::from_secs_f64(v))
     }
 }
 
@@ -195,11 +197,13 @@ impl RateLimit {
         let retry_header = header_str(headers, "retry-after").and_then(parse_seconds);
         Self {
             retry_after: retry_header.or(reset_after),
-            global: header_str(headers, "x-ratelimit-global").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            global: header_str(headers, "x-ratelimit-global")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
             scope: header_str(headers, "x-ratelimit-scope").map(str::to_owned),
             bucket: header_str(headers, "x-ratelimit-bucket").map(str::to_owned),
             limit: header_str(headers, "x-ratelimit-limit").and_then(|v| v.trim().parse().ok()),
-            remaining: header_str(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse().ok()),
+            remaining: header_str(headers, "x-ratelimit-remaining")
+                .and_then(|v| v.trim().parse().ok()),
             reset_after,
             code: None,
         }
@@ -229,7 +233,9 @@ impl RateLimit {
         let mut rl = Self::from_headers(headers);
         if let Ok(b) = serde_json::from_slice::<Body>(body) {
             let body_retry = match b.retry_after {
-                Some(serde_json::Value::Number(n)) => n.as_f64().and_then(|f| parse_seconds(&f.to_string())),
+                Some(serde_json::Value::Number(n)) => {
+                    n.as_f64().and_then(|f| parse_seconds(&f.to_string()))
+                }
                 Some(serde_json::Value::String(s)) => parse_seconds(&s),
                 _ => None,
             };
@@ -250,7 +256,11 @@ impl RateLimit {
 
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.global { "globally rate limited by Discord" } else { "rate limited by Discord" })?;
+        f.write_str(if self.global {
+            "globally rate limited by Discord"
+        } else {
+            "rate limited by Discord"
+        })?;
         match self.retry_after {
             Some(d) => write!(f, "; retry after {:.3} s", d.as_secs_f64()),
             None => f.write_str("; no retry time given"),
@@ -280,7 +290,7 @@ pub enum ResponseError {
     },
     /// Discord answered with a status this call does not expect (including redirects, which
     /// are never followed), and no recognisable error body.
-    #[error("Discord answered with unexpected HTTP status {status}{}", excerpt_suffix(.excerpt))]
+    #[error("Discord answered with unexpected HTTP status {status}{}", excerpt_suffix(.excerpt.as_ref()))]
     UnexpectedStatus {
         /// The HTTP status.
         status: StatusCode,
@@ -288,7 +298,7 @@ pub enum ResponseError {
         excerpt: Option<String>,
     },
     /// The body could not be decoded into the expected type.
-    #[error("Discord's response could not be read: {reason}{}", excerpt_suffix(.excerpt))]
+    #[error("Discord's response could not be read: {reason}{}", excerpt_suffix(.excerpt.as_ref()))]
     Decode {
         /// What was wrong, in words (never containing a token).
         reason: String,
@@ -305,7 +315,7 @@ pub enum ResponseError {
     },
 }
 
-fn excerpt_suffix(excerpt: &Option<String>) -> String {
+fn excerpt_suffix(excerpt: Option<&String>) -> String {
     match excerpt {
         Some(e) if !e.is_empty() => format!(": {e:?}"),
         _ => String::new(),
@@ -315,7 +325,11 @@ fn excerpt_suffix(excerpt: &Option<String>) -> String {
 /// Makes a short, printable excerpt of a body for error messages.
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let mut out: String = text.chars().filter(|c| !c.is_control()).take(EXCERPT_CHARS).collect();
+    let mut out: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(EXCERPT_CHARS)
+        .collect();
     if text.chars().count() > EXCERPT_CHARS {
         out.push('…');
     }
@@ -332,33 +346,48 @@ pub(crate) enum Quote {
 
 /// Checks the status and size of a response and turns error answers into [`ResponseError`].
 /// Returns the body of a success (2xx) answer.
-pub(crate) fn check(response: &http::Response<Vec<u8>>, quote: Quote) -> Result<&[u8], ResponseError> {
+pub(crate) fn check(
+    response: &http::Response<Vec<u8>>,
+    quote: Quote,
+) -> Result<&[u8], ResponseError> {
     let body = response.body().as_slice();
     if body.len() > MAX_BODY_BYTES {
-        return Err(ResponseError::BodyTooLarge { size: body.len(), limit: MAX_BODY_BYTES });
+        return Err(ResponseError::BodyTooLarge {
+            size: body.len(),
+            limit: MAX_BODY_BYTES,
+        });
     }
     let status = response.status();
     if status.is_success() {
         return Ok(body);
     }
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(ResponseError::RateLimited(RateLimit::from_parts(response.headers(), body)));
+        return Err(ResponseError::RateLimited(RateLimit::from_parts(
+            response.headers(),
+            body,
+        )));
     }
     if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
         if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
-            let description =
-                v.get("error_description").and_then(|d| d.as_str()).map(|d| d.chars().take(300).collect());
+            let description = v
+                .get("error_description")
+                .and_then(|d| d.as_str())
+                .map(|d| d.chars().take(300).collect());
             return Err(ResponseError::OAuth(OAuthError {
                 error: OAuthErrorCode::from(err.to_owned()),
                 error_description: description,
             }));
         }
-        if let (Some(code), Some(message)) =
-            (v.get("code").and_then(serde_json::Value::as_u64), v.get("message").and_then(|m| m.as_str()))
-        {
+        if let (Some(code), Some(message)) = (
+            v.get("code").and_then(serde_json::Value::as_u64),
+            v.get("message").and_then(|m| m.as_str()),
+        ) {
             return Err(ResponseError::Discord {
                 status,
-                error: DiscordError { code, message: message.chars().take(300).collect() },
+                error: DiscordError {
+                    code,
+                    message: message.chars().take(300).collect(),
+                },
             });
         }
     }
@@ -372,13 +401,21 @@ pub(crate) fn check(response: &http::Response<Vec<u8>>, quote: Quote) -> Result<
 }
 
 /// Decodes a JSON success body. The error quotes the body only if `quote` allows it.
-pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8], quote: Quote) -> Result<T, ResponseError> {
+pub(crate) fn decode_json<T: DeserializeOwned>(
+    body: &[u8],
+    quote: Quote,
+) -> Result<T, ResponseError> {
     serde_json::from_slice(body).map_err(|e| ResponseError::Decode {
         reason: match quote {
             // serde_json messages can quote values; for token bodies give only the category
             // and position.
             Quote::Allowed => e.to_string(),
-            Quote::Never => format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()),
+            Quote::Never => format!(
+                "{:?} error at line {} column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ),
         },
         excerpt: match quote {
             Quote::Allowed => Some(excerpt(body)),
@@ -393,7 +430,9 @@ pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8], quote: Quote) -> Res
 pub enum ApiError {
     /// 401: the token is invalid, expired or revoked. Refresh it, or send the user through
     /// login again.
-    #[error("Discord rejected the token (401): it is invalid, expired or revoked; refresh it or log in again")]
+    #[error(
+        "Discord rejected the token (401): it is invalid, expired or revoked; refresh it or log in again"
+    )]
     Unauthorized,
     /// 403: the token lacks the scope or permission this endpoint needs (Discord code 50001
     /// "Missing Access" when a scope is missing).
@@ -423,7 +462,10 @@ pub(crate) fn api_check(response: &http::Response<Vec<u8>>) -> Result<&[u8], Api
         Ok(body) => Ok(body),
         Err(ResponseError::Discord { status, error }) => Err(api_status_error(status, Some(error))),
         Err(ResponseError::UnexpectedStatus { status, excerpt })
-            if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND) =>
+            if matches!(
+                status,
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+            ) =>
         {
             let _ = excerpt;
             Err(api_status_error(status, None))
@@ -443,7 +485,10 @@ fn api_status_error(status: StatusCode, error: Option<DiscordError>) -> ApiError
         StatusCode::NOT_FOUND => ApiError::NotFound(error),
         _ => match error {
             Some(error) => ApiError::Response(ResponseError::Discord { status, error }),
-            None => ApiError::Response(ResponseError::UnexpectedStatus { status, excerpt: None }),
+            None => ApiError::Response(ResponseError::UnexpectedStatus {
+                status,
+                excerpt: None,
+            }),
         },
     }
 }
@@ -457,7 +502,9 @@ fn api_status_error(status: StatusCode, error: Option<DiscordError>) -> ApiError
 /// let err = parse_api_json::<serde_json::Value>(resp).unwrap_err();
 /// assert!(matches!(err, ApiError::Forbidden(Some(e)) if e.code == 50001));
 /// ```
-pub fn parse_api_json<T: DeserializeOwned>(response: http::Response<Vec<u8>>) -> Result<T, ApiError> {
+pub fn parse_api_json<T: DeserializeOwned>(
+    response: http::Response<Vec<u8>>,
+) -> Result<T, ApiError> {
     let body = api_check(&response)?;
     Ok(decode_json(body, Quote::Allowed)?)
 }
@@ -505,9 +552,19 @@ impl<T> fmt::Debug for ApiCall<T> {
 
 impl<T> ApiCall<T> {
     /// Pairs a request with the function that parses its answer.
-    pub fn new(request: http::Request<Vec<u8>>, parser: fn(http::Response<Vec<u8>>) -> Result<T, ApiError>) -> Self {
+    pub fn new(
+        request: http::Request<Vec<u8>>,
+        parser: fn(http::Response<Vec<u8>>) -> Result<T, ApiError>,
+    ) -> Self {
         let (parts, body) = request.into_parts();
-        Self { method: parts.method, uri: parts.uri, headers: parts.headers, body, parser, _marker: PhantomData }
+        Self {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+            parser,
+            _marker: PhantomData,
+        }
     }
 
     /// The request to send. Can be called again to retry (e.g. after a 429).

@@ -248,7 +248,11 @@ impl Scopes {
 
     /// The scopes of `other` that are not in this set.
     pub fn missing_from(&self, other: &Scopes) -> Scopes {
-        other.iter().filter(|s| !self.contains(s)).cloned().collect()
+        other
+            .iter()
+            .filter(|s| !self.contains(s))
+            .cloned()
+            .collect()
     }
 
     /// Iterates in insertion order.
@@ -369,7 +373,10 @@ mod tests {
         assert_eq!(s, Scope::Other("brand.new.scope".into()));
         assert_eq!(s.to_string(), "brand.new.scope");
         let set = Scopes::parse("identify brand.new.scope");
-        assert_eq!(serde_json::to_string(&set).unwrap(), r#""identify brand.new.scope""#);
+        assert_eq!(
+            serde_json::to_string(&set).unwrap(),
+            r#""identify brand.new.scope""#
+        );
     }
 
     #[test]
@@ -399,7 +406,10 @@ mod tests {
 
     #[test]
     fn every_spec_scope_is_known() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/discord-api-spec/openapi.json");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/discord-api-spec/openapi.json"
+        );
         let Ok(text) = std::fs::read_to_string(path) else {
             // The spec lives beside the checkout in the project's shared folder; a crate
             // built from crates.io has no such folder. CI always has it.
@@ -408,7 +418,9 @@ mod tests {
             return;
         };
         let spec: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let one_of = spec["components"]["schemas"]["OAuth2Scopes"]["oneOf"].as_array().unwrap();
+        let one_of = spec["components"]["schemas"]["OAuth2Scopes"]["oneOf"]
+            .as_array()
+            .unwrap();
         assert!(one_of.len() >= 30, "spec lists {} scopes", one_of.len());
         for entry in one_of {
             let name = entry["const"].as_str().unwrap();

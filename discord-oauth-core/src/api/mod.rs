@@ -54,6 +54,7 @@ pub enum Credential<'a> {
 
 /// Builds a request to `{api_base}/{path}` (no leading slash in `path`), with the credential
 /// in the `Authorization` header (marked sensitive) and an optional JSON body.
+#[allow(dead_code)] // used by the API calls
 pub(crate) fn api_request(
     endpoints: &Endpoints,
     method: http::Method,
@@ -82,3 +83,8 @@ pub(crate) fn api_request(
     }
     req
 }
+
+/// Temporary until the typed guild model lands.
+pub type Guild = serde_json::Value;
+/// Temporary until the typed webhook model lands.
+pub type IncomingWebhook = serde_json::Value;
