@@ -6,6 +6,7 @@ pub mod api;
 mod authorize;
 mod bot;
 mod callback;
+pub mod cdn;
 mod client;
 mod error;
 pub mod implicit;
@@ -14,6 +15,7 @@ mod permissions;
 pub mod response;
 mod return_to;
 mod scope;
+mod snowflake;
 mod token;
 
 pub use authorize::{
@@ -29,11 +31,12 @@ pub use oauth2::{
     AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, RefreshToken,
 };
-pub use permissions::Permissions;
+pub use permissions::{ParsePermissionsError, Permissions};
 pub use rand_core;
 pub use response::{ApiError, OAuthError, OAuthErrorCode, RateLimit, ResponseError};
 pub use return_to::{MAX_RETURN_TO_BYTES, ReturnTo};
 pub use scope::{Scope, Scopes};
+pub use snowflake::{DISCORD_EPOCH_MS, Snowflake};
 pub use token::{
     ClientCredentialsExchange, CodeExchange, DEFAULT_TOKEN_LIFETIME, RefreshExchange,
     RevocableToken, RevokeRequest, TokenError, TokenSet,

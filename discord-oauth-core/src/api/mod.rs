@@ -12,6 +12,39 @@ use oauth2::AccessToken;
 
 use crate::client::{Endpoints, to_uri};
 pub use crate::response::{ApiCall, ApiError};
+pub use crate::snowflake::Snowflake;
+
+mod application;
+mod connection;
+mod de;
+mod guild;
+mod openid;
+mod role_connection;
+mod user;
+mod webhook;
+
+pub use application::{
+    Application, AuthorizationInfo, InstallParams, IntegrationTypeConfig, Team, TeamMember,
+    current_application, current_authorization,
+};
+pub use connection::{
+    Connection, ConnectionIntegration, IntegrationAccount, IntegrationGuild,
+    current_user_connections,
+};
+pub use guild::{
+    AddGuildMember, AddGuildMemberOutcome, CurrentUserGuild, Emoji, Guild, GuildsQuery,
+    MAX_GUILDS_PAGE, Member, Role, RoleColors, RoleTags, add_guild_member,
+    current_user_guild_member, current_user_guilds,
+};
+pub use openid::{keys, userinfo};
+pub use role_connection::{
+    MetadataType, RoleConnection, RoleConnectionMetadata, get_role_connection,
+    role_connection_metadata, update_role_connection, update_role_connection_metadata,
+};
+pub use user::{
+    AvatarDecoration, Collectibles, Nameplate, PremiumType, PrimaryGuild, User, current_user,
+};
+pub use webhook::{IncomingWebhook, WebhookToken};
 
 /// A bot token (from the developer portal), for the few calls that need the bot's identity
 /// (`/oauth2/applications/@me`, adding a member to a guild).
@@ -54,7 +87,6 @@ pub enum Credential<'a> {
 
 /// Builds a request to `{api_base}/{path}` (no leading slash in `path`), with the credential
 /// in the `Authorization` header (marked sensitive) and an optional JSON body.
-#[allow(dead_code)] // used by the API calls
 pub(crate) fn api_request(
     endpoints: &Endpoints,
     method: http::Method,
@@ -83,8 +115,3 @@ pub(crate) fn api_request(
     }
     req
 }
-
-/// Temporary until the typed guild model lands.
-pub type Guild = serde_json::Value;
-/// Temporary until the typed webhook model lands.
-pub type IncomingWebhook = serde_json::Value;
