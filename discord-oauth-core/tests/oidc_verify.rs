@@ -44,7 +44,10 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_100)
 }
 
-fn verify(token: &IdToken, at: SystemTime) -> Result<discord_oauth_core::oidc::IdTokenClaims, IdTokenError> {
+fn verify(
+    token: &IdToken,
+    at: SystemTime,
+) -> Result<discord_oauth_core::oidc::IdTokenClaims, IdTokenError> {
     token.verify(
         &jwks(),
         &ClientId::new(CLIENT.into()),
@@ -76,18 +79,30 @@ fn signature_is_checked_before_claims() {
     // The unverified path would accept it (the claims are fine) …
     assert!(
         tampered
-            .validate(&ClientId::new(CLIENT.into()), DISCORD_ISSUER, now(), Some("n1"), Duration::ZERO)
+            .validate(
+                &ClientId::new(CLIENT.into()),
+                DISCORD_ISSUER,
+                now(),
+                Some("n1"),
+                Duration::ZERO
+            )
             .is_ok()
     );
     // … the verified path does not.
-    assert!(matches!(verify(&tampered, now()), Err(IdTokenError::BadSignature(_))));
+    assert!(matches!(
+        verify(&tampered, now()),
+        Err(IdTokenError::BadSignature(_))
+    ));
 }
 
 #[test]
 fn claims_are_still_checked_after_a_good_signature() {
     let token = sign(&claims(), Some("test-key-1"));
     let late = UNIX_EPOCH + Duration::from_secs(1_700_001_000);
-    assert!(matches!(verify(&token, late), Err(IdTokenError::Expired { .. })));
+    assert!(matches!(
+        verify(&token, late),
+        Err(IdTokenError::Expired { .. })
+    ));
     let mut other_aud = claims();
     other_aud["aud"] = "42".into();
     assert!(matches!(
