@@ -9,6 +9,7 @@ mod callback;
 mod client;
 mod error;
 pub mod implicit;
+pub mod login;
 pub mod oidc;
 mod permissions;
 pub mod response;

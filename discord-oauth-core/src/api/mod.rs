@@ -88,3 +88,5 @@ pub(crate) fn api_request(
 pub type Guild = serde_json::Value;
 /// Temporary until the typed webhook model lands.
 pub type IncomingWebhook = serde_json::Value;
+/// Temporary until the typed user model lands.
+pub type User = serde_json::Value;
