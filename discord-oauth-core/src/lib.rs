@@ -10,6 +10,7 @@ pub mod cdn;
 mod client;
 mod error;
 pub mod implicit;
+pub mod login;
 pub mod oidc;
 mod permissions;
 pub mod response;

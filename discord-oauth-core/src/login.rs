@@ -1,0 +1,697 @@
+//! The server-side login driver shared by the framework integrations.
+//!
+//! `discord-oauth-tower` and `discord-oauth-actix` serve the same three routes with the same
+//! rules; everything that is not framework glue lives here, sans-IO, so the two cannot drift:
+//! - [`LoginConfig`]: the validated configuration (one type for every framework);
+//! - [`PendingLogins`]: the bounded set of logins in progress in one browser session, keyed by
+//!   `state`, so two tabs can log in at once;
+//! - [`AuthSession`]: what a logged-in session stores (user + tokens), compact;
+//! - [`LoginError`]: every way a login can fail, with the HTTP status and a user-safe page.
+//!
+//! # How we chose the defaults
+//! - Scopes: `identify` only (checklist A-12: the minimal set). The user is fetched from
+//!   `/users/@me`, so `identify` is always required.
+//! - PKCE on; pending logins expire after 10 minutes; at most 5 per browser session (the oldest
+//!   is dropped), so a script hitting `/auth/login` cannot grow a session without bound.
+//! - Tokens are refreshed when they expire within 5 minutes; a session ends 30 days after
+//!   login whatever the refreshes (absolute lifetime, checklist F-12/H-10).
+//! - `Secure` cookies when the redirect URI is `https`.
+//! - Logout redirects to `/`; login without a valid `return_to` lands on `/`.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::api::User;
+use crate::{
+    CallbackError, CallbackParams, Client, ClientId, ClientSecret, CodeExchange, ConfigError,
+    Endpoints, PendingAuthorization, Prompt, RedirectUrl, ReturnTo, Scope, Scopes, TokenError,
+    TokenSet, unix_time,
+};
+
+/// The paths of the three login routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Routes {
+    /// Starts a login (`GET`), default `/auth/login`.
+    pub login: String,
+    /// Discord's redirect target (`GET`), default `/auth/callback`. Must equal the path of the
+    /// redirect URI.
+    pub callback: String,
+    /// Ends the session (`POST`), default `/auth/logout`.
+    pub logout: String,
+}
+
+impl Default for Routes {
+    fn default() -> Self {
+        Self {
+            login: "/auth/login".into(),
+            callback: "/auth/callback".into(),
+            logout: "/auth/logout".into(),
+        }
+    }
+}
+
+/// The validated configuration of a site's Discord login. Build it with
+/// [`LoginConfig::builder`]; every mistake is reported by [`LoginConfigBuilder::build`] with
+/// a sentence saying what to fix.
+///
+/// ```
+/// use discord_oauth_core::login::LoginConfig;
+/// use discord_oauth_core::Scope;
+/// let config = LoginConfig::builder("1100000000000000001", "https://example.com/auth/callback")
+///     .client_secret("s3cret")
+///     .scopes([Scope::Identify, Scope::Guilds])
+///     .build()
+///     .unwrap();
+/// assert!(config.secure_cookies());
+/// assert_eq!(config.routes().callback, "/auth/callback");
+///
+/// let err = LoginConfig::builder("1100000000000000001", "/auth/callback").build().unwrap_err();
+/// assert!(err.to_string().contains("absolute"));
+/// ```
+#[derive(Clone)]
+pub struct LoginConfig {
+    client: Client,
+    scopes: Scopes,
+    routes: Routes,
+    default_return_to: ReturnTo,
+    post_logout_redirect: ReturnTo,
+    refresh_skew: Duration,
+    pkce: bool,
+    prompt: Option<Prompt>,
+    identity_only: bool,
+    pending_ttl: Duration,
+    max_pending: usize,
+    session_lifetime: Duration,
+    secure_cookies: bool,
+    origin: String,
+}
+
+impl fmt::Debug for LoginConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LoginConfig")
+            .field("client", &self.client)
+            .field("scopes", &self.scopes)
+            .field("routes", &self.routes)
+            .field("identity_only", &self.identity_only)
+            .field("secure_cookies", &self.secure_cookies)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`LoginConfig`].
+#[derive(Debug, Clone)]
+#[must_use = "call `.build()`"]
+pub struct LoginConfigBuilder {
+    client_id: String,
+    client_secret: Option<String>,
+    redirect_uri: String,
+    scopes: Scopes,
+    routes: Routes,
+    endpoints: Endpoints,
+    default_return_to: String,
+    post_logout_redirect: String,
+    refresh_skew: Duration,
+    pkce: bool,
+    prompt: Option<Prompt>,
+    identity_only: bool,
+    pending_ttl: Duration,
+    max_pending: usize,
+    session_lifetime: Duration,
+    insecure_cookies: bool,
+}
+
+impl LoginConfig {
+    /// Starts a configuration for a client id and the exact redirect URI registered at Discord.
+    pub fn builder(
+        client_id: impl Into<String>,
+        redirect_uri: impl Into<String>,
+    ) -> LoginConfigBuilder {
+        LoginConfigBuilder {
+            client_id: client_id.into(),
+            client_secret: None,
+            redirect_uri: redirect_uri.into(),
+            scopes: Scopes::from(Scope::Identify),
+            routes: Routes::default(),
+            endpoints: Endpoints::discord(),
+            default_return_to: "/".into(),
+            post_logout_redirect: "/".into(),
+            refresh_skew: Duration::from_secs(300),
+            pkce: true,
+            prompt: None,
+            identity_only: false,
+            pending_ttl: crate::DEFAULT_AUTHORIZATION_TTL,
+            max_pending: 5,
+            session_lifetime: Duration::from_secs(30 * 24 * 3600),
+            insecure_cookies: false,
+        }
+    }
+
+    /// The OAuth2 client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+    /// The scopes requested at login.
+    pub fn scopes(&self) -> &Scopes {
+        &self.scopes
+    }
+    /// The route paths.
+    pub fn routes(&self) -> &Routes {
+        &self.routes
+    }
+    /// Where a login without a valid `return_to` lands.
+    pub fn default_return_to(&self) -> &ReturnTo {
+        &self.default_return_to
+    }
+    /// Where logout redirects.
+    pub fn post_logout_redirect(&self) -> &ReturnTo {
+        &self.post_logout_redirect
+    }
+    /// How close to expiry an access token is refreshed.
+    pub fn refresh_skew(&self) -> Duration {
+        self.refresh_skew
+    }
+    /// `true` if only the user is kept, not the tokens.
+    pub fn identity_only(&self) -> bool {
+        self.identity_only
+    }
+    /// The absolute session lifetime.
+    pub fn session_lifetime(&self) -> Duration {
+        self.session_lifetime
+    }
+    /// `true` if cookies must be `Secure` (the redirect URI is `https`, unless overridden).
+    pub fn secure_cookies(&self) -> bool {
+        self.secure_cookies
+    }
+    /// The site's origin (`scheme://host[:port]`), from the redirect URI.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Starts a login: validates `return_to` (falling back to the default), adds a new pending
+    /// authorization to `pending` (dropping expired ones and the oldest beyond the cap), and
+    /// returns the URL to redirect the browser to.
+    pub fn begin_login(
+        &self,
+        return_to: Option<&str>,
+        pending: &mut PendingLogins,
+        rng: &mut impl CryptoRng,
+        now: SystemTime,
+    ) -> Result<Url, ConfigError> {
+        let return_to = return_to
+            .and_then(ReturnTo::parse)
+            .unwrap_or_else(|| self.default_return_to.clone());
+        let mut request = self
+            .client
+            .authorize(self.scopes.clone())
+            .pkce(self.pkce)
+            .ttl(self.pending_ttl);
+        if let Some(p) = self.prompt {
+            request = request.prompt(p);
+        }
+        let (url, authorization) = request.start(rng, now)?;
+        pending.push(
+            PendingLogin {
+                authorization,
+                return_to,
+            },
+            now,
+            self.max_pending,
+        );
+        Ok(url)
+    }
+
+    /// Handles the callback query: finds the pending login by `state` and removes it (single
+    /// use, whatever happens next), then validates it. Returns the token exchange to perform
+    /// and where to go afterwards.
+    ///
+    /// A callback whose `state` matches no pending login leaves `pending` untouched (so a forged
+    /// `error=…` callback cannot cancel a real login in progress).
+    pub fn complete_callback(
+        &self,
+        query: &str,
+        pending: &mut PendingLogins,
+        now: SystemTime,
+    ) -> Result<(CodeExchange, ReturnTo), LoginError> {
+        let params = CallbackParams::parse(query)?;
+        let state = params
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(CallbackError::MissingState)?;
+        let login = pending.take(state).ok_or(CallbackError::UnknownState)?;
+        let grant = login.authorization.callback_params(params, now)?;
+        // Re-validate the stored target before using it (checklist D-08).
+        let return_to = ReturnTo::parse(login.return_to.as_str())
+            .unwrap_or_else(|| self.default_return_to.clone());
+        Ok((self.client.exchange_code(grant), return_to))
+    }
+
+    /// Checks a token response before the user is fetched: `identify` must have been granted.
+    pub fn check_granted(&self, tokens: &TokenSet) -> Result<(), LoginError> {
+        if tokens.has_scope(&Scope::Identify) {
+            Ok(())
+        } else {
+            Err(LoginError::ScopeNotGranted(
+                tokens.scopes.missing_from(&self.scopes),
+            ))
+        }
+    }
+
+    /// Builds the session record after a successful login. In identity-only mode the tokens
+    /// are dropped here (revoke them if you do not need them; the integrations do).
+    pub fn new_session(&self, user: User, tokens: TokenSet, now: SystemTime) -> AuthSession {
+        AuthSession {
+            user,
+            tokens: (!self.identity_only).then_some(tokens),
+            authenticated_at: now,
+        }
+    }
+
+    /// What to do with a stored session on a request at `now`.
+    pub fn session_status(&self, session: &AuthSession, now: SystemTime) -> SessionStatus {
+        let ends = session.authenticated_at.checked_add(self.session_lifetime);
+        if ends.is_none_or(|end| now >= end) {
+            return SessionStatus::Ended;
+        }
+        match &session.tokens {
+            Some(t) if t.expires_within(now, self.refresh_skew) => {
+                if t.refresh_token.is_some() {
+                    SessionStatus::NeedsRefresh
+                } else if now >= t.expires_at {
+                    SessionStatus::Ended
+                } else {
+                    SessionStatus::Valid
+                }
+            }
+            _ => SessionStatus::Valid,
+        }
+    }
+}
+
+impl LoginConfigBuilder {
+    /// The client secret (omit for a public client, which then relies on PKCE).
+    pub fn client_secret(mut self, secret: impl Into<String>) -> Self {
+        self.client_secret = Some(secret.into());
+        self
+    }
+    /// The scopes to request (default `identify`; `identify` is added if missing).
+    pub fn scopes(mut self, scopes: impl Into<Scopes>) -> Self {
+        self.scopes = scopes.into();
+        self
+    }
+    /// The route paths (defaults `/auth/login`, `/auth/callback`, `/auth/logout`).
+    pub fn routes(mut self, routes: Routes) -> Self {
+        self.routes = routes;
+        self
+    }
+    /// Discord's endpoints (default discord.com; a mock for tests and offline demos).
+    pub fn endpoints(mut self, endpoints: Endpoints) -> Self {
+        self.endpoints = endpoints;
+        self
+    }
+    /// Where to land after login when no valid `return_to` was given (default `/`).
+    pub fn default_return_to(mut self, path: impl Into<String>) -> Self {
+        self.default_return_to = path.into();
+        self
+    }
+    /// Where to land after logout (default `/`).
+    pub fn post_logout_redirect(mut self, path: impl Into<String>) -> Self {
+        self.post_logout_redirect = path.into();
+        self
+    }
+    /// Refresh access tokens that expire within this margin (default 5 minutes).
+    pub fn refresh_skew(mut self, skew: Duration) -> Self {
+        self.refresh_skew = skew;
+        self
+    }
+    /// Turns PKCE off.
+    ///
+    /// # Security
+    /// PKCE defends against code injection. Only turn it off to request
+    /// `role_connections.write`, which Discord refuses together with PKCE.
+    pub fn disable_pkce(mut self) -> Self {
+        self.pkce = false;
+        self
+    }
+    /// Sets `prompt` (e.g. [`Prompt::None`] to skip the consent screen for returning users).
+    pub fn prompt(mut self, prompt: Prompt) -> Self {
+        self.prompt = Some(prompt);
+        self
+    }
+    /// Keep only the user, not the Discord tokens (for sites that need nothing but "who is
+    /// this"). The tokens are revoked right after login; no refresh ever happens.
+    pub fn identity_only(mut self, identity_only: bool) -> Self {
+        self.identity_only = identity_only;
+        self
+    }
+    /// How long a started login may take (default 10 minutes).
+    pub fn pending_ttl(mut self, ttl: Duration) -> Self {
+        self.pending_ttl = ttl;
+        self
+    }
+    /// How many logins may be pending in one browser session (default 5).
+    pub fn max_pending(mut self, max: usize) -> Self {
+        self.max_pending = max;
+        self
+    }
+    /// The absolute session lifetime (default 30 days).
+    pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.session_lifetime = lifetime;
+        self
+    }
+    /// Allows non-`Secure` cookies even though the redirect URI is https (e.g. TLS terminated
+    /// by a proxy that talks plain HTTP to a browser — rarely right).
+    ///
+    /// # Security
+    /// Without `Secure`, the session cookie can leak over plain HTTP.
+    pub fn allow_insecure_cookies(mut self) -> Self {
+        self.insecure_cookies = true;
+        self
+    }
+
+    /// Validates everything and builds the configuration.
+    pub fn build(self) -> Result<LoginConfig, ConfigError> {
+        let client_id = self.client_id.trim();
+        if client_id.is_empty() {
+            return Err(ConfigError::Invalid(
+                "the client id is empty; copy it from the Discord developer portal (OAuth2 → Client ID)".into(),
+            ));
+        }
+        if !client_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ConfigError::Invalid(format!(
+                "the client id {client_id:?} is not a Discord application id (digits only)"
+            )));
+        }
+        if matches!(self.client_secret.as_deref(), Some(s) if s.trim().is_empty()) {
+            return Err(ConfigError::Invalid(
+                "the client secret is empty; leave it unset for a public client".into(),
+            ));
+        }
+        let redirect = Url::parse(&self.redirect_uri).map_err(|e| ConfigError::InvalidUrl {
+            what: "redirect URI",
+            reason: format!("{e}; it must be absolute, e.g. https://example.com/auth/callback"),
+        })?;
+        if !matches!(redirect.scheme(), "http" | "https") || redirect.host().is_none() {
+            return Err(ConfigError::InvalidUrl {
+                what: "redirect URI",
+                reason:
+                    "it must be an absolute http(s) URL, e.g. https://example.com/auth/callback"
+                        .into(),
+            });
+        }
+        if redirect.fragment().is_some() {
+            return Err(ConfigError::InvalidUrl {
+                what: "redirect URI",
+                reason: "it must not have a #fragment".into(),
+            });
+        }
+        for (name, path) in [
+            ("login", &self.routes.login),
+            ("callback", &self.routes.callback),
+            ("logout", &self.routes.logout),
+        ] {
+            if !path.starts_with('/') || path.contains(['?', '#']) {
+                return Err(ConfigError::Invalid(format!(
+                    "the {name} route {path:?} must be a plain path starting with /"
+                )));
+            }
+        }
+        if redirect.path() != self.routes.callback {
+            return Err(ConfigError::Invalid(format!(
+                "the redirect URI's path {:?} does not match the callback route {:?}; Discord sends the user back \
+                 to the redirect URI, so they must agree",
+                redirect.path(),
+                self.routes.callback
+            )));
+        }
+        let mut scopes = self.scopes;
+        if scopes.is_bot_only() {
+            return Err(ConfigError::ScopeNotAllowed {
+                scope: scopes.to_string(),
+                reason: "a login needs a user scope such as `identify`; bot-only scopes give no user",
+            });
+        }
+        scopes.insert(Scope::Identify);
+        crate::authorize::validate_login_scopes(&scopes, self.pkce)?;
+        if !self.pkce && self.client_secret.is_none() {
+            return Err(ConfigError::Invalid(
+                "a public client (no secret) must use PKCE".into(),
+            ));
+        }
+        let parse_path = |what: &str, p: &str| {
+            ReturnTo::parse(p).ok_or_else(|| {
+                ConfigError::Invalid(format!("the {what} {p:?} must be a same-site path like /"))
+            })
+        };
+        let default_return_to = parse_path("default return path", &self.default_return_to)?;
+        let post_logout_redirect = parse_path("post-logout redirect", &self.post_logout_redirect)?;
+        if self.max_pending == 0 {
+            return Err(ConfigError::Invalid(
+                "max_pending must be at least 1".into(),
+            ));
+        }
+        let origin = redirect.origin().ascii_serialization();
+        let secure_cookies = redirect.scheme() == "https" && !self.insecure_cookies;
+        let redirect_url = RedirectUrl::from_url(redirect);
+        let client = Client::new(
+            ClientId::new(client_id.to_owned()),
+            self.client_secret.map(ClientSecret::new),
+            redirect_url,
+        )
+        .with_endpoints(self.endpoints);
+        Ok(LoginConfig {
+            client,
+            scopes,
+            routes: self.routes,
+            default_return_to,
+            post_logout_redirect,
+            refresh_skew: self.refresh_skew,
+            pkce: self.pkce,
+            prompt: self.prompt,
+            identity_only: self.identity_only,
+            pending_ttl: self.pending_ttl,
+            max_pending: self.max_pending,
+            session_lifetime: self.session_lifetime,
+            secure_cookies,
+            origin,
+        })
+    }
+}
+
+/// One login in progress: the pending authorization and where to go afterwards.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The pending authorization (state, PKCE verifier, expiry).
+    pub authorization: PendingAuthorization,
+    /// Where to land after the login.
+    pub return_to: ReturnTo,
+}
+
+/// The logins in progress in one browser session: bounded, oldest first, keyed by `state`.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PendingLogins(Vec<PendingLogin>);
+
+impl PendingLogins {
+    /// Adds a login, dropping expired ones, then the oldest beyond `max`.
+    pub fn push(&mut self, login: PendingLogin, now: SystemTime, max: usize) {
+        self.0.retain(|p| !p.authorization.is_expired(now));
+        self.0.push(login);
+        let excess = self.0.len().saturating_sub(max.max(1));
+        self.0.drain(..excess);
+    }
+
+    /// Removes and returns the login whose state equals `state` (constant-time comparison).
+    pub fn take(&mut self, state: &str) -> Option<PendingLogin> {
+        let mut found = None;
+        // Compare against every entry, so timing does not reveal which one matched.
+        for (i, p) in self.0.iter().enumerate() {
+            if p.authorization.matches_state(state) && found.is_none() {
+                found = Some(i);
+            }
+        }
+        found.map(|i| self.0.remove(i))
+    }
+
+    /// Drops expired logins.
+    pub fn prune(&mut self, now: SystemTime) {
+        self.0.retain(|p| !p.authorization.is_expired(now));
+    }
+
+    /// Number of logins in progress.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// `true` if none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// What a logged-in session stores: the Discord user, the tokens (unless identity-only), and
+/// when the login happened. Serializable and compact (well under 1 KiB for a typical user).
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AuthSession {
+    /// The user, as `/users/@me` returned it at login.
+    pub user: User,
+    /// The tokens (absent in identity-only mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<TokenSet>,
+    /// When the user logged in (the absolute session lifetime counts from here).
+    #[serde(with = "unix_time")]
+    pub authenticated_at: SystemTime,
+}
+
+impl fmt::Debug for AuthSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthSession")
+            .field("user", &self.user)
+            .field("tokens", &self.tokens)
+            .field("authenticated_at", &self.authenticated_at)
+            .finish()
+    }
+}
+
+/// The state of a stored session at a given time; see [`LoginConfig::session_status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Usable as is.
+    Valid,
+    /// The access token expires within the refresh skew: refresh it (once, for all requests
+    /// of this session) before use.
+    NeedsRefresh,
+    /// The absolute lifetime is over, or the token expired with no way to refresh: log out.
+    Ended,
+}
+
+/// Why a login failed, with what to tell the user. The `Display` text is for logs; the
+/// [`LoginError::page`] text is for the browser and never contains tokens or Discord's raw
+/// answers.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginError {
+    /// The callback was refused.
+    #[error(transparent)]
+    Callback(#[from] CallbackError),
+    /// The code exchange failed.
+    #[error("code exchange failed: {0}")]
+    Token(#[from] TokenError),
+    /// Fetching the user failed.
+    #[error("fetching the user failed: {0}")]
+    User(#[from] crate::ApiError),
+    /// Discord did not grant `identify`, so there is no user to log in.
+    #[error("Discord did not grant the scopes this site needs: {0}")]
+    ScopeNotGranted(Scopes),
+    /// Discord could not be reached (transport error or timeout).
+    #[error("Discord could not be reached: {0}")]
+    Unreachable(String),
+    /// The session store failed.
+    #[error("the session store failed: {0}")]
+    Store(String),
+}
+
+impl LoginError {
+    /// The HTTP status to answer with: 4xx for anything the browser or user caused, 502 when
+    /// Discord misbehaved, 503 when Discord or the store is unavailable or rate limiting.
+    pub fn status(&self) -> u16 {
+        match self {
+            LoginError::Callback(_) | LoginError::ScopeNotGranted(_) => 400,
+            LoginError::Token(e) if e.is_invalid_grant() => 400,
+            LoginError::Token(TokenError::RateLimited(_))
+            | LoginError::User(crate::ApiError::Response(crate::ResponseError::RateLimited(_)))
+            | LoginError::Unreachable(_)
+            | LoginError::Store(_) => 503,
+            LoginError::Token(_) | LoginError::User(_) => 502,
+        }
+    }
+
+    /// Seconds the client should wait before retrying, for 503 answers.
+    pub fn retry_after(&self) -> Option<u64> {
+        let rl = match self {
+            LoginError::Token(e) => e.rate_limit(),
+            LoginError::User(e) => e.rate_limit(),
+            LoginError::Unreachable(_) | LoginError::Store(_) => return Some(5),
+            _ => None,
+        };
+        rl.map(|r| r.retry_after.map_or(5, |d| d.as_secs().max(1)))
+    }
+
+    /// A title and a message for the user: plain text (escape before putting in HTML).
+    pub fn page(&self) -> (&'static str, String) {
+        match self {
+            LoginError::Callback(CallbackError::AccessDenied { .. }) => (
+                "Login cancelled",
+                "You cancelled the login on Discord. Nothing was shared with this site.".into(),
+            ),
+            LoginError::Callback(CallbackError::Expired) => {
+                ("Login expired", "The login took too long. Please start again.".into())
+            }
+            LoginError::Callback(e) => ("Login failed", format!("This login link is not valid: {e}.")),
+            LoginError::Token(e) if e.is_invalid_grant() => (
+                "Login failed",
+                "Discord did not accept this login (the code was already used or has expired). Please start again."
+                    .into(),
+            ),
+            LoginError::ScopeNotGranted(_) => (
+                "Login failed",
+                "Discord did not grant access to your account profile, which this site needs to log you in.".into(),
+            ),
+            LoginError::Token(TokenError::RateLimited(_))
+            | LoginError::User(crate::ApiError::Response(crate::ResponseError::RateLimited(_))) => (
+                "Discord is busy",
+                "Discord is rate limiting logins right now. Please try again in a few seconds.".into(),
+            ),
+            LoginError::Token(_) | LoginError::User(_) => (
+                "Discord error",
+                "Discord answered unexpectedly while logging you in. Please try again.".into(),
+            ),
+            LoginError::Unreachable(_) => {
+                ("Discord unreachable", "Discord could not be reached. Please try again in a moment.".into())
+            }
+            LoginError::Store(_) => {
+                ("Service unavailable", "Sessions are unavailable right now. Please try again in a moment.".into())
+            }
+        }
+    }
+}
+
+/// Escapes text for HTML element content and attribute values.
+///
+/// ```
+/// use discord_oauth_core::login::html_escape;
+/// assert_eq!(html_escape("<script>\"x\" & 'y'</script>"),
+///            "&lt;script&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/script&gt;");
+/// ```
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A minimal, self-contained HTML page (no scripts, images or external links) with an escaped
+/// title and message and a link to start again.
+pub fn error_page(title: &str, message: &str, retry_href: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
+         <meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif;\
+         max-width:36rem;margin:4rem auto\"><h1>{t}</h1><p>{m}</p><p><a href=\"{h}\">Back to the site</a></p>\
+         </body></html>",
+        t = html_escape(title),
+        m = html_escape(message),
+        h = html_escape(retry_href),
+    )
+}
