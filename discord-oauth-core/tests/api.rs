@@ -351,6 +351,11 @@ fn users_with_nulls_and_missing_fields_parse() {
         User::new(Snowflake::new(1), "x").avatar_url(None).as_str(),
         "https://cdn.discordapp.com/embed/avatars/0.png"
     );
+    // Serialization leaves out empty fields, for compact session records.
+    assert_eq!(
+        serde_json::to_string(&User::new(Snowflake::new(1), "x")).unwrap(),
+        r#"{"id":"1","username":"x","discriminator":"0"}"#
+    );
     // Empty global name falls back to the username.
     let mut u = User::new(Snowflake::new(1), "x");
     u.global_name = Some(String::new());
@@ -807,4 +812,15 @@ fn current_user_guild_lists_tolerate_odd_members() {
     .unwrap();
     assert_eq!(g[0].permissions, Permissions::empty());
     assert!(!g[0].owner);
+}
+
+proptest::proptest! {
+    /// Model parsing never panics, whatever the body.
+    #[test]
+    fn parsing_arbitrary_bodies_never_panics(body in ".{0,200}") {
+        let _ = api::current_user(&endpoints(), &user_token()).parse(response(200, &body));
+        let _ = serde_json::from_str::<Guild>(&body);
+        let _ = serde_json::from_str::<IncomingWebhook>(&body);
+        let _ = serde_json::from_str::<AuthorizationInfo>(&body);
+    }
 }

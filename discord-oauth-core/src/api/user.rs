@@ -16,7 +16,8 @@ use crate::{Endpoints, Snowflake};
 /// Which fields are filled depends on the scopes: `identify` gives the public profile plus
 /// `mfa_enabled`, `locale`, `premium_type` and `flags`; `email` adds `email` and `verified`.
 /// Every field except `id` and `username` tolerates being absent or `null`, and unknown fields
-/// are ignored, so a payload with fields Discord added later still parses.
+/// are ignored, so a payload with fields Discord added later still parses. Serializing leaves
+/// out empty fields (for compact session records); the result reads back identically.
 ///
 /// ```
 /// use discord_oauth_core::api::User;
@@ -44,53 +45,78 @@ pub struct User {
     #[serde(default = "zero_discriminator", deserialize_with = "discriminator")]
     pub discriminator: String,
     /// The display name, if the user set one.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_name: Option<String>,
     /// The avatar hash (`a_` prefix when animated); `None` means the default avatar.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     /// Whether the user belongs to an OAuth2 application (a bot).
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_default"
+    )]
     pub bot: bool,
     /// Whether the user is an official Discord system user.
-    #[serde(default, deserialize_with = "null_default")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "null_default"
+    )]
     pub system: bool,
     /// Whether the user has two-factor authentication enabled (`identify`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_enabled: Option<bool>,
     /// The banner hash.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banner: Option<String>,
     /// The banner colour as `0xRRGGBB`.
-    #[serde(default, deserialize_with = "lenient_u32")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_u32"
+    )]
     pub accent_color: Option<u32>,
     /// The user's chosen language, e.g. `"en-US"` (`identify`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub locale: Option<String>,
     /// Whether the email address is verified (`email` scope only).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verified: Option<bool>,
     /// The email address (`email` scope only; may be `null` for accounts without one).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The account's flags (a bit field; see Discord's user flags table).
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_u64"
+    )]
     pub flags: Option<u64>,
     /// The Nitro subscription type.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub premium_type: Option<PremiumType>,
     /// The account's public flags.
-    #[serde(default, deserialize_with = "lenient_u64")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_u64"
+    )]
     pub public_flags: Option<u64>,
     /// The avatar decoration.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar_decoration_data: Option<AvatarDecoration>,
     /// Collectibles (nameplates).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collectibles: Option<Collectibles>,
     /// The user's primary guild (server tag).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub primary_guild: Option<PrimaryGuild>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 fn zero_discriminator() -> String {
