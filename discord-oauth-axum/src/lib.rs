@@ -1,1 +1,85 @@
-//! placeholder
+//! "Log in with Discord" for axum.
+//!
+//! Add the layers once, then ask for the user in any handler:
+//!
+//! ```no_run
+//! use axum::{Router, routing::get, Json};
+//! use discord_oauth_axum::{DiscordOAuth, DiscordUser, LoginConfig};
+//! use discord_oauth_axum::tower_sessions::MemoryStore;
+//!
+//! async fn me(user: DiscordUser) -> String {
+//!     format!("Hello, {}!", user.display_name())
+//! }
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = LoginConfig::builder("1100000000000000001", "http://127.0.0.1:3000/auth/callback")
+//!     .client_secret(std::env::var("DISCORD_CLIENT_SECRET")?)
+//!     .build()?;
+//! let app = DiscordOAuth::new(config)?.mount(Router::new().route("/me", get(me)), MemoryStore::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Extractors:
+//! - [`DiscordUser`]: the logged-in user. Not logged in: `303` to the login route (coming back
+//!   afterwards) for a browser `GET` that accepts HTML, `401` JSON otherwise.
+//! - `Option<DiscordUser>`: never rejects for a logged-out user.
+//! - [`DiscordToken`]: a fresh access token to call Discord on the user's behalf.
+//!
+//! All rejections answer `503` when the session store is down (never "logged out" by
+//! mistake) and `500` naming the fix when the layer is missing.
+#![forbid(unsafe_code)]
+
+mod extract;
+
+pub use discord_oauth_core as core;
+pub use discord_oauth_tower::{
+    AuthState, DiscordOAuthLayer, LoginConfig, Routes, session_layer, tower_sessions, transport,
+};
+pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};
+
+use axum::Router;
+use discord_oauth_tower::Transport;
+use discord_oauth_tower::tower_sessions::SessionStore;
+
+/// One-line mounting: wraps a router with the session layer and [`DiscordOAuthLayer`], so the
+/// login routes are served and every handler can extract the user.
+#[derive(Debug, Clone)]
+pub struct DiscordOAuth<T: Transport> {
+    layer: DiscordOAuthLayer<T>,
+}
+
+#[cfg(feature = "reqwest")]
+impl DiscordOAuth<discord_oauth_tower::transport::ReqwestTransport> {
+    /// With the default transport (reqwest + rustls).
+    pub fn new(config: LoginConfig) -> Result<Self, discord_oauth_tower::BuildError> {
+        Ok(Self {
+            layer: DiscordOAuthLayer::new(config)?,
+        })
+    }
+}
+
+impl<T: Transport> DiscordOAuth<T> {
+    /// From a layer you built (custom transport, timeouts, cache settings).
+    pub fn from_layer(layer: DiscordOAuthLayer<T>) -> Self {
+        Self { layer }
+    }
+
+    /// The login configuration.
+    pub fn config(&self) -> &LoginConfig {
+        self.layer.config()
+    }
+
+    /// The layer itself.
+    pub fn layer(&self) -> DiscordOAuthLayer<T> {
+        self.layer.clone()
+    }
+
+    /// Adds the login routes and session handling to `router`, with sessions kept in `store`.
+    pub fn mount<S: SessionStore + Clone>(&self, router: Router, store: S) -> Router {
+        router
+            .layer(self.layer.clone())
+            .layer(session_layer(store, self.layer.config()))
+    }
+}

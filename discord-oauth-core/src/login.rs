@@ -549,8 +549,9 @@ pub struct AuthSession {
 
 impl fmt::Debug for AuthSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only the id: the user object may carry the email address.
         f.debug_struct("AuthSession")
-            .field("user", &self.user)
+            .field("user_id", &self.user.id)
             .field("tokens", &self.tokens)
             .field("authenticated_at", &self.authenticated_at)
             .finish()

@@ -1,1 +1,49 @@
-//! placeholder
+//! "Log in with Discord" as a tower middleware.
+//!
+//! [`DiscordOAuthLayer`] serves three routes and guards nothing by itself:
+//! - `GET /auth/login?return_to=/path` → `303` to Discord; the pending login (state, PKCE
+//!   verifier, where to return) is stored server-side in the session, up to 5 at a time so
+//!   several tabs can log in at once.
+//! - `GET /auth/callback` → validates `state` (single use, constant time), exchanges the code,
+//!   fetches `/users/@me`, issues a new session id, stores user + tokens, `303` to the
+//!   validated `return_to`. Failures are friendly HTML pages: 400 for anything the browser
+//!   sent, 502 when Discord misbehaves, 503 (with `Retry-After`) when Discord rate limits or
+//!   cannot be reached, or the session store is down. Never a panic, never a 500.
+//! - `POST /auth/logout` → revokes the grant at Discord (best effort), deletes the session,
+//!   `303` to `/`. `GET` is `405`.
+//!
+//! Every other request gets an [`AuthState`] in its extensions. If the access token expires
+//! within the refresh skew (5 min), it is refreshed first, once per session: concurrent
+//! requests wait for that refresh and share its result, because Discord's refresh tokens work
+//! once. A refresh token Discord rejects logs the user out.
+//!
+//! Framework crates (`discord-oauth-axum`) turn [`AuthState`] into extractors.
+//!
+//! Everything Discord-specific that is not IO lives in `discord-oauth-core`; this crate is
+//! the glue to tower, tower-sessions and an HTTP client.
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod cache;
+mod extension;
+mod guard;
+mod layer;
+mod service;
+pub mod transport;
+
+pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
+pub use discord_oauth_core as core;
+pub use discord_oauth_core::login::{LoginConfig, Routes};
+pub use extension::AuthState;
+pub use guard::{RequireGuild, RequireGuildLayer};
+pub use layer::{
+    DEFAULT_TIMEOUT, DiscordApi, DiscordOAuthLayer, DiscordOAuthLayerBuilder, session_layer,
+};
+pub use service::{DiscordOAuthService, ResponseFuture};
+pub use tower_sessions;
+pub use transport::{Transport, TransportError};
+
+/// The layer could not be built (the default HTTP client failed to initialise).
+#[derive(Debug, thiserror::Error)]
+#[error("could not build the Discord HTTP client: {0}")]
+pub struct BuildError(String);

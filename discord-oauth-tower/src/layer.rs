@@ -1,0 +1,257 @@
+//! [`DiscordOAuthLayer`] and its builder.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use discord_oauth_core::login::{LoginConfig, LoginError};
+use tower::Layer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::cookie::time::Duration as CookieDuration;
+use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
+
+use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
+use crate::guard::{RequireGuildLayer, Requirement};
+use crate::service::{DiscordOAuthService, Shared, call_api};
+use crate::transport::Transport;
+
+/// The default time limit for one request to Discord.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A tower layer that adds "Log in with Discord" to a service: it serves the login, callback
+/// and logout routes of its [`LoginConfig`] and puts an [`crate::AuthState`] into the
+/// extensions of every other request.
+///
+/// It needs a `tower_sessions::SessionManagerLayer` outside it; [`session_layer`] builds one
+/// with the right cookie settings.
+///
+/// ```no_run
+/// use discord_oauth_core::login::{LoginConfig, LoginError};
+/// use discord_oauth_tower::{DiscordOAuthLayer, session_layer};
+/// use tower::ServiceBuilder;
+/// use tower_sessions::MemoryStore;
+///
+/// let config = LoginConfig::builder("1100000000000000001", "http://127.0.0.1:3000/auth/callback")
+///     .client_secret("…")
+///     .build()?;
+/// let layers = ServiceBuilder::new()
+///     .layer(session_layer(MemoryStore::default(), &config))
+///     .layer(DiscordOAuthLayer::new(config)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct DiscordOAuthLayer<T = DefaultTransport> {
+    shared: Arc<Shared<T>>,
+}
+
+#[cfg(feature = "reqwest")]
+type DefaultTransport = crate::transport::ReqwestTransport;
+#[cfg(not(feature = "reqwest"))]
+type DefaultTransport = ();
+
+impl<T> Clone for DiscordOAuthLayer<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> fmt::Debug for DiscordOAuthLayer<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordOAuthLayer")
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl DiscordOAuthLayer<crate::transport::ReqwestTransport> {
+    /// A layer with the default transport (reqwest + rustls) and default settings.
+    pub fn new(config: LoginConfig) -> Result<Self, crate::BuildError> {
+        let transport = crate::transport::ReqwestTransport::new()
+            .map_err(|e| crate::BuildError(e.to_string()))?;
+        Ok(DiscordOAuthLayer::builder(config, transport).build())
+    }
+}
+
+impl<T: Transport> DiscordOAuthLayer<T> {
+    /// A builder with a transport of your choice.
+    pub fn builder(config: LoginConfig, transport: T) -> DiscordOAuthLayerBuilder<T> {
+        DiscordOAuthLayerBuilder {
+            config,
+            transport,
+            timeout: DEFAULT_TIMEOUT,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LoginConfig {
+        &self.shared.config
+    }
+
+    /// A guard layer letting through only members of `guild_id`. Add it inside this layer,
+    /// on the routes to protect. Needs the `guilds` or `guilds.members.read` scope.
+    pub fn require_guild(&self, guild_id: u64) -> RequireGuildLayer<T> {
+        RequireGuildLayer::new(
+            Arc::clone(&self.shared),
+            Requirement {
+                guild_id,
+                role_id: None,
+            },
+        )
+    }
+
+    /// A guard layer letting through only members of `guild_id` who have `role_id`. Needs the
+    /// `guilds.members.read` scope.
+    pub fn require_role(&self, guild_id: u64, role_id: u64) -> RequireGuildLayer<T> {
+        RequireGuildLayer::new(
+            Arc::clone(&self.shared),
+            Requirement {
+                guild_id,
+                role_id: Some(role_id),
+            },
+        )
+    }
+
+    /// A handle for calling Discord's API with this layer's transport and timeout, e.g. with
+    /// the user's token from [`crate::AuthState::access_token`].
+    pub fn api(&self) -> DiscordApi<T> {
+        DiscordApi {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Calls Discord's API through the login layer's transport, honouring short rate limits
+/// (one retry after a 429 of at most 5 s). Cheap to clone.
+///
+/// ```no_run
+/// # async fn f(api: discord_oauth_tower::DiscordApi<discord_oauth_tower::transport::ReqwestTransport>,
+/// #            state: discord_oauth_tower::AuthState) {
+/// use discord_oauth_core::api;
+/// if let Some(token) = state.access_token() {
+///     let call = api::current_user_guilds(api.endpoints(), token, &api::GuildsQuery::default());
+///     let guilds = api.call(&call).await;
+/// }
+/// # }
+/// ```
+pub struct DiscordApi<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Clone for DiscordApi<T> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T> fmt::Debug for DiscordApi<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordApi").finish_non_exhaustive()
+    }
+}
+
+impl<T: Transport> DiscordApi<T> {
+    /// Discord's endpoints (for building calls with [`discord_oauth_core::api`]).
+    pub fn endpoints(&self) -> &discord_oauth_core::Endpoints {
+        self.shared.config.client().endpoints()
+    }
+
+    /// Sends the call and parses the answer.
+    pub async fn call<R>(
+        &self,
+        call: &discord_oauth_core::response::ApiCall<R>,
+    ) -> Result<R, LoginError> {
+        call_api(&self.shared, call).await
+    }
+}
+
+impl<S, T> Layer<S> for DiscordOAuthLayer<T> {
+    type Service = DiscordOAuthService<S, T>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        DiscordOAuthService {
+            inner,
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Builder for [`DiscordOAuthLayer`].
+#[derive(Debug)]
+#[must_use = "call `.build()`"]
+pub struct DiscordOAuthLayerBuilder<T> {
+    config: LoginConfig,
+    transport: T,
+    timeout: Duration,
+    cache_ttl: Duration,
+    cache_capacity: usize,
+}
+
+impl<T: Transport> DiscordOAuthLayerBuilder<T> {
+    /// The time limit for one request to Discord (default 10 s). A hung Discord then costs a
+    /// request at most this long (checklist K-02).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long a decoded session may be served from memory without reading the store
+    /// (default 30 s). This bounds how long a logout on another instance takes to be seen
+    /// here; zero disables the cache.
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// How many sessions the in-process cache holds at most (default 100 000).
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// Builds the layer.
+    pub fn build(self) -> DiscordOAuthLayer<T> {
+        let cache = AuthCache::new(self.cache_ttl, self.cache_capacity);
+        DiscordOAuthLayer {
+            shared: Arc::new(Shared::new(
+                self.config,
+                self.transport,
+                self.timeout,
+                cache,
+            )),
+        }
+    }
+}
+
+/// The session layer with the cookie settings Discord login needs:
+/// - `SameSite=Lax`: the session cookie must come back on Discord's top-level redirect to the
+///   callback (tower-sessions' default `Strict` would drop it and every login would fail);
+/// - `HttpOnly`, `Path=/`, no `Domain`;
+/// - `Secure` and the `__Host-` name prefix when the redirect URI is https
+///   ([`LoginConfig::secure_cookies`]);
+/// - expiry after 7 days without activity.
+///
+/// Use any `tower-sessions` store: `MemoryStore` for one instance, Redis or SQL stores for
+/// several.
+pub fn session_layer<S: SessionStore + Clone>(
+    store: S,
+    config: &LoginConfig,
+) -> SessionManagerLayer<S> {
+    let name = if config.secure_cookies() {
+        "__Host-discord_oauth"
+    } else {
+        "discord_oauth"
+    };
+    SessionManagerLayer::new(store)
+        .with_name(name)
+        .with_secure(config.secure_cookies())
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)))
+}

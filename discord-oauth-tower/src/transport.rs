@@ -1,0 +1,154 @@
+//! How requests reach Discord: any `tower::Service<http::Request<Vec<u8>>>` answering
+//! `http::Response<Vec<u8>>`.
+//!
+//! The default, [`ReqwestTransport`], uses reqwest with rustls, follows no redirects (a token
+//! endpoint that redirects is an error, checklist C-03), has connect and total timeouts, and
+//! stops reading a body past [`MAX_BODY_BYTES`]. Tests and unusual deployments (proxies,
+//! custom TLS) plug in their own service.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use discord_oauth_core::response::MAX_BODY_BYTES;
+use tower::{Service, ServiceExt};
+
+/// An error sending a request: connection, timeout, TLS, or a body over the size cap.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// No answer within the time limit. The request may or may not have reached Discord.
+    #[error("Discord did not answer within {0:?}")]
+    Timeout(Duration),
+    /// Any other failure.
+    #[error("request to Discord failed: {0}")]
+    Failed(String),
+}
+
+/// A boxed future, as returned by [`Transport::send`].
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The transport abstraction: any cloneable `tower::Service` from `http::Request<Vec<u8>>` to
+/// `http::Response<Vec<u8>>` whose error converts into a boxed error. Blanket-implemented;
+/// never implement it by hand.
+pub trait Transport: Clone + Send + Sync + 'static {
+    /// Sends one request, bounded by `timeout`.
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> BoxFuture<Result<http::Response<Vec<u8>>, TransportError>>;
+}
+
+impl<S> Transport for S
+where
+    S: Service<http::Request<Vec<u8>>, Response = http::Response<Vec<u8>>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Error: std::fmt::Display + Send,
+    S::Future: Send + 'static,
+{
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+    ) -> BoxFuture<Result<http::Response<Vec<u8>>, TransportError>> {
+        let svc = self.clone();
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, svc.oneshot(request)).await {
+                Err(_) => Err(TransportError::Timeout(timeout)),
+                Ok(Err(e)) => Err(TransportError::Failed(e.to_string())),
+                Ok(Ok(resp)) => {
+                    if resp.body().len() > MAX_BODY_BYTES {
+                        Err(TransportError::Failed(format!(
+                            "response body over {MAX_BODY_BYTES} bytes"
+                        )))
+                    } else {
+                        Ok(resp)
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(feature = "reqwest")]
+pub use self::reqwest_transport::ReqwestTransport;
+
+#[cfg(feature = "reqwest")]
+mod reqwest_transport {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
+
+    use super::MAX_BODY_BYTES;
+
+    /// The default transport: reqwest with rustls, no redirects, 5 s connect timeout, 15 s
+    /// total timeout, bodies capped at [`MAX_BODY_BYTES`].
+    #[derive(Debug, Clone)]
+    pub struct ReqwestTransport {
+        client: reqwest::Client,
+    }
+
+    impl ReqwestTransport {
+        /// Builds the default client.
+        pub fn new() -> Result<Self, reqwest::Error> {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .connect_timeout(Duration::from_secs(5))
+                .timeout(Duration::from_secs(15))
+                .user_agent(concat!(
+                    "discord-oauth (https://github.com/discord-oauth/discord-oauth, ",
+                    env!("CARGO_PKG_VERSION"),
+                    ")"
+                ))
+                .build()?;
+            Ok(Self { client })
+        }
+
+        /// Wraps a reqwest client you configured (proxy, custom TLS). Disable redirects on it.
+        pub fn from_client(client: reqwest::Client) -> Self {
+            Self { client }
+        }
+    }
+
+    impl tower::Service<http::Request<Vec<u8>>> for ReqwestTransport {
+        type Response = http::Response<Vec<u8>>;
+        type Error = reqwest::Error;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<Vec<u8>>) -> Self::Future {
+            let client = self.client.clone();
+            Box::pin(async move {
+                let request = reqwest::Request::try_from(request)?;
+                let mut response = client.execute(request).await?;
+                let status = response.status();
+                let version = response.version();
+                let headers = response.headers().clone();
+                let mut body = Vec::new();
+                while let Some(chunk) = response.chunk().await? {
+                    if body.len() + chunk.len() > MAX_BODY_BYTES {
+                        // Keep one byte over the cap so the caller sees an oversized body.
+                        body.extend_from_slice(
+                            &chunk[..(MAX_BODY_BYTES + 1 - body.len()).min(chunk.len())],
+                        );
+                        break;
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                let mut out = http::Response::new(body);
+                *out.status_mut() = status;
+                *out.version_mut() = version;
+                *out.headers_mut() = headers;
+                Ok(out)
+            })
+        }
+    }
+}
