@@ -1,1 +1,715 @@
-//! placeholder
+//! A mock Discord for tests and offline demos: a real HTTP server (axum) that behaves like
+//! discord.com on the OAuth2 endpoints and the user API.
+//!
+//! * `GET /oauth2/authorize` — validation, a consent page with working **Authorize** and
+//!   **Cancel** buttons (plain HTML forms), bot and advanced bot authorization, webhooks,
+//!   the implicit grant, PKCE (`S256` only), `prompt=none`.
+//! * `POST /api/v10/oauth2/token` — form bodies only; `authorization_code` (single-use codes
+//!   that expire, exact `redirect_uri`, PKCE), `refresh_token` (rotation), `client_credentials`
+//!   (team rule); `guild`, `webhook` and `id_token` (RS256) in the response when granted.
+//! * `POST /api/v10/oauth2/token/revoke` — revokes the whole grant.
+//! * `/users/@me`, `/users/@me/guilds`, `/users/@me/guilds/{id}/member`,
+//!   `/users/@me/connections`, `/oauth2/@me`, `/oauth2/applications/@me`,
+//!   `PUT /guilds/{id}/members/{user}`, role connections, `/oauth2/userinfo`, `/oauth2/keys` —
+//!   scope-gated, with Discord's error bodies and `X-RateLimit-*` headers.
+//! * Every request is recorded (secrets masked in `Debug`), and faults (429 in several shapes,
+//!   5xx, delays, dropped connections) can be injected per endpoint.
+//!
+//! API paths are served under `/api/v10`, `/api/v9` and `/api`.
+//!
+//! # Example: testing your own axum app against the mock
+//!
+//! ```no_run
+//! use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+//!
+//! # async fn my_app_router(_: &str, _: &str) -> axum::Router { axum::Router::new() }
+//! #[tokio::test]
+//! async fn login_with_discord() {
+//!     // 1. Start the mock on an ephemeral loopback port, consent given automatically.
+//!     let discord = MockDiscord::builder().auto_consent(true).start().await.unwrap();
+//!
+//!     // 2. Start the app under test, pointed at the mock.
+//!     let app = my_app_router(&discord.authorize_url(), &discord.api_base()).await;
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+//!     let app_url = format!("http://{}", listener.local_addr().unwrap());
+//!     // Register the app's callback (the fixture client knows port 3000 only).
+//!     discord
+//!         .add_redirect_uri(fixture::CLIENT_ID, format!("{app_url}/auth/callback"))
+//!         .unwrap();
+//!     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+//!
+//!     // 3. Drive the browser part with any HTTP client that does not follow redirects.
+//!     let http = reqwest::Client::builder()
+//!         .redirect(reqwest::redirect::Policy::none())
+//!         .build()
+//!         .unwrap();
+//!     let to_discord = http.get(format!("{app_url}/auth/login")).send().await.unwrap();
+//!     let authorize = to_discord.headers()["location"].to_str().unwrap().to_owned();
+//!     // The mock approves as the default user (wumpus) and redirects back with a code.
+//!     let back = http.get(&authorize).send().await.unwrap();
+//!     let callback = back.headers()["location"].to_str().unwrap().to_owned();
+//!     let done = http.get(&callback).send().await.unwrap();
+//!     assert!(done.status().is_redirection());
+//!
+//!     // 4. Assert on what the app sent to Discord.
+//!     let token_calls = discord.requests_to(Endpoint::Token);
+//!     assert_eq!(token_calls.len(), 1);
+//!     assert!(token_calls[0].is_form());
+//!     assert!(token_calls[0].basic_auth().is_some());
+//!     assert!(token_calls[0].form_param("code_verifier").is_some());
+//!
+//!     // 5. Make Discord misbehave and check the app copes.
+//!     discord.inject(Fault::rate_limited(Endpoint::CurrentUser).retry_after(0.1).once());
+//!     discord.expire_access_tokens();
+//!
+//!     discord.shutdown().await;
+//! }
+//! ```
+//!
+//! # Tests that skip the browser
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! use discord_oauth_mock::{MockDiscord, fixture};
+//!
+//! let discord = MockDiscord::start().await.unwrap();
+//! let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify email").unwrap();
+//! // call `{discord.api_base()}/users/@me` with `Authorization: Bearer {tokens.access_token}`
+//! # assert!(tokens.refresh_token.is_some());
+//! # discord.shutdown().await;
+//! # }
+//! ```
+//!
+//! # Which user consents
+//!
+//! The consent page acts as the user "logged in to Discord" in that browser: the user picked in
+//! the page's select, else the one set by `GET /mock/login-as/{user_id}` (a cookie, so many
+//! concurrent browsers can be different users), else the default user ([`fixture::WUMPUS_ID`]
+//! unless changed).
+//!
+//! # Standalone
+//!
+//! `cargo run -p discord-oauth-mock -- --bind 127.0.0.1:7999 --client-id ID --client-secret SECRET
+//! --redirect-uri URI --auto-consent` serves the same mock; `--help` lists every flag.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod api;
+pub mod errors;
+mod fault;
+pub mod fixture;
+mod html;
+mod jwt;
+mod model;
+mod oauth;
+mod record;
+mod server;
+mod state;
+mod util;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+pub use fault::{Fault, FaultKind, RateLimitStyle};
+pub use jwt::{JWK_E, JWK_N, KEY_ID, TEST_RSA_PRIVATE_KEY_PEM, TEST_RSA_PUBLIC_KEY_PEM};
+pub use model::{
+    ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockRole, MockUser,
+    PERMISSION_ADMINISTRATOR, PERMISSION_MANAGE_GUILD,
+};
+pub use oauth::{KNOWN_SCOPES, USER_COOKIE};
+pub use record::{Endpoint, RecordedRequest};
+pub use state::{IssuedTokens, TokenStatus};
+
+use state::{Grant, Shared, State};
+
+/// Errors from building or driving the mock.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MockError {
+    /// Binding or serving failed.
+    Io(std::io::Error),
+    /// No such user id.
+    UnknownUser(String),
+    /// No such client id.
+    UnknownClient(String),
+    /// No such guild id.
+    UnknownGuild(String),
+    /// A scope name Discord does not know.
+    UnknownScope(String),
+}
+
+impl fmt::Display for MockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MockError::Io(e) => write!(f, "mock Discord I/O error: {e}"),
+            MockError::UnknownUser(id) => write!(f, "the mock has no user with id {id}"),
+            MockError::UnknownClient(id) => write!(f, "the mock has no client with id {id}"),
+            MockError::UnknownGuild(id) => write!(f, "the mock has no guild with id {id}"),
+            MockError::UnknownScope(s) => write!(f, "unknown OAuth2 scope {s:?}"),
+        }
+    }
+}
+
+impl std::error::Error for MockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MockError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<std::io::Error> for MockError {
+    fn from(e: std::io::Error) -> Self {
+        MockError::Io(e)
+    }
+}
+
+/// Configures and starts a [`MockDiscord`]. Starts from the [`fixture`] unless
+/// [`without_fixture`](Self::without_fixture) is called.
+#[derive(Debug)]
+pub struct MockDiscordBuilder {
+    state: State,
+    bind: SocketAddr,
+    public_base_url: Option<String>,
+}
+
+impl Default for MockDiscordBuilder {
+    fn default() -> Self {
+        let mut state = State::default();
+        fixture::install(&mut state);
+        Self {
+            state,
+            bind: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            public_base_url: None,
+        }
+    }
+}
+
+impl MockDiscordBuilder {
+    /// Removes every fixture client, user, guild, member and connection.
+    pub fn without_fixture(mut self) -> Self {
+        let config = std::mem::take(&mut self.state.config);
+        self.state = State {
+            config,
+            ..State::default()
+        };
+        self
+    }
+
+    /// Where to listen (default `127.0.0.1:0`, an ephemeral port).
+    pub fn bind(mut self, addr: SocketAddr) -> Self {
+        self.bind = addr;
+        self
+    }
+
+    /// The origin the mock advertises (default `http://{bound address}`; an unspecified bind
+    /// address like `0.0.0.0` is advertised as `127.0.0.1`).
+    pub fn public_base_url(mut self, url: impl Into<String>) -> Self {
+        self.public_base_url = Some(url.into().trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Registers (or replaces, by id) an application.
+    pub fn client(mut self, client: MockClient) -> Self {
+        self.state.clients.insert(client.id.clone(), client);
+        self
+    }
+
+    /// Registers (or replaces, by id) a user. The first user ever added to an empty mock
+    /// becomes the default user.
+    pub fn user(mut self, user: MockUser) -> Self {
+        if self.state.default_user.is_none() {
+            self.state.default_user = Some(user.id.clone());
+        }
+        self.state.users.insert(user.id.clone(), user);
+        self
+    }
+
+    /// Registers (or replaces, by id) a guild.
+    pub fn guild(mut self, guild: MockGuild) -> Self {
+        self.state.guilds.insert(guild.id.clone(), guild);
+        self
+    }
+
+    /// Adds (or replaces) a guild membership.
+    pub fn member(mut self, member: MockMember) -> Self {
+        self.state
+            .members
+            .retain(|m| !(m.guild_id == member.guild_id && m.user_id == member.user_id));
+        self.state.members.push(member);
+        self
+    }
+
+    /// Adds a linked account.
+    pub fn connection(mut self, connection: MockConnection) -> Self {
+        self.state.connections.push(connection);
+        self
+    }
+
+    /// Puts an application's bot in a guild (needed by `PUT /guilds/{id}/members/{user}`).
+    pub fn bot_in_guild(
+        mut self,
+        client_id: impl Into<String>,
+        guild_id: impl Into<String>,
+    ) -> Self {
+        self.state
+            .bot_guilds
+            .insert((client_id.into(), guild_id.into()));
+        self
+    }
+
+    /// The user who consents when no cookie or form choice says otherwise.
+    pub fn default_user(mut self, user_id: impl Into<String>) -> Self {
+        self.state.default_user = Some(user_id.into());
+        self
+    }
+
+    /// Approve every valid authorization request at once, without a consent page.
+    pub fn auto_consent(mut self, on: bool) -> Self {
+        self.state.config.auto_consent = on;
+        self
+    }
+
+    /// How long authorization codes live (default 10 minutes).
+    pub fn code_ttl(mut self, ttl: Duration) -> Self {
+        self.state.config.code_ttl = ttl;
+        self
+    }
+
+    /// How long access tokens live (default 604800 s, Discord's 7 days).
+    pub fn access_token_ttl(mut self, ttl: Duration) -> Self {
+        self.state.config.access_token_ttl = ttl;
+        self
+    }
+
+    /// Add `iss` to authorization responses (RFC 9207). Off by default, like discord.com.
+    pub fn include_iss(mut self, on: bool) -> Self {
+        self.state.config.include_iss = on;
+        self
+    }
+
+    /// The issuer in id_tokens, discovery and `iss` (default `https://discord.com`).
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.state.config.issuer = issuer.into();
+        self
+    }
+
+    /// Whether reusing an authorization code also revokes the grant it produced (default on).
+    pub fn revoke_on_code_reuse(mut self, on: bool) -> Self {
+        self.state.config.revoke_on_code_reuse = on;
+        self
+    }
+
+    /// Whether reusing a rotated refresh token revokes the whole grant (default off; old
+    /// refresh tokens then just get `invalid_grant`).
+    pub fn revoke_on_refresh_reuse(mut self, on: bool) -> Self {
+        self.state.config.revoke_on_refresh_reuse = on;
+        self
+    }
+
+    /// How many requests to keep (oldest dropped first; default 100 000).
+    pub fn max_recorded_requests(mut self, n: usize) -> Self {
+        self.state.config.max_recorded = n;
+        self
+    }
+
+    /// Binds and starts serving in the background on the current tokio runtime.
+    pub async fn start(self) -> Result<MockDiscord, MockError> {
+        if let Some(d) = &self.state.default_user
+            && !self.state.users.contains_key(d)
+        {
+            return Err(MockError::UnknownUser(d.clone()));
+        }
+        let listener = tokio::net::TcpListener::bind(self.bind).await?;
+        let addr = listener.local_addr()?;
+        let base_url = self.public_base_url.unwrap_or_else(|| {
+            let shown = if addr.ip().is_unspecified() {
+                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port())
+            } else {
+                addr
+            };
+            format!("http://{shown}")
+        });
+        let shared = Arc::new(Shared::new(self.state, base_url));
+        let app = server::router(shared.clone());
+        let mut stop = shared.shutdown.subscribe();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+        });
+        tracing::debug!(%addr, "mock Discord listening");
+        Ok(MockDiscord {
+            shared: shared.clone(),
+            server: Arc::new(ServerGuard {
+                shared,
+                task: Mutex::new(Some(task)),
+            }),
+            addr,
+        })
+    }
+}
+
+#[derive(Debug)]
+struct ServerGuard {
+    shared: Arc<Shared>,
+    task: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.shared.shutdown.send_replace(true);
+        let task = self
+            .task
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(t) = task {
+            t.abort();
+        }
+    }
+}
+
+/// A running mock Discord. Cheap to clone; the server stops when the last clone is dropped
+/// or [`shutdown`](Self::shutdown) is called.
+#[derive(Clone, Debug)]
+pub struct MockDiscord {
+    shared: Arc<Shared>,
+    server: Arc<ServerGuard>,
+    addr: SocketAddr,
+}
+
+impl MockDiscord {
+    /// A builder preloaded with the [`fixture`].
+    pub fn builder() -> MockDiscordBuilder {
+        MockDiscordBuilder::default()
+    }
+
+    /// Starts the fixture mock on `127.0.0.1:0` (consent page shown).
+    pub async fn start() -> Result<MockDiscord, MockError> {
+        Self::builder().start().await
+    }
+
+    /// The bound socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The origin, e.g. `http://127.0.0.1:41234` (plays the part of `https://discord.com`).
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// `{base}/api/v10`.
+    pub fn api_base(&self) -> String {
+        format!("{}/api/v10", self.shared.base_url)
+    }
+
+    /// `{base}/oauth2/authorize`.
+    pub fn authorize_url(&self) -> String {
+        format!("{}/oauth2/authorize", self.shared.base_url)
+    }
+
+    /// `{base}/api/v10/oauth2/token`.
+    pub fn token_url(&self) -> String {
+        format!("{}/oauth2/token", self.api_base())
+    }
+
+    /// `{base}/api/v10/oauth2/token/revoke`.
+    pub fn revoke_url(&self) -> String {
+        format!("{}/oauth2/token/revoke", self.api_base())
+    }
+
+    /// `{base}/api/v10/oauth2/keys` (JWKS).
+    pub fn keys_url(&self) -> String {
+        format!("{}/oauth2/keys", self.api_base())
+    }
+
+    /// `{base}/api/v10/oauth2/userinfo`.
+    pub fn userinfo_url(&self) -> String {
+        format!("{}/oauth2/userinfo", self.api_base())
+    }
+
+    /// `{base}/mock/login-as/{user_id}`: open it in a browser to "log in to Discord" as that
+    /// user (add `?next=URL` to be sent on).
+    pub fn login_url(&self, user_id: &str) -> String {
+        format!("{}/mock/login-as/{user_id}", self.shared.base_url)
+    }
+
+    // -- recorded requests ---------------------------------------------------------------
+
+    /// Every recorded request, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// Recorded requests to one endpoint, oldest first.
+    pub fn requests_to(&self, endpoint: Endpoint) -> Vec<RecordedRequest> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.endpoint == endpoint)
+            .cloned()
+            .collect()
+    }
+
+    /// The latest request to an endpoint.
+    pub fn last_request(&self, endpoint: Endpoint) -> Option<RecordedRequest> {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .rev()
+            .find(|r| r.endpoint == endpoint)
+            .cloned()
+    }
+
+    /// How many requests hit an endpoint.
+    pub fn count(&self, endpoint: Endpoint) -> usize {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.endpoint == endpoint)
+            .count()
+    }
+
+    /// How many token requests had this `grant_type` (`authorization_code`, `refresh_token`,
+    /// `client_credentials`).
+    pub fn count_grant(&self, grant_type: &str) -> usize {
+        self.shared
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| {
+                r.endpoint == Endpoint::Token && r.grant_type().as_deref() == Some(grant_type)
+            })
+            .count()
+    }
+
+    /// Forgets recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+
+    // -- faults --------------------------------------------------------------------------
+
+    /// Adds a fault. Faults are checked in the order added; the first that matches fires.
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock().faults.push(fault);
+    }
+
+    /// Removes every pending fault.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    // -- tokens and time -----------------------------------------------------------------
+
+    /// Issues tokens from the default client ([`fixture::CLIENT_ID`]) to a user, as if a code
+    /// grant with these space-separated scopes had just completed (refresh token included).
+    pub fn issue_tokens(&self, user_id: &str, scopes: &str) -> Result<IssuedTokens, MockError> {
+        self.issue_tokens_for(fixture::CLIENT_ID, user_id, scopes)
+    }
+
+    /// Like [`issue_tokens`](Self::issue_tokens) for any registered client.
+    pub fn issue_tokens_for(
+        &self,
+        client_id: &str,
+        user_id: &str,
+        scopes: &str,
+    ) -> Result<IssuedTokens, MockError> {
+        let mut st = self.shared.lock();
+        if !st.clients.contains_key(client_id) {
+            return Err(MockError::UnknownClient(client_id.to_owned()));
+        }
+        if !st.users.contains_key(user_id) {
+            return Err(MockError::UnknownUser(user_id.to_owned()));
+        }
+        let scopes: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
+        if let Some(bad) = scopes.iter().find(|s| !KNOWN_SCOPES.contains(&s.as_str())) {
+            return Err(MockError::UnknownScope(bad.clone()));
+        }
+        st.authorizations
+            .entry((client_id.to_owned(), user_id.to_owned()))
+            .or_default()
+            .extend(scopes.iter().cloned());
+        let grant = Grant {
+            client_id: client_id.to_owned(),
+            user_id: user_id.to_owned(),
+            scopes,
+            revoked: false,
+        };
+        Ok(st.issue(grant, true, None).1)
+    }
+
+    /// Makes every access token issued so far expired (refresh tokens stay usable).
+    pub fn expire_access_tokens(&self) {
+        let mut st = self.shared.lock();
+        let past = st.now() - Duration::from_secs(1);
+        for a in st.access.values_mut() {
+            a.expires_at = a.expires_at.min(past);
+        }
+    }
+
+    /// Makes every authorization code issued so far expired.
+    pub fn expire_codes(&self) {
+        let mut st = self.shared.lock();
+        let past = st.now() - Duration::from_secs(1);
+        for c in st.codes.values_mut() {
+            c.expires_at = c.expires_at.min(past);
+        }
+    }
+
+    /// Moves the mock's clock forward (codes and access tokens expire accordingly; timestamps
+    /// in responses move too).
+    pub fn advance_time(&self, by: Duration) {
+        self.shared.lock().clock_offset += by;
+    }
+
+    /// Revokes every grant of a user (all clients); returns how many were live.
+    pub fn revoke_all_for(&self, user_id: &str) -> usize {
+        let mut st = self.shared.lock();
+        let mut n = 0;
+        for g in st.grants.values_mut() {
+            if g.user_id == user_id && !g.revoked {
+                g.revoked = true;
+                n += 1;
+            }
+        }
+        st.authorizations.retain(|(_, u), _| u != user_id);
+        n
+    }
+
+    /// What the mock thinks of an access or refresh token.
+    pub fn token_status(&self, token: &str) -> TokenStatus {
+        self.shared.lock().token_status(token)
+    }
+
+    // -- fixture changes at runtime ------------------------------------------------------
+
+    /// Registers (or replaces, by id) an application.
+    pub fn add_client(&self, client: MockClient) {
+        self.shared.lock().clients.insert(client.id.clone(), client);
+    }
+
+    /// Registers one more redirect URI for a client.
+    pub fn add_redirect_uri(
+        &self,
+        client_id: &str,
+        uri: impl Into<String>,
+    ) -> Result<(), MockError> {
+        let mut st = self.shared.lock();
+        let client = st
+            .clients
+            .get_mut(client_id)
+            .ok_or_else(|| MockError::UnknownClient(client_id.to_owned()))?;
+        let uri = uri.into();
+        if !client.redirect_uris.contains(&uri) {
+            client.redirect_uris.push(uri);
+        }
+        Ok(())
+    }
+
+    /// Registers (or replaces, by id) a user.
+    pub fn add_user(&self, user: MockUser) {
+        let mut st = self.shared.lock();
+        if st.default_user.is_none() {
+            st.default_user = Some(user.id.clone());
+        }
+        st.users.insert(user.id.clone(), user);
+    }
+
+    /// Registers (or replaces, by id) a guild.
+    pub fn add_guild(&self, guild: MockGuild) {
+        self.shared.lock().guilds.insert(guild.id.clone(), guild);
+    }
+
+    /// Adds (or replaces) a guild membership.
+    pub fn add_member(&self, member: MockMember) {
+        let mut st = self.shared.lock();
+        st.members
+            .retain(|m| !(m.guild_id == member.guild_id && m.user_id == member.user_id));
+        st.members.push(member);
+    }
+
+    /// Removes a membership; returns whether there was one.
+    pub fn remove_member(&self, guild_id: &str, user_id: &str) -> bool {
+        let mut st = self.shared.lock();
+        let before = st.members.len();
+        st.members
+            .retain(|m| !(m.guild_id == guild_id && m.user_id == user_id));
+        before != st.members.len()
+    }
+
+    /// Whether a user is in a guild (member record or owner).
+    pub fn is_member(&self, guild_id: &str, user_id: &str) -> bool {
+        self.shared.lock().is_member(guild_id, user_id)
+    }
+
+    /// Adds a linked account.
+    pub fn add_connection(&self, connection: MockConnection) {
+        self.shared.lock().connections.push(connection);
+    }
+
+    /// Whether an application's bot is in a guild (fixture, or added by a bot authorization).
+    pub fn bot_in_guild(&self, client_id: &str, guild_id: &str) -> bool {
+        self.shared
+            .lock()
+            .bot_guilds
+            .contains(&(client_id.to_owned(), guild_id.to_owned()))
+    }
+
+    /// The role connection an application stored for a user, if any.
+    pub fn role_connection(&self, client_id: &str, user_id: &str) -> Option<serde_json::Value> {
+        self.shared
+            .lock()
+            .role_connections
+            .get(&(client_id.to_owned(), user_id.to_owned()))
+            .cloned()
+    }
+
+    /// Changes the default user.
+    pub fn set_default_user(&self, user_id: &str) -> Result<(), MockError> {
+        let mut st = self.shared.lock();
+        if !st.users.contains_key(user_id) {
+            return Err(MockError::UnknownUser(user_id.to_owned()));
+        }
+        st.default_user = Some(user_id.to_owned());
+        Ok(())
+    }
+
+    /// Turns automatic consent on or off.
+    pub fn set_auto_consent(&self, on: bool) {
+        self.shared.lock().config.auto_consent = on;
+    }
+
+    /// Stops accepting connections, cancels injected delays, and waits (up to 5 s) for
+    /// in-flight requests. Other clones become inert.
+    pub async fn shutdown(&self) {
+        self.shared.shutdown.send_replace(true);
+        let task = self
+            .server
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut t) = task
+            && tokio::time::timeout(Duration::from_secs(5), &mut t)
+                .await
+                .is_err()
+        {
+            t.abort();
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The router, the recording/fault middleware and the mock's control routes.
+
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, Request, State as AxState};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::api::{self, api_error};
+use crate::errors;
+use crate::fault::{FaultKind, add_rate_limit_headers, fault_response};
+use crate::html;
+use crate::oauth::{self, USER_COOKIE, cookie_value, user_cookie};
+use crate::record::{Endpoint, RecordedRequest};
+use crate::state::Shared;
+use crate::util::{first, parse_form};
+
+/// Largest request body the mock reads (Discord's own limit is far larger; tests never need it).
+const MAX_BODY: usize = 1 << 20;
+
+/// The API prefixes served: unversioned, v9 and v10.
+pub(crate) const API_PREFIXES: [&str; 3] = ["/api", "/api/v9", "/api/v10"];
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let mut r = Router::new()
+        .route(
+            "/oauth2/authorize",
+            get(oauth::authorize_get).post(oauth::authorize_post),
+        )
+        .route("/.well-known/openid-configuration", get(api::discovery))
+        .route("/", get(index))
+        .route("/mock", get(index))
+        .route("/mock/", get(index))
+        .route("/mock/login-as/{user_id}", get(login_as))
+        .route("/mock/logout", get(logout))
+        .route("/mock/requests", get(requests_json));
+    for p in API_PREFIXES {
+        r = r
+            .route(
+                &format!("{p}/oauth2/authorize"),
+                get(oauth::authorize_get).post(oauth::authorize_post),
+            )
+            .route(
+                &format!("{p}/oauth2/token"),
+                axum::routing::post(oauth::token),
+            )
+            .route(
+                &format!("{p}/oauth2/token/revoke"),
+                axum::routing::post(oauth::revoke),
+            )
+            .route(&format!("{p}/oauth2/@me"), get(api::current_authorization))
+            .route(
+                &format!("{p}/oauth2/applications/@me"),
+                get(api::current_application),
+            )
+            .route(&format!("{p}/oauth2/userinfo"), get(api::userinfo))
+            .route(&format!("{p}/oauth2/keys"), get(api::keys))
+            .route(&format!("{p}/users/@me"), get(api::current_user))
+            .route(&format!("{p}/users/@me/guilds"), get(api::my_guilds))
+            .route(
+                &format!("{p}/users/@me/guilds/{{guild_id}}/member"),
+                get(api::my_guild_member),
+            )
+            .route(
+                &format!("{p}/users/@me/connections"),
+                get(api::my_connections),
+            )
+            .route(
+                &format!("{p}/users/@me/applications/{{app_id}}/role-connection"),
+                get(api::get_role_connection).put(api::put_role_connection),
+            )
+            .route(
+                &format!("{p}/guilds/{{guild_id}}/members/{{user_id}}"),
+                axum::routing::put(api::add_guild_member),
+            );
+    }
+    r.fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(shared.clone(), mock_layer))
+        .with_state(shared)
+}
+
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/")
+}
+
+async fn not_found(uri: Uri) -> Response {
+    if is_api(uri.path()) {
+        api_error(StatusCode::NOT_FOUND, errors::NOT_FOUND)
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Html(html::error_page("404: Not Found")),
+        )
+            .into_response()
+    }
+}
+
+async fn method_not_allowed(uri: Uri) -> Response {
+    if is_api(uri.path()) {
+        api_error(StatusCode::METHOD_NOT_ALLOWED, errors::METHOD_NOT_ALLOWED)
+    } else {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            Html(html::error_page("405: Method Not Allowed")),
+        )
+            .into_response()
+    }
+}
+
+/// Records the request, applies an injected fault if one matches, adds `X-RateLimit-*`.
+async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
+        return api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ("413: Request Entity Too Large", 0),
+        );
+    };
+    let path = parts.uri.path().to_owned();
+    let endpoint = Endpoint::classify(&path);
+    let (seq, fault, now_secs) = {
+        let mut st = shared.lock();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        let fault = st.faults.iter_mut().find(|f| f.matches(endpoint)).map(|f| {
+            if let Some(n) = &mut f.remaining {
+                *n -= 1;
+            }
+            f.clone()
+        });
+        st.faults.retain(|f| f.remaining != Some(0));
+        let now = st.now();
+        let record = RecordedRequest {
+            seq,
+            at: now,
+            method: parts.method.to_string(),
+            path: path.clone(),
+            query: parts.uri.query().map(str::to_owned),
+            headers: parts
+                .headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: bytes.to_vec(),
+            endpoint,
+            status: None,
+            fault: fault.as_ref().map(crate::fault::Fault::describe),
+        };
+        let max = st.config.max_recorded.max(1);
+        if st.requests.len() >= max {
+            let excess = st.requests.len() + 1 - max;
+            st.requests.drain(..excess);
+        }
+        st.requests.push(record);
+        let now_secs = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        (seq, fault, now_secs)
+    };
+    let req = Request::from_parts(parts, Body::from(bytes));
+    let mut resp = match fault.map(|f| f.kind) {
+        Some(FaultKind::Delay(d)) => {
+            let mut rx = shared.shutdown.subscribe();
+            let cancelled = tokio::select! {
+                () = tokio::time::sleep(d) => false,
+                _ = rx.wait_for(|stop| *stop) => true,
+            };
+            if cancelled {
+                api_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ("503: Service Unavailable", 0),
+                )
+            } else {
+                let mut resp = next.run(req).await;
+                if is_api(&path) {
+                    add_rate_limit_headers(&mut resp, endpoint, now_secs);
+                }
+                resp
+            }
+        }
+        Some(kind) => fault_response(&kind, endpoint, now_secs),
+        None => {
+            let mut resp = next.run(req).await;
+            if is_api(&path) {
+                add_rate_limit_headers(&mut resp, endpoint, now_secs);
+            }
+            resp
+        }
+    };
+    let status = resp.status().as_u16();
+    {
+        let mut st = shared.lock();
+        if let Some(r) = st.requests.iter_mut().rev().find(|r| r.seq == seq) {
+            r.status = Some(status);
+        }
+    }
+    if !resp.headers().contains_key("via") {
+        resp.headers_mut()
+            .insert("via", HeaderValue::from_static("1.1 discord-oauth-mock"));
+    }
+    resp
+}
+
+async fn index(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let current = cookie_value(&headers, USER_COOKIE);
+    let st = shared.lock();
+    let users: Vec<(String, String)> = st
+        .users
+        .values()
+        .map(|u| (u.id.clone(), u.username.clone()))
+        .collect();
+    let current = current.or_else(|| st.default_user.clone());
+    Html(html::login_index(&users, current.as_deref())).into_response()
+}
+
+/// `GET /mock/login-as/{user_id}[?next=URL]`: sets the "logged in to Discord" cookie.
+async fn login_as(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(user_id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let name = {
+        let st = shared.lock();
+        st.users.get(&user_id).map(|u| u.username.clone())
+    };
+    let Some(name) = name else {
+        return (
+            StatusCode::NOT_FOUND,
+            Html(html::error_page("Unknown mock user")),
+        )
+            .into_response();
+    };
+    let q = parse_form(query.unwrap_or_default().as_bytes());
+    let next = first(&q, "next").filter(|n| {
+        (n.starts_with('/') && !n.starts_with("//"))
+            || n.starts_with("http://")
+            || n.starts_with("https://")
+    });
+    let mut resp = match next.and_then(|n| HeaderValue::from_str(n).ok()) {
+        Some(loc) => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            r.headers_mut().insert(header::LOCATION, loc);
+            r
+        }
+        None => Html(html::logged_in(&name, &user_id)).into_response(),
+    };
+    if let Ok(v) = HeaderValue::from_str(&user_cookie(&user_id)) {
+        resp.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+async fn logout() -> Response {
+    let mut resp = Html(html::page(
+        "Discord (mock) - logged out",
+        "<h1 id=\"logged-out\">Logged out</h1><p><a href=\"/mock\">Log in</a></p>",
+    ))
+    .into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("discord_mock_user=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax"),
+    );
+    resp
+}
+
+/// `GET /mock/requests`: every recorded request, secrets masked.
+async fn requests_json(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    let st = shared.lock();
+    let list: Vec<serde_json::Value> = st
+        .requests
+        .iter()
+        .map(RecordedRequest::to_masked_json)
+        .collect();
+    axum::Json(list).into_response()
+}
