@@ -15,11 +15,7 @@ use crate::state::{Grant, Shared, State};
 use crate::util::{first, iso8601, parse_form};
 
 pub(crate) fn api_error(status: StatusCode, (message, code): (&str, u32)) -> Response {
-    (
-        status,
-        axum::Json(json!({"message": message, "code": code})),
-    )
-        .into_response()
+    (status, axum::Json(json!({"message": message, "code": code}))).into_response()
 }
 
 fn unauthorized() -> Response {
@@ -44,10 +40,7 @@ fn form_body_error(field: &str, code: &str, message: &str) -> Response {
 }
 
 enum Caller {
-    Bearer {
-        grant: Grant,
-        expires_at: SystemTime,
-    },
+    Bearer { grant: Grant, expires_at: SystemTime },
     Bot(MockClient),
 }
 
@@ -69,11 +62,7 @@ fn caller(st: &State, headers: &HeaderMap) -> Result<Caller, Response> {
         Some((scheme, token)) if scheme == "bot" => st
             .clients
             .values()
-            .find(|c| {
-                c.bot_token
-                    .as_deref()
-                    .is_some_and(|t| crate::util::ct_eq(t, &token))
-            })
+            .find(|c| c.bot_token.as_deref().is_some_and(|t| crate::util::ct_eq(t, &token)))
             .cloned()
             .map(Caller::Bot)
             .ok_or_else(unauthorized),
@@ -95,10 +84,7 @@ fn has(grant: &Grant, scope: &str) -> bool {
 }
 
 /// `GET /users/@me`.
-pub(crate) async fn current_user(
-    AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn current_user(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {
     let st = shared.lock();
     match caller(&st, &headers) {
         Ok(Caller::Bot(client)) => axum::Json(client.bot_user_json()).into_response(),
@@ -139,11 +125,7 @@ pub(crate) async fn my_guilds(
         None => 200,
         Some(v) => match v.parse::<i64>() {
             Err(_) => {
-                return form_body_error(
-                    "limit",
-                    "NUMBER_TYPE_COERCE",
-                    &format!("Value \"{v}\" is not int."),
-                );
+                return form_body_error("limit", "NUMBER_TYPE_COERCE", &format!("Value \"{v}\" is not int."));
             }
             Ok(n) if n < 1 => {
                 return form_body_error(
@@ -168,11 +150,7 @@ pub(crate) async fn my_guilds(
             match v.parse::<u64>() {
                 Ok(n) => bounds[i] = Some(n),
                 Err(_) => {
-                    return form_body_error(
-                        name,
-                        "NUMBER_TYPE_COERCE",
-                        &format!("Value \"{v}\" is not snowflake."),
-                    );
+                    return form_body_error(name, "NUMBER_TYPE_COERCE", &format!("Value \"{v}\" is not snowflake."));
                 }
             }
         }
@@ -218,14 +196,8 @@ pub(crate) async fn my_guilds(
                 "features": g.features,
             });
             if with_counts && let Some(o) = v.as_object_mut() {
-                o.insert(
-                    "approximate_member_count".into(),
-                    json!(g.approximate_member_count),
-                );
-                o.insert(
-                    "approximate_presence_count".into(),
-                    json!(g.approximate_presence_count),
-                );
+                o.insert("approximate_member_count".into(), json!(g.approximate_member_count));
+                o.insert("approximate_presence_count".into(), json!(g.approximate_presence_count));
             }
             v
         })
@@ -261,10 +233,7 @@ pub(crate) async fn my_guild_member(
 }
 
 /// `GET /users/@me/connections`.
-pub(crate) async fn my_connections(
-    AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn my_connections(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {
     let st = shared.lock();
     let grant = match bearer_with(&st, &headers, "connections") {
         Ok(g) => g,
@@ -280,10 +249,7 @@ pub(crate) async fn my_connections(
 }
 
 /// `GET /oauth2/@me`.
-pub(crate) async fn current_authorization(
-    AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn current_authorization(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {
     let st = shared.lock();
     let (grant, expires_at) = match caller(&st, &headers) {
         Ok(Caller::Bearer { grant, expires_at }) => (grant, expires_at),
@@ -309,10 +275,7 @@ pub(crate) async fn current_authorization(
 }
 
 /// `GET /oauth2/applications/@me` (bot token).
-pub(crate) async fn current_application(
-    AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn current_application(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {
     let st = shared.lock();
     let client = match caller(&st, &headers) {
         Ok(Caller::Bot(c)) => c,
@@ -323,15 +286,8 @@ pub(crate) async fn current_application(
         .owner_id
         .as_ref()
         .and_then(|o| st.users.get(o))
-        .map_or_else(
-            || client.bot_user_json(),
-            crate::model::MockUser::public_json,
-        );
-    let guild_count = st
-        .bot_guilds
-        .iter()
-        .filter(|(c, _)| *c == client.id)
-        .count();
+        .map_or_else(|| client.bot_user_json(), crate::model::MockUser::public_json);
+    let guild_count = st.bot_guilds.iter().filter(|(c, _)| *c == client.id).count();
     let mut app = client.partial_json();
     if let Some(o) = app.as_object_mut() {
         let extra = json!({
@@ -374,10 +330,7 @@ pub(crate) async fn add_guild_member(
     if !st.guilds.contains_key(&guild_id) {
         return api_error(StatusCode::NOT_FOUND, errors::UNKNOWN_GUILD);
     }
-    if !st
-        .bot_guilds
-        .contains(&(client.id.clone(), guild_id.clone()))
-    {
+    if !st.bot_guilds.contains(&(client.id.clone(), guild_id.clone())) {
         return missing_access();
     }
     if !st.users.contains_key(&user_id) {
@@ -387,11 +340,7 @@ pub(crate) async fn add_guild_member(
         return api_error(StatusCode::BAD_REQUEST, errors::INVALID_JSON);
     };
     let Some(access_token) = payload.get("access_token").and_then(Value::as_str) else {
-        return form_body_error(
-            "access_token",
-            "BASE_TYPE_REQUIRED",
-            "This field is required",
-        );
+        return form_body_error("access_token", "BASE_TYPE_REQUIRED", "This field is required");
     };
     if st.is_member(&guild_id, &user_id) {
         return StatusCode::NO_CONTENT.into_response();
@@ -403,8 +352,7 @@ pub(crate) async fn add_guild_member(
     if !has(&grant, "guilds.join") {
         return missing_access();
     }
-    let mut member =
-        MockMember::new(guild_id.clone(), user_id.clone()).joined_at(iso8601(st.now()));
+    let mut member = MockMember::new(guild_id.clone(), user_id.clone()).joined_at(iso8601(st.now()));
     if let Some(nick) = payload.get("nick").and_then(Value::as_str) {
         member = member.nick(nick);
     }
@@ -413,14 +361,8 @@ pub(crate) async fn add_guild_member(
             member = member.role(r);
         }
     }
-    member.mute = payload
-        .get("mute")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    member.deaf = payload
-        .get("deaf")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    member.mute = payload.get("mute").and_then(Value::as_bool).unwrap_or(false);
+    member.deaf = payload.get("deaf").and_then(Value::as_bool).unwrap_or(false);
     let out = member.json(st.users.get(&user_id));
     st.members.push(member);
     (StatusCode::CREATED, axum::Json(out)).into_response()
@@ -491,21 +433,16 @@ pub(crate) async fn put_role_connection(
         Ok(v) => v,
         Err(r) => return r,
     };
-    let platform_username =
-        match optional_string(payload.get("platform_username"), "platform_username", 100) {
-            Ok(v) => v,
-            Err(r) => return r,
-        };
+    let platform_username = match optional_string(payload.get("platform_username"), "platform_username", 100) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
     let mut metadata = Map::new();
     match payload.get("metadata") {
         None | Some(Value::Null) => {}
         Some(Value::Object(m)) => {
             if m.len() > 5 {
-                return form_body_error(
-                    "metadata",
-                    "BASE_TYPE_MAX_LENGTH",
-                    "Must be 5 or fewer in length.",
-                );
+                return form_body_error("metadata", "BASE_TYPE_MAX_LENGTH", "Must be 5 or fewer in length.");
             }
             for (k, v) in m {
                 match v {
@@ -535,16 +472,12 @@ pub(crate) async fn put_role_connection(
         "platform_username": platform_username,
         "metadata": metadata,
     });
-    st.role_connections
-        .insert((app_id, grant.user_id), v.clone());
+    st.role_connections.insert((app_id, grant.user_id), v.clone());
     axum::Json(v).into_response()
 }
 
 /// `GET /oauth2/userinfo` (`openid`).
-pub(crate) async fn userinfo(
-    AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-) -> Response {
+pub(crate) async fn userinfo(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {
     let st = shared.lock();
     let grant = match bearer_with(&st, &headers, "openid") {
         Ok(g) => g,

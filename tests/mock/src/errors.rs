@@ -22,8 +22,7 @@ pub const MALFORMED_CODE_VERIFIER: &str = "Invalid \"code_verifier\" in request.
 pub const CODE_VERIFIER_MISMATCH: &str = "\"code_verifier\" does not match \"code_challenge\".";
 /// `invalid_request`: a `code_verifier` was sent but the authorization had no
 /// `code_challenge`.
-pub const UNEXPECTED_CODE_VERIFIER: &str =
-    "\"code_verifier\" sent for an authorization without \"code_challenge\".";
+pub const UNEXPECTED_CODE_VERIFIER: &str = "\"code_verifier\" sent for an authorization without \"code_challenge\".";
 /// `invalid_request`: a public client exchanged a code without PKCE.
 pub const PKCE_REQUIRED: &str = "PKCE is required for public clients.";
 /// `invalid_request` (authorize): `code_challenge_method` other than `S256` (or missing).
@@ -33,8 +32,7 @@ pub const INVALID_CODE_CHALLENGE: &str = "Invalid \"code_challenge\"";
 /// `invalid_request` (authorize): `role_connections.write` with PKCE.
 pub const ROLE_CONNECTIONS_WITH_PKCE: &str = "\"role_connections.write\" cannot be used with PKCE";
 /// `invalid_request` (authorize): `role_connections.write` with the implicit grant.
-pub const ROLE_CONNECTIONS_IMPLICIT: &str =
-    "\"role_connections.write\" cannot be used with the implicit grant";
+pub const ROLE_CONNECTIONS_IMPLICIT: &str = "\"role_connections.write\" cannot be used with the implicit grant";
 /// `invalid_request` (authorize): `prompt` other than `consent` or `none`.
 pub const INVALID_PROMPT: &str = "Invalid \"prompt\"";
 /// `unsupported_response_type` (authorize).
@@ -42,18 +40,14 @@ pub const UNSUPPORTED_RESPONSE_TYPE: &str = "Unsupported \"response_type\"";
 /// `invalid_scope` (authorize, client credentials, refresh): unknown, empty or not allowed.
 pub const INVALID_SCOPE: &str = "The requested scope is invalid, unknown, or malformed.";
 /// `invalid_scope` (client credentials) for team applications.
-pub const TEAM_SCOPE: &str =
-    "Team applications are limited to the identify and applications.commands.update scopes.";
+pub const TEAM_SCOPE: &str = "Team applications are limited to the identify and applications.commands.update scopes.";
 /// `access_denied` (authorize): the user pressed "Cancel".
 pub const ACCESS_DENIED: &str = "The resource owner or authorization server denied the request";
 
 /// `unsupported_grant_type`: `Grant type None is not supported` when the form has no
 /// `grant_type` (this is also what a JSON body gets, as on discord.com: only forms are read).
 pub fn unsupported_grant_type(grant_type: Option<&str>) -> String {
-    format!(
-        "Grant type {} is not supported",
-        grant_type.unwrap_or("None")
-    )
+    format!("Grant type {} is not supported", grant_type.unwrap_or("None"))
 }
 
 /// The `error_description` for a missing form field.

@@ -231,10 +231,8 @@ pub(crate) fn fault_response(kind: &FaultKind, endpoint: Endpoint, now_secs: f64
                 ))
             });
             let mut resp = Response::new(Body::from_stream(stream));
-            resp.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             resp
         }
         // Delays are handled by the middleware; answer normally-shaped if reached.
@@ -242,13 +240,7 @@ pub(crate) fn fault_response(kind: &FaultKind, endpoint: Endpoint, now_secs: f64
     }
 }
 
-fn rate_limited(
-    retry_after: f64,
-    global: bool,
-    style: RateLimitStyle,
-    endpoint: Endpoint,
-    now_secs: f64,
-) -> Response {
+fn rate_limited(retry_after: f64, global: bool, style: RateLimitStyle, endpoint: Endpoint, now_secs: f64) -> Response {
     let retry_after = if retry_after.is_finite() {
         retry_after.max(0.0)
     } else {
@@ -304,16 +296,10 @@ fn rate_limited(
     if headers {
         put("x-ratelimit-limit", "50".to_owned());
         put("x-ratelimit-remaining", "0".to_owned());
-        put(
-            "x-ratelimit-reset",
-            format!("{:.3}", now_secs + retry_after),
-        );
+        put("x-ratelimit-reset", format!("{:.3}", now_secs + retry_after));
         put("x-ratelimit-reset-after", format!("{retry_after:.3}"));
         put("x-ratelimit-bucket", endpoint.bucket());
-        put(
-            "x-ratelimit-scope",
-            if global { "global" } else { "user" }.to_owned(),
-        );
+        put("x-ratelimit-scope", if global { "global" } else { "user" }.to_owned());
         if global {
             put("x-ratelimit-global", "true".to_owned());
         }

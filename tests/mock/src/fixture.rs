@@ -113,11 +113,7 @@ pub(crate) fn install(st: &mut State) {
                     .color(0x00e6_7e22)
                     .position(2),
             )
-            .role(
-                MockRole::new(MEMBER_ROLE_ID, "Member")
-                    .color(0x002e_cc71)
-                    .position(1),
-            )
+            .role(MockRole::new(MEMBER_ROLE_ID, "Member").color(0x002e_cc71).position(1))
             .counts(42, 17),
         MockGuild::new(SECOND_GUILD_ID, "Lena's Lounge")
             .owner(LENA_ID)

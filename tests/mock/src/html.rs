@@ -21,10 +21,7 @@ pub(crate) fn page(title: &str, body: &str) -> String {
 pub(crate) fn error_page(message: &str) -> String {
     page(
         "Discord (mock) - error",
-        &format!(
-            "<h1>Something went wrong</h1><p id=\"mock-error\">{}</p>",
-            esc(message)
-        ),
+        &format!("<h1>Something went wrong</h1><p id=\"mock-error\">{}</p>", esc(message)),
     )
 }
 
@@ -66,16 +63,9 @@ pub(crate) fn consent(c: &Consent<'_>) -> String {
     );
     body.push_str("<form method=\"post\" id=\"consent\">");
     for (k, v) in c.hidden {
-        let _ = write!(
-            body,
-            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            esc(k),
-            esc(v)
-        );
+        let _ = write!(body, "<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v));
     }
-    body.push_str(
-        "<label for=\"user\">Signed in as</label><br><select id=\"user\" name=\"user_id\">",
-    );
+    body.push_str("<label for=\"user\">Signed in as</label><br><select id=\"user\" name=\"user_id\">");
     body.push_str(&options(&c.users));
     body.push_str("</select><br>");
     if let Some(guilds) = &c.guilds {
@@ -114,12 +104,7 @@ pub(crate) fn consent(c: &Consent<'_>) -> String {
     page("Discord (mock) - Authorize access to your account", &body)
 }
 
-pub(crate) fn bot_added(
-    app_name: &str,
-    guild_name: &str,
-    guild_id: &str,
-    permissions: &str,
-) -> String {
+pub(crate) fn bot_added(app_name: &str, guild_name: &str, guild_id: &str, permissions: &str) -> String {
     page(
         "Discord (mock) - Authorized",
         &format!(
@@ -135,11 +120,7 @@ pub(crate) fn bot_added(
 pub(crate) fn login_index(users: &[(String, String)], current: Option<&str>) -> String {
     let mut body = String::from("<h1>Log in to the mock Discord as…</h1><ul id=\"users\">");
     for (id, name) in users {
-        let mark = if current == Some(id.as_str()) {
-            " (current)"
-        } else {
-            ""
-        };
+        let mark = if current == Some(id.as_str()) { " (current)" } else { "" };
         let _ = write!(
             body,
             "<li><a href=\"/mock/login-as/{}\">{}</a> <code>{}</code>{mark}</li>",

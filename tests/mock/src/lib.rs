@@ -119,8 +119,8 @@ use tokio::task::JoinHandle;
 pub use fault::{Fault, FaultKind, RateLimitStyle};
 pub use jwt::{JWK_E, JWK_N, KEY_ID, TEST_RSA_PRIVATE_KEY_PEM, TEST_RSA_PUBLIC_KEY_PEM};
 pub use model::{
-    ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockRole, MockUser,
-    PERMISSION_ADMINISTRATOR, PERMISSION_MANAGE_GUILD,
+    ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockRole, MockUser, PERMISSION_ADMINISTRATOR,
+    PERMISSION_MANAGE_GUILD,
 };
 pub use oauth::{KNOWN_SCOPES, USER_COOKIE};
 pub use record::{Endpoint, RecordedRequest};
@@ -254,14 +254,8 @@ impl MockDiscordBuilder {
     }
 
     /// Puts an application's bot in a guild (needed by `PUT /guilds/{id}/members/{user}`).
-    pub fn bot_in_guild(
-        mut self,
-        client_id: impl Into<String>,
-        guild_id: impl Into<String>,
-    ) -> Self {
-        self.state
-            .bot_guilds
-            .insert((client_id.into(), guild_id.into()));
+    pub fn bot_in_guild(mut self, client_id: impl Into<String>, guild_id: impl Into<String>) -> Self {
+        self.state.bot_guilds.insert((client_id.into(), guild_id.into()));
         self
     }
 
@@ -491,9 +485,7 @@ impl MockDiscord {
             .lock()
             .requests
             .iter()
-            .filter(|r| {
-                r.endpoint == Endpoint::Token && r.grant_type().as_deref() == Some(grant_type)
-            })
+            .filter(|r| r.endpoint == Endpoint::Token && r.grant_type().as_deref() == Some(grant_type))
             .count()
     }
 
@@ -523,12 +515,7 @@ impl MockDiscord {
     }
 
     /// Like [`issue_tokens`](Self::issue_tokens) for any registered client.
-    pub fn issue_tokens_for(
-        &self,
-        client_id: &str,
-        user_id: &str,
-        scopes: &str,
-    ) -> Result<IssuedTokens, MockError> {
+    pub fn issue_tokens_for(&self, client_id: &str, user_id: &str, scopes: &str) -> Result<IssuedTokens, MockError> {
         let mut st = self.shared.lock();
         if !st.clients.contains_key(client_id) {
             return Err(MockError::UnknownClient(client_id.to_owned()));
@@ -604,11 +591,7 @@ impl MockDiscord {
     }
 
     /// Registers one more redirect URI for a client.
-    pub fn add_redirect_uri(
-        &self,
-        client_id: &str,
-        uri: impl Into<String>,
-    ) -> Result<(), MockError> {
+    pub fn add_redirect_uri(&self, client_id: &str, uri: impl Into<String>) -> Result<(), MockError> {
         let mut st = self.shared.lock();
         let client = st
             .clients
@@ -647,8 +630,7 @@ impl MockDiscord {
     pub fn remove_member(&self, guild_id: &str, user_id: &str) -> bool {
         let mut st = self.shared.lock();
         let before = st.members.len();
-        st.members
-            .retain(|m| !(m.guild_id == guild_id && m.user_id == user_id));
+        st.members.retain(|m| !(m.guild_id == guild_id && m.user_id == user_id));
         before != st.members.len()
     }
 
@@ -705,9 +687,7 @@ impl MockDiscord {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .take();
         if let Some(mut t) = task
-            && tokio::time::timeout(Duration::from_secs(5), &mut t)
-                .await
-                .is_err()
+            && tokio::time::timeout(Duration::from_secs(5), &mut t).await.is_err()
         {
             t.abort();
         }

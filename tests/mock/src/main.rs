@@ -90,10 +90,7 @@ async fn main() -> ExitCode {
     .bot_token(&args.bot_token)
     .owner(fixture::WUMPUS_ID);
     let uris: Vec<String> = if args.redirect_uris.is_empty() {
-        fixture::REDIRECT_URIS
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect()
+        fixture::REDIRECT_URIS.iter().map(|s| (*s).to_owned()).collect()
     } else {
         args.redirect_uris.clone()
     };
@@ -135,11 +132,7 @@ async fn main() -> ExitCode {
     println!(
         "client id {} ({})",
         args.client_id,
-        if args.public_client {
-            "public"
-        } else {
-            "confidential"
-        }
+        if args.public_client { "public" } else { "confidential" }
     );
     for uri in &uris {
         println!("  redirect URI   {uri}");

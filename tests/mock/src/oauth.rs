@@ -86,11 +86,7 @@ fn bad_request(error: &str, description: &str) -> Response {
 }
 
 fn invalid_client() -> Response {
-    oauth_error(
-        StatusCode::UNAUTHORIZED,
-        "invalid_client",
-        errors::INVALID_CLIENT,
-    )
+    oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", errors::INVALID_CLIENT)
 }
 
 fn error_page(status: StatusCode, message: &str) -> Response {
@@ -212,10 +208,7 @@ impl AuthzError {
                 description,
                 state,
             } => {
-                let mut p = vec![
-                    ("error", error),
-                    ("error_description", description.as_str()),
-                ];
+                let mut p = vec![("error", error), ("error_description", description.as_str())];
                 if let Some(s) = &state {
                     p.push(("state", s.as_str()));
                 }
@@ -240,18 +233,15 @@ fn validate(st: &State, params: &[(String, String)]) -> Result<AuthzRequest, Aut
         // Only `client_id` (+ bot parameters): the application's default install settings.
         scopes = vec!["bot".to_owned(), "applications.commands".to_owned()];
     }
-    let bot_only = response_type_raw.is_none()
-        && !scopes.is_empty()
-        && scopes.iter().all(|s| BOT_ONLY.contains(&s.as_str()));
+    let bot_only =
+        response_type_raw.is_none() && !scopes.is_empty() && scopes.iter().all(|s| BOT_ONLY.contains(&s.as_str()));
     let state = first(params, "state").map(str::to_owned);
     let permissions = first(params, "permissions").unwrap_or("0");
     let permissions = match permissions.parse::<u64>() {
         Ok(p) => p.to_string(),
         Err(_) => return Err(page("Invalid permissions")),
     };
-    let guild_id = first(params, "guild_id")
-        .filter(|g| !g.is_empty())
-        .map(str::to_owned);
+    let guild_id = first(params, "guild_id").filter(|g| !g.is_empty()).map(str::to_owned);
     let disable_guild_select = first(params, "disable_guild_select") == Some("true");
 
     let mut req = AuthzRequest {
@@ -298,10 +288,7 @@ fn validate(st: &State, params: &[(String, String)]) -> Result<AuthzRequest, Aut
         Some("code") => ResponseType::Code,
         Some("token") => ResponseType::Token,
         _ => {
-            return Err(fail(
-                "unsupported_response_type",
-                errors::UNSUPPORTED_RESPONSE_TYPE,
-            ));
+            return Err(fail("unsupported_response_type", errors::UNSUPPORTED_RESPONSE_TYPE));
         }
     };
     if req.scopes.is_empty() || !all_known(&req.scopes) {
@@ -318,18 +305,12 @@ fn validate(st: &State, params: &[(String, String)]) -> Result<AuthzRequest, Aut
     let method = first(params, "code_challenge_method");
     if response_type == ResponseType::Code && (challenge.is_some() || method.is_some()) {
         if method != Some("S256") {
-            return Err(fail(
-                "invalid_request",
-                errors::UNSUPPORTED_CHALLENGE_METHOD,
-            ));
+            return Err(fail("invalid_request", errors::UNSUPPORTED_CHALLENGE_METHOD));
         }
         let Some(ch) = challenge else {
             return Err(fail("invalid_request", errors::INVALID_CODE_CHALLENGE));
         };
-        let ok = ch.len() == 43
-            && ch
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let ok = ch.len() == 43 && ch.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !ok {
             return Err(fail("invalid_request", errors::INVALID_CODE_CHALLENGE));
         }
@@ -359,19 +340,10 @@ pub(crate) async fn authorize_get(
 }
 
 /// `POST /oauth2/authorize`: the consent form (`action=approve|deny`, `user_id`, `guild_id`).
-pub(crate) async fn authorize_post(
-    AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+pub(crate) async fn authorize_post(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     if !is_form_content_type(ct) {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The consent form must be form-encoded.",
-        );
+        return error_page(StatusCode::BAD_REQUEST, "The consent form must be form-encoded.");
     }
     let form = parse_form(&body);
     let action = match first(&form, "action") {
@@ -402,14 +374,10 @@ fn authorize(
     };
     let chosen_user = first(params, "user_id");
     let Some(user_id) = st.pick_user(&[chosen_user, cookie_user]) else {
-        return error_page(
-            StatusCode::BAD_REQUEST,
-            "The mock has no users to log in as.",
-        );
+        return error_page(StatusCode::BAD_REQUEST, "The mock has no users to log in as.");
     };
     // Remember a user picked on the consent form, like a Discord login would.
-    let cookie = (chosen_user == Some(user_id.as_str()) && cookie_user != chosen_user)
-        .then(|| user_cookie(&user_id));
+    let cookie = (chosen_user == Some(user_id.as_str()) && cookie_user != chosen_user).then(|| user_cookie(&user_id));
 
     let action = if let Some(a) = action {
         a
@@ -419,9 +387,7 @@ fn authorize(
             .authorizations
             .get(&(req.client.id.clone(), user_id.clone()))
             .is_some_and(|granted| req.scopes.iter().all(|s| granted.contains(s)));
-        if st.config.auto_consent
-            || (req.prompt.as_deref() == Some("none") && !passthrough && already)
-        {
+        if st.config.auto_consent || (req.prompt.as_deref() == Some("none") && !passthrough && already) {
             Action::Approve
         } else {
             return consent_page(&st, &req, params, &user_id);
@@ -438,10 +404,7 @@ fn authorize(
             set_cookie(&mut resp, cookie);
             return resp;
         };
-        let mut p = vec![
-            ("error", "access_denied"),
-            ("error_description", errors::ACCESS_DENIED),
-        ];
+        let mut p = vec![("error", "access_denied"), ("error_description", errors::ACCESS_DENIED)];
         if let Some(s) = &req.state {
             p.push(("state", s.as_str()));
         }
@@ -451,12 +414,7 @@ fn authorize(
     approve(&mut st, req, &user_id, cookie)
 }
 
-fn consent_page(
-    st: &State,
-    req: &AuthzRequest,
-    params: &[(String, String)],
-    user_id: &str,
-) -> Response {
+fn consent_page(st: &State, req: &AuthzRequest, params: &[(String, String)], user_id: &str) -> Response {
     let hidden: Vec<(String, String)> = params
         .iter()
         .filter(|(k, _)| !matches!(k.as_str(), "user_id" | "action" | "guild_id"))
@@ -492,10 +450,9 @@ fn consent_page(
             .collect::<Vec<_>>()
     });
     let guild_locked = req.disable_guild_select
-        && guilds.as_ref().is_some_and(|gs| {
-            gs.iter()
-                .any(|g| g.selected && Some(&g.value) == req.guild_id.as_ref())
-        });
+        && guilds
+            .as_ref()
+            .is_some_and(|gs| gs.iter().any(|g| g.selected && Some(&g.value) == req.guild_id.as_ref()));
     let redirect_host = req
         .redirect_uri
         .as_deref()
@@ -545,13 +502,7 @@ fn approve(st: &mut State, req: AuthzRequest, user_id: &str, cookie: Option<Stri
     let Some(response_type) = req.response_type else {
         // Bot authorization: no redirect, just the confirmation page.
         let (gid, gname) = guild.map(|(id, name, _)| (id, name)).unwrap_or_default();
-        let mut resp = Html(html::bot_added(
-            &req.client.name,
-            &gname,
-            &gid,
-            &req.permissions,
-        ))
-        .into_response();
+        let mut resp = Html(html::bot_added(&req.client.name, &gname, &gid, &req.permissions)).into_response();
         set_cookie(&mut resp, cookie);
         return resp;
     };
@@ -630,14 +581,8 @@ struct Authenticated {
     with_secret: bool,
 }
 
-fn authenticate(
-    st: &State,
-    headers: &HeaderMap,
-    form: &[(String, String)],
-) -> Result<Authenticated, Response> {
-    let auth = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+fn authenticate(st: &State, headers: &HeaderMap, form: &[(String, String)]) -> Result<Authenticated, Response> {
+    let auth = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let basic = match auth {
         Some(v) if v.trim_start().to_ascii_lowercase().starts_with("basic") => {
             Some(parse_basic(v).ok_or_else(invalid_client)?)
@@ -670,9 +615,7 @@ fn authenticate(
 }
 
 fn read_form(headers: &HeaderMap, body: &[u8]) -> Vec<(String, String)> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok());
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
     // Like discord.com, only form bodies are read; JSON is as good as an empty form.
     if is_form_content_type(ct) {
         parse_form(body)
@@ -706,11 +649,7 @@ fn token_json(tokens: &IssuedTokens, extra: &[(&str, Value)]) -> Response {
 }
 
 /// `POST /api/v10/oauth2/token`.
-pub(crate) async fn token(
-    AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn token(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let form = read_form(&headers, &body);
     let mut st = shared.lock();
     let auth = match authenticate(&st, &headers, &form) {
@@ -721,10 +660,7 @@ pub(crate) async fn token(
         Some("authorization_code") => code_grant(&mut st, &shared.base_url, &auth, &form),
         Some("refresh_token") => refresh_grant(&mut st, &auth, &form),
         Some("client_credentials") => client_credentials(&mut st, &auth, &form),
-        other => bad_request(
-            "unsupported_grant_type",
-            &errors::unsupported_grant_type(other),
-        ),
+        other => bad_request("unsupported_grant_type", &errors::unsupported_grant_type(other)),
     }
 }
 
@@ -739,12 +675,7 @@ pub(crate) fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
 }
 
-fn code_grant(
-    st: &mut State,
-    base_url: &str,
-    auth: &Authenticated,
-    form: &[(String, String)],
-) -> Response {
+fn code_grant(st: &mut State, base_url: &str, auth: &Authenticated, form: &[(String, String)]) -> Response {
     let Some(code) = first(form, "code") else {
         return bad_request("invalid_request", &errors::missing_field("code"));
     };
@@ -885,11 +816,7 @@ fn client_credentials(st: &mut State, auth: &Authenticated, form: &[(String, Str
 }
 
 /// `POST /api/v10/oauth2/token/revoke`: revokes the whole grant behind the token.
-pub(crate) async fn revoke(
-    AxState(shared): AxState<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn revoke(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let form = read_form(&headers, &body);
     let mut st = shared.lock();
     let auth = match authenticate(&st, &headers, &form) {
@@ -953,9 +880,6 @@ mod tests {
 
     #[test]
     fn scopes_parse_and_dedupe() {
-        assert_eq!(
-            parse_scopes("identify  email+identify"),
-            vec!["identify", "email"]
-        );
+        assert_eq!(parse_scopes("identify  email+identify"), vec!["identify", "email"]);
     }
 }

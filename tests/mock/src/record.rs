@@ -156,12 +156,7 @@ const SECRET_KEYS: &[&str] = &[
 ];
 
 /// Headers whose values are secrets.
-const SECRET_HEADERS: &[&str] = &[
-    "authorization",
-    "cookie",
-    "set-cookie",
-    "proxy-authorization",
-];
+const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "set-cookie", "proxy-authorization"];
 
 /// One request the mock received, with everything a test may want to assert on.
 ///
@@ -244,10 +239,7 @@ impl RecordedRequest {
     /// The first value of a header (case-insensitive name).
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
     /// The `Content-Type` header.
@@ -346,10 +338,8 @@ impl fmt::Debug for RecordedRequest {
 }
 
 pub(crate) fn is_form_content_type(ct: Option<&str>) -> bool {
-    ct.and_then(|v| v.split(';').next()).is_some_and(|m| {
-        m.trim()
-            .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-    })
+    ct.and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
 }
 
 /// Decodes an `Authorization: Basic` value into (id, secret), percent-decoding both parts
@@ -447,10 +437,7 @@ mod tests {
     #[test]
     fn classifies_all_prefixes() {
         for p in ["/api/v10", "/api/v9", "/api", ""] {
-            assert_eq!(
-                Endpoint::classify(&format!("{p}/oauth2/token")),
-                Endpoint::Token
-            );
+            assert_eq!(Endpoint::classify(&format!("{p}/oauth2/token")), Endpoint::Token);
             assert_eq!(
                 Endpoint::classify(&format!("{p}/users/@me/guilds/1/member")),
                 Endpoint::CurrentUserGuildMember
@@ -472,13 +459,7 @@ mod tests {
             "grant_type=authorization_code&code=SECRETCODE&code_verifier=VERIFIERVALUE&client_secret=s3cr3t",
         );
         let dbg = format!("{r:?}");
-        for secret in [
-            "SECRETCODE",
-            "VERIFIERVALUE",
-            "s3cr3t",
-            "MTIzOnNlY3JldA",
-            "abc",
-        ] {
+        for secret in ["SECRETCODE", "VERIFIERVALUE", "s3cr3t", "MTIzOnNlY3JldA", "abc"] {
             assert!(!dbg.contains(secret), "{secret} leaked in {dbg}");
         }
         assert!(dbg.contains("authorization_code"));

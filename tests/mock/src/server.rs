@@ -45,19 +45,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 &format!("{p}/oauth2/authorize"),
                 get(oauth::authorize_get).post(oauth::authorize_post),
             )
-            .route(
-                &format!("{p}/oauth2/token"),
-                axum::routing::post(oauth::token),
-            )
-            .route(
-                &format!("{p}/oauth2/token/revoke"),
-                axum::routing::post(oauth::revoke),
-            )
+            .route(&format!("{p}/oauth2/token"), axum::routing::post(oauth::token))
+            .route(&format!("{p}/oauth2/token/revoke"), axum::routing::post(oauth::revoke))
             .route(&format!("{p}/oauth2/@me"), get(api::current_authorization))
-            .route(
-                &format!("{p}/oauth2/applications/@me"),
-                get(api::current_application),
-            )
+            .route(&format!("{p}/oauth2/applications/@me"), get(api::current_application))
             .route(&format!("{p}/oauth2/userinfo"), get(api::userinfo))
             .route(&format!("{p}/oauth2/keys"), get(api::keys))
             .route(&format!("{p}/users/@me"), get(api::current_user))
@@ -66,10 +57,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
                 &format!("{p}/users/@me/guilds/{{guild_id}}/member"),
                 get(api::my_guild_member),
             )
-            .route(
-                &format!("{p}/users/@me/connections"),
-                get(api::my_connections),
-            )
+            .route(&format!("{p}/users/@me/connections"), get(api::my_connections))
             .route(
                 &format!("{p}/users/@me/applications/{{app_id}}/role-connection"),
                 get(api::get_role_connection).put(api::put_role_connection),
@@ -93,11 +81,7 @@ async fn not_found(uri: Uri) -> Response {
     if is_api(uri.path()) {
         api_error(StatusCode::NOT_FOUND, errors::NOT_FOUND)
     } else {
-        (
-            StatusCode::NOT_FOUND,
-            Html(html::error_page("404: Not Found")),
-        )
-            .into_response()
+        (StatusCode::NOT_FOUND, Html(html::error_page("404: Not Found"))).into_response()
     }
 }
 
@@ -117,10 +101,7 @@ async fn method_not_allowed(uri: Uri) -> Response {
 async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
-        return api_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ("413: Request Entity Too Large", 0),
-        );
+        return api_error(StatusCode::PAYLOAD_TOO_LARGE, ("413: Request Entity Too Large", 0));
     };
     let path = parts.uri.path().to_owned();
     let endpoint = Endpoint::classify(&path);
@@ -163,9 +144,7 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
             st.requests.drain(..excess);
         }
         st.requests.push(record);
-        let now_secs = now
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now_secs = now.duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
         (seq, fault, now_secs)
     };
     let req = Request::from_parts(parts, Body::from(bytes));
@@ -177,10 +156,7 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
                 _ = rx.wait_for(|stop| *stop) => true,
             };
             if cancelled {
-                api_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ("503: Service Unavailable", 0),
-                )
+                api_error(StatusCode::SERVICE_UNAVAILABLE, ("503: Service Unavailable", 0))
             } else {
                 let mut resp = next.run(req).await;
                 if is_api(&path) {
@@ -215,11 +191,7 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
 async fn index(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {
     let current = cookie_value(&headers, USER_COOKIE);
     let st = shared.lock();
-    let users: Vec<(String, String)> = st
-        .users
-        .values()
-        .map(|u| (u.id.clone(), u.username.clone()))
-        .collect();
+    let users: Vec<(String, String)> = st.users.values().map(|u| (u.id.clone(), u.username.clone())).collect();
     let current = current.or_else(|| st.default_user.clone());
     Html(html::login_index(&users, current.as_deref())).into_response()
 }
@@ -235,17 +207,11 @@ async fn login_as(
         st.users.get(&user_id).map(|u| u.username.clone())
     };
     let Some(name) = name else {
-        return (
-            StatusCode::NOT_FOUND,
-            Html(html::error_page("Unknown mock user")),
-        )
-            .into_response();
+        return (StatusCode::NOT_FOUND, Html(html::error_page("Unknown mock user"))).into_response();
     };
     let q = parse_form(query.unwrap_or_default().as_bytes());
     let next = first(&q, "next").filter(|n| {
-        (n.starts_with('/') && !n.starts_with("//"))
-            || n.starts_with("http://")
-            || n.starts_with("https://")
+        (n.starts_with('/') && !n.starts_with("//")) || n.starts_with("http://") || n.starts_with("https://")
     });
     let mut resp = match next.and_then(|n| HeaderValue::from_str(n).ok()) {
         Some(loc) => {
@@ -277,10 +243,6 @@ async fn logout() -> Response {
 /// `GET /mock/requests`: every recorded request, secrets masked.
 async fn requests_json(AxState(shared): AxState<Arc<Shared>>) -> Response {
     let st = shared.lock();
-    let list: Vec<serde_json::Value> = st
-        .requests
-        .iter()
-        .map(RecordedRequest::to_masked_json)
-        .collect();
+    let list: Vec<serde_json::Value> = st.requests.iter().map(RecordedRequest::to_masked_json).collect();
     axum::Json(list).into_response()
 }

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 
 use crate::fault::Fault;
 use crate::model::{
-    ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockUser,
-    PERMISSION_ADMINISTRATOR, PERMISSION_MANAGE_GUILD,
+    ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockUser, PERMISSION_ADMINISTRATOR,
+    PERMISSION_MANAGE_GUILD,
 };
 use crate::record::RecordedRequest;
 use crate::util::{random_alnum, random_urlsafe, snowflake, unix_secs};
@@ -247,12 +247,7 @@ impl State {
     }
 
     /// Creates a grant with a fresh access token (and refresh token if asked).
-    pub(crate) fn issue(
-        &mut self,
-        grant: Grant,
-        with_refresh: bool,
-        nonce: Option<&str>,
-    ) -> (u64, IssuedTokens) {
+    pub(crate) fn issue(&mut self, grant: Grant, with_refresh: bool, nonce: Option<&str>) -> (u64, IssuedTokens) {
         let grant_id = self.next_id();
         self.grants.insert(grant_id, grant);
         let tokens = self.tokens_for(grant_id, with_refresh, nonce);
@@ -260,12 +255,7 @@ impl State {
     }
 
     /// New tokens for an existing grant.
-    pub(crate) fn tokens_for(
-        &mut self,
-        grant_id: u64,
-        with_refresh: bool,
-        nonce: Option<&str>,
-    ) -> IssuedTokens {
+    pub(crate) fn tokens_for(&mut self, grant_id: u64, with_refresh: bool, nonce: Option<&str>) -> IssuedTokens {
         let now = self.now();
         let ttl = self.config.access_token_ttl;
         let access_token = random_alnum(30);
@@ -310,13 +300,7 @@ impl State {
         }
     }
 
-    fn id_token(
-        &self,
-        grant: &Grant,
-        nonce: Option<&str>,
-        now: SystemTime,
-        ttl: Duration,
-    ) -> Option<String> {
+    fn id_token(&self, grant: &Grant, nonce: Option<&str>, now: SystemTime, ttl: Duration) -> Option<String> {
         let iat = unix_secs(now);
         let mut claims = json!({
             "iss": self.config.issuer,
@@ -346,13 +330,7 @@ impl State {
     }
 
     /// A webhook object like the seed's "Webhook Token Response Example".
-    pub(crate) fn make_webhook(
-        &mut self,
-        client_id: &str,
-        guild_id: &str,
-        channel_id: &str,
-        base_url: &str,
-    ) -> Value {
+    pub(crate) fn make_webhook(&mut self, client_id: &str, guild_id: &str, channel_id: &str, base_url: &str) -> Value {
         let seq = self.next_id();
         let id = snowflake(self.now(), seq);
         let token = random_urlsafe(68);
@@ -412,11 +390,7 @@ impl State {
             .flatten()
             .find(|id| self.users.contains_key(**id))
             .map(|s| (*s).to_owned())
-            .or_else(|| {
-                self.default_user
-                    .clone()
-                    .filter(|d| self.users.contains_key(d))
-            })
+            .or_else(|| self.default_user.clone().filter(|d| self.users.contains_key(d)))
             .or_else(|| self.users.keys().next().cloned())
     }
 }

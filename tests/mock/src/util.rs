@@ -64,9 +64,7 @@ pub(crate) fn random_urlsafe(len: usize) -> String {
 
 /// A snowflake for "now" with the given sequence number in the low bits.
 pub(crate) fn snowflake(now: SystemTime, seq: u64) -> String {
-    let ms = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let ms = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
     let ts = ms.saturating_sub(DISCORD_EPOCH_MS);
     ((ts << 22) | (seq & 0x3f_ffff)).to_string()
 }
@@ -94,10 +92,7 @@ pub(crate) fn parse_form(bytes: &[u8]) -> Vec<(String, String)> {
 
 /// First value of `name` in a list of pairs.
 pub(crate) fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
 /// Encodes pairs as `application/x-www-form-urlencoded`.

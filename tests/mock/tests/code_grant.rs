@@ -46,15 +46,9 @@ async fn full_code_grant_with_pkce_through_the_consent_page() {
     assert_eq!(t.path(), "/api/v10/oauth2/token");
     assert_eq!(
         t.basic_auth(),
-        Some((
-            fixture::CLIENT_ID.to_owned(),
-            fixture::CLIENT_SECRET.to_owned()
-        ))
+        Some((fixture::CLIENT_ID.to_owned(), fixture::CLIENT_SECRET.to_owned()))
     );
-    assert_eq!(
-        t.form_param("code_verifier").as_deref(),
-        Some(verifier.as_str())
-    );
+    assert_eq!(t.form_param("code_verifier").as_deref(), Some(verifier.as_str()));
     assert_eq!(t.form_param("redirect_uri").as_deref(), Some(REDIRECT));
     assert_eq!(t.status(), Some(200));
     assert_eq!(mock.count_grant("authorization_code"), 1);
@@ -68,14 +62,7 @@ async fn full_code_grant_with_pkce_through_the_consent_page() {
 async fn deny_redirects_with_access_denied_and_state() {
     let mock = MockDiscord::start().await.unwrap();
     let http = http();
-    let resp = consent(
-        &http,
-        &mock,
-        &code_params("identify", "xyz", None),
-        "deny",
-        None,
-    )
-    .await;
+    let resp = consent(&http, &mock, &code_params("identify", "xyz", None), "deny", None).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
     let q = params_of(&location(&resp), false);
     assert_eq!(q["error"], "access_denied");
@@ -106,16 +93,11 @@ async fn auto_consent_and_iss_option() {
 
 #[tokio::test]
 async fn unversioned_and_v9_paths_work() {
-    let mock = MockDiscord::builder()
-        .auto_consent(true)
-        .start()
-        .await
-        .unwrap();
+    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let http = http();
     for prefix in ["/api/oauth2/authorize", "/api/v10/oauth2/authorize"] {
         let mut u = url::Url::parse(&format!("{}{prefix}", mock.base_url())).unwrap();
-        u.query_pairs_mut()
-            .extend_pairs(code_params("identify", "s", None));
+        u.query_pairs_mut().extend_pairs(code_params("identify", "s", None));
         let resp = http.get(u).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::FOUND, "{prefix}");
     }
@@ -138,11 +120,7 @@ async fn unversioned_and_v9_paths_work() {
 
 #[tokio::test]
 async fn login_as_cookie_and_form_choose_the_user() {
-    let mock = MockDiscord::builder()
-        .auto_consent(true)
-        .start()
-        .await
-        .unwrap();
+    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let http = http();
     let login = http
         .get(format!("{}?next=/mock", mock.login_url(fixture::LENA_ID)))
@@ -163,19 +141,10 @@ async fn login_as_cookie_and_form_choose_the_user() {
         .unwrap();
     let code = params_of(&location(&resp), false)["code"].clone();
     let (_, tokens) = json_of(exchange(&http, &mock, &code, None).await).await;
-    let (_, me) = get_api(
-        &http,
-        &mock,
-        "/users/@me",
-        tokens["access_token"].as_str().unwrap(),
-    )
-    .await;
+    let (_, me) = get_api(&http, &mock, "/users/@me", tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(me["id"], fixture::LENA_ID);
     assert_eq!(me["discriminator"], "4821");
-    assert!(
-        me.get("email").is_none(),
-        "no email without the email scope"
-    );
+    assert!(me.get("email").is_none(), "no email without the email scope");
 
     // The consent form's user choice wins over the cookie, and is remembered.
     mock.set_auto_consent(false);
@@ -195,13 +164,7 @@ async fn login_as_cookie_and_form_choose_the_user() {
     );
     let code = params_of(&location(&resp), false)["code"].clone();
     let (_, tokens) = json_of(exchange(&http, &mock, &code, None).await).await;
-    let (_, me) = get_api(
-        &http,
-        &mock,
-        "/users/@me",
-        tokens["access_token"].as_str().unwrap(),
-    )
-    .await;
+    let (_, me) = get_api(&http, &mock, "/users/@me", tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(me["id"], fixture::NOVA_ID);
 
     let unknown = http.get(mock.login_url("1")).send().await.unwrap();
@@ -225,22 +188,14 @@ async fn prompt_none_skips_consent_only_when_already_authorized() {
     let mut c = code_params("identify", "s", None);
     c.push(("prompt", "consent"));
     assert_eq!(
-        http.get(authorize_url(&mock, &c))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        http.get(authorize_url(&mock, &c)).send().await.unwrap().status(),
         StatusCode::OK
     );
 }
 
 #[tokio::test]
 async fn missing_redirect_uri_uses_the_first_registered() {
-    let mock = MockDiscord::builder()
-        .auto_consent(true)
-        .start()
-        .await
-        .unwrap();
+    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let http = http();
     let resp = http
         .get(authorize_url(
@@ -260,11 +215,7 @@ async fn missing_redirect_uri_uses_the_first_registered() {
 
 #[tokio::test]
 async fn invalid_client_or_redirect_uri_never_redirects() {
-    let mock = MockDiscord::builder()
-        .auto_consent(true)
-        .start()
-        .await
-        .unwrap();
+    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let http = http();
     let cases: [&[(&str, &str)]; 3] = [
         &[
@@ -300,26 +251,21 @@ async fn invalid_client_or_redirect_uri_never_redirects() {
 
 #[tokio::test]
 async fn authorize_errors_redirect_to_a_valid_redirect_uri() {
-    let mock = MockDiscord::builder()
-        .auto_consent(true)
-        .start()
-        .await
-        .unwrap();
+    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let http = http();
-    let check =
-        |params: Vec<(&'static str, &'static str)>, error: &'static str, desc: &'static str| {
-            let http = http.clone();
-            let url = authorize_url(&mock, &params);
-            async move {
-                let resp = http.get(url).send().await.unwrap();
-                assert_eq!(resp.status(), StatusCode::FOUND);
-                let loc = location(&resp);
-                let q = params_of(&loc, loc.contains('#'));
-                assert_eq!(q["error"], error, "{params:?}");
-                assert_eq!(q["error_description"], desc);
-                assert_eq!(q["state"], "s");
-            }
-        };
+    let check = |params: Vec<(&'static str, &'static str)>, error: &'static str, desc: &'static str| {
+        let http = http.clone();
+        let url = authorize_url(&mock, &params);
+        async move {
+            let resp = http.get(url).send().await.unwrap();
+            assert_eq!(resp.status(), StatusCode::FOUND);
+            let loc = location(&resp);
+            let q = params_of(&loc, loc.contains('#'));
+            assert_eq!(q["error"], error, "{params:?}");
+            assert_eq!(q["error_description"], desc);
+            assert_eq!(q["state"], "s");
+        }
+    };
     let with = |extra: &[(&'static str, &'static str)]| {
         let mut p = code_params("identify", "s", None);
         p.extend_from_slice(extra);
@@ -327,10 +273,7 @@ async fn authorize_errors_redirect_to_a_valid_redirect_uri() {
     };
     check(
         with(&[
-            (
-                "code_challenge",
-                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-            ),
+            ("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"),
             ("code_challenge_method", "plain"),
         ]),
         "invalid_request",
@@ -338,55 +281,31 @@ async fn authorize_errors_redirect_to_a_valid_redirect_uri() {
     )
     .await;
     check(
-        with(&[(
-            "code_challenge",
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-        )]),
+        with(&[("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM")]),
         "invalid_request",
         errors::UNSUPPORTED_CHALLENGE_METHOD,
     )
     .await;
     check(
-        with(&[
-            ("code_challenge", "short"),
-            ("code_challenge_method", "S256"),
-        ]),
+        with(&[("code_challenge", "short"), ("code_challenge_method", "S256")]),
         "invalid_request",
         errors::INVALID_CODE_CHALLENGE,
     )
     .await;
-    check(
-        with(&[("prompt", "login")]),
-        "invalid_request",
-        errors::INVALID_PROMPT,
-    )
-    .await;
+    check(with(&[("prompt", "login")]), "invalid_request", errors::INVALID_PROMPT).await;
     let mut unknown_scope = code_params("identify fly", "s", None);
     unknown_scope.truncate(5);
     check(unknown_scope, "invalid_scope", errors::INVALID_SCOPE).await;
     let mut bad_type = code_params("identify", "s", None);
     bad_type[0] = ("response_type", "id_token");
-    check(
-        bad_type,
-        "unsupported_response_type",
-        errors::UNSUPPORTED_RESPONSE_TYPE,
-    )
-    .await;
+    check(bad_type, "unsupported_response_type", errors::UNSUPPORTED_RESPONSE_TYPE).await;
     let mut rc = code_params("identify role_connections.write", "s", None);
-    rc.push((
-        "code_challenge",
-        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
-    ));
+    rc.push(("code_challenge", "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
     rc.push(("code_challenge_method", "S256"));
     check(rc, "invalid_request", errors::ROLE_CONNECTIONS_WITH_PKCE).await;
     let mut implicit_rc = code_params("role_connections.write", "s", None);
     implicit_rc[0] = ("response_type", "token");
-    check(
-        implicit_rc,
-        "invalid_request",
-        errors::ROLE_CONNECTIONS_IMPLICIT,
-    )
-    .await;
+    check(implicit_rc, "invalid_request", errors::ROLE_CONNECTIONS_IMPLICIT).await;
 }
 
 #[tokio::test]
@@ -476,11 +395,7 @@ async fn expired_code_by_ttl_by_clock_and_by_call() {
     );
 
     // A zero TTL.
-    let mock = MockDiscord::builder()
-        .code_ttl(Duration::ZERO)
-        .start()
-        .await
-        .unwrap();
+    let mock = MockDiscord::builder().code_ttl(Duration::ZERO).start().await.unwrap();
     let q = get_code(&http, &mock, "identify", None).await;
     let (status, _) = json_of(exchange(&http, &mock, &q["code"], None).await).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -534,17 +449,11 @@ async fn wrong_or_missing_redirect_uri() {
             ("code", q["code"].as_str()),
             ("redirect_uri", "http://localhost:3000/auth/callback"),
         ],
-        vec![
-            ("grant_type", "authorization_code"),
-            ("code", q["code"].as_str()),
-        ],
+        vec![("grant_type", "authorization_code"), ("code", q["code"].as_str())],
     ] {
         let (status, body) = json_of(token_request(&http, &mock, &form).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            body,
-            oauth_err("invalid_grant", errors::INVALID_REDIRECT_URI)
-        );
+        assert_eq!(body, oauth_err("invalid_grant", errors::INVALID_REDIRECT_URI));
     }
 }
 
@@ -584,8 +493,7 @@ async fn pkce_failures() {
         )
     );
 
-    let (s, b) =
-        json_of(exchange(&http, &mock, code, Some(&format!("{}+", "a".repeat(50)))).await).await;
+    let (s, b) = json_of(exchange(&http, &mock, code, Some(&format!("{}+", "a".repeat(50)))).await).await;
     assert_eq!(
         (s, b),
         (
@@ -704,10 +612,7 @@ async fn client_authentication_failures_are_401_invalid_client() {
     ];
     for r in reqs {
         let resp = r.send().await.unwrap();
-        assert_eq!(
-            resp.headers()["www-authenticate"],
-            "Basic realm=\"discord\""
-        );
+        assert_eq!(resp.headers()["www-authenticate"], "Basic realm=\"discord\"");
         let (s, b) = json_of(resp).await;
         assert_eq!(
             (s, b),
@@ -764,10 +669,7 @@ async fn json_bodies_are_not_read() {
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(!mock.requests_to(Endpoint::Token)[0].is_form());
     // The code is still good.
-    assert_eq!(
-        exchange(&http, &mock, &q["code"], None).await.status(),
-        StatusCode::OK
-    );
+    assert_eq!(exchange(&http, &mock, &q["code"], None).await.status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -779,14 +681,10 @@ async fn unsupported_and_missing_grant_fields() {
         (s, b),
         (
             StatusCode::BAD_REQUEST,
-            oauth_err(
-                "unsupported_grant_type",
-                "Grant type password is not supported"
-            )
+            oauth_err("unsupported_grant_type", "Grant type password is not supported")
         )
     );
-    let (s, b) =
-        json_of(token_request(&http, &mock, &[("grant_type", "authorization_code")]).await).await;
+    let (s, b) = json_of(token_request(&http, &mock, &[("grant_type", "authorization_code")]).await).await;
     assert_eq!(
         (s, b),
         (
@@ -794,8 +692,7 @@ async fn unsupported_and_missing_grant_fields() {
             oauth_err("invalid_request", &errors::missing_field("code"))
         )
     );
-    let (s, b) =
-        json_of(token_request(&http, &mock, &[("grant_type", "refresh_token")]).await).await;
+    let (s, b) = json_of(token_request(&http, &mock, &[("grant_type", "refresh_token")]).await).await;
     assert_eq!(
         (s, b),
         (
@@ -847,13 +744,7 @@ async fn custom_clients_and_users() {
         .await
         .unwrap();
     let (_, t) = json_of(resp).await;
-    let (_, me) = get_api(
-        &http,
-        &mock,
-        "/users/@me",
-        t["access_token"].as_str().unwrap(),
-    )
-    .await;
+    let (_, me) = get_api(&http, &mock, "/users/@me", t["access_token"].as_str().unwrap()).await;
     assert_eq!(me["username"], "solo");
     assert_eq!(me["email"], "solo@x.y");
 }

@@ -50,9 +50,7 @@ pub fn params_of(url: &str, fragment: bool) -> HashMap<String, String> {
     } else {
         u.query().unwrap_or("")
     };
-    url::form_urlencoded::parse(part.as_bytes())
-        .into_owned()
-        .collect()
+    url::form_urlencoded::parse(part.as_bytes()).into_owned().collect()
 }
 
 pub fn authorize_url(mock: &MockDiscord, params: &[(&str, &str)]) -> String {
@@ -62,11 +60,7 @@ pub fn authorize_url(mock: &MockDiscord, params: &[(&str, &str)]) -> String {
 }
 
 /// Standard code-flow parameters for the fixture client.
-pub fn code_params<'a>(
-    scope: &'a str,
-    state: &'a str,
-    challenge: Option<&'a str>,
-) -> Vec<(&'a str, &'a str)> {
+pub fn code_params<'a>(scope: &'a str, state: &'a str, challenge: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
     let mut p = vec![
         ("response_type", "code"),
         ("client_id", fixture::CLIENT_ID),
@@ -99,11 +93,7 @@ pub async fn consent(
     if let Some(u) = user {
         form.push(("user_id".into(), u.into()));
     }
-    http.post(mock.authorize_url())
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    http.post(mock.authorize_url()).form(&form).send().await.unwrap()
 }
 
 /// The hidden inputs of the consent form (what a browser would submit).
@@ -138,14 +128,7 @@ pub async fn get_code(
     scope: &str,
     challenge: Option<&str>,
 ) -> HashMap<String, String> {
-    let resp = consent(
-        http,
-        mock,
-        &code_params(scope, "st4te", challenge),
-        "approve",
-        None,
-    )
-    .await;
+    let resp = consent(http, mock, &code_params(scope, "st4te", challenge), "approve", None).await;
     assert_eq!(resp.status(), StatusCode::FOUND);
     let loc = location(&resp);
     assert!(loc.starts_with(REDIRECT), "{loc}");
@@ -163,12 +146,7 @@ pub async fn token_request(http: &Client, mock: &MockDiscord, form: &[(&str, &st
         .unwrap()
 }
 
-pub async fn exchange(
-    http: &Client,
-    mock: &MockDiscord,
-    code: &str,
-    verifier: Option<&str>,
-) -> Response {
+pub async fn exchange(http: &Client, mock: &MockDiscord, code: &str, verifier: Option<&str>) -> Response {
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -195,12 +173,7 @@ pub fn api_err((message, code): (&str, u32)) -> Value {
     serde_json::json!({"message": message, "code": code})
 }
 
-pub async fn get_api(
-    http: &Client,
-    mock: &MockDiscord,
-    path: &str,
-    token: &str,
-) -> (StatusCode, Value) {
+pub async fn get_api(http: &Client, mock: &MockDiscord, path: &str, token: &str) -> (StatusCode, Value) {
     let resp = http
         .get(format!("{}{path}", mock.api_base()))
         .bearer_auth(token)
