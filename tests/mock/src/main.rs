@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+use std::fmt::Write as _;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -27,8 +29,7 @@ struct Args {
     #[arg(long, default_value = fixture::CLIENT_ID)]
     client_id: String,
 
-    /// Client secret of --client-id. Without one (and with --public-client) the client is
-    /// public: PKCE is then required.
+    /// Client secret of --client-id (ignored with --public-client).
     #[arg(long, default_value = fixture::CLIENT_SECRET)]
     client_secret: String,
 
@@ -121,31 +122,38 @@ async fn main() -> ExitCode {
         mock.inject(Fault::rate_limited(Endpoint::Token).times(args.rate_limit_token));
     }
 
-    println!("mock Discord listening on {}", mock.addr());
-    println!("  base URL       {}", mock.base_url());
-    println!("  authorize URL  {}", mock.authorize_url());
-    println!("  token URL      {}", mock.token_url());
-    println!("  revoke URL     {}", mock.revoke_url());
-    println!("  API base       {}", mock.api_base());
-    println!("  JWKS           {}", mock.keys_url());
-    println!("  pick a user    {}/mock", mock.base_url());
-    println!(
-        "client id {} ({})",
-        args.client_id,
-        if args.public_client { "public" } else { "confidential" }
-    );
+    let mut banner = String::new();
+    let _ = writeln!(banner, "mock Discord listening on {}", mock.addr());
+    let _ = writeln!(banner, "  base URL       {}", mock.base_url());
+    let _ = writeln!(banner, "  authorize URL  {}", mock.authorize_url());
+    let _ = writeln!(banner, "  token URL      {}", mock.token_url());
+    let _ = writeln!(banner, "  revoke URL     {}", mock.revoke_url());
+    let _ = writeln!(banner, "  API base       {}", mock.api_base());
+    let _ = writeln!(banner, "  JWKS           {}", mock.keys_url());
+    let _ = writeln!(banner, "  pick a user    {}/mock", mock.base_url());
+    let kind = if args.public_client { "public" } else { "confidential" };
+    let _ = writeln!(banner, "client id {} ({kind})", args.client_id);
     for uri in &uris {
-        println!("  redirect URI   {uri}");
+        let _ = writeln!(banner, "  redirect URI   {uri}");
     }
-    println!(
+    let _ = writeln!(
+        banner,
         "users: wumpus {} (default), legacy_lena {}, nova {}",
         fixture::WUMPUS_ID,
         fixture::LENA_ID,
         fixture::NOVA_ID
     );
     if args.auto_consent {
-        println!("auto-consent is on: authorization requests are approved as the current user");
+        let _ = writeln!(
+            banner,
+            "auto-consent is on: authorization requests are approved as the current user"
+        );
     }
+    // Written in one go; a closed stdout is not a reason to stop serving.
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes());
+    let _ = out.flush();
+    drop(out);
 
     if let Err(e) = tokio::signal::ctrl_c().await {
         eprintln!("discord-oauth-mock: cannot wait for Ctrl-C: {e}");

@@ -90,11 +90,11 @@ async fn client_id_alone_uses_the_default_install_and_needs_a_manageable_guild()
 async fn advanced_bot_authorization_returns_guild_id_permissions_and_guild() {
     let mock = MockDiscord::start().await.unwrap();
     let http = http();
-    let mut p = code_params("bot identify", "adv", None);
-    p.push(("permissions", "8"));
-    p.push(("guild_id", fixture::SECOND_GUILD_ID));
-    p.push(("disable_guild_select", "true"));
-    let page = http.get(authorize_url(&mock, &p)).send().await.unwrap();
+    let mut params = code_params("bot identify", "adv", None);
+    params.push(("permissions", "8"));
+    params.push(("guild_id", fixture::SECOND_GUILD_ID));
+    params.push(("disable_guild_select", "true"));
+    let page = http.get(authorize_url(&mock, &params)).send().await.unwrap();
     let html = page.text().await.unwrap();
     assert!(html.contains("id=\"guild\" disabled"), "locked guild select");
     let mut form = hidden_fields(&html);
@@ -109,16 +109,16 @@ async fn advanced_bot_authorization_returns_guild_id_permissions_and_guild() {
     assert_eq!(s, StatusCode::OK, "{t}");
     assert_eq!(t["scope"], "bot identify");
     assert!(t["refresh_token"].is_string());
-    let g = &t["guild"];
-    assert_eq!(g["id"], fixture::SECOND_GUILD_ID);
-    assert_eq!(g["name"], "Lena's Lounge");
-    assert_eq!(g["owner_id"], fixture::LENA_ID);
-    assert_eq!(g["roles"][0]["name"], "@everyone");
-    assert_eq!(g["roles"][0]["id"], fixture::SECOND_GUILD_ID);
-    assert_eq!(g["roles"][0]["permissions_new"], "104324673");
-    assert_eq!(g["max_video_channel_users"], 25);
-    assert_eq!(g["preferred_locale"], "en-US");
-    assert!(g["emojis"].as_array().unwrap().is_empty());
+    let guild = &t["guild"];
+    assert_eq!(guild["id"], fixture::SECOND_GUILD_ID);
+    assert_eq!(guild["name"], "Lena's Lounge");
+    assert_eq!(guild["owner_id"], fixture::LENA_ID);
+    assert_eq!(guild["roles"][0]["name"], "@everyone");
+    assert_eq!(guild["roles"][0]["id"], fixture::SECOND_GUILD_ID);
+    assert_eq!(guild["roles"][0]["permissions_new"], "104324673");
+    assert_eq!(guild["max_video_channel_users"], 25);
+    assert_eq!(guild["preferred_locale"], "en-US");
+    assert!(guild["emojis"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]

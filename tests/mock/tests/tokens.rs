@@ -373,9 +373,9 @@ struct IdClaims {
 async fn openid_id_token_verifies_against_the_published_keys() {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let http = http();
-    let mut p = code_params("openid identify email", "s", None);
-    p.push(("nonce", "n-0S6_WzA2Mj"));
-    let resp = http.get(authorize_url(&mock, &p)).send().await.unwrap();
+    let mut params = code_params("openid identify email", "s", None);
+    params.push(("nonce", "n-0S6_WzA2Mj"));
+    let resp = http.get(authorize_url(&mock, &params)).send().await.unwrap();
     let code = params_of(&location(&resp), false)["code"].clone();
     let (s, t) = json_of(exchange(&http, &mock, &code, None).await).await;
     assert_eq!(s, StatusCode::OK, "{t}");
@@ -395,10 +395,10 @@ async fn openid_id_token_verifies_against_the_published_keys() {
     assert_eq!(jwk["use"], "sig");
     assert_eq!(jwk["alg"], "RS256");
     let key = DecodingKey::from_rsa_components(jwk["n"].as_str().unwrap(), jwk["e"].as_str().unwrap()).unwrap();
-    let mut v = Validation::new(Algorithm::RS256);
-    v.set_audience(&[fixture::CLIENT_ID]);
-    v.set_issuer(&["https://discord.com"]);
-    let claims = decode::<IdClaims>(id_token, &key, &v).unwrap().claims;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&[fixture::CLIENT_ID]);
+    validation.set_issuer(&["https://discord.com"]);
+    let claims = decode::<IdClaims>(id_token, &key, &validation).unwrap().claims;
     assert_eq!(claims.iss, "https://discord.com");
     assert_eq!(claims.sub, fixture::WUMPUS_ID);
     assert_eq!(claims.aud, fixture::CLIENT_ID);
@@ -435,7 +435,7 @@ async fn openid_id_token_verifies_against_the_published_keys() {
         .unwrap();
     let code = params_of(&location(&resp), false)["code"].clone();
     let (_, t) = json_of(exchange(&http, &mock, &code, None).await).await;
-    let claims = decode::<IdClaims>(t["id_token"].as_str().unwrap(), &key, &v)
+    let claims = decode::<IdClaims>(t["id_token"].as_str().unwrap(), &key, &validation)
         .unwrap()
         .claims;
     assert!(claims.email.is_none() && claims.nonce.is_none());
