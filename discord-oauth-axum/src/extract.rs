@@ -39,11 +39,7 @@ impl DiscordUser {
 
     /// The scopes granted at login (empty in identity-only mode).
     pub fn scopes(&self) -> Scopes {
-        self.0
-            .tokens
-            .as_ref()
-            .map(|t| t.scopes.clone())
-            .unwrap_or_default()
+        self.0.tokens.as_ref().map(|t| t.scopes.clone()).unwrap_or_default()
     }
 }
 
@@ -102,20 +98,14 @@ impl IntoResponse for DiscordUserRejection {
     fn into_response(self) -> Response {
         let status = self.status();
         let mut response = match &self {
-            Self::NotLoggedIn {
-                login_url,
-                html: true,
-            } => {
+            Self::NotLoggedIn { login_url, html: true } => {
                 let mut r = Response::new(axum::body::Body::empty());
                 if let Ok(v) = HeaderValue::from_str(login_url) {
                     r.headers_mut().insert(LOCATION, v);
                 }
                 r
             }
-            Self::NotLoggedIn {
-                login_url,
-                html: false,
-            } => {
+            Self::NotLoggedIn { login_url, html: false } => {
                 let body = serde_json::json!({
                     "error": "unauthorized",
                     "message": self.body_text(),
@@ -132,8 +122,7 @@ impl IntoResponse for DiscordUserRejection {
                 r.headers_mut()
                     .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
                 if matches!(self, Self::StoreUnavailable) {
-                    r.headers_mut()
-                        .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+                    r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
                 }
                 r
             }
@@ -196,10 +185,7 @@ impl<S: Send + Sync> FromRequestParts<S> for DiscordUser {
 impl<S: Send + Sync> OptionalFromRequestParts<S> for DiscordUser {
     type Rejection = DiscordUserRejection;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
         let state = state(parts)?;
         Ok(state.session().map(|s| DiscordUser(Arc::clone(s))))
     }
@@ -245,5 +231,17 @@ impl<S: Send + Sync> FromRequestParts<S> for DiscordToken {
             },
             None => Err(not_logged_in(parts, state)),
         }
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for DiscordToken {
+    type Rejection = DiscordUserRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let state = state(parts)?;
+        Ok(state.session().and_then(|s| s.tokens.as_ref()).map(|t| DiscordToken {
+            access_token: t.access_token.clone(),
+            scopes: t.scopes.clone(),
+        }))
     }
 }

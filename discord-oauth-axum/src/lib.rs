@@ -35,7 +35,7 @@ mod extract;
 
 pub use discord_oauth_core as core;
 pub use discord_oauth_tower::{
-    AuthState, DiscordOAuthLayer, LoginConfig, Routes, session_layer, tower_sessions, transport,
+    AuthState, Clock, DiscordApi, DiscordOAuthLayer, LoginConfig, Routes, session_layer, tower_sessions, transport,
 };
 pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};
 

@@ -191,16 +191,9 @@ impl AuthorizeRequest<'_> {
     ///
     /// Returns the URL to redirect the browser to and the [`PendingAuthorization`] to keep
     /// server-side until the callback.
-    pub fn start(
-        self,
-        rng: &mut impl CryptoRng,
-        now: SystemTime,
-    ) -> Result<(Url, PendingAuthorization), ConfigError> {
+    pub fn start(self, rng: &mut impl CryptoRng, now: SystemTime) -> Result<(Url, PendingAuthorization), ConfigError> {
         let client = self.client;
-        let redirect_uri = client
-            .redirect_uri
-            .as_ref()
-            .ok_or(ConfigError::MissingRedirectUri)?;
+        let redirect_uri = client.redirect_uri.as_ref().ok_or(ConfigError::MissingRedirectUri)?;
         validate_login_scopes(&self.scopes, self.pkce)?;
         if !self.pkce && client.is_public() {
             return Err(ConfigError::Invalid(
@@ -209,10 +202,7 @@ impl AuthorizeRequest<'_> {
         }
         let state = CsrfToken::new(random_token(rng));
         let verifier = self.pkce.then(|| PkceCodeVerifier::new(random_token(rng)));
-        let nonce = self
-            .scopes
-            .contains(&Scope::OpenId)
-            .then(|| random_token(rng));
+        let nonce = self.scopes.contains(&Scope::OpenId).then(|| random_token(rng));
 
         let mut url = client.endpoints.authorize.clone();
         {
@@ -363,11 +353,7 @@ impl PendingAuthorization {
 
     /// Validates the callback's query string (everything after `?`) and returns the grant to
     /// exchange. See [`PendingAuthorization::callback_params`] for the checks.
-    pub fn callback(
-        self,
-        query: &str,
-        now: SystemTime,
-    ) -> Result<AuthorizationGrant, CallbackError> {
+    pub fn callback(self, query: &str, now: SystemTime) -> Result<AuthorizationGrant, CallbackError> {
         let params = CallbackParams::parse(query)?;
         self.callback_params(params, now)
     }
@@ -379,11 +365,7 @@ impl PendingAuthorization {
     /// 3. `iss`, when present (or when required), equal to the issuer;
     /// 4. `error` turned into [`CallbackError::AccessDenied`] or [`CallbackError::Provider`];
     /// 5. `code` present.
-    pub fn callback_params(
-        self,
-        params: CallbackParams,
-        now: SystemTime,
-    ) -> Result<AuthorizationGrant, CallbackError> {
+    pub fn callback_params(self, params: CallbackParams, now: SystemTime) -> Result<AuthorizationGrant, CallbackError> {
         let state = params
             .state
             .as_deref()
@@ -401,10 +383,7 @@ impl PendingAuthorization {
             _ => {}
         }
         if let Some(error) = params.error {
-            return Err(CallbackError::from_provider(
-                error,
-                params.error_description,
-            ));
+            return Err(CallbackError::from_provider(error, params.error_description));
         }
         let code = params
             .code
@@ -469,11 +448,7 @@ impl fmt::Debug for AuthorizationGrant {
 impl AuthorizationGrant {
     /// A grant from a code obtained elsewhere, e.g. from the Embedded App SDK's `authorize`
     /// command, whose exchange carries no `redirect_uri` (pass `None`) and no PKCE verifier.
-    pub fn from_code(
-        code: AuthorizationCode,
-        redirect_uri: Option<String>,
-        scopes: Scopes,
-    ) -> Self {
+    pub fn from_code(code: AuthorizationCode, redirect_uri: Option<String>, scopes: Scopes) -> Self {
         Self {
             code,
             redirect_uri,

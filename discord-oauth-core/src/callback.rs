@@ -158,9 +158,7 @@ impl CallbackParams {
             *slot.0 = Some(value.into_owned());
         }
         if p.code.is_some() && p.error.is_some() {
-            return Err(CallbackError::Malformed(
-                "both `code` and `error` are present",
-            ));
+            return Err(CallbackError::Malformed("both `code` and `error` are present"));
         }
         Ok(p)
     }
@@ -172,16 +170,9 @@ mod tests {
 
     #[test]
     fn b09_duplicate_parameters_are_rejected() {
-        for q in [
-            "state=a&state=b",
-            "code=x&code=y&state=s",
-            "iss=a&iss=b&code=c&state=s",
-        ] {
+        for q in ["state=a&state=b", "code=x&code=y&state=s", "iss=a&iss=b&code=c&state=s"] {
             assert!(
-                matches!(
-                    CallbackParams::parse(q),
-                    Err(CallbackError::DuplicateParameter(_))
-                ),
+                matches!(CallbackParams::parse(q), Err(CallbackError::DuplicateParameter(_))),
                 "{q}"
             );
         }
@@ -200,10 +191,7 @@ mod tests {
         let big = format!("code=x&state={}", "a".repeat(MAX_CALLBACK_QUERY_BYTES));
         assert_eq!(CallbackParams::parse(&big), Err(CallbackError::TooLarge));
         let long_value = format!("code=x&state={}", "a".repeat(2000));
-        assert_eq!(
-            CallbackParams::parse(&long_value),
-            Err(CallbackError::TooLarge)
-        );
+        assert_eq!(CallbackParams::parse(&long_value), Err(CallbackError::TooLarge));
     }
 
     #[test]

@@ -73,8 +73,7 @@ fn image(prefix: &[&str], hash: &str, size: Option<ImageSize>) -> Url {
         segments.push(&format!("{hash}.{ext}"));
     }
     if let Some(size) = size {
-        url.query_pairs_mut()
-            .append_pair("size", &size.get().to_string());
+        url.query_pairs_mut().append_pair("size", &size.get().to_string());
     }
     url
 }
@@ -123,12 +122,7 @@ pub fn guild_banner(guild_id: Snowflake, hash: &str, size: Option<ImageSize>) ->
 }
 
 /// A member's guild-specific avatar: `guilds/{guild_id}/users/{user_id}/avatars/{hash}.png`.
-pub fn member_avatar(
-    guild_id: Snowflake,
-    user_id: Snowflake,
-    hash: &str,
-    size: Option<ImageSize>,
-) -> Url {
+pub fn member_avatar(guild_id: Snowflake, user_id: Snowflake, hash: &str, size: Option<ImageSize>) -> Url {
     image(
         &[
             "guilds",
@@ -167,12 +161,7 @@ mod tests {
     #[test]
     fn animated_and_sizes() {
         assert_eq!(
-            user_avatar(
-                ID,
-                "a_1269e74af4df7417b13759eae50c83dc",
-                ImageSize::new(4096)
-            )
-            .as_str(),
+            user_avatar(ID, "a_1269e74af4df7417b13759eae50c83dc", ImageSize::new(4096)).as_str(),
             "https://cdn.discordapp.com/avatars/80351110224678912/a_1269e74af4df7417b13759eae50c83dc.gif?size=4096"
         );
         assert_eq!(
@@ -224,10 +213,7 @@ mod tests {
         );
         for id in [0u64, 1 << 22, 5 << 22, 6 << 22, u64::MAX] {
             let url = default_avatar(Snowflake::new(id), "0");
-            let expected = format!(
-                "https://cdn.discordapp.com/embed/avatars/{}.png",
-                (id >> 22) % 6
-            );
+            let expected = format!("https://cdn.discordapp.com/embed/avatars/{}.png", (id >> 22) % 6);
             assert_eq!(url.as_str(), expected);
         }
     }

@@ -185,14 +185,8 @@ impl fmt::Debug for Client {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("client_id", &self.client_id.as_str())
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .field(
-                "redirect_uri",
-                &self.redirect_uri.as_ref().map(|r| r.as_str()),
-            )
+            .field("client_secret", &self.client_secret.as_ref().map(|_| "[redacted]"))
+            .field("redirect_uri", &self.redirect_uri.as_ref().map(|r| r.as_str()))
             .field("endpoints", &self.endpoints)
             .field("auth", &self.auth)
             .finish()
@@ -204,11 +198,7 @@ impl Client {
     ///
     /// `client_secret` is `None` for a public client (a native or single-page app), which
     /// must then use PKCE (on by default).
-    pub fn new(
-        client_id: ClientId,
-        client_secret: Option<ClientSecret>,
-        redirect_uri: RedirectUrl,
-    ) -> Self {
+    pub fn new(client_id: ClientId, client_secret: Option<ClientSecret>, redirect_uri: RedirectUrl) -> Self {
         Self {
             client_id,
             client_secret,
@@ -271,14 +261,9 @@ impl Client {
         let mut basic = None;
         match (&self.client_secret, self.auth) {
             (Some(secret), ClientAuth::BasicAuth) => {
-                let user: String =
-                    form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
-                let pass: String =
-                    form_urlencoded::byte_serialize(secret.secret().as_bytes()).collect();
-                basic = Some(format!(
-                    "Basic {}",
-                    STANDARD.encode(format!("{user}:{pass}"))
-                ));
+                let user: String = form_urlencoded::byte_serialize(self.client_id.as_bytes()).collect();
+                let pass: String = form_urlencoded::byte_serialize(secret.secret().as_bytes()).collect();
+                basic = Some(format!("Basic {}", STANDARD.encode(format!("{user}:{pass}"))));
             }
             (Some(secret), ClientAuth::RequestBody) => {
                 form.append_pair("client_id", self.client_id.as_str());
@@ -317,24 +302,15 @@ mod tests {
         let l = Endpoints::legacy_discordapp();
         assert_eq!(l.authorize.host_str(), Some("discordapp.com"));
         assert_eq!(l.token.as_str(), "https://discordapp.com/api/oauth2/token");
-        assert_eq!(
-            d.api_url("users/@me").as_str(),
-            "https://discord.com/api/v10/users/@me"
-        );
+        assert_eq!(d.api_url("users/@me").as_str(), "https://discord.com/api/v10/users/@me");
     }
 
     #[test]
     fn endpoints_reject_relative_or_odd_schemes() {
-        let bad = Endpoints::new(
-            "ftp://x/authorize".parse().unwrap(),
-            "https://x/api".parse().unwrap(),
-        );
+        let bad = Endpoints::new("ftp://x/authorize".parse().unwrap(), "https://x/api".parse().unwrap());
         assert!(bad.is_err());
         let from_base = Endpoints::from_base("http://127.0.0.1:9/".parse().unwrap()).unwrap();
-        assert_eq!(
-            from_base.authorize.as_str(),
-            "http://127.0.0.1:9/oauth2/authorize"
-        );
+        assert_eq!(from_base.authorize.as_str(), "http://127.0.0.1:9/oauth2/authorize");
         assert_eq!(
             from_base.revoke.as_str(),
             "http://127.0.0.1:9/api/v10/oauth2/token/revoke"

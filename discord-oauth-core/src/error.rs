@@ -15,9 +15,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// A flow that needs a redirect URI was started on a client without one.
-    #[error(
-        "this flow needs a redirect URI; create the client with `Client::new(.., redirect_uri)`"
-    )]
+    #[error("this flow needs a redirect URI; create the client with `Client::new(.., redirect_uri)`")]
     MissingRedirectUri,
     /// A flow that needs a client secret was started on a public client.
     #[error("this flow needs the client secret; public clients (no secret) cannot use it")]

@@ -12,9 +12,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use url::{Url, form_urlencoded};
 
-use crate::authorize::{
-    DEFAULT_AUTHORIZATION_TTL, constant_time_eq, plus_to_percent20, random_token,
-};
+use crate::authorize::{DEFAULT_AUTHORIZATION_TTL, constant_time_eq, plus_to_percent20, random_token};
 use crate::callback::{CallbackError, MAX_CALLBACK_QUERY_BYTES};
 use crate::token::{DEFAULT_TOKEN_LIFETIME, TokenSet};
 use crate::{Client, ConfigError, Scopes, unix_time};
@@ -40,10 +38,7 @@ impl Client {
         now: SystemTime,
     ) -> Result<(Url, PendingImplicit), ConfigError> {
         let scopes = scopes.into();
-        let redirect_uri = self
-            .redirect_uri
-            .as_ref()
-            .ok_or(ConfigError::MissingRedirectUri)?;
+        let redirect_uri = self.redirect_uri.as_ref().ok_or(ConfigError::MissingRedirectUri)?;
         if scopes.is_empty() {
             return Err(ConfigError::NoScopes);
         }
@@ -79,11 +74,7 @@ impl PendingImplicit {
     /// Reads the redirect's fragment (everything after `#`, with or without the `#`):
     /// `access_token`, `token_type`, `expires_in`, `scope`, `state`, or `error`. The state is
     /// checked in constant time; repeated parameters are rejected.
-    pub fn parse_fragment(
-        self,
-        fragment: &str,
-        now: SystemTime,
-    ) -> Result<TokenSet, CallbackError> {
+    pub fn parse_fragment(self, fragment: &str, now: SystemTime) -> Result<TokenSet, CallbackError> {
         let fragment = fragment.strip_prefix('#').unwrap_or(fragment);
         let f = parse_fragment_params(fragment)?;
         let state = f
@@ -163,9 +154,7 @@ fn parse_fragment_params(fragment: &str) -> Result<FragmentParams, CallbackError
         *slot = Some(v.into_owned());
     }
     if f.access_token.is_some() && f.error.is_some() {
-        return Err(CallbackError::Malformed(
-            "both `access_token` and `error` are present",
-        ));
+        return Err(CallbackError::Malformed("both `access_token` and `error` are present"));
     }
     Ok(f)
 }

@@ -20,8 +20,8 @@ mod snowflake;
 mod token;
 
 pub use authorize::{
-    AuthorizationGrant, AuthorizeRequest, BotOptions, DEFAULT_AUTHORIZATION_TTL, IntegrationType,
-    PendingAuthorization, Prompt, constant_time_eq,
+    AuthorizationGrant, AuthorizeRequest, BotOptions, DEFAULT_AUTHORIZATION_TTL, IntegrationType, PendingAuthorization,
+    Prompt, constant_time_eq,
 };
 pub use bot::BotAuthorization;
 pub use callback::{CallbackError, CallbackParams, MAX_CALLBACK_QUERY_BYTES};
@@ -29,8 +29,8 @@ pub use client::{Client, ClientAuth, DISCORD_ISSUER, Endpoints};
 pub use error::ConfigError;
 pub use implicit::PendingImplicit;
 pub use oauth2::{
-    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge,
-    PkceCodeVerifier, RedirectUrl, RefreshToken,
+    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken,
 };
 pub use permissions::{ParsePermissionsError, Permissions};
 pub use rand_core;
@@ -39,8 +39,8 @@ pub use return_to::{MAX_RETURN_TO_BYTES, ReturnTo};
 pub use scope::{Scope, Scopes};
 pub use snowflake::{DISCORD_EPOCH_MS, Snowflake};
 pub use token::{
-    ClientCredentialsExchange, CodeExchange, DEFAULT_TOKEN_LIFETIME, RefreshExchange,
-    RevocableToken, RevokeRequest, TokenError, TokenSet,
+    ClientCredentialsExchange, CodeExchange, DEFAULT_TOKEN_LIFETIME, RefreshExchange, RevocableToken, RevokeRequest,
+    TokenError, TokenSet,
 };
 
 /// Serde helpers storing a `SystemTime` as whole seconds since the Unix epoch.

@@ -27,9 +27,8 @@ use url::Url;
 
 use crate::api::User;
 use crate::{
-    CallbackError, CallbackParams, Client, ClientId, ClientSecret, CodeExchange, ConfigError,
-    Endpoints, PendingAuthorization, Prompt, RedirectUrl, ReturnTo, Scope, Scopes, TokenError,
-    TokenSet, unix_time,
+    CallbackError, CallbackParams, Client, ClientId, ClientSecret, CodeExchange, ConfigError, Endpoints,
+    PendingAuthorization, Prompt, RedirectUrl, ReturnTo, Scope, Scopes, TokenError, TokenSet, unix_time,
 };
 
 /// The paths of the three login routes.
@@ -126,10 +125,7 @@ pub struct LoginConfigBuilder {
 
 impl LoginConfig {
     /// Starts a configuration for a client id and the exact redirect URI registered at Discord.
-    pub fn builder(
-        client_id: impl Into<String>,
-        redirect_uri: impl Into<String>,
-    ) -> LoginConfigBuilder {
+    pub fn builder(client_id: impl Into<String>, redirect_uri: impl Into<String>) -> LoginConfigBuilder {
         LoginConfigBuilder {
             client_id: client_id.into(),
             client_secret: None,
@@ -245,8 +241,7 @@ impl LoginConfig {
         let login = pending.take(state).ok_or(CallbackError::UnknownState)?;
         let grant = login.authorization.callback_params(params, now)?;
         // Re-validate the stored target before using it (checklist D-08).
-        let return_to = ReturnTo::parse(login.return_to.as_str())
-            .unwrap_or_else(|| self.default_return_to.clone());
+        let return_to = ReturnTo::parse(login.return_to.as_str()).unwrap_or_else(|| self.default_return_to.clone());
         Ok((self.client.exchange_code(grant), return_to))
     }
 
@@ -255,9 +250,7 @@ impl LoginConfig {
         if tokens.has_scope(&Scope::Identify) {
             Ok(())
         } else {
-            Err(LoginError::ScopeNotGranted(
-                tokens.scopes.missing_from(&self.scopes),
-            ))
+            Err(LoginError::ScopeNotGranted(tokens.scopes.missing_from(&self.scopes)))
         }
     }
 
@@ -398,9 +391,7 @@ impl LoginConfigBuilder {
         if !matches!(redirect.scheme(), "http" | "https") || redirect.host().is_none() {
             return Err(ConfigError::InvalidUrl {
                 what: "redirect URI",
-                reason:
-                    "it must be an absolute http(s) URL, e.g. https://example.com/auth/callback"
-                        .into(),
+                reason: "it must be an absolute http(s) URL, e.g. https://example.com/auth/callback".into(),
             });
         }
         if redirect.fragment().is_some() {
@@ -438,21 +429,16 @@ impl LoginConfigBuilder {
         scopes.insert(Scope::Identify);
         crate::authorize::validate_login_scopes(&scopes, self.pkce)?;
         if !self.pkce && self.client_secret.is_none() {
-            return Err(ConfigError::Invalid(
-                "a public client (no secret) must use PKCE".into(),
-            ));
+            return Err(ConfigError::Invalid("a public client (no secret) must use PKCE".into()));
         }
         let parse_path = |what: &str, p: &str| {
-            ReturnTo::parse(p).ok_or_else(|| {
-                ConfigError::Invalid(format!("the {what} {p:?} must be a same-site path like /"))
-            })
+            ReturnTo::parse(p)
+                .ok_or_else(|| ConfigError::Invalid(format!("the {what} {p:?} must be a same-site path like /")))
         };
         let default_return_to = parse_path("default return path", &self.default_return_to)?;
         let post_logout_redirect = parse_path("post-logout redirect", &self.post_logout_redirect)?;
         if self.max_pending == 0 {
-            return Err(ConfigError::Invalid(
-                "max_pending must be at least 1".into(),
-            ));
+            return Err(ConfigError::Invalid("max_pending must be at least 1".into()));
         }
         let origin = redirect.origin().ascii_serialization();
         let secure_cookies = redirect.scheme() == "https" && !self.insecure_cookies;
@@ -651,12 +637,14 @@ impl LoginError {
                 "Discord error",
                 "Discord answered unexpectedly while logging you in. Please try again.".into(),
             ),
-            LoginError::Unreachable(_) => {
-                ("Discord unreachable", "Discord could not be reached. Please try again in a moment.".into())
-            }
-            LoginError::Store(_) => {
-                ("Service unavailable", "Sessions are unavailable right now. Please try again in a moment.".into())
-            }
+            LoginError::Unreachable(_) => (
+                "Discord unreachable",
+                "Discord could not be reached. Please try again in a moment.".into(),
+            ),
+            LoginError::Store(_) => (
+                "Service unavailable",
+                "Sessions are unavailable right now. Please try again in a moment.".into(),
+            ),
         }
     }
 }

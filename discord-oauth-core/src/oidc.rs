@@ -87,17 +87,14 @@ impl IdToken {
         let mut it = self.0.split('.');
         match (it.next(), it.next(), it.next(), it.next()) {
             (Some(h), Some(p), Some(s), None) if !h.is_empty() && !p.is_empty() => Ok([h, p, s]),
-            _ => Err(IdTokenError::Malformed(
-                "not a compact JWS (three dot-separated parts)",
-            )),
+            _ => Err(IdTokenError::Malformed("not a compact JWS (three dot-separated parts)")),
         }
     }
 
     /// Decodes the JOSE header without checking anything.
     pub fn header_unverified(&self) -> Result<IdTokenHeader, IdTokenError> {
         let [header, _, _] = self.parts()?;
-        let bytes =
-            b64_decode(header).ok_or(IdTokenError::Malformed("the header is not base64url"))?;
+        let bytes = b64_decode(header).ok_or(IdTokenError::Malformed("the header is not base64url"))?;
         serde_json::from_slice(&bytes)
             .map_err(|_| IdTokenError::Malformed("the header is not a JSON object with `alg`"))
     }
@@ -108,8 +105,7 @@ impl IdToken {
     /// decide whether to trust them. Never panics, whatever the token contains.
     pub fn claims_unverified(&self) -> Result<IdTokenClaims, IdTokenError> {
         let [_, payload, _] = self.parts()?;
-        let bytes =
-            b64_decode(payload).ok_or(IdTokenError::Malformed("the payload is not base64url"))?;
+        let bytes = b64_decode(payload).ok_or(IdTokenError::Malformed("the payload is not base64url"))?;
         let raw: RawClaims = serde_json::from_slice(&bytes)
             .map_err(|_| IdTokenError::Malformed("the payload is not a JSON object of claims"))?;
         raw.into_claims()
@@ -429,10 +425,7 @@ impl RawClaims {
             at_hash: string_claim(self.at_hash),
             azp: string_claim(self.azp),
             email: string_claim(self.email),
-            email_verified: self
-                .email_verified
-                .as_ref()
-                .and_then(serde_json::Value::as_bool),
+            email_verified: self.email_verified.as_ref().and_then(serde_json::Value::as_bool),
             extra: self.extra,
         })
     }
@@ -584,11 +577,7 @@ mod tests {
     }
 
     fn token(claims: &str) -> IdToken {
-        IdToken::new(format!(
-            "{}.{}.c2ln",
-            b64(r#"{"alg":"RS256","kid":"1"}"#),
-            b64(claims)
-        ))
+        IdToken::new(format!("{}.{}.c2ln", b64(r#"{"alg":"RS256","kid":"1"}"#), b64(claims)))
     }
 
     const CLIENT: &str = "157730590492196864";
@@ -620,10 +609,7 @@ mod tests {
         let t = token(&good());
         let c = check(&t, 500, Some("abc")).unwrap();
         assert_eq!(c.aud, vec![CLIENT.to_owned()]);
-        assert_eq!(
-            c.user_id(),
-            Some(crate::Snowflake::new(80_351_110_224_678_912))
-        );
+        assert_eq!(c.user_id(), Some(crate::Snowflake::new(80_351_110_224_678_912)));
         assert_eq!(c.extra["custom"], serde_json::json!([1, 2]));
         assert_eq!(t.header_unverified().unwrap().kid.as_deref(), Some("1"));
         // Leeway: 1020 is within 30 s of exp 1000; 1030 is not.
@@ -635,14 +621,8 @@ mod tests {
                 now: 1030
             }
         );
-        assert!(matches!(
-            check(&t, 100, None),
-            Err(IdTokenError::IssuedInFuture { .. })
-        ));
-        assert_eq!(
-            check(&t, 500, Some("abd")).unwrap_err(),
-            IdTokenError::NonceMismatch
-        );
+        assert!(matches!(check(&t, 100, None), Err(IdTokenError::IssuedInFuture { .. })));
+        assert_eq!(check(&t, 500, Some("abd")).unwrap_err(), IdTokenError::NonceMismatch);
     }
 
     #[test]
@@ -657,8 +637,7 @@ mod tests {
             check(&wrong_aud, 500, None),
             Err(IdTokenError::WrongAudience { .. })
         ));
-        let multi =
-            token(&good().replace(&format!("\"{CLIENT}\""), &format!("[\"{CLIENT}\",\"2\"]")));
+        let multi = token(&good().replace(&format!("\"{CLIENT}\""), &format!("[\"{CLIENT}\",\"2\"]")));
         assert!(matches!(
             check(&multi, 500, None),
             Err(IdTokenError::WrongAuthorizedParty { found: None, .. })
@@ -696,30 +675,18 @@ mod tests {
             &format!("{}.{}.c", b64("{}"), b64("not json")),
             &format!("{}.{}.c", b64("{}"), b64("[1,2]")),
         ] {
-            let err = IdToken::new(raw.to_owned())
-                .claims_unverified()
-                .unwrap_err();
-            assert!(
-                matches!(err, IdTokenError::Malformed(_)),
-                "{raw:?}: {err:?}"
-            );
+            let err = IdToken::new(raw.to_owned()).claims_unverified().unwrap_err();
+            assert!(matches!(err, IdTokenError::Malformed(_)), "{raw:?}: {err:?}");
         }
         let huge = IdToken::new("a".repeat(MAX_ID_TOKEN_BYTES + 1));
-        assert!(matches!(
-            huge.claims_unverified(),
-            Err(IdTokenError::TooLarge { .. })
-        ));
+        assert!(matches!(huge.claims_unverified(), Err(IdTokenError::TooLarge { .. })));
         let bad_sub = token(r#"{"iss":"i","sub":5,"aud":"a","exp":1,"iat":1}"#);
         assert_eq!(
             bad_sub.claims_unverified().unwrap_err(),
             IdTokenError::MissingClaim("sub")
         );
         // Padded base64 is tolerated.
-        let padded = IdToken::new(format!(
-            "{}==.{}=.s",
-            b64("{\"alg\":\"RS256\"}"),
-            b64(&good())
-        ));
+        let padded = IdToken::new(format!("{}==.{}=.s", b64("{\"alg\":\"RS256\"}"), b64(&good())));
         assert!(padded.claims_unverified().is_ok());
         assert!(padded.header_unverified().is_ok());
     }
@@ -745,10 +712,7 @@ mod tests {
                         {"kty":"EC","kid":"b"}]}"#,
         )
         .unwrap();
-        assert_eq!(
-            jwks.find(Some("a")).and_then(|k| k.kid.as_deref()),
-            Some("a")
-        );
+        assert_eq!(jwks.find(Some("a")).and_then(|k| k.kid.as_deref()), Some("a"));
         assert!(jwks.find(Some("b")).is_none());
         assert_eq!(jwks.find(None).and_then(|k| k.kid.as_deref()), Some("a"));
         assert!(

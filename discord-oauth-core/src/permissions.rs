@@ -251,9 +251,7 @@ mod tests {
         let p: Permissions = serde_json::from_str(&format!("\"{unknown}\"")).unwrap();
         assert_eq!(p.bits(), unknown);
         assert_eq!(serde_json::to_string(&p).unwrap(), format!("\"{unknown}\""));
-        for bad in [
-            r#""""#, r#""-1""#, r#""12a""#, "-5", "1.5", r#""+3""#, "null",
-        ] {
+        for bad in [r#""""#, r#""-1""#, r#""12a""#, "-5", "1.5", r#""+3""#, "null"] {
             assert!(
                 serde_json::from_str::<Permissions>(bad).is_err(),
                 "{bad} should not parse"

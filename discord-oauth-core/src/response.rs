@@ -197,13 +197,11 @@ impl RateLimit {
         let retry_header = header_str(headers, "retry-after").and_then(parse_seconds);
         Self {
             retry_after: retry_header.or(reset_after),
-            global: header_str(headers, "x-ratelimit-global")
-                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
+            global: header_str(headers, "x-ratelimit-global").is_some_and(|v| v.eq_ignore_ascii_case("true")),
             scope: header_str(headers, "x-ratelimit-scope").map(str::to_owned),
             bucket: header_str(headers, "x-ratelimit-bucket").map(str::to_owned),
             limit: header_str(headers, "x-ratelimit-limit").and_then(|v| v.trim().parse().ok()),
-            remaining: header_str(headers, "x-ratelimit-remaining")
-                .and_then(|v| v.trim().parse().ok()),
+            remaining: header_str(headers, "x-ratelimit-remaining").and_then(|v| v.trim().parse().ok()),
             reset_after,
             code: None,
         }
@@ -233,9 +231,7 @@ impl RateLimit {
         let mut rl = Self::from_headers(headers);
         if let Ok(b) = serde_json::from_slice::<Body>(body) {
             let body_retry = match b.retry_after {
-                Some(serde_json::Value::Number(n)) => {
-                    n.as_f64().and_then(|f| parse_seconds(&f.to_string()))
-                }
+                Some(serde_json::Value::Number(n)) => n.as_f64().and_then(|f| parse_seconds(&f.to_string())),
                 Some(serde_json::Value::String(s)) => parse_seconds(&s),
                 _ => None,
             };
@@ -325,11 +321,7 @@ fn excerpt_suffix(excerpt: Option<&String>) -> String {
 /// Makes a short, printable excerpt of a body for error messages.
 pub(crate) fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
-    let mut out: String = text
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(EXCERPT_CHARS)
-        .collect();
+    let mut out: String = text.chars().filter(|c| !c.is_control()).take(EXCERPT_CHARS).collect();
     if text.chars().count() > EXCERPT_CHARS {
         out.push('…');
     }
@@ -346,10 +338,7 @@ pub(crate) enum Quote {
 
 /// Checks the status and size of a response and turns error answers into [`ResponseError`].
 /// Returns the body of a success (2xx) answer.
-pub(crate) fn check(
-    response: &http::Response<Vec<u8>>,
-    quote: Quote,
-) -> Result<&[u8], ResponseError> {
+pub(crate) fn check(response: &http::Response<Vec<u8>>, quote: Quote) -> Result<&[u8], ResponseError> {
     let body = response.body().as_slice();
     if body.len() > MAX_BODY_BYTES {
         return Err(ResponseError::BodyTooLarge {
@@ -401,21 +390,13 @@ pub(crate) fn check(
 }
 
 /// Decodes a JSON success body. The error quotes the body only if `quote` allows it.
-pub(crate) fn decode_json<T: DeserializeOwned>(
-    body: &[u8],
-    quote: Quote,
-) -> Result<T, ResponseError> {
+pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8], quote: Quote) -> Result<T, ResponseError> {
     serde_json::from_slice(body).map_err(|e| ResponseError::Decode {
         reason: match quote {
             // serde_json messages can quote values; for token bodies give only the category
             // and position.
             Quote::Allowed => e.to_string(),
-            Quote::Never => format!(
-                "{:?} error at line {} column {}",
-                e.classify(),
-                e.line(),
-                e.column()
-            ),
+            Quote::Never => format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column()),
         },
         excerpt: match quote {
             Quote::Allowed => Some(excerpt(body)),
@@ -430,9 +411,7 @@ pub(crate) fn decode_json<T: DeserializeOwned>(
 pub enum ApiError {
     /// 401: the token is invalid, expired or revoked. Refresh it, or send the user through
     /// login again.
-    #[error(
-        "Discord rejected the token (401): it is invalid, expired or revoked; refresh it or log in again"
-    )]
+    #[error("Discord rejected the token (401): it is invalid, expired or revoked; refresh it or log in again")]
     Unauthorized,
     /// 403: the token lacks the scope or permission this endpoint needs (Discord code 50001
     /// "Missing Access" when a scope is missing).
@@ -485,10 +464,7 @@ fn api_status_error(status: StatusCode, error: Option<DiscordError>) -> ApiError
         StatusCode::NOT_FOUND => ApiError::NotFound(error),
         _ => match error {
             Some(error) => ApiError::Response(ResponseError::Discord { status, error }),
-            None => ApiError::Response(ResponseError::UnexpectedStatus {
-                status,
-                excerpt: None,
-            }),
+            None => ApiError::Response(ResponseError::UnexpectedStatus { status, excerpt: None }),
         },
     }
 }
@@ -502,9 +478,7 @@ fn api_status_error(status: StatusCode, error: Option<DiscordError>) -> ApiError
 /// let err = parse_api_json::<serde_json::Value>(resp).unwrap_err();
 /// assert!(matches!(err, ApiError::Forbidden(Some(e)) if e.code == 50001));
 /// ```
-pub fn parse_api_json<T: DeserializeOwned>(
-    response: http::Response<Vec<u8>>,
-) -> Result<T, ApiError> {
+pub fn parse_api_json<T: DeserializeOwned>(response: http::Response<Vec<u8>>) -> Result<T, ApiError> {
     let body = api_check(&response)?;
     Ok(decode_json(body, Quote::Allowed)?)
 }
@@ -552,10 +526,7 @@ impl<T> fmt::Debug for ApiCall<T> {
 
 impl<T> ApiCall<T> {
     /// Pairs a request with the function that parses its answer.
-    pub fn new(
-        request: http::Request<Vec<u8>>,
-        parser: fn(http::Response<Vec<u8>>) -> Result<T, ApiError>,
-    ) -> Self {
+    pub fn new(request: http::Request<Vec<u8>>, parser: fn(http::Response<Vec<u8>>) -> Result<T, ApiError>) -> Self {
         let (parts, body) = request.into_parts();
         Self {
             method: parts.method,

@@ -248,11 +248,7 @@ impl Scopes {
 
     /// The scopes of `other` that are not in this set.
     pub fn missing_from(&self, other: &Scopes) -> Scopes {
-        other
-            .iter()
-            .filter(|s| !self.contains(s))
-            .cloned()
-            .collect()
+        other.iter().filter(|s| !self.contains(s)).cloned().collect()
     }
 
     /// Iterates in insertion order.
@@ -373,10 +369,7 @@ mod tests {
         assert_eq!(s, Scope::Other("brand.new.scope".into()));
         assert_eq!(s.to_string(), "brand.new.scope");
         let set = Scopes::parse("identify brand.new.scope");
-        assert_eq!(
-            serde_json::to_string(&set).unwrap(),
-            r#""identify brand.new.scope""#
-        );
+        assert_eq!(serde_json::to_string(&set).unwrap(), r#""identify brand.new.scope""#);
     }
 
     #[test]

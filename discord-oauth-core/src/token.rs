@@ -70,8 +70,7 @@ impl TokenError {
         match self {
             TokenError::RateLimited(_) => true,
             TokenError::Response(
-                ResponseError::UnexpectedStatus { status, .. }
-                | ResponseError::Discord { status, .. },
+                ResponseError::UnexpectedStatus { status, .. } | ResponseError::Discord { status, .. },
             ) => status.is_server_error(),
             TokenError::Rejected(e) => {
                 matches!(
@@ -125,10 +124,7 @@ impl fmt::Debug for TokenSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TokenSet")
             .field("access_token", &"[redacted]")
-            .field(
-                "refresh_token",
-                &self.refresh_token.as_ref().map(|_| "[redacted]"),
-            )
+            .field("refresh_token", &self.refresh_token.as_ref().map(|_| "[redacted]"))
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
             .field("guild", &self.guild.is_some())
@@ -173,9 +169,7 @@ impl TokenSet {
             match obj.get(name) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(TokenError::InvalidResponse(format!(
-                    "`{name}` is not a string"
-                ))),
+                Some(_) => Err(TokenError::InvalidResponse(format!("`{name}` is not a string"))),
             }
         };
         let access = string_field("access_token")?
@@ -184,24 +178,21 @@ impl TokenSet {
         if let Some(tt) = string_field("token_type")?
             && !tt.eq_ignore_ascii_case("bearer")
         {
-            return Err(TokenError::UnsupportedTokenType(
-                tt.chars().take(32).collect(),
-            ));
+            return Err(TokenError::UnsupportedTokenType(tt.chars().take(32).collect()));
         }
         let lifetime = match obj.get("expires_in") {
             None | Some(Value::Null) => DEFAULT_TOKEN_LIFETIME,
-            Some(Value::Number(n)) => n.as_u64().map(Duration::from_secs).ok_or_else(|| {
-                TokenError::InvalidResponse("`expires_in` is not a non-negative integer".into())
-            })?,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(Duration::from_secs)
+                .ok_or_else(|| TokenError::InvalidResponse("`expires_in` is not a non-negative integer".into()))?,
             Some(Value::String(s)) => s
                 .trim()
                 .parse::<u64>()
                 .map(Duration::from_secs)
                 .map_err(|_| TokenError::InvalidResponse("`expires_in` is not a number".into()))?,
             Some(_) => {
-                return Err(TokenError::InvalidResponse(
-                    "`expires_in` is not a number".into(),
-                ));
+                return Err(TokenError::InvalidResponse("`expires_in` is not a number".into()));
             }
         }
         .min(MAX_TOKEN_LIFETIME);
@@ -211,16 +202,18 @@ impl TokenSet {
         };
         let guild = match obj.get("guild") {
             None | Some(Value::Null) => None,
-            Some(g) => Some(Guild::deserialize(g).map_err(|e| {
-                TokenError::InvalidResponse(format!("`guild` is not a guild object: {e}"))
-            })?),
+            Some(g) => Some(
+                Guild::deserialize(g)
+                    .map_err(|e| TokenError::InvalidResponse(format!("`guild` is not a guild object: {e}")))?,
+            ),
         };
         let webhook = match obj.get("webhook") {
             None | Some(Value::Null) => None,
             // The webhook object carries the webhook's own token: never quote it.
-            Some(w) => Some(IncomingWebhook::deserialize(w).map_err(|_| {
-                TokenError::InvalidResponse("`webhook` is not a webhook object".into())
-            })?),
+            Some(w) => Some(
+                IncomingWebhook::deserialize(w)
+                    .map_err(|_| TokenError::InvalidResponse("`webhook` is not a webhook object".into()))?,
+            ),
         };
         Ok(TokenSet {
             access_token: AccessToken::new(access),
@@ -341,11 +334,7 @@ impl CodeExchange {
     }
 
     /// Reads the token endpoint's answer.
-    pub fn finish(
-        &self,
-        response: http::Response<Vec<u8>>,
-        now: SystemTime,
-    ) -> Result<TokenSet, TokenError> {
+    pub fn finish(&self, response: http::Response<Vec<u8>>, now: SystemTime) -> Result<TokenSet, TokenError> {
         finish_token_response(&response, &self.grant.scopes, now)
     }
 
@@ -374,11 +363,7 @@ impl RefreshExchange {
     /// The form-encoded POST: `grant_type=refresh_token`, `refresh_token`, client auth. No
     /// `scope` is sent, so the grant can never widen.
     pub fn request(&self) -> http::Request<Vec<u8>> {
-        let rt = self
-            .previous
-            .refresh_token
-            .as_ref()
-            .map_or("", |t| t.secret().as_str());
+        let rt = self.previous.refresh_token.as_ref().map_or("", |t| t.secret().as_str());
         self.client.form_post(
             &self.client.endpoints.token,
             &[("grant_type", "refresh_token"), ("refresh_token", rt)],
@@ -388,11 +373,7 @@ impl RefreshExchange {
     /// Reads the answer. On success returns the new set; if Discord sent no new refresh token
     /// the previous one is kept (RFC 6749 §6), as are the `guild`, `webhook` and scopes when
     /// absent from the answer.
-    pub fn finish(
-        &self,
-        response: http::Response<Vec<u8>>,
-        now: SystemTime,
-    ) -> Result<TokenSet, TokenError> {
+    pub fn finish(&self, response: http::Response<Vec<u8>>, now: SystemTime) -> Result<TokenSet, TokenError> {
         let mut next = finish_token_response(&response, &self.previous.scopes, now)?;
         if next.refresh_token.is_none() {
             next.refresh_token.clone_from(&self.previous.refresh_token);
@@ -435,11 +416,7 @@ impl ClientCredentialsExchange {
     }
 
     /// Reads the answer. Client credentials tokens carry no refresh token.
-    pub fn finish(
-        &self,
-        response: http::Response<Vec<u8>>,
-        now: SystemTime,
-    ) -> Result<TokenSet, TokenError> {
+    pub fn finish(&self, response: http::Response<Vec<u8>>, now: SystemTime) -> Result<TokenSet, TokenError> {
         finish_token_response(&response, &self.scopes, now)
     }
 }

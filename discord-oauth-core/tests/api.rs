@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use discord_oauth_core::api::{
-    self, AddGuildMember, AddGuildMemberOutcome, ApiCall, ApiError, AuthorizationInfo, BotToken,
-    Connection, CurrentUserGuild, Guild, GuildsQuery, IncomingWebhook, Member, MetadataType,
-    PremiumType, RoleConnection, RoleConnectionMetadata, User,
+    self, AddGuildMember, AddGuildMemberOutcome, ApiCall, ApiError, AuthorizationInfo, BotToken, Connection,
+    CurrentUserGuild, Guild, GuildsQuery, IncomingWebhook, Member, MetadataType, PremiumType, RoleConnection,
+    RoleConnectionMetadata, User,
 };
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::oidc::IdToken;
@@ -72,27 +72,18 @@ fn assert_request<T>(
     }
     // Debug output of the call never shows the credential.
     let debug = format!("{call:?}");
-    assert!(
-        !debug.contains(USER_TOKEN) && !debug.contains(BOT),
-        "{debug}"
-    );
+    assert!(!debug.contains(USER_TOKEN) && !debug.contains(BOT), "{debug}");
 }
 
 /// The error answers every API call shares.
 fn assert_error_answers<T: std::fmt::Debug>(call: &ApiCall<T>) {
     let err = call
-        .parse(response(
-            401,
-            r#"{"message": "401: Unauthorized", "code": 0}"#,
-        ))
+        .parse(response(401, r#"{"message": "401: Unauthorized", "code": 0}"#))
         .unwrap_err();
     assert_eq!(err, ApiError::Unauthorized);
 
     let err = call
-        .parse(response(
-            403,
-            r#"{"message": "Missing Access", "code": 50001}"#,
-        ))
+        .parse(response(403, r#"{"message": "Missing Access", "code": 50001}"#))
         .unwrap_err();
     assert!(
         matches!(&err, ApiError::Forbidden(Some(e)) if e.code == 50001),
@@ -100,10 +91,7 @@ fn assert_error_answers<T: std::fmt::Debug>(call: &ApiCall<T>) {
     );
 
     let err = call
-        .parse(response(
-            404,
-            r#"{"message": "Unknown Guild", "code": 10004}"#,
-        ))
+        .parse(response(404, r#"{"message": "Unknown Guild", "code": 10004}"#))
         .unwrap_err();
     assert!(
         matches!(&err, ApiError::NotFound(Some(e)) if e.code == 10004),
@@ -113,19 +101,14 @@ fn assert_error_answers<T: std::fmt::Debug>(call: &ApiCall<T>) {
     let limited = http::Response::builder()
         .status(429)
         .header("x-ratelimit-scope", "user")
-        .body(
-            br#"{"message": "You are being rate limited.", "retry_after": 0.75, "global": false}"#
-                .to_vec(),
-        )
+        .body(br#"{"message": "You are being rate limited.", "retry_after": 0.75, "global": false}"#.to_vec())
         .unwrap();
     let err = call.parse(limited).unwrap_err();
     let rl = err.rate_limit().expect("a 429 is a rate limit");
     assert_eq!(rl.retry_after, Some(Duration::from_millis(750)));
     assert!(!rl.global);
 
-    let err = call
-        .parse(response(502, "<html>bad gateway</html>"))
-        .unwrap_err();
+    let err = call.parse(response(502, "<html>bad gateway</html>")).unwrap_err();
     assert!(
         matches!(&err, ApiError::Response(ResponseError::UnexpectedStatus { status, .. }) if *status == StatusCode::BAD_GATEWAY),
         "{err:?}"
@@ -166,10 +149,7 @@ fn seed_current_authorization_example_parses() {
         info.scopes.iter().cloned().collect::<Vec<_>>(),
         vec![Scope::GuildsJoin, Scope::Identify]
     );
-    assert_eq!(
-        info.expires.as_deref(),
-        Some("2021-01-23T02:33:17.017000+00:00")
-    );
+    assert_eq!(info.expires.as_deref(), Some("2021-01-23T02:33:17.017000+00:00"));
     let user = info.user.unwrap();
     assert_eq!(user.id, Snowflake::new(268_473_310_986_240_001));
     assert_eq!(user.display_name(), "Discord");
@@ -193,15 +173,9 @@ fn seed_guild_in_bot_token_response_parses() {
     assert_eq!(guild.roles.len(), 1);
     let everyone = &guild.roles[0];
     assert_eq!(everyone.name, "@everyone");
-    assert_eq!(
-        everyone.permissions,
-        Permissions::from_bits_retain(49_794_241)
-    );
+    assert_eq!(everyone.permissions, Permissions::from_bits_retain(49_794_241));
     assert!(everyone.permissions.contains(Permissions::SEND_MESSAGES));
-    assert_eq!(
-        guild.role(Snowflake::new(290_926_798_626_357_250)),
-        Some(everyone)
-    );
+    assert_eq!(guild.role(Snowflake::new(290_926_798_626_357_250)), Some(everyone));
     assert_eq!(guild.icon_url(None), None);
     // Round trip (the token set is stored in sessions).
     let again: Guild = serde_json::from_str(&serde_json::to_string(&guild).unwrap()).unwrap();
@@ -216,22 +190,15 @@ fn seed_webhook_in_token_response_parses() {
     assert_eq!(hook.id, Snowflake::new(347_114_750_880_120_863));
     assert_eq!(hook.kind, Some(1));
     assert_eq!(hook.name, "testwebhook");
-    assert_eq!(
-        hook.channel_id,
-        Some(Snowflake::new(345_626_669_224_982_402))
-    );
+    assert_eq!(hook.channel_id, Some(Snowflake::new(345_626_669_224_982_402)));
     assert_eq!(hook.guild_id, Some(Snowflake::new(290_926_792_226_357_250)));
-    assert_eq!(
-        hook.application_id,
-        Some(Snowflake::new(310_954_232_226_357_250))
-    );
+    assert_eq!(hook.application_id, Some(Snowflake::new(310_954_232_226_357_250)));
     assert_eq!(hook.token.as_ref().unwrap().secret(), secret);
     assert!(hook.url.as_deref().unwrap().ends_with(secret));
     let debug = format!("{hook:?}");
     assert!(!debug.contains(secret), "{debug}");
     // Serializes back with the token (sessions must keep it).
-    let again: IncomingWebhook =
-        serde_json::from_str(&serde_json::to_string(&hook).unwrap()).unwrap();
+    let again: IncomingWebhook = serde_json::from_str(&serde_json::to_string(&hook).unwrap()).unwrap();
     assert_eq!(again, hook);
 }
 
@@ -281,20 +248,11 @@ fn current_user_request_and_full_payload() {
     assert_eq!(user.email.as_deref(), Some("nelly@discord.com"));
     assert_eq!(user.verified, Some(true));
     assert_eq!(user.locale.as_deref(), Some("en-US"));
-    let nameplate = user
-        .collectibles
-        .as_ref()
-        .unwrap()
-        .nameplate
-        .as_ref()
-        .unwrap();
+    let nameplate = user.collectibles.as_ref().unwrap().nameplate.as_ref().unwrap();
     assert_eq!(nameplate.palette, "cobalt");
     let guild = user.primary_guild.as_ref().unwrap();
     assert_eq!(guild.tag.as_deref(), Some("DISC"));
-    assert_eq!(
-        guild.identity_guild_id,
-        Some(Snowflake::new(1_234_647_491_267_808_778))
-    );
+    assert_eq!(guild.identity_guild_id, Some(Snowflake::new(1_234_647_491_267_808_778)));
     assert_eq!(
         user.avatar_url(ImageSize::new(256)).as_str(),
         "https://cdn.discordapp.com/avatars/80351110224678912/8342729096ea3675442027381ff50dfe.png?size=256"
@@ -450,11 +408,7 @@ const MEMBER: &str = r#"{
 
 #[test]
 fn current_user_guild_member_request_and_payload() {
-    let call = api::current_user_guild_member(
-        &endpoints(),
-        &user_token(),
-        Snowflake::new(290_926_798_626_357_250),
-    );
+    let call = api::current_user_guild_member(&endpoints(), &user_token(), Snowflake::new(290_926_798_626_357_250));
     assert_request(
         &call,
         Method::GET,
@@ -466,10 +420,7 @@ fn current_user_guild_member_request_and_payload() {
     assert_eq!(member.nick.as_deref(), Some("NOT API SUPPORT"));
     assert!(member.has_role(Snowflake::new(290_926_798_626_357_999)));
     assert_eq!(member.user.as_ref().unwrap().username, "nelly");
-    assert_eq!(
-        member.joined_at.as_deref(),
-        Some("2015-04-26T06:26:56.936000+00:00")
-    );
+    assert_eq!(member.joined_at.as_deref(), Some("2015-04-26T06:26:56.936000+00:00"));
     assert_error_answers(&call);
 }
 
@@ -505,14 +456,8 @@ fn add_guild_member_request_and_both_outcomes() {
         AddGuildMemberOutcome::Added(member) => assert_eq!(member.roles.len(), 2),
         other => panic!("{other:?}"),
     }
-    let already = http::Response::builder()
-        .status(204)
-        .body(Vec::new())
-        .unwrap();
-    assert_eq!(
-        call.parse(already).unwrap(),
-        AddGuildMemberOutcome::AlreadyMember
-    );
+    let already = http::Response::builder().status(204).body(Vec::new()).unwrap();
+    assert_eq!(call.parse(already).unwrap(), AddGuildMemberOutcome::AlreadyMember);
     assert_error_answers(&call);
     // Only the access token when no option is set.
     let call = api::add_guild_member(
@@ -654,10 +599,7 @@ fn role_connection_get_and_put() {
         None,
     );
     // A user without a connection yet: Discord answers with an empty object.
-    assert_eq!(
-        call.parse(response(200, "{}")).unwrap(),
-        RoleConnection::default()
-    );
+    assert_eq!(call.parse(response(200, "{}")).unwrap(), RoleConnection::default());
     let rc = call
         .parse(response(
             200,

@@ -153,9 +153,7 @@ fn a03_state_has_256_bits_and_never_repeats() {
             .unwrap();
         let s = p.state().secret().clone();
         assert_eq!(s.len(), 43);
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(&s)
-            .unwrap();
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(&s).unwrap();
         assert_eq!(raw.len(), 32);
         assert!(seen.insert(s), "state repeated");
     }
@@ -197,19 +195,10 @@ fn a05_challenge_in_url_is_sha256_of_stored_verifier() {
 #[test]
 fn a07_two_logins_get_distinct_state_and_verifier() {
     let mut r = rng();
-    let (u1, p1) = client()
-        .authorize(Scope::Identify)
-        .start(&mut r, now())
-        .unwrap();
-    let (u2, p2) = client()
-        .authorize(Scope::Identify)
-        .start(&mut r, now())
-        .unwrap();
+    let (u1, p1) = client().authorize(Scope::Identify).start(&mut r, now()).unwrap();
+    let (u2, p2) = client().authorize(Scope::Identify).start(&mut r, now()).unwrap();
     assert_ne!(p1.state().secret(), p2.state().secret());
-    assert_ne!(
-        query_map(&u1)["code_challenge"],
-        query_map(&u2)["code_challenge"]
-    );
+    assert_ne!(query_map(&u1)["code_challenge"], query_map(&u2)["code_challenge"]);
     // Each callback works with its own pending authorization only.
     let q1 = callback_query(&p1, "");
     assert!(p2.callback(&q1, now()).is_err());
@@ -222,9 +211,7 @@ fn role_connections_write_with_pkce_is_refused_before_sending() {
         .authorize([Scope::Identify, Scope::RoleConnectionsWrite])
         .start(&mut rng(), now())
         .unwrap_err();
-    assert!(
-        matches!(err, ConfigError::ScopeNotAllowed { ref scope, .. } if scope == "role_connections.write")
-    );
+    assert!(matches!(err, ConfigError::ScopeNotAllowed { ref scope, .. } if scope == "role_connections.write"));
     assert!(err.to_string().contains("PKCE"));
     // A confidential client may opt out of PKCE for it.
     let (url, _) = client()
@@ -247,15 +234,11 @@ fn role_connections_write_with_pkce_is_refused_before_sending() {
 fn login_scope_mistakes_are_config_errors() {
     let c = client();
     assert_eq!(
-        c.authorize(Scopes::new())
-            .start(&mut rng(), now())
-            .unwrap_err(),
+        c.authorize(Scopes::new()).start(&mut rng(), now()).unwrap_err(),
         ConfigError::NoScopes
     );
     assert!(matches!(
-        c.authorize([Scope::Bot])
-            .start(&mut rng(), now())
-            .unwrap_err(),
+        c.authorize([Scope::Bot]).start(&mut rng(), now()).unwrap_err(),
         ConfigError::ScopeNotAllowed { .. }
     ));
     assert!(matches!(
@@ -277,32 +260,14 @@ fn login_scope_mistakes_are_config_errors() {
 #[test]
 fn endpoints_are_overridable_for_the_legacy_host_and_a_mock() {
     let legacy = client().with_endpoints(Endpoints::legacy_discordapp());
-    let (url, _) = legacy
-        .authorize(Scope::Identify)
-        .start(&mut rng(), now())
-        .unwrap();
-    assert!(
-        url.as_str()
-            .starts_with("https://discordapp.com/api/oauth2/authorize?")
-    );
-    let mock = client()
-        .with_endpoints(Endpoints::from_base("http://127.0.0.1:7999".parse().unwrap()).unwrap());
-    let (url, pending) = mock
-        .authorize(Scope::Identify)
-        .start(&mut rng(), now())
-        .unwrap();
-    assert!(
-        url.as_str()
-            .starts_with("http://127.0.0.1:7999/oauth2/authorize?")
-    );
-    let grant = pending
-        .callback(&callback_query_for(url.as_str()), now())
-        .unwrap();
+    let (url, _) = legacy.authorize(Scope::Identify).start(&mut rng(), now()).unwrap();
+    assert!(url.as_str().starts_with("https://discordapp.com/api/oauth2/authorize?"));
+    let mock = client().with_endpoints(Endpoints::from_base("http://127.0.0.1:7999".parse().unwrap()).unwrap());
+    let (url, pending) = mock.authorize(Scope::Identify).start(&mut rng(), now()).unwrap();
+    assert!(url.as_str().starts_with("http://127.0.0.1:7999/oauth2/authorize?"));
+    let grant = pending.callback(&callback_query_for(url.as_str()), now()).unwrap();
     let req = mock.exchange_code(grant).request();
-    assert_eq!(
-        req.uri().to_string(),
-        "http://127.0.0.1:7999/api/v10/oauth2/token"
-    );
+    assert_eq!(req.uri().to_string(), "http://127.0.0.1:7999/api/v10/oauth2/token");
 }
 
 fn callback_query_for(authorize_url: &str) -> String {
@@ -316,9 +281,7 @@ fn callback_query_for(authorize_url: &str) -> String {
 fn b01_valid_callback_yields_a_grant() {
     let (_, pending) = started();
     let q = callback_query(&pending, "");
-    let grant = pending
-        .callback(&q, now() + Duration::from_secs(30))
-        .unwrap();
+    let grant = pending.callback(&q, now() + Duration::from_secs(30)).unwrap();
     assert_eq!(grant.requested_scopes().to_string(), "identify guilds");
     assert!(grant.guild_id.is_none());
 }
@@ -347,23 +310,14 @@ fn b04_state_with_one_char_flipped_is_rejected() {
     let mut state = pending.state().secret().clone().into_bytes();
     state[10] = if state[10] == b'A' { b'B' } else { b'A' };
     let q = format!("code=abc&state={}", String::from_utf8(state).unwrap());
-    assert_eq!(
-        pending.callback(&q, now()).unwrap_err(),
-        CallbackError::StateMismatch
-    );
+    assert_eq!(pending.callback(&q, now()).unwrap_err(), CallbackError::StateMismatch);
 }
 
 #[test]
 fn b05_state_from_another_login_is_rejected() {
     let mut r = rng();
-    let (_, browser_a) = client()
-        .authorize(Scope::Identify)
-        .start(&mut r, now())
-        .unwrap();
-    let (_, browser_b) = client()
-        .authorize(Scope::Identify)
-        .start(&mut r, now())
-        .unwrap();
+    let (_, browser_a) = client().authorize(Scope::Identify).start(&mut r, now()).unwrap();
+    let (_, browser_b) = client().authorize(Scope::Identify).start(&mut r, now()).unwrap();
     let from_a = callback_query(&browser_a, "");
     assert_eq!(
         browser_b.callback(&from_a, now()).unwrap_err(),
@@ -376,10 +330,7 @@ fn a09_expired_pending_authorization_is_rejected() {
     let (_, pending) = started();
     let q = callback_query(&pending, "");
     let late = now() + DEFAULT_AUTHORIZATION_TTL + Duration::from_secs(1);
-    assert_eq!(
-        pending.callback(&q, late).unwrap_err(),
-        CallbackError::Expired
-    );
+    assert_eq!(pending.callback(&q, late).unwrap_err(), CallbackError::Expired);
     // A custom TTL is honoured.
     let (_, short) = client()
         .authorize(Scope::Identify)
@@ -388,9 +339,7 @@ fn a09_expired_pending_authorization_is_rejected() {
         .unwrap();
     let q = callback_query(&short, "");
     assert_eq!(
-        short
-            .callback(&q, now() + Duration::from_secs(6))
-            .unwrap_err(),
+        short.callback(&q, now() + Duration::from_secs(6)).unwrap_err(),
         CallbackError::Expired
     );
 }
@@ -400,11 +349,7 @@ fn k06_clock_skew_within_ttl_is_tolerated() {
     let (_, pending) = started();
     let q = callback_query(&pending, "");
     // A callback handled by a server whose clock is 5 minutes ahead still succeeds.
-    assert!(
-        pending
-            .callback(&q, now() + Duration::from_secs(300))
-            .is_ok()
-    );
+    assert!(pending.callback(&q, now() + Duration::from_secs(300)).is_ok());
 }
 
 #[test]
@@ -448,9 +393,7 @@ fn other_provider_errors_keep_code_and_description() {
 fn b12_error_without_valid_state_is_not_attributed_to_the_login() {
     let (_, pending) = started();
     assert_eq!(
-        pending
-            .callback("error=access_denied&state=forged", now())
-            .unwrap_err(),
+        pending.callback("error=access_denied&state=forged", now()).unwrap_err(),
         CallbackError::StateMismatch
     );
 }
@@ -484,10 +427,7 @@ fn b15_missing_issuer_is_rejected_only_in_strict_mode() {
         .start(&mut rng(), now())
         .unwrap();
     let q = callback_query(&strict, "");
-    assert_eq!(
-        strict.callback(&q, now()).unwrap_err(),
-        CallbackError::MissingIssuer
-    );
+    assert_eq!(strict.callback(&q, now()).unwrap_err(), CallbackError::MissingIssuer);
     let (_, lenient) = started();
     let q = callback_query(&lenient, "");
     assert!(lenient.callback(&q, now()).is_ok());
@@ -497,10 +437,7 @@ fn b15_missing_issuer_is_rejected_only_in_strict_mode() {
 fn missing_code_is_rejected() {
     let (_, pending) = started();
     let q = format!("state={}", pending.state().secret());
-    assert_eq!(
-        pending.callback(&q, now()).unwrap_err(),
-        CallbackError::MissingCode
-    );
+    assert_eq!(pending.callback(&q, now()).unwrap_err(), CallbackError::MissingCode);
 }
 
 #[test]
@@ -553,28 +490,15 @@ fn c01_code_exchange_request_is_form_encoded_with_basic_auth() {
         .unwrap();
     let req = client().exchange_code(grant).request();
     assert_eq!(req.method(), http::Method::POST);
-    assert_eq!(
-        req.uri().to_string(),
-        "https://discord.com/api/v10/oauth2/token"
-    );
-    assert_eq!(
-        req.headers()["content-type"],
-        "application/x-www-form-urlencoded"
-    );
-    let expected =
-        base64::engine::general_purpose::STANDARD.encode(format!("332269999912132097:{SECRET}"));
-    assert_eq!(
-        req.headers()["authorization"],
-        format!("Basic {expected}").as_str()
-    );
+    assert_eq!(req.uri().to_string(), "https://discord.com/api/v10/oauth2/token");
+    assert_eq!(req.headers()["content-type"], "application/x-www-form-urlencoded");
+    let expected = base64::engine::general_purpose::STANDARD.encode(format!("332269999912132097:{SECRET}"));
+    assert_eq!(req.headers()["authorization"], format!("Basic {expected}").as_str());
     assert!(req.headers()["authorization"].is_sensitive());
     let form = form_map(req.body());
     assert_eq!(form["grant_type"], "authorization_code");
     assert_eq!(form["code"], "NhhvTDYsFcdgNLnnLijcl7Ku7bEEeee");
-    assert_eq!(
-        form["redirect_uri"],
-        "https://nicememe.website/auth/callback"
-    );
+    assert_eq!(form["redirect_uri"], "https://nicememe.website/auth/callback");
     assert_eq!(form["code_verifier"], verifier);
     assert!(!form.contains_key("client_secret"));
 }
@@ -587,14 +511,9 @@ fn pending_clone_state(json: &serde_json::Value) -> PendingAuthorization {
 #[test]
 fn client_secret_in_body_when_configured() {
     let c = client().with_client_auth(ClientAuth::RequestBody);
-    let (_, pending) = c
-        .authorize(Scope::Identify)
-        .start(&mut rng(), now())
-        .unwrap();
+    let (_, pending) = c.authorize(Scope::Identify).start(&mut rng(), now()).unwrap();
     let q = callback_query(&pending, "");
-    let req = c
-        .exchange_code(pending.callback(&q, now()).unwrap())
-        .request();
+    let req = c.exchange_code(pending.callback(&q, now()).unwrap()).request();
     assert!(req.headers().get("authorization").is_none());
     let form = form_map(req.body());
     assert_eq!(form["client_id"], "332269999912132097");
@@ -604,14 +523,9 @@ fn client_secret_in_body_when_configured() {
 #[test]
 fn i07_public_client_sends_only_client_id() {
     let c = public_client();
-    let (_, pending) = c
-        .authorize(Scope::Identify)
-        .start(&mut rng(), now())
-        .unwrap();
+    let (_, pending) = c.authorize(Scope::Identify).start(&mut rng(), now()).unwrap();
     let q = callback_query(&pending, "");
-    let req = c
-        .exchange_code(pending.callback(&q, now()).unwrap())
-        .request();
+    let req = c.exchange_code(pending.callback(&q, now()).unwrap()).request();
     assert!(req.headers().get("authorization").is_none());
     let form = form_map(req.body());
     assert_eq!(form["client_id"], "332269999912132097");
@@ -626,14 +540,9 @@ fn basic_auth_urlencodes_credentials() {
         Some(ClientSecret::new("p@ss w:rd".into())),
         RedirectUrl::new("https://x.example/cb".into()).unwrap(),
     );
-    let req = c
-        .revoke(RevocableToken::Access(AccessToken::new("t".into())))
-        .request();
+    let req = c.revoke(RevocableToken::Access(AccessToken::new("t".into()))).request();
     let expected = base64::engine::general_purpose::STANDARD.encode("id%3A1:p%40ss+w%3Ard");
-    assert_eq!(
-        req.headers()["authorization"],
-        format!("Basic {expected}").as_str()
-    );
+    assert_eq!(req.headers()["authorization"], format!("Basic {expected}").as_str());
 }
 
 #[test]
@@ -661,10 +570,7 @@ fn seed_access_token_response_parses() {
     let tokens = exchange()
         .finish(json_response(200, SEED_TOKEN_RESPONSE), now())
         .unwrap();
-    assert_eq!(
-        tokens.access_token.secret(),
-        "6qrZcUqja7812RVdnEKjpzOL4CvHBFG"
-    );
+    assert_eq!(tokens.access_token.secret(), "6qrZcUqja7812RVdnEKjpzOL4CvHBFG");
     assert_eq!(
         tokens.refresh_token.as_ref().unwrap().secret(),
         "D43f5y0ahjqew82jZ4NViEr2YafMKhue"
@@ -677,13 +583,8 @@ fn seed_access_token_response_parses() {
 #[test]
 fn c04_token_type_case_missing_expiry_and_unknown_fields_are_accepted() {
     for tt in ["Bearer", "bearer", "BEARER"] {
-        let body = format!(
-            r#"{{"access_token":"a","token_type":"{tt}","expires_in":10,"scope":"identify","x":1}}"#
-        );
-        assert!(
-            exchange().finish(json_response(200, &body), now()).is_ok(),
-            "{tt}"
-        );
+        let body = format!(r#"{{"access_token":"a","token_type":"{tt}","expires_in":10,"scope":"identify","x":1}}"#);
+        assert!(exchange().finish(json_response(200, &body), now()).is_ok(), "{tt}");
     }
     let t = exchange()
         .finish(
@@ -696,10 +597,7 @@ fn c04_token_type_case_missing_expiry_and_unknown_fields_are_accepted() {
     assert_eq!(t.scopes.to_string(), "identify guilds");
     let t = exchange()
         .finish(
-            json_response(
-                200,
-                r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#,
-            ),
+            json_response(200, r#"{"access_token":"a","token_type":"Bearer","expires_in":"3600"}"#),
             now(),
         )
         .unwrap();
@@ -711,10 +609,7 @@ fn c05_bad_token_responses_are_typed_errors() {
     let cases: &[(&str, &str)] = &[
         (r#"{"access_token":"sekrit","token_type":"mac"}"#, "type"),
         (r#"{"token_type":"Bearer"}"#, "access_token"),
-        (
-            r#"{"access_token":42,"token_type":"Bearer"}"#,
-            "access_token",
-        ),
+        (r#"{"access_token":42,"token_type":"Bearer"}"#, "access_token"),
         (
             r#"{"access_token":"sekrit","token_type":"Bearer","expires_in":-5}"#,
             "expires_in",
@@ -728,9 +623,7 @@ fn c05_bad_token_responses_are_typed_errors() {
         ("[]", "object"),
     ];
     for (body, needle) in cases {
-        let err = exchange()
-            .finish(json_response(200, body), now())
-            .unwrap_err();
+        let err = exchange().finish(json_response(200, body), now()).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains(needle), "{body}: {msg}");
         assert!(!msg.contains("sekrit"), "error text leaks the token: {msg}");
@@ -767,9 +660,7 @@ fn c03_redirect_from_token_endpoint_is_an_error() {
         .body(Vec::new())
         .unwrap();
     let err = exchange().finish(resp, now()).unwrap_err();
-    assert!(
-        matches!(err, TokenError::Response(ResponseError::UnexpectedStatus { status, .. }) if status == 302)
-    );
+    assert!(matches!(err, TokenError::Response(ResponseError::UnexpectedStatus { status, .. }) if status == 302));
 }
 
 #[test]
@@ -786,10 +677,7 @@ fn k03_token_endpoint_429_is_rate_limited() {
     let resp = http::Response::builder()
         .status(429)
         .header("retry-after", "2")
-        .body(
-            br#"{"message":"You are being rate limited.","retry_after":1.5,"global":false}"#
-                .to_vec(),
-        )
+        .body(br#"{"message":"You are being rate limited.","retry_after":1.5,"global":false}"#.to_vec())
         .unwrap();
     let err = exchange().finish(resp, now()).unwrap_err();
     let rl = err.rate_limit().unwrap();
@@ -811,9 +699,7 @@ fn c06_granted_scopes_are_reported_as_granted_not_as_requested() {
         .unwrap();
     assert!(!t.has_scope(&Scope::Identify));
     assert_eq!(
-        t.scopes
-            .missing_from(&Scopes::parse("identify guilds"))
-            .to_string(),
+        t.scopes.missing_from(&Scopes::parse("identify guilds")).to_string(),
         "identify"
     );
 }
@@ -828,10 +714,7 @@ fn token_set_serde_round_trip_and_expiry() {
     assert_eq!(back.access_token.secret(), t.access_token.secret());
     assert_eq!(back.expires_at, t.expires_at);
     assert!(!back.expires_within(now(), Duration::from_secs(60)));
-    assert!(back.expires_within(
-        now() + Duration::from_secs(604_800 - 30),
-        Duration::from_secs(60)
-    ));
+    assert!(back.expires_within(now() + Duration::from_secs(604_800 - 30), Duration::from_secs(60)));
 }
 
 #[test]
@@ -840,10 +723,7 @@ fn e02_token_set_debug_redacts_tokens() {
         .finish(json_response(200, SEED_TOKEN_RESPONSE), now())
         .unwrap();
     let dbg = format!("{t:?}");
-    assert!(
-        !dbg.contains("6qrZcUqja7812RVdnEKjpzOL4CvHBFG")
-            && !dbg.contains("D43f5y0ahjqew82jZ4NViEr2YafMKhue")
-    );
+    assert!(!dbg.contains("6qrZcUqja7812RVdnEKjpzOL4CvHBFG") && !dbg.contains("D43f5y0ahjqew82jZ4NViEr2YafMKhue"));
     let c = format!("{:?}", client());
     assert!(!c.contains(SECRET), "{c}");
 }
@@ -864,12 +744,7 @@ fn f02_refresh_request_has_no_scope() {
     assert_eq!(form["grant_type"], "refresh_token");
     assert_eq!(form["refresh_token"], "D43f5y0ahjqew82jZ4NViEr2YafMKhue");
     assert!(!form.contains_key("scope"));
-    assert!(
-        req.headers()["authorization"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic ")
-    );
+    assert!(req.headers()["authorization"].to_str().unwrap().starts_with("Basic "));
 }
 
 #[test]
@@ -899,10 +774,7 @@ fn f04_refresh_without_new_refresh_token_keeps_the_old_one() {
             now(),
         )
         .unwrap();
-    assert_eq!(
-        next.refresh_token.unwrap().secret(),
-        "D43f5y0ahjqew82jZ4NViEr2YafMKhue"
-    );
+    assert_eq!(next.refresh_token.unwrap().secret(), "D43f5y0ahjqew82jZ4NViEr2YafMKhue");
     assert_eq!(next.scopes.to_string(), "identify");
 }
 
@@ -913,9 +785,7 @@ fn f08_refresh_invalid_grant_and_f09_transient_failure() {
         .finish(json_response(400, r#"{"error":"invalid_grant"}"#), now())
         .unwrap_err();
     assert!(err.is_invalid_grant());
-    let err = r
-        .finish(json_response(503, "unavailable"), now())
-        .unwrap_err();
+    let err = r.finish(json_response(503, "unavailable"), now()).unwrap_err();
     assert!(err.is_transient());
     // After a transient failure the old set can be restored.
     let old = r.into_previous();
@@ -933,17 +803,9 @@ fn refresh_needs_a_refresh_token() {
 
 #[test]
 fn g03_revoke_sends_refresh_token_with_hint() {
-    let req = client()
-        .revoke(RevocableToken::from_set(&tokens()))
-        .request();
-    assert_eq!(
-        req.uri().to_string(),
-        "https://discord.com/api/v10/oauth2/token/revoke"
-    );
-    assert_eq!(
-        req.headers()["content-type"],
-        "application/x-www-form-urlencoded"
-    );
+    let req = client().revoke(RevocableToken::from_set(&tokens())).request();
+    assert_eq!(req.uri().to_string(), "https://discord.com/api/v10/oauth2/token/revoke");
+    assert_eq!(req.headers()["content-type"], "application/x-www-form-urlencoded");
     let form = form_map(req.body());
     assert_eq!(form["token"], "D43f5y0ahjqew82jZ4NViEr2YafMKhue");
     assert_eq!(form["token_type_hint"], "refresh_token");
@@ -980,12 +842,7 @@ fn client_credentials_request_and_seed_response() {
     let form = form_map(req.body());
     assert_eq!(form["grant_type"], "client_credentials");
     assert_eq!(form["scope"], "identify connections");
-    assert!(
-        req.headers()["authorization"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic ")
-    );
+    assert!(req.headers()["authorization"].to_str().unwrap().starts_with("Basic "));
     let t = cc
         .finish(
             json_response(200, r#"{"access_token":"6qrZcUqja7812RVdnEKjpzOL4CvHBFG","token_type":"Bearer","expires_in":604800,"scope":"identify connections"}"#),
@@ -999,9 +856,7 @@ fn client_credentials_request_and_seed_response() {
 #[test]
 fn client_credentials_rules() {
     assert_eq!(
-        public_client()
-            .client_credentials(Scope::Identify, false)
-            .unwrap_err(),
+        public_client().client_credentials(Scope::Identify, false).unwrap_err(),
         ConfigError::MissingClientSecret
     );
     assert!(
@@ -1015,9 +870,7 @@ fn client_credentials_rules() {
             .is_ok()
     );
     assert_eq!(
-        client()
-            .client_credentials(Scopes::new(), false)
-            .unwrap_err(),
+        client().client_credentials(Scopes::new(), false).unwrap_err(),
         ConfigError::NoScopes
     );
 }
@@ -1027,9 +880,7 @@ fn client_credentials_rules() {
 #[test]
 fn implicit_url_and_seed_fragment() {
     let c = client();
-    let (url, pending) = c
-        .implicit_authorize(Scope::Identify, &mut rng(), now())
-        .unwrap();
+    let (url, pending) = c.implicit_authorize(Scope::Identify, &mut rng(), now()).unwrap();
     let q = query_map(&url);
     assert_eq!(q["response_type"], "token");
     assert_eq!(q["scope"], "identify");
@@ -1047,33 +898,22 @@ fn implicit_url_and_seed_fragment() {
 fn implicit_rejects_bad_fragments_and_scopes() {
     let c = client();
     assert!(
-        c.implicit_authorize(
-            [Scope::Identify, Scope::RoleConnectionsWrite],
-            &mut rng(),
-            now()
-        )
-        .is_err()
+        c.implicit_authorize([Scope::Identify, Scope::RoleConnectionsWrite], &mut rng(), now())
+            .is_err()
     );
-    let (_, p) = c
-        .implicit_authorize(Scope::Identify, &mut rng(), now())
-        .unwrap();
+    let (_, p) = c.implicit_authorize(Scope::Identify, &mut rng(), now()).unwrap();
     assert_eq!(
-        p.parse_fragment("access_token=x&state=wrong", now())
-            .unwrap_err(),
+        p.parse_fragment("access_token=x&state=wrong", now()).unwrap_err(),
         CallbackError::StateMismatch
     );
-    let (_, p) = c
-        .implicit_authorize(Scope::Identify, &mut rng(), now())
-        .unwrap();
+    let (_, p) = c.implicit_authorize(Scope::Identify, &mut rng(), now()).unwrap();
     let s = p.state().secret().clone();
     assert_eq!(
         p.parse_fragment(&format!("access_token=x&access_token=y&state={s}"), now())
             .unwrap_err(),
         CallbackError::DuplicateParameter("access_token")
     );
-    let (_, p) = c
-        .implicit_authorize(Scope::Identify, &mut rng(), now())
-        .unwrap();
+    let (_, p) = c.implicit_authorize(Scope::Identify, &mut rng(), now()).unwrap();
     let s = p.state().secret().clone();
     assert!(
         p.parse_fragment(&format!("error=access_denied&state={s}"), now())
@@ -1117,11 +957,7 @@ fn bot_authorization_options_and_rules() {
     assert_eq!(q["disable_guild_select"], "true");
     assert_eq!(q["integration_type"], "0");
     assert_eq!(q["permissions"], "8");
-    assert!(
-        !q.contains_key("response_type")
-            && !q.contains_key("state")
-            && !q.contains_key("redirect_uri")
-    );
+    assert!(!q.contains_key("response_type") && !q.contains_key("state") && !q.contains_key("redirect_uri"));
     let bad = BotAuthorization {
         scopes: Scopes::parse("bot identify"),
         ..BotAuthorization::default()
@@ -1174,15 +1010,9 @@ fn k03_rate_limit_variants_parse() {
     };
     assert_eq!(headers_only.retry_after, Some(Duration::from_secs(2)));
     assert!(headers_only.global);
-    let body_only = RateLimit::from_parts(
-        &http::HeaderMap::new(),
-        br#"{"retry_after":1.5,"global":false}"#,
-    );
+    let body_only = RateLimit::from_parts(&http::HeaderMap::new(), br#"{"retry_after":1.5,"global":false}"#);
     assert_eq!(body_only.retry_after, Some(Duration::from_millis(1500)));
-    let html = RateLimit::from_parts(
-        &http::HeaderMap::new(),
-        b"<html>You are being rate limited</html>",
-    );
+    let html = RateLimit::from_parts(&http::HeaderMap::new(), b"<html>You are being rate limited</html>");
     assert_eq!(html.retry_after, None);
     let cloudflare = RateLimit::from_parts(
         &http::HeaderMap::new(),

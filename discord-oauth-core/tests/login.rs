@@ -22,11 +22,7 @@ fn config() -> LoginConfig {
 }
 
 fn state_of(url: &url::Url) -> String {
-    url.query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .into_owned()
+    url.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
 }
 
 fn user() -> api::User {
@@ -38,14 +34,9 @@ fn user() -> api::User {
 }
 
 fn tokens(expires_in: u64, with_refresh: bool, at: SystemTime) -> TokenSet {
-    let rt = if with_refresh {
-        r#","refresh_token":"rt""#
-    } else {
-        ""
-    };
-    let body = format!(
-        r#"{{"access_token":"at","token_type":"Bearer","expires_in":{expires_in},"scope":"identify"{rt}}}"#
-    );
+    let rt = if with_refresh { r#","refresh_token":"rt""# } else { "" };
+    let body =
+        format!(r#"{{"access_token":"at","token_type":"Bearer","expires_in":{expires_in},"scope":"identify"{rt}}}"#);
     TokenSet::parse(body.as_bytes(), &Scopes::new(), at).unwrap()
 }
 
@@ -57,18 +48,12 @@ fn config_mistakes_are_reported_at_startup_with_a_fix() {
             LoginConfig::builder("", "https://a.example/auth/callback"),
             "client id is empty",
         ),
-        (
-            LoginConfig::builder("abc", "https://a.example/auth/callback"),
-            "digits",
-        ),
+        (LoginConfig::builder("abc", "https://a.example/auth/callback"), "digits"),
         (
             LoginConfig::builder("1", "https://a.example/oauth/cb"),
             "does not match the callback route",
         ),
-        (
-            LoginConfig::builder("1", "ftp://a.example/auth/callback"),
-            "http(s)",
-        ),
+        (LoginConfig::builder("1", "ftp://a.example/auth/callback"), "http(s)"),
         (
             LoginConfig::builder("1", "https://a.example/auth/callback").scopes([Scope::Bot]),
             "bot",
@@ -78,8 +63,7 @@ fn config_mistakes_are_reported_at_startup_with_a_fix() {
             "secret is empty",
         ),
         (
-            LoginConfig::builder("1", "https://a.example/auth/callback")
-                .default_return_to("//evil"),
+            LoginConfig::builder("1", "https://a.example/auth/callback").default_return_to("//evil"),
             "same-site",
         ),
         (
@@ -155,12 +139,7 @@ fn d02_bad_return_to_falls_back_to_default() {
     ] {
         let mut pending = PendingLogins::default();
         let url = c
-            .begin_login(
-                Some(evil),
-                &mut pending,
-                &mut StdRng::seed_from_u64(2),
-                now(),
-            )
+            .begin_login(Some(evil), &mut pending, &mut StdRng::seed_from_u64(2), now())
             .unwrap();
         let q = format!("code=abc&state={}", state_of(&url));
         let (_, return_to) = c.complete_callback(&q, &mut pending, now()).unwrap();
@@ -178,26 +157,16 @@ fn b06_replayed_callback_is_rejected() {
     let q = format!("code=abc&state={}", state_of(&url));
     assert!(c.complete_callback(&q, &mut pending, now()).is_ok());
     let err = c.complete_callback(&q, &mut pending, now()).unwrap_err();
-    assert!(matches!(
-        err,
-        LoginError::Callback(CallbackError::UnknownState)
-    ));
+    assert!(matches!(err, LoginError::Callback(CallbackError::UnknownState)));
     assert_eq!(err.status(), 400);
 }
 
 #[test]
 fn b07_callback_without_any_login_is_rejected() {
     let err = config()
-        .complete_callback(
-            "code=abc&state=whatever",
-            &mut PendingLogins::default(),
-            now(),
-        )
+        .complete_callback("code=abc&state=whatever", &mut PendingLogins::default(), now())
         .unwrap_err();
-    assert!(matches!(
-        err,
-        LoginError::Callback(CallbackError::UnknownState)
-    ));
+    assert!(matches!(err, LoginError::Callback(CallbackError::UnknownState)));
 }
 
 #[test]
@@ -205,25 +174,13 @@ fn two_tabs_can_log_in_at_once() {
     let c = config();
     let mut pending = PendingLogins::default();
     let mut rng = StdRng::seed_from_u64(4);
-    let tab1 = c
-        .begin_login(Some("/one"), &mut pending, &mut rng, now())
-        .unwrap();
-    let tab2 = c
-        .begin_login(Some("/two"), &mut pending, &mut rng, now())
-        .unwrap();
+    let tab1 = c.begin_login(Some("/one"), &mut pending, &mut rng, now()).unwrap();
+    let tab2 = c.begin_login(Some("/two"), &mut pending, &mut rng, now()).unwrap();
     let (_, r2) = c
-        .complete_callback(
-            &format!("code=b&state={}", state_of(&tab2)),
-            &mut pending,
-            now(),
-        )
+        .complete_callback(&format!("code=b&state={}", state_of(&tab2)), &mut pending, now())
         .unwrap();
     let (_, r1) = c
-        .complete_callback(
-            &format!("code=a&state={}", state_of(&tab1)),
-            &mut pending,
-            now(),
-        )
+        .complete_callback(&format!("code=a&state={}", state_of(&tab1)), &mut pending, now())
         .unwrap();
     assert_eq!((r1.as_str(), r2.as_str()), ("/one", "/two"));
 }
@@ -239,16 +196,9 @@ fn a10_pending_logins_are_bounded_oldest_first() {
     }
     assert_eq!(pending.len(), 5);
     let err = c
-        .complete_callback(
-            &format!("code=a&state={}", state_of(&first)),
-            &mut pending,
-            now(),
-        )
+        .complete_callback(&format!("code=a&state={}", state_of(&first)), &mut pending, now())
         .unwrap_err();
-    assert!(matches!(
-        err,
-        LoginError::Callback(CallbackError::UnknownState)
-    ));
+    assert!(matches!(err, LoginError::Callback(CallbackError::UnknownState)));
 }
 
 #[test]
@@ -257,13 +207,8 @@ fn expired_pending_logins_are_pruned_on_next_login() {
     let mut pending = PendingLogins::default();
     let mut rng = StdRng::seed_from_u64(6);
     c.begin_login(None, &mut pending, &mut rng, now()).unwrap();
-    c.begin_login(
-        None,
-        &mut pending,
-        &mut rng,
-        now() + Duration::from_secs(601),
-    )
-    .unwrap();
+    c.begin_login(None, &mut pending, &mut rng, now() + Duration::from_secs(601))
+        .unwrap();
     assert_eq!(pending.len(), 1);
 }
 
@@ -280,12 +225,8 @@ fn b12_forged_error_callback_does_not_cancel_a_real_login() {
     );
     assert_eq!(pending.len(), 1);
     assert!(
-        c.complete_callback(
-            &format!("code=a&state={}", state_of(&url)),
-            &mut pending,
-            now()
-        )
-        .is_ok()
+        c.complete_callback(&format!("code=a&state={}", state_of(&url)), &mut pending, now())
+            .is_ok()
     );
 }
 

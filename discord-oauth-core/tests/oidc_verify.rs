@@ -44,10 +44,7 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_100)
 }
 
-fn verify(
-    token: &IdToken,
-    at: SystemTime,
-) -> Result<discord_oauth_core::oidc::IdTokenClaims, IdTokenError> {
+fn verify(token: &IdToken, at: SystemTime) -> Result<discord_oauth_core::oidc::IdTokenClaims, IdTokenError> {
     token.verify(
         &jwks(),
         &ClientId::new(CLIENT.into()),
@@ -89,20 +86,14 @@ fn signature_is_checked_before_claims() {
             .is_ok()
     );
     // … the verified path does not.
-    assert!(matches!(
-        verify(&tampered, now()),
-        Err(IdTokenError::BadSignature(_))
-    ));
+    assert!(matches!(verify(&tampered, now()), Err(IdTokenError::BadSignature(_))));
 }
 
 #[test]
 fn claims_are_still_checked_after_a_good_signature() {
     let token = sign(&claims(), Some("test-key-1"));
     let late = UNIX_EPOCH + Duration::from_secs(1_700_001_000);
-    assert!(matches!(
-        verify(&token, late),
-        Err(IdTokenError::Expired { .. })
-    ));
+    assert!(matches!(verify(&token, late), Err(IdTokenError::Expired { .. })));
     let mut other_aud = claims();
     other_aud["aud"] = "42".into();
     assert!(matches!(

@@ -73,17 +73,61 @@ impl AuthCache {
     }
 
     pub(crate) fn remove(&self, id: &Id) {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.map.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use discord_oauth_core::api::User;
+
+    use super::*;
+
+    fn session(n: u64) -> Arc<AuthSession> {
+        let user: User = serde_json::from_value(serde_json::json!({"id": n.to_string(), "username": "u"})).unwrap();
+        Arc::new(AuthSession { user, tokens: None, authenticated_at: SystemTime::UNIX_EPOCH })
+    }
+
+    #[test]
+    fn capacity_is_a_hard_bound() {
+        let cache = AuthCache::new(Duration::from_secs(60), 100);
+        let ids: Vec<Id> = (0..1000).map(|_| Id::default()).collect();
+        for (n, id) in ids.iter().enumerate() {
+            cache.insert(*id, session(n as u64));
+            assert!(cache.len() <= 100);
+        }
+        // The newest entry is always present; the oldest was evicted.
+        assert!(cache.get(&ids[999]).is_some());
+        assert!(cache.get(&ids[0]).is_none());
+    }
+
+    #[test]
+    fn entries_expire_after_ttl_and_can_be_removed() {
+        let cache = AuthCache::new(Duration::from_millis(20), 10);
+        let id = Id::default();
+        cache.insert(id, session(1));
+        assert!(cache.get(&id).is_some());
+        cache.remove(&id);
+        assert!(cache.get(&id).is_none());
+        cache.insert(id, session(1));
+        std::thread::sleep(Duration::from_millis(30));
+        assert!(cache.get(&id).is_none(), "expired entries are not served");
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn zero_ttl_disables_the_cache() {
+        let cache = AuthCache::new(Duration::ZERO, 10);
+        let id = Id::default();
+        cache.insert(id, session(1));
+        assert!(cache.get(&id).is_none());
+        assert_eq!(cache.len(), 0);
     }
 }

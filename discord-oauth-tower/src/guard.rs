@@ -138,8 +138,7 @@ pub(crate) fn wants_html<B>(req: &Request<B>) -> bool {
 
 fn refusal_response(r: &Refusal, back: &str) -> Response<String> {
     let json = |status: StatusCode, error: &str, message: &str| {
-        let mut resp =
-            Response::new(serde_json::json!({ "error": error, "message": message }).to_string());
+        let mut resp = Response::new(serde_json::json!({ "error": error, "message": message }).to_string());
         *resp.status_mut() = status;
         resp.headers_mut()
             .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -157,14 +156,10 @@ fn refusal_response(r: &Refusal, back: &str) -> Response<String> {
                 "unavailable",
                 "sessions are unavailable",
             );
-            resp.headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            resp.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
             resp
         }
-        Refusal::NotLoggedIn {
-            login_url,
-            html: true,
-        } => {
+        Refusal::NotLoggedIn { login_url, html: true } => {
             let mut resp = Response::new(String::new());
             *resp.status_mut() = StatusCode::SEE_OTHER;
             if let Ok(v) = HeaderValue::from_str(login_url) {
@@ -177,13 +172,8 @@ fn refusal_response(r: &Refusal, back: &str) -> Response<String> {
             "unauthorized",
             "You need to log in with Discord first.",
         ),
-        Refusal::Forbidden { html: true, reason } => {
-            html_page(StatusCode::FORBIDDEN, "Access denied", reason, back)
-        }
-        Refusal::Forbidden {
-            html: false,
-            reason,
-        } => json(StatusCode::FORBIDDEN, "forbidden", reason),
+        Refusal::Forbidden { html: true, reason } => html_page(StatusCode::FORBIDDEN, "Access denied", reason, back),
+        Refusal::Forbidden { html: false, reason } => json(StatusCode::FORBIDDEN, "forbidden", reason),
         Refusal::Unavailable { retry_after } => {
             let mut resp = json(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -230,11 +220,9 @@ where
         Box::pin(async move {
             match check(&layer, html, state.as_ref(), &here).await {
                 Ok(()) => inner.call(req).await,
-                Err(refusal) => Ok(refusal_response(
-                    &refusal,
-                    layer.shared.config.default_return_to().as_str(),
-                )
-                .map(ResBody::from)),
+                Err(refusal) => {
+                    Ok(refusal_response(&refusal, layer.shared.config.default_return_to().as_str()).map(ResBody::from))
+                }
             }
         })
     }
@@ -264,11 +252,7 @@ async fn check<T: Transport>(
         if let Some((allowed, at)) = cache.get(&key)
             && at.elapsed() < CACHE_TTL
         {
-            return if *allowed {
-                Ok(())
-            } else {
-                Err(forbidden(req_, html))
-            };
+            return if *allowed { Ok(()) } else { Err(forbidden(req_, html)) };
         }
     }
     let Some(tokens) = session.tokens.as_ref() else {
@@ -279,8 +263,7 @@ async fn check<T: Transport>(
     };
     let endpoints = layer.shared.config.client().endpoints();
     let allowed = if tokens.has_scope(&Scope::GuildsMembersRead) {
-        let call =
-            api::current_user_guild_member(endpoints, &tokens.access_token, req_.guild_id.into());
+        let call = api::current_user_guild_member(endpoints, &tokens.access_token, req_.guild_id.into());
         match call_api(&layer.shared, &call).await {
             Ok(member) => req_
                 .role_id
@@ -324,11 +307,7 @@ async fn check<T: Transport>(
         }
         cache.insert(key, (allowed, Instant::now()));
     }
-    if allowed {
-        Ok(())
-    } else {
-        Err(forbidden(req_, html))
-    }
+    if allowed { Ok(()) } else { Err(forbidden(req_, html)) }
 }
 
 fn forbidden(r: Requirement, html: bool) -> Refusal {

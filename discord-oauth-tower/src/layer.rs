@@ -12,7 +12,7 @@ use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 use crate::guard::{RequireGuildLayer, Requirement};
-use crate::service::{DiscordOAuthService, Shared, call_api};
+use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
 
 /// The default time limit for one request to Discord.
@@ -68,8 +68,7 @@ impl<T> fmt::Debug for DiscordOAuthLayer<T> {
 impl DiscordOAuthLayer<crate::transport::ReqwestTransport> {
     /// A layer with the default transport (reqwest + rustls) and default settings.
     pub fn new(config: LoginConfig) -> Result<Self, crate::BuildError> {
-        let transport = crate::transport::ReqwestTransport::new()
-            .map_err(|e| crate::BuildError(e.to_string()))?;
+        let transport = crate::transport::ReqwestTransport::new().map_err(|e| crate::BuildError(e.to_string()))?;
         Ok(DiscordOAuthLayer::builder(config, transport).build())
     }
 }
@@ -83,6 +82,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
             timeout: DEFAULT_TIMEOUT,
             cache_ttl: DEFAULT_CACHE_TTL,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
+            clock: Arc::new(std::time::SystemTime::now),
         }
     }
 
@@ -162,10 +162,7 @@ impl<T: Transport> DiscordApi<T> {
     }
 
     /// Sends the call and parses the answer.
-    pub async fn call<R>(
-        &self,
-        call: &discord_oauth_core::response::ApiCall<R>,
-    ) -> Result<R, LoginError> {
+    pub async fn call<R>(&self, call: &discord_oauth_core::response::ApiCall<R>) -> Result<R, LoginError> {
         call_api(&self.shared, call).await
     }
 }
@@ -181,8 +178,18 @@ impl<S, T> Layer<S> for DiscordOAuthLayer<T> {
     }
 }
 
+impl<T> fmt::Debug for DiscordOAuthLayerBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordOAuthLayerBuilder")
+            .field("config", &self.config)
+            .field("timeout", &self.timeout)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("cache_capacity", &self.cache_capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builder for [`DiscordOAuthLayer`].
-#[derive(Debug)]
 #[must_use = "call `.build()`"]
 pub struct DiscordOAuthLayerBuilder<T> {
     config: LoginConfig,
@@ -190,9 +197,17 @@ pub struct DiscordOAuthLayerBuilder<T> {
     timeout: Duration,
     cache_ttl: Duration,
     cache_capacity: usize,
+    clock: Clock,
 }
 
 impl<T: Transport> DiscordOAuthLayerBuilder<T> {
+    /// Replaces the wall clock (default `SystemTime::now`). For tests that need time to pass
+    /// (token expiry, session lifetime) and for clock-skew drills.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
     /// The time limit for one request to Discord (default 10 s). A hung Discord then costs a
     /// request at most this long (checklist K-02).
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -223,6 +238,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
                 self.transport,
                 self.timeout,
                 cache,
+                self.clock,
             )),
         }
     }
@@ -238,10 +254,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
 ///
 /// Use any `tower-sessions` store: `MemoryStore` for one instance, Redis or SQL stores for
 /// several.
-pub fn session_layer<S: SessionStore + Clone>(
-    store: S,
-    config: &LoginConfig,
-) -> SessionManagerLayer<S> {
+pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) -> SessionManagerLayer<S> {
     let name = if config.secure_cookies() {
         "__Host-discord_oauth"
     } else {

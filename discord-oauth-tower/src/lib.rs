@@ -36,10 +36,8 @@ pub use discord_oauth_core as core;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extension::AuthState;
 pub use guard::{RequireGuild, RequireGuildLayer};
-pub use layer::{
-    DEFAULT_TIMEOUT, DiscordApi, DiscordOAuthLayer, DiscordOAuthLayerBuilder, session_layer,
-};
-pub use service::{DiscordOAuthService, ResponseFuture};
+pub use layer::{DEFAULT_TIMEOUT, DiscordApi, DiscordOAuthLayer, DiscordOAuthLayerBuilder, session_layer};
+pub use service::{Clock, DiscordOAuthService, ResponseFuture};
 pub use tower_sessions;
 pub use transport::{Transport, TransportError};
 

@@ -9,14 +9,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use discord_oauth_core::login::{
-    AuthSession, LoginConfig, LoginError, PendingLogins, SessionStatus, error_page,
-};
+use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError, PendingLogins, SessionStatus, error_page};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{ApiError, RevocableToken, TokenError, TokenSet, api};
-use http::header::{
-    ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, ORIGIN, RETRY_AFTER,
-};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, ORIGIN, RETRY_AFTER};
 use http::{Method, Request, Response, StatusCode};
 use tower::Service;
 use tower_sessions::Session;
@@ -27,6 +23,9 @@ use crate::cache::AuthCache;
 use crate::extension::AuthState;
 use crate::transport::{Transport, TransportError};
 
+/// The wall clock the layer reads (replaceable for tests and clock-skew drills).
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
 /// Session key of the authenticated session record.
 pub(crate) const AUTH_KEY: &str = "discord_oauth.auth";
 /// Session key of the logins in progress.
@@ -36,6 +35,7 @@ const MAX_INLINE_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 /// State shared by every clone of the layer and service.
 pub(crate) struct Shared<T> {
+    pub(crate) clock: Clock,
     pub(crate) config: LoginConfig,
     pub(crate) transport: T,
     pub(crate) timeout: Duration,
@@ -44,19 +44,19 @@ pub(crate) struct Shared<T> {
 }
 
 impl<T> Shared<T> {
-    pub(crate) fn new(
-        config: LoginConfig,
-        transport: T,
-        timeout: Duration,
-        cache: AuthCache,
-    ) -> Self {
+    pub(crate) fn new(config: LoginConfig, transport: T, timeout: Duration, cache: AuthCache, clock: Clock) -> Self {
         Self {
+            clock,
             config,
             transport,
             timeout,
             cache,
             refresh_locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        (self.clock)()
     }
 }
 
@@ -122,9 +122,7 @@ where
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let Some(session) = req.extensions().get::<Session>().cloned() else {
-                tracing::error!(
-                    "DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer outside it"
-                );
+                tracing::error!("DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer outside it");
                 return Ok(text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Internal Server Error: DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer \
@@ -187,14 +185,10 @@ enum Route {
 fn text_response(status: StatusCode, body: String) -> Response<String> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    r.headers_mut().insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut()
+        .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     r
 }
 
@@ -203,10 +197,7 @@ fn no_store(r: &mut Response<String>) {
     let h = r.headers_mut();
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
 }
 
 fn redirect(location: &str) -> Response<String> {
@@ -219,18 +210,11 @@ fn redirect(location: &str) -> Response<String> {
     r
 }
 
-pub(crate) fn html_page(
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    back: &str,
-) -> Response<String> {
+pub(crate) fn html_page(status: StatusCode, title: &str, message: &str, back: &str) -> Response<String> {
     let mut r = Response::new(error_page(title, message, back));
     *r.status_mut() = status;
-    r.headers_mut().insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     r.headers_mut().insert(
         "content-security-policy",
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
@@ -244,8 +228,7 @@ fn method_not_allowed(allow: &'static str) -> Response<String> {
         StatusCode::METHOD_NOT_ALLOWED,
         format!("Method Not Allowed: use {allow}"),
     );
-    r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_static(allow));
+    r.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
     no_store(&mut r);
     r
 }
@@ -275,15 +258,8 @@ fn login_error_page<T>(shared: &Shared<T>, e: &LoginError) -> Response<String> {
         tracing::info!(error = %e, "login refused");
     }
     let (title, message) = e.page();
-    let mut r = html_page(
-        status,
-        title,
-        &message,
-        shared.config.default_return_to().as_str(),
-    );
-    if let Some(secs) = e
-        .retry_after()
-        .filter(|_| status == StatusCode::SERVICE_UNAVAILABLE)
+    let mut r = html_page(status, title, &message, shared.config.default_return_to().as_str());
+    if let Some(secs) = e.retry_after().filter(|_| status == StatusCode::SERVICE_UNAVAILABLE)
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {
         r.headers_mut().insert(RETRY_AFTER, v);
@@ -310,9 +286,7 @@ async fn send_with_retry<T: Transport, R, E>(
                     "Discord rate limited us; retrying once"
                 );
                 tokio::time::sleep(wait).await;
-                Ok(finish(
-                    shared.transport.send(request(), shared.timeout).await?,
-                ))
+                Ok(finish(shared.transport.send(request(), shared.timeout).await?))
             }
             _ => Ok(first),
         },
@@ -330,10 +304,7 @@ fn api_wait(e: &ApiError) -> Option<Duration> {
         .map(|rl| rl.retry_after.unwrap_or(Duration::from_secs(1)))
 }
 
-pub(crate) async fn call_api<T: Transport, R>(
-    shared: &Shared<T>,
-    call: &ApiCall<R>,
-) -> Result<R, LoginError> {
+pub(crate) async fn call_api<T: Transport, R>(shared: &Shared<T>, call: &ApiCall<R>) -> Result<R, LoginError> {
     send_with_retry(shared, || call.request(), |r| call.parse(r), api_wait)
         .await
         .map_err(|e| LoginError::Unreachable(e.to_string()))?
@@ -342,34 +313,22 @@ pub(crate) async fn call_api<T: Transport, R>(
 
 /// Revokes the grant behind `tokens`, logging (not failing) on error (checklist G-04).
 async fn revoke_best_effort<T: Transport>(shared: &Shared<T>, tokens: &TokenSet) {
-    let revoke = shared
-        .config
-        .client()
-        .revoke(RevocableToken::from_set(tokens));
-    match shared
-        .transport
-        .send(revoke.request(), shared.timeout)
-        .await
-    {
+    let revoke = shared.config.client().revoke(RevocableToken::from_set(tokens));
+    match shared.transport.send(revoke.request(), shared.timeout).await {
         Ok(resp) => {
             if let Err(e) = revoke.finish(resp) {
                 tracing::warn!(error = %e, "token revocation failed; the session was still ended");
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, "token revocation failed; the session was still ended")
+            tracing::warn!(error = %e, "token revocation failed; the session was still ended");
         }
     }
 }
 
 // ------------------------------------------------------------------ routes
 
-async fn login<T: Transport>(
-    shared: &Shared<T>,
-    session: &Session,
-    method: &Method,
-    query: &str,
-) -> Response<String> {
+async fn login<T: Transport>(shared: &Shared<T>, session: &Session, method: &Method, query: &str) -> Response<String> {
     if method != Method::GET && method != Method::HEAD {
         return method_not_allowed("GET");
     }
@@ -382,21 +341,15 @@ async fn login<T: Transport>(
     };
     let started = {
         let mut rng = rand::rng();
-        shared.config.begin_login(
-            return_to.as_deref(),
-            &mut pending,
-            &mut rng,
-            SystemTime::now(),
-        )
+        shared
+            .config
+            .begin_login(return_to.as_deref(), &mut pending, &mut rng, shared.now())
     };
     let url = match started {
         Ok(url) => url,
         Err(e) => {
             tracing::error!(error = %e, "login configuration error");
-            return text_response(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error".to_owned(),
-            );
+            return text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error".to_owned());
         }
     };
     if let Err(e) = session.insert(PENDING_KEY, &pending).await {
@@ -420,7 +373,7 @@ async fn callback<T: Transport>(
         Err(e) => return store_unavailable(&e),
     };
     let before = pending.len();
-    let now = SystemTime::now();
+    let now = shared.now();
     let result = shared.config.complete_callback(query, &mut pending, now);
     if pending.len() != before {
         // The login was consumed: persist that before anything else (single use, B-06).
@@ -440,7 +393,7 @@ async fn callback<T: Transport>(
     let tokens = match send_with_retry(
         shared,
         || exchange.request(),
-        |r| exchange.finish(r, SystemTime::now()),
+        |r| exchange.finish(r, shared.now()),
         token_wait,
     )
     .await
@@ -469,7 +422,7 @@ async fn callback<T: Transport>(
     if shared.config.identity_only() {
         revoke_best_effort(shared, &tokens).await;
     }
-    let auth = shared.config.new_session(user, tokens, SystemTime::now());
+    let auth = shared.config.new_session(user, tokens, shared.now());
     // A new session id at login (H-05): a fixated or leaked pre-login id becomes useless.
     if let Err(e) = session.cycle_id().await {
         return store_unavailable(&e);
@@ -494,10 +447,7 @@ async fn logout<T: Transport>(
     if let Some(origin) = origin
         && origin.as_bytes() != shared.config.origin().as_bytes()
     {
-        return text_response(
-            StatusCode::FORBIDDEN,
-            "Forbidden: cross-site logout request".to_owned(),
-        );
+        return text_response(StatusCode::FORBIDDEN, "Forbidden: cross-site logout request".to_owned());
     }
     let auth: Option<AuthSession> = match session.get(AUTH_KEY).await {
         Ok(a) => a,
@@ -522,10 +472,7 @@ async fn logout<T: Transport>(
 
 /// Loads the authenticated session (cache first), refreshes it if needed, and returns what the
 /// inner service sees. Errors are answers to send instead of calling the inner service.
-async fn attach<T: Transport>(
-    shared: &Arc<Shared<T>>,
-    session: &Session,
-) -> Result<AuthState, Response<String>> {
+async fn attach<T: Transport>(shared: &Arc<Shared<T>>, session: &Session) -> Result<AuthState, Response<String>> {
     let login_path: Arc<str> = Arc::from(shared.config.routes().login.as_str());
     let Some(id) = session.id() else {
         return Ok(AuthState::anonymous(login_path));
@@ -545,7 +492,7 @@ async fn attach<T: Transport>(
             }
         },
     };
-    let now = SystemTime::now();
+    let now = shared.now();
     match shared.config.session_status(&auth, now) {
         SessionStatus::Valid => Ok(AuthState::authenticated(auth, login_path)),
         SessionStatus::Ended => {
@@ -559,11 +506,7 @@ async fn attach<T: Transport>(
     }
 }
 
-async fn end_session<T>(
-    shared: &Shared<T>,
-    session: &Session,
-    id: &Id,
-) -> Result<(), Response<String>> {
+async fn end_session<T>(shared: &Shared<T>, session: &Session, id: &Id) -> Result<(), Response<String>> {
     shared.cache.remove(id);
     session.flush().await.map_err(|e| store_unavailable(&e))
 }
@@ -577,20 +520,14 @@ async fn refresh<T: Transport>(
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, Response<String>> {
     let lock = {
-        let mut locks = shared
-            .refresh_locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut locks = shared.refresh_locks.lock().unwrap_or_else(PoisonError::into_inner);
         Arc::clone(locks.entry(id).or_default())
     };
     let guard = lock.lock().await;
     let result = refresh_locked(shared, session, id, stale).await;
     drop(guard);
     {
-        let mut locks = shared
-            .refresh_locks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut locks = shared.refresh_locks.lock().unwrap_or_else(PoisonError::into_inner);
         // Only the map and our clone hold it: nobody is waiting.
         if locks.get(&id).is_some_and(|l| Arc::strong_count(l) <= 2) {
             locks.remove(&id);
@@ -605,7 +542,7 @@ async fn refresh_locked<T: Transport>(
     id: Id,
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, Response<String>> {
-    let now = SystemTime::now();
+    let now = shared.now();
     // Another request may have refreshed while we waited for the lock.
     let current = match shared.cache.get(&id) {
         Some(c) => c,
@@ -640,7 +577,7 @@ async fn refresh_locked<T: Transport>(
     let outcome = send_with_retry(
         shared,
         || exchange.request(),
-        |r| exchange.finish(r, SystemTime::now()),
+        |r| exchange.finish(r, shared.now()),
         token_wait,
     )
     .instrument(tracing::info_span!("discord_oauth.refresh"))

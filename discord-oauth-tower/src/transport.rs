@@ -42,11 +42,7 @@ pub trait Transport: Clone + Send + Sync + 'static {
 
 impl<S> Transport for S
 where
-    S: Service<http::Request<Vec<u8>>, Response = http::Response<Vec<u8>>>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
+    S: Service<http::Request<Vec<u8>>, Response = http::Response<Vec<u8>>> + Clone + Send + Sync + 'static,
     S::Error: std::fmt::Display + Send,
     S::Future: Send + 'static,
 {
@@ -136,9 +132,7 @@ mod reqwest_transport {
                 while let Some(chunk) = response.chunk().await? {
                     if body.len() + chunk.len() > MAX_BODY_BYTES {
                         // Keep one byte over the cap so the caller sees an oversized body.
-                        body.extend_from_slice(
-                            &chunk[..(MAX_BODY_BYTES + 1 - body.len()).min(chunk.len())],
-                        );
+                        body.extend_from_slice(&chunk[..(MAX_BODY_BYTES + 1 - body.len()).min(chunk.len())]);
                         break;
                     }
                     body.extend_from_slice(&chunk);

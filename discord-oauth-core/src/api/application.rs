@@ -220,11 +220,7 @@ pub struct AuthorizationInfo {
     /// The (partial) application the token was issued to.
     pub application: Application,
     /// The scopes granted (a JSON array on the wire).
-    #[serde(
-        default,
-        deserialize_with = "scopes_array",
-        serialize_with = "scopes_to_array"
-    )]
+    #[serde(default, deserialize_with = "scopes_array", serialize_with = "scopes_to_array")]
     pub scopes: Scopes,
     /// When the access token expires, as an ISO 8601 timestamp.
     #[serde(default)]
@@ -251,10 +247,7 @@ fn scopes_to_array<S: Serializer>(scopes: &Scopes, s: S) -> Result<S::Ok, S::Err
 /// let call = api::current_authorization(&Endpoints::discord(), &AccessToken::new("t".into()));
 /// assert_eq!(call.request().uri(), "https://discord.com/api/v10/oauth2/@me");
 /// ```
-pub fn current_authorization(
-    endpoints: &Endpoints,
-    token: &AccessToken,
-) -> ApiCall<AuthorizationInfo> {
+pub fn current_authorization(endpoints: &Endpoints, token: &AccessToken) -> ApiCall<AuthorizationInfo> {
     ApiCall::new(
         api_request(
             endpoints,

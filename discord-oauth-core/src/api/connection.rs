@@ -112,10 +112,7 @@ pub struct IntegrationGuild {
 /// let call = api::current_user_connections(&Endpoints::discord(), &AccessToken::new("t".into()));
 /// assert_eq!(call.request().uri(), "https://discord.com/api/v10/users/@me/connections");
 /// ```
-pub fn current_user_connections(
-    endpoints: &Endpoints,
-    token: &AccessToken,
-) -> ApiCall<Vec<Connection>> {
+pub fn current_user_connections(endpoints: &Endpoints, token: &AccessToken) -> ApiCall<Vec<Connection>> {
     ApiCall::new(
         api_request(
             endpoints,

@@ -225,10 +225,7 @@ impl From<RawRole> for Role {
             name: r.name,
             permissions: r.permissions_new.or(r.permissions).unwrap_or_default(),
             position: r.position,
-            color: r
-                .color
-                .and_then(|c| u32::try_from(c).ok())
-                .unwrap_or_default(),
+            color: r.color.and_then(|c| u32::try_from(c).ok()).unwrap_or_default(),
             colors: r.colors,
             hoist: r.hoist,
             managed: r.managed,
@@ -475,8 +472,7 @@ pub struct GuildsQuery {
 impl GuildsQuery {
     /// The effective page size.
     pub fn page_size(&self) -> u8 {
-        self.limit
-            .map_or(MAX_GUILDS_PAGE, |l| l.clamp(1, MAX_GUILDS_PAGE))
+        self.limit.map_or(MAX_GUILDS_PAGE, |l| l.clamp(1, MAX_GUILDS_PAGE))
     }
 
     /// The query for the page after `page` (the answer to `self`), or `None` when `page` was
@@ -555,13 +551,7 @@ pub fn current_user_guilds(
         format!("users/@me/guilds?{q}")
     };
     ApiCall::new(
-        api_request(
-            endpoints,
-            http::Method::GET,
-            &path,
-            Credential::Bearer(token),
-            None,
-        ),
+        api_request(endpoints, http::Method::GET, &path, Credential::Bearer(token), None),
         parse_list,
     )
 }
@@ -569,11 +559,7 @@ pub fn current_user_guilds(
 /// `GET /users/@me/guilds/{guild_id}/member`: the user's membership in one guild (roles,
 /// nickname, join date). Needs the `guilds.members.read` scope. A user who is not a member
 /// gets [`ApiError::NotFound`] (Discord code 10004 "Unknown Guild").
-pub fn current_user_guild_member(
-    endpoints: &Endpoints,
-    token: &AccessToken,
-    guild_id: Snowflake,
-) -> ApiCall<Member> {
+pub fn current_user_guild_member(endpoints: &Endpoints, token: &AccessToken, guild_id: Snowflake) -> ApiCall<Member> {
     ApiCall::new(
         api_request(
             endpoints,
@@ -615,9 +601,7 @@ pub enum AddGuildMemberOutcome {
     AlreadyMember,
 }
 
-fn parse_add_guild_member(
-    response: http::Response<Vec<u8>>,
-) -> Result<AddGuildMemberOutcome, ApiError> {
+fn parse_add_guild_member(response: http::Response<Vec<u8>>) -> Result<AddGuildMemberOutcome, ApiError> {
     let status = response.status();
     let body = api_check(&response)?;
     if status == http::StatusCode::NO_CONTENT || body.iter().all(u8::is_ascii_whitespace) {

@@ -24,26 +24,22 @@ mod user;
 mod webhook;
 
 pub use application::{
-    Application, AuthorizationInfo, InstallParams, IntegrationTypeConfig, Team, TeamMember,
-    current_application, current_authorization,
+    Application, AuthorizationInfo, InstallParams, IntegrationTypeConfig, Team, TeamMember, current_application,
+    current_authorization,
 };
 pub use connection::{
-    Connection, ConnectionIntegration, IntegrationAccount, IntegrationGuild,
-    current_user_connections,
+    Connection, ConnectionIntegration, IntegrationAccount, IntegrationGuild, current_user_connections,
 };
 pub use guild::{
-    AddGuildMember, AddGuildMemberOutcome, CurrentUserGuild, Emoji, Guild, GuildsQuery,
-    MAX_GUILDS_PAGE, Member, Role, RoleColors, RoleTags, add_guild_member,
-    current_user_guild_member, current_user_guilds,
+    AddGuildMember, AddGuildMemberOutcome, CurrentUserGuild, Emoji, Guild, GuildsQuery, MAX_GUILDS_PAGE, Member, Role,
+    RoleColors, RoleTags, add_guild_member, current_user_guild_member, current_user_guilds,
 };
 pub use openid::{keys, userinfo};
 pub use role_connection::{
-    MetadataType, RoleConnection, RoleConnectionMetadata, get_role_connection,
-    role_connection_metadata, update_role_connection, update_role_connection_metadata,
+    MetadataType, RoleConnection, RoleConnectionMetadata, get_role_connection, role_connection_metadata,
+    update_role_connection, update_role_connection_metadata,
 };
-pub use user::{
-    AvatarDecoration, Collectibles, Nameplate, PremiumType, PrimaryGuild, User, current_user,
-};
+pub use user::{AvatarDecoration, Collectibles, Nameplate, PremiumType, PrimaryGuild, User, current_user};
 pub use webhook::{IncomingWebhook, WebhookToken};
 
 /// A bot token (from the developer portal), for the few calls that need the bot's identity

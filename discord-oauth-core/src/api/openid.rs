@@ -41,13 +41,7 @@ pub fn userinfo(endpoints: &Endpoints, token: &AccessToken) -> ApiCall<UserInfo>
 /// ```
 pub fn keys(endpoints: &Endpoints) -> ApiCall<Jwks> {
     ApiCall::new(
-        api_request(
-            endpoints,
-            http::Method::GET,
-            "oauth2/keys",
-            Credential::None,
-            None,
-        ),
+        api_request(endpoints, http::Method::GET, "oauth2/keys", Credential::None, None),
         parse_api_json,
     )
 }

@@ -51,18 +51,10 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub avatar: Option<String>,
     /// Whether the user belongs to an OAuth2 application (a bot).
-    #[serde(
-        default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "null_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "null_default")]
     pub bot: bool,
     /// Whether the user is an official Discord system user.
-    #[serde(
-        default,
-        skip_serializing_if = "is_false",
-        deserialize_with = "null_default"
-    )]
+    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "null_default")]
     pub system: bool,
     /// Whether the user has two-factor authentication enabled (`identify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,11 +63,7 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub banner: Option<String>,
     /// The banner colour as `0xRRGGBB`.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u32"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u32")]
     pub accent_color: Option<u32>,
     /// The user's chosen language, e.g. `"en-US"` (`identify`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -87,21 +75,13 @@ pub struct User {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// The account's flags (a bit field; see Discord's user flags table).
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u64"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u64")]
     pub flags: Option<u64>,
     /// The Nitro subscription type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub premium_type: Option<PremiumType>,
     /// The account's public flags.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u64"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "lenient_u64")]
     pub public_flags: Option<u64>,
     /// The avatar decoration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
