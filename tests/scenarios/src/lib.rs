@@ -1,0 +1,285 @@
+//! Harness for the scenario suite: start a sample site against a fresh mock Discord, and drive
+//! it like a browser (cookie jar, no automatic redirects).
+//!
+//! Every scenario is an `async fn(SiteKind)`; `tests/sites.rs` runs each one against every
+//! sample site, so the framework integrations cannot drift apart.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, clippy::missing_panics_doc)]
+
+pub mod scenarios;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use discord_oauth_mock::{MockDiscord, MockUser, fixture};
+use reqwest::StatusCode;
+use reqwest::cookie::CookieStore;
+use reqwest::header::LOCATION;
+
+/// Which sample site to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteKind {
+    /// `examples/axum-site`.
+    Axum,
+}
+
+/// Options for a test site.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub timeout: Duration,
+    pub pending_ttl: Duration,
+    pub redirect_uri: Option<String>,
+    pub extra_users: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            pending_ttl: Duration::from_secs(600),
+            redirect_uri: None,
+            extra_users: 0,
+        }
+    }
+}
+
+/// A shiftable wall clock for the site: tests move it forward to make tokens expire.
+#[derive(Debug, Clone, Default)]
+pub struct ShiftClock(Arc<AtomicU64>);
+
+impl ShiftClock {
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_secs(), Ordering::SeqCst);
+    }
+
+    pub fn clock(&self) -> discord_oauth_axum::Clock {
+        let offset = Arc::clone(&self.0);
+        Arc::new(move || SystemTime::now() + Duration::from_secs(offset.load(Ordering::SeqCst)))
+    }
+}
+
+/// A running sample site with its own mock Discord.
+#[allow(missing_debug_implementations)]
+pub struct TestSite {
+    pub kind: SiteKind,
+    pub url: String,
+    pub addr: SocketAddr,
+    pub mock: MockDiscord,
+    pub clock: ShiftClock,
+    stop: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Drop for TestSite {
+    fn drop(&mut self) {
+        (self.stop)();
+    }
+}
+
+/// The id of the `n`th extra mock user.
+pub fn extra_user_id(n: usize) -> String {
+    format!("{}", 700_000_000_000_000_000u64 + n as u64)
+}
+
+impl TestSite {
+    pub async fn start(kind: SiteKind) -> Self {
+        Self::start_with(kind, Options::default()).await
+    }
+
+    pub async fn start_with(kind: SiteKind, options: Options) -> Self {
+        let mut builder = MockDiscord::builder().auto_consent(true);
+        for n in 0..options.extra_users {
+            builder = builder.user(MockUser::new(extra_user_id(n), format!("user{n}")));
+        }
+        let mock = builder.start().await.unwrap();
+        let clock = ShiftClock::default();
+        match kind {
+            SiteKind::Axum => {
+                let mut settings = axum_site::Settings::new(
+                    axum_site::Discord::Real {
+                        client_id: fixture::CLIENT_ID.into(),
+                        client_secret: Some(fixture::CLIENT_SECRET.into()),
+                        authorize_url: mock.authorize_url(),
+                        api_base: mock.api_base(),
+                    },
+                    "127.0.0.1:0".parse().unwrap(),
+                );
+                settings.timeout = options.timeout;
+                settings.pending_ttl = options.pending_ttl;
+                settings.redirect_uri.clone_from(&options.redirect_uri);
+                settings.clock = Some(clock.clock());
+                let site = axum_site::start(settings).await.unwrap();
+                let url = site.url();
+                let addr = site.addr;
+                mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
+                    .unwrap();
+                let site = Arc::new(site);
+                Self {
+                    kind,
+                    url,
+                    addr,
+                    mock,
+                    clock,
+                    stop: Box::new(move || site.stop()),
+                }
+            }
+        }
+    }
+
+    pub fn browser(&self) -> Browser {
+        Browser::new(&self.url, &self.mock.base_url())
+    }
+
+    /// Token-endpoint calls with this grant type.
+    pub fn grants(&self, grant_type: &str) -> usize {
+        self.mock.count_grant(grant_type)
+    }
+}
+
+/// A browser: one cookie jar, redirects followed by hand.
+#[derive(Clone)]
+#[allow(missing_debug_implementations)]
+pub struct Browser {
+    pub http: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
+    pub site: String,
+    pub mock: String,
+}
+
+impl Browser {
+    pub fn new(site: &str, mock: &str) -> Self {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(Arc::clone(&jar))
+            .build()
+            .unwrap();
+        Self {
+            http,
+            jar,
+            site: site.to_owned(),
+            mock: mock.to_owned(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.site)
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// `POST /auth/logout` as the site's own logout form does (same-origin `Origin`).
+    pub async fn logout(&self) -> reqwest::Response {
+        self.http
+            .post(self.url("/auth/logout"))
+            .header("origin", self.site.clone())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// The session cookie's value, if any.
+    pub fn session_cookie(&self) -> Option<String> {
+        let url: url::Url = self.site.parse().unwrap();
+        let header = self.jar.cookies(&url)?;
+        header.to_str().unwrap().split("; ").find_map(|c| {
+            c.split_once('=')
+                .filter(|(k, _)| k.contains("discord_oauth"))
+                .map(|(_, v)| v.to_owned())
+        })
+    }
+
+    /// Sets who is "logged in to Discord" in this browser (the mock's cookie).
+    pub async fn discord_user(&self, user_id: &str) {
+        let r = self
+            .http
+            .get(format!("{}/mock/login-as/{user_id}", self.mock))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success() || r.status().is_redirection(),
+            "login-as: {}",
+            r.status()
+        );
+    }
+
+    /// `GET /auth/login?return_to=…` → the authorize URL at Discord.
+    pub async fn start_login(&self, return_to: Option<&str>) -> String {
+        let path = match return_to {
+            Some(r) => format!("/auth/login?return_to={}", urlencode(r)),
+            None => "/auth/login".to_owned(),
+        };
+        let r = self.get(&path).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "login start");
+        location(&r)
+    }
+
+    /// Visits Discord's authorize URL (auto-consent) → the callback URL it redirects to.
+    pub async fn consent(&self, authorize_url: &str) -> String {
+        let r = self.http.get(authorize_url).send().await.unwrap();
+        assert!(
+            r.status().is_redirection(),
+            "consent: {} {}",
+            r.status(),
+            r.text().await.unwrap_or_default()
+        );
+        location(&r)
+    }
+
+    /// Full login; returns the callback's response (a 303 on success).
+    pub async fn login(&self, return_to: Option<&str>) -> reqwest::Response {
+        let authorize = self.start_login(return_to).await;
+        let callback = self.consent(&authorize).await;
+        self.get(&callback).await
+    }
+
+    /// `/me` as JSON, or the status when not 200.
+    pub async fn me(&self) -> Result<serde_json::Value, StatusCode> {
+        let r = self.get_json("/me").await;
+        if r.status() == StatusCode::OK {
+            Ok(r.json().await.unwrap())
+        } else {
+            Err(r.status())
+        }
+    }
+}
+
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()
+        .get(LOCATION)
+        .unwrap_or_else(|| panic!("no Location on {}", r.status()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// The `state` parameter of an authorize URL.
+pub fn state_of(authorize_url: &str) -> String {
+    let u: url::Url = authorize_url.parse().unwrap();
+    u.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
+}

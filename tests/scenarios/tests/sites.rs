@@ -1,0 +1,40 @@
+//! Runs every scenario against every sample site.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use discord_oauth_scenarios::SiteKind;
+use discord_oauth_scenarios::scenarios::*;
+
+macro_rules! scenarios {
+    ($site:ident => $kind:expr; $($name:ident),* $(,)?) => {
+        mod $site {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($kind).await;
+                }
+            )*
+        }
+    };
+}
+
+scenarios!(axum => SiteKind::Axum;
+    full_login_me_logout,
+    home_page_shows_user_and_guilds,
+    forged_state_is_rejected,
+    replayed_callback_is_rejected,
+    expired_pending_login_is_rejected,
+    access_denied_gets_a_friendly_page,
+    token_endpoint_failures,
+    short_rate_limit_is_retried_once,
+    user_fetch_failure_leaves_no_session,
+    open_redirects_end_on_this_site,
+    session_id_changes_and_cookie_flags,
+    https_site_gets_secure_cookie,
+    concurrent_requests_refresh_once,
+    revoked_grant_logs_out_on_refresh,
+    concurrent_logins_do_not_mix_up,
+    two_tabs_log_in_at_once,
+    logout_is_post_only_and_same_origin,
+    unauthenticated_html_vs_json,
+);
