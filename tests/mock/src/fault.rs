@@ -306,3 +306,131 @@ fn rate_limited(retry_after: f64, global: bool, style: RateLimitStyle, endpoint:
     }
     resp
 }
+
+/// Why a fault spec did not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultSpecError(String);
+
+impl std::fmt::Display for FaultSpecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid fault spec {:?}: expected ENDPOINT:KIND[*N], e.g. token:429*2, current_user:503, any:delay-500, token:close",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for FaultSpecError {}
+
+impl std::str::FromStr for Fault {
+    type Err = FaultSpecError;
+
+    /// Parses `ENDPOINT:KIND[*N]` (used by `--fault` and `POST /mock/faults`).
+    ///
+    /// `ENDPOINT` is an [`Endpoint::name`] or `any`. `KIND` is one of `429`, `429-global`,
+    /// `429-headers`, `429-body`, `429-html`, `429-cloudflare`, a status like `503` (JSON
+    /// body), `html-502` (HTML body), `delay-<milliseconds>`, `close`. `*N` limits it to the
+    /// next N matching requests.
+    ///
+    /// ```
+    /// use discord_oauth_mock::{Endpoint, Fault};
+    /// let f: Fault = "token:429*2".parse().unwrap();
+    /// assert_eq!(f, Fault::rate_limited(Endpoint::Token).times(2));
+    /// assert!("token:teapot".parse::<Fault>().is_err());
+    /// ```
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let err = || FaultSpecError(spec.to_owned());
+        let (endpoint, rest) = spec.trim().split_once(':').ok_or_else(err)?;
+        let (kind, times) = match rest.split_once('*') {
+            Some((k, n)) => (k, Some(n.parse::<u32>().map_err(|_| err())?)),
+            None => (rest, None),
+        };
+        let target = if endpoint == "any" {
+            None
+        } else {
+            Some(Endpoint::from_name(endpoint).ok_or_else(err)?)
+        };
+        let kind = match kind {
+            "429" => Fault::rate_limited(Endpoint::Other).kind,
+            "429-global" => Fault::rate_limited(Endpoint::Other).global(true).kind,
+            "429-headers" => {
+                Fault::rate_limited(Endpoint::Other)
+                    .style(RateLimitStyle::HeadersOnly)
+                    .kind
+            }
+            "429-body" => {
+                Fault::rate_limited(Endpoint::Other)
+                    .style(RateLimitStyle::BodyOnly)
+                    .kind
+            }
+            "429-html" => Fault::rate_limited(Endpoint::Other).style(RateLimitStyle::Html).kind,
+            "429-cloudflare" => {
+                Fault::rate_limited(Endpoint::Other)
+                    .style(RateLimitStyle::CloudflareBan)
+                    .kind
+            }
+            "close" => FaultKind::CloseConnection,
+            k => {
+                if let Some(ms) = k.strip_prefix("delay-") {
+                    FaultKind::Delay(Duration::from_millis(ms.parse().map_err(|_| err())?))
+                } else if let Some(s) = k.strip_prefix("html-") {
+                    FaultKind::Html(parse_status(s).ok_or_else(err)?)
+                } else {
+                    FaultKind::Status(parse_status(k).ok_or_else(err)?)
+                }
+            }
+        };
+        Ok(Fault {
+            endpoint: target,
+            kind,
+            remaining: times,
+        })
+    }
+}
+
+fn parse_status(s: &str) -> Option<u16> {
+    s.parse::<u16>().ok().filter(|n| (100..=599).contains(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_specs() {
+        let p = |s: &str| s.parse::<Fault>();
+        assert_eq!(
+            p("current_user:503").unwrap(),
+            Fault::status(Endpoint::CurrentUser, 503)
+        );
+        assert_eq!(
+            p("any:html-502*1").unwrap(),
+            Fault::html(Endpoint::Token, 502).any_endpoint().once()
+        );
+        assert_eq!(
+            p("keys:delay-250").unwrap(),
+            Fault::delay(Endpoint::Keys, Duration::from_millis(250))
+        );
+        assert_eq!(p("revoke:close").unwrap(), Fault::close_connection(Endpoint::Revoke));
+        assert_eq!(
+            p("token:429-cloudflare").unwrap(),
+            Fault::rate_limited(Endpoint::Token).style(RateLimitStyle::CloudflareBan)
+        );
+        assert_eq!(
+            p("token:429-global").unwrap(),
+            Fault::rate_limited(Endpoint::Token).global(true)
+        );
+        for bad in [
+            "",
+            "token",
+            "nowhere:429",
+            "token:42",
+            "token:429*x",
+            "token:delay-x",
+            "token:html-9999",
+        ] {
+            assert!(p(bad).is_err(), "{bad}");
+        }
+    }
+}

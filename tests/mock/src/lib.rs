@@ -88,6 +88,15 @@
 //! concurrent browsers can be different users), else the default user ([`fixture::WUMPUS_ID`]
 //! unless changed).
 //!
+//! # Control over HTTP
+//!
+//! For tests that cannot call the Rust API (browser tests, other languages, the standalone
+//! binary): `GET /mock` (pick a user), `GET /mock/login-as/{user_id}[?next=URL]`,
+//! `GET /mock/logout`, `GET /mock/requests` (recorded requests, secrets masked),
+//! `POST /mock/faults` (form `spec=ENDPOINT:KIND[*N]`, see [`Fault`]'s `FromStr`),
+//! `DELETE /mock/faults`, `POST /mock/expire-access-tokens`, `POST /mock/advance-time`
+//! (form `seconds=N`).
+//!
 //! # Standalone
 //!
 //! `cargo run -p discord-oauth-mock -- --bind 127.0.0.1:7999 --client-id ID --client-secret SECRET
@@ -116,7 +125,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
-pub use fault::{Fault, FaultKind, RateLimitStyle};
+pub use fault::{Fault, FaultKind, FaultSpecError, RateLimitStyle};
 pub use jwt::{JWK_E, JWK_N, KEY_ID, TEST_RSA_PRIVATE_KEY_PEM, TEST_RSA_PUBLIC_KEY_PEM};
 pub use model::{
     ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockRole, MockUser, PERMISSION_ADMINISTRATOR,
@@ -542,11 +551,7 @@ impl MockDiscord {
 
     /// Makes every access token issued so far expired (refresh tokens stay usable).
     pub fn expire_access_tokens(&self) {
-        let mut st = self.shared.lock();
-        let past = st.now() - Duration::from_secs(1);
-        for a in st.access.values_mut() {
-            a.expires_at = a.expires_at.min(past);
-        }
+        self.shared.lock().expire_access_tokens();
     }
 
     /// Makes every authorization code issued so far expired.

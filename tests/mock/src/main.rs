@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use discord_oauth_mock::{Endpoint, Fault, MockClient, MockDiscord, fixture};
+use discord_oauth_mock::{Fault, MockClient, MockDiscord, fixture};
 
 /// A mock of Discord's OAuth2 endpoints and user API, for tests and offline demos.
 ///
@@ -67,9 +67,14 @@ struct Args {
     #[arg(long, value_name = "URL")]
     public_base_url: Option<String>,
 
-    /// Answer the first N token requests with a 429 (retry_after 1.5 s), to try retry logic.
-    #[arg(long, default_value_t = 0, value_name = "N")]
-    rate_limit_token: u32,
+    /// Inject a fault (repeatable): ENDPOINT:KIND[*N]. ENDPOINT is authorize, token, revoke,
+    /// current_user, current_user_guilds, current_user_guild_member, current_user_connections,
+    /// current_authorization, current_application, add_guild_member, role_connection,
+    /// user_info, keys or any; KIND is 429, 429-global, 429-headers, 429-body, 429-html,
+    /// 429-cloudflare, a status such as 503, html-502, delay-<ms> or close; *N limits it to
+    /// the next N requests. Example: --fault token:429*2 --fault current_user:503*1
+    #[arg(long = "fault", value_name = "SPEC")]
+    faults: Vec<Fault>,
 }
 
 #[tokio::main]
@@ -118,8 +123,8 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if args.rate_limit_token > 0 {
-        mock.inject(Fault::rate_limited(Endpoint::Token).times(args.rate_limit_token));
+    for f in &args.faults {
+        mock.inject(f.clone());
     }
 
     let mut banner = String::new();

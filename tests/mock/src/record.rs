@@ -71,7 +71,7 @@ impl Endpoint {
         Endpoint::Other,
     ];
 
-    /// A stable snake_case name (also used for `--fault` on the command line).
+    /// A stable snake_case name (used in fault specs like `token:429` and in `/mock/requests`).
     pub fn name(self) -> &'static str {
         match self {
             Endpoint::Authorize => "authorize",

@@ -38,7 +38,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/mock/", get(index))
         .route("/mock/login-as/{user_id}", get(login_as))
         .route("/mock/logout", get(logout))
-        .route("/mock/requests", get(requests_json));
+        .route("/mock/requests", get(requests_json))
+        .route("/mock/faults", axum::routing::post(add_fault).delete(clear_faults))
+        .route("/mock/expire-access-tokens", axum::routing::post(expire_access_tokens))
+        .route("/mock/advance-time", axum::routing::post(advance_time));
     for p in API_PREFIXES {
         r = r
             .route(
@@ -175,6 +178,8 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
         }
     };
     let status = resp.status().as_u16();
+    // The path only: queries and bodies may carry secrets.
+    tracing::debug!(endpoint = endpoint.name(), %path, status, "mock Discord request");
     {
         let mut st = shared.lock();
         if let Some(r) = st.requests.iter_mut().rev().find(|r| r.seq == seq) {
@@ -245,4 +250,59 @@ async fn requests_json(AxState(shared): AxState<Arc<Shared>>) -> Response {
     let st = shared.lock();
     let list: Vec<serde_json::Value> = st.requests.iter().map(RecordedRequest::to_masked_json).collect();
     axum::Json(list).into_response()
+}
+
+fn control_form(body: &[u8]) -> Vec<(String, String)> {
+    parse_form(body)
+}
+
+fn control_error(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(serde_json::json!({ "message": message, "code": 0 })),
+    )
+        .into_response()
+}
+
+/// `POST /mock/faults` with form field `spec=ENDPOINT:KIND[*N]` (repeatable).
+async fn add_fault(AxState(shared): AxState<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let form = control_form(&body);
+    let mut faults = Vec::new();
+    for (k, v) in &form {
+        if k == "spec" {
+            match v.parse::<crate::fault::Fault>() {
+                Ok(f) => faults.push(f),
+                Err(e) => return control_error(&e.to_string()),
+            }
+        }
+    }
+    if faults.is_empty() {
+        return control_error("missing \"spec\"");
+    }
+    shared.lock().faults.extend(faults);
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `DELETE /mock/faults`.
+async fn clear_faults(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    shared.lock().faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /mock/expire-access-tokens`.
+async fn expire_access_tokens(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    shared.lock().expire_access_tokens();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /mock/advance-time` with form field `seconds`.
+async fn advance_time(AxState(shared): AxState<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let form = control_form(&body);
+    match first(&form, "seconds").and_then(|s| s.parse::<u64>().ok()) {
+        Some(secs) => {
+            shared.lock().clock_offset += std::time::Duration::from_secs(secs);
+            StatusCode::NO_CONTENT.into_response()
+        }
+        None => control_error("missing or invalid \"seconds\""),
+    }
 }

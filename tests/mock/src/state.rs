@@ -347,6 +347,14 @@ impl State {
         })
     }
 
+    /// Makes every access token issued so far expired.
+    pub(crate) fn expire_access_tokens(&mut self) {
+        let past = self.now() - Duration::from_secs(1);
+        for a in self.access.values_mut() {
+            a.expires_at = a.expires_at.min(past);
+        }
+    }
+
     pub(crate) fn revoke_grant(&mut self, grant_id: u64) {
         if let Some(g) = self.grants.get_mut(&grant_id) {
             g.revoked = true;

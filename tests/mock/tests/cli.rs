@@ -28,7 +28,7 @@ fn help_documents_every_flag() {
         "--access-token-ttl",
         "--include-iss",
         "--public-base-url",
-        "--rate-limit-token",
+        "--fault",
         "--help",
         "--version",
     ] {
@@ -58,6 +58,8 @@ async fn standalone_server_prints_its_urls_and_serves_a_code_grant() {
             "--redirect-uri",
             "http://127.0.0.1:4000/cb",
             "--auto-consent",
+            "--fault",
+            "token:429*1",
         ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -97,6 +99,20 @@ async fn standalone_server_prints_its_urls_and_serves_a_code_grant() {
     let resp = http.get(u).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::FOUND);
     let code = params_of(&location(&resp), false)["code"].clone();
+    let exchange = || {
+        http.post(&token)
+            .basic_auth("999000000000000001", Some("cli-secret"))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", "http://127.0.0.1:4000/cb"),
+            ])
+            .send()
+    };
+    // --fault token:429*1 answers the first exchange with a rate limit.
+    let limited = exchange().await.unwrap();
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(limited.headers()["retry-after"], "2");
     let resp = http
         .post(&token)
         .basic_auth("999000000000000001", Some("cli-secret"))

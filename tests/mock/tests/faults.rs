@@ -295,3 +295,72 @@ async fn recorded_requests_are_masked_over_http() {
     mock.clear_requests();
     assert_eq!(mock.count(Endpoint::CurrentUser), 0);
 }
+
+#[tokio::test]
+async fn control_routes_over_http() {
+    let mock = MockDiscord::start().await.unwrap();
+    let http = http();
+    let t = mock.issue_tokens(fixture::WUMPUS_ID, "identify").unwrap();
+    let control = |path: &str| format!("{}/mock/{path}", mock.base_url());
+
+    let resp = http
+        .post(control("faults"))
+        .form(&[("spec", "current_user:503*1"), ("spec", "keys:429-body")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        me(&mock, &t.access_token).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(me(&mock, &t.access_token).await.status(), StatusCode::OK);
+    assert_eq!(
+        http.get(mock.keys_url()).send().await.unwrap().status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    let resp = http.delete(control("faults")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(http.get(mock.keys_url()).send().await.unwrap().status(), StatusCode::OK);
+
+    let resp = http
+        .post(control("faults"))
+        .form(&[("spec", "nowhere:429")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = http
+        .post(control("faults"))
+        .form(&[("other", "x")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    let resp = http.post(control("expire-access-tokens")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&mock, &t.access_token).await.status(), StatusCode::UNAUTHORIZED);
+
+    let fresh = mock.issue_tokens(fixture::WUMPUS_ID, "identify").unwrap();
+    let resp = http
+        .post(control("advance-time"))
+        .form(&[("seconds", "604801")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(me(&mock, &fresh.access_token).await.status(), StatusCode::UNAUTHORIZED);
+    let resp = http
+        .post(control("advance-time"))
+        .form(&[("seconds", "soon")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    let index = http.get(control("")).send().await.unwrap().text().await.unwrap();
+    assert!(index.contains(&mock.login_url(fixture::LENA_ID)[mock.base_url().len()..]));
+    let out = http.get(control("logout")).send().await.unwrap();
+    assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+}
