@@ -8,7 +8,7 @@ use crate::util::html_escape as esc;
 const STYLE: &str = "body{font-family:sans-serif;background:#313338;color:#dbdee1;display:flex;justify-content:center;padding-top:4em}\
 main{background:#2b2d31;border-radius:8px;padding:2em;max-width:30em}\
 h1{font-size:1.3em;color:#f2f3f5}button{padding:.6em 1.4em;border:0;border-radius:4px;margin-right:.5em;cursor:pointer}\
-#approve{background:#5865f2;color:#fff}#deny{background:#4e5058;color:#fff}\
+#approve{background:#5865f2;color:#fff}.buttons{display:flex;flex-direction:row-reverse;justify-content:flex-end;gap:.5em}#deny{background:#4e5058;color:#fff}\
 select{padding:.3em;margin:.3em 0 1em}code{color:#f2f3f5}a{color:#00a8fc}.note{font-size:.8em;color:#949ba4}";
 
 pub(crate) fn page(title: &str, body: &str) -> String {
@@ -98,8 +98,8 @@ pub(crate) fn consent(c: &Consent<'_>) -> String {
         );
     }
     body.push_str(
-        "<button type=\"submit\" id=\"deny\" name=\"action\" value=\"deny\">Cancel</button>\
-         <button type=\"submit\" id=\"approve\" name=\"action\" value=\"approve\">Authorize</button></form>",
+        "<div class=\"buttons\"><button type=\"submit\" id=\"approve\" name=\"action\" value=\"approve\">Authorize</button>\
+         <button type=\"submit\" id=\"deny\" name=\"action\" value=\"deny\">Cancel</button></div></form>",
     );
     page("Discord (mock) - Authorize access to your account", &body)
 }

@@ -557,7 +557,7 @@ impl MockDiscord {
     /// Makes every authorization code issued so far expired.
     pub fn expire_codes(&self) {
         let mut st = self.shared.lock();
-        let past = st.now() - Duration::from_secs(1);
+        let past = util::earlier(st.now(), Duration::from_secs(1));
         for c in st.codes.values_mut() {
             c.expires_at = c.expires_at.min(past);
         }
@@ -566,7 +566,8 @@ impl MockDiscord {
     /// Moves the mock's clock forward (codes and access tokens expire accordingly; timestamps
     /// in responses move too).
     pub fn advance_time(&self, by: Duration) {
-        self.shared.lock().clock_offset += by;
+        let mut st = self.shared.lock();
+        st.clock_offset = st.clock_offset.saturating_add(by);
     }
 
     /// Revokes every grant of a user (all clients); returns how many were live.

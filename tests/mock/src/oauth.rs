@@ -16,7 +16,7 @@ use crate::html::{self, Choice, Consent};
 use crate::model::MockClient;
 use crate::record::{is_form_content_type, parse_basic};
 use crate::state::{CodeRecord, Grant, IssuedTokens, Shared, State};
-use crate::util::{ct_eq, encode_form, first, parse_form, random_alnum};
+use crate::util::{ct_eq, encode_form, first, later, parse_form, random_alnum};
 
 /// Every scope name Discord knows (the OpenAPI `OAuth2Scopes` enum). Any other name is
 /// refused with `invalid_scope`.
@@ -529,7 +529,7 @@ fn approve(st: &mut State, req: AuthzRequest, user_id: &str, cookie: Option<Stri
                 scopes: req.scopes.clone(),
                 challenge: req.challenge.clone(),
                 nonce: req.nonce.clone(),
-                expires_at: st.now() + st.config.code_ttl,
+                expires_at: later(st.now(), st.config.code_ttl),
                 used_by: None,
                 guild_id: guild.as_ref().map(|(id, _, _)| id.clone()),
                 webhook_channel: guild
@@ -601,6 +601,8 @@ fn authenticate(st: &State, headers: &HeaderMap, form: &[(String, String)]) -> R
         None => (body_id.ok_or_else(invalid_client)?, body_secret),
     };
     let client = st.clients.get(id).cloned().ok_or_else(invalid_client)?;
+    // An empty secret (`Basic base64("id:")`) is how some public clients authenticate.
+    let secret = secret.filter(|s| !s.is_empty());
     match (secret, &client.secret) {
         (Some(given), Some(expected)) if ct_eq(given, expected) => Ok(Authenticated {
             client,

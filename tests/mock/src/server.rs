@@ -300,7 +300,8 @@ async fn advance_time(AxState(shared): AxState<Arc<Shared>>, body: axum::body::B
     let form = control_form(&body);
     match first(&form, "seconds").and_then(|s| s.parse::<u64>().ok()) {
         Some(secs) => {
-            shared.lock().clock_offset += std::time::Duration::from_secs(secs);
+            let mut st = shared.lock();
+            st.clock_offset = st.clock_offset.saturating_add(std::time::Duration::from_secs(secs));
             StatusCode::NO_CONTENT.into_response()
         }
         None => control_error("missing or invalid \"seconds\""),

@@ -14,7 +14,7 @@ use crate::model::{
     PERMISSION_MANAGE_GUILD,
 };
 use crate::record::RecordedRequest;
-use crate::util::{random_alnum, random_urlsafe, snowflake, unix_secs};
+use crate::util::{earlier, later, random_alnum, random_urlsafe, snowflake, unix_secs};
 
 /// Settings that change how the mock behaves.
 #[derive(Clone, Debug)]
@@ -179,7 +179,7 @@ impl Shared {
 
 impl State {
     pub(crate) fn now(&self) -> SystemTime {
-        SystemTime::now() + self.clock_offset
+        later(SystemTime::now(), self.clock_offset)
     }
 
     pub(crate) fn next_id(&mut self) -> u64 {
@@ -263,7 +263,7 @@ impl State {
             access_token.clone(),
             AccessRecord {
                 grant_id,
-                expires_at: now + ttl,
+                expires_at: later(now, ttl),
             },
         );
         let refresh_token = with_refresh.then(|| {
@@ -306,7 +306,7 @@ impl State {
             "iss": self.config.issuer,
             "sub": grant.user_id,
             "aud": grant.client_id,
-            "exp": iat + ttl.as_secs(),
+            "exp": iat.saturating_add(ttl.as_secs()),
             "iat": iat,
             "auth_time": iat,
         });
@@ -349,7 +349,7 @@ impl State {
 
     /// Makes every access token issued so far expired.
     pub(crate) fn expire_access_tokens(&mut self) {
-        let past = self.now() - Duration::from_secs(1);
+        let past = earlier(self.now(), Duration::from_secs(1));
         for a in self.access.values_mut() {
             a.expires_at = a.expires_at.min(past);
         }

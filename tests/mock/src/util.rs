@@ -9,6 +9,17 @@ use rand::distr::Alphanumeric;
 /// Discord's epoch (2015-01-01T00:00:00Z) in milliseconds since the Unix epoch.
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 
+/// `t + d`, saturating at about a century later instead of overflowing.
+pub(crate) fn later(t: SystemTime, d: Duration) -> SystemTime {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 86_400);
+    t.checked_add(d.min(CENTURY)).unwrap_or(t)
+}
+
+/// `t - d`, saturating at the Unix epoch.
+pub(crate) fn earlier(t: SystemTime, d: Duration) -> SystemTime {
+    t.checked_sub(d).unwrap_or(UNIX_EPOCH).max(UNIX_EPOCH)
+}
+
 /// Seconds since the Unix epoch (0 for times before it).
 pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())

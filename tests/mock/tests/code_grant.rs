@@ -549,6 +549,26 @@ async fn public_client_needs_pkce_and_no_secret() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
 
+    // Basic auth with an empty secret is a public client too.
+    let (verifier, challenge) = pkce();
+    let mut p = code_params("identify", "s", Some(&challenge));
+    p[1] = ("client_id", fixture::PUBLIC_CLIENT_ID);
+    let resp = consent(&http, &mock, &p, "approve", None).await;
+    let code = params_of(&location(&resp), false)["code"].clone();
+    let resp = http
+        .post(mock.token_url())
+        .basic_auth(fixture::PUBLIC_CLIENT_ID, Some(""))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+
     // Without PKCE a public client is refused.
     let mut p = code_params("identify", "s", None);
     p[1] = ("client_id", fixture::PUBLIC_CLIENT_ID);
@@ -747,4 +767,30 @@ async fn custom_clients_and_users() {
     let (_, me) = get_api(&http, &mock, "/users/@me", t["access_token"].as_str().unwrap()).await;
     assert_eq!(me["username"], "solo");
     assert_eq!(me["email"], "solo@x.y");
+}
+
+#[tokio::test]
+async fn absurd_times_do_not_break_the_mock() {
+    let mock = MockDiscord::builder()
+        .access_token_ttl(Duration::MAX)
+        .code_ttl(Duration::MAX)
+        .start()
+        .await
+        .unwrap();
+    let http = http();
+    let q = get_code(&http, &mock, "identify openid", None).await;
+    let (s, t) = json_of(exchange(&http, &mock, &q["code"], None).await).await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    mock.advance_time(Duration::MAX);
+    mock.advance_time(Duration::MAX);
+    let (s, _) = get_api(&http, &mock, "/oauth2/@me", t["access_token"].as_str().unwrap()).await;
+    assert!(s == StatusCode::OK || s == StatusCode::UNAUTHORIZED);
+    let resp = http
+        .post(format!("{}/mock/advance-time", mock.base_url()))
+        .form(&[("seconds", u64::MAX.to_string())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    assert_eq!(http.get(mock.keys_url()).send().await.unwrap().status(), StatusCode::OK);
 }
