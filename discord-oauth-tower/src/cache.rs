@@ -92,7 +92,11 @@ mod tests {
 
     fn session(n: u64) -> Arc<AuthSession> {
         let user: User = serde_json::from_value(serde_json::json!({"id": n.to_string(), "username": "u"})).unwrap();
-        Arc::new(AuthSession { user, tokens: None, authenticated_at: SystemTime::UNIX_EPOCH })
+        Arc::new(AuthSession {
+            user,
+            tokens: None,
+            authenticated_at: SystemTime::UNIX_EPOCH,
+        })
     }
 
     #[test]
