@@ -130,7 +130,7 @@ pub(crate) struct CodeRecord {
 }
 
 /// Everything behind the mutex.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct State {
     pub(crate) config: Config,
     pub(crate) clients: BTreeMap<String, MockClient>,
@@ -153,12 +153,39 @@ pub(crate) struct State {
     pub(crate) faults: Vec<Fault>,
 }
 
+// Tokens and codes are map keys, so neither `State` nor `Shared` derives `Debug`.
+impl fmt::Debug for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("State")
+            .field("config", &self.config)
+            .field("clients", &self.clients.values().collect::<Vec<_>>())
+            .field("users", &self.users.len())
+            .field("guilds", &self.guilds.len())
+            .field("members", &self.members.len())
+            .field("default_user", &self.default_user)
+            .field("codes", &self.codes.len())
+            .field("grants", &self.grants.len())
+            .field("access_tokens", &self.access.len())
+            .field("refresh_tokens", &self.refresh.len())
+            .field("requests", &self.requests.len())
+            .field("faults", &self.faults)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Shared between the server task and every `MockDiscord` handle.
-#[derive(Debug)]
 pub(crate) struct Shared {
     state: Mutex<State>,
     pub(crate) base_url: String,
     pub(crate) shutdown: watch::Sender<bool>,
+}
+
+impl fmt::Debug for Shared {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared")
+            .field("base_url", &self.base_url)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {

@@ -794,3 +794,16 @@ async fn absurd_times_do_not_break_the_mock() {
     assert_eq!(resp.status(), StatusCode::NO_CONTENT);
     assert_eq!(http.get(mock.keys_url()).send().await.unwrap().status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn consent_page_escapes_and_round_trips_hostile_state() {
+    let mock = MockDiscord::start().await.unwrap();
+    let http = http();
+    let state = "\"><script>alert(1)</script>&x='y'";
+    let params = code_params("identify", state, None);
+    let page = http.get(authorize_url(&mock, &params)).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<script>"));
+    let resp = consent(&http, &mock, &params, "approve", None).await;
+    assert_eq!(params_of(&location(&resp), false)["state"], state);
+}

@@ -475,4 +475,9 @@ async fn issue_tokens_validates_its_inputs() {
     assert!(t.id_token.is_some());
     let dbg = format!("{t:?}");
     assert!(!dbg.contains(&t.access_token));
+    let dbg = format!("{mock:?}");
+    assert!(
+        !dbg.contains(&t.access_token) && !dbg.contains(fixture::CLIENT_SECRET),
+        "{dbg}"
+    );
 }
