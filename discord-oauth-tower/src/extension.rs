@@ -98,6 +98,12 @@ impl AuthState {
         Self::anonymous(Arc::from(login_path))
     }
 
+    /// A state whose session store failed, for unit tests of code that reads [`AuthState`].
+    #[doc(hidden)]
+    pub fn for_tests_unavailable(login_path: &str) -> Self {
+        Self::unavailable(Arc::from(login_path))
+    }
+
     /// An authenticated state, for unit tests of code that reads [`AuthState`].
     pub fn for_tests_authenticated(session: AuthSession, login_path: &str) -> Self {
         Self::authenticated(Arc::new(session), Arc::from(login_path))
