@@ -528,3 +528,28 @@ pub(crate) async fn discovery(AxState(shared): AxState<Arc<Shared>>) -> Response
     }))
     .into_response()
 }
+
+/// `GET /.well-known/oauth-authorization-server` (RFC 8414), shaped like Discord's.
+pub(crate) async fn authorization_server_metadata(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    let base = &shared.base_url;
+    let (issuer, iss) = {
+        let st = shared.lock();
+        (st.config.issuer.clone(), st.config.include_iss)
+    };
+    axum::Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{base}/oauth2/authorize"),
+        "token_endpoint": format!("{base}/api/oauth2/token"),
+        "revocation_endpoint": format!("{base}/api/oauth2/token/revoke"),
+        "jwks_uri": format!("{base}/api/oauth2/keys"),
+        "userinfo_endpoint": format!("{base}/api/oauth2/userinfo"),
+        "scopes_supported": crate::oauth::KNOWN_SCOPES,
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": iss,
+    }))
+    .into_response()
+}

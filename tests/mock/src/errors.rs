@@ -16,8 +16,9 @@ pub const INVALID_CLIENT: &str = "Invalid client";
 pub const MISSING_FIELD: &str = "Missing \"{field}\" in request.";
 /// `invalid_grant`: the authorization had a `code_challenge` but no `code_verifier` was sent.
 pub const MISSING_CODE_VERIFIER: &str = "Missing \"code_verifier\" in request.";
-/// `invalid_request`: `code_verifier` is not 43 to 128 characters of `[A-Za-z0-9-._~]`.
-pub const MALFORMED_CODE_VERIFIER: &str = "Invalid \"code_verifier\" in request.";
+/// `invalid_request`: `code_verifier` is not 43 to 128 characters of `[A-Za-z0-9-._~]`
+/// (Discord's wording for a too-short verifier).
+pub const MALFORMED_CODE_VERIFIER: &str = "Invalid \"code_verifier\"";
 /// `invalid_grant`: `code_verifier` does not hash to the `code_challenge`.
 pub const CODE_VERIFIER_MISMATCH: &str = "\"code_verifier\" does not match \"code_challenge\".";
 /// `invalid_request`: a `code_verifier` was sent but the authorization had no

@@ -52,6 +52,16 @@ pub enum FaultKind {
     Delay(Duration),
     /// Send the status line and headers of a 200, then drop the connection mid-body.
     CloseConnection,
+    /// Answer with exactly this response (a redirect, a token response missing a field, a
+    /// `"token_type": "bearer"`, …). `X-RateLimit-*` headers are not added.
+    Response {
+        /// The status code.
+        status: u16,
+        /// Extra headers, in order.
+        headers: Vec<(String, String)>,
+        /// The body (sent as given; set `content-type` through `headers`).
+        body: String,
+    },
 }
 
 /// A fault to inject on one endpoint (or all), a number of times (or forever).
@@ -110,6 +120,34 @@ impl Fault {
     /// Drop the connection mid-response.
     pub fn close_connection(endpoint: Endpoint) -> Self {
         Self::new(endpoint, FaultKind::CloseConnection)
+    }
+
+    /// A canned response: `status`, `content-type: application/json` when `body` parses as
+    /// JSON, and `body`. Add headers with [`header`](Self::header).
+    ///
+    /// ```
+    /// use discord_oauth_mock::{Endpoint, Fault};
+    /// // A token endpoint that redirects instead of answering.
+    /// let f = Fault::response(Endpoint::Token, 302, "").header("location", "http://169.254.169.254/");
+    /// // A refresh response without a new refresh token.
+    /// let g = Fault::response(Endpoint::Token, 200, r#"{"access_token":"a","token_type":"bearer","expires_in":60,"scope":"identify"}"#);
+    /// # let _ = (f, g);
+    /// ```
+    pub fn response(endpoint: Endpoint, status: u16, body: impl Into<String>) -> Self {
+        let body = body.into();
+        let mut headers = Vec::new();
+        if serde_json::from_str::<serde_json::Value>(&body).is_ok() {
+            headers.push(("content-type".to_owned(), "application/json".to_owned()));
+        }
+        Self::new(endpoint, FaultKind::Response { status, headers, body })
+    }
+
+    /// Adds a header to a [`response`](Self::response) fault.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        if let FaultKind::Response { headers, .. } = &mut self.kind {
+            headers.push((name.into(), value.into()));
+        }
+        self
     }
 
     /// Sets `retry_after` (seconds) of a rate-limit fault.
@@ -171,6 +209,7 @@ impl Fault {
             FaultKind::Html(s) => format!("html({s})"),
             FaultKind::Delay(d) => format!("delay({d:?})"),
             FaultKind::CloseConnection => "close_connection".to_owned(),
+            FaultKind::Response { status, .. } => format!("response({status})"),
         }
     }
 }
@@ -233,6 +272,16 @@ pub(crate) fn fault_response(kind: &FaultKind, endpoint: Endpoint, now_secs: f64
             let mut resp = Response::new(Body::from_stream(stream));
             resp.headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            resp
+        }
+        FaultKind::Response { status, headers, body } => {
+            let mut resp = Response::new(Body::from(body.clone()));
+            *resp.status_mut() = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            for (k, v) in headers {
+                if let (Ok(k), Ok(v)) = (header::HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                    resp.headers_mut().append(k, v);
+                }
+            }
             resp
         }
         // Delays are handled by the middleware; answer normally-shaped if reached.

@@ -42,7 +42,7 @@ pub enum Endpoint {
     UserInfo,
     /// `GET /api/v10/oauth2/keys`.
     Keys,
-    /// `/.well-known/openid-configuration`.
+    /// `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`.
     Discovery,
     /// The mock's own control routes (`/mock/...`).
     Control,
@@ -116,7 +116,7 @@ impl Endpoint {
             ["users", "@me", "connections"] => Endpoint::CurrentUserConnections,
             ["users", "@me", "applications", _, "role-connection"] => Endpoint::RoleConnection,
             ["guilds", _, "members", _] => Endpoint::AddGuildMember,
-            [".well-known", "openid-configuration"] => Endpoint::Discovery,
+            [".well-known", "openid-configuration" | "oauth-authorization-server"] => Endpoint::Discovery,
             ["mock", ..] => Endpoint::Control,
             _ => Endpoint::Other,
         }

@@ -33,6 +33,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(oauth::authorize_get).post(oauth::authorize_post),
         )
         .route("/.well-known/openid-configuration", get(api::discovery))
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(api::authorization_server_metadata),
+        )
         .route("/", get(index))
         .route("/mock", get(index))
         .route("/mock/", get(index))

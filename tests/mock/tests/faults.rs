@@ -364,3 +364,37 @@ async fn control_routes_over_http() {
     let out = http.get(control("logout")).send().await.unwrap();
     assert!(out.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
 }
+
+#[tokio::test]
+async fn canned_responses() {
+    let mock = MockDiscord::start().await.unwrap();
+    mock.inject(
+        Fault::response(Endpoint::Token, 302, "")
+            .header("location", "http://169.254.169.254/latest")
+            .once(),
+    );
+    let resp = token_request(
+        &http(),
+        &mock,
+        &[("grant_type", "client_credentials"), ("scope", "identify")],
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    assert_eq!(
+        header(&resp, "location").as_deref(),
+        Some("http://169.254.169.254/latest")
+    );
+    assert!(header(&resp, "x-ratelimit-bucket").is_none());
+
+    let body = r#"{"access_token":"abc","token_type":"bearer","scope":"identify"}"#;
+    mock.inject(Fault::response(Endpoint::Token, 200, body).once());
+    let resp = token_request(
+        &http(),
+        &mock,
+        &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+    )
+    .await;
+    assert_eq!(header(&resp, "content-type").as_deref(), Some("application/json"));
+    assert_eq!(resp.text().await.unwrap(), body);
+    assert_eq!(mock.requests_to(Endpoint::Token)[1].fault(), Some("response(200)"));
+}

@@ -454,6 +454,17 @@ async fn openid_id_token_verifies_against_the_published_keys() {
     assert_eq!(d["jwks_uri"], mock.keys_url());
     assert_eq!(d["token_endpoint"], mock.token_url());
     assert_eq!(d["issuer"], "https://discord.com");
+    let m: Value = http
+        .get(format!("{}/.well-known/oauth-authorization-server", mock.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(m["authorization_response_iss_parameter_supported"], false);
+    assert_eq!(m["token_endpoint"], format!("{}/api/oauth2/token", mock.base_url()));
 }
 
 #[tokio::test]
