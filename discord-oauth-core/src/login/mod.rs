@@ -6,7 +6,11 @@
 //! - [`PendingLogins`]: the bounded set of logins in progress in one browser session, keyed by
 //!   `state`, so two tabs can log in at once;
 //! - [`AuthSession`]: what a logged-in session stores (user + tokens), compact;
-//! - [`LoginError`]: every way a login can fail, with the HTTP status and a user-safe page.
+//! - [`LoginError`]: every way a login can fail, with the HTTP status and a user-safe page;
+//! - [`flow`]: the network sequences (callback, refresh, logout revocation, guild checks) as
+//!   sans-IO state machines with the 429 and refresh policies, and [`flow::drive`], the one
+//!   loop that runs them over an integration's transport;
+//! - [`answer`]: the exact responses of the login routes and guards, as `http::Response`.
 //!
 //! # How we chose the defaults
 //! - Scopes: `identify` only (checklist A-12: the minimal set). The user is fetched from
@@ -17,6 +21,9 @@
 //!   login whatever the refreshes (absolute lifetime, checklist F-12/H-10).
 //! - `Secure` cookies when the redirect URI is `https`.
 //! - Logout redirects to `/`; login without a valid `return_to` lands on `/`.
+
+pub mod answer;
+pub mod flow;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};

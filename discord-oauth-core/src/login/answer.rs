@@ -1,0 +1,293 @@
+//! The answers of the login routes and guards, as `http::Response<String>`, so every framework
+//! sends byte-for-byte the same status, headers and body. Integrations convert them to their
+//! own response type; nothing here does IO.
+//!
+//! Every login-route answer carries `Cache-Control: no-store`, `Referrer-Policy: no-referrer`
+//! and `X-Content-Type-Options: nosniff` (checklist A-11, B-18); HTML pages also carry a
+//! `Content-Security-Policy` that allows nothing but inline style.
+
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, RETRY_AFTER};
+use http::{Response, StatusCode};
+
+use super::{LoginConfig, LoginError, error_page};
+
+/// The three login routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /auth/login` (also `HEAD`).
+    Login,
+    /// `GET /auth/callback`.
+    Callback,
+    /// `POST /auth/logout`.
+    Logout,
+}
+
+impl Route {
+    /// The methods this route accepts, as the `Allow` header says them.
+    pub fn allow(self) -> &'static str {
+        match self {
+            Route::Login | Route::Callback => "GET",
+            Route::Logout => "POST",
+        }
+    }
+
+    /// `Ok` if `method` is accepted, else the `405` answer.
+    pub fn check_method(self, method: &str) -> Result<(), Response<String>> {
+        let ok = match self {
+            Route::Login => method == "GET" || method == "HEAD",
+            Route::Callback => method == "GET",
+            Route::Logout => method == "POST",
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(method_not_allowed(self.allow()))
+        }
+    }
+}
+
+impl LoginConfig {
+    /// Which login route `path` is, if any.
+    pub fn route(&self, path: &str) -> Option<Route> {
+        let routes = self.routes();
+        if path == routes.login {
+            Some(Route::Login)
+        } else if path == routes.callback {
+            Some(Route::Callback)
+        } else if path == routes.logout {
+            Some(Route::Logout)
+        } else {
+            None
+        }
+    }
+
+    /// Refuses a logout whose `Origin` header names another site (a cross-site form post:
+    /// logout CSRF, G-01). Requests without `Origin` pass (same-origin navigations and
+    /// non-browser clients).
+    pub fn check_logout_origin(&self, origin: Option<&[u8]>) -> Result<(), Response<String>> {
+        match origin {
+            Some(o) if o != self.origin().as_bytes() => Err(text(
+                StatusCode::FORBIDDEN,
+                "Forbidden: cross-site logout request".to_owned(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The friendly page for a failed login: its status, and `Retry-After` on 503.
+    pub fn login_error_answer(&self, e: &LoginError) -> Response<String> {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
+        let (title, message) = e.page();
+        let mut r = html_page(status, title, &message, self.default_return_to().as_str());
+        if let Some(secs) = e.retry_after().filter(|_| status == StatusCode::SERVICE_UNAVAILABLE) {
+            set_retry_after(&mut r, secs);
+        }
+        r
+    }
+
+    /// The login URL that comes back to `return_to` afterwards.
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::LoginConfig;
+    /// # let config = LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
+    /// assert_eq!(config.login_url("/guilds?x=1"), "/auth/login?return_to=%2Fguilds%3Fx%3D1");
+    /// ```
+    pub fn login_url(&self, return_to: &str) -> String {
+        let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+        format!("{}?return_to={encoded}", self.routes().login)
+    }
+}
+
+/// The `return_to` parameter of a login route's query, if any (validated later).
+pub fn return_to_param(query: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == "return_to")
+        .map(|(_, v)| v.into_owned())
+}
+
+/// `true` for a top-level browser navigation: `GET`/`HEAD`, accepts HTML, not a CORS fetch
+/// (`Sec-Fetch-Mode: cors`), not an `X-Requested-With` script. Such requests are redirected to
+/// login; everything else gets `401` JSON.
+pub fn wants_html(method: &str, accept: Option<&[u8]>, sec_fetch_mode: Option<&[u8]>, requested_with: bool) -> bool {
+    let method_ok = method == "GET" || method == "HEAD";
+    let accepts_html = accept
+        .and_then(|a| std::str::from_utf8(a).ok())
+        .is_some_and(|a| a.contains("text/html"));
+    let cors = sec_fetch_mode == Some(b"cors".as_slice());
+    method_ok && accepts_html && !cors && !requested_with
+}
+
+fn set_retry_after(r: &mut Response<String>, secs: u64) {
+    if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+        r.headers_mut().insert(RETRY_AFTER, v);
+    }
+}
+
+/// Adds the headers every login-route answer carries.
+pub fn no_store(r: &mut Response<String>) {
+    let h = r.headers_mut();
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+}
+
+/// A plain-text answer.
+pub fn text(status: StatusCode, body: String) -> Response<String> {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut()
+        .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    r
+}
+
+/// `303 See Other` to `location`.
+pub fn redirect(location: &str) -> Response<String> {
+    let mut r = Response::new(String::new());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(LOCATION, v);
+    }
+    no_store(&mut r);
+    r
+}
+
+/// A self-contained HTML page ([`error_page`]) with the given status.
+pub fn html_page(status: StatusCode, title: &str, message: &str, back: &str) -> Response<String> {
+    let mut r = Response::new(error_page(title, message, back));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    no_store(&mut r);
+    r
+}
+
+/// `405` with `Allow`.
+pub fn method_not_allowed(allow: &'static str) -> Response<String> {
+    let mut r = text(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("Method Not Allowed: use {allow}"),
+    );
+    r.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+    no_store(&mut r);
+    r
+}
+
+/// `503` with `Retry-After`.
+pub fn unavailable(message: &str, retry_after: u64) -> Response<String> {
+    let mut r = text(StatusCode::SERVICE_UNAVAILABLE, message.to_owned());
+    set_retry_after(&mut r, retry_after);
+    no_store(&mut r);
+    r
+}
+
+/// `503` for a failed session store: whether anyone is logged in is unknown, so nobody is
+/// treated as anonymous (H-15).
+pub fn store_unavailable() -> Response<String> {
+    unavailable(
+        "Service Unavailable: the session store is not responding; try again shortly.",
+        5,
+    )
+}
+
+/// `500` for a login that cannot start because of the configuration (logged by the caller).
+pub fn internal_error() -> Response<String> {
+    text(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error".to_owned())
+}
+
+/// Why a protected resource was refused; [`Refusal::answer`] renders it the same way for
+/// every framework.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The session store failed: `503` JSON with `Retry-After: 5`.
+    StoreUnavailable,
+    /// Nobody is logged in: `303` to `login_url` for a browser page load (`html`), else `401`
+    /// JSON naming `login_url`.
+    NotLoggedIn {
+        /// The login URL that returns to the requested page.
+        login_url: String,
+        /// See [`wants_html`].
+        html: bool,
+    },
+    /// The session keeps no Discord token (identity-only mode): `403` JSON.
+    NoToken,
+    /// Logged in but not allowed: `403`, an HTML page or JSON.
+    Forbidden {
+        /// See [`wants_html`].
+        html: bool,
+        /// What the user lacks.
+        reason: &'static str,
+    },
+    /// Discord could not be asked (guard checks): `503` JSON with `Retry-After`.
+    Unavailable {
+        /// Seconds.
+        retry_after: u64,
+    },
+}
+
+impl Refusal {
+    /// The answer; `back` is the link on HTML pages.
+    pub fn answer(&self, back: &str) -> Response<String> {
+        let json = |status: StatusCode, body: serde_json::Value| {
+            let mut r = Response::new(body.to_string());
+            *r.status_mut() = status;
+            r.headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            r
+        };
+        let mut r = match self {
+            Refusal::StoreUnavailable => {
+                let mut r = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({ "error": "unavailable", "message": "Sessions are unavailable right now; try again shortly." }),
+                );
+                set_retry_after(&mut r, 5);
+                r
+            }
+            Refusal::NotLoggedIn { login_url, html: true } => {
+                let mut r = Response::new(String::new());
+                *r.status_mut() = StatusCode::SEE_OTHER;
+                if let Ok(v) = HeaderValue::from_str(login_url) {
+                    r.headers_mut().insert(LOCATION, v);
+                }
+                r
+            }
+            Refusal::NotLoggedIn { login_url, html: false } => json(
+                StatusCode::UNAUTHORIZED,
+                serde_json::json!({
+                    "error": "unauthorized",
+                    "message": "You need to log in with Discord first.",
+                    "login_url": login_url,
+                }),
+            ),
+            Refusal::NoToken => json(
+                StatusCode::FORBIDDEN,
+                serde_json::json!({ "error": "forbidden", "message": "This session keeps no Discord token (identity-only mode)." }),
+            ),
+            Refusal::Forbidden { html: true, reason } => {
+                html_page(StatusCode::FORBIDDEN, "Access denied", reason, back)
+            }
+            Refusal::Forbidden { html: false, reason } => json(
+                StatusCode::FORBIDDEN,
+                serde_json::json!({ "error": "forbidden", "message": reason }),
+            ),
+            Refusal::Unavailable { retry_after } => {
+                let mut r = json(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    serde_json::json!({ "error": "unavailable", "message": "Discord could not be asked; try again shortly." }),
+                );
+                set_retry_after(&mut r, *retry_after);
+                r
+            }
+        };
+        r.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
+    }
+}
