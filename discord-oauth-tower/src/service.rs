@@ -9,10 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError, PendingLogins, SessionStatus, error_page};
+use discord_oauth_core::TokenSet;
+use discord_oauth_core::login::answer::{self, Route};
+use discord_oauth_core::login::flow::{ApiFlow, CallbackFlow, FlowIo, RefreshOutcome, RefreshPlan, RevokeFlow, drive};
+use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError, PendingLogins, SessionStatus};
 use discord_oauth_core::response::ApiCall;
-use discord_oauth_core::{ApiError, RevocableToken, TokenError, TokenSet, api};
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, ORIGIN, RETRY_AFTER};
+use http::header::{HeaderValue, ORIGIN};
 use http::{Method, Request, Response, StatusCode};
 use tower::Service;
 use tower_sessions::Session;
@@ -30,8 +32,6 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub(crate) const AUTH_KEY: &str = "discord_oauth.auth";
 /// Session key of the logins in progress.
 pub(crate) const PENDING_KEY: &str = "discord_oauth.pending";
-/// The longest wait for a Discord 429 that is honoured inline before answering 503.
-const MAX_INLINE_RETRY_WAIT: Duration = Duration::from_secs(5);
 
 /// State shared by every clone of the layer and service.
 pub(crate) struct Shared<T> {
@@ -123,7 +123,7 @@ where
         Box::pin(async move {
             let Some(session) = req.extensions().get::<Session>().cloned() else {
                 tracing::error!("DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer outside it");
-                return Ok(text_response(
+                return Ok(answer::text(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "Internal Server Error: DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer \
                      added outside it (see discord_oauth_tower::session_layer)."
@@ -131,18 +131,7 @@ where
                 )
                 .map(ResBody::from));
             };
-            let routes = shared.config.routes();
-            let path = req.uri().path();
-            let route = if path == routes.login {
-                Some(Route::Login)
-            } else if path == routes.callback {
-                Some(Route::Callback)
-            } else if path == routes.logout {
-                Some(Route::Logout)
-            } else {
-                None
-            };
-            if let Some(route) = route {
+            if let Some(route) = shared.config.route(req.uri().path()) {
                 let method = req.method().clone();
                 let query = req.uri().query().unwrap_or("").to_owned();
                 let origin = req.headers().get(ORIGIN).cloned();
@@ -173,168 +162,72 @@ where
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Route {
-    Login,
-    Callback,
-    Logout,
-}
-
-// ------------------------------------------------------------------ responses
-
-fn text_response(status: StatusCode, body: String) -> Response<String> {
-    let mut r = Response::new(body);
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    r.headers_mut()
-        .insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-    r
-}
-
-/// Headers every login-route answer carries (checklist A-11, B-18).
-fn no_store(r: &mut Response<String>) {
-    let h = r.headers_mut();
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
-}
-
-fn redirect(location: &str) -> Response<String> {
-    let mut r = Response::new(String::new());
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        r.headers_mut().insert(LOCATION, v);
-    }
-    no_store(&mut r);
-    r
-}
+// ------------------------------------------------------------------ responses and IO
 
 pub(crate) fn html_page(status: StatusCode, title: &str, message: &str, back: &str) -> Response<String> {
-    let mut r = Response::new(error_page(title, message, back));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    r.headers_mut().insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
-    );
-    no_store(&mut r);
-    r
-}
-
-fn method_not_allowed(allow: &'static str) -> Response<String> {
-    let mut r = text_response(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("Method Not Allowed: use {allow}"),
-    );
-    r.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
-    no_store(&mut r);
-    r
-}
-
-fn unavailable(message: &str, retry_after: u64) -> Response<String> {
-    let mut r = text_response(StatusCode::SERVICE_UNAVAILABLE, message.to_owned());
-    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
-        r.headers_mut().insert(RETRY_AFTER, v);
-    }
-    no_store(&mut r);
-    r
+    answer::html_page(status, title, message, back)
 }
 
 fn store_unavailable(e: &tower_sessions::session::Error) -> Response<String> {
     tracing::error!(error = %e, "session store failed");
-    unavailable(
-        "Service Unavailable: the session store is not responding; try again shortly.",
-        5,
-    )
+    answer::store_unavailable()
 }
 
 fn login_error_page<T>(shared: &Shared<T>, e: &LoginError) -> Response<String> {
-    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_GATEWAY);
-    if status.is_server_error() {
+    if e.status() >= 500 {
         tracing::warn!(error = %e, "login failed");
     } else {
         tracing::info!(error = %e, "login refused");
     }
-    let (title, message) = e.page();
-    let mut r = html_page(status, title, &message, shared.config.default_return_to().as_str());
-    if let Some(secs) = e.retry_after().filter(|_| status == StatusCode::SERVICE_UNAVAILABLE)
-        && let Ok(v) = HeaderValue::from_str(&secs.to_string())
-    {
-        r.headers_mut().insert(RETRY_AFTER, v);
+    shared.config.login_error_answer(e)
+}
+
+/// The layer's transport, timeout, clock and timer, for the core's flows.
+impl<T: Transport> FlowIo for Shared<T> {
+    type Error = TransportError;
+
+    fn send(
+        &self,
+        request: Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send {
+        self.transport.send(request, self.timeout)
     }
-    r
-}
 
-// ------------------------------------------------------------------ talking to Discord
-
-/// Sends one request; on a 429 whose wait fits in [`MAX_INLINE_RETRY_WAIT`], waits and tries
-/// exactly once more.
-async fn send_with_retry<T: Transport, R, E>(
-    shared: &Shared<T>,
-    request: impl Fn() -> Request<Vec<u8>>,
-    finish: impl Fn(Response<Vec<u8>>) -> Result<R, E>,
-    rate_limit_of: impl Fn(&E) -> Option<Duration>,
-) -> Result<Result<R, E>, TransportError> {
-    let first = finish(shared.transport.send(request(), shared.timeout).await?);
-    match &first {
-        Err(e) => match rate_limit_of(e) {
-            Some(wait) if wait <= MAX_INLINE_RETRY_WAIT => {
-                tracing::info!(
-                    wait_ms = wait.as_millis() as u64,
-                    "Discord rate limited us; retrying once"
-                );
-                tokio::time::sleep(wait).await;
-                Ok(finish(shared.transport.send(request(), shared.timeout).await?))
-            }
-            _ => Ok(first),
-        },
-        Ok(_) => Ok(first),
+    fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        tracing::info!(
+            wait_ms = duration.as_millis() as u64,
+            "Discord rate limited us; retrying once"
+        );
+        tokio::time::sleep(duration)
     }
-}
 
-fn token_wait(e: &TokenError) -> Option<Duration> {
-    e.rate_limit()
-        .map(|rl| rl.retry_after.unwrap_or(Duration::from_secs(1)))
-}
-
-fn api_wait(e: &ApiError) -> Option<Duration> {
-    e.rate_limit()
-        .map(|rl| rl.retry_after.unwrap_or(Duration::from_secs(1)))
+    fn now(&self) -> SystemTime {
+        Shared::now(self)
+    }
 }
 
 pub(crate) async fn call_api<T: Transport, R>(shared: &Shared<T>, call: &ApiCall<R>) -> Result<R, LoginError> {
-    send_with_retry(shared, || call.request(), |r| call.parse(r), api_wait)
-        .await
-        .map_err(|e| LoginError::Unreachable(e.to_string()))?
-        .map_err(LoginError::User)
+    drive(ApiFlow::new(call), shared).await
 }
 
 /// Revokes the grant behind `tokens`, logging (not failing) on error (checklist G-04).
 async fn revoke_best_effort<T: Transport>(shared: &Shared<T>, tokens: &TokenSet) {
-    let revoke = shared.config.client().revoke(RevocableToken::from_set(tokens));
-    match shared.transport.send(revoke.request(), shared.timeout).await {
-        Ok(resp) => {
-            if let Err(e) = revoke.finish(resp) {
-                tracing::warn!(error = %e, "token revocation failed; the session was still ended");
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "token revocation failed; the session was still ended");
-        }
+    log_revocation(drive(RevokeFlow::new(&shared.config, tokens), shared).await);
+}
+
+fn log_revocation(result: Result<(), String>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "token revocation failed; the session was still ended");
     }
 }
 
 // ------------------------------------------------------------------ routes
 
 async fn login<T: Transport>(shared: &Shared<T>, session: &Session, method: &Method, query: &str) -> Response<String> {
-    if method != Method::GET && method != Method::HEAD {
-        return method_not_allowed("GET");
+    if let Err(r) = Route::Login.check_method(method.as_str()) {
+        return r;
     }
-    let return_to = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == "return_to")
-        .map(|(_, v)| v.into_owned());
+    let return_to = answer::return_to_param(query);
     let mut pending: PendingLogins = match session.get(PENDING_KEY).await {
         Ok(p) => p.unwrap_or_default(),
         Err(e) => return store_unavailable(&e),
@@ -349,14 +242,14 @@ async fn login<T: Transport>(shared: &Shared<T>, session: &Session, method: &Met
         Ok(url) => url,
         Err(e) => {
             tracing::error!(error = %e, "login configuration error");
-            return text_response(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error".to_owned());
+            return answer::internal_error();
         }
     };
     if let Err(e) = session.insert(PENDING_KEY, &pending).await {
         return store_unavailable(&e);
     }
     tracing::debug!(pending = pending.len(), "login started");
-    redirect(url.as_str())
+    answer::redirect(url.as_str())
 }
 
 async fn callback<T: Transport>(
@@ -365,8 +258,8 @@ async fn callback<T: Transport>(
     method: &Method,
     query: &str,
 ) -> Response<String> {
-    if method != Method::GET {
-        return method_not_allowed("GET");
+    if let Err(r) = Route::Callback.check_method(method.as_str()) {
+        return r;
     }
     let mut pending: PendingLogins = match session.get(PENDING_KEY).await {
         Ok(p) => p.unwrap_or_default(),
@@ -390,39 +283,14 @@ async fn callback<T: Transport>(
         Ok(ok) => ok,
         Err(e) => return login_error_page(shared, &e),
     };
-    let tokens = match send_with_retry(
-        shared,
-        || exchange.request(),
-        |r| exchange.finish(r, shared.now()),
-        token_wait,
-    )
-    .await
-    {
-        Ok(Ok(tokens)) => tokens,
-        Ok(Err(e)) => return login_error_page(shared, &LoginError::Token(e)),
-        Err(e) => return login_error_page(shared, &LoginError::Unreachable(e.to_string())),
-    };
-    if let Err(e) = shared.config.check_granted(&tokens) {
-        revoke_best_effort(shared, &tokens).await;
-        return login_error_page(shared, &e);
+    let outcome = drive(CallbackFlow::new(&shared.config, exchange, return_to), shared).await;
+    if let Some(revocation) = outcome.revocation {
+        log_revocation(revocation);
     }
-    let user = match call_api(
-        shared,
-        &api::current_user(shared.config.client().endpoints(), &tokens.access_token),
-    )
-    .await
-    {
-        Ok(user) => user,
-        Err(e) => {
-            // No half session (C-09): the tokens are thrown away.
-            revoke_best_effort(shared, &tokens).await;
-            return login_error_page(shared, &e);
-        }
+    let (auth, return_to) = match outcome.result {
+        Ok(done) => (done.session, done.return_to),
+        Err(e) => return login_error_page(shared, &e),
     };
-    if shared.config.identity_only() {
-        revoke_best_effort(shared, &tokens).await;
-    }
-    let auth = shared.config.new_session(user, tokens, shared.now());
     // A new session id at login (H-05): a fixated or leaked pre-login id becomes useless.
     if let Err(e) = session.cycle_id().await {
         return store_unavailable(&e);
@@ -431,7 +299,7 @@ async fn callback<T: Transport>(
         return store_unavailable(&e);
     }
     tracing::info!(user_id = %auth.user.id, "user logged in");
-    redirect(return_to.as_str())
+    answer::redirect(return_to.as_str())
 }
 
 async fn logout<T: Transport>(
@@ -440,14 +308,11 @@ async fn logout<T: Transport>(
     method: &Method,
     origin: Option<&HeaderValue>,
 ) -> Response<String> {
-    if method != Method::POST {
-        return method_not_allowed("POST");
-    }
-    // Cross-site form posts carry a foreign Origin: refuse them (logout CSRF, G-01).
-    if let Some(origin) = origin
-        && origin.as_bytes() != shared.config.origin().as_bytes()
+    if let Err(r) = Route::Logout
+        .check_method(method.as_str())
+        .and_then(|()| shared.config.check_logout_origin(origin.map(HeaderValue::as_bytes)))
     {
-        return text_response(StatusCode::FORBIDDEN, "Forbidden: cross-site logout request".to_owned());
+        return r;
     }
     let auth: Option<AuthSession> = match session.get(AUTH_KEY).await {
         Ok(a) => a,
@@ -465,7 +330,7 @@ async fn logout<T: Transport>(
     if let Some(a) = &auth {
         tracing::info!(user_id = %a.user.id, "user logged out");
     }
-    redirect(shared.config.post_logout_redirect().as_str())
+    answer::redirect(shared.config.post_logout_redirect().as_str())
 }
 
 // ------------------------------------------------------------------ every other request
@@ -545,47 +410,33 @@ async fn refresh_locked<T: Transport>(
     let now = shared.now();
     // Another request may have refreshed while we waited for the lock.
     let current = match shared.cache.get(&id) {
-        Some(c) => c,
+        Some(c) => Some(c),
         None => match session.get::<AuthSession>(AUTH_KEY).await {
-            Ok(Some(a)) => Arc::new(a),
-            Ok(None) => return Ok(None),
+            Ok(a) => a.map(Arc::new),
             Err(e) => return Err(store_unavailable(&e)),
         },
     };
-    let fresher = match (&current.tokens, &stale.tokens) {
-        (Some(c), Some(s)) => c.expires_at > s.expires_at,
-        _ => false,
-    };
-    if fresher || shared.config.session_status(&current, now) == SessionStatus::Valid {
-        if fresher {
-            // Bring this request's session record up to date, so a later save cannot write
-            // the old tokens back (F-11).
-            session
-                .insert(AUTH_KEY, current.as_ref())
-                .await
-                .map_err(|e| store_unavailable(&e))?;
+    let flow = match shared.config.plan_refresh(&stale, current.as_deref(), now) {
+        RefreshPlan::Gone => return Ok(None),
+        RefreshPlan::UseCurrent { write_back } => {
+            let Some(current) = current else { return Ok(None) };
+            if write_back {
+                // Bring this request's session record up to date, so a later save cannot write
+                // the old tokens back (F-11).
+                session
+                    .insert(AUTH_KEY, current.as_ref())
+                    .await
+                    .map_err(|e| store_unavailable(&e))?;
+            }
+            return Ok(Some(current));
         }
-        return Ok(Some(current));
-    }
-    let Some(tokens) = current.tokens.clone() else {
-        return Ok(Some(current));
+        RefreshPlan::Refresh(flow) => flow,
     };
-    let still_valid = now < tokens.expires_at;
-    let Ok(exchange) = shared.config.client().refresh(tokens) else {
-        return Ok(Some(current));
-    };
-    let outcome = send_with_retry(
-        shared,
-        || exchange.request(),
-        |r| exchange.finish(r, shared.now()),
-        token_wait,
-    )
-    .instrument(tracing::info_span!("discord_oauth.refresh"))
-    .await;
+    let outcome = drive(flow, shared.as_ref())
+        .instrument(tracing::info_span!("discord_oauth.refresh"))
+        .await;
     match outcome {
-        Ok(Ok(new_tokens)) => {
-            let mut next = (*current).clone();
-            next.tokens = Some(new_tokens);
+        RefreshOutcome::Refreshed(next) => {
             // Persist the rotated refresh token before anything uses the new access token (F-03).
             session
                 .insert(AUTH_KEY, &next)
@@ -597,36 +448,22 @@ async fn refresh_locked<T: Transport>(
             tracing::info!(user_id = %next.user.id, "tokens refreshed");
             Ok(Some(next))
         }
-        Ok(Err(e)) if e.is_invalid_grant() => {
-            tracing::info!(user_id = %current.user.id, "refresh token rejected; logging the user out");
+        RefreshOutcome::LoggedOut { .. } => {
+            tracing::info!(user_id = %stale.user.id, "refresh token rejected; logging the user out");
             end_session(shared, session, &id).await?;
             Ok(None)
         }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "token refresh failed");
-            if still_valid {
-                Ok(Some(current))
-            } else {
-                let wait = e
-                    .rate_limit()
-                    .and_then(|rl| rl.retry_after)
-                    .map_or(5, |d| d.as_secs().max(1));
-                Err(unavailable(
-                    "Service Unavailable: Discord could not refresh your login; try again shortly.",
-                    wait,
-                ))
-            }
+        RefreshOutcome::KeepOld { error } => {
+            tracing::warn!(error = %error, "token refresh failed");
+            Ok(current)
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "token refresh failed");
-            if still_valid {
-                Ok(Some(current))
-            } else {
-                Err(unavailable(
-                    "Service Unavailable: Discord could not be reached; try again shortly.",
-                    5,
-                ))
-            }
+        RefreshOutcome::Unavailable {
+            error,
+            retry_after,
+            message,
+        } => {
+            tracing::warn!(error = %error, "token refresh failed");
+            Err(answer::unavailable(message, retry_after))
         }
     }
 }
