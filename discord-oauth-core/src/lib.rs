@@ -9,6 +9,7 @@ mod callback;
 pub mod cdn;
 mod client;
 mod error;
+pub mod http_client;
 pub mod implicit;
 pub mod login;
 pub mod oidc;

@@ -56,15 +56,10 @@ where
             match tokio::time::timeout(timeout, svc.oneshot(request)).await {
                 Err(_) => Err(TransportError::Timeout(timeout)),
                 Ok(Err(e)) => Err(TransportError::Failed(e.to_string())),
-                Ok(Ok(resp)) => {
-                    if resp.body().len() > MAX_BODY_BYTES {
-                        Err(TransportError::Failed(format!(
-                            "response body over {MAX_BODY_BYTES} bytes"
-                        )))
-                    } else {
-                        Ok(resp)
-                    }
-                }
+                Ok(Ok(resp)) => match discord_oauth_core::http_client::check_body_size(&resp) {
+                    Err(e) => Err(TransportError::Failed(e)),
+                    Ok(()) => Ok(resp),
+                },
             }
         })
     }
@@ -75,15 +70,14 @@ pub use self::reqwest_transport::ReqwestTransport;
 
 #[cfg(feature = "reqwest")]
 mod reqwest_transport {
+    use discord_oauth_core::http_client::{CONNECT_TIMEOUT, CappedBody, TOTAL_TIMEOUT, USER_AGENT};
     use std::future::Future;
     use std::pin::Pin;
     use std::task::{Context, Poll};
-    use std::time::Duration;
-
-    use super::MAX_BODY_BYTES;
 
     /// The default transport: reqwest with rustls, no redirects, 5 s connect timeout, 15 s
-    /// total timeout, bodies capped at [`MAX_BODY_BYTES`].
+    /// total timeout, bodies capped at [`super::MAX_BODY_BYTES`] (see
+    /// [`discord_oauth_core::http_client`]).
     #[derive(Debug, Clone)]
     pub struct ReqwestTransport {
         client: reqwest::Client,
@@ -94,13 +88,9 @@ mod reqwest_transport {
         pub fn new() -> Result<Self, reqwest::Error> {
             let client = reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
-                .connect_timeout(Duration::from_secs(5))
-                .timeout(Duration::from_secs(15))
-                .user_agent(concat!(
-                    "discord-oauth (https://github.com/discord-oauth/discord-oauth, ",
-                    env!("CARGO_PKG_VERSION"),
-                    ")"
-                ))
+                .connect_timeout(CONNECT_TIMEOUT)
+                .timeout(TOTAL_TIMEOUT)
+                .user_agent(USER_AGENT)
                 .build()?;
             Ok(Self { client })
         }
@@ -128,16 +118,13 @@ mod reqwest_transport {
                 let status = response.status();
                 let version = response.version();
                 let headers = response.headers().clone();
-                let mut body = Vec::new();
+                let mut body = CappedBody::default();
                 while let Some(chunk) = response.chunk().await? {
-                    if body.len() + chunk.len() > MAX_BODY_BYTES {
-                        // Keep one byte over the cap so the caller sees an oversized body.
-                        body.extend_from_slice(&chunk[..(MAX_BODY_BYTES + 1 - body.len()).min(chunk.len())]);
+                    if !body.push(&chunk) {
                         break;
                     }
-                    body.extend_from_slice(&chunk);
                 }
-                let mut out = http::Response::new(body);
+                let mut out = http::Response::new(body.into_inner());
                 *out.status_mut() = status;
                 *out.version_mut() = version;
                 *out.headers_mut() = headers;
