@@ -78,8 +78,20 @@ impl<T: Transport> DiscordOAuth<T> {
 
     /// Adds the login routes and session handling to `router`, with sessions kept in `store`.
     pub fn mount<S: SessionStore + Clone>(&self, router: Router, store: S) -> Router {
-        router
-            .layer(self.layer.clone())
-            .layer(session_layer(store, self.layer.config()))
+        self.mount_with(router, session_layer(store, self.layer.config()))
+    }
+
+    /// Like [`DiscordOAuth::mount`] with a session layer you configured yourself (start from
+    /// [`session_layer`] and adjust).
+    ///
+    /// # Security
+    /// Keep `SameSite=Lax` (or `None` with `Secure` inside an iframe): with `Strict` the
+    /// session cookie does not come back on Discord's redirect and every login fails.
+    pub fn mount_with<S: SessionStore + Clone>(
+        &self,
+        router: Router,
+        sessions: tower_sessions::SessionManagerLayer<S>,
+    ) -> Router {
+        router.layer(self.layer.clone()).layer(sessions)
     }
 }

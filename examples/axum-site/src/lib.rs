@@ -23,7 +23,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::transport::ReqwestTransport;
-use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig};
+use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, session_layer};
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
@@ -87,6 +87,13 @@ pub struct Settings {
     pub refresh_skew: Duration,
     /// The site's wall clock (tests shift it to make tokens expire).
     pub clock: Option<discord_oauth_axum::Clock>,
+    /// `SameSite=Strict` session cookie instead of `Lax`. Only for demonstrating (and
+    /// testing) that Strict breaks the login: the cookie does not come back on Discord's
+    /// cross-site redirect to the callback.
+    pub strict_cookies: bool,
+    /// The host name browsers use to reach the site (default: the bound IP address). It goes
+    /// into the default redirect URI.
+    pub public_host: Option<String>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -110,6 +117,8 @@ impl Settings {
             pending_ttl: Duration::from_secs(600),
             refresh_skew: Duration::from_secs(300),
             clock: None,
+            strict_cookies: false,
+            public_host: None,
         }
     }
 
@@ -141,6 +150,8 @@ impl Settings {
 pub struct Site {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The site's origin as browsers see it (`http://host:port`).
+    pub origin: String,
     /// The in-process mock Discord, in offline mode.
     pub mock: Option<MockDiscord>,
     task: tokio::task::JoinHandle<()>,
@@ -149,7 +160,7 @@ pub struct Site {
 impl Site {
     /// The site's base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.origin.clone()
     }
 
     /// Waits until the server stops.
@@ -167,10 +178,14 @@ impl Site {
 pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     let listener = tokio::net::TcpListener::bind(settings.bind).await?;
     let addr = listener.local_addr()?;
+    let origin = match &settings.public_host {
+        Some(host) => format!("http://{host}:{}", addr.port()),
+        None => format!("http://{addr}"),
+    };
     let redirect_uri = settings
         .redirect_uri
         .clone()
-        .unwrap_or_else(|| format!("http://{addr}/auth/callback"));
+        .unwrap_or_else(|| format!("{origin}/auth/callback"));
     let (client_id, client_secret, endpoints, mock) = match &settings.discord {
         Discord::Real {
             client_id,
@@ -214,13 +229,18 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     }
     let layer = layer.build();
     let offline_note = mock.as_ref().map(MockDiscord::base_url);
-    let app = router(&DiscordOAuth::from_layer(layer), offline_note);
+    let app = router(&DiscordOAuth::from_layer(layer), offline_note, settings.strict_cookies);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "server stopped");
         }
     });
-    Ok(Site { addr, mock, task })
+    Ok(Site {
+        addr,
+        origin,
+        mock,
+        task,
+    })
 }
 
 #[derive(Clone)]
@@ -230,7 +250,7 @@ struct AppState {
 }
 
 /// The site's routes, wrapped in the login layers.
-pub fn router(oauth: &DiscordOAuth<ReqwestTransport>, offline_mock: Option<String>) -> Router {
+pub fn router(oauth: &DiscordOAuth<ReqwestTransport>, offline_mock: Option<String>, strict_cookies: bool) -> Router {
     let state = AppState {
         api: oauth.layer().api(),
         offline: offline_mock,
@@ -239,7 +259,11 @@ pub fn router(oauth: &DiscordOAuth<ReqwestTransport>, offline_mock: Option<Strin
         .route("/", get(home))
         .route("/me", get(me))
         .with_state(state);
-    oauth.mount(app, MemoryStore::default())
+    let mut sessions = session_layer(MemoryStore::default(), oauth.config());
+    if strict_cookies {
+        sessions = sessions.with_same_site(discord_oauth_axum::tower_sessions::cookie::SameSite::Strict);
+    }
+    oauth.mount_with(app, sessions)
 }
 
 async fn me(user: Option<DiscordUser>) -> Response {

@@ -31,6 +31,11 @@ pub struct Options {
     pub pending_ttl: Duration,
     pub redirect_uri: Option<String>,
     pub extra_users: usize,
+    /// Browser mode: the mock shows its consent page (no auto-consent) and the site is reached
+    /// as `localhost` while the mock is `127.0.0.1`, two different sites as with discord.com.
+    pub browser: bool,
+    /// `SameSite=Strict` session cookie (the H-04 drill).
+    pub strict_cookies: bool,
 }
 
 impl Default for Options {
@@ -40,6 +45,8 @@ impl Default for Options {
             pending_ttl: Duration::from_secs(600),
             redirect_uri: None,
             extra_users: 0,
+            browser: false,
+            strict_cookies: false,
         }
     }
 }
@@ -87,7 +94,7 @@ impl TestSite {
     }
 
     pub async fn start_with(kind: SiteKind, options: Options) -> Self {
-        let mut builder = MockDiscord::builder().auto_consent(true);
+        let mut builder = MockDiscord::builder().auto_consent(!options.browser);
         for n in 0..options.extra_users {
             builder = builder.user(MockUser::new(extra_user_id(n), format!("user{n}")));
         }
@@ -108,6 +115,10 @@ impl TestSite {
                 settings.pending_ttl = options.pending_ttl;
                 settings.redirect_uri.clone_from(&options.redirect_uri);
                 settings.clock = Some(clock.clock());
+                settings.strict_cookies = options.strict_cookies;
+                if options.browser {
+                    settings.public_host = Some("localhost".into());
+                }
                 let site = axum_site::start(settings).await.unwrap();
                 let url = site.url();
                 let addr = site.addr;
