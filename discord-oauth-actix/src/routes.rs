@@ -1,0 +1,174 @@
+//! The three login routes: `GET /auth/login`, `GET /auth/callback`, `POST /auth/logout`.
+//! What they decide comes from the core ([`LoginConfig`] and its flows and answers); this
+//! module reads and writes the actix session.
+
+use std::sync::Arc;
+
+use actix_session::{Session, SessionExt as _};
+use actix_web::http::header::ORIGIN;
+use actix_web::{HttpRequest, HttpResponse, web};
+use discord_oauth_core::login::answer::{self, Route};
+use discord_oauth_core::login::flow::{CallbackFlow, RevokeFlow, drive};
+use discord_oauth_core::login::{AuthSession, LoginError, PendingLogins};
+use tracing::Instrument as _;
+
+use crate::convert;
+use crate::shared::{DiscordOAuth, Shared};
+
+/// Session key of the authenticated session record.
+pub(crate) const AUTH_KEY: &str = "discord_oauth.auth";
+/// Session key of the logins in progress.
+pub(crate) const PENDING_KEY: &str = "discord_oauth.pending";
+
+impl DiscordOAuth {
+    /// Registers the login, callback and logout routes of the configuration, for
+    /// [`actix_web::App::configure`]:
+    ///
+    /// ```no_run
+    /// # let discord: discord_oauth_actix::DiscordOAuth = todo!();
+    /// actix_web::App::new().configure(discord.routes());
+    /// ```
+    ///
+    /// Every method reaches the handlers, so a wrong one gets `405` with `Allow`.
+    pub fn routes(&self) -> impl FnOnce(&mut web::ServiceConfig) + 'static {
+        let shared = Arc::clone(&self.shared);
+        move |cfg: &mut web::ServiceConfig| {
+            let routes = shared.config.routes().clone();
+            for (path, route) in [
+                (routes.login, Route::Login),
+                (routes.callback, Route::Callback),
+                (routes.logout, Route::Logout),
+            ] {
+                let shared = Arc::clone(&shared);
+                cfg.service(web::resource(path).to(move |req: HttpRequest| {
+                    let shared = Arc::clone(&shared);
+                    async move { serve(&shared, route, &req).await }
+                }));
+            }
+        }
+    }
+}
+
+async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse {
+    if let Err(r) = route.check_method(req.method().as_str()) {
+        return convert::response(r);
+    }
+    let session = req.get_session();
+    let answer = match route {
+        Route::Login => login(shared, &session, req.query_string()),
+        Route::Callback => {
+            callback(shared, &session, req.query_string())
+                .instrument(tracing::info_span!("discord_oauth.callback"))
+                .await
+        }
+        Route::Logout => {
+            let origin = req
+                .headers()
+                .get(ORIGIN)
+                .map(actix_web::http::header::HeaderValue::as_bytes);
+            match shared.config.check_logout_origin(origin) {
+                Err(r) => r,
+                Ok(()) => {
+                    logout(shared, &session)
+                        .instrument(tracing::info_span!("discord_oauth.logout"))
+                        .await
+                }
+            }
+        }
+    };
+    convert::response(answer)
+}
+
+fn store_unavailable(e: &dyn std::fmt::Display) -> http::Response<String> {
+    tracing::error!(error = %e, "session store failed");
+    answer::store_unavailable()
+}
+
+fn login_error_page(shared: &Shared, e: &LoginError) -> http::Response<String> {
+    if e.status() >= 500 {
+        tracing::warn!(error = %e, "login failed");
+    } else {
+        tracing::info!(error = %e, "login refused");
+    }
+    shared.config.login_error_answer(e)
+}
+
+fn log_revocation(result: Result<(), String>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "token revocation failed; the session was still ended");
+    }
+}
+
+fn login(shared: &Shared, session: &Session, query: &str) -> http::Response<String> {
+    let return_to = answer::return_to_param(query);
+    let mut pending: PendingLogins = match session.get(PENDING_KEY) {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => return store_unavailable(&e),
+    };
+    let started = shared
+        .config
+        .begin_login(return_to.as_deref(), &mut pending, &mut rand::rng(), shared.now());
+    let url = match started {
+        Ok(url) => url,
+        Err(e) => {
+            tracing::error!(error = %e, "login configuration error");
+            return answer::internal_error();
+        }
+    };
+    if let Err(e) = session.insert(PENDING_KEY, &pending) {
+        return store_unavailable(&e);
+    }
+    tracing::debug!(pending = pending.len(), "login started");
+    answer::redirect(url.as_str())
+}
+
+async fn callback(shared: &Shared, session: &Session, query: &str) -> http::Response<String> {
+    let mut pending: PendingLogins = match session.get(PENDING_KEY) {
+        Ok(p) => p.unwrap_or_default(),
+        Err(e) => return store_unavailable(&e),
+    };
+    let before = pending.len();
+    let result = shared.config.complete_callback(query, &mut pending, shared.now());
+    if pending.len() != before {
+        // The login was consumed: record that whatever happens next (single use, B-06).
+        if pending.is_empty() {
+            session.remove(PENDING_KEY);
+        } else if let Err(e) = session.insert(PENDING_KEY, &pending) {
+            return store_unavailable(&e);
+        }
+    }
+    let (exchange, return_to) = match result {
+        Ok(ok) => ok,
+        Err(e) => return login_error_page(shared, &e),
+    };
+    let outcome = drive(CallbackFlow::new(&shared.config, exchange, return_to), shared).await;
+    if let Some(revocation) = outcome.revocation {
+        log_revocation(revocation);
+    }
+    let done = match outcome.result {
+        Ok(done) => done,
+        Err(e) => return login_error_page(shared, &e),
+    };
+    // A new session at login (H-05): a fixated or leaked pre-login session becomes useless.
+    session.renew();
+    if let Err(e) = session.insert(AUTH_KEY, &done.session) {
+        return store_unavailable(&e);
+    }
+    tracing::info!(user_id = %done.session.user.id, "user logged in");
+    answer::redirect(done.return_to.as_str())
+}
+
+async fn logout(shared: &Shared, session: &Session) -> http::Response<String> {
+    let auth: Option<AuthSession> = match session.get(AUTH_KEY) {
+        Ok(a) => a,
+        Err(e) => return store_unavailable(&e),
+    };
+    if let Some(tokens) = auth.as_ref().and_then(|a| a.tokens.as_ref()) {
+        log_revocation(drive(RevokeFlow::new(&shared.config, tokens), shared).await);
+    }
+    session.purge();
+    if let Some(a) = &auth {
+        tracing::info!(user_id = %a.user.id, "user logged out");
+    }
+    answer::redirect(shared.config.post_logout_redirect().as_str())
+}
