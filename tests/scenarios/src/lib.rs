@@ -22,6 +22,8 @@ use reqwest::header::LOCATION;
 pub enum SiteKind {
     /// `examples/axum-site`.
     Axum,
+    /// `examples/actix-site`.
+    Actix,
 }
 
 /// Options for a test site.
@@ -120,6 +122,39 @@ impl TestSite {
                     settings.public_host = Some("localhost".into());
                 }
                 let site = axum_site::start(settings).await.unwrap();
+                let url = site.url();
+                let addr = site.addr;
+                mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
+                    .unwrap();
+                let site = Arc::new(site);
+                Self {
+                    kind,
+                    url,
+                    addr,
+                    mock,
+                    clock,
+                    stop: Box::new(move || site.stop()),
+                }
+            }
+            SiteKind::Actix => {
+                let mut settings = actix_site::Settings::new(
+                    actix_site::Discord::Real {
+                        client_id: fixture::CLIENT_ID.into(),
+                        client_secret: Some(fixture::CLIENT_SECRET.into()),
+                        authorize_url: mock.authorize_url(),
+                        api_base: mock.api_base(),
+                    },
+                    "127.0.0.1:0".parse().unwrap(),
+                );
+                settings.timeout = options.timeout;
+                settings.pending_ttl = options.pending_ttl;
+                settings.redirect_uri.clone_from(&options.redirect_uri);
+                settings.clock = Some(clock.clock());
+                settings.strict_cookies = options.strict_cookies;
+                if options.browser {
+                    settings.public_host = Some("localhost".into());
+                }
+                let site = actix_site::start(settings).await.unwrap();
                 let url = site.url();
                 let addr = site.addr;
                 mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))

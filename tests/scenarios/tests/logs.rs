@@ -33,7 +33,7 @@ async fn e03_logs_contain_no_secret_and_no_token() {
         .with_writer(move || writer.clone())
         .init();
 
-    for kind in [SiteKind::Axum] {
+    for kind in [SiteKind::Axum, SiteKind::Actix] {
         let site = TestSite::start(kind).await;
         let b = site.browser();
         // A login, a refresh, a failed login, a cancelled login, and a logout.
