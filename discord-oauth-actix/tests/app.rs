@@ -1,0 +1,354 @@
+//! The actix integration in `test::init_service`, with a scripted transport (no sockets):
+//! route answers, cookie flags and size, extractor rejections, guards.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::cookie::Key;
+use actix_web::dev::ServiceResponse;
+use actix_web::http::StatusCode;
+use actix_web::{App, HttpResponse, test, web};
+use discord_oauth_actix::transport::TransportError;
+use discord_oauth_actix::{DiscordOAuth, DiscordToken, DiscordUser, LoginConfig};
+use discord_oauth_core::{Endpoints, Scope};
+
+const USER: &str = r#"{"id":"80351110224678912","username":"nelly","discriminator":"0","global_name":"Nelly","avatar":"8342729096ea3675442027381ff50dfe","email":"nelly@example.com","verified":true,"locale":"en-US","mfa_enabled":true,"premium_type":2,"flags":64,"public_flags":64}"#;
+
+#[derive(Clone, Default)]
+struct Counts(Arc<[AtomicUsize; 4]>);
+
+fn discord(counts: &Counts, member_status: u16) -> DiscordOAuth {
+    let config = LoginConfig::builder("1100000000000000001", "http://localhost:8080/auth/callback")
+        .client_secret("secret")
+        .scopes([Scope::Identify, Scope::Guilds, Scope::GuildsMembersRead, Scope::Email])
+        .endpoints(Endpoints::from_base("https://discord.test/api/v10".parse().unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let counts = counts.clone();
+    let transport = move |req: http::Request<Vec<u8>>| {
+        let counts = counts.clone();
+        async move {
+            let path = req.uri().path().to_owned();
+            let (i, status, body) = if path.ends_with("/oauth2/token") {
+                (0, 200, r#"{"access_token":"6qrZcUqja7812RVdnEKjpzOL4CvHBFG","token_type":"Bearer","expires_in":604800,"refresh_token":"D43f5y0ahjqew82jZ4NViEr2YafMKhue","scope":"identify guilds guilds.members.read email"}"#.to_owned())
+            } else if path.ends_with("/oauth2/token/revoke") {
+                (1, 200, String::new())
+            } else if path.ends_with("/users/@me") {
+                (2, 200, USER.to_owned())
+            } else if path.ends_with("/member") {
+                (
+                    3,
+                    member_status,
+                    if member_status == 200 {
+                        r#"{"roles":["7"],"joined_at":"2020-01-01T00:00:00Z","deaf":false,"mute":false}"#.to_owned()
+                    } else if member_status == 429 {
+                        r#"{"message":"slow down","retry_after":40,"global":false}"#.to_owned()
+                    } else {
+                        r#"{"message":"Unknown Guild","code":10004}"#.to_owned()
+                    },
+                )
+            } else {
+                return Err(TransportError::Failed(format!("unexpected {path}")));
+            };
+            counts.0[i].fetch_add(1, Ordering::SeqCst);
+            Ok::<_, TransportError>(
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(body.into_bytes())
+                    .unwrap(),
+            )
+        }
+    };
+    DiscordOAuth::builder(config, transport).build()
+}
+
+macro_rules! app {
+    ($discord:expr) => {{
+        let d: DiscordOAuth = $discord;
+        test::init_service(
+            App::new()
+                .configure(d.routes())
+                .route(
+                    "/me",
+                    web::get().to(|u: DiscordUser| async move { HttpResponse::Ok().body(u.id.to_string()) }),
+                )
+                .route(
+                    "/token",
+                    web::get().to(|t: DiscordToken| async move { HttpResponse::Ok().body(t.scopes().to_string()) }),
+                )
+                .service(
+                    web::resource("/members")
+                        .wrap(d.require_role(42, 7))
+                        .to(|| async { HttpResponse::Ok().body("welcome") }),
+                )
+                .wrap(d.middleware())
+                .wrap(d.cookie_session(Key::from(&[7u8; 64]))),
+        )
+        .await
+    }};
+}
+
+fn hdr<B>(resp: &ServiceResponse<B>, name: &str) -> String {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+fn set_cookie<B>(resp: &ServiceResponse<B>) -> Option<String> {
+    resp.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned())
+}
+
+fn cookie_pair(set_cookie: &str) -> String {
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
+fn location<B>(resp: &ServiceResponse<B>) -> String {
+    hdr(resp, "location")
+}
+
+fn state_of(url: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+#[actix_web::test]
+async fn login_callback_session_and_cookie_size() {
+    let counts = Counts::default();
+    let app = app!(discord(&counts, 200));
+    // Five logins in progress in one browser…
+    let mut cookie = String::new();
+    let mut authorize = Vec::new();
+    for n in 0..5 {
+        let mut req = test::TestRequest::get().uri(&format!("/auth/login?return_to=%2Fpage{n}"));
+        if !cookie.is_empty() {
+            req = req.insert_header(("cookie", cookie.clone()));
+        }
+        let resp = test::call_service(&app, req.to_request()).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        assert_eq!(hdr(&resp, "cache-control"), "no-store");
+        assert_eq!(hdr(&resp, "referrer-policy"), "no-referrer");
+        let sc = set_cookie(&resp).unwrap();
+        assert!(
+            sc.starts_with("discord_oauth=") && sc.contains("HttpOnly") && sc.contains("SameSite=Lax"),
+            "{sc}"
+        );
+        assert!(sc.contains("Path=/") && !sc.contains("Secure"), "{sc}");
+        cookie = cookie_pair(&sc);
+        authorize.push(location(&resp));
+    }
+    // … one completes …
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("/auth/callback?code=abc&state={}", state_of(&authorize[4])))
+            .insert_header(("cookie", cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), "/page4");
+    cookie = cookie_pair(&set_cookie(&resp).unwrap());
+    // … and a fifth is started again: 5 pending logins and a full session in one cookie.
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/auth/login?return_to=%2Fa%2Fsomewhat%2Flonger%2Fpath%3Fwith%3Dquery")
+            .insert_header(("cookie", cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    let sc = set_cookie(&resp).unwrap();
+    eprintln!("session cookie with 5 pending logins and a session: {} bytes", sc.len());
+    assert!(sc.len() < 4096, "the session cookie is {} bytes", sc.len());
+    cookie = cookie_pair(&sc);
+
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .insert_header(("cookie", cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(test::read_body(resp).await, "80351110224678912");
+    assert_eq!(counts.0[0].load(Ordering::SeqCst), 1);
+    assert_eq!(counts.0[2].load(Ordering::SeqCst), 1);
+
+    // The replayed callback is refused (the state was used).
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri(&format!("/auth/callback?code=abc&state={}", state_of(&authorize[4])))
+            .insert_header(("cookie", cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(hdr(&resp, "content-type"), "text/html; charset=utf-8");
+
+    // Guard: the member has role 7 in guild 42.
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/members")
+            .insert_header(("cookie", cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // Logout: GET is 405, a cross-site POST 403, a same-site POST revokes and clears.
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/auth/logout")
+            .insert_header(("cookie", cookie.clone()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(hdr(&resp, "allow"), "POST");
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/auth/logout")
+            .insert_header(("cookie", cookie.clone()))
+            .insert_header(("origin", "https://evil.example"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(counts.0[1].load(Ordering::SeqCst), 0);
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::post()
+            .uri("/auth/logout")
+            .insert_header(("cookie", cookie.clone()))
+            .insert_header(("origin", "http://localhost:8080"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), "/");
+    assert_eq!(counts.0[1].load(Ordering::SeqCst), 1, "revoked at Discord");
+    let sc = set_cookie(&resp).unwrap();
+    assert!(
+        sc.contains("Max-Age=0") || sc.contains("expires=Thu, 01 Jan 1970"),
+        "cookie removed: {sc}"
+    );
+}
+
+#[actix_web::test]
+async fn anonymous_requests_get_a_redirect_or_401_json() {
+    let app = app!(discord(&Counts::default(), 200));
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me?x=1")
+            .insert_header(("accept", "text/html"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), "/auth/login?return_to=%2Fme%3Fx%3D1");
+    assert!(set_cookie(&resp).is_none(), "no session for an anonymous request");
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/token")
+            .insert_header(("accept", "application/json"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(hdr(&resp, "content-type"), "application/json");
+    let body: serde_json::Value = test::read_body_json(resp).await;
+    assert_eq!(body["login_url"], "/auth/login?return_to=%2Ftoken");
+    // A fetch from a script is never redirected.
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/members")
+            .insert_header(("accept", "text/html"))
+            .insert_header(("sec-fetch-mode", "cors"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[actix_web::test]
+async fn missing_middleware_is_an_opaque_500() {
+    let d = discord(&Counts::default(), 200);
+    let app = test::init_service(App::new().route(
+        "/me",
+        web::get().to(|u: DiscordUser| async move { HttpResponse::Ok().body(u.username.clone()) }),
+    ))
+    .await;
+    let _ = d;
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(test::read_body(resp).await, "Internal Server Error");
+}
+
+async fn logged_in_cookie<S, B>(app: &S) -> String
+where
+    S: actix_web::dev::Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let resp = test::call_service(app, test::TestRequest::get().uri("/auth/login").to_request()).await;
+    let cookie = cookie_pair(&set_cookie(&resp).unwrap());
+    let resp = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri(&format!("/auth/callback?code=abc&state={}", state_of(&location(&resp))))
+            .insert_header(("cookie", cookie))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    cookie_pair(&set_cookie(&resp).unwrap())
+}
+
+#[actix_web::test]
+async fn guards_refuse_non_members_and_never_let_in_on_errors() {
+    for (status, expected) in [(404, StatusCode::FORBIDDEN), (429, StatusCode::SERVICE_UNAVAILABLE)] {
+        let counts = Counts::default();
+        let app = app!(discord(&counts, status));
+        let cookie = logged_in_cookie(&app).await;
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri("/members")
+                .insert_header(("cookie", cookie.clone()))
+                .insert_header(("accept", "text/html"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), expected);
+        if status == 429 {
+            assert_eq!(hdr(&resp, "retry-after"), "40");
+        } else {
+            assert_eq!(hdr(&resp, "content-type"), "text/html; charset=utf-8");
+            // The decision is remembered: no second call to Discord.
+            let resp = test::call_service(
+                &app,
+                test::TestRequest::get()
+                    .uri("/members")
+                    .insert_header(("cookie", cookie))
+                    .to_request(),
+            )
+            .await;
+            assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+            assert_eq!(counts.0[3].load(Ordering::SeqCst), 1);
+        }
+    }
+}
