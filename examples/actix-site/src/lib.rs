@@ -167,6 +167,8 @@ impl Settings {
 pub struct Site {
     /// The address it listens on.
     pub addr: SocketAddr,
+    /// The site's origin as browsers see it (`http://host:port`).
+    pub origin: String,
     /// The in-process mock Discord, in offline mode.
     pub mock: Option<MockDiscord>,
     handle: actix_web::dev::ServerHandle,
@@ -176,7 +178,7 @@ pub struct Site {
 impl Site {
     /// The site's base URL.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        self.origin.clone()
     }
 
     /// Waits until the server stops.
@@ -264,6 +266,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     });
     Ok(Site {
         addr,
+        origin,
         mock,
         handle,
         task,
