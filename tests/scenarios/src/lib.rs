@@ -9,7 +9,7 @@ pub mod scenarios;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use discord_oauth_mock::{MockDiscord, MockUser, fixture};
@@ -53,18 +53,31 @@ impl Default for Options {
     }
 }
 
-/// A shiftable wall clock for the site: tests move it forward to make tokens expire.
+/// A shiftable wall clock for the site: tests move it to make tokens expire, or skew it.
 #[derive(Debug, Clone, Default)]
-pub struct ShiftClock(Arc<AtomicU64>);
+pub struct ShiftClock(Arc<AtomicI64>);
 
 impl ShiftClock {
     pub fn advance(&self, by: Duration) {
-        self.0.fetch_add(by.as_secs(), Ordering::SeqCst);
+        self.0.fetch_add(i64::try_from(by.as_secs()).unwrap(), Ordering::SeqCst);
+    }
+
+    /// Sets the offset from the real clock, in seconds (negative: the site's clock is behind).
+    pub fn set_offset(&self, seconds: i64) {
+        self.0.store(seconds, Ordering::SeqCst);
     }
 
     pub fn clock(&self) -> discord_oauth_axum::Clock {
         let offset = Arc::clone(&self.0);
-        Arc::new(move || SystemTime::now() + Duration::from_secs(offset.load(Ordering::SeqCst)))
+        Arc::new(move || {
+            let o = offset.load(Ordering::SeqCst);
+            let now = SystemTime::now();
+            if o >= 0 {
+                now + Duration::from_secs(o.unsigned_abs())
+            } else {
+                now - Duration::from_secs(o.unsigned_abs())
+            }
+        })
     }
 }
 

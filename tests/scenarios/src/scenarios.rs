@@ -385,3 +385,71 @@ pub async fn unauthenticated_html_vs_json(kind: SiteKind) {
         "no session created for an API 401"
     );
 }
+
+/// Every shape of 429 Discord (or its edge) sends on the token endpoint: a long wait is not
+/// retried inline (503 with `Retry-After` from whichever place carried it); a 429 that says
+/// nothing about waiting (Cloudflare's `{"code":40333}`) is retried once after a second, then
+/// answered with 503. Never a session, never a 500.
+pub async fn rate_limit_variants_on_token_endpoint(kind: SiteKind) {
+    use discord_oauth_mock::RateLimitStyle;
+    let site = TestSite::start(kind).await;
+    for style in [
+        RateLimitStyle::Full,
+        RateLimitStyle::HeadersOnly,
+        RateLimitStyle::BodyOnly,
+        RateLimitStyle::Html,
+    ] {
+        site.mock.clear_requests();
+        site.mock.inject(
+            Fault::rate_limited(Endpoint::Token)
+                .retry_after(30.0)
+                .style(style)
+                .once(),
+        );
+        let b = site.browser();
+        let r = b.login(None).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{style:?}");
+        let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((29..=30).contains(&retry), "{style:?}: Retry-After {retry}");
+        assert_eq!(
+            site.mock.count(Endpoint::Token),
+            1,
+            "{style:?}: a long wait is not retried inline"
+        );
+        assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    }
+    site.mock.clear_requests();
+    site.mock.inject(
+        Fault::rate_limited(Endpoint::Token)
+            .style(RateLimitStyle::CloudflareBan)
+            .times(2),
+    );
+    let b = site.browser();
+    let r = b.login(None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(site.mock.count(Endpoint::Token), 2, "one retry, then give up");
+    assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+}
+
+/// The site's clock 5 minutes ahead of or behind Discord's: login, `/me` and the pending
+/// login's expiry still work, and no premature refresh or logout happens.
+pub async fn clock_skew_of_five_minutes_is_tolerated(kind: SiteKind) {
+    for offset in [300_i64, -300] {
+        let site = TestSite::start(kind).await;
+        site.clock.set_offset(offset);
+        let b = site.browser();
+        let r = b.login(Some("/me")).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "offset {offset}");
+        assert!(b.me().await.is_ok(), "offset {offset}");
+        assert_eq!(
+            site.grants("refresh_token"),
+            0,
+            "no premature refresh at offset {offset}"
+        );
+        // An hour later (site time), still logged in without a refresh.
+        site.clock.set_offset(offset + 3600);
+        assert!(b.me().await.is_ok());
+        assert_eq!(site.grants("refresh_token"), 0);
+    }
+}

@@ -37,6 +37,8 @@ scenarios!(axum => SiteKind::Axum;
     two_tabs_log_in_at_once,
     logout_is_post_only_and_same_origin,
     unauthenticated_html_vs_json,
+    rate_limit_variants_on_token_endpoint,
+    clock_skew_of_five_minutes_is_tolerated,
 );
 
 scenarios!(actix => SiteKind::Actix;
@@ -58,4 +60,6 @@ scenarios!(actix => SiteKind::Actix;
     two_tabs_log_in_at_once,
     logout_is_post_only_and_same_origin,
     unauthenticated_html_vs_json,
+    rate_limit_variants_on_token_endpoint,
+    clock_skew_of_five_minutes_is_tolerated,
 );
