@@ -1,0 +1,92 @@
+//! Session cookies an attacker holds: a copy taken before logout (checklist G-05) and a
+//! cookie the attacker chose before the victim logged in (H-06), for both sample sites.
+//!
+//! The axum site keeps sessions server-side (tower-sessions `MemoryStore`): logout deletes
+//! the record, so a copied cookie is worthless. The actix site keeps the whole session in one
+//! encrypted cookie (actix-session `CookieSessionStore`): there is nothing server-side to
+//! delete, so a copy taken before logout stays valid until the cookie expires. That is the
+//! documented limitation of the cookie store (see `DiscordOAuth::cookie_session`); the test
+//! pins it so that a change of store shows up here.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use discord_oauth_scenarios::{Browser, SiteKind, TestSite};
+use reqwest::StatusCode;
+
+/// `GET /me` as JSON with exactly this cookie, from a fresh client.
+async fn me_with_cookie(site: &TestSite, cookie: &str) -> StatusCode {
+    let other = Browser::new(&site.url, &site.mock.base_url());
+    other
+        .http
+        .get(format!("{}/me", site.url))
+        .header("accept", "application/json")
+        .header("cookie", format!("discord_oauth={cookie}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Logs in, copies the session cookie, logs out, and replays the copy.
+async fn replay_after_logout(kind: SiteKind) -> StatusCode {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    b.login(None).await;
+    assert!(b.me().await.is_ok());
+    let copied = b.session_cookie().unwrap();
+    assert_eq!(
+        me_with_cookie(&site, &copied).await,
+        StatusCode::OK,
+        "the copy works before logout"
+    );
+    assert_eq!(b.logout().await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    me_with_cookie(&site, &copied).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g05_axum_session_cookie_copied_before_logout_is_dead_after_it() {
+    assert_eq!(replay_after_logout(SiteKind::Axum).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g05_actix_cookie_store_copy_survives_logout_documented_limitation() {
+    assert_eq!(replay_after_logout(SiteKind::Actix).await, StatusCode::OK);
+}
+
+/// A session cookie chosen by an attacker (well-formed for tower-sessions: 16 zero bytes,
+/// base64url; for the actix cookie store, any value is an undecryptable cookie) is not
+/// adopted: the login runs on a new session id, and the attacker's cookie stays anonymous.
+async fn fixated_cookie_is_not_adopted(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let chosen = "AAAAAAAAAAAAAAAAAAAAAA";
+    let b = site.browser();
+    let start = b
+        .http
+        .get(format!("{}/auth/login", site.url))
+        .header("cookie", format!("discord_oauth={chosen}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let set = start.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set.starts_with("discord_oauth="), "{set}");
+    assert!(
+        !set.starts_with(&format!("discord_oauth={chosen};")),
+        "the attacker's id was adopted: {set}"
+    );
+    // The victim finishes the login in this browser; the attacker's cookie is still nobody.
+    b.login(None).await;
+    assert!(b.me().await.is_ok());
+    assert_ne!(b.session_cookie().unwrap(), chosen);
+    assert_eq!(me_with_cookie(&site, chosen).await, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h06_axum_attacker_chosen_session_id_is_not_adopted() {
+    fixated_cookie_is_not_adopted(SiteKind::Axum).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h06_actix_attacker_chosen_session_cookie_is_not_adopted() {
+    fixated_cookie_is_not_adopted(SiteKind::Actix).await;
+}
