@@ -9,28 +9,20 @@
 //! not allowed: `403` (HTML page or JSON). Discord unavailable: `503` with `Retry-After`; the
 //! user is never let in on an error.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::{Ready, ready};
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use discord_oauth_core::login::answer::Refusal;
-use discord_oauth_core::login::flow::{GuildRequirement, drive};
+use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement, drive};
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert;
 use crate::extract::{DiscordAuthExt as _, wants_html};
 use crate::shared::DiscordOAuth;
-
-const DECISION_TTL: Duration = Duration::from_secs(60);
-const DECISION_CAPACITY: usize = 10_000;
-
-/// (user id, requirement) → (allowed, when decided).
-type Decisions = Mutex<HashMap<(u64, GuildRequirement), (bool, Instant)>>;
 
 impl DiscordOAuth {
     /// A guard letting through only members of `guild_id`. Needs the `guilds` or
@@ -55,7 +47,7 @@ impl DiscordOAuth {
         RequireGuild {
             oauth: self.clone(),
             requirement,
-            decisions: Arc::new(Mutex::new(HashMap::new())),
+            decisions: Arc::new(GuardDecisions::default()),
         }
     }
 }
@@ -65,7 +57,7 @@ impl DiscordOAuth {
 pub struct RequireGuild {
     oauth: DiscordOAuth,
     requirement: GuildRequirement,
-    decisions: Arc<Decisions>,
+    decisions: Arc<GuardDecisions>,
 }
 
 impl fmt::Debug for RequireGuild {
@@ -156,14 +148,9 @@ impl RequireGuild {
                 html,
             }));
         };
-        let key = (session.user.id.get(), self.requirement);
-        let cached = {
-            let decisions = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);
-            decisions
-                .get(&key)
-                .filter(|(_, at)| at.elapsed() < DECISION_TTL)
-                .map(|(allowed, _)| *allowed)
-        };
+        let user_id = session.user.id.get();
+        let now = self.oauth.shared.now();
+        let cached = self.decisions.get(user_id, self.requirement, now);
         let allowed = if let Some(allowed) = cached {
             allowed
         } else {
@@ -173,7 +160,7 @@ impl RequireGuild {
                 .map_err(Some)?;
             match drive(flow, self.oauth.shared.as_ref()).await {
                 Ok(allowed) => {
-                    self.remember(key, allowed);
+                    self.decisions.remember(user_id, self.requirement, allowed, now);
                     allowed
                 }
                 Err(e) => {
@@ -189,16 +176,5 @@ impl RequireGuild {
         } else {
             Err(Some(self.requirement.forbidden(html)))
         }
-    }
-
-    fn remember(&self, key: (u64, GuildRequirement), allowed: bool) {
-        let mut decisions = self.decisions.lock().unwrap_or_else(PoisonError::into_inner);
-        if decisions.len() >= DECISION_CAPACITY {
-            decisions.retain(|_, (_, at)| at.elapsed() < DECISION_TTL);
-            if decisions.len() >= DECISION_CAPACITY {
-                decisions.clear();
-            }
-        }
-        decisions.insert(key, (allowed, Instant::now()));
     }
 }

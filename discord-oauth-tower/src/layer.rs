@@ -11,7 +11,9 @@ use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
-use crate::guard::{RequireGuildLayer, Requirement};
+use discord_oauth_core::login::flow::GuildRequirement;
+
+use crate::guard::RequireGuildLayer;
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
 
@@ -96,7 +98,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
     pub fn require_guild(&self, guild_id: u64) -> RequireGuildLayer<T> {
         RequireGuildLayer::new(
             Arc::clone(&self.shared),
-            Requirement {
+            GuildRequirement {
                 guild_id,
                 role_id: None,
             },
@@ -108,7 +110,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
     pub fn require_role(&self, guild_id: u64, role_id: u64) -> RequireGuildLayer<T> {
         RequireGuildLayer::new(
             Arc::clone(&self.shared),
-            Requirement {
+            GuildRequirement {
                 guild_id,
                 role_id: Some(role_id),
             },

@@ -164,10 +164,6 @@ where
 
 // ------------------------------------------------------------------ responses and IO
 
-pub(crate) fn html_page(status: StatusCode, title: &str, message: &str, back: &str) -> Response<String> {
-    answer::html_page(status, title, message, back)
-}
-
 fn store_unavailable(e: &tower_sessions::session::Error) -> Response<String> {
     tracing::error!(error = %e, "session store failed");
     answer::store_unavailable()

@@ -745,3 +745,73 @@ impl Flow for GuildCheckFlow {
             .unwrap_or_else(|| Err(LoginError::Unreachable("the guild check was not finished".into())))
     }
 }
+
+/// Guard decisions remembered per user and requirement, so a guarded page does not ask
+/// Discord on every request: bounded ([`GuardDecisions::CAPACITY`]) and time-limited
+/// ([`GuardDecisions::TTL`]). The caller passes the time; nothing here reads a clock.
+#[derive(Debug, Default)]
+pub struct GuardDecisions {
+    map: std::sync::Mutex<std::collections::HashMap<(u64, GuildRequirement), (bool, SystemTime)>>,
+}
+
+impl GuardDecisions {
+    /// How long a decision is trusted: 60 s.
+    pub const TTL: Duration = Duration::from_secs(60);
+    /// The most decisions kept; when full, expired ones go, then all.
+    pub const CAPACITY: usize = 10_000;
+
+    /// The remembered decision for `user_id`, if still fresh at `now`.
+    pub fn get(&self, user_id: u64, requirement: GuildRequirement, now: SystemTime) -> Option<bool> {
+        let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&(user_id, requirement))
+            .filter(|(_, at)| now.duration_since(*at).is_ok_and(|age| age < Self::TTL))
+            .map(|(allowed, _)| *allowed)
+    }
+
+    /// Remembers a decision made at `now`.
+    pub fn remember(&self, user_id: u64, requirement: GuildRequirement, allowed: bool, now: SystemTime) {
+        let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= Self::CAPACITY {
+            map.retain(|_, (_, at)| now.duration_since(*at).is_ok_and(|age| age < Self::TTL));
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert((user_id, requirement), (allowed, now));
+    }
+}
+
+#[cfg(test)]
+mod guard_decision_tests {
+    use super::*;
+
+    #[test]
+    fn decisions_expire_and_stay_bounded() {
+        let d = GuardDecisions::default();
+        let r = GuildRequirement {
+            guild_id: 1,
+            role_id: None,
+        };
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        d.remember(7, r, true, t0);
+        assert_eq!(d.get(7, r, t0 + Duration::from_secs(59)), Some(true));
+        assert_eq!(d.get(7, r, t0 + Duration::from_secs(60)), None, "expired");
+        assert_eq!(d.get(8, r, t0), None, "per user");
+        assert_eq!(
+            d.get(
+                7,
+                GuildRequirement {
+                    guild_id: 1,
+                    role_id: Some(2)
+                },
+                t0
+            ),
+            None,
+            "per requirement"
+        );
+        for user in 0..(GuardDecisions::CAPACITY as u64 + 10) {
+            d.remember(user, r, false, t0);
+        }
+        assert!(d.map.lock().unwrap().len() <= GuardDecisions::CAPACITY);
+    }
+}
