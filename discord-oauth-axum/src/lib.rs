@@ -34,14 +34,18 @@
 mod extract;
 
 pub use discord_oauth_core as core;
+#[cfg(feature = "redis")]
+pub use discord_oauth_tower::RedisRefreshLock;
 pub use discord_oauth_tower::{
-    AuthState, Clock, DiscordApi, DiscordOAuthLayer, LoginConfig, Routes, session_layer, tower_sessions, transport,
+    AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LocalRefreshLock, LoginConfig, RefreshLock,
+    Routes, lock, session_layer, tower_sessions, transport,
 };
 pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};
 
 use axum::Router;
 use discord_oauth_tower::Transport;
 use discord_oauth_tower::tower_sessions::SessionStore;
+use discord_oauth_tower::tower_sessions::service::CookieController;
 
 /// One-line mounting: wraps a router with the session layer and [`DiscordOAuthLayer`], so the
 /// login routes are served and every handler can extract the user.
@@ -82,15 +86,15 @@ impl<T: Transport> DiscordOAuth<T> {
     }
 
     /// Like [`DiscordOAuth::mount`] with a session layer you configured yourself (start from
-    /// [`session_layer`] and adjust).
+    /// [`session_layer`] and adjust, e.g. `.with_private(key)` to encrypt the cookie).
     ///
     /// # Security
     /// Keep `SameSite=Lax` (or `None` with `Secure` inside an iframe): with `Strict` the
     /// session cookie does not come back on Discord's redirect and every login fails.
-    pub fn mount_with<S: SessionStore + Clone>(
+    pub fn mount_with<S: SessionStore + Clone, C: CookieController + Sync>(
         &self,
         router: Router,
-        sessions: tower_sessions::SessionManagerLayer<S>,
+        sessions: tower_sessions::SessionManagerLayer<S, C>,
     ) -> Router {
         router.layer(self.layer.clone()).layer(sessions)
     }

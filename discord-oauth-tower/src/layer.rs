@@ -10,10 +10,11 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
-use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
+use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, TouchLog};
 use discord_oauth_core::login::flow::GuildRequirement;
 
 use crate::guard::RequireGuildLayer;
+use crate::lock::{LocalRefreshLock, RefreshLock};
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
 
@@ -85,6 +86,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
             cache_ttl: DEFAULT_CACHE_TTL,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(std::time::SystemTime::now),
+            refresh_lock: Arc::new(LocalRefreshLock::new()),
         }
     }
 
@@ -187,6 +189,7 @@ impl<T> fmt::Debug for DiscordOAuthLayerBuilder<T> {
             .field("timeout", &self.timeout)
             .field("cache_ttl", &self.cache_ttl)
             .field("cache_capacity", &self.cache_capacity)
+            .field("refresh_lock", &self.refresh_lock)
             .finish_non_exhaustive()
     }
 }
@@ -200,6 +203,7 @@ pub struct DiscordOAuthLayerBuilder<T> {
     cache_ttl: Duration,
     cache_capacity: usize,
     clock: Clock,
+    refresh_lock: Arc<dyn RefreshLock>,
 }
 
 impl<T: Transport> DiscordOAuthLayerBuilder<T> {
@@ -219,7 +223,8 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
 
     /// How long a decoded session may be served from memory without reading the store
     /// (default 30 s). This bounds how long a logout on another instance takes to be seen
-    /// here; zero disables the cache.
+    /// here, and how long a session store outage goes unnoticed by sessions cached here;
+    /// zero disables the cache.
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.cache_ttl = ttl;
         self
@@ -231,9 +236,26 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
         self
     }
 
+    /// The lock that makes token refreshes single flight per session (default:
+    /// [`LocalRefreshLock`], which covers one process). With several instances sharing a
+    /// session store, use a lock they share, e.g. `RedisRefreshLock` (cargo feature
+    /// `redis`); otherwise two instances may refresh the same session at once, and the second
+    /// refresh fails because Discord rotated the refresh token (the layer then re-reads the
+    /// store and uses the first refresh's tokens if it finds them, but a shared lock avoids
+    /// the failed request to Discord altogether).
+    ///
+    /// The layer holds the lock for at most twice the [timeout](Self::timeout) plus 10 s
+    /// (30 s by default): longer than a refresh can take. Requests waiting for it wait at
+    /// most that long, then get a `503`.
+    pub fn refresh_lock(mut self, lock: impl RefreshLock) -> Self {
+        self.refresh_lock = Arc::new(lock);
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> DiscordOAuthLayer<T> {
         let cache = AuthCache::new(self.cache_ttl, self.cache_capacity);
+        let touches = TouchLog::new(self.cache_capacity);
         DiscordOAuthLayer {
             shared: Arc::new(Shared::new(
                 self.config,
@@ -241,6 +263,8 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
                 self.timeout,
                 cache,
                 self.clock,
+                self.refresh_lock,
+                touches,
             )),
         }
     }
@@ -252,10 +276,14 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
 /// - `HttpOnly`, `Path=/`, no `Domain`;
 /// - `Secure` and the `__Host-` name prefix when the redirect URI is https
 ///   ([`LoginConfig::secure_cookies`]);
-/// - expiry after 7 days without activity.
+/// - expiry after 7 days without activity: the layer extends an active session's expiry in
+///   the store about once a day (not on every request, which would cost a store write each);
+///   a session holding only logins in progress expires with them (10 minutes by default).
 ///
 /// Use any `tower-sessions` store: `MemoryStore` for one instance, Redis or SQL stores for
-/// several.
+/// several (then also a shared [`crate::DiscordOAuthLayerBuilder::refresh_lock`]). To sign or
+/// encrypt the cookie, add `.with_signed(key)` or `.with_private(key)` (tower-sessions features
+/// `signed` / `private`) with the same key on every instance.
 pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) -> SessionManagerLayer<S> {
     let name = if config.secure_cookies() {
         "__Host-discord_oauth"

@@ -17,6 +17,20 @@
 //! requests wait for that refresh and share its result, because Discord's refresh tokens work
 //! once. A refresh token Discord rejects logs the user out.
 //!
+//! ## Several instances
+//!
+//! Behind a load balancer, give every instance the same session store (e.g.
+//! `tower-sessions-redis-store`), the same cookie key, and a shared [`RefreshLock`]
+//! (`RedisRefreshLock`, cargo feature `redis`). Then:
+//! - a login on one instance is valid on all of them;
+//! - a refresh happens once per session across instances: the others wait for the lock, then
+//!   re-read the session from the store and use the new tokens;
+//! - each instance keeps decoded sessions in memory for up to the cache TTL (30 s by default,
+//!   [`DiscordOAuthLayerBuilder::cache_ttl`]): a logout on one instance is seen by the others
+//!   within that time. Tokens are never refreshed from the cache: the refresh re-reads the store.
+//! - a store outage answers `503` with `Retry-After` (sessions cached here keep working until
+//!   their cache entry expires); nobody is logged out by it.
+//!
 //! Framework crates (`discord-oauth-axum`) turn [`AuthState`] into extractors.
 //!
 //! Everything Discord-specific that is not IO lives in `discord-oauth-core`; this crate is
@@ -28,6 +42,7 @@ mod cache;
 mod extension;
 mod guard;
 mod layer;
+pub mod lock;
 mod service;
 pub mod transport;
 
@@ -37,6 +52,9 @@ pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extension::AuthState;
 pub use guard::{RequireGuild, RequireGuildLayer};
 pub use layer::{DEFAULT_TIMEOUT, DiscordApi, DiscordOAuthLayer, DiscordOAuthLayerBuilder, session_layer};
+#[cfg(feature = "redis")]
+pub use lock::RedisRefreshLock;
+pub use lock::{LocalRefreshLock, RefreshLock};
 pub use service::{Clock, DiscordOAuthService, ResponseFuture};
 pub use tower_sessions;
 pub use transport::{Transport, TransportError};

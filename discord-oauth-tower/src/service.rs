@@ -1,11 +1,10 @@
 //! [`DiscordOAuthService`]: serves the login routes and attaches the authenticated session to
 //! every other request.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -17,12 +16,13 @@ use discord_oauth_core::response::ApiCall;
 use http::header::{HeaderValue, ORIGIN};
 use http::{Method, Request, Response, StatusCode};
 use tower::Service;
-use tower_sessions::Session;
 use tower_sessions::session::Id;
+use tower_sessions::{Expiry, Session};
 use tracing::Instrument as _;
 
-use crate::cache::AuthCache;
+use crate::cache::{AuthCache, TouchLog};
 use crate::extension::AuthState;
+use crate::lock::{LockError, RefreshLock};
 use crate::transport::{Transport, TransportError};
 
 /// The wall clock the layer reads (replaceable for tests and clock-skew drills).
@@ -40,23 +40,40 @@ pub(crate) struct Shared<T> {
     pub(crate) transport: T,
     pub(crate) timeout: Duration,
     pub(crate) cache: AuthCache,
-    refresh_locks: Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) refresh_lock: Arc<dyn RefreshLock>,
+    pub(crate) touches: TouchLog,
 }
 
 impl<T> Shared<T> {
-    pub(crate) fn new(config: LoginConfig, transport: T, timeout: Duration, cache: AuthCache, clock: Clock) -> Self {
+    pub(crate) fn new(
+        config: LoginConfig,
+        transport: T,
+        timeout: Duration,
+        cache: AuthCache,
+        clock: Clock,
+        refresh_lock: Arc<dyn RefreshLock>,
+        touches: TouchLog,
+    ) -> Self {
         Self {
             clock,
             config,
             transport,
             timeout,
             cache,
-            refresh_locks: Mutex::new(HashMap::new()),
+            refresh_lock,
+            touches,
         }
     }
 
     pub(crate) fn now(&self) -> SystemTime {
         (self.clock)()
+    }
+
+    /// How long a refresh may hold its session's lock: longer than a refresh can take (two
+    /// requests to Discord, each bounded by the timeout, with at most a 5 s rate-limit wait
+    /// between them) plus time to store the result.
+    pub(crate) fn refresh_lease(&self) -> Duration {
+        self.timeout.saturating_mul(2).saturating_add(Duration::from_secs(10))
     }
 }
 
@@ -65,6 +82,7 @@ impl<T> fmt::Debug for Shared<T> {
         f.debug_struct("Shared")
             .field("config", &self.config)
             .field("timeout", &self.timeout)
+            .field("refresh_lock", &self.refresh_lock)
             .finish_non_exhaustive()
     }
 }
@@ -228,11 +246,12 @@ async fn login<T: Transport>(shared: &Shared<T>, session: &Session, method: &Met
         Ok(p) => p.unwrap_or_default(),
         Err(e) => return store_unavailable(&e),
     };
+    let now = shared.now();
     let started = {
         let mut rng = rand::rng();
         shared
             .config
-            .begin_login(return_to.as_deref(), &mut pending, &mut rng, shared.now())
+            .begin_login(return_to.as_deref(), &mut pending, &mut rng, now)
     };
     let url = match started {
         Ok(url) => url,
@@ -241,7 +260,12 @@ async fn login<T: Transport>(shared: &Shared<T>, session: &Session, method: &Met
             return answer::internal_error();
         }
     };
-    if let Err(e) = session.insert(PENDING_KEY, &pending).await {
+    if let Err(e) = save_pending(session, &pending, now).await {
+        return store_unavailable(&e);
+    }
+    // Save now rather than when the response leaves the session layer, so that a store
+    // failure is a 503 like the others (tower-sessions would answer an empty 500).
+    if let Err(e) = session.save().await {
         return store_unavailable(&e);
     }
     tracing::debug!(pending = pending.len(), "login started");
@@ -257,6 +281,9 @@ async fn callback<T: Transport>(
     if let Err(r) = Route::Callback.check_method(method.as_str()) {
         return r;
     }
+    // The session layer's expiry, for the logged-in session (pending-only sessions get a
+    // shorter one, see `save_pending`).
+    let session_expiry = session.expiry();
     let mut pending: PendingLogins = match session.get(PENDING_KEY).await {
         Ok(p) => p.unwrap_or_default(),
         Err(e) => return store_unavailable(&e),
@@ -264,14 +291,15 @@ async fn callback<T: Transport>(
     let before = pending.len();
     let now = shared.now();
     let result = shared.config.complete_callback(query, &mut pending, now);
+    // Expired logins of other tabs go too (after the callback, so an expired login is still
+    // reported as expired rather than unknown).
+    pending.prune(now);
     if pending.len() != before {
         // The login was consumed: persist that before anything else (single use, B-06).
-        let saved = if pending.is_empty() {
-            session.remove_value(PENDING_KEY).await.map(drop)
-        } else {
-            session.insert(PENDING_KEY, &pending).await
-        };
-        if let Err(e) = saved {
+        if let Err(e) = save_pending(session, &pending, now).await {
+            return store_unavailable(&e);
+        }
+        if let Err(e) = session.save().await {
             return store_unavailable(&e);
         }
     }
@@ -292,6 +320,12 @@ async fn callback<T: Transport>(
         return store_unavailable(&e);
     }
     if let Err(e) = session.insert(AUTH_KEY, &auth).await {
+        return store_unavailable(&e);
+    }
+    // The logged-in session lives as long as the session layer says (idle timeout), and
+    // holds the user and tokens, plus only the unexpired logins of other tabs, if any.
+    session.set_expiry(session_expiry);
+    if let Err(e) = session.save().await {
         return store_unavailable(&e);
     }
     tracing::info!(user_id = %auth.user.id, "user logged in");
@@ -316,6 +350,7 @@ async fn logout<T: Transport>(
     };
     if let Some(id) = session.id() {
         shared.cache.remove(&id);
+        shared.touches.remove(&id);
     }
     if let Some(tokens) = auth.as_ref().and_then(|a| a.tokens.as_ref()) {
         revoke_best_effort(shared, tokens).await;
@@ -344,6 +379,7 @@ async fn attach<T: Transport>(shared: &Arc<Shared<T>>, session: &Session) -> Res
             Ok(Some(a)) => {
                 let a = Arc::new(a);
                 shared.cache.insert(id, Arc::clone(&a));
+                maintain(shared, session, id, &a).await;
                 a
             }
             Ok(None) => return Ok(AuthState::anonymous(login_path)),
@@ -369,32 +405,137 @@ async fn attach<T: Transport>(shared: &Arc<Shared<T>>, session: &Session) -> Res
 
 async fn end_session<T>(shared: &Shared<T>, session: &Session, id: &Id) -> Result<(), Response<String>> {
     shared.cache.remove(id);
+    shared.touches.remove(id);
     session.flush().await.map_err(|e| store_unavailable(&e))
 }
 
-/// Refreshes the session's tokens, once per session at a time: concurrent requests wait for
-/// the first one and reuse its result (Discord's refresh tokens are single use, F-05).
+/// Stores the logins in progress (or removes the key when there are none). A session that
+/// holds nothing else (not logged in) then expires in the store with its last pending login,
+/// instead of living for the session layer's idle timeout.
+async fn save_pending(
+    session: &Session,
+    pending: &PendingLogins,
+    now: SystemTime,
+) -> Result<(), tower_sessions::session::Error> {
+    if pending.is_empty() {
+        session.remove_value(PENDING_KEY).await?;
+        return Ok(());
+    }
+    session.insert(PENDING_KEY, pending).await?;
+    if session.get_value(AUTH_KEY).await?.is_none()
+        && let Some(ends) = pending.expires_at()
+    {
+        let left = ends.duration_since(now).unwrap_or_default();
+        let left = tower_sessions::cookie::time::Duration::try_from(left)
+            .unwrap_or(tower_sessions::cookie::time::Duration::MAX);
+        session.set_expiry(Some(Expiry::OnInactivity(left)));
+    }
+    Ok(())
+}
+
+/// Housekeeping when a logged-in session was just read from the store (at most once per
+/// cache TTL per session and process): drop expired pending logins, and extend the session's
+/// expiry in the store about eight times per idle timeout, so that an active user's session
+/// does not expire while a cached copy is being served. Both changes are saved by the session
+/// layer when the response goes out.
+///
+/// Skipped when the tokens are close to a refresh: a save of this (soon outdated) record must
+/// not race with a refresh on another instance. The refresh saves the session anyway.
+async fn maintain<T>(shared: &Shared<T>, session: &Session, id: Id, auth: &AuthSession) {
+    let now = shared.now();
+    let near_refresh = auth.tokens.as_ref().is_some_and(|t| {
+        t.refresh_token.is_some() && t.expires_within(now, shared.config.refresh_skew().saturating_mul(2))
+    });
+    if near_refresh {
+        return;
+    }
+    if let Ok(Some(mut pending)) = session.get::<PendingLogins>(PENDING_KEY).await {
+        let before = pending.len();
+        pending.prune(now);
+        if pending.len() != before {
+            let _ = save_pending(session, &pending, now).await;
+        }
+    }
+    if let Some(Expiry::OnInactivity(idle)) = session.expiry()
+        && let Ok(idle) = Duration::try_from(idle)
+        && shared.touches.due(id, idle / 8)
+    {
+        // Marks the session modified: the session layer saves it with a new expiry and sends
+        // the cookie again with a new Max-Age.
+        session.set_expiry(Some(Expiry::OnInactivity(
+            tower_sessions::cookie::time::Duration::try_from(idle)
+                .unwrap_or(tower_sessions::cookie::time::Duration::MAX),
+        )));
+    }
+}
+
+/// Refreshes the session's tokens, once per session at a time: concurrent requests (on this
+/// instance, and on others if the refresh lock spans instances) wait for the first one and
+/// then use the tokens it stored (Discord's refresh tokens are single use, F-05).
+///
+/// The refresh runs in its own task, so that a request cancelled half-way (the client went
+/// away) still stores the rotated refresh token Discord handed out.
 async fn refresh<T: Transport>(
     shared: &Arc<Shared<T>>,
     session: &Session,
     id: Id,
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, Response<String>> {
-    let lock = {
-        let mut locks = shared.refresh_locks.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(locks.entry(id).or_default())
+    let task = {
+        let shared = Arc::clone(shared);
+        let session = session.clone();
+        tokio::spawn(
+            async move {
+                let guard = match shared.refresh_lock.acquire(id, shared.refresh_lease()).await {
+                    Ok(guard) => guard,
+                    Err(e) => return Err(lock_unavailable(&e)),
+                };
+                let result = refresh_locked(&shared, &session, id, stale).await;
+                guard.release().await;
+                result
+            }
+            .in_current_span(),
+        )
     };
-    let guard = lock.lock().await;
-    let result = refresh_locked(shared, session, id, stale).await;
-    drop(guard);
-    {
-        let mut locks = shared.refresh_locks.lock().unwrap_or_else(PoisonError::into_inner);
-        // Only the map and our clone hold it: nobody is waiting.
-        if locks.get(&id).is_some_and(|l| Arc::strong_count(l) <= 2) {
-            locks.remove(&id);
+    match task.await {
+        Ok(result) => result,
+        Err(e) => {
+            tracing::error!(error = %e, "the token refresh task failed");
+            Err(answer::unavailable(
+                "Service Unavailable: your login could not be refreshed; try again shortly.",
+                5,
+            ))
         }
     }
-    result
+}
+
+fn lock_unavailable(e: &LockError) -> Response<String> {
+    tracing::error!(error = %e, "refresh lock failed");
+    answer::store_unavailable()
+}
+
+/// After a refresh token is rejected, how long to wait before looking at the store a second
+/// time for tokens another instance may be storing right now.
+const ROTATED_ELSEWHERE_RECHECK: Duration = Duration::from_millis(250);
+
+/// The refresh token of a session, to tell whether another request rotated it.
+fn refresh_secret(auth: Option<&AuthSession>) -> Option<&str> {
+    auth?
+        .tokens
+        .as_ref()?
+        .refresh_token
+        .as_ref()
+        .map(|t| t.secret().as_str())
+}
+
+/// Re-reads the session from the store, bypassing the in-process cache and this request's
+/// copy of the record.
+async fn reload(session: &Session) -> Result<Option<Arc<AuthSession>>, Response<String>> {
+    session.load().await.map_err(|e| store_unavailable(&e))?;
+    match session.get::<AuthSession>(AUTH_KEY).await {
+        Ok(a) => Ok(a.map(Arc::new)),
+        Err(e) => Err(store_unavailable(&e)),
+    }
 }
 
 async fn refresh_locked<T: Transport>(
@@ -404,26 +545,18 @@ async fn refresh_locked<T: Transport>(
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, Response<String>> {
     let now = shared.now();
-    // Another request may have refreshed while we waited for the lock.
-    let current = match shared.cache.get(&id) {
-        Some(c) => Some(c),
-        None => match session.get::<AuthSession>(AUTH_KEY).await {
-            Ok(a) => a.map(Arc::new),
-            Err(e) => return Err(store_unavailable(&e)),
-        },
-    };
+    // Another request, here or on another instance, may have refreshed while we waited for
+    // the lock: only the store knows. After this, this request's record is the stored one, so
+    // no later save can write older tokens back (F-11).
+    let current = reload(session).await?;
     let flow = match shared.config.plan_refresh(&stale, current.as_deref(), now) {
-        RefreshPlan::Gone => return Ok(None),
-        RefreshPlan::UseCurrent { write_back } => {
+        RefreshPlan::Gone => {
+            shared.cache.remove(&id);
+            return Ok(None);
+        }
+        RefreshPlan::UseCurrent { .. } => {
             let Some(current) = current else { return Ok(None) };
-            if write_back {
-                // Bring this request's session record up to date, so a later save cannot write
-                // the old tokens back (F-11).
-                session
-                    .insert(AUTH_KEY, current.as_ref())
-                    .await
-                    .map_err(|e| store_unavailable(&e))?;
-            }
+            shared.cache.insert(id, Arc::clone(&current));
             return Ok(Some(current));
         }
         RefreshPlan::Refresh(flow) => flow,
@@ -444,8 +577,26 @@ async fn refresh_locked<T: Transport>(
             tracing::info!(user_id = %next.user.id, "tokens refreshed");
             Ok(Some(next))
         }
-        RefreshOutcome::LoggedOut { .. } => {
-            tracing::info!(user_id = %stale.user.id, "refresh token rejected; logging the user out");
+        RefreshOutcome::LoggedOut { error } => {
+            // Before logging the user out: if the store holds other tokens now, someone else
+            // (an instance without a shared refresh lock) rotated them; use theirs. Look twice,
+            // in case that refresh is still being stored.
+            for pause in [Duration::ZERO, ROTATED_ELSEWHERE_RECHECK] {
+                tokio::time::sleep(pause).await;
+                if let Some(latest) = reload(session).await?
+                    && refresh_secret(Some(&latest)).is_some()
+                    && refresh_secret(Some(&latest)) != refresh_secret(current.as_deref())
+                {
+                    tracing::warn!(
+                        user_id = %latest.user.id,
+                        "refresh token rejected, but the session was refreshed elsewhere meanwhile; using \
+                         those tokens (share a refresh lock between instances to avoid this)"
+                    );
+                    shared.cache.insert(id, Arc::clone(&latest));
+                    return Ok(Some(latest));
+                }
+            }
+            tracing::info!(user_id = %stale.user.id, error = %error, "refresh token rejected; logging the user out");
             end_session(shared, session, &id).await?;
             Ok(None)
         }

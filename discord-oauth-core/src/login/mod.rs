@@ -515,6 +515,12 @@ impl PendingLogins {
         self.0.retain(|p| !p.authorization.is_expired(now));
     }
 
+    /// When the last of these logins expires (`None` if there are none): a session holding
+    /// only pending logins need not be kept longer.
+    pub fn expires_at(&self) -> Option<SystemTime> {
+        self.0.iter().map(|p| p.authorization.expires_at()).max()
+    }
+
     /// Number of logins in progress.
     pub fn len(&self) -> usize {
         self.0.len()

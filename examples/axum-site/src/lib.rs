@@ -11,10 +11,20 @@
 //! `DISCORD_CLIENT_ID`, `DISCORD_CLIENT_SECRET`, `DISCORD_REDIRECT_URI` (default
 //! `http://{BIND}/auth/callback`), `DISCORD_API_BASE` (default `https://discord.com/api/v10`),
 //! `DISCORD_AUTHORIZE_URL` (default `https://discord.com/oauth2/authorize`), `BIND`.
+//!
+//! Sessions: `SESSION_STORE` is `memory` (default: one process, nothing to install) or
+//! `redis` (sessions in Redis at `REDIS_URL`, default `redis://127.0.0.1:6379`; `rediss://`
+//! for TLS), shared by every instance, with token refreshes single-flight across instances
+//! through a Redis lock. `SESSION_KEY` is the key that encrypts and authenticates the session
+//! cookie: at least 64 bytes, written as hex or base64 (e.g. `openssl rand -base64 64`).
+//! Unset, a random key is made at startup: fine for one process, but then sessions do not
+//! survive a restart and instances cannot share them, so set the same key on all of them.
 
 use std::error::Error;
 use std::net::SocketAddr;
 use std::time::Duration;
+
+use base64::Engine as _;
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -23,14 +33,107 @@ use axum::routing::get;
 use axum::{Json, Router};
 use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::transport::ReqwestTransport;
-use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, session_layer};
+use discord_oauth_axum::{
+    DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, RedisRefreshLock, session_layer,
+};
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
 use discord_oauth_core::{Endpoints, Scope};
 use discord_oauth_mock::{MockDiscord, fixture};
+use fred::clients::{Pool, WithOptions};
+use fred::interfaces::ClientLike as _;
+use fred::types::config::{Config as RedisConfig, Options as RedisOptions, ReconnectPolicy};
+use tower_sessions::SessionStore;
+use tower_sessions::cookie::Key;
+use tower_sessions_redis_store::RedisStore;
 
 type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The default `REDIS_URL`.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// How long one Redis command may take before the request answers `503`.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections to Redis per instance (commands are pipelined on each).
+const REDIS_POOL_SIZE: usize = 4;
+
+/// Where sessions are kept (`SESSION_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SessionStoreKind {
+    /// In this process's memory (`memory`, default): lost on restart, not shared.
+    #[default]
+    Memory,
+    /// In Redis (`redis`), shared by every instance using the same URL.
+    Redis {
+        /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379` or `rediss://:password@host:6380/0`.
+        url: String,
+    },
+}
+
+/// Key material for the session cookie (`SESSION_KEY`): at least [`SessionKey::MIN_LEN`]
+/// bytes. The cookie is encrypted and authenticated with it (tower-sessions' private cookies,
+/// AES-256-GCM): a cookie made with another key is ignored. `Debug` never shows it.
+#[derive(Clone)]
+pub struct SessionKey(Vec<u8>);
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionKey([redacted; {} bytes])", self.0.len())
+    }
+}
+
+impl SessionKey {
+    /// The minimum key length in bytes.
+    pub const MIN_LEN: usize = 64;
+
+    /// A key from raw bytes (at least [`SessionKey::MIN_LEN`]).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < Self::MIN_LEN {
+            return Err(format!(
+                "SESSION_KEY is too short: {} bytes of key material, at least {} are needed \
+                 (e.g. `openssl rand -base64 64`)",
+                bytes.len(),
+                Self::MIN_LEN
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Parses `SESSION_KEY`: hex, or base64 (standard or URL-safe, padded or not).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes = if text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&text[i..i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|e| format!("SESSION_KEY is not valid hex: {e}"))?
+        } else {
+            let unpadded = text.trim_end_matches('=');
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(unpadded)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(unpadded))
+                .map_err(|_| {
+                    "SESSION_KEY must be hex or base64 key material, at least 64 bytes \
+                     (e.g. `openssl rand -base64 64`)"
+                        .to_owned()
+                })?
+        };
+        Self::from_bytes(bytes)
+    }
+
+    /// A random key (what the site uses when `SESSION_KEY` is unset).
+    pub fn random() -> Result<Self, String> {
+        let key = Key::try_generate().ok_or("the operating system's random number generator failed")?;
+        Ok(Self(key.master().to_vec()))
+    }
+
+    fn cookie_key(&self) -> Result<Key, String> {
+        Key::try_from(self.0.as_slice()).map_err(|e| format!("SESSION_KEY: {e}"))
+    }
+}
 
 /// Where Discord is. `Debug` never shows the client secret.
 #[derive(Clone)]
@@ -94,6 +197,18 @@ pub struct Settings {
     /// The host name browsers use to reach the site (default: the bound IP address). It goes
     /// into the default redirect URI.
     pub public_host: Option<String>,
+    /// Where sessions are kept (`SESSION_STORE`, `REDIS_URL`).
+    pub session_store: SessionStoreKind,
+    /// The cookie key (`SESSION_KEY`); `None`: random per process.
+    pub session_key: Option<SessionKey>,
+    /// How long a decoded session is served from memory before the store is read again
+    /// (default 30 s): the bound on how long a logout on another instance goes unseen here.
+    pub cache_ttl: Duration,
+    /// With the Redis store, make token refreshes single-flight across instances with a Redis
+    /// lock (default `true`). Only for demonstrating (and testing) what happens without it:
+    /// instances may refresh the same session twice, and the layer's fallback (re-reading the
+    /// store after Discord rejects a spent refresh token) keeps the user logged in.
+    pub shared_refresh_lock: bool,
 }
 
 impl std::fmt::Debug for Settings {
@@ -102,6 +217,9 @@ impl std::fmt::Debug for Settings {
             .field("discord", &self.discord)
             .field("redirect_uri", &self.redirect_uri)
             .field("bind", &self.bind)
+            .field("session_store", &self.session_store.redacted())
+            .field("session_key", &self.session_key)
+            .field("cache_ttl", &self.cache_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +237,10 @@ impl Settings {
             clock: None,
             strict_cookies: false,
             public_host: None,
+            session_store: SessionStoreKind::Memory,
+            session_key: None,
+            cache_ttl: discord_oauth_axum::DEFAULT_CACHE_TTL,
+            shared_refresh_lock: true,
         }
     }
 
@@ -141,7 +263,31 @@ impl Settings {
         };
         let mut settings = Self::new(discord, bind);
         settings.redirect_uri = var("DISCORD_REDIRECT_URI");
+        settings.session_store = match var("SESSION_STORE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("memory") => SessionStoreKind::Memory,
+            Some("redis") => SessionStoreKind::Redis {
+                url: var("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
+            },
+            Some(other) => return Err(format!("SESSION_STORE must be `memory` or `redis`, not `{other}`")),
+        };
+        settings.session_key = var("SESSION_KEY").map(|k| SessionKey::parse(&k)).transpose()?;
         Ok(settings)
+    }
+}
+
+impl SessionStoreKind {
+    /// For logs: the Redis URL without its password.
+    pub fn redacted(&self) -> String {
+        match self {
+            SessionStoreKind::Memory => "memory".into(),
+            SessionStoreKind::Redis { url } => match url.rsplit_once('@') {
+                Some((scheme_user, host)) => {
+                    let scheme = scheme_user.split_once("://").map_or("redis", |(s, _)| s);
+                    format!("redis at {scheme}://[credentials]@{host}")
+                }
+                None => format!("redis at {url}"),
+            },
+        }
     }
 }
 
@@ -154,6 +300,7 @@ pub struct Site {
     pub origin: String,
     /// The in-process mock Discord, in offline mode.
     pub mock: Option<MockDiscord>,
+    redis: Option<Pool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -168,10 +315,40 @@ impl Site {
         let _ = self.task.await;
     }
 
-    /// Stops the server.
+    /// Stops the server (and closes its Redis connections).
     pub fn stop(&self) {
         self.task.abort();
+        if let Some(pool) = self.redis.clone() {
+            tokio::spawn(async move {
+                let _ = pool.quit().await;
+            });
+        }
     }
+}
+
+/// Connects to Redis: commands fail after [`REDIS_TIMEOUT`] (or at once while disconnected)
+/// rather than queue, so an outage answers `503` quickly; the pool reconnects by itself
+/// (every 100 ms to 2 s) when Redis is back.
+async fn connect_redis(url: &str, shown: &str) -> Result<(Pool, WithOptions<Pool>), BoxError> {
+    let config = RedisConfig::from_url(url).map_err(|e| format!("REDIS_URL is not a Redis URL: {e}"))?;
+    let pool = fred::types::Builder::from_config(config)
+        .with_connection_config(|c| {
+            c.connection_timeout = REDIS_TIMEOUT;
+            c.internal_command_timeout = REDIS_TIMEOUT;
+        })
+        .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+        .build_pool(REDIS_POOL_SIZE)
+        .map_err(|e| format!("Redis client: {e}"))?;
+    pool.init()
+        .await
+        .map_err(|e| format!("could not connect to the session store ({shown}): {e}"))?;
+    let client = pool.with_options(&RedisOptions {
+        fail_fast: true,
+        timeout: Some(REDIS_TIMEOUT),
+        max_attempts: Some(1),
+        ..RedisOptions::default()
+    });
+    Ok((pool, client))
 }
 
 /// Binds, starts the mock if needed, and serves in the background.
@@ -223,13 +400,56 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         builder = builder.client_secret(secret);
     }
     let config = builder.build()?;
-    let mut layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?).timeout(settings.timeout);
+    let key = if let Some(key) = &settings.session_key {
+        key.clone()
+    } else {
+        let note = "SESSION_KEY is unset: the session cookie key is random for this process, so sessions \
+                    end when it restarts; several instances must share one SESSION_KEY (see README)";
+        if settings.session_store == SessionStoreKind::Memory {
+            tracing::info!("{note}");
+        } else {
+            tracing::warn!("{note}");
+        }
+        SessionKey::random()?
+    };
+    let key = key.cookie_key()?;
+    let mut layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?)
+        .timeout(settings.timeout)
+        .cache_ttl(settings.cache_ttl);
     if let Some(clock) = settings.clock.clone() {
         layer = layer.clock(clock);
     }
-    let layer = layer.build();
     let offline_note = mock.as_ref().map(MockDiscord::base_url);
-    let app = router(&DiscordOAuth::from_layer(layer), offline_note, settings.strict_cookies);
+    let (app, redis) = match &settings.session_store {
+        SessionStoreKind::Memory => {
+            let oauth = DiscordOAuth::from_layer(layer.build());
+            let app = router(
+                &oauth,
+                offline_note,
+                MemoryStore::default(),
+                key,
+                settings.strict_cookies,
+            );
+            (app, None)
+        }
+        SessionStoreKind::Redis { url } => {
+            let shown = settings.session_store.redacted();
+            let (pool, client) = connect_redis(url, &shown).await?;
+            tracing::info!("sessions are kept in {shown}");
+            if settings.shared_refresh_lock {
+                layer = layer.refresh_lock(RedisRefreshLock::new(client.clone()));
+            }
+            let oauth = DiscordOAuth::from_layer(layer.build());
+            let app = router(
+                &oauth,
+                offline_note,
+                RedisStore::new(client),
+                key,
+                settings.strict_cookies,
+            );
+            (app, Some(pool))
+        }
+    };
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "server stopped");
@@ -239,6 +459,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         addr,
         origin,
         mock,
+        redis,
         task,
     })
 }
@@ -249,8 +470,15 @@ struct AppState {
     offline: Option<String>,
 }
 
-/// The site's routes, wrapped in the login layers.
-pub fn router(oauth: &DiscordOAuth<ReqwestTransport>, offline_mock: Option<String>, strict_cookies: bool) -> Router {
+/// The site's routes, wrapped in the login layers, with sessions in `store` and the cookie
+/// encrypted with `key`.
+pub fn router<S: SessionStore + Clone>(
+    oauth: &DiscordOAuth<ReqwestTransport>,
+    offline_mock: Option<String>,
+    store: S,
+    key: Key,
+    strict_cookies: bool,
+) -> Router {
     let state = AppState {
         api: oauth.layer().api(),
         offline: offline_mock,
@@ -259,11 +487,11 @@ pub fn router(oauth: &DiscordOAuth<ReqwestTransport>, offline_mock: Option<Strin
         .route("/", get(home))
         .route("/me", get(me))
         .with_state(state);
-    let mut sessions = session_layer(MemoryStore::default(), oauth.config());
+    let mut sessions = session_layer(store, oauth.config());
     if strict_cookies {
         sessions = sessions.with_same_site(discord_oauth_axum::tower_sessions::cookie::SameSite::Strict);
     }
-    oauth.mount_with(app, sessions)
+    oauth.mount_with(app, sessions.with_private(key))
 }
 
 async fn me(user: Option<DiscordUser>) -> Response {

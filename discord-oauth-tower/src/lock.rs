@@ -1,0 +1,412 @@
+//! Refresh single flight: [`RefreshLock`], held while one request refreshes a session's
+//! tokens, so that no two requests spend the same refresh token.
+//!
+//! Discord rotates the refresh token on every refresh: the old one stops working. Two
+//! concurrent refreshes of one session would both send the same refresh token; the second gets
+//! `invalid_grant` and would log the user out. So the layer refreshes under a per-session
+//! lock, and every request that waited for it re-reads the session from the store and uses
+//! the tokens the winner stored.
+//!
+//! - [`LocalRefreshLock`] (the default) serializes the requests of one process: enough with
+//!   `MemoryStore`, or any store as long as only one instance serves a given session.
+//! - `RedisRefreshLock` (cargo feature `redis`) adds a Redis lock on top, for several
+//!   instances sharing a Redis session store.
+//!
+//! The layer holds a lock for at most its *lease* (see
+//! [`crate::DiscordOAuthLayerBuilder::refresh_lock`]), which is longer than a refresh can
+//! take, so a crashed holder blocks a session's refresh for at most one lease.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tower_sessions::session::Id;
+
+/// A boxed, sendable future.
+pub type LockFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Serializes the token refreshes of one session (see the [module docs](self)).
+///
+/// Implementations must make [`RefreshLock::acquire`] wait while another holder has the lock
+/// of the same session, and give up with [`LockError::Timeout`] after about `lease`.
+pub trait RefreshLock: fmt::Debug + Send + Sync + 'static {
+    /// Takes the lock of `session`, waiting for the current holder if any. A holder that
+    /// neither releases nor drops its guard loses the lock after `lease`.
+    fn acquire(&self, session: Id, lease: Duration) -> LockFuture<'_, Result<RefreshGuard, LockError>>;
+}
+
+/// The lock could not be taken; the layer answers `503` with `Retry-After`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// The lock's backend (e.g. Redis) failed.
+    #[error("the refresh lock's backend failed: {0}")]
+    Backend(String),
+    /// Another holder kept the lock for longer than the lease.
+    #[error("timed out waiting for the refresh lock")]
+    Timeout,
+}
+
+/// A held lock, released by the guard.
+pub trait HeldLock: Send + 'static {
+    /// Releases the lock (only if still held by this holder).
+    fn release(self: Box<Self>) -> LockFuture<'static, ()>;
+}
+
+/// Proof of holding a session's refresh lock. Release it with [`RefreshGuard::release`];
+/// dropping it releases it too (in a background task if the release needs IO).
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RefreshGuard {
+    held: Option<Box<dyn HeldLock>>,
+}
+
+impl fmt::Debug for RefreshGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshGuard")
+            .field("held", &self.held.is_some())
+            .finish()
+    }
+}
+
+impl RefreshGuard {
+    /// A guard releasing `held`.
+    pub fn new(held: impl HeldLock) -> Self {
+        Self {
+            held: Some(Box::new(held)),
+        }
+    }
+
+    /// Releases the lock now.
+    pub async fn release(mut self) {
+        if let Some(held) = self.held.take() {
+            held.release().await;
+        }
+    }
+}
+
+impl Drop for RefreshGuard {
+    fn drop(&mut self) {
+        if let Some(held) = self.held.take() {
+            let release = held.release();
+            // The future may need IO (Redis); run it on the runtime if there is one. Without a
+            // runtime the lease expires by itself.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(release);
+            }
+        }
+    }
+}
+
+/// The in-process refresh lock (default): one `tokio` mutex per session that has a refresh
+/// in progress, removed when nobody waits for it any more. Waiters queue in order; the
+/// lease does not apply (a holder in this process always finishes or is dropped).
+#[derive(Clone, Default)]
+pub struct LocalRefreshLock {
+    locks: Arc<Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl fmt::Debug for LocalRefreshLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalRefreshLock")
+            .field("sessions", &self.len())
+            .finish()
+    }
+}
+
+impl LocalRefreshLock {
+    /// A lock table with no sessions.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sessions with a lock held or waited for.
+    pub fn len(&self) -> usize {
+        self.locks.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// `true` if no session's lock is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the lock of `session` (no lease: see the type docs).
+    pub async fn lock(&self, session: Id) -> LocalGuard {
+        let mutex = {
+            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(locks.entry(session).or_default())
+        };
+        let guard = mutex.lock_owned().await;
+        LocalGuard {
+            guard: Some(guard),
+            locks: Arc::clone(&self.locks),
+            session,
+        }
+    }
+}
+
+impl RefreshLock for LocalRefreshLock {
+    fn acquire(&self, session: Id, _lease: Duration) -> LockFuture<'_, Result<RefreshGuard, LockError>> {
+        Box::pin(async move { Ok(RefreshGuard::new(self.lock(session).await)) })
+    }
+}
+
+/// A held [`LocalRefreshLock`]; released on drop.
+pub struct LocalGuard {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    locks: Arc<Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>>,
+    session: Id,
+}
+
+impl fmt::Debug for LocalGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalGuard").finish_non_exhaustive()
+    }
+}
+
+impl Drop for LocalGuard {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        // Only the table holds the mutex: nobody waits for it. (Waiters clone it under this
+        // same table lock, so the check cannot race with a new waiter.)
+        if locks.get(&self.session).is_some_and(|m| Arc::strong_count(m) == 1) {
+            locks.remove(&self.session);
+        }
+    }
+}
+
+impl HeldLock for LocalGuard {
+    fn release(self: Box<Self>) -> LockFuture<'static, ()> {
+        drop(self);
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[cfg(feature = "redis")]
+pub use self::redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::fmt;
+    use std::time::{Duration, Instant};
+
+    use fred::interfaces::{ClientLike, KeysInterface};
+    use fred::types::{ClusterHash, CustomCommand, Expiration, SetOptions};
+    use tower_sessions::session::Id;
+
+    use super::{HeldLock, LocalGuard, LocalRefreshLock, LockError, LockFuture, RefreshGuard, RefreshLock};
+
+    /// Deletes the key only if it still holds our token (a holder whose lease expired must not
+    /// release the next holder's lock).
+    const RELEASE: &str =
+        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+    /// Default prefix of the lock keys.
+    pub const DEFAULT_REDIS_PREFIX: &str = "discord_oauth:refresh:";
+
+    /// The refresh lock for several instances sharing a Redis session store (cargo feature
+    /// `redis`).
+    ///
+    /// Acquiring takes the in-process lock first (so one request per instance talks to
+    /// Redis), then `SET {prefix}{session id} {random token} NX PX {lease}`, retrying every
+    /// few milliseconds (backing off to 100 ms) while another instance holds it, for at most
+    /// the lease. Releasing deletes the key only if it still holds this holder's token (a Lua
+    /// compare-and-delete). A crashed holder's key expires after the lease.
+    ///
+    /// Use the same fred client or pool as the session store:
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+    /// use discord_oauth_tower::RedisRefreshLock;
+    /// use fred::prelude::*;
+    ///
+    /// let pool = Builder::from_config(Config::from_url("redis://127.0.0.1:6379")?).build_pool(4)?;
+    /// pool.init().await?;
+    /// let lock = RedisRefreshLock::new(pool.clone());
+    /// // DiscordOAuthLayer::builder(config, transport).refresh_lock(lock) …
+    /// # Ok(()) }
+    /// ```
+    #[derive(Clone)]
+    pub struct RedisRefreshLock<C = fred::clients::Pool> {
+        client: C,
+        prefix: String,
+        local: LocalRefreshLock,
+    }
+
+    impl<C> fmt::Debug for RedisRefreshLock<C> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("RedisRefreshLock")
+                .field("prefix", &self.prefix)
+                .field("local", &self.local)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl<C> RedisRefreshLock<C>
+    where
+        C: KeysInterface + ClientLike + Clone + Send + Sync + 'static,
+    {
+        /// A lock using `client` (a fred `Client`, `Pool`, or either `with_options`, e.g. with
+        /// `fail_fast` and a timeout so that a Redis outage fails requests quickly).
+        pub fn new(client: C) -> Self {
+            Self {
+                client,
+                prefix: DEFAULT_REDIS_PREFIX.to_owned(),
+                local: LocalRefreshLock::new(),
+            }
+        }
+
+        /// The prefix of the lock keys (default `discord_oauth:refresh:`); the session id
+        /// follows it.
+        pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+            self.prefix = prefix.into();
+            self
+        }
+
+        /// The Redis key of `session`'s lock.
+        pub fn key(&self, session: Id) -> String {
+            format!("{}{session}", self.prefix)
+        }
+
+        async fn acquire_inner(&self, session: Id, lease: Duration) -> Result<RefreshGuard, LockError> {
+            let started = Instant::now();
+            let local = self.local.lock(session).await;
+            let key = self.key(session);
+            let token = random_token();
+            let lease_ms = lease.as_millis().clamp(1, i64::MAX as u128) as i64;
+            let mut pause = Duration::from_millis(5);
+            loop {
+                let set: Option<String> = self
+                    .client
+                    .set(
+                        key.as_str(),
+                        token.as_str(),
+                        Some(Expiration::PX(lease_ms)),
+                        Some(SetOptions::NX),
+                        false,
+                    )
+                    .await
+                    .map_err(|e| LockError::Backend(e.to_string()))?;
+                if set.is_some() {
+                    return Ok(RefreshGuard::new(RedisHeld {
+                        client: self.client.clone(),
+                        key,
+                        token,
+                        _local: local,
+                    }));
+                }
+                if started.elapsed() >= lease {
+                    return Err(LockError::Timeout);
+                }
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+        }
+    }
+
+    impl<C> RefreshLock for RedisRefreshLock<C>
+    where
+        C: KeysInterface + ClientLike + Clone + Send + Sync + 'static,
+    {
+        fn acquire(&self, session: Id, lease: Duration) -> LockFuture<'_, Result<RefreshGuard, LockError>> {
+            Box::pin(self.acquire_inner(session, lease))
+        }
+    }
+
+    struct RedisHeld<C> {
+        client: C,
+        key: String,
+        token: String,
+        /// Released after the Redis key (dropped last).
+        _local: LocalGuard,
+    }
+
+    impl<C> HeldLock for RedisHeld<C>
+    where
+        C: ClientLike + Send + Sync + 'static,
+    {
+        fn release(self: Box<Self>) -> LockFuture<'static, ()> {
+            Box::pin(async move {
+                // EVAL as a custom command: fred's `LuaInterface` is not implemented for
+                // clients `with_options`. The key is argument 2 (for cluster routing).
+                let eval = CustomCommand::new_static("EVAL", ClusterHash::Offset(2), false);
+                let released: Result<i64, _> = self
+                    .client
+                    .custom(
+                        eval,
+                        vec![RELEASE.to_owned(), "1".to_owned(), self.key.clone(), self.token.clone()],
+                    )
+                    .await;
+                if let Err(e) = released {
+                    // The lease ends it anyway.
+                    tracing::warn!(error = %e, "could not release the refresh lock; it expires with its lease");
+                }
+            })
+        }
+    }
+
+    fn random_token() -> String {
+        use rand::RngExt as _;
+        let bytes: [u8; 16] = rand::rng().random();
+        bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+            use fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn local_lock_serializes_one_session_and_cleans_up() {
+        let lock = LocalRefreshLock::new();
+        let id = Id::default();
+        let inside = Arc::new(AtomicUsize::new(0));
+        let max = Arc::new(AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                let lock = lock.clone();
+                let inside = Arc::clone(&inside);
+                let max = Arc::clone(&max);
+                tokio::spawn(async move {
+                    let guard = lock.acquire(id, Duration::from_secs(1)).await.unwrap();
+                    let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                    guard.release().await;
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(max.load(Ordering::SeqCst), 1, "one holder at a time");
+        assert!(lock.is_empty(), "no entry left behind");
+    }
+
+    #[tokio::test]
+    async fn local_lock_does_not_block_other_sessions() {
+        let lock = LocalRefreshLock::new();
+        let a = lock.acquire(Id::default(), Duration::from_secs(1)).await.unwrap();
+        let b = tokio::time::timeout(
+            Duration::from_secs(1),
+            lock.acquire(Id::default(), Duration::from_secs(1)),
+        )
+        .await
+        .expect("another session's lock is free")
+        .unwrap();
+        assert_eq!(lock.len(), 2);
+        drop(a);
+        drop(b);
+        assert!(lock.is_empty());
+    }
+}
