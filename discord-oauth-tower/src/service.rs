@@ -171,8 +171,18 @@ where
             }
             match attach(&shared, &session).await {
                 Ok(state) => {
+                    let authenticated = state.session().is_some();
                     req.extensions_mut().insert(state);
-                    inner.call(req).await
+                    let mut response = inner.call(req).await?;
+                    // Pages served to a logged-in user are personal: keep them out of shared
+                    // and browser caches unless the handler chose a policy (checklist H-14).
+                    if authenticated && !response.headers().contains_key(http::header::CACHE_CONTROL) {
+                        response.headers_mut().insert(
+                            http::header::CACHE_CONTROL,
+                            http::HeaderValue::from_static("private, no-store"),
+                        );
+                    }
+                    Ok(response)
                 }
                 Err(response) => Ok(response.map(ResBody::from)),
             }
@@ -548,7 +558,10 @@ async fn refresh_locked<T: Transport>(
     // Another request, here or on another instance, may have refreshed while we waited for
     // the lock: only the store knows. After this, this request's record is the stored one, so
     // no later save can write older tokens back (F-11).
-    let current = reload(session).await?;
+    let current = match shared.cache.get(&id) {
+        Some(c) => Some(c),
+        None => session.get::<AuthSession>(AUTH_KEY).await.map_err(|e| store_unavailable(&e))?.map(Arc::new),
+    };
     let flow = match shared.config.plan_refresh(&stale, current.as_deref(), now) {
         RefreshPlan::Gone => {
             shared.cache.remove(&id);

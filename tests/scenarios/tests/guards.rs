@@ -33,6 +33,11 @@ async fn start(scopes: Scopes) -> (Browser, MockDiscord) {
     let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap()).build();
     let ok = || async { "welcome" };
     let app = Router::new()
+        .route("/plain", get(ok))
+        .route(
+            "/cached",
+            get(|| async { ([("cache-control", "public, max-age=60")], "shared") }),
+        )
         .route(
             "/members",
             get(ok).route_layer(layer.require_guild(id(fixture::GUILD_ID))),
@@ -118,4 +123,25 @@ async fn guild_guard_works_with_the_guilds_scope_alone() {
     assert_eq!(mock.count(Endpoint::CurrentUserGuildMember), 0);
     // A role cannot be checked without guilds.members.read: refused, not waved through.
     assert_eq!(b.get("/mods").await.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h14_responses_to_logged_in_users_are_not_cached() {
+    let (b, _mock) = start(member_scopes()).await;
+    let anonymous = b.get("/plain").await;
+    assert!(
+        anonymous.headers().get("cache-control").is_none(),
+        "public pages keep their own policy"
+    );
+    b.login(None).await;
+    let r = b.get("/plain").await;
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    let r = b.get("/members").await;
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    let r = b.get("/cached").await;
+    assert_eq!(
+        r.headers()["cache-control"],
+        "public, max-age=60",
+        "a handler's explicit policy wins"
+    );
 }
