@@ -558,10 +558,7 @@ async fn refresh_locked<T: Transport>(
     // Another request, here or on another instance, may have refreshed while we waited for
     // the lock: only the store knows. After this, this request's record is the stored one, so
     // no later save can write older tokens back (F-11).
-    let current = match shared.cache.get(&id) {
-        Some(c) => Some(c),
-        None => session.get::<AuthSession>(AUTH_KEY).await.map_err(|e| store_unavailable(&e))?.map(Arc::new),
-    };
+    let current = reload(session).await?;
     let flow = match shared.config.plan_refresh(&stale, current.as_deref(), now) {
         RefreshPlan::Gone => {
             shared.cache.remove(&id);
