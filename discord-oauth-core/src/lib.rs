@@ -94,6 +94,7 @@ mod bot;
 mod callback;
 pub mod cdn;
 mod client;
+pub mod embedded;
 mod error;
 pub mod http_client;
 pub mod implicit;

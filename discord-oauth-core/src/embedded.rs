@@ -1,0 +1,922 @@
+//! The backend side of Discord's Embedded App SDK (Activities), sans-IO.
+//!
+//! An Activity's client calls the SDK's `authorize`, gets an authorization `code`, and sends it
+//! to *your* backend, which exchanges it (without a `redirect_uri`:
+//! [`AuthorizationGrant::from_code(code, None, scopes)`](crate::AuthorizationGrant::from_code)),
+//! fetches `/users/@me` and answers:
+//! - [`AuthorizeSuccess`]: the JSON the client expects (`token_type`, `access_token`,
+//!   `refresh_token`, `expires_in`, `scope`, `user_data`, `websocket_token`);
+//! - [`WebsocketTokenSigner`] / [`WebsocketTokenVerifier`]: a short-lived HS256 JWT that
+//!   authenticates the client to *your* backend (never to Discord), binding the user id, the
+//!   scopes, an audience and an expiry, with a key id (`kid`) so keys can rotate;
+//! - [`verify_proxy_signature`]: the Ed25519 signature Discord's Activity proxy puts on the
+//!   requests it forwards (`X-Signature-Ed25519`, `X-Signature-Timestamp`), with a time window;
+//! - [`RateLimitedBody`]: what to answer the client when Discord answers 429 (`retry_after` in
+//!   float seconds, taken from Discord's answer, never invented).
+//!
+//! Like the rest of this crate, nothing here reads a clock: the current time is an argument.
+//!
+//! Cookies inside Discord's iframe are third-party cookies: any cookie an Activity backend
+//! sets needs `SameSite=None; Secure; Partitioned` to be stored at all.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::api::User;
+use crate::cdn;
+use crate::response::RateLimit;
+use crate::{Scope, Scopes, Snowflake, TokenSet};
+
+// ---------------------------------------------------------------------------------------------
+// The authorize answer
+// ---------------------------------------------------------------------------------------------
+
+/// The user object of the SDK's `DISCORD_AUTHORIZE_SUCCESS` answer.
+///
+/// Every field has the SDK's documented type: numbers and booleans Discord left out are `0` /
+/// `false`; `avatar` and `banner` are full CDN URLs or `null`; `email` is present only when the
+/// `email` scope was granted (and then `null` for an account without one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[allow(clippy::option_option)] // absent vs `null` email: the SDK distinguishes them
+pub struct UserData {
+    /// The user's id (a snowflake, as a string).
+    pub id: String,
+    /// The username.
+    pub username: String,
+    /// The display name, or `null`.
+    pub global_name: Option<String>,
+    /// The legacy tag, or `"0"`.
+    pub discriminator: String,
+    /// The avatar's CDN URL, or `null` when the user has none.
+    pub avatar: Option<String>,
+    /// Whether the email address is verified (`false` unless Discord said so).
+    pub verified: bool,
+    /// The email address: only present when the `email` scope was granted.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "present_nullable")]
+    pub email: Option<Option<String>>,
+    /// The account's flags.
+    pub flags: u64,
+    /// The banner's CDN URL, or `null`.
+    pub banner: Option<String>,
+    /// The profile colour (`0xRRGGBB`), `0` when unset.
+    pub accent_color: u32,
+    /// The Nitro type (0 none, 1 classic, 2 Nitro, 3 basic).
+    pub premium_type: u64,
+    /// The account's public flags.
+    pub public_flags: u64,
+    /// Whether two-factor authentication is on.
+    pub mfa_enabled: bool,
+}
+
+/// `Option<Option<T>>`: outer `None` = absent field, `Some(None)` = `null`.
+#[allow(clippy::option_option)]
+mod present_nullable {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[allow(clippy::ref_option)] // serde's `with` passes a reference
+    pub(super) fn serialize<S: Serializer, T: Serialize>(v: &Option<Option<T>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(inner) => inner.serialize(s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+impl UserData {
+    /// Builds the SDK's user object. `email_granted` decides whether `email` is present.
+    pub fn new(user: &User, email_granted: bool) -> Self {
+        Self {
+            id: user.id.to_string(),
+            username: user.username.clone(),
+            global_name: user.global_name.clone(),
+            discriminator: user.discriminator.clone(),
+            avatar: user
+                .avatar
+                .as_deref()
+                .map(|h| cdn::user_avatar(user.id, h, None).to_string()),
+            verified: user.verified.unwrap_or(false),
+            email: email_granted.then(|| user.email.clone()),
+            flags: user.flags.unwrap_or(0),
+            banner: user
+                .banner
+                .as_deref()
+                .map(|h| cdn::user_banner(user.id, h, None).to_string()),
+            accent_color: user.accent_color.unwrap_or(0),
+            premium_type: user.premium_type.map_or(0, u64::from),
+            public_flags: user.public_flags.unwrap_or(0),
+            mfa_enabled: user.mfa_enabled.unwrap_or(false),
+        }
+    }
+}
+
+/// The whole `DISCORD_AUTHORIZE_SUCCESS` answer of the SDK's `authorize` command.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeSuccess {
+    /// Always `"Bearer"`.
+    pub token_type: String,
+    /// The Discord access token.
+    pub access_token: String,
+    /// The Discord refresh token (empty if Discord sent none).
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The granted scopes, space separated.
+    pub scope: String,
+    /// The user.
+    pub user_data: UserData,
+    /// A token for this app's own backend (see [`WebsocketTokenSigner`]).
+    pub websocket_token: String,
+}
+
+impl fmt::Debug for AuthorizeSuccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizeSuccess")
+            .field("token_type", &self.token_type)
+            .field("access_token", &"[redacted]")
+            .field("refresh_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .field("user_data", &self.user_data)
+            .field("websocket_token", &"[redacted]")
+            .finish()
+    }
+}
+
+impl AuthorizeSuccess {
+    /// Builds the answer from the exchanged tokens, the user and a signed websocket token.
+    /// `expires_in` counts from `now` (0 if the tokens already expired).
+    pub fn new(tokens: &TokenSet, user: &User, websocket_token: String, now: SystemTime) -> Self {
+        Self {
+            token_type: "Bearer".to_owned(),
+            access_token: tokens.access_token.secret().clone(),
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| t.secret().clone())
+                .unwrap_or_default(),
+            expires_in: tokens.expires_at.duration_since(now).map_or(0, |d| d.as_secs()),
+            scope: tokens.scopes.to_string(),
+            user_data: UserData::new(user, tokens.scopes.contains(&Scope::Email)),
+            websocket_token,
+        }
+    }
+}
+
+/// The answer of a refresh endpoint: the new token set in Discord's own field names.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshSuccess {
+    /// Always `"Bearer"`.
+    pub token_type: String,
+    /// The new access token.
+    pub access_token: String,
+    /// The new refresh token (Discord rotates it; the old one no longer works).
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+    /// The granted scopes, space separated.
+    pub scope: String,
+}
+
+impl fmt::Debug for RefreshSuccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshSuccess")
+            .field("expires_in", &self.expires_in)
+            .field("scope", &self.scope)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshSuccess {
+    /// Builds the answer from a refreshed token set.
+    pub fn new(tokens: &TokenSet, now: SystemTime) -> Self {
+        Self {
+            token_type: "Bearer".to_owned(),
+            access_token: tokens.access_token.secret().clone(),
+            refresh_token: tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| t.secret().clone())
+                .unwrap_or_default(),
+            expires_in: tokens.expires_at.duration_since(now).map_or(0, |d| d.as_secs()),
+            scope: tokens.scopes.to_string(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 429
+// ---------------------------------------------------------------------------------------------
+
+/// The JSON body to send the client with a 429 when Discord rate limited the backend.
+///
+/// `retry_after` is float seconds, as Discord's own body has it. It comes from what Discord
+/// said (its JSON body's `retry_after`, else its `Retry-After` or `X-RateLimit-Reset-After`
+/// headers, see [`RateLimit::from_parts`]); when Discord said nothing at all, `fallback` is used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RateLimitedBody {
+    /// Always `"rate_limited"`.
+    pub error: String,
+    /// A human-readable message.
+    pub message: String,
+    /// Seconds to wait before trying again.
+    pub retry_after: f64,
+    /// Whether Discord's global limit was hit.
+    pub global: bool,
+}
+
+impl RateLimitedBody {
+    /// Maps Discord's rate limit to the client's answer.
+    pub fn from_rate_limit(rl: &RateLimit, fallback: Duration) -> Self {
+        let wait = rl.retry_after.unwrap_or(fallback);
+        Self {
+            error: "rate_limited".to_owned(),
+            message: "Discord is rate limiting this application; try again later.".to_owned(),
+            retry_after: wait.as_secs_f64(),
+            global: rl.global,
+        }
+    }
+
+    /// The value for a `Retry-After` header on the client's 429: whole seconds, rounded up.
+    pub fn retry_after_header(&self) -> u64 {
+        // retry_after is finite, non-negative and at most an hour (RateLimit caps it).
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let secs = self.retry_after.ceil().max(0.0) as u64;
+        secs
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// websocket_token: HS256 JWT with a key id
+// ---------------------------------------------------------------------------------------------
+
+/// The longest lifetime a websocket token may be given (one hour).
+pub const MAX_WEBSOCKET_TOKEN_TTL: Duration = Duration::from_secs(3600);
+/// The default lifetime of a websocket token (ten minutes: enough to open the socket).
+pub const DEFAULT_WEBSOCKET_TOKEN_TTL: Duration = Duration::from_secs(600);
+/// Keys shorter than this are refused (256 bits, the HS256 output size).
+pub const MIN_KEY_BYTES: usize = 32;
+/// Tokens longer than this are refused before any decoding.
+pub const MAX_WEBSOCKET_TOKEN_BYTES: usize = 4096;
+
+/// A configuration error of the signer or verifier.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The key is shorter than [`MIN_KEY_BYTES`].
+    #[error("a websocket token key must be at least {MIN_KEY_BYTES} bytes")]
+    TooShort,
+    /// The key id is empty, too long (over 64 bytes) or not `[A-Za-z0-9._-]`.
+    #[error("a key id must be 1 to 64 characters of A-Z a-z 0-9 . _ -")]
+    BadKeyId,
+    /// The lifetime is zero or over [`MAX_WEBSOCKET_TOKEN_TTL`].
+    #[error("a websocket token lifetime must be between 1 second and 1 hour")]
+    BadTtl,
+    /// The audience is empty.
+    #[error("the audience must not be empty")]
+    EmptyAudience,
+    /// Two verification keys share a key id.
+    #[error("two verification keys share a key id")]
+    DuplicateKeyId,
+}
+
+/// Why a websocket token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum WebsocketTokenError {
+    /// Not a JWT of the expected form (three base64url parts, JSON, HS256), or too long.
+    #[error("the websocket token is malformed")]
+    Malformed,
+    /// The key id is not one this verifier knows (an unknown or retired key).
+    #[error("the websocket token was signed with an unknown key")]
+    UnknownKeyId,
+    /// The signature does not match: the token was altered or signed with another key.
+    #[error("the websocket token's signature is not valid")]
+    BadSignature,
+    /// The token has expired.
+    #[error("the websocket token has expired")]
+    Expired,
+    /// The token is not valid yet (issued in the future, beyond the allowed leeway).
+    #[error("the websocket token is not valid yet")]
+    NotYetValid,
+    /// The token was issued for another audience.
+    #[error("the websocket token is for another audience")]
+    WrongAudience,
+}
+
+/// The claims of a websocket token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebsocketClaims {
+    /// The Discord user id.
+    pub sub: Snowflake,
+    /// The granted Discord scopes, space separated.
+    pub scope: String,
+    /// The audience (which backend the token is for).
+    pub aud: String,
+    /// Issued at (seconds since the Unix epoch).
+    pub iat: u64,
+    /// Expiry (seconds since the Unix epoch).
+    pub exp: u64,
+}
+
+impl WebsocketClaims {
+    /// The scopes as a set.
+    pub fn scopes(&self) -> Scopes {
+        Scopes::parse(&self.scope)
+    }
+
+    /// The Discord user id.
+    pub fn user_id(&self) -> Snowflake {
+        self.sub
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    alg: String,
+    typ: String,
+    kid: String,
+}
+
+fn valid_kid(kid: &str) -> bool {
+    !kid.is_empty()
+        && kid.len() <= 64
+        && kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+fn secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn mac(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC accepts keys of any length; this cannot fail.
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(m) => m,
+        Err(_) => unreachable!("HMAC-SHA256 accepts any key length"),
+    }
+}
+
+/// A named HMAC key. Its bytes never appear in `Debug`.
+#[derive(Clone)]
+pub struct WebsocketKey {
+    kid: String,
+    secret: Vec<u8>,
+}
+
+impl fmt::Debug for WebsocketKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebsocketKey")
+            .field("kid", &self.kid)
+            .field("secret", &"[redacted]")
+            .finish()
+    }
+}
+
+impl WebsocketKey {
+    /// A key with its id. The secret must be at least [`MIN_KEY_BYTES`] random bytes.
+    pub fn new(kid: impl Into<String>, secret: impl Into<Vec<u8>>) -> Result<Self, KeyError> {
+        let kid = kid.into();
+        let secret = secret.into();
+        if !valid_kid(&kid) {
+            return Err(KeyError::BadKeyId);
+        }
+        if secret.len() < MIN_KEY_BYTES {
+            return Err(KeyError::TooShort);
+        }
+        Ok(Self { kid, secret })
+    }
+
+    /// The key id.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+}
+
+/// Signs websocket tokens with the *current* key.
+///
+/// Rotation: start signing with a new key (new `kid`) while the verifier still accepts the
+/// old one for at least one token lifetime, then drop the old key from the verifier.
+#[derive(Debug, Clone)]
+pub struct WebsocketTokenSigner {
+    key: WebsocketKey,
+    audience: String,
+    ttl: Duration,
+}
+
+impl WebsocketTokenSigner {
+    /// A signer for `audience` with the [default lifetime](DEFAULT_WEBSOCKET_TOKEN_TTL).
+    pub fn new(key: WebsocketKey, audience: impl Into<String>) -> Result<Self, KeyError> {
+        let audience = audience.into();
+        if audience.is_empty() {
+            return Err(KeyError::EmptyAudience);
+        }
+        Ok(Self {
+            key,
+            audience,
+            ttl: DEFAULT_WEBSOCKET_TOKEN_TTL,
+        })
+    }
+
+    /// Sets the lifetime (1 second to [`MAX_WEBSOCKET_TOKEN_TTL`]).
+    pub fn with_ttl(mut self, ttl: Duration) -> Result<Self, KeyError> {
+        if ttl < Duration::from_secs(1) || ttl > MAX_WEBSOCKET_TOKEN_TTL {
+            return Err(KeyError::BadTtl);
+        }
+        self.ttl = ttl;
+        Ok(self)
+    }
+
+    /// The lifetime of the tokens this signer issues.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// Signs a token for `user_id` with `scopes`, issued at `now`.
+    pub fn sign(&self, user_id: Snowflake, scopes: &Scopes, now: SystemTime) -> String {
+        let iat = secs(now);
+        let claims = WebsocketClaims {
+            sub: user_id,
+            scope: scopes.to_string(),
+            aud: self.audience.clone(),
+            iat,
+            exp: iat.saturating_add(self.ttl.as_secs()),
+        };
+        let header = Header {
+            alg: "HS256".to_owned(),
+            typ: "JWT".to_owned(),
+            kid: self.key.kid.clone(),
+        };
+        // Serializing these plain structs cannot fail.
+        let header = serde_json::to_vec(&header).unwrap_or_default();
+        let claims = serde_json::to_vec(&claims).unwrap_or_default();
+        let signing_input = format!("{}.{}", URL_SAFE_NO_PAD.encode(header), URL_SAFE_NO_PAD.encode(claims));
+        let mut m = mac(&self.key.secret);
+        m.update(signing_input.as_bytes());
+        let sig = m.finalize().into_bytes();
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(sig))
+    }
+}
+
+/// Verifies websocket tokens against one or more keys (by key id) and one audience.
+#[derive(Debug, Clone)]
+pub struct WebsocketTokenVerifier {
+    keys: HashMap<String, WebsocketKey>,
+    audience: String,
+    leeway: Duration,
+}
+
+impl WebsocketTokenVerifier {
+    /// A verifier accepting tokens signed by any of `keys`, for `audience`. The clock leeway
+    /// (allowed skew for `iat` and `exp`) is zero; see [`with_leeway`](Self::with_leeway).
+    pub fn new(keys: impl IntoIterator<Item = WebsocketKey>, audience: impl Into<String>) -> Result<Self, KeyError> {
+        let audience = audience.into();
+        if audience.is_empty() {
+            return Err(KeyError::EmptyAudience);
+        }
+        let mut map = HashMap::new();
+        for key in keys {
+            if map.insert(key.kid.clone(), key).is_some() {
+                return Err(KeyError::DuplicateKeyId);
+            }
+        }
+        Ok(Self {
+            keys: map,
+            audience,
+            leeway: Duration::ZERO,
+        })
+    }
+
+    /// Allows this much clock skew (at most one minute).
+    pub fn with_leeway(mut self, leeway: Duration) -> Self {
+        self.leeway = leeway.min(Duration::from_secs(60));
+        self
+    }
+
+    /// Checks `token` at `now`: form, key id, signature (constant time), audience, times.
+    pub fn verify(&self, token: &str, now: SystemTime) -> Result<WebsocketClaims, WebsocketTokenError> {
+        use WebsocketTokenError as E;
+        if token.len() > MAX_WEBSOCKET_TOKEN_BYTES {
+            return Err(E::Malformed);
+        }
+        let mut parts = token.split('.');
+        let (Some(h64), Some(c64), Some(s64), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(E::Malformed);
+        };
+        let header_bytes = URL_SAFE_NO_PAD.decode(h64).map_err(|_| E::Malformed)?;
+        let header: Header = serde_json::from_slice(&header_bytes).map_err(|_| E::Malformed)?;
+        if header.alg != "HS256" {
+            return Err(E::Malformed);
+        }
+        let key = self.keys.get(&header.kid).ok_or(E::UnknownKeyId)?;
+        let sig = URL_SAFE_NO_PAD.decode(s64).map_err(|_| E::BadSignature)?;
+        let mut m = mac(&key.secret);
+        m.update(h64.as_bytes());
+        m.update(b".");
+        m.update(c64.as_bytes());
+        m.verify_slice(&sig).map_err(|_| E::BadSignature)?;
+        // Only signed bytes are parsed from here on.
+        let claims_bytes = URL_SAFE_NO_PAD.decode(c64).map_err(|_| E::Malformed)?;
+        let claims: WebsocketClaims = serde_json::from_slice(&claims_bytes).map_err(|_| E::Malformed)?;
+        if claims.aud != self.audience {
+            return Err(E::WrongAudience);
+        }
+        let now = secs(now);
+        let leeway = self.leeway.as_secs();
+        if now >= claims.exp.saturating_add(leeway) {
+            return Err(E::Expired);
+        }
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(E::NotYetValid);
+        }
+        Ok(claims)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activity proxy signatures (Ed25519)
+// ---------------------------------------------------------------------------------------------
+
+/// The header carrying the hex Ed25519 signature.
+pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
+/// The header carrying the signed timestamp (seconds since the Unix epoch).
+pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
+/// The default window: a signature older or newer than this (five minutes) is refused.
+pub const DEFAULT_SIGNATURE_WINDOW: Duration = Duration::from_secs(300);
+
+/// Why a proxy signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxySignatureError {
+    /// A header is missing.
+    #[error("the {0} header is missing")]
+    Missing(&'static str),
+    /// The signature is not 64 hex-encoded bytes, or the timestamp not a number.
+    #[error("the signature headers are malformed")]
+    Malformed,
+    /// The timestamp is outside the window around `now` (a replay, or a wrong clock).
+    #[error("the signature timestamp is outside the allowed window")]
+    OutsideWindow,
+    /// The signature does not match the timestamp and payload under the public key.
+    #[error("the signature is not valid")]
+    BadSignature,
+}
+
+/// The application's Ed25519 public key (from the Developer Portal, hex).
+#[derive(Clone, Debug)]
+pub struct ProxyPublicKey(ed25519_dalek::VerifyingKey);
+
+impl ProxyPublicKey {
+    /// Parses the 64-hex-digit public key shown in the Developer Portal.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let bytes: [u8; 32] = decode_hex(hex.trim())?.try_into().ok()?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok().map(Self)
+    }
+
+    /// From the raw 32 bytes.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
+        ed25519_dalek::VerifyingKey::from_bytes(bytes).ok().map(Self)
+    }
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let hi = char::from(pair[0]).to_digit(16)?;
+            let lo = char::from(pair[1]).to_digit(16)?;
+            u8::try_from(hi * 16 + lo).ok()
+        })
+        .collect()
+}
+
+/// Verifies a request signed by Discord's proxy: the Ed25519 `signature` (hex, from
+/// [`SIGNATURE_HEADER`]) over `timestamp` (from [`TIMESTAMP_HEADER`]) followed by `payload`
+/// (the request body, or the `X-Discord-Proxy-Payload` header where the proxy sends one) —
+/// the same scheme as interaction signatures. The timestamp must be within `window` of `now`.
+pub fn verify_proxy_signature(
+    key: &ProxyPublicKey,
+    signature: Option<&str>,
+    timestamp: Option<&str>,
+    payload: &[u8],
+    now: SystemTime,
+    window: Duration,
+) -> Result<(), ProxySignatureError> {
+    use ProxySignatureError as E;
+    let signature = signature.ok_or(E::Missing(SIGNATURE_HEADER))?;
+    let timestamp = timestamp.ok_or(E::Missing(TIMESTAMP_HEADER))?;
+    let sig: [u8; 64] = decode_hex(signature.trim())
+        .and_then(|v| v.try_into().ok())
+        .ok_or(E::Malformed)?;
+    let ts: u64 = timestamp.parse().map_err(|_| E::Malformed)?;
+    let now = secs(now);
+    if ts.abs_diff(now) > window.as_secs() {
+        return Err(E::OutsideWindow);
+    }
+    let mut message = Vec::with_capacity(timestamp.len() + payload.len());
+    message.extend_from_slice(timestamp.as_bytes());
+    message.extend_from_slice(payload);
+    key.0
+        .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig))
+        .map_err(|_| E::BadSignature)
+}
+
+/// [`verify_proxy_signature`] reading the two headers from `headers`.
+pub fn verify_proxy_headers(
+    key: &ProxyPublicKey,
+    headers: &http::HeaderMap,
+    payload: &[u8],
+    now: SystemTime,
+    window: Duration,
+) -> Result<(), ProxySignatureError> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    verify_proxy_signature(key, get(SIGNATURE_HEADER), get(TIMESTAMP_HEADER), payload, now, window)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::Signer as _;
+
+    fn at(s: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    fn user(json: &str) -> User {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn tokens(scope: &str, now: SystemTime) -> TokenSet {
+        serde_json::from_value(serde_json::json!({
+            "access_token": "acc", "refresh_token": "ref",
+            "expires_at": secs(now) + 604_800, "scopes": Scopes::parse(scope),
+        }))
+        .unwrap()
+    }
+
+    const FULL_USER: &str = r#"{"id":"80351110224678912","username":"nelly","discriminator":"0",
+        "global_name":"Nelly","avatar":"8342729096ea3675442027381ff50dfe","verified":true,
+        "email":"nelly@discord.com","flags":64,"banner":"06c16474723fe537c283b8efa61a30c8",
+        "accent_color":16711680,"premium_type":1,"public_flags":64,"mfa_enabled":true}"#;
+
+    #[test]
+    fn authorize_success_has_the_sdk_shape() {
+        let now = at(1_700_000_000);
+        let ok = AuthorizeSuccess::new(&tokens("identify email", now), &user(FULL_USER), "ws".into(), now);
+        let v = serde_json::to_value(&ok).unwrap();
+        assert_eq!(v["token_type"], "Bearer");
+        assert_eq!(v["access_token"], "acc");
+        assert_eq!(v["refresh_token"], "ref");
+        assert_eq!(v["expires_in"], 604_800);
+        assert_eq!(v["scope"], "identify email");
+        assert_eq!(v["websocket_token"], "ws");
+        let u = &v["user_data"];
+        assert_eq!(u.as_object().unwrap().len(), 13);
+        assert_eq!(u["id"], "80351110224678912");
+        assert_eq!(u["username"], "nelly");
+        assert_eq!(u["global_name"], "Nelly");
+        assert_eq!(u["discriminator"], "0");
+        assert_eq!(
+            u["avatar"],
+            "https://cdn.discordapp.com/avatars/80351110224678912/8342729096ea3675442027381ff50dfe.png"
+        );
+        assert_eq!(u["verified"], true);
+        assert_eq!(u["email"], "nelly@discord.com");
+        assert_eq!(u["flags"], 64);
+        assert!(
+            u["banner"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://cdn.discordapp.com/banners/80351110224678912/")
+        );
+        assert_eq!(u["accent_color"], 16_711_680);
+        assert_eq!(u["premium_type"], 1);
+        assert_eq!(u["public_flags"], 64);
+        assert_eq!(u["mfa_enabled"], true);
+        assert!(!format!("{ok:?}").contains("acc\""));
+    }
+
+    #[test]
+    fn email_only_when_granted_and_nulls_typed() {
+        let now = at(1_700_000_000);
+        let bare = user(r#"{"id":"1","username":"x","discriminator":"0","email":"x@y.z"}"#);
+        let v = serde_json::to_value(AuthorizeSuccess::new(
+            &tokens("identify", now),
+            &bare,
+            String::new(),
+            now,
+        ))
+        .unwrap();
+        let u = v["user_data"].as_object().unwrap();
+        assert!(!u.contains_key("email"));
+        assert_eq!(u.len(), 12);
+        assert!(u["avatar"].is_null() && u["banner"].is_null() && u["global_name"].is_null());
+        assert_eq!(u["accent_color"], 0);
+        assert_eq!(u["verified"], false);
+        // email granted but the account has none: present, null
+        let none = user(r#"{"id":"1","username":"x","discriminator":"0","email":null}"#);
+        let v = serde_json::to_value(UserData::new(&none, true)).unwrap();
+        assert!(v.as_object().unwrap().contains_key("email") && v["email"].is_null());
+        let back: UserData = serde_json::from_value(v).unwrap();
+        assert_eq!(back.email, Some(None));
+    }
+
+    #[test]
+    fn rate_limited_body_uses_discords_retry_after() {
+        let rl = RateLimit::from_parts(
+            &http::HeaderMap::new(),
+            br#"{"message":"x","retry_after":1.25,"global":false}"#,
+        );
+        let b = RateLimitedBody::from_rate_limit(&rl, Duration::from_secs(5));
+        assert!((b.retry_after - 1.25).abs() < 1e-9);
+        assert_eq!(b.retry_after_header(), 2);
+        let none = RateLimitedBody::from_rate_limit(&RateLimit::default(), Duration::from_secs(5));
+        assert!((none.retry_after - 5.0).abs() < 1e-9);
+        assert_eq!(serde_json::to_value(&b).unwrap()["retry_after"], 1.25);
+    }
+
+    fn key(kid: &str, byte: u8) -> WebsocketKey {
+        WebsocketKey::new(kid, vec![byte; 32]).unwrap()
+    }
+
+    #[test]
+    fn websocket_token_round_trip_and_rotation() {
+        let now = at(1_700_000_000);
+        let scopes = Scopes::parse("identify guilds");
+        let old = WebsocketTokenSigner::new(key("k1", 1), "activity").unwrap();
+        let new = WebsocketTokenSigner::new(key("k2", 2), "activity").unwrap();
+        let verifier = WebsocketTokenVerifier::new([key("k1", 1), key("k2", 2)], "activity").unwrap();
+        for signer in [&old, &new] {
+            let t = signer.sign(Snowflake::from(42), &scopes, now);
+            let c = verifier.verify(&t, now + Duration::from_secs(599)).unwrap();
+            assert_eq!(c.user_id(), Snowflake::from(42));
+            assert_eq!(c.scopes(), scopes);
+            assert_eq!(c.exp - c.iat, 600);
+        }
+        // the old key retired
+        let only_new = WebsocketTokenVerifier::new([key("k2", 2)], "activity").unwrap();
+        let t = old.sign(Snowflake::from(42), &scopes, now);
+        assert_eq!(only_new.verify(&t, now), Err(WebsocketTokenError::UnknownKeyId));
+    }
+
+    #[test]
+    fn websocket_token_refusals() {
+        use WebsocketTokenError as E;
+        let now = at(1_700_000_000);
+        let signer = WebsocketTokenSigner::new(key("k1", 1), "activity").unwrap();
+        let verifier = WebsocketTokenVerifier::new([key("k1", 1)], "activity").unwrap();
+        let t = signer.sign(Snowflake::from(42), &Scopes::parse("identify"), now);
+        // expired, and not yet valid
+        assert_eq!(verifier.verify(&t, now + Duration::from_secs(600)), Err(E::Expired));
+        assert_eq!(verifier.verify(&t, now - Duration::from_secs(1)), Err(E::NotYetValid));
+        assert!(
+            verifier
+                .clone()
+                .with_leeway(Duration::from_secs(5))
+                .verify(&t, now + Duration::from_secs(604))
+                .is_ok()
+        );
+        // wrong audience
+        let other = WebsocketTokenVerifier::new([key("k1", 1)], "other").unwrap();
+        assert_eq!(other.verify(&t, now), Err(E::WrongAudience));
+        // same kid, another secret
+        let wrong_key = WebsocketTokenVerifier::new([key("k1", 9)], "activity").unwrap();
+        assert_eq!(wrong_key.verify(&t, now), Err(E::BadSignature));
+        // tampered claims: another user id, signature kept
+        let parts: Vec<&str> = t.split('.').collect();
+        let claims = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        let forged = URL_SAFE_NO_PAD.encode(claims.replace("\"42\"", "\"43\""));
+        assert_ne!(forged, parts[1]);
+        let tampered = format!("{}.{forged}.{}", parts[0], parts[2]);
+        assert_eq!(verifier.verify(&tampered, now), Err(E::BadSignature));
+        // tampered signature
+        let mut sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        sig[0] ^= 1;
+        let bad_sig = format!("{}.{}.{}", parts[0], parts[1], URL_SAFE_NO_PAD.encode(sig));
+        assert_eq!(verifier.verify(&bad_sig, now), Err(E::BadSignature));
+        // alg none / malformed
+        let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"k1"}"#);
+        assert_eq!(
+            verifier.verify(&format!("{none_header}.{}.", parts[1]), now),
+            Err(E::Malformed)
+        );
+        assert_eq!(verifier.verify("a.b", now), Err(E::Malformed));
+        assert_eq!(verifier.verify(&"a".repeat(5000), now), Err(E::Malformed));
+    }
+
+    #[test]
+    fn key_config_errors() {
+        assert_eq!(WebsocketKey::new("k", vec![0; 31]).unwrap_err(), KeyError::TooShort);
+        assert_eq!(WebsocketKey::new("", vec![0; 32]).unwrap_err(), KeyError::BadKeyId);
+        assert_eq!(WebsocketKey::new("a b", vec![0; 32]).unwrap_err(), KeyError::BadKeyId);
+        let s = WebsocketTokenSigner::new(key("k", 1), "a").unwrap();
+        assert_eq!(
+            s.clone().with_ttl(Duration::from_secs(3601)).unwrap_err(),
+            KeyError::BadTtl
+        );
+        assert_eq!(s.with_ttl(Duration::ZERO).unwrap_err(), KeyError::BadTtl);
+        assert_eq!(
+            WebsocketTokenSigner::new(key("k", 1), "").unwrap_err(),
+            KeyError::EmptyAudience
+        );
+        assert_eq!(
+            WebsocketTokenVerifier::new([key("k", 1), key("k", 2)], "a").unwrap_err(),
+            KeyError::DuplicateKeyId
+        );
+        assert!(!format!("{:?}", key("k", 0x41)).contains("65"));
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        use std::fmt::Write as _;
+        bytes.iter().fold(String::new(), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+
+    #[test]
+    fn proxy_signature() {
+        use ProxySignatureError as E;
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+        let pk = ProxyPublicKey::from_hex(&hex(sk.verifying_key().as_bytes())).unwrap();
+        let now = at(1_700_000_000);
+        let ts = "1700000000";
+        let body = br#"{"hello":"world"}"#;
+        let sign = |k: &ed25519_dalek::SigningKey, ts: &str, body: &[u8]| {
+            hex(&k.sign(&[ts.as_bytes(), body].concat()).to_bytes())
+        };
+        let w = DEFAULT_SIGNATURE_WINDOW;
+        let good = sign(&sk, ts, body);
+        assert_eq!(verify_proxy_signature(&pk, Some(&good), Some(ts), body, now, w), Ok(()));
+        let mut headers = http::HeaderMap::new();
+        headers.insert(SIGNATURE_HEADER, good.parse().unwrap());
+        headers.insert(TIMESTAMP_HEADER, ts.parse().unwrap());
+        assert_eq!(
+            verify_proxy_headers(&pk, &headers, body, now + Duration::from_secs(300), w),
+            Ok(())
+        );
+        // changed payload
+        assert_eq!(
+            verify_proxy_signature(&pk, Some(&good), Some(ts), br#"{"hello":"World"}"#, now, w),
+            Err(E::BadSignature)
+        );
+        // changed timestamp (still inside the window)
+        assert_eq!(
+            verify_proxy_signature(&pk, Some(&good), Some("1700000001"), body, now, w),
+            Err(E::BadSignature)
+        );
+        // old timestamp, correctly signed
+        let old_ts = "1699999000";
+        let old = sign(&sk, old_ts, body);
+        assert_eq!(
+            verify_proxy_signature(&pk, Some(&old), Some(old_ts), body, now, w),
+            Err(E::OutsideWindow)
+        );
+        // too far in the future
+        assert_eq!(
+            verify_proxy_signature(&pk, Some(&good), Some(ts), body, now - Duration::from_secs(301), w),
+            Err(E::OutsideWindow)
+        );
+        // another key
+        let forged = sign(&other, ts, body);
+        assert_eq!(
+            verify_proxy_signature(&pk, Some(&forged), Some(ts), body, now, w),
+            Err(E::BadSignature)
+        );
+        // missing / malformed
+        assert_eq!(
+            verify_proxy_signature(&pk, None, Some(ts), body, now, w),
+            Err(E::Missing(SIGNATURE_HEADER))
+        );
+        assert_eq!(
+            verify_proxy_signature(&pk, Some(&good), None, body, now, w),
+            Err(E::Missing(TIMESTAMP_HEADER))
+        );
+        assert_eq!(
+            verify_proxy_signature(&pk, Some("zz"), Some(ts), body, now, w),
+            Err(E::Malformed)
+        );
+        assert_eq!(
+            verify_proxy_signature(&pk, Some(&good), Some("x"), body, now, w),
+            Err(E::Malformed)
+        );
+        assert!(ProxyPublicKey::from_hex("abc").is_none());
+    }
+}
