@@ -5,6 +5,8 @@
 //! sample site, so the framework integrations cannot drift apart.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs, clippy::missing_panics_doc)]
 
+pub mod multi_instance;
+pub mod redis;
 pub mod scenarios;
 
 use std::net::SocketAddr;
@@ -38,6 +40,24 @@ pub struct Options {
     pub browser: bool,
     /// `SameSite=Strict` session cookie (the H-04 drill).
     pub strict_cookies: bool,
+    /// Where the site keeps sessions.
+    pub store: Store,
+    /// The session cookie key (`SESSION_KEY`); `None`: random per instance.
+    pub session_key: Option<Vec<u8>>,
+    /// The layer's in-process session cache TTL; `None`: the site's default (30 s).
+    pub cache_ttl: Option<Duration>,
+    /// With Redis: refresh single flight across instances (default). `false` demonstrates the
+    /// fallback without it.
+    pub shared_refresh_lock: bool,
+}
+
+/// Where a test site keeps its sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Store {
+    #[default]
+    Memory,
+    /// Redis at this URL.
+    Redis(String),
 }
 
 impl Default for Options {
@@ -49,6 +69,10 @@ impl Default for Options {
             extra_users: 0,
             browser: false,
             strict_cookies: false,
+            store: Store::Memory,
+            session_key: None,
+            cache_ttl: None,
+            shared_refresh_lock: true,
         }
     }
 }
@@ -89,6 +113,7 @@ pub struct TestSite {
     pub addr: SocketAddr,
     pub mock: MockDiscord,
     pub clock: ShiftClock,
+    options: Options,
     stop: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -96,6 +121,34 @@ impl Drop for TestSite {
     fn drop(&mut self) {
         (self.stop)();
     }
+}
+
+/// Another instance of a [`TestSite`]'s site: same kind, options, mock Discord and clock (as
+/// several instances behind a load balancer). Stops when dropped.
+#[allow(missing_debug_implementations)]
+pub struct Instance {
+    pub url: String,
+    pub addr: SocketAddr,
+    stop: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Instance {
+    /// Stops serving (new connections are refused).
+    pub fn stop(&self) {
+        (self.stop)();
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        (self.stop)();
+    }
+}
+
+struct Running {
+    url: String,
+    addr: SocketAddr,
+    stop: Box<dyn Fn() + Send + Sync>,
 }
 
 /// The id of the `n`th extra mock user.
@@ -115,74 +168,33 @@ impl TestSite {
         }
         let mock = builder.start().await.unwrap();
         let clock = ShiftClock::default();
-        match kind {
-            SiteKind::Axum => {
-                let mut settings = axum_site::Settings::new(
-                    axum_site::Discord::Real {
-                        client_id: fixture::CLIENT_ID.into(),
-                        client_secret: Some(fixture::CLIENT_SECRET.into()),
-                        authorize_url: mock.authorize_url(),
-                        api_base: mock.api_base(),
-                    },
-                    "127.0.0.1:0".parse().unwrap(),
-                );
-                settings.timeout = options.timeout;
-                settings.pending_ttl = options.pending_ttl;
-                settings.redirect_uri.clone_from(&options.redirect_uri);
-                settings.clock = Some(clock.clock());
-                settings.strict_cookies = options.strict_cookies;
-                if options.browser {
-                    settings.public_host = Some("localhost".into());
-                }
-                let site = axum_site::start(settings).await.unwrap();
-                let url = site.url();
-                let addr = site.addr;
-                mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
-                    .unwrap();
-                let site = Arc::new(site);
-                Self {
-                    kind,
-                    url,
-                    addr,
-                    mock,
-                    clock,
-                    stop: Box::new(move || site.stop()),
-                }
-            }
-            SiteKind::Actix => {
-                let mut settings = actix_site::Settings::new(
-                    actix_site::Discord::Real {
-                        client_id: fixture::CLIENT_ID.into(),
-                        client_secret: Some(fixture::CLIENT_SECRET.into()),
-                        authorize_url: mock.authorize_url(),
-                        api_base: mock.api_base(),
-                    },
-                    "127.0.0.1:0".parse().unwrap(),
-                );
-                settings.timeout = options.timeout;
-                settings.pending_ttl = options.pending_ttl;
-                settings.redirect_uri.clone_from(&options.redirect_uri);
-                settings.clock = Some(clock.clock());
-                settings.strict_cookies = options.strict_cookies;
-                if options.browser {
-                    settings.public_host = Some("localhost".into());
-                }
-                let site = actix_site::start(settings).await.unwrap();
-                let url = site.url();
-                let addr = site.addr;
-                mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
-                    .unwrap();
-                let site = Arc::new(site);
-                Self {
-                    kind,
-                    url,
-                    addr,
-                    mock,
-                    clock,
-                    stop: Box::new(move || site.stop()),
-                }
-            }
+        let Running { url, addr, stop } = start_server(kind, &options, &mock, &clock).await;
+        Self {
+            kind,
+            url,
+            addr,
+            mock,
+            clock,
+            options,
+            stop,
         }
+    }
+
+    /// Starts another instance of this site (see [`Instance`]).
+    pub async fn start_instance(&self) -> Instance {
+        self.start_instance_with(self.options.clone()).await
+    }
+
+    /// Starts another instance with other options, same mock and clock.
+    pub async fn start_instance_with(&self, options: Options) -> Instance {
+        let Running { url, addr, stop } = start_server(self.kind, &options, &self.mock, &self.clock).await;
+        Instance { url, addr, stop }
+    }
+
+    /// Stops this instance (new connections are refused; see [`TestSite::start_instance`]
+    /// for a "restart").
+    pub fn stop(&self) {
+        (self.stop)();
     }
 
     pub fn browser(&self) -> Browser {
@@ -192,6 +204,83 @@ impl TestSite {
     /// Token-endpoint calls with this grant type.
     pub fn grants(&self, grant_type: &str) -> usize {
         self.mock.count_grant(grant_type)
+    }
+}
+
+async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clock: &ShiftClock) -> Running {
+    match kind {
+        SiteKind::Axum => {
+            let mut settings = axum_site::Settings::new(
+                axum_site::Discord::Real {
+                    client_id: fixture::CLIENT_ID.into(),
+                    client_secret: Some(fixture::CLIENT_SECRET.into()),
+                    authorize_url: mock.authorize_url(),
+                    api_base: mock.api_base(),
+                },
+                "127.0.0.1:0".parse().unwrap(),
+            );
+            settings.timeout = options.timeout;
+            settings.pending_ttl = options.pending_ttl;
+            settings.redirect_uri.clone_from(&options.redirect_uri);
+            settings.clock = Some(clock.clock());
+            settings.strict_cookies = options.strict_cookies;
+            if options.browser {
+                settings.public_host = Some("localhost".into());
+            }
+            settings.session_store = match &options.store {
+                Store::Memory => axum_site::SessionStoreKind::Memory,
+                Store::Redis(url) => axum_site::SessionStoreKind::Redis { url: url.clone() },
+            };
+            settings.session_key = options
+                .session_key
+                .clone()
+                .map(|k| axum_site::SessionKey::from_bytes(k).unwrap());
+            if let Some(ttl) = options.cache_ttl {
+                settings.cache_ttl = ttl;
+            }
+            settings.shared_refresh_lock = options.shared_refresh_lock;
+            let site = axum_site::start(settings).await.unwrap();
+            let url = site.url();
+            let addr = site.addr;
+            mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
+                .unwrap();
+            let site = Arc::new(site);
+            Running {
+                url,
+                addr,
+                stop: Box::new(move || site.stop()),
+            }
+        }
+        SiteKind::Actix => {
+            let mut settings = actix_site::Settings::new(
+                actix_site::Discord::Real {
+                    client_id: fixture::CLIENT_ID.into(),
+                    client_secret: Some(fixture::CLIENT_SECRET.into()),
+                    authorize_url: mock.authorize_url(),
+                    api_base: mock.api_base(),
+                },
+                "127.0.0.1:0".parse().unwrap(),
+            );
+            settings.timeout = options.timeout;
+            settings.pending_ttl = options.pending_ttl;
+            settings.redirect_uri.clone_from(&options.redirect_uri);
+            settings.clock = Some(clock.clock());
+            settings.strict_cookies = options.strict_cookies;
+            if options.browser {
+                settings.public_host = Some("localhost".into());
+            }
+            let site = actix_site::start(settings).await.unwrap();
+            let url = site.url();
+            let addr = site.addr;
+            mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
+                .unwrap();
+            let site = Arc::new(site);
+            Running {
+                url,
+                addr,
+                stop: Box::new(move || site.stop()),
+            }
+        }
     }
 }
 
@@ -255,6 +344,35 @@ impl Browser {
             .send()
             .await
             .unwrap()
+    }
+
+    /// The same browser (same cookie jar) talking to another instance of the site, over new
+    /// connections.
+    pub fn at(&self, site: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .cookie_provider(Arc::clone(&self.jar))
+            .build()
+            .unwrap();
+        Self {
+            http,
+            jar: Arc::clone(&self.jar),
+            site: site.to_owned(),
+            mock: self.mock.clone(),
+        }
+    }
+
+    /// Another browser holding a copy of this one's cookies for the site (a second device
+    /// with the same session, or an attacker replaying it); later changes are not shared.
+    pub fn copy(&self) -> Browser {
+        let copy = Browser::new(&self.site, &self.mock);
+        let url: url::Url = self.site.parse().unwrap();
+        if let Some(header) = self.jar.cookies(&url) {
+            for cookie in header.to_str().unwrap().split("; ") {
+                copy.jar.add_cookie_str(&format!("{cookie}; Path=/"), &url);
+            }
+        }
+        copy
     }
 
     /// The session cookie's value, if any.
