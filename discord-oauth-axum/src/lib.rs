@@ -31,6 +31,7 @@
 //! mistake) and `500` naming the fix when the layer is missing.
 #![forbid(unsafe_code)]
 
+pub mod embedded;
 mod extract;
 
 pub use discord_oauth_core as core;
@@ -40,6 +41,7 @@ pub use discord_oauth_tower::{
     AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LocalRefreshLock, LoginConfig, RefreshLock,
     Routes, lock, session_layer, tower_sessions, transport,
 };
+pub use embedded::{EmbeddedBackend, WebsocketUser};
 pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};
 
 use axum::Router;

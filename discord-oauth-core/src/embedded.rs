@@ -216,6 +216,21 @@ impl RefreshSuccess {
     }
 }
 
+/// A token set holding only `refresh_token`, for a refresh endpoint whose client sends nothing
+/// else: pass it to [`Client::refresh`](crate::Client::refresh). The scopes are unknown (empty)
+/// until Discord's answer names them.
+pub fn refresh_only(refresh_token: crate::RefreshToken) -> TokenSet {
+    TokenSet {
+        access_token: crate::AccessToken::new(String::new()),
+        refresh_token: Some(refresh_token),
+        expires_at: UNIX_EPOCH,
+        scopes: Scopes::new(),
+        guild: None,
+        webhook: None,
+        id_token: None,
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 429
 // ---------------------------------------------------------------------------------------------
