@@ -97,3 +97,25 @@ pub fn median(mut v: Vec<Figures>) -> Figures {
     v.sort_by(|a, b| a.rps.total_cmp(&b.rps));
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
+
+/// Logs in on the sample site at `site` (the mock Discord auto-consents) and returns the
+/// `Cookie` header of the logged-in session.
+pub async fn login(site: &str) -> String {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_provider(jar.clone())
+        .build()
+        .unwrap();
+    let r = http.get(format!("{site}/auth/login")).send().await.unwrap();
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = http.get(&authorize).send().await.unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    reqwest::cookie::CookieStore::cookies(&*jar, &site.parse().unwrap())
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned()
+}

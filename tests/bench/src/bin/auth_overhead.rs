@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::routing::get;
-use discord_oauth_bench::{Figures, Target, median, round};
+use discord_oauth_bench::{Figures, Target, login, median, round};
 use discord_oauth_mock::{MockDiscord, fixture};
 
 fn env(name: &str, default: u64) -> u64 {
@@ -104,24 +104,4 @@ async fn main() {
         );
     }
     mock.shutdown().await;
-}
-
-async fn login(site: &str) -> String {
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .cookie_provider(jar.clone())
-        .build()
-        .unwrap();
-    let r = http.get(format!("{site}/auth/login")).send().await.unwrap();
-    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = http.get(&authorize).send().await.unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = http.get(&callback).send().await.unwrap();
-    assert_eq!(r.status(), 303);
-    reqwest::cookie::CookieStore::cookies(&*jar, &site.parse().unwrap())
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned()
 }
