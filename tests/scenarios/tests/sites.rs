@@ -4,6 +4,34 @@
 use discord_oauth_scenarios::SiteKind;
 use discord_oauth_scenarios::scenarios::*;
 
+/// Every scenario, listed once: both sites run exactly the same list.
+macro_rules! all_scenarios {
+    ($site:ident => $kind:expr) => {
+        scenarios!($site => $kind;
+            full_login_me_logout,
+            home_page_shows_user_and_guilds,
+            forged_state_is_rejected,
+            replayed_callback_is_rejected,
+            expired_pending_login_is_rejected,
+            access_denied_gets_a_friendly_page,
+            token_endpoint_failures,
+            short_rate_limit_is_retried_once,
+            user_fetch_failure_leaves_no_session,
+            open_redirects_end_on_this_site,
+            session_id_changes_and_cookie_flags,
+            https_site_gets_secure_cookie,
+            concurrent_requests_refresh_once,
+            revoked_grant_logs_out_on_refresh,
+            concurrent_logins_do_not_mix_up,
+            two_tabs_log_in_at_once,
+            logout_is_post_only_and_same_origin,
+            unauthenticated_html_vs_json,
+            rate_limit_variants_on_token_endpoint,
+            clock_skew_of_five_minutes_is_tolerated,
+        );
+    };
+}
+
 macro_rules! scenarios {
     ($site:ident => $kind:expr; $($name:ident),* $(,)?) => {
         mod $site {
@@ -18,48 +46,5 @@ macro_rules! scenarios {
     };
 }
 
-scenarios!(axum => SiteKind::Axum;
-    full_login_me_logout,
-    home_page_shows_user_and_guilds,
-    forged_state_is_rejected,
-    replayed_callback_is_rejected,
-    expired_pending_login_is_rejected,
-    access_denied_gets_a_friendly_page,
-    token_endpoint_failures,
-    short_rate_limit_is_retried_once,
-    user_fetch_failure_leaves_no_session,
-    open_redirects_end_on_this_site,
-    session_id_changes_and_cookie_flags,
-    https_site_gets_secure_cookie,
-    concurrent_requests_refresh_once,
-    revoked_grant_logs_out_on_refresh,
-    concurrent_logins_do_not_mix_up,
-    two_tabs_log_in_at_once,
-    logout_is_post_only_and_same_origin,
-    unauthenticated_html_vs_json,
-    rate_limit_variants_on_token_endpoint,
-    clock_skew_of_five_minutes_is_tolerated,
-);
-
-scenarios!(actix => SiteKind::Actix;
-    full_login_me_logout,
-    home_page_shows_user_and_guilds,
-    forged_state_is_rejected,
-    replayed_callback_is_rejected,
-    expired_pending_login_is_rejected,
-    access_denied_gets_a_friendly_page,
-    token_endpoint_failures,
-    short_rate_limit_is_retried_once,
-    user_fetch_failure_leaves_no_session,
-    open_redirects_end_on_this_site,
-    session_id_changes_and_cookie_flags,
-    https_site_gets_secure_cookie,
-    concurrent_requests_refresh_once,
-    revoked_grant_logs_out_on_refresh,
-    concurrent_logins_do_not_mix_up,
-    two_tabs_log_in_at_once,
-    logout_is_post_only_and_same_origin,
-    unauthenticated_html_vs_json,
-    rate_limit_variants_on_token_endpoint,
-    clock_skew_of_five_minutes_is_tolerated,
-);
+all_scenarios!(axum => SiteKind::Axum);
+all_scenarios!(actix => SiteKind::Actix);
