@@ -402,19 +402,19 @@ mod tests {
     }
 
     #[test]
-    fn parsing_many_scopes_is_linear() {
-        // Found while checking the fuzz targets' input caps: with a linear scan per
-        // scope, the 140 000 distinct scopes of a 1 MiB body took ~30 s (debug: minutes).
+    fn parsing_many_scopes_keeps_order_and_deduplicates() {
+        // The shape found while checking the fuzz targets' input caps: ~140 000 distinct
+        // scopes in a 1 MiB body. With a linear scan per scope this took minutes in a debug
+        // build (quadratic); the hash set keeps it well under a second. No time is asserted
+        // (tests never assert on wall-clock time): a regression shows up as this test
+        // becoming very slow.
         let names: Vec<String> = (0..140_000).map(|i| format!("s{i}")).collect();
         let mut text = names.join(" ");
         text.push_str(" s0 s1 identify identify");
-        let start = std::time::Instant::now();
         let scopes = Scopes::parse(&text);
-        let elapsed = start.elapsed();
         assert_eq!(scopes.len(), 140_001);
         assert_eq!(scopes.iter().next(), Some(&Scope::Other("s0".into())));
         assert_eq!(scopes.iter().last(), Some(&Scope::Identify));
-        assert!(elapsed < std::time::Duration::from_secs(10), "took {elapsed:?}");
     }
 
     #[test]
