@@ -83,21 +83,65 @@ impl<T: Transport> DiscordOAuth<T> {
     }
 
     /// Adds the login routes and session handling to `router`, with sessions kept in `store`.
+    ///
+    /// Requests of logged-in users whose session is in the layer's cache take the
+    /// authenticated fast path (see [`discord_oauth_tower::fast`]): they skip the session
+    /// layer, and handlers still get the user and a lazily loaded
+    /// `tower_sessions::Session`.
     pub fn mount<S: SessionStore + Clone>(&self, router: Router, store: S) -> Router {
-        self.mount_with(router, session_layer(store, self.layer.config()))
+        self.mount_with(router, store, |sessions| sessions)
     }
 
-    /// Like [`DiscordOAuth::mount`] with a session layer you configured yourself (start from
-    /// [`session_layer`] and adjust, e.g. `.with_private(key)` to encrypt the cookie).
+    /// Like [`DiscordOAuth::mount`], adjusting the session layer built by [`session_layer`]
+    /// (e.g. `|s| s.with_private(key)` to encrypt the cookie, with tower-sessions' `private`
+    /// feature, as the axum sample site does).
+    ///
+    /// ```no_run
+    /// use axum::Router;
+    /// use discord_oauth_axum::{DiscordOAuth, LoginConfig, tower_sessions::MemoryStore};
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://app.example/auth/callback")
+    ///     .client_secret("…")
+    ///     .build()?;
+    /// // Sessions end after a day without activity instead of seven.
+    /// let app = DiscordOAuth::new(config)?.mount_with(Router::new(), MemoryStore::default(), |s| {
+    ///     s.with_expiry(discord_oauth_axum::tower_sessions::Expiry::OnInactivity(
+    ///         discord_oauth_axum::tower_sessions::cookie::time::Duration::days(1),
+    ///     ))
+    /// });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Security
     /// Keep `SameSite=Lax` (or `None` with `Secure` inside an iframe): with `Strict` the
     /// session cookie does not come back on Discord's redirect and every login fails.
-    pub fn mount_with<S: SessionStore + Clone, C: CookieController + Sync>(
+    pub fn mount_with<S, C>(
+        &self,
+        router: Router,
+        store: S,
+        customize: impl FnOnce(tower_sessions::SessionManagerLayer<S>) -> tower_sessions::SessionManagerLayer<S, C>,
+    ) -> Router
+    where
+        S: SessionStore + Clone,
+        C: CookieController + Sync,
+    {
+        let sessions = customize(session_layer(store.clone(), self.layer.config()));
+        let slow = router.clone().layer(self.layer.clone()).layer(sessions);
+        Router::new().fallback_service(self.layer.fast_path(router, slow, store))
+    }
+
+    /// Like [`DiscordOAuth::mount_with`] without the fast path: every request goes through
+    /// the session layer (for handlers that call `Session::cycle_id` or `Session::flush` on
+    /// logged-in requests, see [`discord_oauth_tower::fast`]).
+    pub fn mount_without_fast_path<S, C>(
         &self,
         router: Router,
         sessions: tower_sessions::SessionManagerLayer<S, C>,
-    ) -> Router {
+    ) -> Router
+    where
+        S: SessionStore + Clone,
+        C: CookieController + Sync,
+    {
         router.layer(self.layer.clone()).layer(sessions)
     }
 }

@@ -11,8 +11,10 @@ use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
 use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, TouchLog};
+use crate::fast::CookieIndex;
 use discord_oauth_core::login::flow::GuildRequirement;
 
+use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
 use crate::lock::{LocalRefreshLock, RefreshLock};
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
@@ -93,6 +95,40 @@ impl<T: Transport> DiscordOAuthLayer<T> {
     /// The configuration.
     pub fn config(&self) -> &LoginConfig {
         &self.shared.config
+    }
+
+    /// The authenticated fast path (see [`crate::fast`]): a service that sends requests of
+    /// logged-in users whose session is in this layer's cache straight to `app`, with the
+    /// user and a lazily loaded `tower_sessions::Session` in the extensions, and every other
+    /// request to `slow`.
+    ///
+    /// `slow` must be `app` wrapped in this layer and a session layer that keeps sessions in
+    /// `store` ([`session_layer`] or your own). With a cache TTL of zero (or capacity zero)
+    /// every request goes to `slow`. `discord-oauth-axum`'s `DiscordOAuth::mount` sets this
+    /// up for you.
+    ///
+    /// ```no_run
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_tower::{DiscordOAuthLayer, session_layer};
+    /// use tower::{Layer, service_fn};
+    /// use tower_sessions::MemoryStore;
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "http://127.0.0.1:3000/auth/callback")
+    ///     .client_secret("…")
+    ///     .build()?;
+    /// let store = MemoryStore::default();
+    /// let sessions = session_layer(store.clone(), &config);
+    /// let layer = DiscordOAuthLayer::new(config)?;
+    /// let app = service_fn(|_req: http::Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hello")))
+    /// });
+    /// let slow = sessions.layer(layer.layer(app.clone()));
+    /// let service = layer.fast_path(app, slow, store);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fast_path<F, S, St>(&self, app: F, slow: S, store: St) -> FastPath<F, S, St, T> {
+        self.shared.fast_path.store(true, std::sync::atomic::Ordering::Relaxed);
+        FastPath::new(app, slow, store, Arc::clone(&self.shared))
     }
 
     /// A guard layer letting through only members of `guild_id`. Add it inside this layer,
@@ -256,6 +292,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
     pub fn build(self) -> DiscordOAuthLayer<T> {
         let cache = AuthCache::new(self.cache_ttl, self.cache_capacity);
         let touches = TouchLog::new(self.cache_capacity);
+        let index = CookieIndex::new(self.cache_ttl, self.cache_capacity);
         DiscordOAuthLayer {
             shared: Arc::new(Shared::new(
                 self.config,
@@ -265,6 +302,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
                 self.clock,
                 self.refresh_lock,
                 touches,
+                index,
             )),
         }
     }

@@ -40,6 +40,7 @@
 
 mod cache;
 mod extension;
+pub mod fast;
 mod guard;
 mod layer;
 pub mod lock;
@@ -50,6 +51,7 @@ pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use discord_oauth_core as core;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extension::AuthState;
+pub use fast::FastPath;
 pub use guard::{RequireGuild, RequireGuildLayer};
 pub use layer::{DEFAULT_TIMEOUT, DiscordApi, DiscordOAuthLayer, DiscordOAuthLayerBuilder, session_layer};
 #[cfg(feature = "redis")]

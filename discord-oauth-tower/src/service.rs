@@ -5,6 +5,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -22,6 +23,7 @@ use tracing::Instrument as _;
 
 use crate::cache::{AuthCache, TouchLog};
 use crate::extension::AuthState;
+use crate::fast::{CookieIndex, single_cookie_header};
 use crate::lock::{LockError, RefreshLock};
 use crate::transport::{Transport, TransportError};
 
@@ -42,9 +44,16 @@ pub(crate) struct Shared<T> {
     pub(crate) cache: AuthCache,
     pub(crate) refresh_lock: Arc<dyn RefreshLock>,
     pub(crate) touches: TouchLog,
+    /// The login route's path, shared by every request's [`AuthState`].
+    pub(crate) login_path: Arc<str>,
+    /// `Cookie` header → session id, for the fast path ([`crate::fast`]).
+    pub(crate) index: CookieIndex,
+    /// Whether a fast path serves this layer's sessions (then the index is kept).
+    pub(crate) fast_path: AtomicBool,
 }
 
 impl<T> Shared<T> {
+    #[allow(clippy::too_many_arguments)] // crate-internal; the builder is the public face
     pub(crate) fn new(
         config: LoginConfig,
         transport: T,
@@ -53,8 +62,12 @@ impl<T> Shared<T> {
         clock: Clock,
         refresh_lock: Arc<dyn RefreshLock>,
         touches: TouchLog,
+        index: CookieIndex,
     ) -> Self {
         Self {
+            index,
+            fast_path: AtomicBool::new(false),
+            login_path: Arc::from(config.routes().login.as_str()),
             clock,
             config,
             transport,
@@ -169,9 +182,19 @@ where
                 };
                 return Ok(response.map(ResBody::from));
             }
+            let cookie = if shared.fast_path.load(Ordering::Relaxed) {
+                single_cookie_header(&req).cloned()
+            } else {
+                None
+            };
             match attach(&shared, &session).await {
                 Ok(state) => {
                     let authenticated = state.session().is_some();
+                    // Requests with this exact Cookie header carry this session: the fast
+                    // path may serve them from the cache.
+                    if authenticated && let (Some(cookie), Some(id)) = (cookie, session.id()) {
+                        shared.index.insert(cookie.as_bytes(), id, session.expiry());
+                    }
                     req.extensions_mut().insert(state);
                     let mut response = inner.call(req).await?;
                     // Pages served to a logged-in user are personal: keep them out of shared
@@ -379,7 +402,7 @@ async fn logout<T: Transport>(
 /// Loads the authenticated session (cache first), refreshes it if needed, and returns what the
 /// inner service sees. Errors are answers to send instead of calling the inner service.
 async fn attach<T: Transport>(shared: &Arc<Shared<T>>, session: &Session) -> Result<AuthState, Response<String>> {
-    let login_path: Arc<str> = Arc::from(shared.config.routes().login.as_str());
+    let login_path = Arc::clone(&shared.login_path);
     let Some(id) = session.id() else {
         return Ok(AuthState::anonymous(login_path));
     };

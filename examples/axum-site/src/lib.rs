@@ -33,9 +33,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::transport::ReqwestTransport;
-use discord_oauth_axum::{
-    DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, RedisRefreshLock, session_layer,
-};
+use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, RedisRefreshLock};
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
@@ -487,11 +485,14 @@ pub fn router<S: SessionStore + Clone>(
         .route("/", get(home))
         .route("/me", get(me))
         .with_state(state);
-    let mut sessions = session_layer(store, oauth.config());
-    if strict_cookies {
-        sessions = sessions.with_same_site(discord_oauth_axum::tower_sessions::cookie::SameSite::Strict);
-    }
-    oauth.mount_with(app, sessions.with_private(key))
+    oauth.mount_with(app, store, |sessions| {
+        let sessions = if strict_cookies {
+            sessions.with_same_site(discord_oauth_axum::tower_sessions::cookie::SameSite::Strict)
+        } else {
+            sessions
+        };
+        sessions.with_private(key)
+    })
 }
 
 async fn me(user: Option<DiscordUser>) -> Response {

@@ -1,10 +1,20 @@
-//! A small loopback load generator: N keep-alive connections hammer one URL for a fixed
-//! time; reports requests/s and latency percentiles. Bounded in time and count, loopback only.
+//! Load-benchmark support: the servers under test, a `wrk` driver, logins through the mock
+//! Discord, a Redis server for the Redis rows, and the chart.
+//!
+//! The benchmark itself is the crate's binary: `cargo run --release -p discord-oauth-bench`
+//! (see `BENCHMARKS.md`). Everything here runs on loopback and is bounded in time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+pub mod bare;
+pub mod baseline;
+pub mod chart;
 
-/// One configuration under test.
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// One configuration under load.
 #[derive(Debug, Clone)]
 pub struct Target {
     /// Table label.
@@ -13,83 +23,103 @@ pub struct Target {
     pub url: String,
     /// `Cookie` header to send, if any.
     pub cookie: Option<String>,
-    /// The status every answer must have.
-    pub expect: u16,
 }
 
-/// The figures of one round.
+/// The figures of one `wrk` round.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Figures {
     /// Completed requests per second.
     pub rps: f64,
     /// Median latency, microseconds.
-    pub p50_us: u64,
+    pub p50_us: f64,
     /// 99th percentile latency, microseconds.
-    pub p99_us: u64,
-    /// Answers with an unexpected status.
+    pub p99_us: f64,
+    /// Answers that were not 2xx/3xx, plus socket errors.
     pub errors: u64,
+    /// CPU time this process (the servers; `wrk` is another process) spent per request, in
+    /// microseconds: steadier than req/s on a busy machine.
+    pub cpu_us: f64,
 }
 
-/// Hard cap on requests per round, whatever the duration.
-const MAX_REQUESTS_PER_ROUND: u64 = 5_000_000;
+/// `wrk`'s settings for every round.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Open connections.
+    pub connections: u32,
+    /// `wrk` threads.
+    pub threads: u32,
+    /// Seconds per round.
+    pub seconds: u32,
+}
 
-/// Runs one round against `target` with `concurrency` workers for `duration`.
-pub async fn round(target: &Target, concurrency: usize, duration: Duration) -> Figures {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(concurrency)
-        .build()
-        .unwrap();
-    let start = Instant::now();
-    let deadline = start + duration;
-    let per_worker_cap = MAX_REQUESTS_PER_ROUND / concurrency as u64;
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let client = client.clone();
-        let target = target.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::with_capacity(65_536);
-            let mut errors = 0u64;
-            while Instant::now() < deadline && (latencies.len() as u64) < per_worker_cap {
-                let t = Instant::now();
-                let mut req = client.get(&target.url).header("accept", "application/json");
-                if let Some(c) = &target.cookie {
-                    req = req.header("cookie", c);
-                }
-                match req.send().await {
-                    Ok(resp) => {
-                        if resp.status().as_u16() != target.expect {
-                            errors += 1;
-                        }
-                        let _ = resp.bytes().await;
-                    }
-                    Err(_) => errors += 1,
-                }
-                latencies.push(t.elapsed().as_micros() as u64);
+/// Fails with instructions when `wrk` is not installed.
+pub fn check_wrk() -> Result<(), String> {
+    match Command::new("wrk").arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(_) => Err("`wrk` is not installed: `apt-get install wrk` (Debian), then run again".into()),
+    }
+}
+
+/// Runs `wrk` once against `target` and parses its report.
+pub fn wrk(target: &Target, load: Load) -> Figures {
+    let mut cmd = Command::new("wrk");
+    cmd.arg("--latency")
+        .arg(format!("-t{}", load.threads))
+        .arg(format!("-c{}", load.connections))
+        .arg(format!("-d{}s", load.seconds))
+        .arg("-H")
+        .arg("Accept: application/json");
+    if let Some(cookie) = &target.cookie {
+        cmd.arg("-H").arg(format!("Cookie: {cookie}"));
+    }
+    let out = cmd
+        .arg(&target.url)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    parse_wrk(&text).unwrap_or_else(|| panic!("unexpected wrk output for {}:\n{text}", target.name))
+}
+
+/// Parses `wrk --latency` output.
+pub fn parse_wrk(text: &str) -> Option<Figures> {
+    let mut f = Figures::default();
+    let mut seen_rps = false;
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", n] => {
+                f.rps = n.parse().ok()?;
+                seen_rps = true;
             }
-            (latencies, errors)
-        }));
+            ["50%", v] => f.p50_us = duration_us(v)?,
+            ["99%", v] => f.p99_us = duration_us(v)?,
+            ["Non-2xx", "or", "3xx", "responses:", n] => f.errors += n.parse::<u64>().ok()?,
+            ["Socket", "errors:", rest @ ..] => {
+                // "connect 0, read 0, write 0, timeout 0"
+                for pair in rest.chunks(2) {
+                    if let [_, n] = pair {
+                        f.errors += n.trim_end_matches(',').parse::<u64>().ok()?;
+                    }
+                }
+            }
+            _ => {}
+        }
     }
-    let mut all = Vec::new();
-    let mut errors = 0;
-    for t in tasks {
-        let (l, e) = t.await.unwrap();
-        all.extend(l);
-        errors += e;
-    }
-    let elapsed = start.elapsed().as_secs_f64();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
+    seen_rps.then_some(f)
+}
+
+fn duration_us(v: &str) -> Option<f64> {
+    let (num, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1_000.0)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1_000_000.0)
+    } else {
+        return None;
     };
-    Figures {
-        rps: all.len() as f64 / elapsed,
-        p50_us: pct(0.50),
-        p99_us: pct(0.99),
-        errors,
-    }
+    Some(num.parse::<f64>().ok()? * scale)
 }
 
 /// The median of a list of figures, by requests/s.
@@ -98,24 +128,161 @@ pub fn median(mut v: Vec<Figures>) -> Figures {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-/// Logs in on the sample site at `site` (the mock Discord auto-consents) and returns the
-/// `Cookie` header of the logged-in session.
-pub async fn login(site: &str) -> String {
-    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+/// An HTTP client that keeps cookies and never follows redirects.
+pub fn browser() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_provider(jar.clone())
         .build()
         .unwrap();
-    let r = http.get(format!("{site}/auth/login")).send().await.unwrap();
-    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = http.get(&authorize).send().await.unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = http.get(&callback).send().await.unwrap();
-    assert_eq!(r.status(), 303);
+    (http, jar)
+}
+
+/// Logs in on the site at `site` (`{site}{login_path}` → mock consent, auto-approved →
+/// callback) with a fresh cookie jar, and returns the `Cookie` header of the session.
+pub async fn login(site: &str, login_path: &str) -> String {
+    let (http, jar) = browser();
+    login_with(&http, site, login_path).await;
     reqwest::cookie::CookieStore::cookies(&*jar, &site.parse().unwrap())
         .unwrap()
         .to_str()
         .unwrap()
         .to_owned()
+}
+
+/// One full login with `http` (which must keep cookies): login → consent → callback.
+pub async fn login_with(http: &reqwest::Client, site: &str, login_path: &str) {
+    let r = http.get(format!("{site}{login_path}")).send().await.unwrap();
+    assert!(
+        r.status().is_redirection(),
+        "login answers a redirect, got {}",
+        r.status()
+    );
+    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = http.get(&authorize).send().await.unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_owned();
+    let r = http.get(&callback).send().await.unwrap();
+    assert!(
+        r.status().is_redirection(),
+        "callback answers a redirect, got {}",
+        r.status()
+    );
+}
+
+/// GETs `url` with `cookie` and returns status and body.
+pub async fn get(url: &str, cookie: Option<&str>) -> (u16, String) {
+    let mut req = reqwest::Client::new().get(url).header("accept", "application/json");
+    if let Some(c) = cookie {
+        req = req.header("cookie", c);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// A wall clock that can be moved forward, for the refresh storm.
+#[derive(Debug, Clone, Default)]
+pub struct ShiftClock(Arc<AtomicU64>);
+
+impl ShiftClock {
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_secs(), Ordering::SeqCst);
+    }
+
+    /// Now, shifted.
+    pub fn now(&self) -> SystemTime {
+        SystemTime::now() + Duration::from_secs(self.0.load(Ordering::SeqCst))
+    }
+}
+
+/// The resident set size of this process, in bytes (Linux).
+pub fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// A Redis server for the Redis rows: the one at `REDIS_URL` if set, else a private
+/// `redis-server` on a free loopback port (stopped on drop), else none.
+#[derive(Debug)]
+pub struct Redis {
+    /// Its URL.
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl Redis {
+    /// Finds or starts one; `None` (with the reason) when there is none to be had.
+    pub fn find_or_start() -> Result<Self, String> {
+        if let Ok(url) = std::env::var("REDIS_URL") {
+            return Ok(Self { url, child: None });
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("REDIS_URL is unset and redis-server could not start ({e})"))?;
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Self {
+                    url: format!("redis://127.0.0.1:{port}"),
+                    child: Some(child),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err("redis-server did not start listening".into())
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_wrk_reports() {
+        let text = "Running 3s test @ http://127.0.0.1:1/me\n  1 threads and 64 connections\n  \
+                    Thread Stats   Avg      Stdev     Max   +/- Stdev\n    Latency   400.12us  1.2ms  20.00ms   95.00%\n  \
+                    Latency Distribution\n     50%  350.00us\n     75%  420.00us\n     90%  500.00us\n     99%    1.50ms\n  \
+                    300000 requests in 3.00s, 40.00MB read\n  Socket errors: connect 0, read 2, write 0, timeout 1\n  \
+                    Non-2xx or 3xx responses: 4\nRequests/sec: 100000.50\nTransfer/sec:     13.33MB\n";
+        let f = parse_wrk(text).unwrap();
+        assert!((f.rps - 100_000.5).abs() < 1e-6);
+        assert!((f.p50_us - 350.0).abs() < 1e-6);
+        assert!((f.p99_us - 1_500.0).abs() < 1e-6);
+        assert_eq!(f.errors, 7);
+        assert!(parse_wrk("garbage").is_none());
+    }
+
+    #[test]
+    fn median_is_by_rps() {
+        let f = |rps| Figures {
+            rps,
+            ..Figures::default()
+        };
+        assert!((median(vec![f(3.0), f(1.0), f(2.0)]).rps - 2.0).abs() < 1e-9);
+    }
 }

@@ -16,7 +16,7 @@ use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::tower_sessions::session::{Id, Record};
 use discord_oauth_axum::tower_sessions::session_store::{self, SessionStore};
 use discord_oauth_axum::transport::ReqwestTransport;
-use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConfig, session_layer};
+use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConfig};
 use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, fixture};
 use discord_oauth_scenarios::{Browser, location};
@@ -78,10 +78,7 @@ async fn start(cache_ttl: Duration) -> (Browser, FlakyStore, MockDiscord) {
         .build();
     let store = FlakyStore::default();
     let oauth = DiscordOAuth::from_layer(layer);
-    let app = oauth.mount_with(
-        Router::new().route("/me", get(me)),
-        session_layer(store.clone(), oauth.config()),
-    );
+    let app = oauth.mount(Router::new().route("/me", get(me)), store.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (Browser::new(&url, &mock.base_url()), store, mock)
 }

@@ -1,0 +1,63 @@
+//! The bare frameworks: the same `/me` JSON as the sample sites, built the same way from a
+//! user held in memory, with no session and no authentication. The ratio to these is the cost
+//! of logging in.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use discord_oauth_core::Scopes;
+use discord_oauth_core::api::User;
+use discord_oauth_core::cdn::ImageSize;
+
+/// The sample sites' `/me` body for `user` with `scopes` (the same `json!` as their handlers).
+pub fn me_json(user: &User, scopes: &Scopes) -> serde_json::Value {
+    serde_json::json!({
+        "id": user.id.to_string(),
+        "username": user.username,
+        "global_name": user.global_name,
+        "avatar_url": user.avatar_url(Some(ImageSize::at_least(128))).to_string(),
+        "scopes": scopes.to_string(),
+    })
+}
+
+/// Bare axum on the current tokio runtime; returns its `/me` URL.
+pub async fn axum(user: User, scopes: Scopes) -> String {
+    use axum::Json;
+    use axum::routing::get;
+    let state = Arc::new((user, scopes));
+    let app = axum::Router::new().route(
+        "/me",
+        get(move || {
+            let state = Arc::clone(&state);
+            async move { Json(me_json(&state.0, &state.1)) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/me")
+}
+
+/// Bare actix-web with `workers` workers; returns its `/me` URL and the server handle.
+pub fn actix(user: User, scopes: Scopes, workers: usize) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let state = web::Data::new((user, scopes));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        App::new().app_data(state.clone()).route(
+            "/me",
+            web::get().to(|state: web::Data<(User, Scopes)>| async move {
+                HttpResponse::Ok().json(me_json(&state.0, &state.1))
+            }),
+        )
+    })
+    .workers(workers)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run();
+    let handle = server.handle();
+    tokio::spawn(server);
+    (format!("http://{addr}/me"), handle)
+}
