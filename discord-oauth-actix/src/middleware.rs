@@ -130,9 +130,14 @@ async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, ht
     }
 }
 
-/// Identifies a login's session for the idle-timeout bookkeeping.
+/// Identifies a login's session for the idle-timeout bookkeeping: the user and the login
+/// time, in whole seconds (as the stored record keeps it).
 pub(crate) fn touch_key(auth: &AuthSession) -> TouchKey {
-    (auth.user.id.get(), auth.authenticated_at)
+    let at = auth
+        .authenticated_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (auth.user.id.get(), at)
 }
 
 /// How often this process marks an active session changed, so that the store and the cookie

@@ -55,7 +55,8 @@ fn failed(operation: &'static str, error: &dyn fmt::Display) {
 ///
 /// - a session that holds nothing but logins in progress is stored only until the last of them
 ///   expires (10 minutes by default), not for the session TTL;
-/// - a session emptied by a request is removed from the store instead of kept empty;
+/// - a session emptied by a request (e.g. its last login in progress was used by a failed
+///   callback) is kept for a second rather than for the session TTL;
 /// - a change to a session that is no longer in the store (logged out on another instance, or
 ///   expired while the request ran) is dropped: actix-session's own stores would save it under
 ///   a new key, bringing an ended session back;
@@ -170,10 +171,16 @@ impl<S: SessionStore> SessionStore for GuardedStore<S> {
         ttl: &CookieDuration,
     ) -> Result<SessionKey, UpdateError> {
         if session_state.is_empty() {
-            self.bounded("delete", self.inner.delete(&session_key), |e| e)
-                .await
-                .map_err(UpdateError::Other)?;
-            return Ok(session_key);
+            // Kept for a second rather than deleted: the store decides what the cookie holds
+            // (with the cookie store, the state itself), so the emptied state must go through
+            // it; it is gone from a server-side store at once.
+            return self
+                .bounded(
+                    "update",
+                    self.inner.update(session_key, session_state, &CookieDuration::SECOND),
+                    UpdateError::Other,
+                )
+                .await;
         }
         // Only update what is still there (a logout elsewhere must stay a logout). A deletion
         // between this read and the write below can still be overwritten: the window is one
@@ -478,6 +485,24 @@ mod tests {
             assert_eq!(r.headers()["content-type"], content_type, "{kind:?}");
             assert!(r.body().contains("try again"), "{kind:?}: {}", r.body());
         }
+    }
+
+    #[actix_web::test]
+    async fn an_emptied_session_is_written_empty_for_a_second() {
+        let store = GuardedStore::new(
+            CookieSessionStore::default(),
+            at(SystemTime::UNIX_EPOCH),
+            Duration::from_secs(1),
+        );
+        let week = CookieDuration::WEEK;
+        let full = HashMap::from([(PENDING_KEY.to_owned(), "[]".to_owned())]);
+        let key = store.save(full, &week).await.unwrap();
+        let key = store.update(key, HashMap::new(), &week).await.unwrap();
+        assert_eq!(
+            store.load(&key).await.unwrap(),
+            Some(HashMap::new()),
+            "the cookie no longer holds the used login"
+        );
     }
 
     #[actix_web::test]

@@ -37,8 +37,9 @@ pub(crate) enum Recent {
     LoggedOut,
 }
 
-/// Identifies one login's session for [`Shared::touch_due`] (user id and login time).
-pub(crate) type TouchKey = (u64, SystemTime);
+/// Identifies one login's session for [`Shared::touch_due`] (user id and login time in
+/// seconds since the Unix epoch).
+pub(crate) type TouchKey = (u64, u64);
 
 pub(crate) struct Shared {
     pub(crate) config: LoginConfig,
