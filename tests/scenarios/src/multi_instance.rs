@@ -339,9 +339,9 @@ pub async fn redis_outage_answers_503_then_recovers(kind: SiteKind) {
 }
 
 /// What Redis holds: a session with only a login in progress expires with that login; a
-/// logged-in session holds the user and tokens (no pending login), expires after the idle
-/// timeout (7 days), and is extended when used; other tabs' logins left behind are dropped
-/// once they expire.
+/// logged-in session gets a new id, holds the user and tokens (no pending login), expires
+/// after the idle timeout (7 days), and is extended when used; other tabs' logins left behind
+/// are dropped once they expire.
 pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
     let Some(redis) = RedisServer::start().await else {
         return;
@@ -363,12 +363,14 @@ pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
         "a pending-only session expires with its login (10 min), not in 7 days: {ttl} ms"
     );
     assert!(holds(&client, &keys[0], "discord_oauth.pending").await);
+    let pre_login = keys[0].clone();
 
     let callback = browser.consent(&authorize).await;
     assert_eq!(browser.get(&callback).await.status(), StatusCode::SEE_OTHER);
     let keys = session_keys(&client).await;
     assert_eq!(keys.len(), 1, "the pre-login session was replaced: {keys:?}");
     let key = keys[0].clone();
+    assert_ne!(key, pre_login, "a new session id at login (H-05)");
     let week = 7 * 24 * 3_600 * 1_000;
     let ttl = pttl(&client, &key).await;
     assert!(ttl > week - 60_000 && ttl <= week, "idle timeout of 7 days: {ttl} ms");
