@@ -38,7 +38,7 @@
 //! Every other request passes [`DiscordAuth`], which puts an [`AuthState`] into the request
 //! extensions; if the access token expires within the refresh skew (5 min) it is refreshed
 //! first, once per session: concurrent requests wait for that refresh and share its result
-//! (across instances too with a [`RedisRefreshLock`], feature `redis`).
+//! (across instances too with a `RedisRefreshLock`, feature `redis`).
 //! Extractors: [`DiscordUser`], [`MaybeDiscordUser`] (and `Option<DiscordUser>`),
 //! [`DiscordToken`]; guards: [`DiscordOAuth::require_guild`], [`DiscordOAuth::require_role`].
 //!
@@ -64,7 +64,7 @@
 //! - **Refresh single flight**: keyed by (a digest of) the refresh token being spent, so every
 //!   request carrying the same session shares one refresh; requests still carrying the old
 //!   record within 60 s get the new one. Within one process by default; across instances
-//!   with [`RedisRefreshLock`].
+//!   with `RedisRefreshLock` (feature `redis`).
 //! - **Transport**: reqwest with rustls ([`transport`]), not `awc`, see there.
 //!
 //! # Several instances (Redis)
@@ -75,6 +75,7 @@
 //! reconnects on the next request). Every instance needs the same cookie key and Redis:
 //!
 //! ```no_run
+//! # #[cfg(feature = "redis")]
 //! # async fn run(config: discord_oauth_actix::LoginConfig, key: actix_web::cookie::Key) -> Result<(), Box<dyn std::error::Error>> {
 //! use actix_web::{App, HttpServer};
 //! use discord_oauth_actix::actix_session::storage::RedisSessionStore;

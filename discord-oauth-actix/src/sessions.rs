@@ -224,9 +224,12 @@ impl<S: SessionStore> SessionStore for GuardedStore<S> {
     }
 }
 
-/// actix-session's [`SessionMiddleware`] over a [`GuardedStore`], answering `503` when the
-/// store fails (see the [module docs](self)). Built by [`DiscordOAuth::session_middleware`];
-/// `.wrap()` it *outside* [`DiscordOAuth::middleware`] (after it).
+/// actix-session's [`SessionMiddleware`] over a [`GuardedStore`], answering `503` with
+/// `Retry-After` when the store fails where actix-session would answer an empty `500`: whether
+/// anyone is logged in is then unknown, so nobody is treated as anonymous, and the browser's
+/// cookie is left alone. Requests succeed again as soon as the store does. Built by
+/// [`DiscordOAuth::session_middleware`]; `.wrap()` it *outside* [`DiscordOAuth::middleware`]
+/// (after it).
 pub struct DiscordSessions<S: SessionStore> {
     middleware: SessionMiddleware<GuardedStore<S>>,
     oauth: DiscordOAuth,

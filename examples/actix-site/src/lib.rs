@@ -588,3 +588,35 @@ async fn home(state: web::Data<AppState>, user: MaybeDiscordUser, token: Option<
         .content_type("text/html; charset=utf-8")
         .body(page)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_key_needs_64_bytes_of_hex_or_base64() {
+        let short = SessionKey::parse(&"ab".repeat(63)).unwrap_err();
+        assert!(short.contains("too short: 63 bytes"), "{short}");
+        assert!(SessionKey::parse("not a key!").unwrap_err().contains("hex or base64"));
+        let hex = SessionKey::parse(&"ab".repeat(64)).unwrap();
+        assert_eq!(hex.0, vec![0xab; 64]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+        assert_eq!(SessionKey::parse(&b64).unwrap().0, vec![7; 64]);
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfb; 64]);
+        assert_eq!(SessionKey::parse(&url_safe).unwrap().0, vec![0xfb; 64]);
+        assert!(SessionKey::from_bytes(vec![1; 64]).unwrap().cookie_key().is_ok());
+        assert_eq!(format!("{hex:?}"), "SessionKey([redacted; 64 bytes])");
+    }
+
+    #[test]
+    fn redis_url_passwords_stay_out_of_logs() {
+        let store = SessionStoreKind::Redis {
+            url: "rediss://:hunter2@redis.internal:6380/0".into(),
+        };
+        assert_eq!(
+            store.redacted(),
+            "redis at rediss://[credentials]@redis.internal:6380/0"
+        );
+    }
+}

@@ -48,7 +48,8 @@ pub struct Options {
     /// the actix site reads the session from its store on every request.
     pub cache_ttl: Option<Duration>,
     /// With Redis: refresh single flight across instances (default). `false` demonstrates the
-    /// fallback without it.
+    /// tower layer's fallback without it (the actix integration has none: see
+    /// `tests/redis.rs`).
     pub shared_refresh_lock: bool,
 }
 
