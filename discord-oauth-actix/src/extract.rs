@@ -105,9 +105,13 @@ impl<T: HttpMessage> DiscordAuthExt for T {
 
 /// `true` for a top-level browser navigation (see [`answer::wants_html`]).
 pub(crate) fn wants_html(req: &HttpRequest) -> bool {
-    let h = req.headers();
+    wants_html_parts(req.method(), req.headers())
+}
+
+/// [`wants_html`] from a request's method and headers.
+pub(crate) fn wants_html_parts(method: &actix_web::http::Method, h: &actix_web::http::header::HeaderMap) -> bool {
     answer::wants_html(
-        req.method().as_str(),
+        method.as_str(),
         h.get(ACCEPT).map(HeaderValue::as_bytes),
         h.get("sec-fetch-mode").map(HeaderValue::as_bytes),
         h.contains_key("x-requested-with"),

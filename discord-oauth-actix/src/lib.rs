@@ -37,22 +37,67 @@
 //!
 //! Every other request passes [`DiscordAuth`], which puts an [`AuthState`] into the request
 //! extensions; if the access token expires within the refresh skew (5 min) it is refreshed
-//! first, once per session: concurrent requests wait for that refresh and share its result.
+//! first, once per session: concurrent requests wait for that refresh and share its result
+//! (across instances too with a `RedisRefreshLock`, feature `redis`).
 //! Extractors: [`DiscordUser`], [`MaybeDiscordUser`] (and `Option<DiscordUser>`),
 //! [`DiscordToken`]; guards: [`DiscordOAuth::require_guild`], [`DiscordOAuth::require_role`].
 //!
 //! # How we chose the defaults
 //! - **Sessions**: actix-session with the cookie store ([`DiscordOAuth::cookie_session`]):
 //!   nothing to run, the cookie is encrypted (private), `SameSite=Lax` (the callback is a
-//!   cross-site redirect), `HttpOnly`, `Secure` + `__Host-` on https. Its limits: a copied
-//!   cookie stays valid until it expires, even after logout, and a refresh is written with the
-//!   response that triggered it. For several instances, or when logout must kill every copy,
-//!   use a server-side store (feature `redis-session`) with
-//!   [`DiscordOAuth::session_middleware`].
+//!   cross-site redirect), `HttpOnly`, `Secure` + `__Host-` on https. actix-session has no
+//!   in-memory store; the cookie store is its no-infrastructure choice, and any number of
+//!   instances sharing the key can read its cookies. Its limits: a copied cookie stays valid
+//!   until it expires, even after logout, and a refresh is written with the response that
+//!   triggered it. When logout must kill every copy, use a server-side store: actix-session's
+//!   Redis store (feature `redis`, see [Several instances](#several-instances-redis)) or any
+//!   other, with [`DiscordOAuth::session_middleware`].
+//! - **Session expiry**: the cookie and the stored session expire 7 days after the last
+//!   change ([`SESSION_TTL`]); an active session is marked changed about once a day, so this
+//!   is an idle timeout. A session holding only logins in progress is stored until they expire
+//!   (10 min), and holds nothing but the user and the tokens once logged in (plus other tabs'
+//!   unexpired logins, dropped when they expire).
+//! - **Store outages**: `503` with `Retry-After: 5` (an HTML page for browsers, JSON for API
+//!   clients, plain text on the login routes), the cookie left alone, recovery without a
+//!   restart; never an empty 500, never "logged out" ([`DiscordSessions`]). Every store
+//!   operation is bounded by [`DiscordOAuthBuilder::store_timeout`] (2 s).
 //! - **Refresh single flight**: keyed by (a digest of) the refresh token being spent, so every
 //!   request carrying the same session shares one refresh; requests still carrying the old
-//!   record within 60 s get the new one. This holds within one process.
+//!   record within 60 s get the new one. Within one process by default; across instances
+//!   with `RedisRefreshLock` (feature `redis`).
 //! - **Transport**: reqwest with rustls ([`transport`]), not `awc`, see there.
+//!
+//! # Several instances (Redis)
+//! With the cargo feature `redis`, sessions go to actix-session's `RedisSessionStore` on a
+//! `deadpool-redis` pool (use the pool rather than `RedisSessionStore::new(url)`: the latter's
+//! connection manager waits up to minutes between reconnection attempts, so requests would
+//! hang during an outage and keep failing long after Redis is back; a pool fails fast and
+//! reconnects on the next request). Every instance needs the same cookie key and Redis:
+//!
+//! ```no_run
+//! # #[cfg(feature = "redis")]
+//! # async fn run(config: discord_oauth_actix::LoginConfig, key: actix_web::cookie::Key) -> Result<(), Box<dyn std::error::Error>> {
+//! use actix_web::{App, HttpServer};
+//! use discord_oauth_actix::actix_session::storage::RedisSessionStore;
+//! use discord_oauth_actix::{DiscordOAuth, RedisRefreshLock, deadpool_redis};
+//!
+//! let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:6379")
+//!     .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+//! let store = RedisSessionStore::new_pooled(pool.clone()).await?;
+//! let discord = DiscordOAuth::builder(config, discord_oauth_actix::transport::ReqwestTransport::new()?)
+//!     .refresh_lock(RedisRefreshLock::new(pool))
+//!     .build();
+//! HttpServer::new(move || {
+//!     App::new()
+//!         .configure(discord.routes())
+//!         .wrap(discord.middleware())
+//!         .wrap(discord.session_middleware(store.clone(), key.clone()))
+//! })
+//! .bind("0.0.0.0:3000")?
+//! .run()
+//! .await?;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -60,15 +105,23 @@ mod convert;
 mod extract;
 mod guard;
 mod middleware;
+#[cfg(feature = "redis")]
+mod redis;
 mod routes;
+mod sessions;
 mod shared;
 pub mod transport;
 
 pub use actix_session;
+#[cfg(feature = "redis")]
+pub use deadpool_redis;
 pub use discord_oauth_core as core;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extract::{AuthState, DiscordAuthExt, DiscordToken, DiscordUser, DiscordUserRejection, MaybeDiscordUser};
 pub use guard::{RequireGuild, RequireGuildMiddleware};
 pub use middleware::{DiscordAuth, DiscordAuthMiddleware};
-pub use shared::{BuildError, Clock, DEFAULT_TIMEOUT, DiscordOAuth, DiscordOAuthBuilder};
+#[cfg(feature = "redis")]
+pub use redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
+pub use sessions::{DiscordSessions, DiscordSessionsService, GuardedStore, SESSION_TTL};
+pub use shared::{BuildError, Clock, DEFAULT_STORE_TIMEOUT, DEFAULT_TIMEOUT, DiscordOAuth, DiscordOAuthBuilder};
 pub use transport::{Transport, TransportError};

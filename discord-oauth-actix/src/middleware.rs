@@ -6,21 +6,23 @@ use std::fmt;
 use std::future::{Ready, ready};
 use std::rc::Rc;
 use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use actix_session::{Session, SessionExt as _};
 use actix_web::HttpMessage as _;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use discord_oauth_core::login::flow::{RefreshOutcome, RefreshPlan, drive};
-use discord_oauth_core::login::{AuthSession, SessionStatus, answer};
+use discord_oauth_core::login::{AuthSession, PendingLogins, SessionStatus, answer};
 use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
 use crate::convert;
 use crate::extract::AuthState;
-use crate::routes::AUTH_KEY;
-use crate::shared::{DiscordOAuth, Recent, RefreshKey, Shared};
+use crate::routes::{AUTH_KEY, PENDING_KEY, store_pending};
+use crate::sessions::SESSION_TTL;
+use crate::shared::{DiscordOAuth, Recent, RefreshKey, Shared, TouchKey};
 
 impl DiscordOAuth {
     /// The middleware that attaches the [`AuthState`] to every request. `.wrap()` it inside
@@ -108,12 +110,15 @@ async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, ht
         Ok(Some(a)) => Arc::new(a),
         Ok(None) => return Ok(AuthState::anonymous(oauth.clone())),
         Err(e) => {
-            tracing::error!(error = %e, "session store failed");
+            tracing::error!(error = %e, "the stored session could not be read");
             return Ok(AuthState::unavailable(oauth.clone()));
         }
     };
     match shared.config.session_status(&auth, shared.now()) {
-        SessionStatus::Valid => Ok(AuthState::authenticated(auth, oauth.clone())),
+        SessionStatus::Valid => {
+            maintain(shared, session, &auth);
+            Ok(AuthState::authenticated(auth, oauth.clone()))
+        }
         SessionStatus::Ended => {
             session.purge();
             Ok(AuthState::anonymous(oauth.clone()))
@@ -125,9 +130,52 @@ async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, ht
     }
 }
 
+/// Identifies a login's session for the idle-timeout bookkeeping: the user and the login
+/// time, in whole seconds (as the stored record keeps it).
+pub(crate) fn touch_key(auth: &AuthSession) -> TouchKey {
+    let at = auth
+        .authenticated_at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (auth.user.id.get(), at)
+}
+
+/// How often this process marks an active session changed, so that the store and the cookie
+/// push its expiry [`SESSION_TTL`] further: about eight times per idle timeout.
+pub(crate) const TOUCH_EVERY: Duration = Duration::from_secs(SESSION_TTL.as_secs() / 8);
+
+/// Housekeeping on a logged-in session: drops expired logins of other tabs, and marks the
+/// session changed about once a day per process ([`TOUCH_EVERY`]), so that actix-session
+/// writes it with a new expiry and sends the cookie with a new `Max-Age`: the session TTL
+/// then works as an idle timeout.
+///
+/// Skipped when the tokens are close to a refresh: a write of this (soon outdated) record must
+/// not race with a refresh on another instance. The refresh writes the session anyway.
+fn maintain(shared: &Shared, session: &Session, auth: &AuthSession) {
+    let now = shared.now();
+    let near_refresh = auth.tokens.as_ref().is_some_and(|t| {
+        t.refresh_token.is_some() && t.expires_within(now, shared.config.refresh_skew().saturating_mul(2))
+    });
+    if near_refresh {
+        return;
+    }
+    if session.contains_key(PENDING_KEY)
+        && let Ok(Some(mut pending)) = session.get::<PendingLogins>(PENDING_KEY)
+    {
+        let before = pending.len();
+        pending.prune(now);
+        if pending.len() != before {
+            let _ = store_pending(session, &pending);
+        }
+    }
+    if shared.touch_due(touch_key(auth), TOUCH_EVERY) {
+        let _ = session.insert(AUTH_KEY, auth);
+    }
+}
+
 /// The single-flight key of a session's refresh: a digest of the refresh token about to be
-/// spent. Every request carrying the same record (the same cookie, with the cookie store)
-/// shares it.
+/// spent. Every request carrying the same record (the same cookie, with the cookie store; the
+/// same stored session, with Redis) shares it.
 fn refresh_key(session: &AuthSession) -> Option<RefreshKey> {
     let rt = session.tokens.as_ref()?.refresh_token.as_ref()?;
     Some(Sha256::digest(rt.secret().as_bytes()).into())
@@ -135,6 +183,8 @@ fn refresh_key(session: &AuthSession) -> Option<RefreshKey> {
 
 /// Refreshes the session's tokens, once per refresh token at a time: concurrent requests wait
 /// for the first one and reuse its result (Discord's refresh tokens are single use, F-05).
+/// Within this process a mutex per refresh token does it; across instances, the shared lock
+/// if one is configured ([`crate::DiscordOAuthBuilder::refresh_lock`]).
 async fn refresh(
     shared: &Shared,
     session: &Session,
@@ -160,33 +210,122 @@ async fn refresh(
     result
 }
 
+/// The record a remembered refresh left (`None`: logged out).
+fn current_after(recent: Recent) -> Option<Arc<AuthSession>> {
+    match recent {
+        Recent::Refreshed(fresh) => Some(fresh),
+        Recent::LoggedOut => None,
+    }
+}
+
 async fn refresh_locked(
     shared: &Shared,
     session: &Session,
     key: RefreshKey,
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
-    // Another request may have spent this refresh token while we waited for the lock.
-    let current = match shared.recent(&key) {
-        Some(Recent::Refreshed(fresh)) => Some(fresh),
-        Some(Recent::LoggedOut) => None,
+    // Another request of this process may have spent this refresh token while we waited.
+    if let Some(recent) = shared.recent(&key) {
+        return settle(shared, session, key, &stale, current_after(recent))
+            .await
+            .map(|(result, _)| result);
+    }
+    #[cfg(feature = "redis")]
+    if let Some(lock) = &shared.redis_lock {
+        return refresh_shared(shared, lock, session, key, stale).await;
+    }
+    settle(shared, session, key, &stale, Some(Arc::clone(&stale)))
+        .await
+        .map(|(result, _)| result)
+}
+
+/// The refresh under the shared (Redis) lock. actix-session loads a session once, before the
+/// handler, and writes it after the response; it has no way to re-read the stored session
+/// mid-request, and the winner's write lands only when its response is done. So the winner
+/// *publishes* what became of the refresh token it spent (the new record, or "logged out")
+/// under a digest of that token, before releasing the lock; whoever takes the lock next reads
+/// that first and uses the fresher tokens instead of spending the rotated refresh token.
+#[cfg(feature = "redis")]
+async fn refresh_shared(
+    shared: &Shared,
+    lock: &crate::redis::RedisRefreshLock,
+    session: &Session,
+    key: RefreshKey,
+    stale: Arc<AuthSession>,
+) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
+    let timeout = shared.store_timeout();
+    let guard = lock
+        .acquire(&key, shared.refresh_lease(), timeout)
+        .await
+        .map_err(|e| lock_unavailable(&e))?;
+    let published = match lock.outcome(&key, timeout).await {
+        Ok(published) => published,
+        Err(e) => {
+            guard.release(timeout).await;
+            return Err(lock_unavailable(&e));
+        }
+    };
+    let current = match published {
+        Some(recent) => {
+            shared.remember(key, recent.clone());
+            current_after(recent)
+        }
         None => Some(Arc::clone(&stale)),
     };
-    let flow = match shared.config.plan_refresh(&stale, current.as_deref(), shared.now()) {
+    let (result, spent) = match settle(shared, session, key, &stale, current).await {
+        Ok(settled) => settled,
+        Err(answer) => {
+            guard.release(timeout).await;
+            return Err(answer);
+        }
+    };
+    if let Some(spent) = spent {
+        let ttl = crate::shared::RECENT_TTL.max(shared.refresh_lease().saturating_mul(2));
+        if let Err(e) = lock.publish(&key, &spent, ttl, timeout).await {
+            // The other instances must not spend the old refresh token: keep the lock until
+            // its lease ends, so that they wait and answer 503 rather than log the user out.
+            tracing::error!(error = %e, "could not publish the refreshed session; holding the refresh lock until its lease ends");
+            guard.keep_until_lease_ends();
+            return Ok(result);
+        }
+    }
+    guard.release(timeout).await;
+    Ok(result)
+}
+
+#[cfg(feature = "redis")]
+fn lock_unavailable(e: &crate::redis::LockError) -> http::Response<String> {
+    tracing::error!(error = %e, "refresh lock failed");
+    answer::store_unavailable()
+}
+
+/// Refreshes if `current` (the record the store holds now, as far as this request can tell)
+/// still needs it. Returns the record to use (`None`: logged out) and, if this request spent
+/// the refresh token, what became of it (for the other instances).
+async fn settle(
+    shared: &Shared,
+    session: &Session,
+    key: RefreshKey,
+    stale: &Arc<AuthSession>,
+    current: Option<Arc<AuthSession>>,
+) -> Result<(Option<Arc<AuthSession>>, Option<Recent>), http::Response<String>> {
+    let flow = match shared.config.plan_refresh(stale, current.as_deref(), shared.now()) {
         RefreshPlan::Gone => {
             session.purge();
-            return Ok(None);
+            return Ok((None, None));
         }
         RefreshPlan::UseCurrent { write_back } => {
-            let Some(current) = current else { return Ok(None) };
+            let Some(current) = current else {
+                return Ok((None, None));
+            };
             if write_back {
-                // This request's cookie still holds the spent refresh token: replace it.
+                // This request's session still holds the spent refresh token: replace it.
                 session.insert(AUTH_KEY, current.as_ref()).map_err(|e| {
-                    tracing::error!(error = %e, "session store failed");
+                    tracing::error!(error = %e, "session could not be written");
                     answer::store_unavailable()
                 })?;
             }
-            return Ok(Some(current));
+            return Ok((Some(current), None));
         }
         RefreshPlan::Refresh(flow) => flow,
     };
@@ -198,23 +337,25 @@ async fn refresh_locked(
             // The rotated refresh token goes into the session now; actix-session writes it
             // with this response. Requests still carrying the old one get this record (F-03).
             let next = Arc::new(next);
-            shared.remember(key, Recent::Refreshed(Arc::clone(&next)));
+            let recent = Recent::Refreshed(Arc::clone(&next));
+            shared.remember(key, recent.clone());
             session.insert(AUTH_KEY, next.as_ref()).map_err(|e| {
-                tracing::error!(error = %e, "session store failed");
+                tracing::error!(error = %e, "session could not be written");
                 answer::store_unavailable()
             })?;
+            let _ = shared.touch_due(touch_key(&next), TOUCH_EVERY);
             tracing::info!(user_id = %next.user.id, "tokens refreshed");
-            Ok(Some(next))
+            Ok((Some(next), Some(recent)))
         }
         RefreshOutcome::LoggedOut { .. } => {
             tracing::info!(user_id = %stale.user.id, "refresh token rejected; logging the user out");
             shared.remember(key, Recent::LoggedOut);
             session.purge();
-            Ok(None)
+            Ok((None, Some(Recent::LoggedOut)))
         }
         RefreshOutcome::KeepOld { error } => {
             tracing::warn!(error = %error, "token refresh failed");
-            Ok(current)
+            Ok((current, None))
         }
         RefreshOutcome::Unavailable {
             error,

@@ -99,6 +99,21 @@ fn log_revocation(result: Result<(), String>) {
     }
 }
 
+/// Stores the logins in progress, or removes the key when there are none (a session holding
+/// only logins in progress is stored until the last of them expires: see
+/// [`crate::GuardedStore`]).
+pub(crate) fn store_pending(
+    session: &Session,
+    pending: &PendingLogins,
+) -> Result<(), actix_session::SessionInsertError> {
+    if pending.is_empty() {
+        session.remove(PENDING_KEY);
+        Ok(())
+    } else {
+        session.insert(PENDING_KEY, pending)
+    }
+}
+
 fn login(shared: &Shared, session: &Session, query: &str) -> http::Response<String> {
     let return_to = answer::return_to_param(query);
     let mut pending: PendingLogins = match session.get(PENDING_KEY) {
@@ -115,7 +130,7 @@ fn login(shared: &Shared, session: &Session, query: &str) -> http::Response<Stri
             return answer::internal_error();
         }
     };
-    if let Err(e) = session.insert(PENDING_KEY, &pending) {
+    if let Err(e) = store_pending(session, &pending) {
         return store_unavailable(&e);
     }
     tracing::debug!(pending = pending.len(), "login started");
@@ -128,12 +143,14 @@ async fn callback(shared: &Shared, session: &Session, query: &str) -> http::Resp
         Err(e) => return store_unavailable(&e),
     };
     let before = pending.len();
-    let result = shared.config.complete_callback(query, &mut pending, shared.now());
+    let now = shared.now();
+    let result = shared.config.complete_callback(query, &mut pending, now);
+    // Expired logins of other tabs go too (after the callback, so an expired login is still
+    // reported as expired rather than unknown).
+    pending.prune(now);
     if pending.len() != before {
         // The login was consumed: record that whatever happens next (single use, B-06).
-        if pending.is_empty() {
-            session.remove(PENDING_KEY);
-        } else if let Err(e) = session.insert(PENDING_KEY, &pending) {
+        if let Err(e) = store_pending(session, &pending) {
             return store_unavailable(&e);
         }
     }
@@ -154,6 +171,11 @@ async fn callback(shared: &Shared, session: &Session, query: &str) -> http::Resp
     if let Err(e) = session.insert(AUTH_KEY, &done.session) {
         return store_unavailable(&e);
     }
+    // Just written: the idle-timeout bookkeeping starts now.
+    let _ = shared.touch_due(
+        crate::middleware::touch_key(&done.session),
+        crate::middleware::TOUCH_EVERY,
+    );
     tracing::info!(user_id = %done.session.user.id, "user logged in");
     answer::redirect(done.return_to.as_str())
 }

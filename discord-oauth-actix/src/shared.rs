@@ -7,11 +7,6 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use actix_session::SessionMiddleware;
-use actix_session::config::SessionMiddlewareBuilder;
-use actix_session::config::{CookieContentSecurity, PersistentSession};
-use actix_session::storage::SessionStore;
-use actix_web::cookie::{Key, SameSite};
 use discord_oauth_core::login::flow::{ApiFlow, FlowIo, drive};
 use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
@@ -24,9 +19,12 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// The default time limit for one request to Discord.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default time limit for one session-store (or refresh-lock) operation.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// How long a refreshed record is remembered for requests still carrying the old one.
-const RECENT_TTL: Duration = Duration::from_secs(60);
-/// At most this many remembered refreshes.
+pub(crate) const RECENT_TTL: Duration = Duration::from_secs(60);
+/// At most this many remembered refreshes (and as many remembered session touches).
 const RECENT_CAPACITY: usize = 10_000;
 
 /// The key of a refresh: a digest of the refresh token being spent (never the token itself).
@@ -39,18 +37,60 @@ pub(crate) enum Recent {
     LoggedOut,
 }
 
+/// Identifies one login's session for [`Shared::touch_due`] (user id and login time in
+/// seconds since the Unix epoch).
+pub(crate) type TouchKey = (u64, u64);
+
 pub(crate) struct Shared {
     pub(crate) config: LoginConfig,
     transport: Box<dyn Transport>,
     timeout: Duration,
+    store_timeout: Duration,
     clock: Clock,
     pub(crate) refresh_locks: Mutex<HashMap<RefreshKey, Arc<tokio::sync::Mutex<()>>>>,
     recent: Mutex<HashMap<RefreshKey, (Recent, Instant)>>,
+    touches: Mutex<HashMap<TouchKey, Instant>>,
+    #[cfg(feature = "redis")]
+    pub(crate) redis_lock: Option<crate::redis::RedisRefreshLock>,
 }
 
 impl Shared {
     pub(crate) fn now(&self) -> SystemTime {
         (self.clock)()
+    }
+
+    pub(crate) fn clock(&self) -> Clock {
+        Arc::clone(&self.clock)
+    }
+
+    pub(crate) fn store_timeout(&self) -> Duration {
+        self.store_timeout
+    }
+
+    /// How long a refresh may hold its session's shared lock: longer than a refresh can take
+    /// (two requests to Discord, each bounded by the timeout, with at most a 5 s rate-limit
+    /// wait between them) plus time to store the result. The same bound as
+    /// `discord-oauth-tower`'s.
+    #[cfg(feature = "redis")]
+    pub(crate) fn refresh_lease(&self) -> Duration {
+        self.timeout.saturating_mul(2).saturating_add(Duration::from_secs(10))
+    }
+
+    /// `true` (and remembered) if `session` was not marked changed by this process within
+    /// `every`: see [`crate::DiscordAuth`]'s idle timeout.
+    pub(crate) fn touch_due(&self, session: TouchKey, every: Duration) -> bool {
+        let mut map = self.touches.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.get(&session).is_some_and(|at| at.elapsed() < every) {
+            return false;
+        }
+        if map.len() >= RECENT_CAPACITY {
+            map.retain(|_, at| at.elapsed() < every);
+            if map.len() >= RECENT_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(session, Instant::now());
+        true
     }
 
     pub(crate) fn recent(&self, key: &RefreshKey) -> Option<Recent> {
@@ -165,7 +205,10 @@ impl DiscordOAuth {
             config,
             transport: Box::new(transport),
             timeout: DEFAULT_TIMEOUT,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
             clock: Arc::new(SystemTime::now),
+            #[cfg(feature = "redis")]
+            redis_lock: None,
         }
     }
 
@@ -192,59 +235,6 @@ impl DiscordOAuth {
     pub async fn call<R>(&self, call: &ApiCall<R>) -> Result<R, LoginError> {
         drive(ApiFlow::new(call), self.shared.as_ref()).await
     }
-
-    /// The session middleware with the cookie settings Discord login needs, for any
-    /// actix-session store:
-    /// - `SameSite=Lax`: the cookie must come back on Discord's top-level redirect to the
-    ///   callback (`Strict` would drop it and every login would fail);
-    /// - `HttpOnly`, `Path=/`, no `Domain`;
-    /// - `Secure` and the `__Host-` name prefix when the redirect URI is https
-    ///   ([`LoginConfig::secure_cookies`]);
-    /// - a persistent cookie that expires 7 days after the last change;
-    /// - private (encrypted and authenticated) cookie content with `key`.
-    ///
-    /// Add it *outside* [`DiscordOAuth::middleware`] (i.e. `.wrap()` it after).
-    pub fn session_middleware<S: SessionStore>(&self, store: S, key: Key) -> SessionMiddleware<S> {
-        self.session_middleware_builder(store, key).build()
-    }
-
-    /// The builder behind [`DiscordOAuth::session_middleware`], to change a setting.
-    ///
-    /// # Security
-    /// Every default there has a reason; in particular `SameSite=Strict` breaks every login
-    /// (the cookie is not sent on Discord's redirect back to the callback).
-    pub fn session_middleware_builder<S: SessionStore>(&self, store: S, key: Key) -> SessionMiddlewareBuilder<S> {
-        let secure = self.shared.config.secure_cookies();
-        let name = if secure {
-            "__Host-discord_oauth"
-        } else {
-            "discord_oauth"
-        };
-        SessionMiddleware::builder(store, key)
-            .cookie_name(name.to_owned())
-            .cookie_secure(secure)
-            .cookie_http_only(true)
-            .cookie_same_site(SameSite::Lax)
-            .cookie_path("/".to_owned())
-            .cookie_domain(None)
-            .cookie_content_security(CookieContentSecurity::Private)
-            .session_lifecycle(PersistentSession::default().session_ttl(actix_web::cookie::time::Duration::days(7)))
-    }
-
-    /// [`DiscordOAuth::session_middleware`] with actix-session's cookie store: the whole
-    /// session (logins in progress, user and tokens) lives in one encrypted cookie, kept under
-    /// 4 KiB (the user record is compact, at most 5 logins may be pending). Nothing to run
-    /// server-side; but a copied cookie stays valid until it expires, even after logout. Use a
-    /// server-side store (Redis, feature `redis-session`) when that matters or for several
-    /// instances.
-    ///
-    /// # Security
-    /// `key` encrypts the tokens in the cookie: at least 64 bytes of key material, kept
-    /// secret, the same on every instance.
-    #[cfg(feature = "cookie-session")]
-    pub fn cookie_session(&self, key: Key) -> SessionMiddleware<actix_session::storage::CookieSessionStore> {
-        self.session_middleware(actix_session::storage::CookieSessionStore::default(), key)
-    }
 }
 
 /// Builder for [`DiscordOAuth`].
@@ -253,7 +243,10 @@ pub struct DiscordOAuthBuilder {
     config: LoginConfig,
     transport: Box<dyn Transport>,
     timeout: Duration,
+    store_timeout: Duration,
     clock: Clock,
+    #[cfg(feature = "redis")]
+    redis_lock: Option<crate::redis::RedisRefreshLock>,
 }
 
 impl fmt::Debug for DiscordOAuthBuilder {
@@ -261,6 +254,7 @@ impl fmt::Debug for DiscordOAuthBuilder {
         f.debug_struct("DiscordOAuthBuilder")
             .field("config", &self.config)
             .field("timeout", &self.timeout)
+            .field("store_timeout", &self.store_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -270,6 +264,24 @@ impl DiscordOAuthBuilder {
     /// request at most this long (checklist K-02).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The time limit for one session-store operation (load, save, …) and for one command of
+    /// the shared refresh lock (default 2 s). Past it the request answers `503` with
+    /// `Retry-After`, as when the store fails outright.
+    pub fn store_timeout(mut self, timeout: Duration) -> Self {
+        self.store_timeout = timeout;
+        self
+    }
+
+    /// Makes token refreshes single-flight across every instance sharing `lock`'s Redis
+    /// (cargo feature `redis`); see [`crate::RedisRefreshLock`]. Without it refreshes are
+    /// single-flight within this process only, which is enough with the cookie store or a
+    /// single instance.
+    #[cfg(feature = "redis")]
+    pub fn refresh_lock(mut self, lock: crate::redis::RedisRefreshLock) -> Self {
+        self.redis_lock = Some(lock);
         self
     }
 
@@ -287,9 +299,13 @@ impl DiscordOAuthBuilder {
                 config: self.config,
                 transport: self.transport,
                 timeout: self.timeout,
+                store_timeout: self.store_timeout,
                 clock: self.clock,
                 refresh_locks: Mutex::new(HashMap::new()),
                 recent: Mutex::new(HashMap::new()),
+                touches: Mutex::new(HashMap::new()),
+                #[cfg(feature = "redis")]
+                redis_lock: self.redis_lock,
             }),
         }
     }

@@ -11,9 +11,18 @@
 //! (offline demo mode) and says so in the log and on the page. Environment:
 //! `DISCORD_CLIENT_ID`, `DISCORD_CLIENT_SECRET`, `DISCORD_REDIRECT_URI` (default
 //! `http://{BIND}/auth/callback`), `DISCORD_API_BASE` (default `https://discord.com/api/v10`),
-//! `DISCORD_AUTHORIZE_URL` (default `https://discord.com/oauth2/authorize`), `BIND`,
-//! `SESSION_KEY` (at least 64 bytes; random when unset, so sessions end at restart). Sessions
-//! live in an encrypted cookie (actix-session's cookie store).
+//! `DISCORD_AUTHORIZE_URL` (default `https://discord.com/oauth2/authorize`), `BIND`.
+//!
+//! Sessions: `SESSION_STORE` is `memory` (default: nothing to install) or `redis` (sessions
+//! in Redis at `REDIS_URL`, default `redis://127.0.0.1:6379`; `rediss://` for TLS), shared by
+//! every instance, with token refreshes single-flight across instances through a Redis lock.
+//! actix-session has no in-memory store: with `memory` the session lives in the encrypted
+//! cookie itself (actix-session's cookie store), so nothing is kept server-side; a restart
+//! keeps it if `SESSION_KEY` is set, but a logout cannot revoke a copied cookie, which stays
+//! valid until it expires. `SESSION_KEY` is the key that encrypts and authenticates the session
+//! cookie: at least 64 bytes, written as hex or base64 (e.g. `openssl rand -base64 64`).
+//! Unset, a random key is made at startup: fine for one process, but then sessions do not
+//! survive a restart and instances cannot share them, so set the same key on all of them.
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -22,8 +31,10 @@ use std::time::Duration;
 use actix_web::cookie::Key;
 use actix_web::http::header;
 use actix_web::{App, HttpResponse, HttpServer, web};
-use discord_oauth_actix::actix_session::storage::CookieSessionStore;
-use discord_oauth_actix::{DiscordOAuth, DiscordToken, LoginConfig, MaybeDiscordUser};
+use base64::Engine as _;
+use discord_oauth_actix::actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore};
+use discord_oauth_actix::deadpool_redis::{self, Pool, PoolConfig, Runtime, Timeouts, redis};
+use discord_oauth_actix::{DiscordOAuth, DiscordToken, LoginConfig, MaybeDiscordUser, RedisRefreshLock};
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
@@ -31,6 +42,109 @@ use discord_oauth_core::{Endpoints, Scope};
 use discord_oauth_mock::{MockDiscord, fixture};
 
 type BoxError = Box<dyn Error + Send + Sync>;
+
+/// The default `REDIS_URL`.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// How long one Redis operation may take before the request answers `503`.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Connections to Redis per instance (commands are pipelined on each).
+const REDIS_POOL_SIZE: usize = 4;
+
+/// Where sessions are kept (`SESSION_STORE`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SessionStoreKind {
+    /// `memory` (default): actix-session has no in-memory store, so the session lives in the
+    /// encrypted cookie (its cookie store). Nothing server-side.
+    #[default]
+    Memory,
+    /// In Redis (`redis`), shared by every instance using the same URL.
+    Redis {
+        /// `REDIS_URL`, e.g. `redis://127.0.0.1:6379` or `rediss://:password@host:6380/0`.
+        url: String,
+    },
+}
+
+impl SessionStoreKind {
+    /// For logs: the Redis URL without its password.
+    pub fn redacted(&self) -> String {
+        match self {
+            SessionStoreKind::Memory => "the encrypted session cookie".into(),
+            SessionStoreKind::Redis { url } => match url.rsplit_once('@') {
+                Some((scheme_user, host)) => {
+                    let scheme = scheme_user.split_once("://").map_or("redis", |(s, _)| s);
+                    format!("redis at {scheme}://[credentials]@{host}")
+                }
+                None => format!("redis at {url}"),
+            },
+        }
+    }
+}
+
+/// Key material for the session cookie (`SESSION_KEY`): at least [`SessionKey::MIN_LEN`]
+/// bytes. The cookie is encrypted and authenticated with it (actix-session's private cookies,
+/// AES-256-GCM): a cookie made with another key is ignored. `Debug` never shows it.
+#[derive(Clone)]
+pub struct SessionKey(Vec<u8>);
+
+impl std::fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SessionKey([redacted; {} bytes])", self.0.len())
+    }
+}
+
+impl SessionKey {
+    /// The minimum key length in bytes.
+    pub const MIN_LEN: usize = 64;
+
+    /// A key from raw bytes (at least [`SessionKey::MIN_LEN`]).
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Self, String> {
+        if bytes.len() < Self::MIN_LEN {
+            return Err(format!(
+                "SESSION_KEY is too short: {} bytes of key material, at least {} are needed \
+                 (e.g. `openssl rand -base64 64`)",
+                bytes.len(),
+                Self::MIN_LEN
+            ));
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Parses `SESSION_KEY`: hex, or base64 (standard or URL-safe, padded or not), as the axum
+    /// sample does, so one value serves both.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let bytes = if text.len().is_multiple_of(2) && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(&text[i..i + 2], 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|e| format!("SESSION_KEY is not valid hex: {e}"))?
+        } else {
+            let unpadded = text.trim_end_matches('=');
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(unpadded)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(unpadded))
+                .map_err(|_| {
+                    "SESSION_KEY must be hex or base64 key material, at least 64 bytes \
+                     (e.g. `openssl rand -base64 64`)"
+                        .to_owned()
+                })?
+        };
+        Self::from_bytes(bytes)
+    }
+
+    /// A random key (what the site uses when `SESSION_KEY` is unset).
+    pub fn random() -> Result<Self, String> {
+        let key = Key::try_generate().ok_or("the operating system's random number generator failed")?;
+        Ok(Self(key.master().to_vec()))
+    }
+
+    fn cookie_key(&self) -> Result<Key, String> {
+        Key::try_from(self.0.as_slice()).map_err(|e| format!("SESSION_KEY: {e}"))
+    }
+}
 
 /// Where Discord is. `Debug` never shows the client secret.
 #[derive(Clone)]
@@ -87,8 +201,13 @@ pub struct Settings {
     pub refresh_skew: Duration,
     /// The site's wall clock (tests shift it to make tokens expire).
     pub clock: Option<discord_oauth_actix::Clock>,
-    /// The cookie encryption key material (at least 64 bytes); random when `None`.
-    pub session_key: Option<Vec<u8>>,
+    /// The cookie key (`SESSION_KEY`); `None`: random per process.
+    pub session_key: Option<SessionKey>,
+    /// Where sessions are kept (`SESSION_STORE`, `REDIS_URL`).
+    pub session_store: SessionStoreKind,
+    /// With the Redis store, make token refreshes single-flight across instances with a Redis
+    /// lock (default `true`). Only for demonstrating what happens without it.
+    pub shared_refresh_lock: bool,
     /// Worker threads.
     pub workers: usize,
     /// Use `SameSite=Strict` cookies (to demonstrate that it breaks the login; never in
@@ -105,6 +224,8 @@ impl std::fmt::Debug for Settings {
             .field("discord", &self.discord)
             .field("redirect_uri", &self.redirect_uri)
             .field("bind", &self.bind)
+            .field("session_store", &self.session_store.redacted())
+            .field("session_key", &self.session_key)
             .finish_non_exhaustive()
     }
 }
@@ -121,6 +242,8 @@ impl Settings {
             refresh_skew: Duration::from_secs(300),
             clock: None,
             session_key: None,
+            session_store: SessionStoreKind::Memory,
+            shared_refresh_lock: true,
             workers: 2,
             strict_cookies: false,
             public_host: None,
@@ -146,18 +269,14 @@ impl Settings {
         };
         let mut settings = Self::new(discord, bind);
         settings.redirect_uri = var("DISCORD_REDIRECT_URI");
-        if let Some(key) = var("SESSION_KEY") {
-            if key.len() < 64 {
-                return Err("SESSION_KEY must be at least 64 bytes of key material".into());
-            }
-            settings.session_key = Some(key.into_bytes());
-        }
-        if var("SESSION_STORE").is_some_and(|s| s != "cookie" && s != "memory") {
-            return Err(
-                "the actix sample keeps sessions in an encrypted cookie; SESSION_STORE=redis is not wired up here"
-                    .into(),
-            );
-        }
+        settings.session_store = match var("SESSION_STORE").as_deref().map(str::to_ascii_lowercase).as_deref() {
+            None | Some("memory") => SessionStoreKind::Memory,
+            Some("redis") => SessionStoreKind::Redis {
+                url: var("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
+            },
+            Some(other) => return Err(format!("SESSION_STORE must be `memory` or `redis`, not `{other}`")),
+        };
+        settings.session_key = var("SESSION_KEY").map(|k| SessionKey::parse(&k)).transpose()?;
         Ok(settings)
     }
 }
@@ -172,6 +291,7 @@ pub struct Site {
     /// The in-process mock Discord, in offline mode.
     pub mock: Option<MockDiscord>,
     handle: actix_web::dev::ServerHandle,
+    redis: Option<Pool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -186,9 +306,48 @@ impl Site {
         let _ = self.task.await;
     }
 
-    /// Stops the server (without waiting for open connections).
+    /// Stops the server (without waiting for open connections) and closes its Redis
+    /// connections.
     pub fn stop(&self) {
         drop(self.handle.stop(false));
+        if let Some(pool) = &self.redis {
+            pool.close();
+        }
+    }
+}
+
+/// Connects to Redis: a pool of [`REDIS_POOL_SIZE`] connections, where taking a connection
+/// (connecting if needed) and every operation fail after [`REDIS_TIMEOUT`], so an outage
+/// answers `503` quickly; a broken connection is replaced on the next request, so requests
+/// succeed again as soon as Redis is back. Checked with a `PING` now, so that a wrong URL
+/// stops the site at startup.
+async fn connect_redis(url: &str, shown: &str) -> Result<Pool, BoxError> {
+    let mut config = deadpool_redis::Config::from_url(url);
+    config.pool = Some(PoolConfig {
+        max_size: REDIS_POOL_SIZE,
+        timeouts: Timeouts {
+            wait: Some(REDIS_TIMEOUT),
+            create: Some(REDIS_TIMEOUT),
+            recycle: Some(REDIS_TIMEOUT),
+        },
+        ..PoolConfig::default()
+    });
+    let pool = config
+        .create_pool(Some(Runtime::Tokio1))
+        .map_err(|e| format!("REDIS_URL is not a Redis URL: {e}"))?;
+    let ping = async {
+        let mut conn = pool.get().await.map_err(|e| e.to_string())?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match tokio::time::timeout(REDIS_TIMEOUT, ping).await {
+        Ok(Ok(_)) => Ok(pool),
+        Ok(Err(e)) => Err(format!("could not connect to the session store ({shown}): {e}").into()),
+        Err(_) => {
+            Err(format!("could not connect to the session store ({shown}): no answer within {REDIS_TIMEOUT:?}").into())
+        }
     }
 }
 
@@ -242,22 +401,66 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     }
     let config = builder.build()?;
     let transport = discord_oauth_actix::transport::ReqwestTransport::new()?;
-    let mut discord = DiscordOAuth::builder(config, transport).timeout(settings.timeout);
+    let mut discord = DiscordOAuth::builder(config, transport)
+        .timeout(settings.timeout)
+        .store_timeout(REDIS_TIMEOUT);
     if let Some(clock) = settings.clock.clone() {
         discord = discord.clock(clock);
     }
-    let discord = discord.build();
-    let key = match &settings.session_key {
-        Some(bytes) => Key::try_from(bytes.as_slice())?,
-        None => Key::generate(),
+    let key = if let Some(key) = &settings.session_key {
+        key.clone()
+    } else {
+        let note = "SESSION_KEY is unset: the session cookie key is random for this process, so sessions \
+                    end when it restarts; several instances must share one SESSION_KEY (see README)";
+        if settings.session_store == SessionStoreKind::Memory {
+            tracing::info!("{note}");
+        } else {
+            tracing::warn!("{note}");
+        }
+        SessionKey::random()?
     };
+    let key = key.cookie_key()?;
     let offline = mock.as_ref().map(MockDiscord::base_url);
     let strict = settings.strict_cookies;
-    let server = HttpServer::new(move || app(discord.clone(), key.clone(), offline.clone(), strict))
-        .workers(settings.workers.max(1))
-        .disable_signals()
-        .listen(listener)?
-        .run();
+    let workers = settings.workers.max(1);
+    let (server, redis) = match &settings.session_store {
+        SessionStoreKind::Memory => {
+            let discord = discord.build();
+            let server = HttpServer::new(move || {
+                app(
+                    discord.clone(),
+                    CookieSessionStore::default(),
+                    key.clone(),
+                    offline.clone(),
+                    strict,
+                )
+            })
+            .workers(workers)
+            .disable_signals()
+            .listen(listener)?
+            .run();
+            (server, None)
+        }
+        SessionStoreKind::Redis { url } => {
+            let shown = settings.session_store.redacted();
+            let pool = connect_redis(url, &shown).await?;
+            tracing::info!("sessions are kept in {shown}");
+            if settings.shared_refresh_lock {
+                discord = discord.refresh_lock(RedisRefreshLock::new(pool.clone()));
+            }
+            let discord = discord.build();
+            let store = RedisSessionStore::new_pooled(pool.clone())
+                .await
+                .map_err(|e| format!("Redis session store: {e}"))?;
+            let server =
+                HttpServer::new(move || app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict))
+                    .workers(workers)
+                    .disable_signals()
+                    .listen(listener)?
+                    .run();
+            (server, Some(pool))
+        }
+    };
     let handle = server.handle();
     let task = tokio::spawn(async move {
         if let Err(e) = server.await {
@@ -269,6 +472,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         origin,
         mock,
         handle,
+        redis,
         task,
     })
 }
@@ -279,9 +483,11 @@ struct AppState {
     offline: Option<String>,
 }
 
-/// The site: its routes, the login routes, the login middleware and the session cookie.
-pub fn app(
+/// The site: its routes, the login routes, the login middleware and the sessions (in
+/// `store`, the cookie encrypted with `key`).
+pub fn app<S: SessionStore + 'static>(
     discord: DiscordOAuth,
+    store: S,
     key: Key,
     offline_mock: Option<String>,
     strict_cookies: bool,
@@ -303,14 +509,13 @@ pub fn app(
         .route("/", web::get().to(home))
         .route("/me", web::get().to(me))
         .wrap(discord.middleware())
-        .wrap({
-            let sessions = discord.session_middleware_builder(CookieSessionStore::default(), key);
+        .wrap(discord.session_middleware_with(store, key, |sessions| {
             if strict_cookies {
-                sessions.cookie_same_site(actix_web::cookie::SameSite::Strict).build()
+                sessions.cookie_same_site(actix_web::cookie::SameSite::Strict)
             } else {
-                sessions.build()
+                sessions
             }
-        })
+        }))
 }
 
 async fn me(user: MaybeDiscordUser) -> HttpResponse {
@@ -382,4 +587,36 @@ async fn home(state: web::Data<AppState>, user: MaybeDiscordUser, token: Option<
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .content_type("text/html; charset=utf-8")
         .body(page)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_key_needs_64_bytes_of_hex_or_base64() {
+        let short = SessionKey::parse(&"ab".repeat(63)).unwrap_err();
+        assert!(short.contains("too short: 63 bytes"), "{short}");
+        assert!(SessionKey::parse("not a key!").unwrap_err().contains("hex or base64"));
+        let hex = SessionKey::parse(&"ab".repeat(64)).unwrap();
+        assert_eq!(hex.0, vec![0xab; 64]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode([7u8; 64]);
+        assert_eq!(SessionKey::parse(&b64).unwrap().0, vec![7; 64]);
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([0xfb; 64]);
+        assert_eq!(SessionKey::parse(&url_safe).unwrap().0, vec![0xfb; 64]);
+        assert!(SessionKey::from_bytes(vec![1; 64]).unwrap().cookie_key().is_ok());
+        assert_eq!(format!("{hex:?}"), "SessionKey([redacted; 64 bytes])");
+    }
+
+    #[test]
+    fn redis_url_passwords_stay_out_of_logs() {
+        let store = SessionStoreKind::Redis {
+            url: "rediss://:hunter2@redis.internal:6380/0".into(),
+        };
+        assert_eq!(
+            store.redacted(),
+            "redis at rediss://[credentials]@redis.internal:6380/0"
+        );
+    }
 }

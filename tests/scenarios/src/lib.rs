@@ -44,10 +44,12 @@ pub struct Options {
     pub store: Store,
     /// The session cookie key (`SESSION_KEY`); `None`: random per instance.
     pub session_key: Option<Vec<u8>>,
-    /// The layer's in-process session cache TTL; `None`: the site's default (30 s).
+    /// The layer's in-process session cache TTL; `None`: the site's default (30 s). axum only:
+    /// the actix site reads the session from its store on every request.
     pub cache_ttl: Option<Duration>,
     /// With Redis: refresh single flight across instances (default). `false` demonstrates the
-    /// fallback without it.
+    /// tower layer's fallback without it (the actix integration has none: see
+    /// `tests/redis.rs`).
     pub shared_refresh_lock: bool,
 }
 
@@ -269,6 +271,16 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
             if options.browser {
                 settings.public_host = Some("localhost".into());
             }
+            settings.session_store = match &options.store {
+                Store::Memory => actix_site::SessionStoreKind::Memory,
+                Store::Redis(url) => actix_site::SessionStoreKind::Redis { url: url.clone() },
+            };
+            settings.session_key = options
+                .session_key
+                .clone()
+                .map(|k| actix_site::SessionKey::from_bytes(k).unwrap());
+            // actix-site has no in-process session cache: `cache_ttl` does not apply.
+            settings.shared_refresh_lock = options.shared_refresh_lock;
             let site = actix_site::start(settings).await.unwrap();
             let url = site.url();
             let addr = site.addr;

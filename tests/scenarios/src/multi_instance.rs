@@ -51,6 +51,42 @@ pub async fn login_on_a_is_valid_on_b(kind: SiteKind, redis: &str) {
     assert_eq!(stranger.at(&b.url).me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
 }
 
+/// A login started on A (the pending login is stored in Redis) is completed by a callback that
+/// the load balancer sends to B: B finds the pending login, and the user is logged in on both.
+/// Both instances use the site's one public redirect URI (A's here), as behind a load balancer.
+pub async fn callback_on_another_instance_completes_the_login(kind: SiteKind, redis: &str) {
+    let a = TestSite::start_with(kind, redis_options(redis)).await;
+    let b = a
+        .start_instance_with(Options {
+            redirect_uri: Some(format!("{}/auth/callback", a.url)),
+            ..redis_options(redis)
+        })
+        .await;
+    let browser = a.browser();
+    let authorize = browser.start_login(Some("/me")).await;
+    let callback = browser.consent(&authorize).await;
+    let path = callback
+        .strip_prefix(&a.url)
+        .unwrap_or_else(|| panic!("the callback goes to the public redirect URI: {callback}"));
+    assert!(path.starts_with("/auth/callback?"), "{path}");
+    let on_b = browser.at(&b.url);
+    let done = on_b.get(path).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER, "the callback succeeds on B");
+    assert_eq!(location(&done), "/me");
+    let me_b = on_b.me().await.unwrap();
+    assert_eq!(me_b["id"], fixture::WUMPUS_ID);
+    assert_eq!(browser.me().await.unwrap(), me_b, "and A sees the same session");
+    assert_eq!(a.grants("authorization_code"), 1);
+    // The pending login was used up: replaying the callback on A is refused.
+    let replay = browser.get(path).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST, "a callback is single use");
+    assert_eq!(
+        browser.me().await.unwrap(),
+        me_b,
+        "and the replay did not end the session"
+    );
+}
+
 /// Logging out on B ends the session on A at once when A's session cache is off. A copy of
 /// the cookie (another device, or a replay) is refused by both instances.
 pub async fn logout_on_b_ends_the_session_on_a(kind: SiteKind, redis: &str) {
@@ -303,9 +339,9 @@ pub async fn redis_outage_answers_503_then_recovers(kind: SiteKind) {
 }
 
 /// What Redis holds: a session with only a login in progress expires with that login; a
-/// logged-in session holds the user and tokens (no pending login), expires after the idle
-/// timeout (7 days), and is extended when used; other tabs' logins left behind are dropped
-/// once they expire.
+/// logged-in session gets a new id, holds the user and tokens (no pending login), expires
+/// after the idle timeout (7 days), and is extended when used; other tabs' logins left behind
+/// are dropped once they expire.
 pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
     let Some(redis) = RedisServer::start().await else {
         return;
@@ -327,12 +363,14 @@ pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
         "a pending-only session expires with its login (10 min), not in 7 days: {ttl} ms"
     );
     assert!(holds(&client, &keys[0], "discord_oauth.pending").await);
+    let pre_login = keys[0].clone();
 
     let callback = browser.consent(&authorize).await;
     assert_eq!(browser.get(&callback).await.status(), StatusCode::SEE_OTHER);
     let keys = session_keys(&client).await;
     assert_eq!(keys.len(), 1, "the pre-login session was replaced: {keys:?}");
     let key = keys[0].clone();
+    assert_ne!(key, pre_login, "a new session id at login (H-05)");
     let week = 7 * 24 * 3_600 * 1_000;
     let ttl = pttl(&client, &key).await;
     assert!(ttl > week - 60_000 && ttl <= week, "idle timeout of 7 days: {ttl} ms");

@@ -41,6 +41,7 @@ macro_rules! scenarios {
 
 shared_redis_scenarios!(axum => SiteKind::Axum;
     login_on_a_is_valid_on_b,
+    callback_on_another_instance_completes_the_login,
     logout_on_b_ends_the_session_on_a,
     logout_on_b_is_seen_on_a_within_the_cache_ttl,
     restart_keeps_the_session,
@@ -48,11 +49,32 @@ shared_redis_scenarios!(axum => SiteKind::Axum;
     without_a_shared_lock_nobody_is_logged_out,
 );
 
+// actix-site has no in-process session cache (every request reads Redis), so the cache-TTL
+// scenario holds trivially; without the shared lock it has no fallback for a refresh token
+// spent by another instance (see the `discord-oauth-actix` docs), so that scenario is axum's.
+shared_redis_scenarios!(actix => SiteKind::Actix;
+    login_on_a_is_valid_on_b,
+    callback_on_another_instance_completes_the_login,
+    logout_on_b_ends_the_session_on_a,
+    logout_on_b_is_seen_on_a_within_the_cache_ttl,
+    restart_keeps_the_session,
+    refresh_race_across_instances_refreshes_once,
+);
+
 scenarios!(axum_memory => SiteKind::Axum;
     refresh_race_with_the_cache_off_refreshes_once,
 );
 
+scenarios!(actix_memory => SiteKind::Actix;
+    refresh_race_with_the_cache_off_refreshes_once,
+);
+
 scenarios!(axum_own_redis => SiteKind::Axum;
+    redis_outage_answers_503_then_recovers,
+    stored_sessions_hold_only_user_and_tokens,
+);
+
+scenarios!(actix_own_redis => SiteKind::Actix;
     redis_outage_answers_503_then_recovers,
     stored_sessions_hold_only_user_and_tokens,
 );

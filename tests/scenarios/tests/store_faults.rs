@@ -1,8 +1,8 @@
-//! Session-store faults (checklist K-05, H-15) through the tower layer: a store that fails on
-//! demand. Protected requests get 503 with `Retry-After` — never "logged out", never a
-//! redirect loop, cookies untouched — and everything recovers when the store does, without a
-//! restart. With the in-process cache on (the default), a user already seen keeps being served
-//! during an outage.
+//! Session-store faults (checklist K-05, H-15) through the tower layer and the actix
+//! integration: a store that fails on demand. Protected requests get 503 with `Retry-After` —
+//! never "logged out", never a redirect loop, cookies untouched — and everything recovers when
+//! the store does, without a restart. With the tower layer's in-process cache on (the
+//! default), a user already seen keeps being served during an outage.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
@@ -133,4 +133,195 @@ async fn cached_sessions_survive_a_store_outage() {
     let r = stranger.get("/me").await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(location(&r).starts_with("/auth/login?return_to="));
+}
+
+/// The same faults through the actix integration (`DiscordSessions` over a `GuardedStore`):
+/// actix-session would answer an empty 500; these requests get 503 with `Retry-After`, an HTML
+/// page or JSON as the client reads, the cookie untouched, and recover without a restart.
+mod actix {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicU8;
+
+    use actix_web::HttpServer;
+    use actix_web::cookie::Key;
+    use discord_oauth_actix::DiscordOAuth;
+    use discord_oauth_actix::actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+    use discord_oauth_actix::transport::ReqwestTransport;
+
+    use super::*;
+
+    const UP: u8 = 0;
+    const DOWN: u8 = 1;
+    const WRITES_FAIL: u8 = 2;
+    const HANGS: u8 = 3;
+
+    type State = HashMap<String, String>;
+
+    /// An in-memory actix-session store that fails on demand.
+    #[derive(Clone, Default)]
+    struct FlakyStore {
+        sessions: Arc<Mutex<HashMap<String, State>>>,
+        mode: Arc<AtomicU8>,
+        next: Arc<AtomicU8>,
+    }
+
+    impl FlakyStore {
+        fn set(&self, mode: u8) {
+            self.mode.store(mode, Ordering::SeqCst);
+        }
+
+        async fn check(&self, write: bool) -> anyhow::Result<()> {
+            match self.mode.load(Ordering::SeqCst) {
+                DOWN => Err(anyhow::anyhow!("store is down (injected)")),
+                WRITES_FAIL if write => Err(anyhow::anyhow!("store refuses writes (injected)")),
+                HANGS => std::future::pending().await,
+                _ => Ok(()),
+            }
+        }
+
+        fn new_key(&self) -> SessionKey {
+            let n = self.next.fetch_add(1, Ordering::SeqCst);
+            SessionKey::try_from(format!("{n:0>64}")).unwrap()
+        }
+    }
+
+    impl SessionStore for FlakyStore {
+        async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+            self.check(false).await.map_err(LoadError::Other)?;
+            Ok(self.sessions.lock().unwrap().get(key.as_ref()).cloned())
+        }
+
+        async fn save(&self, state: State, _ttl: &actix_web::cookie::time::Duration) -> Result<SessionKey, SaveError> {
+            self.check(true).await.map_err(SaveError::Other)?;
+            let key = self.new_key();
+            self.sessions.lock().unwrap().insert(key.as_ref().to_owned(), state);
+            Ok(key)
+        }
+
+        async fn update(
+            &self,
+            key: SessionKey,
+            state: State,
+            _ttl: &actix_web::cookie::time::Duration,
+        ) -> Result<SessionKey, UpdateError> {
+            self.check(true).await.map_err(UpdateError::Other)?;
+            self.sessions.lock().unwrap().insert(key.as_ref().to_owned(), state);
+            Ok(key)
+        }
+
+        async fn update_ttl(&self, _key: &SessionKey, _ttl: &actix_web::cookie::time::Duration) -> anyhow::Result<()> {
+            self.check(true).await
+        }
+
+        async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+            self.check(true).await?;
+            self.sessions.lock().unwrap().remove(key.as_ref());
+            Ok(())
+        }
+    }
+
+    /// The actix sample's app over a [`FlakyStore`], against the mock Discord.
+    async fn start(store_timeout: Duration) -> (Browser, FlakyStore, MockDiscord) {
+        let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
+            .unwrap();
+        let config = LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
+            .client_secret(fixture::CLIENT_SECRET)
+            .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+            .build()
+            .unwrap();
+        let discord = DiscordOAuth::builder(config, ReqwestTransport::new().unwrap())
+            .store_timeout(store_timeout)
+            .build();
+        let store = FlakyStore::default();
+        let server = {
+            let store = store.clone();
+            HttpServer::new(move || actix_site::app(discord.clone(), store.clone(), Key::from(&[7u8; 64]), None, false))
+                .workers(1)
+                .disable_signals()
+                .listen(listener)
+                .unwrap()
+                .run()
+        };
+        tokio::spawn(server);
+        (Browser::new(&url, &mock.base_url()), store, mock)
+    }
+
+    fn content_type(r: &reqwest::Response) -> &str {
+        r.headers()["content-type"].to_str().unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn k05_actix_store_outage_gives_503_and_recovers() {
+        let (b, store, _mock) = start(Duration::from_secs(2)).await;
+        assert_eq!(location(&b.login(Some("/me")).await), "/me");
+        let before = b.me().await.unwrap();
+
+        store.set(DOWN);
+        for (path, html) in [("/me", true), ("/", true), ("/auth/login", false)] {
+            let r = b.get(path).await;
+            assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{path} during the outage");
+            assert_eq!(r.headers()["retry-after"], "5", "{path}");
+            assert!(
+                r.headers().get("location").is_none(),
+                "{path}: no redirect (no login loop)"
+            );
+            assert!(r.headers().get("set-cookie").is_none(), "{path}: cookies untouched");
+            let expected = if html { "text/html" } else { "text/plain" };
+            assert!(content_type(&r).starts_with(expected), "{path}: {}", content_type(&r));
+            assert!(r.text().await.unwrap().contains("try again"), "{path}");
+        }
+        let api = b.get_json("/me").await;
+        assert_eq!(
+            api.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "API clients get 503, not 401"
+        );
+        assert_eq!(content_type(&api), "application/json");
+        let body: serde_json::Value = api.json().await.unwrap();
+        assert_eq!(body["error"], "unavailable");
+
+        store.set(UP);
+        assert_eq!(
+            b.me().await.unwrap(),
+            before,
+            "recovers without a restart, still logged in"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn actix_store_refusing_writes_gives_503_not_the_handlers_answer() {
+        let (b, store, _mock) = start(Duration::from_secs(2)).await;
+        b.login(None).await;
+        store.set(WRITES_FAIL);
+        // Reading works: a logged-in user is served.
+        assert!(b.me().await.is_ok());
+        // Starting a login writes the session after the handler: the redirect to Discord would
+        // point at a login the store never kept, so the answer is 503 instead.
+        let r = b.get("/auth/login").await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().get("location").is_none());
+        assert!(r.headers().contains_key("retry-after"));
+        store.set(UP);
+        assert_eq!(b.get("/auth/login").await.status(), StatusCode::SEE_OTHER);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn actix_hanging_store_gives_503_after_the_store_timeout() {
+        let (b, store, _mock) = start(Duration::from_millis(200)).await;
+        b.login(None).await;
+        store.set(HANGS);
+        let r = b.get_json("/me").await;
+        assert_eq!(
+            r.status(),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "bounded by the store timeout"
+        );
+        assert!(r.headers().contains_key("retry-after"));
+        store.set(UP);
+        assert!(b.me().await.is_ok());
+    }
 }

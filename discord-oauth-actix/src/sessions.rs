@@ -1,0 +1,525 @@
+//! Sessions: actix-session's middleware as Discord login needs it ([`DiscordSessions`]), over
+//! any actix-session store wrapped in a [`GuardedStore`].
+//!
+//! actix-session loads the session before the handler runs and writes it after, and answers
+//! an empty `500` when its store fails. [`DiscordSessions`] answers `503` with `Retry-After`
+//! instead (checklist K-05, H-15): whether anyone is logged in is unknown, so nobody is treated
+//! as anonymous, and the browser's cookie is left alone. It recovers by itself when the store
+//! does.
+
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::{CookieContentSecurity, PersistentSession, SessionMiddlewareBuilder};
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::HttpResponse;
+use actix_web::body::MessageBody;
+use actix_web::cookie::time::Duration as CookieDuration;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::StatusCode;
+use discord_oauth_core::login::PendingLogins;
+use discord_oauth_core::login::answer::{self, Refusal};
+use futures_util::future::LocalBoxFuture;
+
+use crate::convert;
+use crate::routes::{AUTH_KEY, PENDING_KEY};
+use crate::shared::{Clock, DiscordOAuth};
+
+/// How long a session lives in the store and in the browser after its last change (the idle
+/// timeout): 7 days. [`crate::DiscordAuth`] marks an active session changed about eight times
+/// per idle timeout, so that it does not expire while in use.
+pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// The message of every `503` for a failed session store.
+const UNAVAILABLE: &str = "Sessions are unavailable right now; try again shortly.";
+
+tokio::task_local! {
+    /// Set by [`GuardedStore`] when the store fails during the request that
+    /// [`DiscordSessionsService`] is serving.
+    static STORE_FAILED: Rc<Cell<bool>>;
+}
+
+/// Logs a store failure and tells the [`DiscordSessionsService`] serving this request.
+fn failed(operation: &'static str, error: &dyn fmt::Display) {
+    tracing::error!(error = %error, operation, "session store failed");
+    let _ = STORE_FAILED.try_with(|f| f.set(true));
+}
+
+/// An actix-session store, wrapped for Discord login by [`DiscordOAuth::session_middleware`]:
+///
+/// - a session that holds nothing but logins in progress is stored only until the last of them
+///   expires (10 minutes by default), not for the session TTL;
+/// - a session emptied by a request (e.g. its last login in progress was used by a failed
+///   callback) is kept for a second rather than for the session TTL;
+/// - a change to a session that is no longer in the store (logged out on another instance, or
+///   expired while the request ran) is dropped: actix-session's own stores would save it under
+///   a new key, bringing an ended session back;
+/// - every store operation is bounded by the store timeout
+///   ([`crate::DiscordOAuthBuilder::store_timeout`]); failures are logged and reported to
+///   [`DiscordSessions`], which answers `503`.
+pub struct GuardedStore<S> {
+    inner: S,
+    clock: Clock,
+    timeout: Duration,
+}
+
+impl<S> fmt::Debug for GuardedStore<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuardedStore")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A store operation that took longer than the store timeout.
+#[derive(Debug, thiserror::Error)]
+#[error("the session store did not answer within {0:?}")]
+struct TimedOut(Duration);
+
+impl<S: SessionStore> GuardedStore<S> {
+    /// Wraps `store`; `clock` tells when logins in progress expire, `timeout` bounds every
+    /// operation.
+    pub fn new(store: S, clock: Clock, timeout: Duration) -> Self {
+        Self {
+            inner: store,
+            clock,
+            timeout,
+        }
+    }
+
+    /// The wrapped store.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    async fn bounded<T, E>(
+        &self,
+        operation: &'static str,
+        future: impl Future<Output = Result<T, E>>,
+        wrap: impl FnOnce(anyhow::Error) -> E,
+    ) -> Result<T, E>
+    where
+        E: fmt::Display,
+    {
+        let result = match tokio::time::timeout(self.timeout, future).await {
+            Ok(result) => result,
+            Err(_) => Err(wrap(anyhow::Error::new(TimedOut(self.timeout)))),
+        };
+        if let Err(e) = &result {
+            failed(operation, e);
+        }
+        result
+    }
+
+    /// The TTL for `state`: a session holding only logins in progress lives until the last of
+    /// them expires (at least a second); others get `ttl`.
+    fn ttl_for(&self, state: &HashMap<String, String>, ttl: &CookieDuration) -> CookieDuration {
+        if state.contains_key(AUTH_KEY) {
+            return *ttl;
+        }
+        let Some(ends) = state
+            .get(PENDING_KEY)
+            .and_then(|p| serde_json::from_str::<PendingLogins>(p).ok())
+            .and_then(|p| p.expires_at())
+        else {
+            return *ttl;
+        };
+        let left = ends.duration_since((self.clock)()).unwrap_or_default();
+        let left = CookieDuration::try_from(left).unwrap_or(CookieDuration::MAX);
+        left.clamp(CookieDuration::SECOND, (*ttl).max(CookieDuration::SECOND))
+    }
+}
+
+impl<S: SessionStore> SessionStore for GuardedStore<S> {
+    async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        match tokio::time::timeout(self.timeout, self.inner.load(session_key)).await {
+            // A record that cannot be read is treated as absent by actix-session: not an outage.
+            Ok(Err(LoadError::Deserialization(e))) => Err(LoadError::Deserialization(e)),
+            Ok(Err(LoadError::Other(e))) => {
+                failed("load", &e);
+                Err(LoadError::Other(e))
+            }
+            Ok(Ok(state)) => Ok(state),
+            Err(_) => {
+                let e = anyhow::Error::new(TimedOut(self.timeout));
+                failed("load", &e);
+                Err(LoadError::Other(e))
+            }
+        }
+    }
+
+    async fn save(
+        &self,
+        session_state: HashMap<String, String>,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, SaveError> {
+        let ttl = self.ttl_for(&session_state, ttl);
+        self.bounded("save", self.inner.save(session_state, &ttl), SaveError::Other)
+            .await
+    }
+
+    async fn update(
+        &self,
+        session_key: SessionKey,
+        session_state: HashMap<String, String>,
+        ttl: &CookieDuration,
+    ) -> Result<SessionKey, UpdateError> {
+        if session_state.is_empty() {
+            // Kept for a second rather than deleted: the store decides what the cookie holds
+            // (with the cookie store, the state itself), so the emptied state must go through
+            // it; it is gone from a server-side store at once.
+            return self
+                .bounded(
+                    "update",
+                    self.inner.update(session_key, session_state, &CookieDuration::SECOND),
+                    UpdateError::Other,
+                )
+                .await;
+        }
+        // Only update what is still there (a logout elsewhere must stay a logout). A deletion
+        // between this read and the write below can still be overwritten: the window is one
+        // round trip to the store.
+        let exists = match tokio::time::timeout(self.timeout, self.inner.load(&session_key)).await {
+            Ok(Ok(state)) => state.is_some(),
+            // An unreadable record is overwritten, as actix-session would.
+            Ok(Err(LoadError::Deserialization(_))) => true,
+            Ok(Err(LoadError::Other(e))) => {
+                failed("load", &e);
+                return Err(UpdateError::Other(e));
+            }
+            Err(_) => {
+                let e = anyhow::Error::new(TimedOut(self.timeout));
+                failed("load", &e);
+                return Err(UpdateError::Other(e));
+            }
+        };
+        if !exists {
+            tracing::info!(
+                "the session ended while this request ran (logout elsewhere, or expiry); its changes are dropped"
+            );
+            return Ok(session_key);
+        }
+        let ttl = self.ttl_for(&session_state, ttl);
+        self.bounded(
+            "update",
+            self.inner.update(session_key, session_state, &ttl),
+            UpdateError::Other,
+        )
+        .await
+    }
+
+    async fn update_ttl(&self, session_key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
+        self.bounded("update_ttl", self.inner.update_ttl(session_key, ttl), |e| e)
+            .await
+    }
+
+    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
+        self.bounded("delete", self.inner.delete(session_key), |e| e).await
+    }
+}
+
+/// actix-session's [`SessionMiddleware`] over a [`GuardedStore`], answering `503` with
+/// `Retry-After` when the store fails where actix-session would answer an empty `500`: whether
+/// anyone is logged in is then unknown, so nobody is treated as anonymous, and the browser's
+/// cookie is left alone. Requests succeed again as soon as the store does. Built by
+/// [`DiscordOAuth::session_middleware`]; `.wrap()` it *outside* [`DiscordOAuth::middleware`]
+/// (after it).
+pub struct DiscordSessions<S: SessionStore> {
+    middleware: SessionMiddleware<GuardedStore<S>>,
+    oauth: DiscordOAuth,
+}
+
+impl<S: SessionStore> fmt::Debug for DiscordSessions<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordSessions")
+            .field("oauth", &self.oauth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Svc, B, S> Transform<Svc, ServiceRequest> for DiscordSessions<S>
+where
+    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    Svc::Future: 'static,
+    B: MessageBody + 'static,
+    S: SessionStore + 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Transform =
+        DiscordSessionsService<<SessionMiddleware<GuardedStore<S>> as Transform<Svc, ServiceRequest>>::Transform>;
+    type InitError = ();
+    type Future = LocalBoxFuture<'static, Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: Svc) -> Self::Future {
+        let inner = self.middleware.new_transform(service);
+        let oauth = self.oauth.clone();
+        Box::pin(async move {
+            Ok(DiscordSessionsService {
+                inner: inner.await?,
+                oauth,
+            })
+        })
+    }
+}
+
+/// The service of [`DiscordSessions`].
+pub struct DiscordSessionsService<T> {
+    inner: T,
+    oauth: DiscordOAuth,
+}
+
+impl<T> fmt::Debug for DiscordSessionsService<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordSessionsService")
+            .field("oauth", &self.oauth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, B> Service<ServiceRequest> for DiscordSessionsService<T>
+where
+    T: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    T::Future: 'static,
+{
+    type Response = ServiceResponse<B>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    forward_ready!(inner);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        // Decided now: the request itself is moved into the session middleware (and must not
+        // be cloned before routing).
+        let answer = if self.oauth.config().route(req.path()).is_some() {
+            StoreUnavailable::LoginRoute
+        } else if crate::extract::wants_html_parts(req.method(), req.headers()) {
+            StoreUnavailable::Page
+        } else {
+            StoreUnavailable::Api
+        };
+        let flag = Rc::new(Cell::new(false));
+        let call = STORE_FAILED.scope(Rc::clone(&flag), self.inner.call(req));
+        Box::pin(async move {
+            match call.await {
+                Err(_) if flag.get() => Err(answer.into()),
+                other => other,
+            }
+        })
+    }
+}
+
+/// The answer to a request during a store failure: `503` with `Retry-After: 5`, as plain text
+/// on the login routes (as `discord-oauth-tower` answers there), an HTML page for a browser
+/// page load, JSON for API clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StoreUnavailable {
+    LoginRoute,
+    Page,
+    Api,
+}
+
+impl fmt::Display for StoreUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the session store failed")
+    }
+}
+
+impl StoreUnavailable {
+    pub(crate) fn answer(self) -> http::Response<String> {
+        match self {
+            StoreUnavailable::LoginRoute => answer::store_unavailable(),
+            StoreUnavailable::Api => Refusal::StoreUnavailable.answer("/"),
+            StoreUnavailable::Page => {
+                let mut r = answer::html_page(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "Service Unavailable",
+                    UNAVAILABLE,
+                    "/",
+                );
+                r.headers_mut()
+                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+                r
+            }
+        }
+    }
+}
+
+impl actix_web::ResponseError for StoreUnavailable {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        convert::response(self.answer())
+    }
+}
+
+impl DiscordOAuth {
+    /// actix-session's middleware with the cookie settings Discord login needs, over `store`
+    /// (wrapped in a [`GuardedStore`]), answering `503` when the store fails:
+    /// - `SameSite=Lax`: the cookie must come back on Discord's top-level redirect to the
+    ///   callback (`Strict` would drop it and every login would fail);
+    /// - `HttpOnly`, `Path=/`, no `Domain`;
+    /// - `Secure` and the `__Host-` name prefix when the redirect URI is https
+    ///   ([`discord_oauth_core::login::LoginConfig::secure_cookies`]);
+    /// - the cookie and the stored session expire [`SESSION_TTL`] (7 days) after the last
+    ///   change; an active session is marked changed about once a day by
+    ///   [`crate::DiscordAuth`], so the TTL works as an idle timeout;
+    /// - private (encrypted and authenticated) cookie content with `key`: at least 64 bytes of
+    ///   key material, kept secret, the same on every instance.
+    ///
+    /// Add it *outside* [`DiscordOAuth::middleware`] (i.e. `.wrap()` it after).
+    pub fn session_middleware<S: SessionStore>(&self, store: S, key: Key) -> DiscordSessions<S> {
+        self.session_middleware_with(store, key, |builder| builder)
+    }
+
+    /// [`DiscordOAuth::session_middleware`] with a setting changed on actix-session's builder.
+    ///
+    /// # Security
+    /// Every default there has a reason; in particular `SameSite=Strict` breaks every login
+    /// (the cookie is not sent on Discord's redirect back to the callback).
+    pub fn session_middleware_with<S: SessionStore>(
+        &self,
+        store: S,
+        key: Key,
+        customize: impl FnOnce(SessionMiddlewareBuilder<GuardedStore<S>>) -> SessionMiddlewareBuilder<GuardedStore<S>>,
+    ) -> DiscordSessions<S> {
+        let shared = &self.shared;
+        let store = GuardedStore::new(store, shared.clock(), shared.store_timeout());
+        let secure = shared.config.secure_cookies();
+        let name = if secure {
+            "__Host-discord_oauth"
+        } else {
+            "discord_oauth"
+        };
+        let ttl = CookieDuration::try_from(SESSION_TTL).unwrap_or(CookieDuration::WEEK);
+        let builder = SessionMiddleware::builder(store, key)
+            .cookie_name(name.to_owned())
+            .cookie_secure(secure)
+            .cookie_http_only(true)
+            .cookie_same_site(SameSite::Lax)
+            .cookie_path("/".to_owned())
+            .cookie_domain(None)
+            .cookie_content_security(CookieContentSecurity::Private)
+            .session_lifecycle(PersistentSession::default().session_ttl(ttl));
+        DiscordSessions {
+            middleware: customize(builder).build(),
+            oauth: self.clone(),
+        }
+    }
+
+    /// [`DiscordOAuth::session_middleware`] with actix-session's cookie store: the whole
+    /// session (logins in progress, user and tokens) lives in one encrypted cookie, kept under
+    /// 4 KiB (the user record is compact, at most 5 logins may be pending). Nothing to run
+    /// server-side, and any number of instances sharing the key can read it; but a copied
+    /// cookie stays valid until it expires, even after logout. Use a server-side store (Redis,
+    /// feature `redis`) when that matters.
+    ///
+    /// # Security
+    /// `key` encrypts the tokens in the cookie: at least 64 bytes of key material, kept
+    /// secret, the same on every instance.
+    #[cfg(feature = "cookie-session")]
+    pub fn cookie_session(&self, key: Key) -> DiscordSessions<actix_session::storage::CookieSessionStore> {
+        self.session_middleware(actix_session::storage::CookieSessionStore::default(), key)
+    }
+}
+
+#[cfg(all(test, feature = "cookie-session"))]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::SystemTime;
+
+    use actix_session::storage::CookieSessionStore;
+
+    use super::*;
+
+    fn at(now: SystemTime) -> Clock {
+        Arc::new(move || now)
+    }
+
+    #[test]
+    fn pending_only_sessions_live_as_long_as_their_logins() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let store = GuardedStore::new(CookieSessionStore::default(), at(now), Duration::from_secs(1));
+        let config = discord_oauth_core::login::LoginConfig::builder("1", "http://localhost/auth/callback")
+            .pending_ttl(Duration::from_secs(600))
+            .build()
+            .unwrap();
+        let mut pending = PendingLogins::default();
+        config.begin_login(None, &mut pending, &mut rand::rng(), now).unwrap();
+        let week = CookieDuration::WEEK;
+        let mut state = HashMap::from([(PENDING_KEY.to_owned(), serde_json::to_string(&pending).unwrap())]);
+        assert_eq!(store.ttl_for(&state, &week), CookieDuration::seconds(600));
+        state.insert(AUTH_KEY.to_owned(), "{}".to_owned());
+        assert_eq!(store.ttl_for(&state, &week), week, "logged in: the session TTL");
+        assert_eq!(store.ttl_for(&HashMap::new(), &week), week);
+
+        let later = GuardedStore::new(
+            CookieSessionStore::default(),
+            at(now + Duration::from_secs(3_600)),
+            Duration::from_secs(1),
+        );
+        state.remove(AUTH_KEY);
+        assert_eq!(
+            later.ttl_for(&state, &week),
+            CookieDuration::SECOND,
+            "expired logins: the shortest TTL the store accepts"
+        );
+    }
+
+    #[test]
+    fn store_failures_answer_503_in_the_shape_the_client_reads() {
+        for (kind, content_type) in [
+            (StoreUnavailable::LoginRoute, "text/plain; charset=utf-8"),
+            (StoreUnavailable::Page, "text/html; charset=utf-8"),
+            (StoreUnavailable::Api, "application/json"),
+        ] {
+            let r = kind.answer();
+            assert_eq!(r.status(), http::StatusCode::SERVICE_UNAVAILABLE, "{kind:?}");
+            assert_eq!(r.headers()["retry-after"], "5", "{kind:?}");
+            assert_eq!(r.headers()["content-type"], content_type, "{kind:?}");
+            assert!(r.body().contains("try again"), "{kind:?}: {}", r.body());
+        }
+    }
+
+    #[actix_web::test]
+    async fn an_emptied_session_is_written_empty_for_a_second() {
+        let store = GuardedStore::new(
+            CookieSessionStore::default(),
+            at(SystemTime::UNIX_EPOCH),
+            Duration::from_secs(1),
+        );
+        let week = CookieDuration::WEEK;
+        let full = HashMap::from([(PENDING_KEY.to_owned(), "[]".to_owned())]);
+        let key = store.save(full, &week).await.unwrap();
+        let key = store.update(key, HashMap::new(), &week).await.unwrap();
+        assert_eq!(
+            store.load(&key).await.unwrap(),
+            Some(HashMap::new()),
+            "the cookie no longer holds the used login"
+        );
+    }
+
+    #[actix_web::test]
+    async fn failures_are_reported_only_inside_a_scope() {
+        let flag = Rc::new(Cell::new(false));
+        let seen = Arc::new(AtomicBool::new(false));
+        STORE_FAILED
+            .scope(Rc::clone(&flag), async {
+                failed("load", &"boom");
+                seen.store(true, Ordering::SeqCst);
+            })
+            .await;
+        assert!(flag.get() && seen.load(Ordering::SeqCst));
+        // Outside a scope (a GuardedStore used without DiscordSessions) nothing happens.
+        failed("load", &"boom");
+    }
+}
