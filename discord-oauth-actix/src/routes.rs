@@ -40,9 +40,19 @@ impl DiscordOAuth {
                 (routes.logout, Route::Logout),
             ] {
                 let shared = Arc::clone(&shared);
+                let exact: Arc<str> = Arc::from(path.as_str());
                 cfg.service(web::resource(path).to(move |req: HttpRequest| {
                     let shared = Arc::clone(&shared);
-                    async move { serve(&shared, route, &req).await }
+                    let exact = Arc::clone(&exact);
+                    async move {
+                        // actix's router matches the percent-decoded path (`/auth/%63allback`
+                        // reaches this resource); only the exact configured spelling is a login
+                        // route (checklist B-21), as in the tower layer.
+                        if req.path() != &*exact {
+                            return HttpResponse::NotFound().finish();
+                        }
+                        serve(&shared, route, &req).await
+                    }
                 }));
             }
         }

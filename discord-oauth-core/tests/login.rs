@@ -355,3 +355,33 @@ fn login_error_statuses() {
     assert_eq!(LoginError::Unreachable("timeout".into()).status(), 503);
     assert_eq!(LoginError::User(ApiError::Unauthorized).status(), 502);
 }
+
+#[test]
+fn d08_a_stored_login_with_a_tampered_return_to_is_never_used() {
+    let c = config();
+    let mut pending = PendingLogins::default();
+    let mut rng = StdRng::seed_from_u64(8);
+    let url = c.begin_login(Some("/me"), &mut pending, &mut rng, now()).unwrap();
+    let stored = serde_json::to_value(&pending).unwrap();
+    assert_eq!(stored[0]["return_to"], "/me");
+    for evil in [
+        "//evil.example",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/%2f%2fevil",
+    ] {
+        let mut tampered = stored.clone();
+        tampered[0]["return_to"] = evil.into();
+        assert!(
+            serde_json::from_value::<PendingLogins>(tampered).is_err(),
+            "{evil} was read back from the store"
+        );
+    }
+    // The genuine record round-trips, and the callback re-validates it before redirecting.
+    let mut back: PendingLogins = serde_json::from_value(stored).unwrap();
+    let (_, return_to) = c
+        .complete_callback(&format!("code=c0de&state={}", state_of(&url)), &mut back, now())
+        .unwrap();
+    assert_eq!(return_to.as_str(), "/me");
+}

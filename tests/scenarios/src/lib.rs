@@ -460,3 +460,47 @@ pub fn state_of(authorize_url: &str) -> String {
     let u: url::Url = authorize_url.parse().unwrap();
     u.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
 }
+
+/// Sends `GET {target}` over a fresh connection exactly as written (no normalisation of `..`,
+/// percent-encoding or case, which HTTP clients apply), with `headers`, and returns the status
+/// and the raw response head.
+pub async fn raw_get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::fmt::Write as _;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        let _ = write!(request, "{name}: {value}\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    (status, head)
+}
+
+/// The `name=value` pair of the session cookie, for a `Cookie` header.
+pub fn session_cookie_pair(value: &str) -> String {
+    format!("discord_oauth={value}")
+}
+
+/// Everything a browser saw of a response: status, every header and the body, as one string
+/// (to search it for values that must never reach the browser).
+pub async fn seen(response: reqwest::Response) -> String {
+    use std::fmt::Write as _;
+
+    let mut out = format!("{}\n", response.status());
+    for (name, value) in response.headers() {
+        let _ = writeln!(out, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+    }
+    out.push_str(&response.text().await.unwrap_or_default());
+    out
+}

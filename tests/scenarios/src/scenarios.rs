@@ -6,7 +6,10 @@ use discord_oauth_mock::{Endpoint, Fault, fixture};
 use futures::future::join_all;
 use reqwest::StatusCode;
 
-use crate::{Browser, Options, SiteKind, TestSite, extra_user_id, location, state_of, urlencode};
+use crate::{
+    Browser, Options, SiteKind, TestSite, extra_user_id, location, raw_get, seen, session_cookie_pair, state_of,
+    urlencode,
+};
 
 /// Login → `/me` → logout → `/me` is 401; the mock saw a form-encoded token request with the
 /// PKCE verifier, Basic client auth and the exact redirect URI, and a revoke at logout.
@@ -18,6 +21,10 @@ pub async fn full_login_me_logout(kind: SiteKind) {
     let done = b.login(Some("/me")).await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&done), "/me");
+    // B-18: the callback's answer is a bare redirect nobody may cache or refer from.
+    assert_eq!(done.headers()["cache-control"], "no-store");
+    assert_eq!(done.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(done.text().await.unwrap(), "", "no page, so no third-party content");
     let me = b.me().await.unwrap();
     assert_eq!(me["id"], fixture::WUMPUS_ID);
     assert_eq!(me["username"], "wumpus");
@@ -87,6 +94,16 @@ pub async fn forged_state_is_rejected(kind: SiteKind) {
         "no token request for a forged state"
     );
     assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    // Without `state` (B-02), or with an empty one (B-03): refused before any request too.
+    let code_only = callback
+        .split('&')
+        .filter(|p| !p.contains("state="))
+        .collect::<Vec<_>>()
+        .join("&");
+    for bad in [code_only.clone(), format!("{code_only}&state=")] {
+        assert_eq!(b.get(&bad).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(site.mock.count(Endpoint::Token), 0);
 }
 
 /// The same callback URL twice: the second is refused (single-use state).
@@ -264,6 +281,11 @@ pub async fn https_site_gets_secure_cookie(kind: SiteKind) {
     assert!(
         cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
+    );
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(
+        !cookie.to_ascii_lowercase().contains("domain="),
+        "a __Host- cookie has no Domain: {cookie}"
     );
 }
 
@@ -452,4 +474,419 @@ pub async fn clock_skew_of_five_minutes_is_tolerated(kind: SiteKind) {
         assert!(b.me().await.is_ok());
         assert_eq!(site.grants("refresh_token"), 0);
     }
+}
+
+/// The PKCE verifier never leaves the server (A-08): it is in neither the authorize URL (as
+/// sent to Discord) nor the callback URL nor any cookie; the login's own answer is not cached
+/// and sends no referrer (A-11).
+pub async fn a08_a11_verifier_stays_server_side(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let start = b.get("/auth/login").await;
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    assert_eq!(start.headers()["cache-control"], "no-store");
+    assert_eq!(start.headers()["referrer-policy"], "no-referrer");
+    let cookies: Vec<String> = start
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(!cookies.is_empty());
+    let authorize = location(&start);
+    let callback = b.consent(&authorize).await;
+    assert_eq!(b.get(&callback).await.status(), StatusCode::SEE_OTHER);
+    let verifier = site.mock.requests_to(Endpoint::Token)[0]
+        .form_param("code_verifier")
+        .unwrap();
+    assert_eq!(verifier.len(), 43);
+    let sent: url::Url = authorize.parse().unwrap();
+    assert!(
+        sent.query_pairs()
+            .all(|(k, v)| k != "code_verifier" && v != verifier.as_str())
+    );
+    assert!(!callback.contains(&verifier));
+    for r in site.mock.requests_to(Endpoint::Authorize) {
+        assert!(
+            !r.query().unwrap_or_default().contains(&verifier),
+            "Discord saw the verifier"
+        );
+    }
+    for c in &cookies {
+        assert!(!c.contains(&verifier), "verifier in a cookie: {c}");
+        assert!(c.contains("HttpOnly"), "{c}");
+    }
+}
+
+/// A spoofed `Host`, `X-Forwarded-Host`, `X-Forwarded-Proto` or `Forwarded` header changes
+/// neither the redirect URI sent to Discord (A-13), nor where the callback sends the browser,
+/// nor the origin the logout check accepts (J-02): all come from the configuration.
+pub async fn a13_j02_spoofed_host_and_forwarded_headers_change_nothing(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let spoof = |r: reqwest::RequestBuilder| {
+        r.header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-port", "443")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("forwarded", "for=203.0.113.9;host=evil.example;proto=https")
+    };
+    let configured = format!("{}/auth/callback", site.url);
+    let start = spoof(b.http.get(b.url("/auth/login?return_to=%2Fme")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let authorize = location(&start);
+    assert!(!authorize.contains("evil.example"), "{authorize}");
+    let sent: url::Url = authorize.parse().unwrap();
+    let redirect_uri = sent.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1;
+    assert_eq!(redirect_uri, configured);
+    let callback = b.consent(&authorize).await;
+    let done = spoof(b.http.get(&callback)).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), "/me");
+    assert_eq!(
+        site.mock.requests_to(Endpoint::Token)[0].form_param("redirect_uri"),
+        Some(configured)
+    );
+    // The logout origin check compares with the configured origin, not the Host header.
+    let r = spoof(b.http.post(b.url("/auth/logout")))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(b.me().await.is_ok(), "still logged in");
+}
+
+/// The session is only ever read from the session cookie (H-08): the same value in a query
+/// parameter or another header is ignored.
+pub async fn h08_session_id_is_only_read_from_the_cookie(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    b.login(None).await;
+    let value = b.session_cookie().unwrap();
+    let fresh = Browser::new(&site.url, &site.mock.base_url());
+    let me = format!("{}/me", site.url);
+    let attempts = [
+        fresh.http.get(format!("{me}?session_id={}", urlencode(&value))),
+        fresh.http.get(format!("{me}?discord_oauth={}", urlencode(&value))),
+        fresh.http.get(&me).header("x-session-id", &value),
+        fresh.http.get(&me).header("discord_oauth", &value),
+        fresh.http.get(&me).header("authorization", format!("Bearer {value}")),
+        fresh.http.get(&me).header("cookie2", session_cookie_pair(&value)),
+    ];
+    for (n, attempt) in attempts.into_iter().enumerate() {
+        let r = attempt.header("accept", "application/json").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    // The cookie itself does work.
+    let r = fresh
+        .http
+        .get(&me)
+        .header("accept", "application/json")
+        .header("cookie", session_cookie_pair(&value))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// A CORS preflight (`OPTIONS`) is never sent to Discord's login (J-05) and creates no
+/// session.
+pub async fn j05_cors_preflight_is_not_redirected_to_login(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    for path in ["/me", "/", "/auth/login", "/auth/callback", "/auth/logout"] {
+        let r = b
+            .http
+            .request(reqwest::Method::OPTIONS, b.url(path))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        assert!(!r.status().is_redirection(), "{path}: {}", r.status());
+        assert!(r.headers().get("location").is_none(), "{path}");
+        assert!(r.headers().get("set-cookie").is_none(), "{path}");
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+    }
+    assert_eq!(site.mock.count(Endpoint::Authorize), 0);
+}
+
+/// Logout completes locally whatever the revocation at Discord does (G-04): an error status,
+/// a dropped connection or a hang (beyond the request timeout). One attempt each, no retry.
+pub async fn g04_logout_completes_when_revocation_fails(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            timeout: Duration::from_secs(1),
+            ..Options::default()
+        },
+    )
+    .await;
+    let faults = [
+        Fault::status(Endpoint::Revoke, 503),
+        Fault::status(Endpoint::Revoke, 400),
+        Fault::html(Endpoint::Revoke, 502),
+        Fault::close_connection(Endpoint::Revoke),
+        Fault::delay(Endpoint::Revoke, Duration::from_secs(5)),
+    ];
+    let attempts = faults.len();
+    for fault in faults {
+        let b = site.browser();
+        assert_eq!(b.login(None).await.status(), StatusCode::SEE_OTHER);
+        assert!(b.me().await.is_ok());
+        let described = format!("{:?}", fault.kind());
+        site.mock.inject(fault.once());
+        let out = b.logout().await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER, "{described}");
+        assert_eq!(location(&out), "/");
+        assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED, "{described}");
+    }
+    assert_eq!(
+        site.mock.count(Endpoint::Revoke),
+        attempts,
+        "one revocation attempt per logout"
+    );
+}
+
+/// No token ever reaches the browser (E-01): not in a cookie, a header, a redirect or a page,
+/// through login, a refresh and logout. The tower site's cookie holds only an (encrypted)
+/// session id; the actix sample's cookie store keeps tokens in the encrypted cookie, so there
+/// only "never in plain text" holds.
+pub async fn e01_tokens_never_reach_the_browser(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let mut transcript = Vec::new();
+    let start = b.get("/auth/login?return_to=%2F").await;
+    let authorize = location(&start);
+    transcript.push(seen(start).await);
+    let callback = b.consent(&authorize).await;
+    transcript.push(seen(b.get(&callback).await).await);
+    transcript.push(seen(b.get("/").await).await);
+    transcript.push(seen(b.get_json("/me").await).await);
+    site.clock.advance(Duration::from_secs(604_800 - 60));
+    transcript.push(seen(b.get_json("/me").await).await);
+    transcript.push(seen(b.get("/").await).await);
+    assert_eq!(site.grants("refresh_token"), 1);
+    let cookie = b.session_cookie().unwrap();
+    transcript.push(seen(b.logout().await).await);
+
+    // Every token Discord handed out: access tokens from the API calls, refresh tokens from
+    // the refresh and the revocation.
+    let mut secrets: Vec<String> = site
+        .mock
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization")?.strip_prefix("Bearer ").map(str::to_owned))
+        .collect();
+    for r in site.mock.requests_to(Endpoint::Token) {
+        secrets.extend(r.form_param("refresh_token"));
+        secrets.extend(r.form_param("code"));
+    }
+    for r in site.mock.requests_to(Endpoint::Revoke) {
+        secrets.extend(r.form_param("token"));
+    }
+    secrets.sort();
+    secrets.dedup();
+    assert!(
+        secrets.len() >= 4,
+        "two access tokens, two refresh tokens, a code: {}",
+        secrets.len()
+    );
+    for (n, text) in transcript.iter().enumerate() {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "response {n} shows a token: {text}");
+        }
+    }
+    if kind == SiteKind::Axum {
+        // AES-GCM of the id's 22 characters: nonce + id + tag, base64 (68 characters). No room
+        // for a token.
+        assert!(cookie.len() <= 100, "the tower cookie holds more than an id: {cookie}");
+    }
+}
+
+/// The code exchange is sent exactly once (C-07, C-08): a token endpoint that hangs past the
+/// timeout, or drops the connection, gets no second request; the answer is a 503 and a fresh
+/// login works afterwards.
+pub async fn c07_c08_code_exchange_is_not_retried_after_a_timeout_or_a_dropped_connection(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            timeout: Duration::from_secs(1),
+            ..Options::default()
+        },
+    )
+    .await;
+    for fault in [
+        Fault::delay(Endpoint::Token, Duration::from_secs(3)),
+        Fault::close_connection(Endpoint::Token),
+    ] {
+        site.mock.clear_requests();
+        site.mock.inject(fault.once());
+        let b = site.browser();
+        let r = b.login(None).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().contains_key("retry-after"));
+        assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+        assert_eq!(site.mock.count(Endpoint::Token), 1, "no retry");
+        // A fresh login works.
+        assert_eq!(b.login(None).await.status(), StatusCode::SEE_OTHER);
+        assert!(b.me().await.is_ok());
+        assert_eq!(site.mock.count(Endpoint::Token), 2);
+    }
+}
+
+/// Only the exact configured path is the callback (B-21): other spellings (case, trailing
+/// slash, encoded slash or letter, dot segments, doubled slash, path parameters) neither run
+/// the callback nor use up the login; the real callback still works afterwards.
+pub async fn b21_only_the_exact_callback_path_is_the_callback(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let authorize = b.start_login(None).await;
+    let callback = b.consent(&authorize).await;
+    let query = callback.split_once('?').unwrap().1.to_owned();
+    let cookie = session_cookie_pair(&b.session_cookie().unwrap());
+    for path in [
+        "/auth/Callback",
+        "/AUTH/CALLBACK",
+        "/auth/callback/",
+        "/auth/callback%2F",
+        "/auth%2Fcallback",
+        "/auth%2fcallback",
+        "/auth/%63allback",
+        "/auth/x/../callback",
+        "/auth/./callback",
+        "//auth/callback",
+        "/auth//callback",
+        "/auth/callback;x",
+        "/auth/callback%00",
+        "/auth/callback%20",
+    ] {
+        let (status, head) = raw_get(
+            site.addr,
+            &format!("{path}?{query}"),
+            &[("cookie", &cookie), ("accept", "text/html")],
+        )
+        .await;
+        assert_eq!(status, 404, "{path} answered {head}");
+    }
+    assert_eq!(site.mock.count(Endpoint::Token), 0);
+    let r = b.get(&callback).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the login is still usable");
+    assert!(b.me().await.is_ok());
+}
+
+/// Cookies an attacker forged or damaged are nobody (H-11): a flipped character anywhere, a
+/// truncated or extended value, a cookie made with another key (another instance's, holding
+/// another user), garbage. Pages answer as to a logged-out visitor: never a 500, never a user.
+pub async fn h11_tampered_session_cookies_are_anonymous(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            extra_users: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    let b = site.browser();
+    b.login(None).await;
+    let good = b.session_cookie().unwrap();
+    // Another instance (another random key) with another user logged in.
+    let other = site.start_instance().await;
+    let ob = Browser::new(&other.url, &site.mock.base_url());
+    ob.discord_user(&extra_user_id(0)).await;
+    assert_eq!(ob.login(None).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ob.me().await.unwrap()["id"], extra_user_id(0));
+    let foreign = ob.session_cookie().unwrap();
+
+    let flip = |i: usize| {
+        let mut chars: Vec<char> = good.chars().collect();
+        chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+        chars.into_iter().collect::<String>()
+    };
+    let mut variants = vec![
+        flip(0),
+        flip(good.len() / 2),
+        flip(good.len() - 2),
+        good[..good.len() - 1].to_owned(),
+        good[..good.len() / 2].to_owned(),
+        format!("{good}A"),
+        format!("{good}{good}"),
+        foreign,
+        String::new(),
+        "not-a-session".to_owned(),
+        "%00%ff%fe".to_owned(),
+        "A".repeat(3000),
+    ];
+    variants.dedup();
+    for (n, value) in variants.iter().enumerate() {
+        let cookie = session_cookie_pair(value);
+        let fresh = Browser::new(&site.url, &site.mock.base_url());
+        let r = fresh
+            .http
+            .get(format!("{}/me", site.url))
+            .header("accept", "application/json")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "variant {n}: {value:?}");
+        let r = fresh
+            .http
+            .get(format!("{}/", site.url))
+            .header("accept", "text/html")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "variant {n}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("Log in with Discord"),
+            "variant {n} is not anonymous: {page}"
+        );
+    }
+    // The genuine cookie still belongs to its user.
+    assert_eq!(b.me().await.unwrap()["id"], fixture::WUMPUS_ID);
+}
+
+/// A provider error whose description carries markup (B-11) is shown escaped, on a page that
+/// forbids scripts and sniffing.
+pub async fn b11_hostile_error_description_is_escaped(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let authorize = b.start_login(None).await;
+    let hostile = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>";
+    for error in ["invalid_scope", "server_error", "<b>x</b>"] {
+        let url = format!(
+            "{}/auth/callback?error={}&error_description={}&state={}",
+            site.url,
+            urlencode(error),
+            urlencode(hostile),
+            state_of(&authorize)
+        );
+        let r = b.get(&url).await;
+        assert!(r.status().is_client_error(), "{error}: {}", r.status());
+        let h = r.headers();
+        assert_eq!(h["content-type"], "text/html; charset=utf-8");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+        let body = r.text().await.unwrap();
+        for raw in ["<script", "<img", "<b>", "onerror=alert(2)>"] {
+            assert!(!body.contains(raw), "{error}: raw {raw:?} in {body}");
+        }
+    }
+    assert_eq!(site.mock.count(Endpoint::Token), 0);
 }
