@@ -52,6 +52,12 @@
 //! - **Refresh single flight**: keyed by (a digest of) the refresh token being spent, so every
 //!   request carrying the same session shares one refresh; requests still carrying the old
 //!   record within 60 s get the new one. This holds within one process.
+//! - **Idle timeout**: 7 days ([`LoginConfig::idle_timeout`]), the cookie's `Max-Age` and
+//!   checked here too: a session in use is marked active about once a day (which re-sends the
+//!   cookie), and one unused for longer ends, so a copy of an idle cookie stops working even
+//!   though the cookie store keeps nothing server-side.
+//! - **Requests to Discord**: at most 32 in flight ([`DiscordOAuthBuilder::max_concurrent_requests`]);
+//!   after a global `429` nothing is sent until Discord's `retry_after` is over.
 //! - **Transport**: reqwest with rustls ([`transport`]), not `awc`, see there.
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -60,12 +66,14 @@ mod convert;
 mod extract;
 mod guard;
 mod middleware;
+mod outbound;
 mod routes;
 mod shared;
 pub mod transport;
 
 pub use actix_session;
 pub use discord_oauth_core as core;
+pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extract::{AuthState, DiscordAuthExt, DiscordToken, DiscordUser, DiscordUserRejection, MaybeDiscordUser};
 pub use guard::{RequireGuild, RequireGuildMiddleware};

@@ -19,6 +19,20 @@ use crate::shared::{DiscordOAuth, Shared};
 pub(crate) const AUTH_KEY: &str = "discord_oauth.auth";
 /// Session key of the logins in progress.
 pub(crate) const PENDING_KEY: &str = "discord_oauth.pending";
+/// Session key of when the session was last marked active (Unix seconds), for the idle
+/// timeout (checklist H-09).
+pub(crate) const SEEN_KEY: &str = "discord_oauth.seen";
+
+pub(crate) fn unix_seconds(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn from_unix_seconds(secs: u64) -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(secs))
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+}
 
 impl DiscordOAuth {
     /// Registers the login, callback and logout routes of the configuration, for
@@ -162,6 +176,9 @@ async fn callback(shared: &Shared, session: &Session, query: &str) -> http::Resp
     // A new session at login (H-05): a fixated or leaked pre-login session becomes useless.
     session.renew();
     if let Err(e) = session.insert(AUTH_KEY, &done.session) {
+        return store_unavailable(&e);
+    }
+    if let Err(e) = session.insert(SEEN_KEY, unix_seconds(shared.now())) {
         return store_unavailable(&e);
     }
     tracing::info!(user_id = %done.session.user.id, "user logged in");

@@ -13,9 +13,11 @@ use actix_session::config::{CookieContentSecurity, PersistentSession};
 use actix_session::storage::SessionStore;
 use actix_web::cookie::{Key, SameSite};
 use discord_oauth_core::login::flow::{ApiFlow, FlowIo, drive};
+use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
 
+use crate::outbound::Outbound;
 use crate::transport::{Transport, TransportError};
 
 /// The wall clock the integration reads (replaceable for tests and clock-skew drills).
@@ -46,6 +48,7 @@ pub(crate) struct Shared {
     clock: Clock,
     pub(crate) refresh_locks: Mutex<HashMap<RefreshKey, Arc<tokio::sync::Mutex<()>>>>,
     recent: Mutex<HashMap<RefreshKey, (Recent, Instant)>>,
+    outbound: Outbound,
 }
 
 impl Shared {
@@ -79,15 +82,8 @@ impl FlowIo for Shared {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
-        let sending = self.transport.send(request);
-        let timeout = self.timeout;
-        async move {
-            let response = tokio::time::timeout(timeout, sending)
-                .await
-                .map_err(|_| TransportError::Timeout(timeout))??;
-            discord_oauth_core::http_client::check_body_size(&response).map_err(TransportError::Failed)?;
-            Ok(response)
-        }
+        self.outbound
+            .send(self.transport.as_ref(), request, self.timeout, || self.now())
     }
 
     fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
@@ -166,6 +162,7 @@ impl DiscordOAuth {
             transport: Box::new(transport),
             timeout: DEFAULT_TIMEOUT,
             clock: Arc::new(SystemTime::now),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 
@@ -200,7 +197,10 @@ impl DiscordOAuth {
     /// - `HttpOnly`, `Path=/`, no `Domain`;
     /// - `Secure` and the `__Host-` name prefix when the redirect URI is https
     ///   ([`LoginConfig::secure_cookies`]);
-    /// - a persistent cookie that expires 7 days after the last change;
+    /// - a persistent cookie that expires [`LoginConfig::idle_timeout`] (7 days by default)
+    ///   after the last change; the middleware marks a session in use as active about once a
+    ///   day, which re-sends the cookie, and ends a session idle for longer itself (a copy of
+    ///   an idle cookie stops working too);
     /// - private (encrypted and authenticated) cookie content with `key`.
     ///
     /// Add it *outside* [`DiscordOAuth::middleware`] (i.e. `.wrap()` it after).
@@ -228,7 +228,12 @@ impl DiscordOAuth {
             .cookie_path("/".to_owned())
             .cookie_domain(None)
             .cookie_content_security(CookieContentSecurity::Private)
-            .session_lifecycle(PersistentSession::default().session_ttl(actix_web::cookie::time::Duration::days(7)))
+            .session_lifecycle(
+                PersistentSession::default().session_ttl(
+                    actix_web::cookie::time::Duration::try_from(self.shared.config.idle_timeout())
+                        .unwrap_or(actix_web::cookie::time::Duration::days(7)),
+                ),
+            )
     }
 
     /// [`DiscordOAuth::session_middleware`] with actix-session's cookie store: the whole
@@ -254,6 +259,7 @@ pub struct DiscordOAuthBuilder {
     transport: Box<dyn Transport>,
     timeout: Duration,
     clock: Clock,
+    max_concurrent_requests: usize,
 }
 
 impl fmt::Debug for DiscordOAuthBuilder {
@@ -261,6 +267,7 @@ impl fmt::Debug for DiscordOAuthBuilder {
         f.debug_struct("DiscordOAuthBuilder")
             .field("config", &self.config)
             .field("timeout", &self.timeout)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish_non_exhaustive()
     }
 }
@@ -280,6 +287,19 @@ impl DiscordOAuthBuilder {
         self
     }
 
+    /// How many requests this integration (every worker together) has in flight to Discord
+    /// at most (default [`DEFAULT_MAX_CONCURRENT_REQUESTS`], 32; at least 1). More wait for a
+    /// free slot, up to the [timeout](Self::timeout); past it they are not sent, and the user
+    /// gets a `503` with `Retry-After` (checklist K-04).
+    ///
+    /// Whatever this bound, when Discord answers `429` for its global rate limit nothing more
+    /// is sent until the announced wait is over (requests meanwhile get `503` with
+    /// `Retry-After`, or wait if it is short; K-03).
+    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max;
+        self
+    }
+
     /// Builds it.
     pub fn build(self) -> DiscordOAuth {
         DiscordOAuth {
@@ -290,6 +310,7 @@ impl DiscordOAuthBuilder {
                 clock: self.clock,
                 refresh_locks: Mutex::new(HashMap::new()),
                 recent: Mutex::new(HashMap::new()),
+                outbound: Outbound::new(self.max_concurrent_requests),
             }),
         }
     }

@@ -10,11 +10,13 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
-use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, TouchLog};
+use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 use discord_oauth_core::login::flow::GuildRequirement;
+use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 
 use crate::guard::RequireGuildLayer;
 use crate::lock::{LocalRefreshLock, RefreshLock};
+use crate::outbound::Outbound;
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
 
@@ -87,6 +89,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(std::time::SystemTime::now),
             refresh_lock: Arc::new(LocalRefreshLock::new()),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 
@@ -190,6 +193,7 @@ impl<T> fmt::Debug for DiscordOAuthLayerBuilder<T> {
             .field("cache_ttl", &self.cache_ttl)
             .field("cache_capacity", &self.cache_capacity)
             .field("refresh_lock", &self.refresh_lock)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish_non_exhaustive()
     }
 }
@@ -204,6 +208,7 @@ pub struct DiscordOAuthLayerBuilder<T> {
     cache_capacity: usize,
     clock: Clock,
     refresh_lock: Arc<dyn RefreshLock>,
+    max_concurrent_requests: usize,
 }
 
 impl<T: Transport> DiscordOAuthLayerBuilder<T> {
@@ -252,10 +257,23 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
         self
     }
 
+    /// How many requests this layer (with its guards and [`DiscordApi`] handle) has in flight
+    /// to Discord at most (default [`DEFAULT_MAX_CONCURRENT_REQUESTS`], 32; at least 1).
+    /// More wait for a free slot, up to the [timeout](Self::timeout); past it they are not
+    /// sent, and the user gets a `503` with `Retry-After` (checklist K-04): a burst of logins
+    /// then reaches Discord at a bounded rate instead of all at once.
+    ///
+    /// Whatever this bound, when Discord answers `429` for its global rate limit the layer
+    /// sends nothing more until the announced wait is over (requests meanwhile get `503`
+    /// with `Retry-After`, or wait if it is short; K-03).
+    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> DiscordOAuthLayer<T> {
         let cache = AuthCache::new(self.cache_ttl, self.cache_capacity);
-        let touches = TouchLog::new(self.cache_capacity);
         DiscordOAuthLayer {
             shared: Arc::new(Shared::new(
                 self.config,
@@ -264,7 +282,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
                 cache,
                 self.clock,
                 self.refresh_lock,
-                touches,
+                Outbound::new(self.max_concurrent_requests),
             )),
         }
     }
@@ -276,9 +294,11 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
 /// - `HttpOnly`, `Path=/`, no `Domain`;
 /// - `Secure` and the `__Host-` name prefix when the redirect URI is https
 ///   ([`LoginConfig::secure_cookies`]);
-/// - expiry after 7 days without activity: the layer extends an active session's expiry in
-///   the store about once a day (not on every request, which would cost a store write each);
-///   a session holding only logins in progress expires with them (10 minutes by default).
+/// - expiry after [`LoginConfig::idle_timeout`] (7 days by default) without activity: the
+///   layer marks a session in use as active, which extends its expiry in the store, about
+///   once a day (not on every request, which would cost a store write each), and ends a
+///   session idle for longer itself too; a session holding only logins in progress expires
+///   with them (10 minutes by default).
 ///
 /// Use any `tower-sessions` store: `MemoryStore` for one instance, Redis or SQL stores for
 /// several (then also a shared [`crate::DiscordOAuthLayerBuilder::refresh_lock`]). To sign or
@@ -296,5 +316,7 @@ pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) ->
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)))
+        .with_expiry(Expiry::OnInactivity(
+            CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::days(7)),
+        ))
 }

@@ -43,11 +43,13 @@ mod extension;
 mod guard;
 mod layer;
 pub mod lock;
+mod outbound;
 mod service;
 pub mod transport;
 
 pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use discord_oauth_core as core;
+pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extension::AuthState;
 pub use guard::{RequireGuild, RequireGuildLayer};

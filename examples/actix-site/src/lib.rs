@@ -97,6 +97,11 @@ pub struct Settings {
     /// The host name browsers use to reach the site (default: the bound IP address). It goes
     /// into the default redirect URI.
     pub public_host: Option<String>,
+    /// Refuse callbacks without `iss` (RFC 9207 strict mode; default off, see
+    /// `LoginConfigBuilder::require_issuer`).
+    pub require_issuer: bool,
+    /// The most requests to Discord in flight at once (default 32).
+    pub max_concurrent_requests: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -124,6 +129,8 @@ impl Settings {
             workers: 2,
             strict_cookies: false,
             public_host: None,
+            require_issuer: false,
+            max_concurrent_requests: discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 
@@ -236,13 +243,16 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         .scopes([Scope::Identify, Scope::Guilds])
         .endpoints(endpoints)
         .pending_ttl(settings.pending_ttl)
-        .refresh_skew(settings.refresh_skew);
+        .refresh_skew(settings.refresh_skew)
+        .require_issuer(settings.require_issuer);
     if let Some(secret) = client_secret {
         builder = builder.client_secret(secret);
     }
     let config = builder.build()?;
     let transport = discord_oauth_actix::transport::ReqwestTransport::new()?;
-    let mut discord = DiscordOAuth::builder(config, transport).timeout(settings.timeout);
+    let mut discord = DiscordOAuth::builder(config, transport)
+        .timeout(settings.timeout)
+        .max_concurrent_requests(settings.max_concurrent_requests);
     if let Some(clock) = settings.clock.clone() {
         discord = discord.clock(clock);
     }

@@ -197,6 +197,11 @@ pub struct Settings {
     /// The host name browsers use to reach the site (default: the bound IP address). It goes
     /// into the default redirect URI.
     pub public_host: Option<String>,
+    /// Refuse callbacks without `iss` (RFC 9207 strict mode; default off, see
+    /// `LoginConfigBuilder::require_issuer`).
+    pub require_issuer: bool,
+    /// The most requests to Discord in flight at once (default 32).
+    pub max_concurrent_requests: usize,
     /// Where sessions are kept (`SESSION_STORE`, `REDIS_URL`).
     pub session_store: SessionStoreKind,
     /// The cookie key (`SESSION_KEY`); `None`: random per process.
@@ -237,6 +242,8 @@ impl Settings {
             clock: None,
             strict_cookies: false,
             public_host: None,
+            require_issuer: false,
+            max_concurrent_requests: discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS,
             session_store: SessionStoreKind::Memory,
             session_key: None,
             cache_ttl: discord_oauth_axum::DEFAULT_CACHE_TTL,
@@ -395,7 +402,8 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         .scopes([Scope::Identify, Scope::Guilds])
         .endpoints(endpoints)
         .pending_ttl(settings.pending_ttl)
-        .refresh_skew(settings.refresh_skew);
+        .refresh_skew(settings.refresh_skew)
+        .require_issuer(settings.require_issuer);
     if let Some(secret) = client_secret {
         builder = builder.client_secret(secret);
     }
@@ -415,7 +423,8 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     let key = key.cookie_key()?;
     let mut layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?)
         .timeout(settings.timeout)
-        .cache_ttl(settings.cache_ttl);
+        .cache_ttl(settings.cache_ttl)
+        .max_concurrent_requests(settings.max_concurrent_requests);
     if let Some(clock) = settings.clock.clone() {
         layer = layer.clock(clock);
     }

@@ -49,6 +49,12 @@ pub struct Options {
     /// With Redis: refresh single flight across instances (default). `false` demonstrates the
     /// fallback without it.
     pub shared_refresh_lock: bool,
+    /// The site refuses callbacks without `iss` (B-15).
+    pub require_issuer: bool,
+    /// The mock Discord adds `iss` to its redirects (it does not by default, like discord.com).
+    pub mock_sends_iss: bool,
+    /// The site's bound on concurrent requests to Discord; `None`: the default (32).
+    pub max_concurrent_requests: Option<usize>,
 }
 
 /// Where a test site keeps its sessions.
@@ -73,6 +79,9 @@ impl Default for Options {
             session_key: None,
             cache_ttl: None,
             shared_refresh_lock: true,
+            require_issuer: false,
+            mock_sends_iss: false,
+            max_concurrent_requests: None,
         }
     }
 }
@@ -162,7 +171,9 @@ impl TestSite {
     }
 
     pub async fn start_with(kind: SiteKind, options: Options) -> Self {
-        let mut builder = MockDiscord::builder().auto_consent(!options.browser);
+        let mut builder = MockDiscord::builder()
+            .auto_consent(!options.browser)
+            .include_iss(options.mock_sends_iss);
         for n in 0..options.extra_users {
             builder = builder.user(MockUser::new(extra_user_id(n), format!("user{n}")));
         }
@@ -239,6 +250,10 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
                 settings.cache_ttl = ttl;
             }
             settings.shared_refresh_lock = options.shared_refresh_lock;
+            settings.require_issuer = options.require_issuer;
+            if let Some(max) = options.max_concurrent_requests {
+                settings.max_concurrent_requests = max;
+            }
             let site = axum_site::start(settings).await.unwrap();
             let url = site.url();
             let addr = site.addr;
@@ -268,6 +283,10 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
             settings.strict_cookies = options.strict_cookies;
             if options.browser {
                 settings.public_host = Some("localhost".into());
+            }
+            settings.require_issuer = options.require_issuer;
+            if let Some(max) = options.max_concurrent_requests {
+                settings.max_concurrent_requests = max;
             }
             let site = actix_site::start(settings).await.unwrap();
             let url = site.url();

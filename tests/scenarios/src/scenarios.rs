@@ -304,8 +304,9 @@ pub async fn concurrent_requests_refresh_once(kind: SiteKind) {
     .await;
     assert!(results.iter().all(Result::is_ok), "every request succeeds");
     assert_eq!(site.grants("refresh_token"), 1, "exactly one refresh");
-    // The rotated refresh token is the one kept: a second expiry refreshes with it.
-    site.clock.advance(Duration::from_secs(604_800));
+    // The rotated refresh token is the one kept: a second expiry refreshes with it. (Two
+    // minutes short of 7 days: a session unused for the whole idle timeout ends instead.)
+    site.clock.advance(Duration::from_secs(604_800 - 120));
     assert!(b.me().await.is_ok());
     assert_eq!(site.grants("refresh_token"), 2);
     let refreshes = site.mock.requests_to(Endpoint::Token);
@@ -889,4 +890,257 @@ pub async fn b11_hostile_error_description_is_escaped(kind: SiteKind) {
         }
     }
     assert_eq!(site.mock.count(Endpoint::Token), 0);
+}
+
+/// Strict `iss` (B-15): a site that requires it refuses a callback without it before any
+/// request to Discord; with Discord sending it, the same site logs in. A lenient site (the
+/// default) still refuses a wrong one (B-14).
+pub async fn b15_strict_issuer_needs_iss_on_the_callback(kind: SiteKind) {
+    let strict = Options {
+        require_issuer: true,
+        ..Options::default()
+    };
+    let site = TestSite::start_with(kind, strict.clone()).await;
+    let b = site.browser();
+    let r = b.login(None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("iss"));
+    assert_eq!(site.mock.count(Endpoint::Token), 0);
+    assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            mock_sends_iss: true,
+            ..strict
+        },
+    )
+    .await;
+    let b = site.browser();
+    let authorize = b.start_login(None).await;
+    let callback = b.consent(&authorize).await;
+    assert!(callback.contains("iss=https%3A%2F%2Fdiscord.com"), "{callback}");
+    assert_eq!(b.get(&callback).await.status(), StatusCode::SEE_OTHER);
+    assert!(b.me().await.is_ok());
+
+    let lenient = TestSite::start_with(
+        kind,
+        Options {
+            mock_sends_iss: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let b = lenient.browser();
+    let authorize = b.start_login(None).await;
+    let callback = b.consent(&authorize).await;
+    let wrong = callback.replace("iss=https%3A%2F%2Fdiscord.com", "iss=https%3A%2F%2Fevil.example");
+    assert_eq!(b.get(&wrong).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(lenient.mock.count(Endpoint::Token), 0);
+}
+
+/// Idle timeout with a user who only reads (H-09): visits every 6 days keep the session
+/// alive far past the 7-day idle timeout (reading is activity: the session is marked active
+/// about once a day, which also renews its expiry); 8 days without a visit end it, on the
+/// server, whatever the browser still holds. (The site's clock moves; the session cache is
+/// off so that every request consults the store.)
+pub async fn h09_reading_keeps_a_session_alive_and_idleness_ends_it(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            cache_ttl: Some(Duration::ZERO),
+            ..Options::default()
+        },
+    )
+    .await;
+    let b = site.browser();
+    b.login(None).await;
+    let copy = b.copy();
+    let day = Duration::from_secs(86_400);
+    for n in 1..=3 {
+        site.clock.advance(6 * day);
+        assert!(b.me().await.is_ok(), "a visit {} days after login", 6 * n);
+    }
+    assert!(
+        site.grants("refresh_token") >= 1,
+        "the tokens were refreshed on the way"
+    );
+    site.clock.advance(8 * day);
+    assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED, "idle for 8 days");
+    assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    // A copy of the cookie taken before is dead too (the actix cookie store included).
+    assert_eq!(copy.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+}
+
+/// Responses to a logged-in user default to `Cache-Control: private, no-store` (H-14); a
+/// handler's own policy is kept; logged-out answers are not marked private.
+pub async fn h14_responses_to_logged_in_users_are_private(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let r = b.get_json("/me").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["cache-control"], "no-store", "the handler's own");
+    b.login(None).await;
+    let r = b.get_json("/me").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    let r = b.get("/").await;
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "the handler's own policy wins"
+    );
+}
+
+/// Discord's global rate limit (K-03): after a `429` with `global: true`, nothing more goes
+/// to Discord until its `retry_after` is over. Logins meanwhile are answered locally with 503
+/// and the time left; a logged-in user's API calls are held too (and the user stays logged
+/// in). Afterwards everything flows again.
+pub async fn k03_global_rate_limit_holds_every_request_until_it_is_over(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let reader = site.browser();
+    reader.login(None).await;
+    site.mock.clear_requests();
+    site.mock.inject(
+        Fault::rate_limited(Endpoint::Token)
+            .global(true)
+            .retry_after(30.0)
+            .once(),
+    );
+    let first = site.browser();
+    let r = first.login(None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((29..=30).contains(&retry), "Retry-After {retry}");
+    assert_eq!(site.mock.count(Endpoint::Token), 1);
+
+    let second = site.browser();
+    let r = second.login(None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "Retry-After {retry}");
+    assert_eq!(site.mock.count(Endpoint::Token), 1, "held, not sent");
+    assert_eq!(second.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+
+    let page = reader.get("/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        site.mock.count(Endpoint::CurrentUserGuilds),
+        0,
+        "API calls are held too"
+    );
+    assert!(reader.me().await.is_ok(), "nobody is logged out by it");
+
+    site.clock.advance(Duration::from_secs(31));
+    let third = site.browser();
+    assert_eq!(third.login(None).await.status(), StatusCode::SEE_OTHER);
+    assert!(third.me().await.is_ok());
+    assert_eq!(site.mock.count(Endpoint::Token), 2);
+    assert!(reader.get("/").await.text().await.unwrap().contains("Your guilds"));
+}
+
+/// A burst of logins (K-04): with at most 2 requests to Discord in flight and a 300 ms token
+/// endpoint, 20 callbacks at once never put more than 2 requests at Discord at a time; those
+/// that cannot get a slot within the timeout (1 s) are shed with 503 and `Retry-After`, the
+/// others log in. Nothing else happens to anyone.
+pub async fn k04_a_burst_of_logins_never_exceeds_the_bound_at_discord(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            timeout: Duration::from_secs(1),
+            max_concurrent_requests: Some(2),
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut ready = Vec::new();
+    for _ in 0..20 {
+        let b = site.browser();
+        let authorize = b.start_login(None).await;
+        let callback = b.consent(&authorize).await;
+        ready.push((b, callback));
+    }
+    site.mock.clear_requests();
+    site.mock
+        .inject(Fault::delay(Endpoint::Token, Duration::from_millis(300)).times(20));
+    let results = join_all(ready.iter().map(|(b, callback)| async move {
+        let r = b.get(callback).await;
+        let retry_after = r.headers().contains_key("retry-after");
+        (r.status(), retry_after, b.me().await.is_ok())
+    }))
+    .await;
+    assert!(
+        site.mock.max_in_flight(None) <= 2,
+        "{} requests at Discord at once",
+        site.mock.max_in_flight(None)
+    );
+    let logged_in = results.iter().filter(|(s, _, _)| *s == StatusCode::SEE_OTHER).count();
+    let shed = results
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!(logged_in + shed, 20, "{results:?}");
+    assert!(logged_in >= 1 && shed >= 1, "{logged_in} logged in, {shed} shed");
+    for (status, retry_after, me) in &results {
+        assert_eq!(*me, *status == StatusCode::SEE_OTHER, "{results:?}");
+        assert!(
+            *status != StatusCode::SERVICE_UNAVAILABLE || *retry_after,
+            "503 without Retry-After"
+        );
+    }
+    assert!(
+        site.mock.count(Endpoint::Token) < 20,
+        "shed logins never reached Discord"
+    );
+}
+
+/// A refresh cut short (K-08): the browser gives up while the refresh is at Discord. The
+/// session is then whole, never half-written: the tower layer finishes the refresh in its own
+/// task and stores it (the next request uses it, no second refresh); with the actix cookie
+/// store the result can only travel in the abandoned response, so the next request is either
+/// still logged in or cleanly logged out (401), never an error.
+pub async fn k08_refresh_cut_short_leaves_a_whole_session(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    b.login(None).await;
+    assert!(b.me().await.is_ok());
+    site.clock.advance(Duration::from_secs(604_800 - 60));
+    site.mock
+        .inject(Fault::delay(Endpoint::Token, Duration::from_millis(800)).once());
+    let cut = b
+        .http
+        .get(b.url("/me"))
+        .header("accept", "application/json")
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(cut.is_err(), "the request was cut short");
+    // Wait until Discord has answered the refresh (or dropped it with the connection).
+    for _ in 0..60 {
+        let answered = site
+            .mock
+            .requests_to(Endpoint::Token)
+            .iter()
+            .any(|r| r.grant_type().as_deref() == Some("refresh_token") && r.status().is_some());
+        if answered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = b.me().await;
+    match kind {
+        SiteKind::Axum => {
+            assert_eq!(after.unwrap()["id"], fixture::WUMPUS_ID);
+            assert_eq!(site.grants("refresh_token"), 1, "the stored refresh was used");
+        }
+        SiteKind::Actix => match after {
+            Ok(me) => assert_eq!(me["id"], fixture::WUMPUS_ID),
+            Err(status) => assert_eq!(status, StatusCode::UNAUTHORIZED),
+        },
+    }
+    // Either way the browser can go on: logged in, or after logging in again.
+    if b.me().await.is_err() {
+        assert_eq!(b.login(None).await.status(), StatusCode::SEE_OTHER);
+    }
+    assert!(b.me().await.is_ok());
 }

@@ -38,6 +38,12 @@ macro_rules! all_scenarios {
             b21_only_the_exact_callback_path_is_the_callback,
             h11_tampered_session_cookies_are_anonymous,
             b11_hostile_error_description_is_escaped,
+            b15_strict_issuer_needs_iss_on_the_callback,
+            h09_reading_keeps_a_session_alive_and_idleness_ends_it,
+            h14_responses_to_logged_in_users_are_private,
+            k03_global_rate_limit_holds_every_request_until_it_is_over,
+            k04_a_burst_of_logins_never_exceeds_the_bound_at_discord,
+            k08_refresh_cut_short_leaves_a_whole_session,
         );
     };
 }
