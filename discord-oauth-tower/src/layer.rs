@@ -305,13 +305,8 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
 /// encrypt the cookie, add `.with_signed(key)` or `.with_private(key)` (tower-sessions features
 /// `signed` / `private`) with the same key on every instance.
 pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) -> SessionManagerLayer<S> {
-    let name = if config.secure_cookies() {
-        "__Host-discord_oauth"
-    } else {
-        "discord_oauth"
-    };
     SessionManagerLayer::new(store)
-        .with_name(name)
+        .with_name(session_cookie_name(config))
         .with_secure(config.secure_cookies())
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
@@ -319,4 +314,14 @@ pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) ->
         .with_expiry(Expiry::OnInactivity(
             CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::days(7)),
         ))
+}
+
+/// The name of [`session_layer`]'s cookie: `__Host-discord_oauth` when cookies are `Secure`
+/// ([`LoginConfig::secure_cookies`]), else `discord_oauth`.
+pub fn session_cookie_name(config: &LoginConfig) -> &'static str {
+    if config.secure_cookies() {
+        "__Host-discord_oauth"
+    } else {
+        "discord_oauth"
+    }
 }

@@ -12,7 +12,9 @@
 //! `DISCORD_CLIENT_ID`, `DISCORD_CLIENT_SECRET`, `DISCORD_REDIRECT_URI` (default
 //! `http://{BIND}/auth/callback`), `DISCORD_API_BASE` (default `https://discord.com/api/v10`),
 //! `DISCORD_AUTHORIZE_URL` (default `https://discord.com/oauth2/authorize`), `BIND`,
-//! `SESSION_KEY` (at least 64 bytes; random when unset, so sessions end at restart). Sessions
+//! `SESSION_KEY` (at least 64 bytes; random when unset, so sessions end at restart),
+//! `SESSION_KEY_PREVIOUS` (while rotating the key: the old one, accepted for at least the
+//! 7-day idle timeout, see `discord_oauth_actix::rotation`). Sessions
 //! live in an encrypted cookie (actix-session's cookie store).
 
 use std::error::Error;
@@ -89,6 +91,9 @@ pub struct Settings {
     pub clock: Option<discord_oauth_actix::Clock>,
     /// The cookie encryption key material (at least 64 bytes); random when `None`.
     pub session_key: Option<Vec<u8>>,
+    /// Keys of earlier cookies still accepted while the key is rotated
+    /// (`SESSION_KEY_PREVIOUS`, same format as `SESSION_KEY`).
+    pub previous_session_keys: Vec<Vec<u8>>,
     /// Worker threads.
     pub workers: usize,
     /// Use `SameSite=Strict` cookies (to demonstrate that it breaks the login; never in
@@ -126,6 +131,7 @@ impl Settings {
             refresh_skew: Duration::from_secs(300),
             clock: None,
             session_key: None,
+            previous_session_keys: Vec::new(),
             workers: 2,
             strict_cookies: false,
             public_host: None,
@@ -158,6 +164,12 @@ impl Settings {
                 return Err("SESSION_KEY must be at least 64 bytes of key material".into());
             }
             settings.session_key = Some(key.into_bytes());
+        }
+        if let Some(key) = var("SESSION_KEY_PREVIOUS") {
+            if key.len() < 64 {
+                return Err("SESSION_KEY_PREVIOUS must be at least 64 bytes of key material".into());
+            }
+            settings.previous_session_keys.push(key.into_bytes());
         }
         if var("SESSION_STORE").is_some_and(|s| s != "cookie" && s != "memory") {
             return Err(
@@ -263,11 +275,20 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     };
     let offline = mock.as_ref().map(MockDiscord::base_url);
     let strict = settings.strict_cookies;
-    let server = HttpServer::new(move || app(discord.clone(), key.clone(), offline.clone(), strict))
-        .workers(settings.workers.max(1))
-        .disable_signals()
-        .listen(listener)?
-        .run();
+    let previous_keys = settings
+        .previous_session_keys
+        .iter()
+        .map(|bytes| Key::try_from(bytes.as_slice()))
+        .collect::<Result<Vec<_>, _>>()?;
+    // Outside the session middleware: cookies under a previous key are re-encrypted before it
+    // reads them (no-op without previous keys).
+    let rotation = discord.session_key_rotation(key.clone(), previous_keys);
+    let server =
+        HttpServer::new(move || app(discord.clone(), key.clone(), offline.clone(), strict).wrap(rotation.clone()))
+            .workers(settings.workers.max(1))
+            .disable_signals()
+            .listen(listener)?
+            .run();
     let handle = server.handle();
     let task = tokio::spawn(async move {
         if let Err(e) = server.await {

@@ -44,6 +44,8 @@ pub struct Options {
     pub store: Store,
     /// The session cookie key (`SESSION_KEY`); `None`: random per instance.
     pub session_key: Option<Vec<u8>>,
+    /// Keys of earlier cookies still accepted (`SESSION_KEY_PREVIOUS`, key rotation).
+    pub previous_session_keys: Vec<Vec<u8>>,
     /// The layer's in-process session cache TTL; `None`: the site's default (30 s).
     pub cache_ttl: Option<Duration>,
     /// With Redis: refresh single flight across instances (default). `false` demonstrates the
@@ -77,6 +79,7 @@ impl Default for Options {
             strict_cookies: false,
             store: Store::Memory,
             session_key: None,
+            previous_session_keys: Vec::new(),
             cache_ttl: None,
             shared_refresh_lock: true,
             require_issuer: false,
@@ -246,6 +249,11 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
                 .session_key
                 .clone()
                 .map(|k| axum_site::SessionKey::from_bytes(k).unwrap());
+            settings.previous_session_keys = options
+                .previous_session_keys
+                .iter()
+                .map(|k| axum_site::SessionKey::from_bytes(k.clone()).unwrap())
+                .collect();
             if let Some(ttl) = options.cache_ttl {
                 settings.cache_ttl = ttl;
             }
@@ -288,6 +296,10 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
             if let Some(max) = options.max_concurrent_requests {
                 settings.max_concurrent_requests = max;
             }
+            settings.session_key.clone_from(&options.session_key);
+            settings
+                .previous_session_keys
+                .clone_from(&options.previous_session_keys);
             let site = actix_site::start(settings).await.unwrap();
             let url = site.url();
             let addr = site.addr;

@@ -1144,3 +1144,60 @@ pub async fn k08_refresh_cut_short_leaves_a_whole_session(kind: SiteKind) {
     }
     assert!(b.me().await.is_ok());
 }
+
+/// Rotating the session cookie key (H-12). Instances running with the new key and the old
+/// one as "previous" accept the cookies made before the rotation; instances that no longer
+/// know the old key refuse them. A session used during the rotation gets a cookie under the
+/// new key when it is next marked active (a day later here), after which the old key is not
+/// needed for it. (The tower site keeps sessions in a Redis of its own here, shared by its
+/// instances; skipped without `redis-server`. The actix sample's sessions live in the cookie.)
+pub async fn h12_cookies_under_the_previous_key_work_during_a_rotation(kind: SiteKind) {
+    let redis = match kind {
+        SiteKind::Axum => match crate::redis::RedisServer::start().await {
+            Some(redis) => Some(redis),
+            None => return,
+        },
+        SiteKind::Actix => None,
+    };
+    let (old, new, unknown) = ([0x11_u8; 64].to_vec(), [0x22_u8; 64].to_vec(), [0x33_u8; 64].to_vec());
+    let options = |key: &[u8], previous: &[&[u8]]| Options {
+        store: redis
+            .as_ref()
+            .map_or(crate::Store::Memory, |r| crate::Store::Redis(r.url())),
+        session_key: Some(key.to_vec()),
+        previous_session_keys: previous.iter().map(|k| k.to_vec()).collect(),
+        cache_ttl: Some(Duration::ZERO),
+        ..Options::default()
+    };
+    let before = TestSite::start_with(kind, options(&old, &[])).await;
+    let b = before.browser();
+    b.login(None).await;
+    assert_eq!(b.me().await.unwrap()["id"], fixture::WUMPUS_ID);
+    let rotating = before.start_instance_with(options(&new, &[&old])).await;
+    let after = before.start_instance_with(options(&new, &[])).await;
+    let stranger = before.start_instance_with(options(&unknown, &[&old])).await;
+
+    let frozen = b.copy();
+    assert_eq!(
+        b.at(&rotating.url).me().await.unwrap()["id"],
+        fixture::WUMPUS_ID,
+        "the old cookie is accepted during the rotation"
+    );
+    assert_eq!(
+        frozen.at(&after.url).me().await.unwrap_err(),
+        StatusCode::UNAUTHORIZED,
+        "and refused once the old key is gone"
+    );
+    // A day later the session is marked active: its cookie comes back under the new key.
+    before.clock.advance(Duration::from_secs(86_400 + 60));
+    assert!(b.at(&rotating.url).me().await.is_ok());
+    assert_ne!(b.session_cookie(), frozen.session_cookie(), "a new cookie was sent");
+    assert_eq!(
+        b.at(&after.url).me().await.unwrap()["id"],
+        fixture::WUMPUS_ID,
+        "the new cookie needs no old key"
+    );
+    // A cookie under a key nobody lists stays refused; the stranger's own key is not the
+    // current one of the others.
+    assert_eq!(b.at(&stranger.url).me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+}

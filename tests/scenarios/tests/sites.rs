@@ -44,6 +44,7 @@ macro_rules! all_scenarios {
             k03_global_rate_limit_holds_every_request_until_it_is_over,
             k04_a_burst_of_logins_never_exceeds_the_bound_at_discord,
             k08_refresh_cut_short_leaves_a_whole_session,
+            h12_cookies_under_the_previous_key_work_during_a_rotation,
         );
     };
 }
