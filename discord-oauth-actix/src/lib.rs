@@ -65,6 +65,12 @@
 //!   request carrying the same session shares one refresh; requests still carrying the old
 //!   record within 60 s get the new one. Within one process by default; across instances
 //!   with `RedisRefreshLock` (feature `redis`).
+//! - **Idle timeout**: 7 days ([`LoginConfig::idle_timeout`]), the cookie's `Max-Age` and
+//!   checked here too: a session in use is marked active about once a day (which re-sends the
+//!   cookie), and one unused for longer ends, so a copy of an idle cookie stops working even
+//!   though the cookie store keeps nothing server-side.
+//! - **Requests to Discord**: at most 32 in flight ([`DiscordOAuthBuilder::max_concurrent_requests`]);
+//!   after a global `429` nothing is sent until Discord's `retry_after` is over.
 //! - **Transport**: reqwest with rustls ([`transport`]), not `awc`, see there.
 //!
 //! # Several instances (Redis)
@@ -107,6 +113,8 @@ mod guard;
 mod middleware;
 #[cfg(feature = "redis")]
 mod redis;
+mod outbound;
+pub mod rotation;
 mod routes;
 mod sessions;
 mod shared;
@@ -116,12 +124,14 @@ pub use actix_session;
 #[cfg(feature = "redis")]
 pub use deadpool_redis;
 pub use discord_oauth_core as core;
+pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extract::{AuthState, DiscordAuthExt, DiscordToken, DiscordUser, DiscordUserRejection, MaybeDiscordUser};
 pub use guard::{RequireGuild, RequireGuildMiddleware};
 pub use middleware::{DiscordAuth, DiscordAuthMiddleware};
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
+pub use rotation::{SessionKeyRotation, SessionKeyRotationMiddleware};
 pub use sessions::{DiscordSessions, DiscordSessionsService, GuardedStore, SESSION_TTL};
 pub use shared::{BuildError, Clock, DEFAULT_STORE_TIMEOUT, DEFAULT_TIMEOUT, DiscordOAuth, DiscordOAuthBuilder};
 pub use transport::{Transport, TransportError};

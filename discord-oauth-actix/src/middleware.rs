@@ -12,15 +12,16 @@ use actix_session::{Session, SessionExt as _};
 use actix_web::HttpMessage as _;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use discord_oauth_core::login::flow::{RefreshOutcome, RefreshPlan, drive};
-use discord_oauth_core::login::{AuthSession, PendingLogins, SessionStatus, answer};
+use discord_oauth_core::login::{AuthSession, IdleCheck, PendingLogins, SessionStatus, answer};
 use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
 use crate::convert;
 use crate::extract::AuthState;
-use crate::routes::{AUTH_KEY, PENDING_KEY, store_pending};
+use crate::routes::{AUTH_KEY, PENDING_KEY, SEEN_KEY, from_unix_seconds, store_pending, unix_seconds};
 use crate::sessions::SESSION_TTL;
 use crate::shared::{DiscordOAuth, Recent, RefreshKey, Shared, TouchKey};
 
@@ -86,10 +87,12 @@ where
         let service = Rc::clone(&self.service);
         let oauth = self.oauth.clone();
         Box::pin(async move {
+            let mut authenticated = false;
             if oauth.shared.config.route(req.path()).is_none() {
                 let session = req.get_session();
                 match attach(&oauth, &session).await {
                     Ok(state) => {
+                        authenticated = state.session().is_some();
                         req.extensions_mut().insert(state);
                     }
                     Err(answer) => {
@@ -97,7 +100,14 @@ where
                     }
                 }
             }
-            service.call(req).await.map(ServiceResponse::map_into_left_body)
+            let mut response = service.call(req).await?;
+            // Pages served to a logged-in user are personal: keep them out of shared and
+            // browser caches unless the handler chose a policy (checklist H-14).
+            let headers = response.headers_mut();
+            if authenticated && !headers.contains_key(CACHE_CONTROL) {
+                headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+            }
+            Ok(response.map_into_left_body())
         })
     }
 }
@@ -114,7 +124,25 @@ async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, ht
             return Ok(AuthState::unavailable(oauth.clone()));
         }
     };
-    match shared.config.session_status(&auth, shared.now()) {
+    // The idle timeout (H-09), enforced here because the cookie store keeps nothing
+    // server-side: a copy of a cookie unused for longer stops working. A session in use is
+    // marked active about once a day, which also re-sends the cookie with a fresh `Max-Age`.
+    let now = shared.now();
+    let seen = session.get::<u64>(SEEN_KEY).ok().flatten().map(from_unix_seconds);
+    match shared.config.idle_check(seen, now) {
+        IdleCheck::Expired => {
+            tracing::info!(user_id = %auth.user.id, "session idle for too long; logging the user out");
+            session.purge();
+            return Ok(AuthState::anonymous(oauth.clone()));
+        }
+        IdleCheck::Touch => {
+            if let Err(e) = session.insert(SEEN_KEY, unix_seconds(now)) {
+                tracing::warn!(error = %e, "could not mark the session active");
+            }
+        }
+        IdleCheck::Active => {}
+    }
+    match shared.config.session_status(&auth, now) {
         SessionStatus::Valid => {
             maintain(shared, session, &auth);
             Ok(AuthState::authenticated(auth, oauth.clone()))

@@ -19,6 +19,20 @@ use crate::shared::{DiscordOAuth, Shared};
 pub(crate) const AUTH_KEY: &str = "discord_oauth.auth";
 /// Session key of the logins in progress.
 pub(crate) const PENDING_KEY: &str = "discord_oauth.pending";
+/// Session key of when the session was last marked active (Unix seconds), for the idle
+/// timeout (checklist H-09).
+pub(crate) const SEEN_KEY: &str = "discord_oauth.seen";
+
+pub(crate) fn unix_seconds(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+pub(crate) fn from_unix_seconds(secs: u64) -> std::time::SystemTime {
+    std::time::SystemTime::UNIX_EPOCH
+        .checked_add(std::time::Duration::from_secs(secs))
+        .unwrap_or(std::time::SystemTime::UNIX_EPOCH)
+}
 
 impl DiscordOAuth {
     /// Registers the login, callback and logout routes of the configuration, for
@@ -40,9 +54,19 @@ impl DiscordOAuth {
                 (routes.logout, Route::Logout),
             ] {
                 let shared = Arc::clone(&shared);
+                let exact: Arc<str> = Arc::from(path.as_str());
                 cfg.service(web::resource(path).to(move |req: HttpRequest| {
                     let shared = Arc::clone(&shared);
-                    async move { serve(&shared, route, &req).await }
+                    let exact = Arc::clone(&exact);
+                    async move {
+                        // actix's router matches the percent-decoded path (`/auth/%63allback`
+                        // reaches this resource); only the exact configured spelling is a login
+                        // route (checklist B-21), as in the tower layer.
+                        if req.path() != &*exact {
+                            return HttpResponse::NotFound().finish();
+                        }
+                        serve(&shared, route, &req).await
+                    }
                 }));
             }
         }
@@ -176,6 +200,9 @@ async fn callback(shared: &Shared, session: &Session, query: &str) -> http::Resp
         crate::middleware::touch_key(&done.session),
         crate::middleware::TOUCH_EVERY,
     );
+    if let Err(e) = session.insert(SEEN_KEY, unix_seconds(shared.now())) {
+        return store_unavailable(&e);
+    }
     tracing::info!(user_id = %done.session.user.id, "user logged in");
     answer::redirect(done.return_to.as_str())
 }

@@ -399,7 +399,7 @@ impl DiscordOAuth {
         } else {
             "discord_oauth"
         };
-        let ttl = CookieDuration::try_from(SESSION_TTL).unwrap_or(CookieDuration::WEEK);
+        let ttl = CookieDuration::try_from(shared.config.idle_timeout()).unwrap_or(CookieDuration::WEEK);
         let builder = SessionMiddleware::builder(store, key)
             .cookie_name(name.to_owned())
             .cookie_secure(secure)

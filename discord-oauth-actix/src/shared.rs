@@ -8,9 +8,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::login::flow::{ApiFlow, FlowIo, drive};
+use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
 
+use crate::outbound::Outbound;
 use crate::transport::{Transport, TransportError};
 
 /// The wall clock the integration reads (replaceable for tests and clock-skew drills).
@@ -52,6 +54,7 @@ pub(crate) struct Shared {
     touches: Mutex<HashMap<TouchKey, Instant>>,
     #[cfg(feature = "redis")]
     pub(crate) redis_lock: Option<crate::redis::RedisRefreshLock>,
+    outbound: Outbound,
 }
 
 impl Shared {
@@ -119,15 +122,8 @@ impl FlowIo for Shared {
         &self,
         request: http::Request<Vec<u8>>,
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
-        let sending = self.transport.send(request);
-        let timeout = self.timeout;
-        async move {
-            let response = tokio::time::timeout(timeout, sending)
-                .await
-                .map_err(|_| TransportError::Timeout(timeout))??;
-            discord_oauth_core::http_client::check_body_size(&response).map_err(TransportError::Failed)?;
-            Ok(response)
-        }
+        self.outbound
+            .send(self.transport.as_ref(), request, self.timeout, || self.now())
     }
 
     fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
@@ -209,6 +205,7 @@ impl DiscordOAuth {
             clock: Arc::new(SystemTime::now),
             #[cfg(feature = "redis")]
             redis_lock: None,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 
@@ -247,6 +244,7 @@ pub struct DiscordOAuthBuilder {
     clock: Clock,
     #[cfg(feature = "redis")]
     redis_lock: Option<crate::redis::RedisRefreshLock>,
+    max_concurrent_requests: usize,
 }
 
 impl fmt::Debug for DiscordOAuthBuilder {
@@ -255,6 +253,7 @@ impl fmt::Debug for DiscordOAuthBuilder {
             .field("config", &self.config)
             .field("timeout", &self.timeout)
             .field("store_timeout", &self.store_timeout)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish_non_exhaustive()
     }
 }
@@ -292,6 +291,19 @@ impl DiscordOAuthBuilder {
         self
     }
 
+    /// How many requests this integration (every worker together) has in flight to Discord
+    /// at most (default [`DEFAULT_MAX_CONCURRENT_REQUESTS`], 32; at least 1). More wait for a
+    /// free slot, up to the [timeout](Self::timeout); past it they are not sent, and the user
+    /// gets a `503` with `Retry-After` (checklist K-04).
+    ///
+    /// Whatever this bound, when Discord answers `429` for its global rate limit nothing more
+    /// is sent until the announced wait is over (requests meanwhile get `503` with
+    /// `Retry-After`, or wait if it is short; K-03).
+    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max;
+        self
+    }
+
     /// Builds it.
     pub fn build(self) -> DiscordOAuth {
         DiscordOAuth {
@@ -306,6 +318,7 @@ impl DiscordOAuthBuilder {
                 touches: Mutex::new(HashMap::new()),
                 #[cfg(feature = "redis")]
                 redis_lock: self.redis_lock,
+                outbound: Outbound::new(self.max_concurrent_requests),
             }),
         }
     }

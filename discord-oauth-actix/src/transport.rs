@@ -27,6 +27,10 @@ pub enum TransportError {
     /// Any other failure.
     #[error("request to Discord failed: {0}")]
     Failed(String),
+    /// Not sent: the bound on concurrent requests to Discord was reached and no slot came
+    /// free within the time limit (a burst of logins is shed rather than sent, K-04).
+    #[error("not sent: too many requests to Discord in flight for {0:?}")]
+    Busy(Duration),
 }
 
 /// A boxed, `Send` future, as returned by [`Transport::send`].

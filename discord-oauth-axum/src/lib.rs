@@ -37,9 +37,11 @@ mod extract;
 pub use discord_oauth_core as core;
 #[cfg(feature = "redis")]
 pub use discord_oauth_tower::RedisRefreshLock;
+#[cfg(feature = "key-rotation")]
+pub use discord_oauth_tower::SessionKeyRotationLayer;
 pub use discord_oauth_tower::{
     AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LocalRefreshLock, LoginConfig, RefreshLock,
-    Routes, lock, session_layer, tower_sessions, transport,
+    Routes, lock, session_cookie_name, session_layer, tower_sessions, transport,
 };
 pub use embedded::{EmbeddedBackend, WebsocketUser};
 pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};

@@ -355,3 +355,110 @@ fn login_error_statuses() {
     assert_eq!(LoginError::Unreachable("timeout".into()).status(), 503);
     assert_eq!(LoginError::User(ApiError::Unauthorized).status(), 502);
 }
+
+#[test]
+fn b15_strict_issuer_refuses_a_callback_without_iss() {
+    let strict = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+        .client_secret("secret")
+        .require_issuer(true)
+        .build()
+        .unwrap();
+    assert!(strict.require_issuer());
+    assert!(!config().require_issuer(), "off by default");
+    let mut rng = StdRng::seed_from_u64(15);
+    for (c, iss, expected) in [
+        (&strict, "", Some(CallbackError::MissingIssuer)),
+        (
+            &strict,
+            "&iss=https%3A%2F%2Fevil.example",
+            Some(CallbackError::IssuerMismatch),
+        ),
+        (&strict, "&iss=https%3A%2F%2Fdiscord.com", None),
+        (&config(), "", None),
+        (
+            &config(),
+            "&iss=https%3A%2F%2Fevil.example",
+            Some(CallbackError::IssuerMismatch),
+        ),
+    ] {
+        let mut pending = PendingLogins::default();
+        let url = c.begin_login(None, &mut pending, &mut rng, now()).unwrap();
+        let query = format!("code=c0de&state={}{iss}", state_of(&url));
+        match (c.complete_callback(&query, &mut pending, now()), expected) {
+            (Ok(_), None) => {}
+            (Err(LoginError::Callback(e)), Some(expected)) => assert_eq!(e, expected, "{iss}"),
+            (other, expected) => panic!("{iss}: {other:?}, expected {expected:?}"),
+        }
+        assert!(pending.is_empty(), "single use either way");
+    }
+}
+
+#[test]
+fn h09_idle_check_touches_about_daily_and_expires_after_the_idle_timeout() {
+    use discord_oauth_core::login::IdleCheck;
+    let c = config();
+    let day = Duration::from_secs(86_400);
+    assert_eq!(c.idle_timeout(), 7 * day);
+    assert_eq!(c.touch_interval(), 7 * day / 8);
+    let t0 = now();
+    assert_eq!(c.idle_check(Some(t0), t0), IdleCheck::Active);
+    assert_eq!(
+        c.idle_check(Some(t0), t0 + 7 * day / 8 - Duration::from_secs(1)),
+        IdleCheck::Active
+    );
+    assert_eq!(c.idle_check(Some(t0), t0 + 7 * day / 8), IdleCheck::Touch);
+    assert_eq!(
+        c.idle_check(Some(t0), t0 + 7 * day - Duration::from_secs(1)),
+        IdleCheck::Touch
+    );
+    assert_eq!(c.idle_check(Some(t0), t0 + 7 * day), IdleCheck::Expired);
+    assert_eq!(c.idle_check(None, t0), IdleCheck::Touch, "never marked: mark it");
+    assert_eq!(
+        c.idle_check(Some(t0 + day), t0),
+        IdleCheck::Touch,
+        "a mark from the future"
+    );
+    let short = LoginConfig::builder("1", "https://a.example/auth/callback")
+        .idle_timeout(Duration::from_secs(3600))
+        .build()
+        .unwrap();
+    assert_eq!(
+        short.idle_check(Some(t0), t0 + Duration::from_secs(3600)),
+        IdleCheck::Expired
+    );
+    let err = LoginConfig::builder("1", "https://a.example/auth/callback")
+        .idle_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("idle timeout"), "{err}");
+}
+
+#[test]
+fn d08_a_stored_login_with_a_tampered_return_to_is_never_used() {
+    let c = config();
+    let mut pending = PendingLogins::default();
+    let mut rng = StdRng::seed_from_u64(8);
+    let url = c.begin_login(Some("/me"), &mut pending, &mut rng, now()).unwrap();
+    let stored = serde_json::to_value(&pending).unwrap();
+    assert_eq!(stored[0]["return_to"], "/me");
+    for evil in [
+        "//evil.example",
+        "https://evil.example/",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/%2f%2fevil",
+    ] {
+        let mut tampered = stored.clone();
+        tampered[0]["return_to"] = evil.into();
+        assert!(
+            serde_json::from_value::<PendingLogins>(tampered).is_err(),
+            "{evil} was read back from the store"
+        );
+    }
+    // The genuine record round-trips, and the callback re-validates it before redirecting.
+    let mut back: PendingLogins = serde_json::from_value(stored).unwrap();
+    let (_, return_to) = c
+        .complete_callback(&format!("code=c0de&state={}", state_of(&url)), &mut back, now())
+        .unwrap();
+    assert_eq!(return_to.as_str(), "/me");
+}

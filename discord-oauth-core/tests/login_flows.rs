@@ -516,3 +516,29 @@ fn route_answers() {
     assert_eq!(r.status(), 403);
     assert!(r.body().contains("&lt;no&gt;"));
 }
+
+#[test]
+fn k03_a_held_request_is_handled_like_discords_own_429() {
+    use discord_oauth_core::login::outbound::held_answer;
+    let c = config();
+    // Held for 2 s: waited out, then sent once.
+    let (out, log) = run(
+        start_callback(&c),
+        VecDeque::from([
+            Ok(held_answer(Duration::from_secs(2))),
+            Ok(resp(200, &token_body(1, "identify"))),
+            Ok(resp(200, USER)),
+        ]),
+    );
+    assert_eq!(log, [TOKEN, "wait 2001ms", TOKEN, ME]);
+    assert!(out.result.is_ok());
+    // Held for 30 s: not waited for; 503 with the time left.
+    let (out, log) = run(
+        start_callback(&c),
+        VecDeque::from([Ok(held_answer(Duration::from_secs(30)))]),
+    );
+    assert_eq!(log, [TOKEN]);
+    let e = out.result.unwrap_err();
+    assert_eq!(e.status(), 503);
+    assert_eq!(e.retry_after(), Some(30));
+}

@@ -82,48 +82,6 @@ impl AuthCache {
     }
 }
 
-/// When this process last extended each session's expiry in the store ("touched" it), so that
-/// an active session is re-saved about once per `interval` rather than on every request.
-/// Bounded like [`AuthCache`]: when full, the oldest entries go (they are touched again,
-/// which is harmless).
-#[derive(Debug)]
-pub(crate) struct TouchLog {
-    map: Mutex<HashMap<Id, Instant>>,
-    capacity: usize,
-}
-
-impl TouchLog {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self {
-            map: Mutex::new(HashMap::new()),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// `true` (and noted as touched now) if `id` was not touched within `interval`.
-    pub(crate) fn due(&self, id: Id, interval: Duration) -> bool {
-        let now = monotonic_now();
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.get(&id).is_some_and(|at| now.duration_since(*at) < interval) {
-            return false;
-        }
-        if map.len() >= self.capacity && !map.contains_key(&id) {
-            map.retain(|_, at| now.duration_since(*at) < interval);
-            if map.len() >= self.capacity
-                && let Some(oldest) = map.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k)
-            {
-                map.remove(&oldest);
-            }
-        }
-        map.insert(id, now);
-        true
-    }
-
-    pub(crate) fn remove(&self, id: &Id) {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::time::SystemTime;
@@ -166,21 +124,6 @@ mod tests {
         std::thread::sleep(Duration::from_millis(30));
         assert!(cache.get(&id).is_none(), "expired entries are not served");
         assert_eq!(cache.len(), 0);
-    }
-
-    #[test]
-    fn touch_log_is_due_once_per_interval_and_bounded() {
-        let log = TouchLog::new(10);
-        let id = Id::default();
-        assert!(log.due(id, Duration::from_secs(60)));
-        assert!(!log.due(id, Duration::from_secs(60)), "touched just now");
-        assert!(log.due(id, Duration::ZERO), "a zero interval is always due");
-        for _ in 0..100 {
-            log.due(Id::default(), Duration::from_secs(60));
-            assert!(log.map.lock().unwrap().len() <= 10);
-        }
-        log.remove(&id);
-        assert!(log.due(id, Duration::from_secs(60)), "forgotten after remove");
     }
 
     #[test]

@@ -10,13 +10,15 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
-use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL, TouchLog};
+use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 use crate::fast::CookieIndex;
 use discord_oauth_core::login::flow::GuildRequirement;
+use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 
 use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
 use crate::lock::{LocalRefreshLock, RefreshLock};
+use crate::outbound::Outbound;
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
 
@@ -89,6 +91,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(std::time::SystemTime::now),
             refresh_lock: Arc::new(LocalRefreshLock::new()),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 
@@ -226,6 +229,7 @@ impl<T> fmt::Debug for DiscordOAuthLayerBuilder<T> {
             .field("cache_ttl", &self.cache_ttl)
             .field("cache_capacity", &self.cache_capacity)
             .field("refresh_lock", &self.refresh_lock)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish_non_exhaustive()
     }
 }
@@ -240,6 +244,7 @@ pub struct DiscordOAuthLayerBuilder<T> {
     cache_capacity: usize,
     clock: Clock,
     refresh_lock: Arc<dyn RefreshLock>,
+    max_concurrent_requests: usize,
 }
 
 impl<T: Transport> DiscordOAuthLayerBuilder<T> {
@@ -288,10 +293,23 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
         self
     }
 
+    /// How many requests this layer (with its guards and [`DiscordApi`] handle) has in flight
+    /// to Discord at most (default [`DEFAULT_MAX_CONCURRENT_REQUESTS`], 32; at least 1).
+    /// More wait for a free slot, up to the [timeout](Self::timeout); past it they are not
+    /// sent, and the user gets a `503` with `Retry-After` (checklist K-04): a burst of logins
+    /// then reaches Discord at a bounded rate instead of all at once.
+    ///
+    /// Whatever this bound, when Discord answers `429` for its global rate limit the layer
+    /// sends nothing more until the announced wait is over (requests meanwhile get `503`
+    /// with `Retry-After`, or wait if it is short; K-03).
+    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> DiscordOAuthLayer<T> {
         let cache = AuthCache::new(self.cache_ttl, self.cache_capacity);
-        let touches = TouchLog::new(self.cache_capacity);
         let index = CookieIndex::new(self.cache_ttl, self.cache_capacity);
         DiscordOAuthLayer {
             shared: Arc::new(Shared::new(
@@ -301,7 +319,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
                 cache,
                 self.clock,
                 self.refresh_lock,
-                touches,
+                Outbound::new(self.max_concurrent_requests),
                 index,
             )),
         }
@@ -314,25 +332,34 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
 /// - `HttpOnly`, `Path=/`, no `Domain`;
 /// - `Secure` and the `__Host-` name prefix when the redirect URI is https
 ///   ([`LoginConfig::secure_cookies`]);
-/// - expiry after 7 days without activity: the layer extends an active session's expiry in
-///   the store about once a day (not on every request, which would cost a store write each);
-///   a session holding only logins in progress expires with them (10 minutes by default).
+/// - expiry after [`LoginConfig::idle_timeout`] (7 days by default) without activity: the
+///   layer marks a session in use as active, which extends its expiry in the store, about
+///   once a day (not on every request, which would cost a store write each), and ends a
+///   session idle for longer itself too; a session holding only logins in progress expires
+///   with them (10 minutes by default).
 ///
 /// Use any `tower-sessions` store: `MemoryStore` for one instance, Redis or SQL stores for
 /// several (then also a shared [`crate::DiscordOAuthLayerBuilder::refresh_lock`]). To sign or
 /// encrypt the cookie, add `.with_signed(key)` or `.with_private(key)` (tower-sessions features
 /// `signed` / `private`) with the same key on every instance.
 pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) -> SessionManagerLayer<S> {
-    let name = if config.secure_cookies() {
-        "__Host-discord_oauth"
-    } else {
-        "discord_oauth"
-    };
     SessionManagerLayer::new(store)
-        .with_name(name)
+        .with_name(session_cookie_name(config))
         .with_secure(config.secure_cookies())
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(CookieDuration::days(7)))
+        .with_expiry(Expiry::OnInactivity(
+            CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::days(7)),
+        ))
+}
+
+/// The name of [`session_layer`]'s cookie: `__Host-discord_oauth` when cookies are `Secure`
+/// ([`LoginConfig::secure_cookies`]), else `discord_oauth`.
+pub fn session_cookie_name(config: &LoginConfig) -> &'static str {
+    if config.secure_cookies() {
+        "__Host-discord_oauth"
+    } else {
+        "discord_oauth"
+    }
 }

@@ -20,8 +20,9 @@
 //! ## Several instances
 //!
 //! Behind a load balancer, give every instance the same session store (e.g.
-//! `tower-sessions-redis-store`), the same cookie key, and a shared [`RefreshLock`]
-//! (`RedisRefreshLock`, cargo feature `redis`). Then:
+//! `tower-sessions-redis-store`), the same cookie key (rotated with `SessionKeyRotationLayer`,
+//! cargo feature `key-rotation`), and a shared [`RefreshLock`] (`RedisRefreshLock`, cargo
+//! feature `redis`). Then:
 //! - a login on one instance is valid on all of them;
 //! - a refresh happens once per session across instances: the others wait for the lock, then
 //!   re-read the session from the store and use the new tokens;
@@ -44,19 +45,27 @@ pub mod fast;
 mod guard;
 mod layer;
 pub mod lock;
+mod outbound;
+#[cfg(feature = "key-rotation")]
+pub mod rotation;
 mod service;
 pub mod transport;
 
 pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use discord_oauth_core as core;
+pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extension::AuthState;
 pub use fast::FastPath;
 pub use guard::{RequireGuild, RequireGuildLayer};
-pub use layer::{DEFAULT_TIMEOUT, DiscordApi, DiscordOAuthLayer, DiscordOAuthLayerBuilder, session_layer};
+pub use layer::{
+    DEFAULT_TIMEOUT, DiscordApi, DiscordOAuthLayer, DiscordOAuthLayerBuilder, session_cookie_name, session_layer,
+};
 #[cfg(feature = "redis")]
 pub use lock::RedisRefreshLock;
 pub use lock::{LocalRefreshLock, RefreshLock};
+#[cfg(feature = "key-rotation")]
+pub use rotation::{SessionKeyRotation, SessionKeyRotationLayer};
 pub use service::{Clock, DiscordOAuthService, ResponseFuture};
 pub use tower_sessions;
 pub use transport::{Transport, TransportError};

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use discord_oauth_core::TokenSet;
 use discord_oauth_core::login::answer::{self, Route};
 use discord_oauth_core::login::flow::{ApiFlow, CallbackFlow, FlowIo, RefreshOutcome, RefreshPlan, RevokeFlow, drive};
-use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError, PendingLogins, SessionStatus};
+use discord_oauth_core::login::{AuthSession, IdleCheck, LoginConfig, LoginError, PendingLogins, SessionStatus};
 use discord_oauth_core::response::ApiCall;
 use http::header::{HeaderValue, ORIGIN};
 use http::{Method, Request, Response, StatusCode};
@@ -21,10 +21,11 @@ use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session};
 use tracing::Instrument as _;
 
-use crate::cache::{AuthCache, TouchLog};
+use crate::cache::AuthCache;
 use crate::extension::AuthState;
 use crate::fast::{CookieIndex, single_cookie_header};
 use crate::lock::{LockError, RefreshLock};
+use crate::outbound::Outbound;
 use crate::transport::{Transport, TransportError};
 
 /// The wall clock the layer reads (replaceable for tests and clock-skew drills).
@@ -34,6 +35,9 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub(crate) const AUTH_KEY: &str = "discord_oauth.auth";
 /// Session key of the logins in progress.
 pub(crate) const PENDING_KEY: &str = "discord_oauth.pending";
+/// Session key of when the session was last marked active (Unix seconds), for the idle
+/// timeout (checklist H-09).
+pub(crate) const SEEN_KEY: &str = "discord_oauth.seen";
 
 /// State shared by every clone of the layer and service.
 pub(crate) struct Shared<T> {
@@ -43,7 +47,7 @@ pub(crate) struct Shared<T> {
     pub(crate) timeout: Duration,
     pub(crate) cache: AuthCache,
     pub(crate) refresh_lock: Arc<dyn RefreshLock>,
-    pub(crate) touches: TouchLog,
+    pub(crate) outbound: Outbound,
     /// The login route's path, shared by every request's [`AuthState`].
     pub(crate) login_path: Arc<str>,
     /// `Cookie` header → session id, for the fast path ([`crate::fast`]).
@@ -61,7 +65,7 @@ impl<T> Shared<T> {
         cache: AuthCache,
         clock: Clock,
         refresh_lock: Arc<dyn RefreshLock>,
-        touches: TouchLog,
+        outbound: Outbound,
         index: CookieIndex,
     ) -> Self {
         Self {
@@ -74,7 +78,7 @@ impl<T> Shared<T> {
             timeout,
             cache,
             refresh_lock,
-            touches,
+            outbound,
         }
     }
 
@@ -237,7 +241,8 @@ impl<T: Transport> FlowIo for Shared<T> {
         &self,
         request: Request<Vec<u8>>,
     ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send {
-        self.transport.send(request, self.timeout)
+        self.outbound
+            .send(&self.transport, request, self.timeout, || self.now())
     }
 
     fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
@@ -355,6 +360,9 @@ async fn callback<T: Transport>(
     if let Err(e) = session.insert(AUTH_KEY, &auth).await {
         return store_unavailable(&e);
     }
+    if let Err(e) = session.insert(SEEN_KEY, unix_seconds(now)).await {
+        return store_unavailable(&e);
+    }
     // The logged-in session lives as long as the session layer says (idle timeout), and
     // holds the user and tokens, plus only the unexpired logins of other tabs, if any.
     session.set_expiry(session_expiry);
@@ -383,7 +391,6 @@ async fn logout<T: Transport>(
     };
     if let Some(id) = session.id() {
         shared.cache.remove(&id);
-        shared.touches.remove(&id);
     }
     if let Some(tokens) = auth.as_ref().and_then(|a| a.tokens.as_ref()) {
         revoke_best_effort(shared, tokens).await;
@@ -411,8 +418,12 @@ async fn attach<T: Transport>(shared: &Arc<Shared<T>>, session: &Session) -> Res
         None => match session.get::<AuthSession>(AUTH_KEY).await {
             Ok(Some(a)) => {
                 let a = Arc::new(a);
+                if !maintain(shared, session, &a).await {
+                    tracing::info!(user_id = %a.user.id, "session idle for too long; logging the user out");
+                    end_session(shared, session, &id).await?;
+                    return Ok(AuthState::anonymous(login_path));
+                }
                 shared.cache.insert(id, Arc::clone(&a));
-                maintain(shared, session, id, &a).await;
                 a
             }
             Ok(None) => return Ok(AuthState::anonymous(login_path)),
@@ -438,7 +449,6 @@ async fn attach<T: Transport>(shared: &Arc<Shared<T>>, session: &Session) -> Res
 
 async fn end_session<T>(shared: &Shared<T>, session: &Session, id: &Id) -> Result<(), Response<String>> {
     shared.cache.remove(id);
-    shared.touches.remove(id);
     session.flush().await.map_err(|e| store_unavailable(&e))
 }
 
@@ -467,20 +477,28 @@ async fn save_pending(
 }
 
 /// Housekeeping when a logged-in session was just read from the store (at most once per
-/// cache TTL per session and process): drop expired pending logins, and extend the session's
-/// expiry in the store about eight times per idle timeout, so that an active user's session
-/// does not expire while a cached copy is being served. Both changes are saved by the session
-/// layer when the response goes out.
+/// cache TTL per session and process). Returns `false` if the session has been idle for longer
+/// than the idle timeout (end it). Otherwise: drops expired pending logins, and marks the
+/// session active ([`SEEN_KEY`]) when the last mark is older than an eighth of the idle
+/// timeout (about once a day by default), which also makes the session layer save it with a
+/// new expiry and send the cookie again: reading is activity (checklist H-09), at the cost of
+/// one store write per session and interval, whichever instance serves it.
 ///
-/// Skipped when the tokens are close to a refresh: a save of this (soon outdated) record must
-/// not race with a refresh on another instance. The refresh saves the session anyway.
-async fn maintain<T>(shared: &Shared<T>, session: &Session, id: Id, auth: &AuthSession) {
+/// Skipped (but for the idle check) when the tokens are close to a refresh: a save of this
+/// (soon outdated) record must not race with a refresh on another instance. The refresh saves
+/// the session, marked active, anyway.
+async fn maintain<T>(shared: &Shared<T>, session: &Session, auth: &AuthSession) -> bool {
     let now = shared.now();
+    let seen = session.get::<u64>(SEEN_KEY).await.ok().flatten().map(from_unix_seconds);
+    let idle = shared.config.idle_check(seen, now);
+    if idle == IdleCheck::Expired {
+        return false;
+    }
     let near_refresh = auth.tokens.as_ref().is_some_and(|t| {
         t.refresh_token.is_some() && t.expires_within(now, shared.config.refresh_skew().saturating_mul(2))
     });
     if near_refresh {
-        return;
+        return true;
     }
     if let Ok(Some(mut pending)) = session.get::<PendingLogins>(PENDING_KEY).await {
         let before = pending.len();
@@ -489,17 +507,21 @@ async fn maintain<T>(shared: &Shared<T>, session: &Session, id: Id, auth: &AuthS
             let _ = save_pending(session, &pending, now).await;
         }
     }
-    if let Some(Expiry::OnInactivity(idle)) = session.expiry()
-        && let Ok(idle) = Duration::try_from(idle)
-        && shared.touches.due(id, idle / 8)
-    {
-        // Marks the session modified: the session layer saves it with a new expiry and sends
-        // the cookie again with a new Max-Age.
-        session.set_expiry(Some(Expiry::OnInactivity(
-            tower_sessions::cookie::time::Duration::try_from(idle)
-                .unwrap_or(tower_sessions::cookie::time::Duration::MAX),
-        )));
+    if idle == IdleCheck::Touch {
+        // Saved by the session layer when the response goes out, with a new expiry.
+        let _ = session.insert(SEEN_KEY, unix_seconds(now)).await;
     }
+    true
+}
+
+fn unix_seconds(t: SystemTime) -> u64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn from_unix_seconds(secs: u64) -> SystemTime {
+    SystemTime::UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 /// Refreshes the session's tokens, once per session at a time: concurrent requests (on this
@@ -604,6 +626,10 @@ async fn refresh_locked<T: Transport>(
                 .insert(AUTH_KEY, &next)
                 .await
                 .map_err(|e| store_unavailable(&e))?;
+            session
+                .insert(SEEN_KEY, unix_seconds(now))
+                .await
+                .map_err(|e| store_unavailable(&e))?;
             session.save().await.map_err(|e| store_unavailable(&e))?;
             let next = Arc::new(next);
             shared.cache.insert(id, Arc::clone(&next));
@@ -651,4 +677,41 @@ async fn refresh_locked<T: Transport>(
 /// Used by the cache for its clock, so tests can reason about it.
 pub(crate) fn monotonic_now() -> Instant {
     Instant::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use discord_oauth_core::login::flow::MAX_INLINE_RETRY_WAIT;
+
+    use super::*;
+    use crate::lock::LocalRefreshLock;
+
+    #[test]
+    fn f07_the_refresh_lease_outlasts_the_longest_refresh() {
+        let config = LoginConfig::builder("1", "https://a.example/auth/callback")
+            .build()
+            .unwrap();
+        for secs in [1, 5, 10, 60, 600] {
+            let timeout = Duration::from_secs(secs);
+            let shared = Shared::new(
+                config.clone(),
+                (),
+                timeout,
+                AuthCache::new(Duration::ZERO, 0),
+                Arc::new(SystemTime::now),
+                Arc::new(LocalRefreshLock::new()),
+                Outbound::new(1),
+                crate::fast::CookieIndex::new(Duration::ZERO, 0),
+            );
+            // A refresh is at most two requests, each cut off at the timeout, with one
+            // rate-limit wait between them; then a store write. The lock must outlive it, so
+            // that a slow refresh never loses its lock to a second one (F-07).
+            let longest_refresh = timeout * 2 + MAX_INLINE_RETRY_WAIT;
+            assert!(
+                shared.refresh_lease() >= longest_refresh + Duration::from_secs(5),
+                "lease {:?} for a {timeout:?} timeout",
+                shared.refresh_lease()
+            );
+        }
+    }
 }

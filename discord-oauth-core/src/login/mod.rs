@@ -18,12 +18,18 @@
 //! - PKCE on; pending logins expire after 10 minutes; at most 5 per browser session (the oldest
 //!   is dropped), so a script hitting `/auth/login` cannot grow a session without bound.
 //! - Tokens are refreshed when they expire within 5 minutes; a session ends 30 days after
-//!   login whatever the refreshes (absolute lifetime, checklist F-12/H-10).
+//!   login whatever the refreshes (absolute lifetime, checklist F-12/H-10), and after 7 days
+//!   without a request (idle timeout, H-09; a session in use is marked active about once a
+//!   day, so reading is activity too).
+//! - `iss` on the callback is checked whenever Discord sends it; requiring it
+//!   ([`LoginConfigBuilder::require_issuer`]) is off, because discord.com advertises RFC 9207
+//!   but has not been seen sending `iss` (checklist B-14/B-15).
 //! - `Secure` cookies when the redirect URI is `https`.
 //! - Logout redirects to `/`; login without a valid `return_to` lands on `/`.
 
 pub mod answer;
 pub mod flow;
+pub mod outbound;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -92,6 +98,8 @@ pub struct LoginConfig {
     pending_ttl: Duration,
     max_pending: usize,
     session_lifetime: Duration,
+    idle_timeout: Duration,
+    require_issuer: bool,
     secure_cookies: bool,
     origin: String,
 }
@@ -127,6 +135,8 @@ pub struct LoginConfigBuilder {
     pending_ttl: Duration,
     max_pending: usize,
     session_lifetime: Duration,
+    idle_timeout: Duration,
+    require_issuer: bool,
     insecure_cookies: bool,
 }
 
@@ -149,6 +159,8 @@ impl LoginConfig {
             pending_ttl: crate::DEFAULT_AUTHORIZATION_TTL,
             max_pending: 5,
             session_lifetime: Duration::from_secs(30 * 24 * 3600),
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            require_issuer: false,
             insecure_cookies: false,
         }
     }
@@ -185,6 +197,15 @@ impl LoginConfig {
     pub fn session_lifetime(&self) -> Duration {
         self.session_lifetime
     }
+    /// How long a session may go unused before it ends (default 7 days).
+    pub fn idle_timeout(&self) -> Duration {
+        self.idle_timeout
+    }
+    /// `true` if callbacks must carry `iss` (RFC 9207), see
+    /// [`LoginConfigBuilder::require_issuer`].
+    pub fn require_issuer(&self) -> bool {
+        self.require_issuer
+    }
     /// `true` if cookies must be `Secure` (the redirect URI is `https`, unless overridden).
     pub fn secure_cookies(&self) -> bool {
         self.secure_cookies
@@ -211,6 +232,7 @@ impl LoginConfig {
             .client
             .authorize(self.scopes.clone())
             .pkce(self.pkce)
+            .require_issuer(self.require_issuer)
             .ttl(self.pending_ttl);
         if let Some(p) = self.prompt {
             request = request.prompt(p);
@@ -290,6 +312,57 @@ impl LoginConfig {
             _ => SessionStatus::Valid,
         }
     }
+
+    /// The idle timeout applied to a session last marked active at `last_seen` (`None`: never
+    /// marked, e.g. a session stored by an older version): [`IdleCheck::Expired`] once
+    /// [`LoginConfig::idle_timeout`] has passed; [`IdleCheck::Touch`] when the mark is older
+    /// than an eighth of it (about once a day by default), so that a user who only reads
+    /// pages stays logged in while a store write happens at most that often;
+    /// [`IdleCheck::Active`] otherwise.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use discord_oauth_core::login::{IdleCheck, LoginConfig};
+    /// let config = LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
+    /// let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let day = Duration::from_secs(86_400);
+    /// assert_eq!(config.idle_check(Some(t0), t0 + day / 2), IdleCheck::Active);
+    /// assert_eq!(config.idle_check(Some(t0), t0 + day), IdleCheck::Touch);
+    /// assert_eq!(config.idle_check(Some(t0), t0 + 7 * day), IdleCheck::Expired);
+    /// assert_eq!(config.idle_check(None, t0), IdleCheck::Touch);
+    /// ```
+    pub fn idle_check(&self, last_seen: Option<SystemTime>, now: SystemTime) -> IdleCheck {
+        let Some(seen) = last_seen else {
+            return IdleCheck::Touch;
+        };
+        match now.duration_since(seen) {
+            Ok(idle) if idle >= self.idle_timeout => IdleCheck::Expired,
+            Ok(idle) if idle >= self.touch_interval() => IdleCheck::Touch,
+            Ok(_) => IdleCheck::Active,
+            // The mark is in the future (the clock went back): rewrite it with this clock.
+            Err(_) => IdleCheck::Touch,
+        }
+    }
+
+    /// How often a session in use is marked active: an eighth of the idle timeout.
+    pub fn touch_interval(&self) -> Duration {
+        self.idle_timeout / 8
+    }
+}
+
+/// The default idle timeout: 7 days.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What the idle timeout says about a session; see [`LoginConfig::idle_check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleCheck {
+    /// Marked active recently: nothing to do.
+    Active,
+    /// Still valid, but mark it active now (store the current time as its last activity; this
+    /// also extends the session's expiry in the store or the cookie).
+    Touch,
+    /// Unused for longer than the idle timeout: end the session.
+    Expired,
 }
 
 impl LoginConfigBuilder {
@@ -361,6 +434,23 @@ impl LoginConfigBuilder {
     /// The absolute session lifetime (default 30 days).
     pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
         self.session_lifetime = lifetime;
+        self
+    }
+    /// How long a session may go unused before it ends (default 7 days). The integrations
+    /// use it as the session's expiry in the store (tower) or the cookie's `Max-Age` (actix),
+    /// and check it themselves too, so a copy of an idle session's cookie stops working even
+    /// where nothing expires server-side (actix's cookie store).
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+    /// Requires `iss` on the callback (RFC 9207 "strict mode", checklist B-15): a callback
+    /// without it is refused before any request to Discord. Off by default: discord.com lists
+    /// `authorization_response_iss_parameter_supported`, but its callbacks have not been seen
+    /// carrying `iss`, and requiring it would then refuse every login. A present `iss` is
+    /// always checked against the issuer, strict or not.
+    pub fn require_issuer(mut self, required: bool) -> Self {
+        self.require_issuer = required;
         self
     }
     /// Allows non-`Secure` cookies even though the redirect URI is https (e.g. TLS terminated
@@ -447,6 +537,11 @@ impl LoginConfigBuilder {
         if self.max_pending == 0 {
             return Err(ConfigError::Invalid("max_pending must be at least 1".into()));
         }
+        if self.idle_timeout < Duration::from_secs(60) {
+            return Err(ConfigError::Invalid(
+                "the idle timeout must be at least a minute (the default is 7 days)".into(),
+            ));
+        }
         let origin = redirect.origin().ascii_serialization();
         let secure_cookies = redirect.scheme() == "https" && !self.insecure_cookies;
         let redirect_url = RedirectUrl::from_url(redirect);
@@ -469,6 +564,8 @@ impl LoginConfigBuilder {
             pending_ttl: self.pending_ttl,
             max_pending: self.max_pending,
             session_lifetime: self.session_lifetime,
+            idle_timeout: self.idle_timeout,
+            require_issuer: self.require_issuer,
             secure_cookies,
             origin,
         })

@@ -23,6 +23,8 @@
 //! cookie: at least 64 bytes, written as hex or base64 (e.g. `openssl rand -base64 64`).
 //! Unset, a random key is made at startup: fine for one process, but then sessions do not
 //! survive a restart and instances cannot share them, so set the same key on all of them.
+//! `SESSION_KEY_PREVIOUS` (while rotating the key: the old one, same format, accepted for at
+//! least the 7-day idle timeout, see `discord_oauth_actix::rotation`).
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -141,6 +143,11 @@ impl SessionKey {
         Ok(Self(key.master().to_vec()))
     }
 
+    /// The key material.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
     fn cookie_key(&self) -> Result<Key, String> {
         Key::try_from(self.0.as_slice()).map_err(|e| format!("SESSION_KEY: {e}"))
     }
@@ -208,6 +215,9 @@ pub struct Settings {
     /// With the Redis store, make token refreshes single-flight across instances with a Redis
     /// lock (default `true`). Only for demonstrating what happens without it.
     pub shared_refresh_lock: bool,
+    /// Keys of earlier cookies still accepted while the key is rotated
+    /// (`SESSION_KEY_PREVIOUS`, same format as `SESSION_KEY`).
+    pub previous_session_keys: Vec<Vec<u8>>,
     /// Worker threads.
     pub workers: usize,
     /// Use `SameSite=Strict` cookies (to demonstrate that it breaks the login; never in
@@ -216,6 +226,11 @@ pub struct Settings {
     /// The host name browsers use to reach the site (default: the bound IP address). It goes
     /// into the default redirect URI.
     pub public_host: Option<String>,
+    /// Refuse callbacks without `iss` (RFC 9207 strict mode; default off, see
+    /// `LoginConfigBuilder::require_issuer`).
+    pub require_issuer: bool,
+    /// The most requests to Discord in flight at once (default 32).
+    pub max_concurrent_requests: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -244,9 +259,12 @@ impl Settings {
             session_key: None,
             session_store: SessionStoreKind::Memory,
             shared_refresh_lock: true,
+            previous_session_keys: Vec::new(),
             workers: 2,
             strict_cookies: false,
             public_host: None,
+            require_issuer: false,
+            max_concurrent_requests: discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 
@@ -277,6 +295,9 @@ impl Settings {
             Some(other) => return Err(format!("SESSION_STORE must be `memory` or `redis`, not `{other}`")),
         };
         settings.session_key = var("SESSION_KEY").map(|k| SessionKey::parse(&k)).transpose()?;
+        if let Some(key) = var("SESSION_KEY_PREVIOUS") {
+            settings.previous_session_keys.push(SessionKey::parse(&key)?.into_bytes());
+        }
         Ok(settings)
     }
 }
@@ -395,7 +416,8 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         .scopes([Scope::Identify, Scope::Guilds])
         .endpoints(endpoints)
         .pending_ttl(settings.pending_ttl)
-        .refresh_skew(settings.refresh_skew);
+        .refresh_skew(settings.refresh_skew)
+        .require_issuer(settings.require_issuer);
     if let Some(secret) = client_secret {
         builder = builder.client_secret(secret);
     }
@@ -403,7 +425,8 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     let transport = discord_oauth_actix::transport::ReqwestTransport::new()?;
     let mut discord = DiscordOAuth::builder(config, transport)
         .timeout(settings.timeout)
-        .store_timeout(REDIS_TIMEOUT);
+        .store_timeout(REDIS_TIMEOUT)
+        .max_concurrent_requests(settings.max_concurrent_requests);
     if let Some(clock) = settings.clock.clone() {
         discord = discord.clock(clock);
     }
@@ -422,10 +445,18 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     let key = key.cookie_key()?;
     let offline = mock.as_ref().map(MockDiscord::base_url);
     let strict = settings.strict_cookies;
+    let previous_keys = settings
+        .previous_session_keys
+        .iter()
+        .map(|bytes| Key::try_from(bytes.as_slice()))
+        .collect::<Result<Vec<_>, _>>()?;
     let workers = settings.workers.max(1);
     let (server, redis) = match &settings.session_store {
         SessionStoreKind::Memory => {
             let discord = discord.build();
+            // Outside the session middleware: cookies under a previous key are re-encrypted
+            // before it reads them (no-op without previous keys).
+            let rotation = discord.session_key_rotation(key.clone(), previous_keys);
             let server = HttpServer::new(move || {
                 app(
                     discord.clone(),
@@ -434,6 +465,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                     offline.clone(),
                     strict,
                 )
+                .wrap(rotation.clone())
             })
             .workers(workers)
             .disable_signals()
@@ -449,11 +481,13 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                 discord = discord.refresh_lock(RedisRefreshLock::new(pool.clone()));
             }
             let discord = discord.build();
+            let rotation = discord.session_key_rotation(key.clone(), previous_keys);
             let store = RedisSessionStore::new_pooled(pool.clone())
                 .await
                 .map_err(|e| format!("Redis session store: {e}"))?;
-            let server =
-                HttpServer::new(move || app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict))
+            let server = HttpServer::new(move || {
+                app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict).wrap(rotation.clone())
+            })
                     .workers(workers)
                     .disable_signals()
                     .listen(listener)?

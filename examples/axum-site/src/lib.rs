@@ -19,6 +19,9 @@
 //! cookie: at least 64 bytes, written as hex or base64 (e.g. `openssl rand -base64 64`).
 //! Unset, a random key is made at startup: fine for one process, but then sessions do not
 //! survive a restart and instances cannot share them, so set the same key on all of them.
+//! To rotate it without logging everybody out, set the new key as `SESSION_KEY` and the old
+//! one as `SESSION_KEY_PREVIOUS` for at least 7 days (the idle timeout), then drop the latter
+//! (see `discord_oauth_tower::rotation`).
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -33,7 +36,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::transport::ReqwestTransport;
-use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, RedisRefreshLock};
+use discord_oauth_axum::{
+    DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, RedisRefreshLock, SessionKeyRotationLayer,
+
+};
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
@@ -195,10 +201,18 @@ pub struct Settings {
     /// The host name browsers use to reach the site (default: the bound IP address). It goes
     /// into the default redirect URI.
     pub public_host: Option<String>,
+    /// Refuse callbacks without `iss` (RFC 9207 strict mode; default off, see
+    /// `LoginConfigBuilder::require_issuer`).
+    pub require_issuer: bool,
+    /// The most requests to Discord in flight at once (default 32).
+    pub max_concurrent_requests: usize,
     /// Where sessions are kept (`SESSION_STORE`, `REDIS_URL`).
     pub session_store: SessionStoreKind,
     /// The cookie key (`SESSION_KEY`); `None`: random per process.
     pub session_key: Option<SessionKey>,
+    /// Keys of earlier cookies still accepted while the key is rotated
+    /// (`SESSION_KEY_PREVIOUS`).
+    pub previous_session_keys: Vec<SessionKey>,
     /// How long a decoded session is served from memory before the store is read again
     /// (default 30 s): the bound on how long a logout on another instance goes unseen here.
     pub cache_ttl: Duration,
@@ -235,8 +249,11 @@ impl Settings {
             clock: None,
             strict_cookies: false,
             public_host: None,
+            require_issuer: false,
+            max_concurrent_requests: discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS,
             session_store: SessionStoreKind::Memory,
             session_key: None,
+            previous_session_keys: Vec::new(),
             cache_ttl: discord_oauth_axum::DEFAULT_CACHE_TTL,
             shared_refresh_lock: true,
         }
@@ -269,6 +286,11 @@ impl Settings {
             Some(other) => return Err(format!("SESSION_STORE must be `memory` or `redis`, not `{other}`")),
         };
         settings.session_key = var("SESSION_KEY").map(|k| SessionKey::parse(&k)).transpose()?;
+        settings.previous_session_keys = var("SESSION_KEY_PREVIOUS")
+            .map(|k| SessionKey::parse(&k))
+            .transpose()?
+            .into_iter()
+            .collect();
         Ok(settings)
     }
 }
@@ -393,11 +415,13 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         .scopes([Scope::Identify, Scope::Guilds])
         .endpoints(endpoints)
         .pending_ttl(settings.pending_ttl)
-        .refresh_skew(settings.refresh_skew);
+        .refresh_skew(settings.refresh_skew)
+        .require_issuer(settings.require_issuer);
     if let Some(secret) = client_secret {
         builder = builder.client_secret(secret);
     }
     let config = builder.build()?;
+    let login_config = config.clone();
     let key = if let Some(key) = &settings.session_key {
         key.clone()
     } else {
@@ -411,9 +435,16 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         SessionKey::random()?
     };
     let key = key.cookie_key()?;
+    let previous_keys = settings
+        .previous_session_keys
+        .iter()
+        .map(SessionKey::cookie_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    let rotation = (!previous_keys.is_empty()).then(|| (key.clone(), previous_keys));
     let mut layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?)
         .timeout(settings.timeout)
-        .cache_ttl(settings.cache_ttl);
+        .cache_ttl(settings.cache_ttl)
+        .max_concurrent_requests(settings.max_concurrent_requests);
     if let Some(clock) = settings.clock.clone() {
         layer = layer.clock(clock);
     }
@@ -447,6 +478,12 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
             );
             (app, Some(pool))
         }
+    };
+    // Outside the session layer: cookies under a previous key are re-encrypted before it
+    // reads them.
+    let app = match rotation {
+        Some((current, previous)) => app.layer(SessionKeyRotationLayer::new(&login_config, current, previous)),
+        None => app,
     };
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

@@ -498,9 +498,26 @@ impl MockDiscord {
             .count()
     }
 
-    /// Forgets recorded requests.
+    /// Forgets recorded requests (and the [`max_in_flight`](Self::max_in_flight) marks).
     pub fn clear_requests(&self) {
-        self.shared.lock().requests.clear();
+        let mut st = self.shared.lock();
+        st.requests.clear();
+        st.in_flight.reset_max();
+    }
+
+    /// The most requests to `endpoint` the mock was handling at the same time (since it
+    /// started or [`clear_requests`](Self::clear_requests)); with `None`, to every API
+    /// endpoint (`/api/…`) together. A request counts from its arrival until its answer is
+    /// sent or its client goes away, injected delays included.
+    ///
+    /// ```
+    /// # async fn f(mock: discord_oauth_mock::MockDiscord) {
+    /// use discord_oauth_mock::Endpoint;
+    /// assert!(mock.max_in_flight(Some(Endpoint::Token)) <= mock.max_in_flight(None));
+    /// # }
+    /// ```
+    pub fn max_in_flight(&self, endpoint: Option<Endpoint>) -> usize {
+        self.shared.lock().in_flight.max(endpoint)
     }
 
     // -- faults --------------------------------------------------------------------------

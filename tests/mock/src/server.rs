@@ -112,6 +112,8 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
     };
     let path = parts.uri.path().to_owned();
     let endpoint = Endpoint::classify(&path);
+    let api = is_api(&path);
+    let _in_flight = InFlightGuard::enter(&shared, endpoint, api);
     let (seq, fault, now_secs) = {
         let mut st = shared.lock();
         let seq = st.next_seq;
@@ -195,6 +197,30 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
             .insert("via", HeaderValue::from_static("1.1 discord-oauth-mock"));
     }
     resp
+}
+
+/// Counts a request as in flight until dropped (also when the client goes away mid-request).
+struct InFlightGuard {
+    shared: Arc<Shared>,
+    endpoint: Endpoint,
+    api: bool,
+}
+
+impl InFlightGuard {
+    fn enter(shared: &Arc<Shared>, endpoint: Endpoint, api: bool) -> Self {
+        shared.lock().in_flight.enter(endpoint, api);
+        Self {
+            shared: Arc::clone(shared),
+            endpoint,
+            api,
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        self.shared.lock().in_flight.leave(self.endpoint, self.api);
+    }
 }
 
 async fn index(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap) -> Response {

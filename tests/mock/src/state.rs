@@ -13,7 +13,7 @@ use crate::model::{
     ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockUser, PERMISSION_ADMINISTRATOR,
     PERMISSION_MANAGE_GUILD,
 };
-use crate::record::RecordedRequest;
+use crate::record::{Endpoint, RecordedRequest};
 use crate::util::{earlier, later, random_alnum, random_urlsafe, snowflake, unix_secs};
 
 /// Settings that change how the mock behaves.
@@ -151,6 +151,54 @@ pub(crate) struct State {
     pub(crate) requests: Vec<RecordedRequest>,
     pub(crate) next_seq: u64,
     pub(crate) faults: Vec<Fault>,
+    pub(crate) in_flight: InFlight,
+}
+
+/// Requests being handled right now, per endpoint and for the API as a whole, and the most
+/// there were at once (the high-water marks a concurrency bound is checked against).
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    now: HashMap<Endpoint, usize>,
+    max: HashMap<Endpoint, usize>,
+    api_now: usize,
+    api_max: usize,
+}
+
+impl InFlight {
+    pub(crate) fn enter(&mut self, endpoint: Endpoint, api: bool) {
+        let now = self.now.entry(endpoint).or_default();
+        *now += 1;
+        let now = *now;
+        let max = self.max.entry(endpoint).or_default();
+        *max = (*max).max(now);
+        if api {
+            self.api_now += 1;
+            self.api_max = self.api_max.max(self.api_now);
+        }
+    }
+
+    pub(crate) fn leave(&mut self, endpoint: Endpoint, api: bool) {
+        if let Some(now) = self.now.get_mut(&endpoint) {
+            *now = now.saturating_sub(1);
+        }
+        if api {
+            self.api_now = self.api_now.saturating_sub(1);
+        }
+    }
+
+    /// The high-water mark of one endpoint, or of every API endpoint together.
+    pub(crate) fn max(&self, endpoint: Option<Endpoint>) -> usize {
+        match endpoint {
+            Some(e) => self.max.get(&e).copied().unwrap_or(0),
+            None => self.api_max,
+        }
+    }
+
+    /// Forgets the high-water marks (requests in flight stay counted).
+    pub(crate) fn reset_max(&mut self) {
+        self.max.clone_from(&self.now);
+        self.api_max = self.api_now;
+    }
 }
 
 // Tokens and codes are map keys, so neither `State` nor `Shared` derives `Debug`.

@@ -398,3 +398,25 @@ async fn canned_responses() {
     assert_eq!(resp.text().await.unwrap(), body);
     assert_eq!(mock.requests_to(Endpoint::Token)[1].fault(), Some("response(200)"));
 }
+
+#[tokio::test]
+async fn max_in_flight_counts_concurrent_requests_per_endpoint() {
+    let mock = MockDiscord::builder().start().await.unwrap();
+    mock.inject(Fault::delay(Endpoint::CurrentUser, Duration::from_millis(300)).times(3));
+    let tokens = mock.issue_tokens(fixture::WUMPUS_ID, "identify").unwrap();
+    let http = reqwest::Client::new();
+    let call = || {
+        http.get(format!("{}/users/@me", mock.api_base()))
+            .bearer_auth(&tokens.access_token)
+            .send()
+    };
+    let (a, b, c) = tokio::join!(call(), call(), call());
+    for r in [a, b, c] {
+        assert_eq!(r.unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(mock.max_in_flight(Some(Endpoint::CurrentUser)), 3);
+    assert_eq!(mock.max_in_flight(None), 3);
+    assert_eq!(mock.max_in_flight(Some(Endpoint::Token)), 0);
+    mock.clear_requests();
+    assert_eq!(mock.max_in_flight(None), 0, "reset, nothing in flight");
+}

@@ -44,6 +44,8 @@ pub struct Options {
     pub store: Store,
     /// The session cookie key (`SESSION_KEY`); `None`: random per instance.
     pub session_key: Option<Vec<u8>>,
+    /// Keys of earlier cookies still accepted (`SESSION_KEY_PREVIOUS`, key rotation).
+    pub previous_session_keys: Vec<Vec<u8>>,
     /// The layer's in-process session cache TTL; `None`: the site's default (30 s). axum only:
     /// the actix site reads the session from its store on every request.
     pub cache_ttl: Option<Duration>,
@@ -51,6 +53,12 @@ pub struct Options {
     /// tower layer's fallback without it (the actix integration has none: see
     /// `tests/redis.rs`).
     pub shared_refresh_lock: bool,
+    /// The site refuses callbacks without `iss` (B-15).
+    pub require_issuer: bool,
+    /// The mock Discord adds `iss` to its redirects (it does not by default, like discord.com).
+    pub mock_sends_iss: bool,
+    /// The site's bound on concurrent requests to Discord; `None`: the default (32).
+    pub max_concurrent_requests: Option<usize>,
 }
 
 /// Where a test site keeps its sessions.
@@ -73,8 +81,12 @@ impl Default for Options {
             strict_cookies: false,
             store: Store::Memory,
             session_key: None,
+            previous_session_keys: Vec::new(),
             cache_ttl: None,
             shared_refresh_lock: true,
+            require_issuer: false,
+            mock_sends_iss: false,
+            max_concurrent_requests: None,
         }
     }
 }
@@ -164,7 +176,9 @@ impl TestSite {
     }
 
     pub async fn start_with(kind: SiteKind, options: Options) -> Self {
-        let mut builder = MockDiscord::builder().auto_consent(!options.browser);
+        let mut builder = MockDiscord::builder()
+            .auto_consent(!options.browser)
+            .include_iss(options.mock_sends_iss);
         for n in 0..options.extra_users {
             builder = builder.user(MockUser::new(extra_user_id(n), format!("user{n}")));
         }
@@ -237,10 +251,19 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
                 .session_key
                 .clone()
                 .map(|k| axum_site::SessionKey::from_bytes(k).unwrap());
+            settings.previous_session_keys = options
+                .previous_session_keys
+                .iter()
+                .map(|k| axum_site::SessionKey::from_bytes(k.clone()).unwrap())
+                .collect();
             if let Some(ttl) = options.cache_ttl {
                 settings.cache_ttl = ttl;
             }
             settings.shared_refresh_lock = options.shared_refresh_lock;
+            settings.require_issuer = options.require_issuer;
+            if let Some(max) = options.max_concurrent_requests {
+                settings.max_concurrent_requests = max;
+            }
             let site = axum_site::start(settings).await.unwrap();
             let url = site.url();
             let addr = site.addr;
@@ -281,6 +304,13 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
                 .map(|k| actix_site::SessionKey::from_bytes(k).unwrap());
             // actix-site has no in-process session cache: `cache_ttl` does not apply.
             settings.shared_refresh_lock = options.shared_refresh_lock;
+            settings.require_issuer = options.require_issuer;
+            if let Some(max) = options.max_concurrent_requests {
+                settings.max_concurrent_requests = max;
+            }
+            settings
+                .previous_session_keys
+                .clone_from(&options.previous_session_keys);
             let site = actix_site::start(settings).await.unwrap();
             let url = site.url();
             let addr = site.addr;
@@ -471,4 +501,48 @@ pub fn urlencode(s: &str) -> String {
 pub fn state_of(authorize_url: &str) -> String {
     let u: url::Url = authorize_url.parse().unwrap();
     u.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned()
+}
+
+/// Sends `GET {target}` over a fresh connection exactly as written (no normalisation of `..`,
+/// percent-encoding or case, which HTTP clients apply), with `headers`, and returns the status
+/// and the raw response head.
+pub async fn raw_get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::fmt::Write as _;
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        let _ = write!(request, "{name}: {value}\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let head = text.split("\r\n\r\n").next().unwrap_or_default().to_owned();
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {head:?}"));
+    (status, head)
+}
+
+/// The `name=value` pair of the session cookie, for a `Cookie` header.
+pub fn session_cookie_pair(value: &str) -> String {
+    format!("discord_oauth={value}")
+}
+
+/// Everything a browser saw of a response: status, every header and the body, as one string
+/// (to search it for values that must never reach the browser).
+pub async fn seen(response: reqwest::Response) -> String {
+    use std::fmt::Write as _;
+
+    let mut out = format!("{}\n", response.status());
+    for (name, value) in response.headers() {
+        let _ = writeln!(out, "{name}: {}", String::from_utf8_lossy(value.as_bytes()));
+    }
+    out.push_str(&response.text().await.unwrap_or_default());
+    out
 }

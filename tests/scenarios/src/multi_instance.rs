@@ -339,9 +339,9 @@ pub async fn redis_outage_answers_503_then_recovers(kind: SiteKind) {
 }
 
 /// What Redis holds: a session with only a login in progress expires with that login; a
-/// logged-in session gets a new id, holds the user and tokens (no pending login), expires
-/// after the idle timeout (7 days), and is extended when used; other tabs' logins left behind
-/// are dropped once they expire.
+/// logged-in session holds the user and tokens (no pending login) and when it was last marked
+/// active, expires after the idle timeout (7 days), and is extended when used (about once a
+/// day); other tabs' logins left behind are dropped once they expire.
 pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
     let Some(redis) = RedisServer::start().await else {
         return;
@@ -380,9 +380,19 @@ pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
         "no pending login left behind"
     );
 
-    // Used on an instance that has not touched it yet: the expiry moves forward.
+    assert!(
+        holds(&client, &key, "discord_oauth.seen").await,
+        "marked active at login"
+    );
+
+    // Used again within the day: nothing to write.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let before = pttl(&client, &key).await;
+    assert!(browser.me().await.is_ok());
+    assert!(pttl(&client, &key).await <= before, "not rewritten on every request");
+    // A day later (by the shared clock), on another instance: marked active, which moves the
+    // expiry forward (once per session and day, whichever instance serves it).
+    site.clock.advance(Duration::from_secs(86_400));
     let other = site.start_instance().await;
     assert!(browser.at(&other.url).me().await.is_ok());
     let after = pttl(&client, &key).await;

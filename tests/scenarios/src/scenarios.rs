@@ -6,7 +6,10 @@ use discord_oauth_mock::{Endpoint, Fault, fixture};
 use futures::future::join_all;
 use reqwest::StatusCode;
 
-use crate::{Browser, Options, SiteKind, TestSite, extra_user_id, location, state_of, urlencode};
+use crate::{
+    Browser, Options, SiteKind, TestSite, extra_user_id, location, raw_get, seen, session_cookie_pair, state_of,
+    urlencode,
+};
 
 /// Login → `/me` → logout → `/me` is 401; the mock saw a form-encoded token request with the
 /// PKCE verifier, Basic client auth and the exact redirect URI, and a revoke at logout.
@@ -18,6 +21,10 @@ pub async fn full_login_me_logout(kind: SiteKind) {
     let done = b.login(Some("/me")).await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&done), "/me");
+    // B-18: the callback's answer is a bare redirect nobody may cache or refer from.
+    assert_eq!(done.headers()["cache-control"], "no-store");
+    assert_eq!(done.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(done.text().await.unwrap(), "", "no page, so no third-party content");
     let me = b.me().await.unwrap();
     assert_eq!(me["id"], fixture::WUMPUS_ID);
     assert_eq!(me["username"], "wumpus");
@@ -87,6 +94,16 @@ pub async fn forged_state_is_rejected(kind: SiteKind) {
         "no token request for a forged state"
     );
     assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    // Without `state` (B-02), or with an empty one (B-03): refused before any request too.
+    let code_only = callback
+        .split('&')
+        .filter(|p| !p.contains("state="))
+        .collect::<Vec<_>>()
+        .join("&");
+    for bad in [code_only.clone(), format!("{code_only}&state=")] {
+        assert_eq!(b.get(&bad).await.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    assert_eq!(site.mock.count(Endpoint::Token), 0);
 }
 
 /// The same callback URL twice: the second is refused (single-use state).
@@ -265,6 +282,11 @@ pub async fn https_site_gets_secure_cookie(kind: SiteKind) {
         cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(
+        !cookie.to_ascii_lowercase().contains("domain="),
+        "a __Host- cookie has no Domain: {cookie}"
+    );
 }
 
 /// 100 concurrent requests on a session whose token expired: exactly one refresh at Discord,
@@ -282,8 +304,9 @@ pub async fn concurrent_requests_refresh_once(kind: SiteKind) {
     .await;
     assert!(results.iter().all(Result::is_ok), "every request succeeds");
     assert_eq!(site.grants("refresh_token"), 1, "exactly one refresh");
-    // The rotated refresh token is the one kept: a second expiry refreshes with it.
-    site.clock.advance(Duration::from_secs(604_800));
+    // The rotated refresh token is the one kept: a second expiry refreshes with it. (Two
+    // minutes short of 7 days: a session unused for the whole idle timeout ends instead.)
+    site.clock.advance(Duration::from_secs(604_800 - 120));
     assert!(b.me().await.is_ok());
     assert_eq!(site.grants("refresh_token"), 2);
     let refreshes = site.mock.requests_to(Endpoint::Token);
@@ -452,4 +475,729 @@ pub async fn clock_skew_of_five_minutes_is_tolerated(kind: SiteKind) {
         assert!(b.me().await.is_ok());
         assert_eq!(site.grants("refresh_token"), 0);
     }
+}
+
+/// The PKCE verifier never leaves the server (A-08): it is in neither the authorize URL (as
+/// sent to Discord) nor the callback URL nor any cookie; the login's own answer is not cached
+/// and sends no referrer (A-11).
+pub async fn a08_a11_verifier_stays_server_side(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let start = b.get("/auth/login").await;
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    assert_eq!(start.headers()["cache-control"], "no-store");
+    assert_eq!(start.headers()["referrer-policy"], "no-referrer");
+    let cookies: Vec<String> = start
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert!(!cookies.is_empty());
+    let authorize = location(&start);
+    let callback = b.consent(&authorize).await;
+    assert_eq!(b.get(&callback).await.status(), StatusCode::SEE_OTHER);
+    let verifier = site.mock.requests_to(Endpoint::Token)[0]
+        .form_param("code_verifier")
+        .unwrap();
+    assert_eq!(verifier.len(), 43);
+    let sent: url::Url = authorize.parse().unwrap();
+    assert!(
+        sent.query_pairs()
+            .all(|(k, v)| k != "code_verifier" && v != verifier.as_str())
+    );
+    assert!(!callback.contains(&verifier));
+    for r in site.mock.requests_to(Endpoint::Authorize) {
+        assert!(
+            !r.query().unwrap_or_default().contains(&verifier),
+            "Discord saw the verifier"
+        );
+    }
+    for c in &cookies {
+        assert!(!c.contains(&verifier), "verifier in a cookie: {c}");
+        assert!(c.contains("HttpOnly"), "{c}");
+    }
+}
+
+/// A spoofed `Host`, `X-Forwarded-Host`, `X-Forwarded-Proto` or `Forwarded` header changes
+/// neither the redirect URI sent to Discord (A-13), nor where the callback sends the browser,
+/// nor the origin the logout check accepts (J-02): all come from the configuration.
+pub async fn a13_j02_spoofed_host_and_forwarded_headers_change_nothing(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let spoof = |r: reqwest::RequestBuilder| {
+        r.header("host", "evil.example")
+            .header("x-forwarded-host", "evil.example")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-port", "443")
+            .header("x-forwarded-for", "203.0.113.9")
+            .header("forwarded", "for=203.0.113.9;host=evil.example;proto=https")
+    };
+    let configured = format!("{}/auth/callback", site.url);
+    let start = spoof(b.http.get(b.url("/auth/login?return_to=%2Fme")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let authorize = location(&start);
+    assert!(!authorize.contains("evil.example"), "{authorize}");
+    let sent: url::Url = authorize.parse().unwrap();
+    let redirect_uri = sent.query_pairs().find(|(k, _)| k == "redirect_uri").unwrap().1;
+    assert_eq!(redirect_uri, configured);
+    let callback = b.consent(&authorize).await;
+    let done = spoof(b.http.get(&callback)).send().await.unwrap();
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&done), "/me");
+    assert_eq!(
+        site.mock.requests_to(Endpoint::Token)[0].form_param("redirect_uri"),
+        Some(configured)
+    );
+    // The logout origin check compares with the configured origin, not the Host header.
+    let r = spoof(b.http.post(b.url("/auth/logout")))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(b.me().await.is_ok(), "still logged in");
+}
+
+/// The session is only ever read from the session cookie (H-08): the same value in a query
+/// parameter or another header is ignored.
+pub async fn h08_session_id_is_only_read_from_the_cookie(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    b.login(None).await;
+    let value = b.session_cookie().unwrap();
+    let fresh = Browser::new(&site.url, &site.mock.base_url());
+    let me = format!("{}/me", site.url);
+    let attempts = [
+        fresh.http.get(format!("{me}?session_id={}", urlencode(&value))),
+        fresh.http.get(format!("{me}?discord_oauth={}", urlencode(&value))),
+        fresh.http.get(&me).header("x-session-id", &value),
+        fresh.http.get(&me).header("discord_oauth", &value),
+        fresh.http.get(&me).header("authorization", format!("Bearer {value}")),
+        fresh.http.get(&me).header("cookie2", session_cookie_pair(&value)),
+    ];
+    for (n, attempt) in attempts.into_iter().enumerate() {
+        let r = attempt.header("accept", "application/json").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    // The cookie itself does work.
+    let r = fresh
+        .http
+        .get(&me)
+        .header("accept", "application/json")
+        .header("cookie", session_cookie_pair(&value))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+/// A CORS preflight (`OPTIONS`) is never sent to Discord's login (J-05) and creates no
+/// session.
+pub async fn j05_cors_preflight_is_not_redirected_to_login(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    for path in ["/me", "/", "/auth/login", "/auth/callback", "/auth/logout"] {
+        let r = b
+            .http
+            .request(reqwest::Method::OPTIONS, b.url(path))
+            .header("origin", "https://app.example")
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+            .await
+            .unwrap();
+        assert!(!r.status().is_redirection(), "{path}: {}", r.status());
+        assert!(r.headers().get("location").is_none(), "{path}");
+        assert!(r.headers().get("set-cookie").is_none(), "{path}");
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+    }
+    assert_eq!(site.mock.count(Endpoint::Authorize), 0);
+}
+
+/// Logout completes locally whatever the revocation at Discord does (G-04): an error status,
+/// a dropped connection or a hang (beyond the request timeout). One attempt each, no retry.
+pub async fn g04_logout_completes_when_revocation_fails(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            timeout: Duration::from_secs(1),
+            ..Options::default()
+        },
+    )
+    .await;
+    let faults = [
+        Fault::status(Endpoint::Revoke, 503),
+        Fault::status(Endpoint::Revoke, 400),
+        Fault::html(Endpoint::Revoke, 502),
+        Fault::close_connection(Endpoint::Revoke),
+        Fault::delay(Endpoint::Revoke, Duration::from_secs(5)),
+    ];
+    let attempts = faults.len();
+    for fault in faults {
+        let b = site.browser();
+        assert_eq!(b.login(None).await.status(), StatusCode::SEE_OTHER);
+        assert!(b.me().await.is_ok());
+        let described = format!("{:?}", fault.kind());
+        site.mock.inject(fault.once());
+        let out = b.logout().await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER, "{described}");
+        assert_eq!(location(&out), "/");
+        assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED, "{described}");
+    }
+    assert_eq!(
+        site.mock.count(Endpoint::Revoke),
+        attempts,
+        "one revocation attempt per logout"
+    );
+}
+
+/// No token ever reaches the browser (E-01): not in a cookie, a header, a redirect or a page,
+/// through login, a refresh and logout. The tower site's cookie holds only an (encrypted)
+/// session id; the actix sample's cookie store keeps tokens in the encrypted cookie, so there
+/// only "never in plain text" holds.
+pub async fn e01_tokens_never_reach_the_browser(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let mut transcript = Vec::new();
+    let start = b.get("/auth/login?return_to=%2F").await;
+    let authorize = location(&start);
+    transcript.push(seen(start).await);
+    let callback = b.consent(&authorize).await;
+    transcript.push(seen(b.get(&callback).await).await);
+    transcript.push(seen(b.get("/").await).await);
+    transcript.push(seen(b.get_json("/me").await).await);
+    site.clock.advance(Duration::from_secs(604_800 - 60));
+    transcript.push(seen(b.get_json("/me").await).await);
+    transcript.push(seen(b.get("/").await).await);
+    assert_eq!(site.grants("refresh_token"), 1);
+    let cookie = b.session_cookie().unwrap();
+    transcript.push(seen(b.logout().await).await);
+
+    // Every token Discord handed out: access tokens from the API calls, refresh tokens from
+    // the refresh and the revocation.
+    let mut secrets: Vec<String> = site
+        .mock
+        .requests()
+        .iter()
+        .filter_map(|r| r.header("authorization")?.strip_prefix("Bearer ").map(str::to_owned))
+        .collect();
+    for r in site.mock.requests_to(Endpoint::Token) {
+        secrets.extend(r.form_param("refresh_token"));
+        secrets.extend(r.form_param("code"));
+    }
+    for r in site.mock.requests_to(Endpoint::Revoke) {
+        secrets.extend(r.form_param("token"));
+    }
+    secrets.sort();
+    secrets.dedup();
+    assert!(
+        secrets.len() >= 4,
+        "two access tokens, two refresh tokens, a code: {}",
+        secrets.len()
+    );
+    for (n, text) in transcript.iter().enumerate() {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "response {n} shows a token: {text}");
+        }
+    }
+    if kind == SiteKind::Axum {
+        // AES-GCM of the id's 22 characters: nonce + id + tag, base64 (68 characters). No room
+        // for a token.
+        assert!(cookie.len() <= 100, "the tower cookie holds more than an id: {cookie}");
+    }
+}
+
+/// The code exchange is sent exactly once (C-07, C-08): a token endpoint that hangs past the
+/// timeout, or drops the connection, gets no second request; the answer is a 503 and a fresh
+/// login works afterwards.
+pub async fn c07_c08_code_exchange_is_not_retried_after_a_timeout_or_a_dropped_connection(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            timeout: Duration::from_secs(1),
+            ..Options::default()
+        },
+    )
+    .await;
+    for fault in [
+        Fault::delay(Endpoint::Token, Duration::from_secs(3)),
+        Fault::close_connection(Endpoint::Token),
+    ] {
+        site.mock.clear_requests();
+        site.mock.inject(fault.once());
+        let b = site.browser();
+        let r = b.login(None).await;
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().contains_key("retry-after"));
+        assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+        assert_eq!(site.mock.count(Endpoint::Token), 1, "no retry");
+        // A fresh login works.
+        assert_eq!(b.login(None).await.status(), StatusCode::SEE_OTHER);
+        assert!(b.me().await.is_ok());
+        assert_eq!(site.mock.count(Endpoint::Token), 2);
+    }
+}
+
+/// Only the exact configured path is the callback (B-21): other spellings (case, trailing
+/// slash, encoded slash or letter, dot segments, doubled slash, path parameters) neither run
+/// the callback nor use up the login; the real callback still works afterwards.
+pub async fn b21_only_the_exact_callback_path_is_the_callback(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let authorize = b.start_login(None).await;
+    let callback = b.consent(&authorize).await;
+    let query = callback.split_once('?').unwrap().1.to_owned();
+    let cookie = session_cookie_pair(&b.session_cookie().unwrap());
+    for path in [
+        "/auth/Callback",
+        "/AUTH/CALLBACK",
+        "/auth/callback/",
+        "/auth/callback%2F",
+        "/auth%2Fcallback",
+        "/auth%2fcallback",
+        "/auth/%63allback",
+        "/auth/x/../callback",
+        "/auth/./callback",
+        "//auth/callback",
+        "/auth//callback",
+        "/auth/callback;x",
+        "/auth/callback%00",
+        "/auth/callback%20",
+    ] {
+        let (status, head) = raw_get(
+            site.addr,
+            &format!("{path}?{query}"),
+            &[("cookie", &cookie), ("accept", "text/html")],
+        )
+        .await;
+        assert_eq!(status, 404, "{path} answered {head}");
+    }
+    assert_eq!(site.mock.count(Endpoint::Token), 0);
+    let r = b.get(&callback).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "the login is still usable");
+    assert!(b.me().await.is_ok());
+}
+
+/// Cookies an attacker forged or damaged are nobody (H-11): a flipped character anywhere, a
+/// truncated or extended value, a cookie made with another key (another instance's, holding
+/// another user), garbage. Pages answer as to a logged-out visitor: never a 500, never a user.
+pub async fn h11_tampered_session_cookies_are_anonymous(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            extra_users: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    let b = site.browser();
+    b.login(None).await;
+    let good = b.session_cookie().unwrap();
+    // Another instance (another random key) with another user logged in.
+    let other = site.start_instance().await;
+    let ob = Browser::new(&other.url, &site.mock.base_url());
+    ob.discord_user(&extra_user_id(0)).await;
+    assert_eq!(ob.login(None).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(ob.me().await.unwrap()["id"], extra_user_id(0));
+    let foreign = ob.session_cookie().unwrap();
+
+    let flip = |i: usize| {
+        let mut chars: Vec<char> = good.chars().collect();
+        chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+        chars.into_iter().collect::<String>()
+    };
+    let mut variants = vec![
+        flip(0),
+        flip(good.len() / 2),
+        flip(good.len() - 2),
+        good[..good.len() - 1].to_owned(),
+        good[..good.len() / 2].to_owned(),
+        format!("{good}A"),
+        format!("{good}{good}"),
+        foreign,
+        String::new(),
+        "not-a-session".to_owned(),
+        "%00%ff%fe".to_owned(),
+        "A".repeat(3000),
+    ];
+    variants.dedup();
+    for (n, value) in variants.iter().enumerate() {
+        let cookie = session_cookie_pair(value);
+        let fresh = Browser::new(&site.url, &site.mock.base_url());
+        let r = fresh
+            .http
+            .get(format!("{}/me", site.url))
+            .header("accept", "application/json")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "variant {n}: {value:?}");
+        let r = fresh
+            .http
+            .get(format!("{}/", site.url))
+            .header("accept", "text/html")
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "variant {n}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains("Log in with Discord"),
+            "variant {n} is not anonymous: {page}"
+        );
+    }
+    // The genuine cookie still belongs to its user.
+    assert_eq!(b.me().await.unwrap()["id"], fixture::WUMPUS_ID);
+}
+
+/// A provider error whose description carries markup (B-11) is shown escaped, on a page that
+/// forbids scripts and sniffing.
+pub async fn b11_hostile_error_description_is_escaped(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let authorize = b.start_login(None).await;
+    let hostile = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>";
+    for error in ["invalid_scope", "server_error", "<b>x</b>"] {
+        let url = format!(
+            "{}/auth/callback?error={}&error_description={}&state={}",
+            site.url,
+            urlencode(error),
+            urlencode(hostile),
+            state_of(&authorize)
+        );
+        let r = b.get(&url).await;
+        assert!(r.status().is_client_error(), "{error}: {}", r.status());
+        let h = r.headers();
+        assert_eq!(h["content-type"], "text/html; charset=utf-8");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+        let body = r.text().await.unwrap();
+        for raw in ["<script", "<img", "<b>", "onerror=alert(2)>"] {
+            assert!(!body.contains(raw), "{error}: raw {raw:?} in {body}");
+        }
+    }
+    assert_eq!(site.mock.count(Endpoint::Token), 0);
+}
+
+/// Strict `iss` (B-15): a site that requires it refuses a callback without it before any
+/// request to Discord; with Discord sending it, the same site logs in. A lenient site (the
+/// default) still refuses a wrong one (B-14).
+pub async fn b15_strict_issuer_needs_iss_on_the_callback(kind: SiteKind) {
+    let strict = Options {
+        require_issuer: true,
+        ..Options::default()
+    };
+    let site = TestSite::start_with(kind, strict.clone()).await;
+    let b = site.browser();
+    let r = b.login(None).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("iss"));
+    assert_eq!(site.mock.count(Endpoint::Token), 0);
+    assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            mock_sends_iss: true,
+            ..strict
+        },
+    )
+    .await;
+    let b = site.browser();
+    let authorize = b.start_login(None).await;
+    let callback = b.consent(&authorize).await;
+    assert!(callback.contains("iss=https%3A%2F%2Fdiscord.com"), "{callback}");
+    assert_eq!(b.get(&callback).await.status(), StatusCode::SEE_OTHER);
+    assert!(b.me().await.is_ok());
+
+    let lenient = TestSite::start_with(
+        kind,
+        Options {
+            mock_sends_iss: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let b = lenient.browser();
+    let authorize = b.start_login(None).await;
+    let callback = b.consent(&authorize).await;
+    let wrong = callback.replace("iss=https%3A%2F%2Fdiscord.com", "iss=https%3A%2F%2Fevil.example");
+    assert_eq!(b.get(&wrong).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(lenient.mock.count(Endpoint::Token), 0);
+}
+
+/// Idle timeout with a user who only reads (H-09): visits every 6 days keep the session
+/// alive far past the 7-day idle timeout (reading is activity: the session is marked active
+/// about once a day, which also renews its expiry); 8 days without a visit end it, on the
+/// server, whatever the browser still holds. (The site's clock moves; the session cache is
+/// off so that every request consults the store.)
+pub async fn h09_reading_keeps_a_session_alive_and_idleness_ends_it(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            cache_ttl: Some(Duration::ZERO),
+            ..Options::default()
+        },
+    )
+    .await;
+    let b = site.browser();
+    b.login(None).await;
+    let copy = b.copy();
+    let day = Duration::from_secs(86_400);
+    for n in 1..=3 {
+        site.clock.advance(6 * day);
+        assert!(b.me().await.is_ok(), "a visit {} days after login", 6 * n);
+    }
+    assert!(
+        site.grants("refresh_token") >= 1,
+        "the tokens were refreshed on the way"
+    );
+    site.clock.advance(8 * day);
+    assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED, "idle for 8 days");
+    assert_eq!(b.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    // A copy of the cookie taken before is dead too (the actix cookie store included).
+    assert_eq!(copy.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+}
+
+/// Responses to a logged-in user default to `Cache-Control: private, no-store` (H-14); a
+/// handler's own policy is kept; logged-out answers are not marked private.
+pub async fn h14_responses_to_logged_in_users_are_private(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    let r = b.get_json("/me").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["cache-control"], "no-store", "the handler's own");
+    b.login(None).await;
+    let r = b.get_json("/me").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "private, no-store");
+    let r = b.get("/").await;
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "the handler's own policy wins"
+    );
+}
+
+/// Discord's global rate limit (K-03): after a `429` with `global: true`, nothing more goes
+/// to Discord until its `retry_after` is over. Logins meanwhile are answered locally with 503
+/// and the time left; a logged-in user's API calls are held too (and the user stays logged
+/// in). Afterwards everything flows again.
+pub async fn k03_global_rate_limit_holds_every_request_until_it_is_over(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let reader = site.browser();
+    reader.login(None).await;
+    site.mock.clear_requests();
+    site.mock.inject(
+        Fault::rate_limited(Endpoint::Token)
+            .global(true)
+            .retry_after(30.0)
+            .once(),
+    );
+    let first = site.browser();
+    let r = first.login(None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((29..=30).contains(&retry), "Retry-After {retry}");
+    assert_eq!(site.mock.count(Endpoint::Token), 1);
+
+    let second = site.browser();
+    let r = second.login(None).await;
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "Retry-After {retry}");
+    assert_eq!(site.mock.count(Endpoint::Token), 1, "held, not sent");
+    assert_eq!(second.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+
+    let page = reader.get("/").await;
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(
+        site.mock.count(Endpoint::CurrentUserGuilds),
+        0,
+        "API calls are held too"
+    );
+    assert!(reader.me().await.is_ok(), "nobody is logged out by it");
+
+    site.clock.advance(Duration::from_secs(31));
+    let third = site.browser();
+    assert_eq!(third.login(None).await.status(), StatusCode::SEE_OTHER);
+    assert!(third.me().await.is_ok());
+    assert_eq!(site.mock.count(Endpoint::Token), 2);
+    assert!(reader.get("/").await.text().await.unwrap().contains("Your guilds"));
+}
+
+/// A burst of logins (K-04): with at most 2 requests to Discord in flight and a 300 ms token
+/// endpoint, 20 callbacks at once never put more than 2 requests at Discord at a time; those
+/// that cannot get a slot within the timeout (1 s) are shed with 503 and `Retry-After`, the
+/// others log in. Nothing else happens to anyone.
+pub async fn k04_a_burst_of_logins_never_exceeds_the_bound_at_discord(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            timeout: Duration::from_secs(1),
+            max_concurrent_requests: Some(2),
+            ..Options::default()
+        },
+    )
+    .await;
+    let mut ready = Vec::new();
+    for _ in 0..20 {
+        let b = site.browser();
+        let authorize = b.start_login(None).await;
+        let callback = b.consent(&authorize).await;
+        ready.push((b, callback));
+    }
+    site.mock.clear_requests();
+    site.mock
+        .inject(Fault::delay(Endpoint::Token, Duration::from_millis(300)).times(20));
+    let results = join_all(ready.iter().map(|(b, callback)| async move {
+        let r = b.get(callback).await;
+        let retry_after = r.headers().contains_key("retry-after");
+        (r.status(), retry_after, b.me().await.is_ok())
+    }))
+    .await;
+    assert!(
+        site.mock.max_in_flight(None) <= 2,
+        "{} requests at Discord at once",
+        site.mock.max_in_flight(None)
+    );
+    let logged_in = results.iter().filter(|(s, _, _)| *s == StatusCode::SEE_OTHER).count();
+    let shed = results
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!(logged_in + shed, 20, "{results:?}");
+    assert!(logged_in >= 1 && shed >= 1, "{logged_in} logged in, {shed} shed");
+    for (status, retry_after, me) in &results {
+        assert_eq!(*me, *status == StatusCode::SEE_OTHER, "{results:?}");
+        assert!(
+            *status != StatusCode::SERVICE_UNAVAILABLE || *retry_after,
+            "503 without Retry-After"
+        );
+    }
+    assert!(
+        site.mock.count(Endpoint::Token) < 20,
+        "shed logins never reached Discord"
+    );
+}
+
+/// A refresh cut short (K-08): the browser gives up while the refresh is at Discord. The
+/// session is then whole, never half-written: the tower layer finishes the refresh in its own
+/// task and stores it (the next request uses it, no second refresh); with the actix cookie
+/// store the result can only travel in the abandoned response, so the next request is either
+/// still logged in or cleanly logged out (401), never an error.
+pub async fn k08_refresh_cut_short_leaves_a_whole_session(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    b.login(None).await;
+    assert!(b.me().await.is_ok());
+    site.clock.advance(Duration::from_secs(604_800 - 60));
+    site.mock
+        .inject(Fault::delay(Endpoint::Token, Duration::from_millis(800)).once());
+    let cut = b
+        .http
+        .get(b.url("/me"))
+        .header("accept", "application/json")
+        .timeout(Duration::from_millis(200))
+        .send()
+        .await;
+    assert!(cut.is_err(), "the request was cut short");
+    // Wait until Discord has answered the refresh (or dropped it with the connection).
+    for _ in 0..60 {
+        let answered = site
+            .mock
+            .requests_to(Endpoint::Token)
+            .iter()
+            .any(|r| r.grant_type().as_deref() == Some("refresh_token") && r.status().is_some());
+        if answered {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = b.me().await;
+    match kind {
+        SiteKind::Axum => {
+            assert_eq!(after.unwrap()["id"], fixture::WUMPUS_ID);
+            assert_eq!(site.grants("refresh_token"), 1, "the stored refresh was used");
+        }
+        SiteKind::Actix => match after {
+            Ok(me) => assert_eq!(me["id"], fixture::WUMPUS_ID),
+            Err(status) => assert_eq!(status, StatusCode::UNAUTHORIZED),
+        },
+    }
+    // Either way the browser can go on: logged in, or after logging in again.
+    if b.me().await.is_err() {
+        assert_eq!(b.login(None).await.status(), StatusCode::SEE_OTHER);
+    }
+    assert!(b.me().await.is_ok());
+}
+
+/// Rotating the session cookie key (H-12). Instances running with the new key and the old
+/// one as "previous" accept the cookies made before the rotation; instances that no longer
+/// know the old key refuse them. A session used during the rotation gets a cookie under the
+/// new key when it is next marked active (a day later here), after which the old key is not
+/// needed for it. (The tower site keeps sessions in a Redis of its own here, shared by its
+/// instances; skipped without `redis-server`. The actix sample's sessions live in the cookie.)
+pub async fn h12_cookies_under_the_previous_key_work_during_a_rotation(kind: SiteKind) {
+    let redis = match kind {
+        SiteKind::Axum => match crate::redis::RedisServer::start().await {
+            Some(redis) => Some(redis),
+            None => return,
+        },
+        SiteKind::Actix => None,
+    };
+    let (old, new, unknown) = ([0x11_u8; 64].to_vec(), [0x22_u8; 64].to_vec(), [0x33_u8; 64].to_vec());
+    let options = |key: &[u8], previous: &[&[u8]]| Options {
+        store: redis
+            .as_ref()
+            .map_or(crate::Store::Memory, |r| crate::Store::Redis(r.url())),
+        session_key: Some(key.to_vec()),
+        previous_session_keys: previous.iter().map(|k| k.to_vec()).collect(),
+        cache_ttl: Some(Duration::ZERO),
+        ..Options::default()
+    };
+    let before = TestSite::start_with(kind, options(&old, &[])).await;
+    let b = before.browser();
+    b.login(None).await;
+    assert_eq!(b.me().await.unwrap()["id"], fixture::WUMPUS_ID);
+    let rotating = before.start_instance_with(options(&new, &[&old])).await;
+    let after = before.start_instance_with(options(&new, &[])).await;
+    let stranger = before.start_instance_with(options(&unknown, &[&old])).await;
+
+    let frozen = b.copy();
+    assert_eq!(
+        b.at(&rotating.url).me().await.unwrap()["id"],
+        fixture::WUMPUS_ID,
+        "the old cookie is accepted during the rotation"
+    );
+    assert_eq!(
+        frozen.at(&after.url).me().await.unwrap_err(),
+        StatusCode::UNAUTHORIZED,
+        "and refused once the old key is gone"
+    );
+    // A day later the session is marked active: its cookie comes back under the new key.
+    before.clock.advance(Duration::from_secs(86_400 + 60));
+    assert!(b.at(&rotating.url).me().await.is_ok());
+    assert_ne!(b.session_cookie(), frozen.session_cookie(), "a new cookie was sent");
+    assert_eq!(
+        b.at(&after.url).me().await.unwrap()["id"],
+        fixture::WUMPUS_ID,
+        "the new cookie needs no old key"
+    );
+    // A cookie under a key nobody lists stays refused; the stranger's own key is not the
+    // current one of the others.
+    assert_eq!(b.at(&stranger.url).me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
 }

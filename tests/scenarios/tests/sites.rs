@@ -28,6 +28,23 @@ macro_rules! all_scenarios {
             unauthenticated_html_vs_json,
             rate_limit_variants_on_token_endpoint,
             clock_skew_of_five_minutes_is_tolerated,
+            a08_a11_verifier_stays_server_side,
+            a13_j02_spoofed_host_and_forwarded_headers_change_nothing,
+            h08_session_id_is_only_read_from_the_cookie,
+            j05_cors_preflight_is_not_redirected_to_login,
+            g04_logout_completes_when_revocation_fails,
+            e01_tokens_never_reach_the_browser,
+            c07_c08_code_exchange_is_not_retried_after_a_timeout_or_a_dropped_connection,
+            b21_only_the_exact_callback_path_is_the_callback,
+            h11_tampered_session_cookies_are_anonymous,
+            b11_hostile_error_description_is_escaped,
+            b15_strict_issuer_needs_iss_on_the_callback,
+            h09_reading_keeps_a_session_alive_and_idleness_ends_it,
+            h14_responses_to_logged_in_users_are_private,
+            k03_global_rate_limit_holds_every_request_until_it_is_over,
+            k04_a_burst_of_logins_never_exceeds_the_bound_at_discord,
+            k08_refresh_cut_short_leaves_a_whole_session,
+            h12_cookies_under_the_previous_key_work_during_a_rotation,
         );
     };
 }

@@ -1,0 +1,70 @@
+//! Every request the layer sends to Discord goes through [`Outbound::send`]: the global
+//! rate-limit breaker and the bound on concurrent requests of
+//! [`discord_oauth_core::login::outbound`] (checklist K-03, K-04).
+
+use std::time::{Duration, SystemTime};
+
+use discord_oauth_core::login::outbound::GlobalBreaker;
+use tokio::sync::Semaphore;
+
+use crate::transport::{Transport, TransportError};
+
+/// The breaker and the request slots of one layer (shared by its clones, guards and API
+/// handle).
+#[derive(Debug)]
+pub(crate) struct Outbound {
+    breaker: GlobalBreaker,
+    slots: Semaphore,
+    max: usize,
+}
+
+impl Outbound {
+    pub(crate) fn new(max_concurrent: usize) -> Self {
+        let max = max_concurrent.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            breaker: GlobalBreaker::default(),
+            slots: Semaphore::new(max),
+            max,
+        }
+    }
+
+    /// Sends `request` unless Discord's global rate limit is in effect (then the local `429`
+    /// goes to the flow instead), after waiting for a free slot at most `timeout` (then the
+    /// request is shed: [`TransportError::Busy`]).
+    pub(crate) async fn send<T: Transport>(
+        &self,
+        transport: &T,
+        request: http::Request<Vec<u8>>,
+        timeout: Duration,
+        now: impl Fn() -> SystemTime,
+    ) -> Result<http::Response<Vec<u8>>, TransportError> {
+        if let Some(held) = self.held(now()) {
+            return Ok(held);
+        }
+        let Ok(Ok(_slot)) = tokio::time::timeout(timeout, self.slots.acquire()).await else {
+            tracing::warn!(
+                max_concurrent = self.max,
+                "too many requests to Discord in flight; request shed"
+            );
+            return Err(TransportError::Busy(timeout));
+        };
+        // The breaker may have closed while this request waited for its slot.
+        if let Some(held) = self.held(now()) {
+            return Ok(held);
+        }
+        let response = transport.send(request, timeout).await?;
+        if self.breaker.observe(&response, now()) {
+            tracing::warn!(
+                closed_for_ms = self.breaker.closed_for(now()).map_or(0, |d| d.as_millis() as u64),
+                "Discord's global rate limit: holding every request to Discord until it is over"
+            );
+        }
+        Ok(response)
+    }
+
+    fn held(&self, now: SystemTime) -> Option<http::Response<Vec<u8>>> {
+        let held = self.breaker.check(now)?;
+        tracing::info!("request to Discord held back: the global rate limit is in effect");
+        Some(held)
+    }
+}
