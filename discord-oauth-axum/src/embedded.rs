@@ -297,7 +297,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let auth = WebsocketAuth::from_ref(state);
-        let authorization = parts.headers.get(header::AUTHORIZATION).map(http::HeaderValue::as_bytes);
+        let authorization = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .map(http::HeaderValue::as_bytes);
         auth.verifier
             .verify_request(authorization, parts.uri.query(), (auth.clock)())
             .map(WebsocketUser)
