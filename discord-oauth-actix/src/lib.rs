@@ -42,6 +42,9 @@
 //! Extractors: [`DiscordUser`], [`MaybeDiscordUser`] (and `Option<DiscordUser>`),
 //! [`DiscordToken`]; guards: [`DiscordOAuth::require_guild`], [`DiscordOAuth::require_role`].
 //!
+//! The backend of a Discord Activity (Embedded App SDK token and refresh endpoints, websocket
+//! tokens, proxy signatures) is in [`embedded`].
+//!
 //! # How we chose the defaults
 //! - **Sessions**: actix-session with the cookie store ([`DiscordOAuth::cookie_session`]):
 //!   nothing to run, the cookie is encrypted (private), `SameSite=Lax` (the callback is a
@@ -108,6 +111,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod convert;
+pub mod embedded;
 mod extract;
 mod guard;
 mod middleware;

@@ -187,6 +187,10 @@ impl fmt::Debug for DiscordOAuth {
 #[error("could not build the Discord HTTP client: {0}")]
 pub struct BuildError(String);
 
+pub(crate) fn build_error(e: &impl fmt::Display) -> BuildError {
+    BuildError(e.to_string())
+}
+
 impl DiscordOAuth {
     /// The default transport (reqwest + rustls) and default settings.
     #[cfg(feature = "reqwest")]

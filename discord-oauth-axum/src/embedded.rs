@@ -1,64 +1,81 @@
 //! The backend of a Discord Activity (Embedded App SDK): the token endpoint the SDK's
-//! `authorize` code is sent to, a refresh endpoint, and an extractor for the app's own
-//! `websocket_token`. The answers are [`discord_oauth_core::embedded`]'s types.
+//! `authorize` code is sent to, a refresh endpoint, an extractor for the app's own
+//! `websocket_token`, and verification of Discord's proxy signatures.
+//!
+//! Everything is decided by [`discord_oauth_core::embedded`] (the flows, the JSON answers):
+//! this module reads the request, drives the flow over the transport and sends the answer, so
+//! the actix-web integration answers byte-for-byte the same.
 //!
 //! ```no_run
-//! # fn f(backend: discord_oauth_axum::EmbeddedBackend<discord_oauth_axum::transport::ReqwestTransport>) {
+//! use axum::routing::{get, post};
+//! use discord_oauth_axum::embedded::{self, EmbeddedBackend, WebsocketUser};
+//! use discord_oauth_axum::transport::ReqwestTransport;
+//! use discord_oauth_core::embedded::EmbeddedConfig;
+//!
+//! async fn ws(user: WebsocketUser) -> String {
+//!     format!("hello {}", user.0.sub) // upgrade here: the token was checked before
+//! }
+//!
+//! # fn f(config: EmbeddedConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = EmbeddedBackend::new(config, ReqwestTransport::new()?);
 //! let app: axum::Router = axum::Router::new()
-//!     .route("/api/token", axum::routing::post(discord_oauth_axum::embedded::token))
-//!     .route("/api/refresh", axum::routing::post(discord_oauth_axum::embedded::refresh))
+//!     .route("/api/token", post(embedded::token))
+//!     .route("/api/refresh", post(embedded::refresh))
+//!     .route("/ws", get(ws))
 //!     .with_state(backend);
-//! # }
+//! # Ok(()) }
 //! ```
+//!
+//! Endpoints (all answers JSON with `Cache-Control: no-store`):
+//! - [`token`]: `POST {"code": "…", "scopes"?: […]}` → the SDK's `DISCORD_AUTHORIZE_SUCCESS`
+//!   shape; `400` for a bad, used or expired code or a malformed body, `413` over 4 KiB,
+//!   `415` for anything but `application/json`, `429` with Discord's `retry_after` when Discord
+//!   rate limits (never retried here), `502` when Discord fails.
+//! - [`refresh`]: `POST {"refresh_token": "…"}` → the new token set, same errors.
+//! - [`WebsocketUser`]: `Authorization: Bearer …` or `?token=…`; `401` before any upgrade.
+//! - [`require_discord_proxy`] / [`DiscordProxy`]: the proxy's Ed25519 headers (`401`) and
+//!   the optional activity-instance check (`403`).
+//!
+//! Cookies inside Discord's iframe are third-party cookies: any cookie set there needs
+//! `SameSite=None; Secure; Partitioned` (see [`discord_oauth_core::embedded`]).
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequestParts, State};
+use axum::body::Body;
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use discord_oauth_core::embedded::{
-    AuthorizeSuccess, RateLimitedBody, RefreshSuccess, WebsocketClaims, WebsocketTokenSigner, WebsocketTokenVerifier,
-    refresh_only,
+    EmbeddedConfig, MAX_BODY_BYTES, ProxyAuth, ProxyPayload, ProxyRejection, WebsocketClaims, WebsocketRejection,
+    WebsocketTokenVerifier, answer,
 };
-use discord_oauth_core::{
-    AuthorizationCode, AuthorizationGrant, Client, RateLimit, RefreshToken, Scope, Scopes, TokenError, TokenSet, api,
-};
-use discord_oauth_tower::Transport;
-use serde::Deserialize;
-use serde_json::json;
+use discord_oauth_core::login::flow::{Flow, FlowIo, drive};
+use discord_oauth_tower::{Clock, Transport, TransportError};
 
-/// Largest JSON body the endpoints read.
-pub const MAX_BODY_BYTES: usize = 4096;
-/// Longest `code` or `refresh_token` accepted.
-const MAX_SECRET_LEN: usize = 512;
-/// Used as `retry_after` only when Discord's 429 said nothing at all.
-const FALLBACK_RETRY_AFTER: Duration = Duration::from_secs(5);
-/// Per-request time limit towards Discord.
-const DISCORD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default per-request time limit towards Discord.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The state of the embedded endpoints: the OAuth client, a transport, the websocket token
-/// signer and verifier. Cheap to clone.
+/// The state of the embedded endpoints: the [`EmbeddedConfig`], a transport, a time limit
+/// and a clock. Cheap to clone.
 pub struct EmbeddedBackend<T> {
-    inner: Arc<Inner<T>>,
-}
-
-struct Inner<T> {
-    client: Client,
+    config: Arc<EmbeddedConfig>,
     transport: T,
-    signer: WebsocketTokenSigner,
-    verifier: WebsocketTokenVerifier,
-    redirect_uri: Option<String>,
-    default_scopes: Scopes,
+    timeout: Duration,
+    clock: Clock,
 }
 
-impl<T> Clone for EmbeddedBackend<T> {
+impl<T: Clone> Clone for EmbeddedBackend<T> {
     fn clone(&self) -> Self {
         Self {
-            inner: Arc::clone(&self.inner),
+            config: Arc::clone(&self.config),
+            transport: self.transport.clone(),
+            timeout: self.timeout,
+            clock: Arc::clone(&self.clock),
         }
     }
 }
@@ -66,274 +83,339 @@ impl<T> Clone for EmbeddedBackend<T> {
 impl<T> fmt::Debug for EmbeddedBackend<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmbeddedBackend")
-            .field("redirect_uri", &self.inner.redirect_uri)
+            .field("config", &self.config)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
 impl<T: Transport> EmbeddedBackend<T> {
-    /// Exchanges codes without a `redirect_uri` (the Embedded App SDK's codes), with `identify`
-    /// as the default scope.
-    pub fn new(client: Client, transport: T, signer: WebsocketTokenSigner, verifier: WebsocketTokenVerifier) -> Self {
+    /// The endpoints of `config`, talking to Discord through `transport`.
+    pub fn new(config: EmbeddedConfig, transport: T) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                client,
-                transport,
-                signer,
-                verifier,
-                redirect_uri: None,
-                default_scopes: Scopes::new().with(Scope::Identify),
-            }),
+            config: Arc::new(config),
+            transport,
+            timeout: DEFAULT_TIMEOUT,
+            clock: Arc::new(SystemTime::now),
         }
     }
 
-    /// Sends this `redirect_uri` with every exchange (codes from a classic authorize redirect).
+    /// The time limit for one request to Discord (default 10 s).
     #[must_use]
-    pub fn with_redirect_uri(self, redirect_uri: impl Into<String>) -> Self {
-        let i = &self.inner;
-        Self {
-            inner: Arc::new(Inner {
-                client: i.client.clone(),
-                transport: i.transport.clone(),
-                signer: i.signer.clone(),
-                verifier: i.verifier.clone(),
-                redirect_uri: Some(redirect_uri.into()),
-                default_scopes: i.default_scopes.clone(),
-            }),
-        }
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Replaces the wall clock (default `SystemTime::now`): token lifetimes, websocket token
+    /// times. For tests and clock-skew drills.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EmbeddedConfig {
+        &self.config
     }
 
     /// The verifier of `websocket_token`s.
     pub fn verifier(&self) -> &WebsocketTokenVerifier {
-        &self.inner.verifier
+        self.config.verifier()
     }
 
-    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<http::Response<Vec<u8>>, Response> {
-        self.inner.transport.send(request, DISCORD_TIMEOUT).await.map_err(|_| {
-            error(
-                StatusCode::BAD_GATEWAY,
-                "discord_unavailable",
-                "Discord could not be reached.",
-            )
-        })
+    /// What [`WebsocketUser`] reads from the state.
+    pub fn websocket_auth(&self) -> WebsocketAuth {
+        WebsocketAuth {
+            verifier: self.config.verifier().clone(),
+            clock: Arc::clone(&self.clock),
+        }
     }
 }
 
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (status, axum::Json(json!({ "error": code, "message": message }))).into_response()
-}
+impl<T: Transport> FlowIo for EmbeddedBackend<T> {
+    type Error = TransportError;
 
-fn rate_limited(rl: &RateLimit) -> Response {
-    let body = RateLimitedBody::from_rate_limit(rl, FALLBACK_RETRY_AFTER);
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(&body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(body.retry_after_header()));
-    response
-}
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
+        self.transport.send(request, self.timeout)
+    }
 
-fn token_error(e: &TokenError) -> Response {
-    match e {
-        TokenError::RateLimited(rl) => rate_limited(rl),
-        e if e.is_invalid_grant() => error(
-            StatusCode::BAD_REQUEST,
-            "invalid_grant",
-            "The code or refresh token is invalid, expired or used.",
-        ),
-        TokenError::Rejected(_) => error(StatusCode::BAD_REQUEST, "rejected", "Discord refused the request."),
-        _ => error(
-            StatusCode::BAD_GATEWAY,
-            "discord_error",
-            "Discord answered unexpectedly.",
-        ),
+    fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        // The embedded flows never ask to wait (a 429 goes back to the client).
+        tokio::time::sleep(duration)
+    }
+
+    fn now(&self) -> SystemTime {
+        (self.clock)()
     }
 }
 
-/// Reads a small JSON body with exactly the expected fields.
-fn read_json<B: for<'de> Deserialize<'de>>(headers: &HeaderMap, body: &[u8]) -> Result<B, Response> {
-    let is_json = headers
-        .get(header::CONTENT_TYPE)
+/// One of the core's answers as an axum response.
+fn respond(answer: http::Response<String>) -> Response {
+    let (parts, body) = answer.into_parts();
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// Reads the head and at most [`MAX_BODY_BYTES`] + 1 bytes of the body, or answers.
+async fn read_body(request: Request) -> Result<(Option<Vec<u8>>, axum::body::Bytes), Response> {
+    let (parts, body) = request.into_parts();
+    let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec());
+    let length = content_length(&parts.headers);
+    EmbeddedConfig::check_head(content_type.as_deref(), length).map_err(respond)?;
+    match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
+        Ok(bytes) => Ok((content_type, bytes)),
+        // Over the limit (or a broken body): the core answers 413 for a body this long.
+        Err(_) => Err(respond(answer::payload_too_large())),
+    }
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "Send JSON (Content-Type: application/json).",
-        ));
+        .and_then(|v| v.trim().parse().ok())
+}
+
+async fn run<T: Transport, F: Flow<Output = http::Response<String>>>(
+    backend: &EmbeddedBackend<T>,
+    flow: Result<F, http::Response<String>>,
+) -> Response {
+    match flow {
+        Ok(flow) => respond(drive(flow, backend).await),
+        Err(answer) => respond(answer),
     }
-    if body.len() > MAX_BODY_BYTES {
-        return Err(error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "The body is too large.",
-        ));
-    }
-    serde_json::from_slice(body).map_err(|_| {
-        error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The body is not the expected JSON.",
-        )
-    })
-}
-
-fn valid_secret(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_SECRET_LEN && s.bytes().all(|b| b.is_ascii_graphic())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenBody {
-    code: String,
-    #[serde(default)]
-    scopes: Option<Vec<String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RefreshBody {
-    refresh_token: String,
 }
 
 /// `POST {backend_url}` with `{"code": "...", "scopes"?: ["identify", ...]}`: exchanges the
-/// code, fetches the user, and answers the SDK's `DISCORD_AUTHORIZE_SUCCESS` JSON.
-pub async fn token<T: Transport>(
-    State(backend): State<EmbeddedBackend<T>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let body: TokenBody = match read_json(&headers, &body) {
-        Ok(b) => b,
+/// code, fetches the user, and answers the SDK's `DISCORD_AUTHORIZE_SUCCESS` JSON with a
+/// `websocket_token`. See the [module docs](self) for the error answers.
+pub async fn token<T: Transport>(State(backend): State<EmbeddedBackend<T>>, request: Request) -> Response {
+    let (content_type, body) = match read_body(request).await {
+        Ok(read) => read,
         Err(r) => return r,
     };
-    if !valid_secret(&body.code) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The code is missing or malformed.",
-        );
-    }
-    let scopes = match body.scopes {
-        Some(list) if list.len() <= 32 => list.iter().map(|s| Scope::parse(s)).collect::<Scopes>(),
-        Some(_) => return error(StatusCode::BAD_REQUEST, "invalid_request", "Too many scopes."),
-        None => backend.inner.default_scopes.clone(),
-    };
-    let grant = AuthorizationGrant::from_code(
-        AuthorizationCode::new(body.code),
-        backend.inner.redirect_uri.clone(),
-        scopes,
-    );
-    let exchange = backend.inner.client.exchange_code(grant);
-    let response = match backend.send(exchange.request()).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let tokens = match exchange.finish(response, SystemTime::now()) {
-        Ok(t) => t,
-        Err(e) => return token_error(&e),
-    };
-    match fetch_user(&backend, &tokens).await {
-        Ok(user) => {
-            let now = SystemTime::now();
-            let ws = backend.inner.signer.sign(user.id, &tokens.scopes, now);
-            axum::Json(AuthorizeSuccess::new(&tokens, &user, ws, now)).into_response()
-        }
-        Err(r) => r,
-    }
-}
-
-async fn fetch_user<T: Transport>(backend: &EmbeddedBackend<T>, tokens: &TokenSet) -> Result<api::User, Response> {
-    let call = api::current_user(backend.inner.client.endpoints(), &tokens.access_token);
-    let response = backend.send(call.request()).await?;
-    call.parse(response).map_err(|e| match e.rate_limit() {
-        Some(rl) => rate_limited(rl),
-        None => error(
-            StatusCode::BAD_GATEWAY,
-            "discord_error",
-            "Discord did not return the user.",
-        ),
-    })
+    let flow = backend.config.token_flow(content_type.as_deref(), &body);
+    run(&backend, flow).await
 }
 
 /// `POST` with `{"refresh_token": "..."}`: refreshes with Discord and answers the new token
 /// set (`token_type`, `access_token`, `refresh_token`, `expires_in`, `scope`).
-pub async fn refresh<T: Transport>(
-    State(backend): State<EmbeddedBackend<T>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let body: RefreshBody = match read_json(&headers, &body) {
-        Ok(b) => b,
+pub async fn refresh<T: Transport>(State(backend): State<EmbeddedBackend<T>>, request: Request) -> Response {
+    let (content_type, body) = match read_body(request).await {
+        Ok(read) => read,
         Err(r) => return r,
     };
-    if !valid_secret(&body.refresh_token) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "The refresh token is missing or malformed.",
-        );
+    let flow = backend.config.refresh_flow(content_type.as_deref(), &body);
+    run(&backend, flow).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// websocket_token
+// ---------------------------------------------------------------------------------------------
+
+/// The verifier and clock [`WebsocketUser`] uses; get it from the state with `FromRef`
+/// ([`EmbeddedBackend`] provides it).
+#[derive(Clone)]
+pub struct WebsocketAuth {
+    verifier: WebsocketTokenVerifier,
+    clock: Clock,
+}
+
+impl fmt::Debug for WebsocketAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebsocketAuth")
+            .field("verifier", &self.verifier)
+            .finish_non_exhaustive()
     }
-    let exchange = match backend
-        .inner
-        .client
-        .refresh(refresh_only(RefreshToken::new(body.refresh_token)))
-    {
-        Ok(x) => x,
-        Err(e) => return token_error(&e),
-    };
-    let response = match backend.send(exchange.request()).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    match exchange.finish(response, SystemTime::now()) {
-        Ok(tokens) => axum::Json(RefreshSuccess::new(&tokens, SystemTime::now())).into_response(),
-        Err(e) => token_error(&e),
+}
+
+impl WebsocketAuth {
+    /// With the wall clock.
+    pub fn new(verifier: WebsocketTokenVerifier) -> Self {
+        Self {
+            verifier,
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+
+    /// Replaces the clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+impl<T: Transport> FromRef<EmbeddedBackend<T>> for WebsocketAuth {
+    fn from_ref(backend: &EmbeddedBackend<T>) -> Self {
+        backend.websocket_auth()
     }
 }
 
 /// The claims of a valid `websocket_token`, from `Authorization: Bearer …` or a `token` query
-/// parameter (browsers cannot set headers on a WebSocket upgrade). Refuses with a 401 JSON
-/// error before any upgrade.
+/// parameter (browsers cannot set headers on a WebSocket upgrade). Put it before
+/// `WebSocketUpgrade` in a handler's arguments: a missing or bad token is a `401` JSON answer
+/// and no upgrade happens.
+///
+/// ```
+/// use discord_oauth_axum::embedded::WebsocketUser;
+/// async fn chat(user: WebsocketUser /*, ws: axum::extract::WebSocketUpgrade */) -> String {
+///     format!("user {} with scopes {}", user.0.sub, user.0.scope)
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct WebsocketUser(pub WebsocketClaims);
 
-impl<T> FromRef<EmbeddedBackend<T>> for WebsocketTokenVerifier {
-    fn from_ref(backend: &EmbeddedBackend<T>) -> Self {
-        backend.inner.verifier.clone()
+/// Why [`WebsocketUser`] refused: renders as `401` JSON with `WWW-Authenticate: Bearer`.
+#[derive(Debug, Clone)]
+pub struct WebsocketUserRejection(pub WebsocketRejection);
+
+impl fmt::Display for WebsocketUserRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for WebsocketUserRejection {}
+
+impl IntoResponse for WebsocketUserRejection {
+    fn into_response(self) -> Response {
+        respond(self.0.answer())
     }
 }
 
 impl<S> FromRequestParts<S> for WebsocketUser
 where
     S: Send + Sync,
-    WebsocketTokenVerifier: FromRef<S>,
+    WebsocketAuth: FromRef<S>,
 {
-    type Rejection = Response;
+    type Rejection = WebsocketUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let verifier = WebsocketTokenVerifier::from_ref(state);
-        let bearer = parts
+        let auth = WebsocketAuth::from_ref(state);
+        let authorization = parts
             .headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_owned);
-        let token = bearer.or_else(|| {
-            parts.uri.query().and_then(|q| {
-                url::form_urlencoded::parse(q.as_bytes())
-                    .find(|(k, _)| k == "token")
-                    .map(|(_, v)| v.into_owned())
-            })
-        });
-        let unauthorized = |msg: &str| error(StatusCode::UNAUTHORIZED, "unauthorized", msg);
-        let Some(token) = token else {
-            return Err(unauthorized("A websocket token is required."));
-        };
-        verifier
-            .verify(&token, SystemTime::now())
+            .map(http::HeaderValue::as_bytes);
+        auth.verifier
+            .verify_request(authorization, parts.uri.query(), (auth.clock)())
             .map(WebsocketUser)
-            .map_err(|e| unauthorized(&e.to_string()))
+            .map_err(WebsocketUserRejection)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Discord's proxy signatures
+// ---------------------------------------------------------------------------------------------
+
+/// The proxy check ([`ProxyAuth`]: signature + optional instance hook) with a clock: the state
+/// of [`require_discord_proxy`] and [`DiscordProxy`].
+#[derive(Clone, Debug)]
+pub struct ProxyCheck {
+    auth: ProxyAuth,
+    clock: ClockDebug,
+}
+
+#[derive(Clone)]
+struct ClockDebug(Clock);
+
+impl fmt::Debug for ClockDebug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Clock")
+    }
+}
+
+impl ProxyCheck {
+    /// With the wall clock.
+    pub fn new(auth: ProxyAuth) -> Self {
+        Self {
+            auth,
+            clock: ClockDebug(Arc::new(SystemTime::now)),
+        }
+    }
+
+    /// Replaces the clock.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = ClockDebug(clock);
+        self
+    }
+
+    async fn check(&self, parts: &Parts) -> Result<ProxyPayload, ProxyRejection> {
+        self.auth.check(parts, (self.clock.0)()).await
+    }
+}
+
+/// Middleware: refuses requests without a valid proxy signature (`401` JSON with a `reason`)
+/// or failing the instance check (`403` JSON), and puts the [`ProxyPayload`] into the request
+/// extensions for handlers ([`DiscordProxy`] or `Extension<ProxyPayload>`).
+///
+/// ```
+/// use axum::{Router, middleware, routing::get};
+/// use discord_oauth_axum::embedded::{ProxyCheck, require_discord_proxy};
+/// use discord_oauth_core::embedded::{ProxyAuth, ProxyPublicKey, ProxyVerifier};
+///
+/// let key = ProxyPublicKey::from_hex("c8cde6a3c8c6e49d86af3191287b3ce255872be1fff6dc285bdb420c06a2c3c8").unwrap();
+/// let check = ProxyCheck::new(ProxyAuth::new(ProxyVerifier::new(key)));
+/// let app: Router = Router::new()
+///     .route("/api/state", get(|| async { "ok" }))
+///     .layer(middleware::from_fn_with_state(check, require_discord_proxy));
+/// ```
+pub async fn require_discord_proxy(State(check): State<ProxyCheck>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    match check.check(&parts).await {
+        Ok(payload) => {
+            parts.extensions.insert(payload);
+            next.run(Request::from_parts(parts, body)).await
+        }
+        Err(rejection) => DiscordProxyRejection(rejection).into_response(),
+    }
+}
+
+/// The verified proxy payload of the request: taken from [`require_discord_proxy`] if it ran,
+/// else verified here with the state's [`ProxyCheck`].
+#[derive(Debug, Clone)]
+pub struct DiscordProxy(pub ProxyPayload);
+
+/// Why [`DiscordProxy`] or [`require_discord_proxy`] refused: `401` JSON with a `reason`
+/// (signature), `403` JSON (instance check).
+#[derive(Debug, Clone)]
+pub struct DiscordProxyRejection(pub ProxyRejection);
+
+impl fmt::Display for DiscordProxyRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for DiscordProxyRejection {}
+
+impl IntoResponse for DiscordProxyRejection {
+    fn into_response(self) -> Response {
+        respond(self.0.answer())
+    }
+}
+
+impl<S> FromRequestParts<S> for DiscordProxy
+where
+    S: Send + Sync,
+    ProxyCheck: FromRef<S>,
+{
+    type Rejection = DiscordProxyRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(payload) = parts.extensions.get::<ProxyPayload>() {
+            return Ok(DiscordProxy(payload.clone()));
+        }
+        let check = ProxyCheck::from_ref(state);
+        check
+            .check(parts)
+            .await
+            .map(DiscordProxy)
+            .map_err(DiscordProxyRejection)
     }
 }

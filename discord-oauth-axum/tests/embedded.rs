@@ -1,30 +1,45 @@
-//! The Activity token and refresh endpoints and the websocket-token extractor, against the mock.
+//! The Activity token and refresh endpoints, the websocket-token extractor and the proxy
+//! signature check, against the mock Discord over loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
 use axum::routing::{get, post};
-use discord_oauth_axum::embedded::{refresh, token};
+use discord_oauth_axum::embedded::{
+    DiscordProxy, EmbeddedBackend, ProxyCheck, WebsocketAuth, WebsocketUser, refresh, require_discord_proxy, token,
+};
 use discord_oauth_axum::transport::ReqwestTransport;
-use discord_oauth_axum::{EmbeddedBackend, WebsocketUser};
-use discord_oauth_core::embedded::{WebsocketKey, WebsocketTokenSigner, WebsocketTokenVerifier};
-use discord_oauth_core::{Client, ClientId, ClientSecret, Endpoints, RedirectUrl};
-use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+use discord_oauth_core::embedded::{
+    EmbeddedConfig, ProxyAuth, ProxyPayload, ProxyPublicKey, ProxyVerifier, WebsocketKey, WebsocketTokenSigner,
+    WebsocketTokenVerifier, sign_proxy_payload,
+};
+use discord_oauth_core::{Client, ClientId, ClientSecret, Endpoints, RedirectUrl, Scopes, Snowflake};
+use discord_oauth_mock::{Endpoint, Fault, MockDiscord, RateLimitStyle, fixture};
 use discord_oauth_tower::Transport;
 use http::{Request, StatusCode};
 use serde_json::Value;
 use tower::ServiceExt;
 
+/// The backend's fixed clock: every `expires_in` and websocket token is deterministic.
+const NOW: u64 = 1_700_000_000;
+
+fn now() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(NOW)
+}
+
+fn key(kid: &str, byte: u8) -> WebsocketKey {
+    WebsocketKey::new(kid, vec![byte; 32]).unwrap()
+}
+
 struct Env {
     mock: MockDiscord,
-    transport: ReqwestTransport,
     app: Router,
 }
 
-async fn env() -> Env {
-    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
+fn config(mock: &MockDiscord) -> EmbeddedConfig {
     let endpoints = Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap();
     let client = Client::new(
         ClientId::new(fixture::CLIENT_ID.into()),
@@ -32,26 +47,48 @@ async fn env() -> Env {
         RedirectUrl::new(fixture::REDIRECT_URIS[0].into()).unwrap(),
     )
     .with_endpoints(endpoints);
-    let key = || WebsocketKey::new("k1", vec![7; 32]).unwrap();
-    let signer = WebsocketTokenSigner::new(key(), "activity").unwrap();
-    let verifier = WebsocketTokenVerifier::new([key()], "activity").unwrap();
-    let transport = ReqwestTransport::new().unwrap();
-    // The mock checks redirect_uri against the authorize request's, so send it here.
-    let backend =
-        EmbeddedBackend::new(client, transport.clone(), signer, verifier).with_redirect_uri(fixture::REDIRECT_URIS[0]);
-    let app = Router::new()
+    // k2 signs; k1 (the previous key) is still accepted.
+    let signer = WebsocketTokenSigner::new(key("k2", 2), "activity").unwrap();
+    let verifier = WebsocketTokenVerifier::new([key("k1", 1), key("k2", 2)], "activity").unwrap();
+    EmbeddedConfig::new(client, signer, verifier)
+}
+
+fn app(backend: EmbeddedBackend<ReqwestTransport>) -> Router {
+    Router::new()
         .route("/api/token", post(token))
         .route("/api/refresh", post(refresh))
         .route(
             "/ws",
             get(|WebsocketUser(c): WebsocketUser| async move { c.sub.to_string() }),
         )
-        .with_state(backend);
-    Env { mock, transport, app }
+        .with_state(backend)
 }
 
-/// Authorizes over loopback (auto-consent) and returns the code.
-async fn code(env: &Env, scopes: &str) -> String {
+async fn env_with(redirect: bool) -> Env {
+    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
+    let mut config = config(&mock);
+    if redirect {
+        config = config.with_redirect_uri(fixture::REDIRECT_URIS[0]);
+    }
+    let backend = EmbeddedBackend::new(config, ReqwestTransport::new().unwrap()).with_clock(Arc::new(now));
+    Env {
+        app: app(backend),
+        mock,
+    }
+}
+
+async fn env() -> Env {
+    env_with(false).await
+}
+
+fn sdk_code(env: &Env, scopes: &str) -> String {
+    env.mock
+        .sdk_authorize(fixture::CLIENT_ID, fixture::WUMPUS_ID, scopes)
+        .unwrap()
+}
+
+/// A code from the classic authorize redirect (auto-consent), bound to the redirect URI.
+async fn redirect_code(env: &Env, scopes: &str) -> String {
     let mut url: url::Url = env.mock.authorize_url().parse().unwrap();
     url.query_pairs_mut()
         .append_pair("response_type", "code")
@@ -60,7 +97,11 @@ async fn code(env: &Env, scopes: &str) -> String {
         .append_pair("redirect_uri", fixture::REDIRECT_URIS[0])
         .append_pair("state", "s");
     let req = Request::get(url.as_str()).body(Vec::new()).unwrap();
-    let resp = env.transport.send(req, Duration::from_secs(10)).await.unwrap();
+    let resp = ReqwestTransport::new()
+        .unwrap()
+        .send(req, Duration::from_secs(10))
+        .await
+        .unwrap();
     assert!(resp.status().is_redirection(), "authorize: {}", resp.status());
     let location: url::Url = resp.headers()["location"].to_str().unwrap().parse().unwrap();
     location
@@ -78,79 +119,117 @@ async fn post_json(app: &Router, path: &str, content_type: &str, body: String) -
         .unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
+    if status != StatusCode::OK || path == "/api/token" {
+        assert_eq!(resp.headers()["content-type"], "application/json");
+        assert_eq!(resp.headers()["cache-control"], "no-store");
+    }
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
     (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
 }
 
+/// Every field of the SDK's `DISCORD_AUTHORIZE_SUCCESS`, by name and type.
+fn assert_sdk_shape(v: &Value, email: bool) {
+    let top = v.as_object().unwrap();
+    assert_eq!(top.len(), 7, "{v}");
+    assert_eq!(v["token_type"], "Bearer");
+    for f in ["access_token", "refresh_token", "scope", "websocket_token"] {
+        assert!(v[f].as_str().is_some_and(|s| !s.is_empty()), "{f}: {v}");
+    }
+    assert_eq!(v["expires_in"], 604_800, "fixed clock: exactly Discord's lifetime");
+    let u = v["user_data"].as_object().unwrap();
+    assert_eq!(u.len(), if email { 13 } else { 12 }, "{v}");
+    assert_eq!(u["id"], fixture::WUMPUS_ID);
+    assert_eq!(u["username"], "wumpus");
+    assert_eq!(u["global_name"], "Wumpus");
+    assert_eq!(u["discriminator"], "0");
+    assert_eq!(
+        u["avatar"],
+        format!(
+            "https://cdn.discordapp.com/avatars/{}/a_1269e74af4df7417b13759eae50c83dc.gif",
+            fixture::WUMPUS_ID
+        )
+    );
+    assert!(
+        u["banner"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://cdn.discordapp.com/banners/")
+    );
+    // Discord tells `verified` only with the `email` scope; the SDK shape says `false` then.
+    assert_eq!(u["verified"], email);
+    assert_eq!(u["mfa_enabled"], true);
+    assert_eq!(u["flags"], 64);
+    assert_eq!(u["public_flags"], 64);
+    assert_eq!(u["accent_color"], 5_793_266);
+    assert_eq!(u["premium_type"], 2);
+    if email {
+        assert_eq!(u["email"], "wumpus@example.com");
+    } else {
+        assert!(!u.contains_key("email"));
+    }
+}
+
 #[tokio::test]
-async fn good_code_answers_the_sdk_shape_and_reuse_is_refused() {
+async fn sdk_code_without_redirect_uri_answers_the_sdk_shape() {
     let env = env().await;
-    let code = code(&env, "identify email").await;
+    let code = sdk_code(&env, "identify email");
     let body = serde_json::json!({ "code": code, "scopes": ["identify", "email"] }).to_string();
     let (status, v) = post_json(&env.app, "/api/token", "application/json", body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(v["token_type"], "Bearer");
-    assert!(v["access_token"].is_string() && v["refresh_token"].is_string() && v["websocket_token"].is_string());
-    assert!(v["expires_in"].as_u64().unwrap() > 0);
-    assert!(v["scope"].as_str().unwrap().contains("email"));
-    let u = v["user_data"].as_object().unwrap();
-    assert_eq!(u["id"], fixture::WUMPUS_ID);
-    for f in ["username", "discriminator", "email"] {
-        assert!(u[f].is_string(), "{f}");
-    }
-    for f in ["global_name", "avatar", "banner"] {
-        assert!(u[f].is_string() || u[f].is_null(), "{f}");
-    }
+    assert_sdk_shape(&v, true);
+    assert_eq!(v["scope"], "identify email");
+    let sent = env.mock.last_request(Endpoint::Token).unwrap();
     assert!(
-        u["avatar"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://cdn.discordapp.com/avatars/")
+        sent.form_param("redirect_uri").is_none(),
+        "SDK codes carry no redirect_uri"
     );
-    for f in ["verified", "mfa_enabled"] {
-        assert!(u[f].is_boolean(), "{f}");
-    }
-    for f in ["flags", "accent_color", "premium_type", "public_flags"] {
-        assert!(u[f].is_u64(), "{f}");
-    }
-    assert_eq!(u.len(), 13);
 
-    // the websocket token opens /ws, by header and by query parameter
-    let ws = v["websocket_token"].as_str().unwrap();
-    let by_header = Request::get("/ws")
-        .header("authorization", format!("Bearer {ws}"))
-        .body(Body::empty())
-        .unwrap();
-    assert_eq!(
-        env.app.clone().oneshot(by_header).await.unwrap().status(),
-        StatusCode::OK
-    );
-    let by_query = Request::get(format!("/ws?token={ws}")).body(Body::empty()).unwrap();
-    assert_eq!(
-        env.app.clone().oneshot(by_query).await.unwrap().status(),
-        StatusCode::OK
-    );
-    let tampered = Request::get(format!("/ws?token={ws}x")).body(Body::empty()).unwrap();
-    assert_eq!(
-        env.app.clone().oneshot(tampered).await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
-    let none = Request::get("/ws").body(Body::empty()).unwrap();
-    assert_eq!(
-        env.app.clone().oneshot(none).await.unwrap().status(),
-        StatusCode::UNAUTHORIZED
-    );
+    // the websocket token is for this user, with these scopes, for ten minutes
+    let verifier = WebsocketTokenVerifier::new([key("k2", 2)], "activity").unwrap();
+    let claims = verifier.verify(v["websocket_token"].as_str().unwrap(), now()).unwrap();
+    assert_eq!(claims.sub.to_string(), fixture::WUMPUS_ID);
+    assert_eq!(claims.scope, "identify email");
+    assert_eq!((claims.iat, claims.exp), (NOW, NOW + 600));
 
     // the code cannot be used twice
-    let (status, v) = post_json(&env.app, "/api/token", "application/json", body).await;
+    let (status, e) = post_json(&env.app, "/api/token", "application/json", body).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(v["error"], "invalid_grant");
+    assert_eq!(e["error"], "invalid_grant");
+    assert!(e["message"].is_string());
+}
+
+#[tokio::test]
+async fn redirect_codes_work_with_a_configured_redirect_uri() {
+    let env = env_with(true).await;
+    let code = redirect_code(&env, "identify").await;
+    let (status, v) = post_json(
+        &env.app,
+        "/api/token",
+        "application/json",
+        serde_json::json!({ "code": code, "scopes": "identify" }).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_sdk_shape(&v, false);
+    // an SDK code is refused by a backend that sends a redirect_uri: configure one kind
+    let code = sdk_code(&env, "identify");
+    let (status, e) = post_json(
+        &env.app,
+        "/api/token",
+        "application/json",
+        serde_json::json!({ "code": code }).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
 async fn email_absent_without_the_scope_and_refresh_rotates() {
     let env = env().await;
-    let code = code(&env, "identify").await;
+    let code = sdk_code(&env, "identify");
     let (status, v) = post_json(
         &env.app,
         "/api/token",
@@ -159,60 +238,120 @@ async fn email_absent_without_the_scope_and_refresh_rotates() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert!(!v["user_data"].as_object().unwrap().contains_key("email"));
+    assert_sdk_shape(&v, false);
     let rt = v["refresh_token"].as_str().unwrap().to_owned();
     let body = serde_json::json!({ "refresh_token": rt }).to_string();
     let (status, r) = post_json(&env.app, "/api/refresh", "application/json", body.clone()).await;
     assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(r.as_object().unwrap().len(), 5);
     assert_eq!(r["token_type"], "Bearer");
+    assert_eq!(r["scope"], "identify");
+    assert_eq!(r["expires_in"], 604_800);
+    assert!(r["access_token"].is_string());
     assert_ne!(r["refresh_token"], v["refresh_token"]);
-    assert!(r["expires_in"].as_u64().unwrap() > 0);
     // the old refresh token was rotated away
     let (status, e) = post_json(&env.app, "/api/refresh", "application/json", body).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert_eq!(
+        (status, e["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
 }
 
 #[tokio::test]
 async fn malformed_requests_get_4xx_json() {
     let env = env().await;
-    let cases: [(&str, String, StatusCode); 7] = [
-        ("application/json", r#"{"code":"nope"}"#.into(), StatusCode::BAD_REQUEST),
-        ("application/json", "{}".into(), StatusCode::BAD_REQUEST),
+    let cases: [(&str, &str, String, StatusCode); 11] = [
         (
+            "/api/token",
+            "application/json",
+            r#"{"code":"nope"}"#.into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/api/token", "application/json", "{}".into(), StatusCode::BAD_REQUEST),
+        (
+            "/api/token",
             "application/json",
             r#"{"code":"x","extra":1}"#.into(),
             StatusCode::BAD_REQUEST,
         ),
-        ("application/json", "not json".into(), StatusCode::BAD_REQUEST),
         (
+            "/api/token",
+            "application/json",
+            r#"{"code":7}"#.into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/token",
+            "application/json",
+            "not json".into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/token",
             "application/json",
             format!(r#"{{"code":"{}"}}"#, "a".repeat(5000)),
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
         (
+            "/api/token",
             "text/plain",
             r#"{"code":"x"}"#.into(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
         (
+            "/api/token",
             "application/x-www-form-urlencoded",
             "code=x".into(),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
+        ("/api/refresh", "application/json", "{}".into(), StatusCode::BAD_REQUEST),
+        (
+            "/api/refresh",
+            "application/json",
+            r#"{"refresh_token":"nope"}"#.into(),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/refresh",
+            "text/plain",
+            r#"{"refresh_token":"x"}"#.into(),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
     ];
-    for (ct, body, expected) in cases {
-        let (status, v) = post_json(&env.app, "/api/token", ct, body.clone()).await;
-        assert_eq!(status, expected, "{ct} {body:.40}");
-        assert!(v["error"].is_string(), "{v}");
+    for (path, ct, body, expected) in cases {
+        let (status, v) = post_json(&env.app, path, ct, body.clone()).await;
+        assert_eq!(status, expected, "{path} {ct} {body:.40}");
+        assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
     }
+    // only the bad code reached Discord
+    assert_eq!(env.mock.count(Endpoint::Token), 2);
 }
 
 #[tokio::test]
 async fn discord_429_becomes_429_with_retry_after_from_the_body() {
     let env = env().await;
-    let code = code(&env, "identify").await;
+    // token endpoint
+    let code = sdk_code(&env, "identify");
     env.mock
         .inject(Fault::rate_limited(Endpoint::Token).retry_after(2.5).once());
+    let body = serde_json::json!({ "code": code }).to_string();
+    let (status, v) = post_json(&env.app, "/api/token", "application/json", body.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(v["retry_after"], 2.5, "{v}");
+    assert_eq!(v["error"], "rate_limited");
+    assert_eq!(env.mock.count(Endpoint::Token), 1, "no immediate retry");
+    // the code was not spent: the client may try again after the wait
+    let (status, _) = post_json(&env.app, "/api/token", "application/json", body).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // /users/@me
+    let code = sdk_code(&env, "identify");
+    env.mock.inject(
+        Fault::rate_limited(Endpoint::CurrentUser)
+            .retry_after(0.75)
+            .style(RateLimitStyle::BodyOnly)
+            .once(),
+    );
     let (status, v) = post_json(
         &env.app,
         "/api/token",
@@ -220,7 +359,216 @@ async fn discord_429_becomes_429_with_retry_after_from_the_body() {
         serde_json::json!({ "code": code }).to_string(),
     )
     .await;
+    assert_eq!(
+        (status, v["retry_after"].as_f64()),
+        (StatusCode::TOO_MANY_REQUESTS, Some(0.75))
+    );
+
+    // refresh, and a 429 that names no wait: null, never an invented one
+    env.mock.inject(
+        Fault::rate_limited(Endpoint::Token)
+            .style(RateLimitStyle::CloudflareBan)
+            .once(),
+    );
+    let before = env.mock.count(Endpoint::Token);
+    let (status, v) = post_json(
+        &env.app,
+        "/api/refresh",
+        "application/json",
+        r#"{"refresh_token":"x"}"#.into(),
+    )
+    .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
-    assert!((v["retry_after"].as_f64().unwrap() - 2.5).abs() < 1e-9, "{v}");
-    assert_eq!(env.mock.count(Endpoint::Token), 1, "no immediate retry");
+    assert!(
+        v.as_object().unwrap().contains_key("retry_after") && v["retry_after"].is_null(),
+        "{v}"
+    );
+    assert_eq!(env.mock.count(Endpoint::Token), before + 1);
+}
+
+fn ws_app(backend_clock: SystemTime) -> Router {
+    let verifier = WebsocketTokenVerifier::new([key("k1", 1), key("k2", 2)], "activity").unwrap();
+    let auth = WebsocketAuth::new(verifier).with_clock(Arc::new(move || backend_clock));
+    Router::new()
+        .route(
+            "/ws",
+            get(|WebsocketUser(c): WebsocketUser| async move { c.sub.to_string() }),
+        )
+        .with_state(auth)
+}
+
+async fn ws_status(app: &Router, req: Request<Body>) -> (StatusCode, Value) {
+    let resp = app.clone().oneshot(req).await.unwrap();
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v == "application/json");
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16).await.unwrap();
+    if json {
+        (status, serde_json::from_slice(&bytes).unwrap())
+    } else {
+        (status, Value::String(String::from_utf8_lossy(&bytes).into()))
+    }
+}
+
+#[tokio::test]
+async fn websocket_token_verifies_and_bad_ones_are_refused() {
+    let app = ws_app(now());
+    let sign = |kid: &str, byte: u8, aud: &str, at: SystemTime| {
+        WebsocketTokenSigner::new(key(kid, byte), aud).unwrap().sign(
+            Snowflake::from(42),
+            &Scopes::parse("identify"),
+            at,
+        )
+    };
+    let good = sign("k2", 2, "activity", now());
+    let by_header = Request::get("/ws")
+        .header("authorization", format!("Bearer {good}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        ws_status(&app, by_header).await,
+        (StatusCode::OK, Value::String("42".into()))
+    );
+    let by_query = Request::get(format!("/ws?token={good}")).body(Body::empty()).unwrap();
+    assert_eq!(ws_status(&app, by_query).await.0, StatusCode::OK);
+    // the previous key still verifies during a rotation
+    let old = sign("k1", 1, "activity", now());
+    let req = Request::get(format!("/ws?token={old}")).body(Body::empty()).unwrap();
+    assert_eq!(ws_status(&app, req).await.0, StatusCode::OK);
+
+    let mut tampered = good.clone();
+    tampered.pop();
+    tampered.push(if good.ends_with('A') { 'B' } else { 'A' });
+    let refused = [
+        ("tampered", tampered, "signature"),
+        (
+            "expired",
+            sign("k2", 2, "activity", now() - Duration::from_secs(601)),
+            "expired",
+        ),
+        ("wrong audience", sign("k2", 2, "other-app", now()), "audience"),
+        ("wrong key", sign("k2", 9, "activity", now()), "signature"),
+        ("unknown key id", sign("k3", 2, "activity", now()), "unknown key"),
+        ("garbage", "abc".into(), "malformed"),
+    ];
+    for (what, t, needle) in refused {
+        let req = Request::get(format!("/ws?token={t}")).body(Body::empty()).unwrap();
+        let (status, v) = ws_status(&app, req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(v["error"], "invalid_token", "{what}");
+        assert!(v["message"].as_str().unwrap().contains(needle), "{what}: {v}");
+    }
+    let none = Request::get("/ws").body(Body::empty()).unwrap();
+    let (status, v) = ws_status(&app, none).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing_token"))
+    );
+}
+
+#[tokio::test]
+async fn websocket_token_from_the_token_endpoint_opens_the_route() {
+    let env = env().await;
+    let code = sdk_code(&env, "identify");
+    let (_, v) = post_json(
+        &env.app,
+        "/api/token",
+        "application/json",
+        serde_json::json!({ "code": code }).to_string(),
+    )
+    .await;
+    let ws = v["websocket_token"].as_str().unwrap();
+    let req = Request::get(format!("/ws?token={ws}")).body(Body::empty()).unwrap();
+    assert_eq!(
+        ws_status(&env.app, req).await,
+        (StatusCode::OK, Value::String(fixture::WUMPUS_ID.into()))
+    );
+}
+
+// ------------------------------------------------------------------ proxy signatures
+
+const SEED: [u8; 32] = [5; 32];
+
+fn proxy_payload(created_at: u64, user: &str) -> ProxyPayload {
+    let mut fields = serde_json::Map::new();
+    fields.insert("user_id".into(), user.into());
+    ProxyPayload {
+        created_at,
+        expires_at: created_at + 300,
+        fields,
+    }
+}
+
+fn signed(seed: &[u8; 32], payload: &ProxyPayload) -> Request<Body> {
+    let mut req = Request::get("/api/state");
+    for (k, v) in sign_proxy_payload(seed, payload) {
+        req = req.header(k, v);
+    }
+    req.body(Body::empty()).unwrap()
+}
+
+fn proxy_app() -> Router {
+    let auth = ProxyAuth::new(ProxyVerifier::new(ProxyPublicKey::from_seed(&SEED))).with_instance_check(
+        |p: &ProxyPayload, _req: &http::request::Parts| {
+            let banned = p.str_field("user_id") == Some("666");
+            async move {
+                if banned {
+                    Err("not in a live instance of this activity".to_owned())
+                } else {
+                    Ok(())
+                }
+            }
+        },
+    );
+    let check = ProxyCheck::new(auth).with_clock(Arc::new(now));
+    Router::new()
+        .route(
+            "/api/state",
+            get(|DiscordProxy(p): DiscordProxy| async move { p.str_field("user_id").unwrap_or("").to_owned() }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            check.clone(),
+            require_discord_proxy,
+        ))
+        .with_state(check)
+}
+
+#[tokio::test]
+async fn proxy_signature_middleware() {
+    let app = proxy_app();
+    let good = proxy_payload(NOW - 10, "42");
+    assert_eq!(
+        ws_status(&app, signed(&SEED, &good)).await,
+        (StatusCode::OK, Value::String("42".into()))
+    );
+    // a changed payload under the original signature
+    let mut changed = signed(&SEED, &good);
+    let other = sign_proxy_payload(&SEED, &proxy_payload(NOW - 10, "43"));
+    changed.headers_mut().insert(other[2].0, other[2].1.parse().unwrap());
+    // a timestamp outside the window (expired; and from the future)
+    let expired = signed(&SEED, &proxy_payload(NOW - 400, "42"));
+    let future = signed(&SEED, &proxy_payload(NOW + 120, "42"));
+    // another key
+    let other_key = signed(&[6; 32], &good);
+    let unsigned = Request::get("/api/state").body(Body::empty()).unwrap();
+    for (what, req, reason) in [
+        ("changed payload", changed, "bad_signature"),
+        ("expired", expired, "expired"),
+        ("future", future, "not_yet_valid"),
+        ("other key", other_key, "bad_signature"),
+        ("unsigned", unsigned, "missing_header"),
+    ] {
+        let (status, v) = ws_status(&app, req).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}");
+        assert_eq!(v["error"], "invalid_proxy_signature", "{what}");
+        assert_eq!(v["reason"], reason, "{what}");
+    }
+    // signed correctly, but the instance check refuses
+    let (status, v) = ws_status(&app, signed(&SEED, &proxy_payload(NOW, "666"))).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("activity_instance_refused"))
+    );
 }

@@ -9,15 +9,25 @@
 //! - [`WebsocketTokenSigner`] / [`WebsocketTokenVerifier`]: a short-lived HS256 JWT that
 //!   authenticates the client to *your* backend (never to Discord), binding the user id, the
 //!   scopes, an audience and an expiry, with a key id (`kid`) so keys can rotate;
-//! - [`verify_proxy_signature`]: the Ed25519 signature Discord's Activity proxy puts on the
-//!   requests it forwards (`X-Signature-Ed25519`, `X-Signature-Timestamp`), with a time window;
+//! - [`ProxyVerifier`]: the Ed25519 signature Discord's Activity proxy can put on the requests
+//!   it forwards (`X-Signature-Ed25519`, `X-Signature-Timestamp`, `X-Discord-Proxy-Payload`);
 //! - [`RateLimitedBody`]: what to answer the client when Discord answers 429 (`retry_after` in
 //!   float seconds, taken from Discord's answer, never invented).
 //!
+//! [`EmbeddedConfig`] ties these together into the endpoints the framework crates serve: the
+//! token endpoint ([`EmbeddedConfig::token_flow`]), the refresh endpoint
+//! ([`EmbeddedConfig::refresh_flow`]) and the websocket-token check
+//! ([`WebsocketTokenVerifier::verify_request`]). Their answers are `http::Response<String>`
+//! built here, so every framework sends byte-for-byte the same JSON.
+//!
 //! Like the rest of this crate, nothing here reads a clock: the current time is an argument.
 //!
-//! Cookies inside Discord's iframe are third-party cookies: any cookie an Activity backend
-//! sets needs `SameSite=None; Secure; Partitioned` to be stored at all.
+//! # Cookies inside Discord's iframe
+//! An Activity runs in an iframe on `discord.com`, served from `{application_id}.discordsays.com`
+//! through Discord's proxy: to the browser every cookie your backend sets there is a
+//! third-party cookie. Browsers store it only with `SameSite=None; Secure; Partitioned`
+//! (CHIPS), and some still refuse it. Prefer the `websocket_token` (or your own bearer token)
+//! held in memory by the page; if you do set a cookie, set all three attributes.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -33,6 +43,17 @@ use crate::api::User;
 use crate::cdn;
 use crate::response::RateLimit;
 use crate::{Scope, Scopes, Snowflake, TokenSet};
+
+pub mod answer;
+mod backend;
+mod proxy;
+
+pub use backend::{EmbeddedConfig, MAX_BODY_BYTES, RefreshFlow, TokenFlow, WebsocketRejection, is_json};
+pub use proxy::{
+    DEFAULT_CLOCK_SKEW, InstanceCheck, InstanceCheckFuture, MAX_PAYLOAD_HEADER_BYTES, PAYLOAD_HEADER, ProxyAuth,
+    ProxyPayload, ProxyPublicKey, ProxyRejection, ProxySignatureError, ProxyVerifier, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, sign_proxy_payload,
+};
 
 // ---------------------------------------------------------------------------------------------
 // The authorize answer
@@ -237,39 +258,61 @@ pub fn refresh_only(refresh_token: crate::RefreshToken) -> TokenSet {
 
 /// The JSON body to send the client with a 429 when Discord rate limited the backend.
 ///
-/// `retry_after` is float seconds, as Discord's own body has it. It comes from what Discord
-/// said (its JSON body's `retry_after`, else its `Retry-After` or `X-RateLimit-Reset-After`
-/// headers, see [`RateLimit::from_parts`]); when Discord said nothing at all, `fallback` is used.
+/// `retry_after` is float seconds, as in Discord's own body, and always comes from what
+/// Discord said: its JSON body's `retry_after` (passed on exactly, see
+/// [`from_response`](Self::from_response)), else its `Retry-After` or
+/// `X-RateLimit-Reset-After` header. When Discord said nothing at all (e.g. a Cloudflare block
+/// with neither) it is `null`: the client must back off on its own. Nothing here ever invents
+/// a wait, and nothing retries at once.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RateLimitedBody {
     /// Always `"rate_limited"`.
     pub error: String,
     /// A human-readable message.
     pub message: String,
-    /// Seconds to wait before trying again.
-    pub retry_after: f64,
+    /// Seconds to wait before trying again; `null` when Discord did not say.
+    pub retry_after: Option<f64>,
     /// Whether Discord's global limit was hit.
     pub global: bool,
 }
 
+/// Waits longer than this (one hour) are passed on as this long.
+const MAX_RETRY_AFTER_SECS: f64 = 3600.0;
+
 impl RateLimitedBody {
-    /// Maps Discord's rate limit to the client's answer.
-    pub fn from_rate_limit(rl: &RateLimit, fallback: Duration) -> Self {
-        let wait = rl.retry_after.unwrap_or(fallback);
+    /// Maps Discord's rate limit (as parsed into a [`RateLimit`]) to the client's answer.
+    pub fn from_rate_limit(rl: &RateLimit) -> Self {
         Self {
             error: "rate_limited".to_owned(),
             message: "Discord is rate limiting this application; try again later.".to_owned(),
-            retry_after: wait.as_secs_f64(),
+            retry_after: rl.retry_after.map(|d| d.as_secs_f64()),
             global: rl.global,
         }
     }
 
-    /// The value for a `Retry-After` header on the client's 429: whole seconds, rounded up.
-    pub fn retry_after_header(&self) -> u64 {
-        // retry_after is finite, non-negative and at most an hour (RateLimit caps it).
+    /// Maps Discord's 429 response: the body's `retry_after` number is passed on exactly as
+    /// Discord wrote it (capped at one hour), else what [`RateLimit::from_parts`] reads from
+    /// the headers.
+    pub fn from_response<B: AsRef<[u8]>>(response: &http::Response<B>) -> Self {
+        let body = response.body().as_ref();
+        let mut out = Self::from_rate_limit(&RateLimit::from_parts(response.headers(), body));
+        let exact = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("retry_after").and_then(serde_json::Value::as_f64))
+            .filter(|f| f.is_finite() && *f >= 0.0)
+            .map(|f| f.min(MAX_RETRY_AFTER_SECS));
+        if exact.is_some() {
+            out.retry_after = exact;
+        }
+        out
+    }
+
+    /// The value for a `Retry-After` header on the client's 429: whole seconds, rounded up;
+    /// `None` when Discord named no wait.
+    pub fn retry_after_header(&self) -> Option<u64> {
+        // retry_after is finite, non-negative and at most an hour.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let secs = self.retry_after.ceil().max(0.0) as u64;
-        secs
+        self.retry_after.map(|s| s.ceil().max(0.0) as u64)
     }
 }
 
@@ -561,113 +604,9 @@ impl WebsocketTokenVerifier {
     }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Activity proxy signatures (Ed25519)
-// ---------------------------------------------------------------------------------------------
-
-/// The header carrying the hex Ed25519 signature.
-pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
-/// The header carrying the signed timestamp (seconds since the Unix epoch).
-pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
-/// The default window: a signature older or newer than this (five minutes) is refused.
-pub const DEFAULT_SIGNATURE_WINDOW: Duration = Duration::from_secs(300);
-
-/// Why a proxy signature was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProxySignatureError {
-    /// A header is missing.
-    #[error("the {0} header is missing")]
-    Missing(&'static str),
-    /// The signature is not 64 hex-encoded bytes, or the timestamp not a number.
-    #[error("the signature headers are malformed")]
-    Malformed,
-    /// The timestamp is outside the window around `now` (a replay, or a wrong clock).
-    #[error("the signature timestamp is outside the allowed window")]
-    OutsideWindow,
-    /// The signature does not match the timestamp and payload under the public key.
-    #[error("the signature is not valid")]
-    BadSignature,
-}
-
-/// The application's Ed25519 public key (from the Developer Portal, hex).
-#[derive(Clone, Debug)]
-pub struct ProxyPublicKey(ed25519_dalek::VerifyingKey);
-
-impl ProxyPublicKey {
-    /// Parses the 64-hex-digit public key shown in the Developer Portal.
-    pub fn from_hex(hex: &str) -> Option<Self> {
-        let bytes: [u8; 32] = decode_hex(hex.trim())?.try_into().ok()?;
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes).ok().map(Self)
-    }
-
-    /// From the raw 32 bytes.
-    pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
-        ed25519_dalek::VerifyingKey::from_bytes(bytes).ok().map(Self)
-    }
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let hi = char::from(pair[0]).to_digit(16)?;
-            let lo = char::from(pair[1]).to_digit(16)?;
-            u8::try_from(hi * 16 + lo).ok()
-        })
-        .collect()
-}
-
-/// Verifies a request signed by Discord's proxy: the Ed25519 `signature` (hex, from
-/// [`SIGNATURE_HEADER`]) over `timestamp` (from [`TIMESTAMP_HEADER`]) followed by `payload`
-/// (the request body, or the `X-Discord-Proxy-Payload` header where the proxy sends one) —
-/// the same scheme as interaction signatures. The timestamp must be within `window` of `now`.
-pub fn verify_proxy_signature(
-    key: &ProxyPublicKey,
-    signature: Option<&str>,
-    timestamp: Option<&str>,
-    payload: &[u8],
-    now: SystemTime,
-    window: Duration,
-) -> Result<(), ProxySignatureError> {
-    use ProxySignatureError as E;
-    let signature = signature.ok_or(E::Missing(SIGNATURE_HEADER))?;
-    let timestamp = timestamp.ok_or(E::Missing(TIMESTAMP_HEADER))?;
-    let sig: [u8; 64] = decode_hex(signature.trim())
-        .and_then(|v| v.try_into().ok())
-        .ok_or(E::Malformed)?;
-    let ts: u64 = timestamp.parse().map_err(|_| E::Malformed)?;
-    let now = secs(now);
-    if ts.abs_diff(now) > window.as_secs() {
-        return Err(E::OutsideWindow);
-    }
-    let mut message = Vec::with_capacity(timestamp.len() + payload.len());
-    message.extend_from_slice(timestamp.as_bytes());
-    message.extend_from_slice(payload);
-    key.0
-        .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&sig))
-        .map_err(|_| E::BadSignature)
-}
-
-/// [`verify_proxy_signature`] reading the two headers from `headers`.
-pub fn verify_proxy_headers(
-    key: &ProxyPublicKey,
-    headers: &http::HeaderMap,
-    payload: &[u8],
-    now: SystemTime,
-    window: Duration,
-) -> Result<(), ProxySignatureError> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    verify_proxy_signature(key, get(SIGNATURE_HEADER), get(TIMESTAMP_HEADER), payload, now, window)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ed25519_dalek::Signer as _;
 
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
@@ -754,16 +693,38 @@ mod tests {
 
     #[test]
     fn rate_limited_body_uses_discords_retry_after() {
-        let rl = RateLimit::from_parts(
+        let resp = |headers: &[(&str, &str)], body: &str| {
+            let mut b = http::Response::builder().status(429);
+            for (k, v) in headers {
+                b = b.header(*k, *v);
+            }
+            b.body(body.as_bytes().to_vec()).unwrap()
+        };
+        // the body's float, exactly as written (not rounded through a Duration)
+        let b = RateLimitedBody::from_response(&resp(
+            &[("retry-after", "2")],
+            r#"{"message":"x","retry_after":1.337,"global":true}"#,
+        ));
+        assert_eq!(b.retry_after, Some(1.337));
+        assert!(b.global);
+        assert_eq!(b.retry_after_header(), Some(2));
+        assert_eq!(serde_json::to_value(&b).unwrap()["retry_after"], 1.337);
+        // headers only: the header's value
+        let h = RateLimitedBody::from_response(&resp(&[("retry-after", "3")], ""));
+        assert_eq!(h.retry_after, Some(3.0));
+        // nothing said: null, never a made-up wait
+        let none = RateLimitedBody::from_response(&resp(&[], r#"{"code":40333,"message":"internal network error"}"#));
+        assert_eq!(none.retry_after, None);
+        assert_eq!(none.retry_after_header(), None);
+        assert!(serde_json::to_value(&none).unwrap()["retry_after"].is_null());
+        // absurd waits are capped at an hour
+        let long = RateLimitedBody::from_response(&resp(&[], r#"{"retry_after":1e9}"#));
+        assert_eq!(long.retry_after, Some(3600.0));
+        let via_rl = RateLimitedBody::from_rate_limit(&RateLimit::from_parts(
             &http::HeaderMap::new(),
-            br#"{"message":"x","retry_after":1.25,"global":false}"#,
-        );
-        let b = RateLimitedBody::from_rate_limit(&rl, Duration::from_secs(5));
-        assert!((b.retry_after - 1.25).abs() < 1e-9);
-        assert_eq!(b.retry_after_header(), 2);
-        let none = RateLimitedBody::from_rate_limit(&RateLimit::default(), Duration::from_secs(5));
-        assert!((none.retry_after - 5.0).abs() < 1e-9);
-        assert_eq!(serde_json::to_value(&b).unwrap()["retry_after"], 1.25);
+            br#"{"retry_after":1.25}"#,
+        ));
+        assert_eq!(via_rl.retry_after, Some(1.25));
     }
 
     fn key(kid: &str, byte: u8) -> WebsocketKey {
@@ -855,83 +816,5 @@ mod tests {
             KeyError::DuplicateKeyId
         );
         assert!(!format!("{:?}", key("k", 0x41)).contains("65"));
-    }
-
-    fn hex(bytes: &[u8]) -> String {
-        use std::fmt::Write as _;
-        bytes.iter().fold(String::new(), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-    }
-
-    #[test]
-    fn proxy_signature() {
-        use ProxySignatureError as E;
-        let sk = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-        let other = ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
-        let pk = ProxyPublicKey::from_hex(&hex(sk.verifying_key().as_bytes())).unwrap();
-        let now = at(1_700_000_000);
-        let ts = "1700000000";
-        let body = br#"{"hello":"world"}"#;
-        let sign = |k: &ed25519_dalek::SigningKey, ts: &str, body: &[u8]| {
-            hex(&k.sign(&[ts.as_bytes(), body].concat()).to_bytes())
-        };
-        let w = DEFAULT_SIGNATURE_WINDOW;
-        let good = sign(&sk, ts, body);
-        assert_eq!(verify_proxy_signature(&pk, Some(&good), Some(ts), body, now, w), Ok(()));
-        let mut headers = http::HeaderMap::new();
-        headers.insert(SIGNATURE_HEADER, good.parse().unwrap());
-        headers.insert(TIMESTAMP_HEADER, ts.parse().unwrap());
-        assert_eq!(
-            verify_proxy_headers(&pk, &headers, body, now + Duration::from_secs(300), w),
-            Ok(())
-        );
-        // changed payload
-        assert_eq!(
-            verify_proxy_signature(&pk, Some(&good), Some(ts), br#"{"hello":"World"}"#, now, w),
-            Err(E::BadSignature)
-        );
-        // changed timestamp (still inside the window)
-        assert_eq!(
-            verify_proxy_signature(&pk, Some(&good), Some("1700000001"), body, now, w),
-            Err(E::BadSignature)
-        );
-        // old timestamp, correctly signed
-        let old_ts = "1699999000";
-        let old = sign(&sk, old_ts, body);
-        assert_eq!(
-            verify_proxy_signature(&pk, Some(&old), Some(old_ts), body, now, w),
-            Err(E::OutsideWindow)
-        );
-        // too far in the future
-        assert_eq!(
-            verify_proxy_signature(&pk, Some(&good), Some(ts), body, now - Duration::from_secs(301), w),
-            Err(E::OutsideWindow)
-        );
-        // another key
-        let forged = sign(&other, ts, body);
-        assert_eq!(
-            verify_proxy_signature(&pk, Some(&forged), Some(ts), body, now, w),
-            Err(E::BadSignature)
-        );
-        // missing / malformed
-        assert_eq!(
-            verify_proxy_signature(&pk, None, Some(ts), body, now, w),
-            Err(E::Missing(SIGNATURE_HEADER))
-        );
-        assert_eq!(
-            verify_proxy_signature(&pk, Some(&good), None, body, now, w),
-            Err(E::Missing(TIMESTAMP_HEADER))
-        );
-        assert_eq!(
-            verify_proxy_signature(&pk, Some("zz"), Some(ts), body, now, w),
-            Err(E::Malformed)
-        );
-        assert_eq!(
-            verify_proxy_signature(&pk, Some(&good), Some("x"), body, now, w),
-            Err(E::Malformed)
-        );
-        assert!(ProxyPublicKey::from_hex("abc").is_none());
     }
 }

@@ -95,7 +95,8 @@
 //! `GET /mock/logout`, `GET /mock/requests` (recorded requests, secrets masked),
 //! `POST /mock/faults` (form `spec=ENDPOINT:KIND[*N]`, see [`Fault`]'s `FromStr`),
 //! `DELETE /mock/faults`, `POST /mock/expire-access-tokens`, `POST /mock/advance-time`
-//! (form `seconds=N`).
+//! (form `seconds=N`), `POST /mock/sdk/authorize` (form `client_id`, `scope`, optional
+//! `user_id`: a code the Embedded App SDK's way, see [`MockDiscord::sdk_authorize`]).
 //!
 //! # Standalone
 //!
@@ -564,6 +565,32 @@ impl MockDiscord {
             revoked: false,
         };
         Ok(st.issue(grant, true, None).1)
+    }
+
+    /// Issues an authorization code the way the Discord client does for an Activity's
+    /// Embedded App SDK `authorize` command: bound to no `redirect_uri` (exchange it without
+    /// one; sending one is refused), no PKCE, consent implied. `scopes` is space-separated.
+    /// Over HTTP: `POST /mock/sdk/authorize`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use discord_oauth_mock::{MockDiscord, fixture};
+    /// let discord = MockDiscord::start().await.unwrap();
+    /// let code = discord.sdk_authorize(fixture::CLIENT_ID, fixture::WUMPUS_ID, "identify email").unwrap();
+    /// assert_eq!(code.len(), 30);
+    /// # }
+    /// ```
+    pub fn sdk_authorize(&self, client_id: &str, user_id: &str, scopes: &str) -> Result<String, MockError> {
+        let mut st = self.shared.lock();
+        if !st.clients.contains_key(client_id) {
+            return Err(MockError::UnknownClient(client_id.to_owned()));
+        }
+        if !st.users.contains_key(user_id) {
+            return Err(MockError::UnknownUser(user_id.to_owned()));
+        }
+        let scopes: Vec<String> = scopes.split_whitespace().map(str::to_owned).collect();
+        oauth::sdk_code(&mut st, client_id, user_id, &scopes).map_err(|_| MockError::UnknownScope(scopes.join(" ")))
     }
 
     /// Makes every access token issued so far expired (refresh tokens stay usable).

@@ -525,7 +525,7 @@ fn approve(st: &mut State, req: AuthzRequest, user_id: &str, cookie: Option<Stri
             let record = CodeRecord {
                 client_id: req.client.id.clone(),
                 user_id: user_id.to_owned(),
-                redirect_uri: redirect_uri.clone(),
+                redirect_uri: Some(redirect_uri.clone()),
                 scopes: req.scopes.clone(),
                 challenge: req.challenge.clone(),
                 nonce: req.nonce.clone(),
@@ -571,6 +571,75 @@ fn approve(st: &mut State, req: AuthzRequest, user_id: &str, cookie: Option<Stri
     };
     let pairs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (*k, v.as_str())).collect();
     found(&redirect_with(&redirect_uri, &pairs, fragment), cookie)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Embedded App SDK's `authorize`
+
+/// Issues a code the way the Discord client does for an Activity's `authorize` command: no
+/// redirect, no PKCE, consent implied. `scopes` must be known and non-empty, and may not ask
+/// for what needs a redirect (`bot`, `webhook.incoming`).
+pub(crate) fn sdk_code(st: &mut State, client_id: &str, user_id: &str, scopes: &[String]) -> Result<String, String> {
+    if !st.clients.contains_key(client_id) {
+        return Err("Unknown Application".to_owned());
+    }
+    if !st.users.contains_key(user_id) {
+        return Err("Unknown User".to_owned());
+    }
+    if scopes.is_empty() || !all_known(scopes) || scopes.iter().any(|s| PASSTHROUGH.contains(&s.as_str())) {
+        return Err(errors::INVALID_SCOPE.to_owned());
+    }
+    st.authorizations
+        .entry((client_id.to_owned(), user_id.to_owned()))
+        .or_default()
+        .extend(scopes.iter().cloned());
+    let code = random_alnum(30);
+    let record = CodeRecord {
+        client_id: client_id.to_owned(),
+        user_id: user_id.to_owned(),
+        redirect_uri: None,
+        scopes: scopes.to_vec(),
+        challenge: None,
+        nonce: None,
+        expires_at: later(st.now(), st.config.code_ttl),
+        used_by: None,
+        guild_id: None,
+        webhook_channel: None,
+    };
+    st.codes.insert(code.clone(), record);
+    Ok(code)
+}
+
+/// `POST /mock/sdk/authorize` (form `client_id`, `scope` space- or comma-separated, optional
+/// `user_id`): plays the Discord client answering an Activity's `authorize` command, and
+/// answers `{"code": "…"}`. Any origin may call it (`Access-Control-Allow-Origin: *`), so a
+/// page served by the app under test can stand in for the SDK.
+pub(crate) async fn sdk_authorize(AxState(shared): AxState<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form = read_form(&headers, &body);
+    let scopes = first(&form, "scope")
+        .map(|s| parse_scopes(&s.replace(',', " ")))
+        .unwrap_or_default();
+    let mut st = shared.lock();
+    let user = st.pick_user(&[first(&form, "user_id"), cookie_value(&headers, USER_COOKIE).as_deref()]);
+    let result = match (first(&form, "client_id"), user) {
+        (Some(client_id), Some(user_id)) => sdk_code(&mut st, client_id, &user_id, &scopes),
+        (None, _) => Err(errors::missing_field("client_id")),
+        (_, None) => Err("The mock has no users to log in as.".to_owned()),
+    };
+    drop(st);
+    let mut resp = match result {
+        Ok(code) => axum::Json(json!({ "code": code })).into_response(),
+        Err(message) => (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "message": message, "code": 0 })),
+        )
+            .into_response(),
+    };
+    resp.headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -699,7 +768,10 @@ fn code_grant(st: &mut State, base_url: &str, auth: &Authenticated, form: &[(Str
         st.codes.remove(code);
         return invalid_code();
     }
-    if first(form, "redirect_uri") != Some(rec.redirect_uri.as_str()) {
+    // A code from a redirect needs the same `redirect_uri` back; a code the Embedded App SDK's
+    // `authorize` issued had none, and one sent with it is refused too (strict, so tests catch
+    // a backend configured for the wrong kind of code).
+    if first(form, "redirect_uri") != rec.redirect_uri.as_deref() {
         return bad_request("invalid_grant", errors::INVALID_REDIRECT_URI);
     }
     let verifier = first(form, "code_verifier");

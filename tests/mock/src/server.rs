@@ -45,7 +45,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/mock/requests", get(requests_json))
         .route("/mock/faults", axum::routing::post(add_fault).delete(clear_faults))
         .route("/mock/expire-access-tokens", axum::routing::post(expire_access_tokens))
-        .route("/mock/advance-time", axum::routing::post(advance_time));
+        .route("/mock/advance-time", axum::routing::post(advance_time))
+        .route("/mock/sdk/authorize", axum::routing::post(oauth::sdk_authorize));
     for p in API_PREFIXES {
         r = r
             .route(

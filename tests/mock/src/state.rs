@@ -119,7 +119,8 @@ pub(crate) struct RefreshRecord {
 pub(crate) struct CodeRecord {
     pub(crate) client_id: String,
     pub(crate) user_id: String,
-    pub(crate) redirect_uri: String,
+    /// `None` for a code issued the Embedded App SDK's way (no redirect).
+    pub(crate) redirect_uri: Option<String>,
     pub(crate) scopes: Vec<String>,
     pub(crate) challenge: Option<String>,
     pub(crate) nonce: Option<String>,

@@ -807,3 +807,94 @@ async fn consent_page_escapes_and_round_trips_hostile_state() {
     let resp = consent(&http, &mock, &params, "approve", None).await;
     assert_eq!(params_of(&location(&resp), false)["state"], state);
 }
+
+#[tokio::test]
+async fn sdk_codes_are_exchanged_without_redirect_uri() {
+    let mock = MockDiscord::start().await.unwrap();
+    let http = http();
+    let sdk = |code: &str, redirect: Option<&str>| {
+        let mut form = vec![("grant_type", "authorization_code"), ("code", code)];
+        if let Some(r) = redirect {
+            form.push(("redirect_uri", r));
+        }
+        form.into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect::<Vec<_>>()
+    };
+    // Rust API: a code bound to no redirect_uri
+    let code = mock
+        .sdk_authorize(fixture::CLIENT_ID, fixture::LENA_ID, "identify email")
+        .unwrap();
+    let form = sdk(&code, None);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, body) = json_of(token_request(&http, &mock, &pairs).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["scope"], "identify email");
+    let (_, me) = get_api(&http, &mock, "/users/@me", body["access_token"].as_str().unwrap()).await;
+    assert_eq!(me["id"], fixture::LENA_ID);
+    // single use
+    let (status, body) = json_of(token_request(&http, &mock, &pairs).await).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            oauth_err("invalid_grant", errors::INVALID_CODE)
+        )
+    );
+
+    // an SDK code sent with a redirect_uri is refused (and stays unused)
+    let code = mock
+        .sdk_authorize(fixture::CLIENT_ID, fixture::WUMPUS_ID, "identify")
+        .unwrap();
+    let form = sdk(&code, Some(REDIRECT));
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, body) = json_of(token_request(&http, &mock, &pairs).await).await;
+    assert_eq!(
+        (status, body),
+        (
+            StatusCode::BAD_REQUEST,
+            oauth_err("invalid_grant", errors::INVALID_REDIRECT_URI)
+        )
+    );
+    // a redirect-flow code still needs its redirect_uri
+    let q = get_code(&http, &mock, "identify", None).await;
+    let form = sdk(&q["code"], None);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, _) = json_of(token_request(&http, &mock, &pairs).await).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // over HTTP, from any origin, comma-separated scopes like the SDK's
+    let resp = http
+        .post(format!("{}/mock/sdk/authorize", mock.base_url()))
+        .form(&[
+            ("client_id", fixture::CLIENT_ID),
+            ("scope", "identify,guilds"),
+            ("user_id", fixture::NOVA_ID),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["access-control-allow-origin"], "*");
+    let (status, body) = json_of(resp).await;
+    assert_eq!(status, StatusCode::OK);
+    let form = sdk(body["code"].as_str().unwrap(), None);
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (status, body) = json_of(token_request(&http, &mock, &pairs).await).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["scope"], "identify guilds");
+    // unknown scope, bot scope, unknown client
+    for (client, scope) in [
+        (fixture::CLIENT_ID, "identify nope"),
+        (fixture::CLIENT_ID, "bot"),
+        ("1", "identify"),
+    ] {
+        let resp = http
+            .post(format!("{}/mock/sdk/authorize", mock.base_url()))
+            .form(&[("client_id", client), ("scope", scope)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{client} {scope}");
+    }
+    assert!(mock.sdk_authorize(fixture::CLIENT_ID, "1", "identify").is_err());
+}

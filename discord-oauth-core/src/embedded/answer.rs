@@ -1,0 +1,61 @@
+//! The JSON answers of the embedded endpoints, as `http::Response<String>`, so every framework
+//! sends byte-for-byte the same status, headers and body.
+//!
+//! Every answer is `application/json` with `Cache-Control: no-store` (they carry tokens, or
+//! say why none was given) and `X-Content-Type-Options: nosniff`. Errors are
+//! `{"error": "<code>", "message": "<what happened and what to do>"}`.
+
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Response, StatusCode};
+use serde::Serialize;
+
+use super::RateLimitedBody;
+
+/// `status` with `value` serialized as the JSON body.
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<String> {
+    // The answers are plain structs and JSON values: serializing them cannot fail.
+    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned());
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    r
+}
+
+/// `{"error": code, "message": message}` with `status`.
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response<String> {
+    json(status, &serde_json::json!({ "error": code, "message": message }))
+}
+
+/// `401` with `WWW-Authenticate: Bearer` (RFC 6750) and the JSON error.
+pub fn unauthorized(code: &str, message: &str) -> Response<String> {
+    let mut r = error(StatusCode::UNAUTHORIZED, code, message);
+    let challenge = if code == "invalid_token" {
+        "Bearer error=\"invalid_token\""
+    } else {
+        "Bearer"
+    };
+    r.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+    r
+}
+
+/// `429` with the [`RateLimitedBody`] and, when Discord named a wait, `Retry-After`.
+pub fn rate_limited(body: &RateLimitedBody) -> Response<String> {
+    let mut r = json(StatusCode::TOO_MANY_REQUESTS, body);
+    if let Some(secs) = body.retry_after_header() {
+        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+    }
+    r
+}
+
+/// `413`: the body is larger than the endpoint reads.
+pub fn payload_too_large() -> Response<String> {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        "The body is too large.",
+    )
+}

@@ -1,0 +1,685 @@
+//! The endpoints of an Activity backend, sans-IO: request in, flow out, answer out.
+//!
+//! A framework crate serves them by (1) reading the request's `Content-Type` and at most
+//! [`MAX_BODY_BYTES`]` + 1` bytes of body, (2) calling [`EmbeddedConfig::token_flow`] or
+//! [`EmbeddedConfig::refresh_flow`], which either refuses at once (an answer) or gives a
+//! [`Flow`], (3) driving the flow with [`drive`](crate::login::flow::drive), and (4) sending
+//! the `http::Response<String>` it ends with. The flows never wait and never retry: a Discord
+//! 429 becomes the client's 429 with Discord's `retry_after`.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use http::{Response, StatusCode};
+use serde::Deserialize;
+
+use super::answer;
+use super::{
+    AuthorizeSuccess, RateLimitedBody, RefreshSuccess, WebsocketClaims, WebsocketTokenError, WebsocketTokenSigner,
+    WebsocketTokenVerifier, refresh_only,
+};
+use crate::api::{self, User};
+use crate::login::flow::{Flow, Step};
+use crate::response::ApiCall;
+use crate::{
+    AuthorizationCode, AuthorizationGrant, Client, CodeExchange, Endpoints, OAuthErrorCode, RefreshExchange,
+    RefreshToken, Scope, Scopes, TokenError, TokenSet,
+};
+
+/// The largest JSON body the endpoints read; larger ones get `413`.
+pub const MAX_BODY_BYTES: usize = 4096;
+/// The longest `code` or `refresh_token` accepted.
+const MAX_SECRET_LEN: usize = 512;
+/// The most scopes a token request may name.
+const MAX_SCOPES: usize = 32;
+
+/// The configuration of an Activity backend's endpoints: the OAuth2 client, the websocket
+/// token signer and verifier, and how codes are exchanged. Cheap to clone.
+///
+/// ```
+/// use discord_oauth_core::embedded::{EmbeddedConfig, WebsocketKey, WebsocketTokenSigner, WebsocketTokenVerifier};
+/// use discord_oauth_core::{Client, ClientId, ClientSecret, RedirectUrl};
+///
+/// let client = Client::new(
+///     ClientId::new("1100000000000000001".into()),
+///     Some(ClientSecret::new("secret".into())),
+///     RedirectUrl::new("https://example.com/unused".into()).unwrap(),
+/// );
+/// // The current key signs; the verifier also accepts the previous one during a rotation.
+/// let current = WebsocketKey::new("2025-06", vec![1; 32]).unwrap();
+/// let previous = WebsocketKey::new("2025-05", vec![2; 32]).unwrap();
+/// let signer = WebsocketTokenSigner::new(current.clone(), "my-activity").unwrap();
+/// let verifier = WebsocketTokenVerifier::new([current, previous], "my-activity").unwrap();
+/// let config = EmbeddedConfig::new(client, signer, verifier);
+/// assert!(config.redirect_uri().is_none()); // SDK codes are exchanged without one
+/// ```
+#[derive(Clone)]
+pub struct EmbeddedConfig {
+    client: Client,
+    signer: WebsocketTokenSigner,
+    verifier: WebsocketTokenVerifier,
+    redirect_uri: Option<String>,
+    default_scopes: Scopes,
+}
+
+impl fmt::Debug for EmbeddedConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EmbeddedConfig")
+            .field("client_id", &self.client.client_id().as_str())
+            .field("redirect_uri", &self.redirect_uri)
+            .field("default_scopes", &self.default_scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EmbeddedConfig {
+    /// Exchanges codes without a `redirect_uri` (the codes the Embedded App SDK's `authorize`
+    /// gives), with `identify` as the scope when the request names none.
+    pub fn new(client: Client, signer: WebsocketTokenSigner, verifier: WebsocketTokenVerifier) -> Self {
+        Self {
+            client,
+            signer,
+            verifier,
+            redirect_uri: None,
+            default_scopes: Scopes::new().with(Scope::Identify),
+        }
+    }
+
+    /// Sends this `redirect_uri` with every exchange: for codes that came from a classic
+    /// authorize redirect to it (Discord requires the same value back). SDK codes have none.
+    #[must_use]
+    pub fn with_redirect_uri(mut self, redirect_uri: impl Into<String>) -> Self {
+        self.redirect_uri = Some(redirect_uri.into());
+        self
+    }
+
+    /// The scopes assumed when a token request names none (default `identify`).
+    #[must_use]
+    pub fn with_default_scopes(mut self, scopes: Scopes) -> Self {
+        self.default_scopes = scopes;
+        self
+    }
+
+    /// The OAuth2 client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The `redirect_uri` sent with exchanges, if any.
+    pub fn redirect_uri(&self) -> Option<&str> {
+        self.redirect_uri.as_deref()
+    }
+
+    /// The websocket token signer.
+    pub fn signer(&self) -> &WebsocketTokenSigner {
+        &self.signer
+    }
+
+    /// The websocket token verifier.
+    pub fn verifier(&self) -> &WebsocketTokenVerifier {
+        &self.verifier
+    }
+
+    /// Refuses a request before its body is read: a `Content-Type` other than
+    /// `application/json` is `415`, a `Content-Length` over [`MAX_BODY_BYTES`] is `413`.
+    pub fn check_head(content_type: Option<&[u8]>, content_length: Option<u64>) -> Result<(), Response<String>> {
+        if !is_json(content_type) {
+            return Err(answer::error(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send JSON (Content-Type: application/json).",
+            ));
+        }
+        if content_length.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(answer::payload_too_large());
+        }
+        Ok(())
+    }
+
+    /// The token endpoint (`POST {backend_url}` of the SDK's `authorize`): reads
+    /// `{"code": "…", "scopes"?: ["identify", …] or "identify,email"}` and gives the flow that
+    /// exchanges the code and fetches the user, or the `4xx` answer for a bad request.
+    pub fn token_flow(&self, content_type: Option<&[u8]>, body: &[u8]) -> Result<TokenFlow, Response<String>> {
+        let body: TokenBody = read_json(content_type, body)?;
+        if !valid_secret(&body.code) {
+            return Err(bad_request("The code is missing or malformed."));
+        }
+        let scopes = match body.scopes {
+            None => self.default_scopes.clone(),
+            Some(list) => {
+                let names = list.names();
+                if names.len() > MAX_SCOPES || names.iter().any(|s| s.is_empty() || s.len() > 64) {
+                    return Err(bad_request("Too many scopes, or a malformed scope."));
+                }
+                names.iter().map(|s| Scope::parse(s)).collect()
+            }
+        };
+        let grant = AuthorizationGrant::from_code(AuthorizationCode::new(body.code), self.redirect_uri.clone(), scopes);
+        Ok(TokenFlow {
+            endpoints: self.client.endpoints().clone(),
+            signer: self.signer.clone(),
+            stage: TokenStage::Exchange(self.client.exchange_code(grant)),
+            answer: None,
+        })
+    }
+
+    /// The refresh endpoint: reads `{"refresh_token": "…"}` and gives the flow that refreshes
+    /// with Discord, or the `4xx` answer for a bad request.
+    pub fn refresh_flow(&self, content_type: Option<&[u8]>, body: &[u8]) -> Result<RefreshFlow, Response<String>> {
+        let body: RefreshBody = read_json(content_type, body)?;
+        if !valid_secret(&body.refresh_token) {
+            return Err(bad_request("The refresh token is missing or malformed."));
+        }
+        let exchange = self
+            .client
+            .refresh(refresh_only(RefreshToken::new(body.refresh_token)))
+            .map_err(|e| token_error(&e))?;
+        Ok(RefreshFlow { exchange, answer: None })
+    }
+}
+
+/// `true` for `application/json` (any parameters, any case).
+pub fn is_json(content_type: Option<&[u8]>) -> bool {
+    content_type
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+fn bad_request(message: &str) -> Response<String> {
+    answer::error(StatusCode::BAD_REQUEST, "invalid_request", message)
+}
+
+fn read_json<B: for<'de> Deserialize<'de>>(content_type: Option<&[u8]>, body: &[u8]) -> Result<B, Response<String>> {
+    EmbeddedConfig::check_head(content_type, None)?;
+    if body.len() > MAX_BODY_BYTES {
+        return Err(answer::payload_too_large());
+    }
+    serde_json::from_slice(body).map_err(|_| bad_request("The body is not the expected JSON."))
+}
+
+fn valid_secret(s: &str) -> bool {
+    !s.is_empty() && s.len() <= MAX_SECRET_LEN && s.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenBody {
+    code: String,
+    #[serde(default)]
+    scopes: Option<ScopeList>,
+}
+
+/// `["identify", "email"]`, or the SDK's comma-separated `"identify,email"` (spaces work too).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScopeList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl ScopeList {
+    fn names(self) -> Vec<String> {
+        match self {
+            ScopeList::List(v) => v,
+            ScopeList::Text(s) => s
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+fn unreachable_answer() -> Response<String> {
+    answer::error(
+        StatusCode::BAD_GATEWAY,
+        "discord_unavailable",
+        "Discord could not be reached; try again shortly.",
+    )
+}
+
+fn token_error(e: &TokenError) -> Response<String> {
+    match e {
+        TokenError::RateLimited(rl) => answer::rate_limited(&RateLimitedBody::from_rate_limit(rl)),
+        e if e.is_invalid_grant() => answer::error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "The code or refresh token is invalid, expired or already used; authorize again.",
+        ),
+        TokenError::Rejected(o) if matches!(o.error, OAuthErrorCode::InvalidRequest | OAuthErrorCode::InvalidScope) => {
+            answer::error(StatusCode::BAD_REQUEST, "rejected", "Discord refused the request.")
+        }
+        _ => answer::error(
+            StatusCode::BAD_GATEWAY,
+            "discord_error",
+            "Discord answered unexpectedly; try again later.",
+        ),
+    }
+}
+
+fn is_429(response: &http::Response<Vec<u8>>) -> bool {
+    response.status() == StatusCode::TOO_MANY_REQUESTS
+}
+
+// One per request, replaced twice: boxing would only add allocations.
+#[allow(clippy::large_enum_variant)]
+enum TokenStage {
+    Exchange(CodeExchange),
+    User { tokens: TokenSet, call: ApiCall<User> },
+    Finished,
+}
+
+/// The token endpoint's network sequence: exchange the code, fetch `/users/@me`, answer
+/// [`AuthorizeSuccess`] with a fresh `websocket_token` (signed at the time the user arrived).
+#[must_use = "drive the flow"]
+pub struct TokenFlow {
+    endpoints: Endpoints,
+    signer: WebsocketTokenSigner,
+    stage: TokenStage,
+    answer: Option<Response<String>>,
+}
+
+impl fmt::Debug for TokenFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stage = match self.stage {
+            TokenStage::Exchange(_) => "exchange",
+            TokenStage::User { .. } => "user",
+            TokenStage::Finished => "finished",
+        };
+        f.debug_struct("TokenFlow")
+            .field("stage", &stage)
+            .field("answered", &self.answer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Flow for TokenFlow {
+    /// The answer to send the client.
+    type Output = Response<String>;
+
+    fn poll(&mut self) -> Step {
+        if self.answer.is_some() {
+            return Step::Done;
+        }
+        match &self.stage {
+            TokenStage::Exchange(exchange) => Step::Send(exchange.request()),
+            TokenStage::User { call, .. } => Step::Send(call.request()),
+            TokenStage::Finished => Step::Done,
+        }
+    }
+
+    fn handle_response(&mut self, response: http::Response<Vec<u8>>, now: SystemTime) {
+        if is_429(&response) {
+            self.stage = TokenStage::Finished;
+            self.answer = Some(answer::rate_limited(&RateLimitedBody::from_response(&response)));
+            return;
+        }
+        match std::mem::replace(&mut self.stage, TokenStage::Finished) {
+            TokenStage::Exchange(exchange) => match exchange.finish(response, now) {
+                Ok(tokens) => {
+                    let call = api::current_user(&self.endpoints, &tokens.access_token);
+                    self.stage = TokenStage::User { tokens, call };
+                }
+                Err(e) => self.answer = Some(token_error(&e)),
+            },
+            TokenStage::User { tokens, call } => {
+                self.answer = Some(match call.parse(response) {
+                    Ok(user) => {
+                        let ws = self.signer.sign(user.id, &tokens.scopes, now);
+                        answer::json(StatusCode::OK, &AuthorizeSuccess::new(&tokens, &user, ws, now))
+                    }
+                    Err(_) => answer::error(
+                        StatusCode::BAD_GATEWAY,
+                        "discord_error",
+                        "Discord did not return the user; try again later.",
+                    ),
+                });
+            }
+            TokenStage::Finished => {}
+        }
+    }
+
+    fn handle_unreachable(&mut self, _error: String) {
+        self.stage = TokenStage::Finished;
+        self.answer = Some(unreachable_answer());
+    }
+
+    fn finish(self) -> Self::Output {
+        self.answer.unwrap_or_else(unreachable_answer)
+    }
+}
+
+/// The refresh endpoint's network sequence: one refresh request, answered as
+/// [`RefreshSuccess`].
+#[must_use = "drive the flow"]
+pub struct RefreshFlow {
+    exchange: RefreshExchange,
+    answer: Option<Response<String>>,
+}
+
+impl fmt::Debug for RefreshFlow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RefreshFlow")
+            .field("answered", &self.answer.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Flow for RefreshFlow {
+    /// The answer to send the client.
+    type Output = Response<String>;
+
+    fn poll(&mut self) -> Step {
+        if self.answer.is_some() {
+            Step::Done
+        } else {
+            Step::Send(self.exchange.request())
+        }
+    }
+
+    fn handle_response(&mut self, response: http::Response<Vec<u8>>, now: SystemTime) {
+        self.answer = Some(if is_429(&response) {
+            answer::rate_limited(&RateLimitedBody::from_response(&response))
+        } else {
+            match self.exchange.finish(response, now) {
+                Ok(tokens) => answer::json(StatusCode::OK, &RefreshSuccess::new(&tokens, now)),
+                Err(e) => token_error(&e),
+            }
+        });
+    }
+
+    fn handle_unreachable(&mut self, _error: String) {
+        self.answer = Some(unreachable_answer());
+    }
+
+    fn finish(self) -> Self::Output {
+        self.answer.unwrap_or_else(unreachable_answer)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// websocket_token on a request
+// ---------------------------------------------------------------------------------------------
+
+/// Why a request carried no valid websocket token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WebsocketRejection {
+    /// Neither `Authorization: Bearer …` nor a `token` query parameter.
+    Missing,
+    /// A token was sent but refused.
+    Invalid(WebsocketTokenError),
+}
+
+impl fmt::Display for WebsocketRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing => f.write_str(
+                "a websocket token is required (Authorization: Bearer <token>, or ?token=<token> on a WebSocket upgrade)",
+            ),
+            Self::Invalid(e) => e.fmt(f),
+        }
+    }
+}
+
+impl WebsocketRejection {
+    /// `401` JSON (`missing_token` or `invalid_token`) with `WWW-Authenticate: Bearer`, the
+    /// same for every framework. A WebSocket upgrade refused this way never upgrades.
+    pub fn answer(&self) -> Response<String> {
+        match self {
+            Self::Missing => answer::unauthorized("missing_token", &self.to_string()),
+            Self::Invalid(_) => answer::unauthorized("invalid_token", &self.to_string()),
+        }
+    }
+}
+
+impl WebsocketTokenVerifier {
+    /// Finds and verifies the token of a request: `Authorization: Bearer <token>` first, else
+    /// the first `token` query parameter (browsers cannot set headers on a WebSocket
+    /// upgrade). Query strings end up in access logs: that is why websocket tokens are
+    /// short-lived.
+    pub fn verify_request(
+        &self,
+        authorization: Option<&[u8]>,
+        query: Option<&str>,
+        now: SystemTime,
+    ) -> Result<WebsocketClaims, WebsocketRejection> {
+        let bearer = authorization.and_then(|v| std::str::from_utf8(v).ok()).and_then(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+        });
+        let token = bearer.or_else(|| {
+            query.and_then(|q| {
+                url::form_urlencoded::parse(q.as_bytes())
+                    .find(|(k, _)| k == "token")
+                    .map(|(_, v)| v.into_owned())
+            })
+        });
+        let token = token.filter(|t| !t.is_empty()).ok_or(WebsocketRejection::Missing)?;
+        self.verify(&token, now).map_err(WebsocketRejection::Invalid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+    use crate::embedded::WebsocketKey;
+    use crate::login::flow::FlowIo;
+    use crate::{ClientId, ClientSecret, RedirectUrl};
+
+    const T: u64 = 1_700_000_000;
+
+    fn config() -> EmbeddedConfig {
+        let client = Client::new(
+            ClientId::new("1100000000000000001".into()),
+            Some(ClientSecret::new("s".into())),
+            RedirectUrl::new("http://127.0.0.1:3000/auth/callback".into()).unwrap(),
+        );
+        let key = || WebsocketKey::new("k1", vec![7; 32]).unwrap();
+        EmbeddedConfig::new(
+            client,
+            WebsocketTokenSigner::new(key(), "activity").unwrap(),
+            WebsocketTokenVerifier::new([key()], "activity").unwrap(),
+        )
+    }
+
+    const JSON: Option<&[u8]> = Some(b"application/json; charset=utf-8");
+
+    fn status(r: Result<impl fmt::Debug, Response<String>>) -> u16 {
+        r.err().map_or(200, |a| a.status().as_u16())
+    }
+
+    #[test]
+    fn bad_requests_are_refused_before_any_io() {
+        let c = config();
+        assert_eq!(status(c.token_flow(Some(b"text/plain"), br#"{"code":"x"}"#)), 415);
+        assert_eq!(status(c.token_flow(None, br#"{"code":"x"}"#)), 415);
+        assert_eq!(status(c.token_flow(JSON, b"{}")), 400);
+        assert_eq!(status(c.token_flow(JSON, br#"{"code":"x","extra":1}"#)), 400);
+        assert_eq!(status(c.token_flow(JSON, br#"{"code":""}"#)), 400);
+        assert_eq!(status(c.token_flow(JSON, br#"{"code":"a b"}"#)), 400);
+        assert_eq!(status(c.token_flow(JSON, b"nope")), 400);
+        assert_eq!(status(c.token_flow(JSON, &[b'x'; MAX_BODY_BYTES + 1])), 413);
+        assert_eq!(status(EmbeddedConfig::check_head(JSON, Some(5000))), 413);
+        assert_eq!(
+            status(c.token_flow(JSON, br#"{"code":"x","scopes":"identify,email"}"#)),
+            200
+        );
+        assert_eq!(
+            status(c.token_flow(JSON, br#"{"code":"x","scopes":["identify"]}"#)),
+            200
+        );
+        assert_eq!(status(c.refresh_flow(JSON, br#"{"refresh_token":"r"}"#)), 200);
+        assert_eq!(status(c.refresh_flow(JSON, br#"{"code":"r"}"#)), 400);
+        let a = c.token_flow(JSON, b"{}").unwrap_err();
+        assert_eq!(a.headers()["content-type"], "application/json");
+        assert_eq!(a.headers()["cache-control"], "no-store");
+    }
+
+    /// Answers every request from a script, at a fixed time.
+    struct Script(
+        std::sync::Mutex<Vec<http::Response<Vec<u8>>>>,
+        std::sync::Mutex<Vec<http::Request<Vec<u8>>>>,
+    );
+
+    impl FlowIo for Script {
+        type Error = String;
+        fn send(
+            &self,
+            request: http::Request<Vec<u8>>,
+        ) -> impl std::future::Future<Output = Result<http::Response<Vec<u8>>, String>> + Send {
+            self.1.lock().unwrap().push(request);
+            let next = self.0.lock().unwrap().pop();
+            std::future::ready(next.ok_or_else(|| "no more answers".to_owned()))
+        }
+        fn wait(&self, _: Duration) -> impl std::future::Future<Output = ()> + Send {
+            std::future::ready(())
+        }
+        fn now(&self) -> SystemTime {
+            UNIX_EPOCH + Duration::from_secs(T)
+        }
+    }
+
+    fn run<F: Flow>(flow: F, answers: Vec<(u16, &str)>) -> (F::Output, Vec<http::Request<Vec<u8>>>) {
+        let answers = answers
+            .into_iter()
+            .rev()
+            .map(|(s, b)| {
+                http::Response::builder()
+                    .status(s)
+                    .header("content-type", "application/json")
+                    .body(b.as_bytes().to_vec())
+                    .unwrap()
+            })
+            .collect();
+        let io = Script(std::sync::Mutex::new(answers), std::sync::Mutex::default());
+        let mut fut = std::pin::pin!(crate::login::flow::drive(flow, &io));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) else {
+            panic!("the scripted flow waited")
+        };
+        let sent = std::mem::take(&mut *io.1.lock().unwrap());
+        (out, sent)
+    }
+
+    const TOKENS: &str =
+        r#"{"access_token":"acc","token_type":"Bearer","expires_in":604800,"refresh_token":"ref","scope":"identify"}"#;
+    const USER: &str = r#"{"id":"42","username":"x","discriminator":"0","avatar":null}"#;
+
+    #[test]
+    fn token_flow_exchanges_without_redirect_uri_and_answers_the_sdk_shape() {
+        let flow = config().token_flow(JSON, br#"{"code":"abc"}"#).unwrap();
+        let (answer, sent) = run(flow, vec![(200, TOKENS), (200, USER)]);
+        assert_eq!(answer.status(), 200);
+        let form = String::from_utf8(sent[0].body().clone()).unwrap();
+        assert!(form.contains("code=abc") && !form.contains("redirect_uri"), "{form}");
+        assert_eq!(sent[1].uri().path(), "/api/v10/users/@me");
+        let v: serde_json::Value = serde_json::from_str(answer.body()).unwrap();
+        assert_eq!(v["expires_in"], 604_800);
+        assert_eq!(v["user_data"]["id"], "42");
+        let claims = config()
+            .verifier()
+            .verify(
+                v["websocket_token"].as_str().unwrap(),
+                UNIX_EPOCH + Duration::from_secs(T),
+            )
+            .unwrap();
+        assert_eq!(claims.iat, T);
+        // with a redirect_uri configured, it is sent
+        let flow = config()
+            .with_redirect_uri("http://x/cb")
+            .token_flow(JSON, br#"{"code":"abc"}"#)
+            .unwrap();
+        let (_, sent) = run(flow, vec![(200, TOKENS), (200, USER)]);
+        assert!(String::from_utf8_lossy(sent[0].body()).contains("redirect_uri=http"));
+    }
+
+    #[test]
+    fn discord_429_is_passed_on_without_a_retry() {
+        let flow = config().token_flow(JSON, br#"{"code":"abc"}"#).unwrap();
+        let (answer, sent) = run(flow, vec![(429, r#"{"message":"x","retry_after":0.5,"global":false}"#)]);
+        assert_eq!(sent.len(), 1, "no retry");
+        assert_eq!(answer.status(), 429);
+        assert_eq!(answer.headers()["retry-after"], "1");
+        let v: serde_json::Value = serde_json::from_str(answer.body()).unwrap();
+        assert_eq!(v["retry_after"], 0.5);
+        // on the user call too
+        let flow = config().token_flow(JSON, br#"{"code":"abc"}"#).unwrap();
+        let (answer, sent) = run(flow, vec![(200, TOKENS), (429, r#"{"retry_after":2.25}"#)]);
+        assert_eq!((sent.len(), answer.status().as_u16()), (2, 429));
+        // and on refresh; no wait named: null, no Retry-After
+        let flow = config().refresh_flow(JSON, br#"{"refresh_token":"r"}"#).unwrap();
+        let (answer, _) = run(
+            flow,
+            vec![(429, r#"{"code":40333,"message":"internal network error"}"#)],
+        );
+        assert_eq!(answer.status(), 429);
+        assert!(!answer.headers().contains_key("retry-after"));
+        let v: serde_json::Value = serde_json::from_str(answer.body()).unwrap();
+        assert!(v["retry_after"].is_null());
+    }
+
+    #[test]
+    fn errors_map_to_json() {
+        let flow = config().token_flow(JSON, br#"{"code":"abc"}"#).unwrap();
+        let (a, _) = run(flow, vec![(400, r#"{"error":"invalid_grant"}"#)]);
+        assert_eq!(a.status(), 400);
+        assert!(a.body().contains("invalid_grant"));
+        let flow = config().token_flow(JSON, br#"{"code":"abc"}"#).unwrap();
+        let (a, _) = run(flow, vec![(500, "{}")]);
+        assert_eq!(a.status(), 502);
+        let flow = config().token_flow(JSON, br#"{"code":"abc"}"#).unwrap();
+        let (a, _) = run(flow, vec![]);
+        assert_eq!(a.status(), 502);
+        assert!(a.body().contains("discord_unavailable"));
+        let flow = config().refresh_flow(JSON, br#"{"refresh_token":"r"}"#).unwrap();
+        let (a, _) = run(flow, vec![(200, TOKENS)]);
+        assert_eq!(a.status(), 200);
+        let v: serde_json::Value = serde_json::from_str(a.body()).unwrap();
+        assert_eq!(v["refresh_token"], "ref");
+        assert_eq!(v.as_object().unwrap().len(), 5);
+    }
+
+    #[test]
+    fn websocket_token_from_header_or_query() {
+        let c = config();
+        let now = UNIX_EPOCH + Duration::from_secs(T);
+        let t = c
+            .signer()
+            .sign(crate::Snowflake::from(42), &Scopes::parse("identify"), now);
+        let v = c.verifier();
+        let bearer = format!("Bearer {t}");
+        assert!(v.verify_request(Some(bearer.as_bytes()), None, now).is_ok());
+        assert!(
+            v.verify_request(Some(format!("bearer {t}").as_bytes()), None, now)
+                .is_ok()
+        );
+        assert!(v.verify_request(None, Some(&format!("a=1&token={t}")), now).is_ok());
+        assert_eq!(
+            v.verify_request(None, Some("a=1"), now),
+            Err(WebsocketRejection::Missing)
+        );
+        assert_eq!(
+            v.verify_request(Some(b"Basic eA=="), None, now),
+            Err(WebsocketRejection::Missing)
+        );
+        assert_eq!(
+            v.verify_request(None, Some(&format!("token={t}x")), now),
+            Err(WebsocketRejection::Invalid(WebsocketTokenError::BadSignature))
+        );
+        let a = WebsocketRejection::Missing.answer();
+        assert_eq!(a.status(), 401);
+        assert_eq!(a.headers()["www-authenticate"], "Bearer");
+        let a = WebsocketRejection::Invalid(WebsocketTokenError::Expired).answer();
+        assert!(a.body().contains("invalid_token") && a.body().contains("expired"));
+    }
+}
