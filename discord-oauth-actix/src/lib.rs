@@ -115,9 +115,9 @@ pub mod embedded;
 mod extract;
 mod guard;
 mod middleware;
+mod outbound;
 #[cfg(feature = "redis")]
 mod redis;
-mod outbound;
 pub mod rotation;
 mod routes;
 mod sessions;

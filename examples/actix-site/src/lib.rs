@@ -296,7 +296,9 @@ impl Settings {
         };
         settings.session_key = var("SESSION_KEY").map(|k| SessionKey::parse(&k)).transpose()?;
         if let Some(key) = var("SESSION_KEY_PREVIOUS") {
-            settings.previous_session_keys.push(SessionKey::parse(&key)?.into_bytes());
+            settings
+                .previous_session_keys
+                .push(SessionKey::parse(&key)?.into_bytes());
         }
         Ok(settings)
     }
@@ -488,10 +490,10 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
             let server = HttpServer::new(move || {
                 app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict).wrap(rotation.clone())
             })
-                    .workers(workers)
-                    .disable_signals()
-                    .listen(listener)?
-                    .run();
+            .workers(workers)
+            .disable_signals()
+            .listen(listener)?
+            .run();
             (server, Some(pool))
         }
     };

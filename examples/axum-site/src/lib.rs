@@ -38,7 +38,6 @@ use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{
     DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, RedisRefreshLock, SessionKeyRotationLayer,
-
 };
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;

@@ -19,7 +19,7 @@ use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::tower_sessions::session::{Id, Record};
 use discord_oauth_axum::tower_sessions::session_store::{self, SessionStore};
 use discord_oauth_axum::transport::ReqwestTransport;
-use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConfig, session_layer};
+use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConfig};
 use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, MockUser, fixture};
 use discord_oauth_scenarios::Browser;
@@ -90,10 +90,7 @@ async fn colliding_ids_never_overwrite<S: SessionStore + Clone>(store: S, regene
         collisions: Arc::default(),
     };
     let oauth = DiscordOAuth::from_layer(layer);
-    let app = oauth.mount_with(
-        Router::new().route("/me", get(me)),
-        session_layer(store.clone(), oauth.config()),
-    );
+    let app = oauth.mount(Router::new().route("/me", get(me)), store.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
 
     let mut logged_in = Vec::new();
