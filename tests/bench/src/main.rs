@@ -309,9 +309,12 @@ async fn main() {
             .map(|f| format!("{:.0}", f.rps))
             .collect::<Vec<_>>()
             .join(", ");
+        let mut cpu: Vec<f64> = row.rounds.iter().map(|f| f.cpu_us).collect();
+        cpu.sort_by(f64::total_cmp);
+        let cpu = cpu.get(cpu.len() / 2).copied().unwrap_or(0.0);
         writeln!(
             report,
-            "| {} | {:.0} | {:.0} | {:.0} | {} | {:.1} % | {all} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {} | {:.1} % | {cpu:.1} | {all} |",
             row.target.name,
             m.rps,
             m.p50_us,
