@@ -72,13 +72,39 @@ pub fn wrk(target: &Target, load: Load) -> Figures {
     if let Some(cookie) = &target.cookie {
         cmd.arg("-H").arg(format!("Cookie: {cookie}"));
     }
+    let cpu_before = cpu_seconds();
     let out = cmd
         .arg(&target.url)
         .stderr(Stdio::inherit())
         .output()
         .expect("wrk runs");
+    let cpu = cpu_seconds() - cpu_before;
     let text = String::from_utf8_lossy(&out.stdout);
-    parse_wrk(&text).unwrap_or_else(|| panic!("unexpected wrk output for {}:\n{text}", target.name))
+    let mut f = parse_wrk(&text).unwrap_or_else(|| panic!("unexpected wrk output for {}:\n{text}", target.name));
+    let requests = f.rps * f64::from(load.seconds);
+    if requests > 0.0 {
+        f.cpu_us = cpu * 1e6 / requests;
+    }
+    f
+}
+
+/// User + system CPU seconds this process (the servers; `wrk` is another process) has used,
+/// from `/proc/self/stat` (Linux; 0 elsewhere). Clock ticks are 1/100 s on Linux.
+pub fn cpu_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat").map_or(0.0, |stat| parse_cpu_seconds(&stat))
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` line, in seconds.
+pub fn parse_cpu_seconds(stat: &str) -> f64 {
+    // The command name may hold spaces; the fields after it start at the last ')'. There,
+    // index 0 is field 3 (state), so utime (field 14) and stime (15) are indices 11 and 12.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
+        .sum();
+    ticks as f64 / 100.0
 }
 
 /// Parses `wrk --latency` output.
@@ -275,6 +301,13 @@ mod tests {
         assert!((f.p99_us - 1_500.0).abs() < 1e-6);
         assert_eq!(f.errors, 7);
         assert!(parse_wrk("garbage").is_none());
+    }
+
+    #[test]
+    fn cpu_time_is_utime_plus_stime() {
+        let stat = "2950 (a b) R 2944 2944 13197 0 -1 4194304 124 0 0 0 250 50 0 0 20 0 1 0";
+        assert!((parse_cpu_seconds(stat) - 3.0).abs() < 1e-9);
+        assert!(parse_cpu_seconds("garbage").abs() < 1e-9);
     }
 
     #[test]
