@@ -113,6 +113,7 @@
 mod convert;
 pub mod embedded;
 mod extract;
+pub mod fast;
 mod guard;
 mod middleware;
 mod outbound;
@@ -131,6 +132,7 @@ pub use discord_oauth_core as core;
 pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extract::{AuthState, DiscordAuthExt, DiscordToken, DiscordUser, DiscordUserRejection, MaybeDiscordUser};
+pub use fast::{DEFAULT_FAST_PATH_CAPACITY, DEFAULT_FAST_PATH_TTL};
 pub use guard::{RequireGuild, RequireGuildMiddleware};
 pub use middleware::{DiscordAuth, DiscordAuthMiddleware};
 #[cfg(feature = "redis")]

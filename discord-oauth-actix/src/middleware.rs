@@ -21,6 +21,7 @@ use tracing::Instrument as _;
 
 use crate::convert;
 use crate::extract::AuthState;
+use crate::fast::{Entry, Offer, Replay, Served};
 use crate::routes::{AUTH_KEY, PENDING_KEY, SEEN_KEY, from_unix_seconds, store_pending, unix_seconds};
 use crate::sessions::SESSION_TTL;
 use crate::shared::{DiscordOAuth, Recent, RefreshKey, Shared, TouchKey};
@@ -84,15 +85,30 @@ where
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        // The second pass of a request served by the fast path (see `crate::fast`): write
+        // what the handler did to the session; the handler is not called again.
+        let replay = req.extensions().get::<Rc<Replay>>().cloned();
+        if let Some(replay) = replay {
+            replay.apply(&req.get_session());
+            let done = req.into_response(actix_web::HttpResponse::NoContent().finish());
+            return Box::pin(ready(Ok(done.map_into_right_body())));
+        }
         let service = Rc::clone(&self.service);
         let oauth = self.oauth.clone();
         Box::pin(async move {
             let mut authenticated = false;
-            if oauth.shared.config.route(req.path()).is_none() {
+            let served_fast = req.extensions().contains::<Served>();
+            let offer = req.extensions().get::<Rc<Offer>>().cloned();
+            let mut auth = None;
+            if served_fast {
+                // DiscordSessions put the remembered login here already.
+                authenticated = true;
+            } else if oauth.shared.config.route(req.path()).is_none() {
                 let session = req.get_session();
                 match attach(&oauth, &session).await {
                     Ok(state) => {
                         authenticated = state.session().is_some();
+                        auth = state.session().cloned();
                         req.extensions_mut().insert(state);
                     }
                     Err(answer) => {
@@ -101,6 +117,14 @@ where
                 }
             }
             let mut response = service.call(req).await?;
+            if let (Some(offer), Some(auth)) = (offer, auth) {
+                // Left unchanged by this request: requests with the same cookies can take the
+                // fast path while the login stays valid.
+                let session = response.request().get_session();
+                if session.status() == actix_session::SessionStatus::Unchanged {
+                    *offer.0.borrow_mut() = Entry::new(Arc::clone(&auth), &session.entries(), touch_key(&auth));
+                }
+            }
             // Pages served to a logged-in user are personal: keep them out of shared and
             // browser caches unless the handler chose a policy (checklist H-14).
             let headers = response.headers_mut();

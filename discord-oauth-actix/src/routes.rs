@@ -217,6 +217,8 @@ async fn logout(shared: &Shared, session: &Session) -> http::Response<String> {
     }
     session.purge();
     if let Some(a) = &auth {
+        // Requests with this login's cookies take the normal path from now on.
+        shared.fast.forget_login(crate::middleware::touch_key(a));
         tracing::info!(user_id = %a.user.id, "user logged out");
     }
     answer::redirect(shared.config.post_logout_redirect().as_str())

@@ -12,23 +12,28 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
-use actix_session::SessionMiddleware;
 use actix_session::config::{CookieContentSecurity, PersistentSession, SessionMiddlewareBuilder};
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_session::{SessionExt as _, SessionMiddleware};
+use actix_web::HttpMessage as _;
 use actix_web::HttpResponse;
 use actix_web::body::MessageBody;
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::StatusCode;
-use discord_oauth_core::login::PendingLogins;
+use actix_web::http::header::SET_COOKIE;
 use discord_oauth_core::login::answer::{self, Refusal};
+use discord_oauth_core::login::{IdleCheck, PendingLogins, SessionStatus};
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert;
-use crate::routes::{AUTH_KEY, PENDING_KEY};
+use crate::extract::AuthState;
+use crate::fast::{Entry, FastIndex, Offer, Replay, Served};
+use crate::routes::{AUTH_KEY, PENDING_KEY, from_unix_seconds};
 use crate::shared::{Clock, DiscordOAuth};
 
 /// How long a session lives in the store and in the browser after its last change (the idle
@@ -252,30 +257,59 @@ where
 {
     type Response = ServiceResponse<B>;
     type Error = actix_web::Error;
-    type Transform =
-        DiscordSessionsService<<SessionMiddleware<GuardedStore<S>> as Transform<Svc, ServiceRequest>>::Transform>;
+    type Transform = DiscordSessionsService<
+        <SessionMiddleware<GuardedStore<S>> as Transform<SharedService<Svc>, ServiceRequest>>::Transform,
+        Svc,
+    >;
     type InitError = ();
     type Future = LocalBoxFuture<'static, Result<Self::Transform, Self::InitError>>;
 
     fn new_transform(&self, service: Svc) -> Self::Future {
-        let inner = self.middleware.new_transform(service);
+        let fast = Rc::new(service);
+        let inner = self.middleware.new_transform(SharedService(Rc::clone(&fast)));
         let oauth = self.oauth.clone();
         Box::pin(async move {
             Ok(DiscordSessionsService {
-                inner: inner.await?,
+                inner: Rc::new(inner.await?),
+                fast,
                 oauth,
             })
         })
     }
 }
 
+/// The application behind [`DiscordSessions`], shared by its normal path (through
+/// actix-session's middleware) and its authenticated fast path ([`crate::fast`]).
+pub struct SharedService<S>(Rc<S>);
+
+impl<S> fmt::Debug for SharedService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SharedService").finish_non_exhaustive()
+    }
+}
+
+impl<S: Service<ServiceRequest>> Service<ServiceRequest> for SharedService<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        self.0.call(req)
+    }
+}
+
 /// The service of [`DiscordSessions`].
-pub struct DiscordSessionsService<T> {
-    inner: T,
+pub struct DiscordSessionsService<T, F> {
+    inner: Rc<T>,
+    fast: Rc<F>,
     oauth: DiscordOAuth,
 }
 
-impl<T> fmt::Debug for DiscordSessionsService<T> {
+impl<T, F> fmt::Debug for DiscordSessionsService<T, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DiscordSessionsService")
             .field("oauth", &self.oauth)
@@ -283,10 +317,28 @@ impl<T> fmt::Debug for DiscordSessionsService<T> {
     }
 }
 
-impl<T, B> Service<ServiceRequest> for DiscordSessionsService<T>
+impl<T, F> DiscordSessionsService<T, F> {
+    /// The remembered session this request can be served with ([`crate::fast`]), if any.
+    fn fast_entry(&self, req: &ServiceRequest) -> Option<Arc<Entry>> {
+        let shared = &self.oauth.shared;
+        if shared.config.route(req.path()).is_some() {
+            return None;
+        }
+        let entry = shared.fast.get(FastIndex::key(req.headers())?.as_bytes())?;
+        let now = shared.now();
+        let idle = shared.config.idle_check(entry.seen.map(from_unix_seconds), now);
+        (idle == IdleCheck::Active && shared.config.session_status(&entry.auth, now) == SessionStatus::Valid)
+            .then_some(entry)
+    }
+}
+
+impl<T, F, B> Service<ServiceRequest> for DiscordSessionsService<T, F>
 where
-    T: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    T: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
     T::Future: 'static,
+    F: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    F::Future: 'static,
+    B: 'static,
 {
     type Response = ServiceResponse<B>;
     type Error = actix_web::Error;
@@ -304,12 +356,110 @@ where
         } else {
             StoreUnavailable::Api
         };
+        let shared = &self.oauth.shared;
+        let mut offer = None;
+        if shared.fast.enabled() {
+            if let Some(entry) = self.fast_entry(&req) {
+                return self.serve_fast(req, entry, answer);
+            }
+            if let Some(key) = FastIndex::key(req.headers()) {
+                let key: Box<[u8]> = key.as_bytes().into();
+                let slot = Rc::new(Offer::default());
+                req.extensions_mut().insert(Rc::clone(&slot));
+                offer = Some((key, slot, shared.fast.epoch()));
+            }
+        }
         let flag = Rc::new(Cell::new(false));
         let call = STORE_FAILED.scope(Rc::clone(&flag), self.inner.call(req));
+        let oauth = self.oauth.clone();
         Box::pin(async move {
             match call.await {
                 Err(_) if flag.get() => Err(answer.into()),
+                Ok(res) => {
+                    if let Some((key, slot, epoch)) = offer {
+                        let fast = &oauth.shared.fast;
+                        let offered = slot.0.borrow_mut().take();
+                        if res.request().get_session().status() != actix_session::SessionStatus::Unchanged {
+                            // Changed here: what is remembered for these cookies is stale.
+                            fast.remove(&key);
+                        } else if let Some(entry) = offered
+                            && !flag.get()
+                        {
+                            fast.insert(&key, entry, epoch);
+                        }
+                    }
+                    Ok(res)
+                }
                 other => other,
+            }
+        })
+    }
+}
+
+impl<T, F, B> DiscordSessionsService<T, F>
+where
+    T: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    T::Future: 'static,
+    F: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    F::Future: 'static,
+    B: 'static,
+{
+    /// Serves a request with a remembered session, without actix-session; a change the handler
+    /// makes to the session is then written by actix-session on a second pass that does not
+    /// call the handler again ([`crate::fast`]).
+    fn serve_fast(
+        &self,
+        req: ServiceRequest,
+        entry: Arc<Entry>,
+        answer: StoreUnavailable,
+    ) -> LocalBoxFuture<'static, Result<ServiceResponse<B>, actix_web::Error>> {
+        entry.fill(&req.get_session());
+        req.extensions_mut()
+            .insert(AuthState::authenticated(Arc::clone(&entry.auth), self.oauth.clone()));
+        req.extensions_mut().insert(Served);
+        let first = self.fast.call(req);
+        let inner = Rc::clone(&self.inner);
+        let shared = Arc::clone(&self.oauth.shared);
+        Box::pin(async move {
+            let res = first.await?;
+            let replay = {
+                let session = res.request().get_session();
+                if entry.unchanged(&session) {
+                    return Ok(res);
+                }
+                Rc::new(Replay::of(&session))
+            };
+            // What is remembered for these cookies no longer matches the session.
+            if let Some(key) = FastIndex::key(res.request().headers()) {
+                shared.fast.remove(key.as_bytes());
+            }
+            let (request, mut response) = res.into_parts();
+            {
+                let mut extensions = request.extensions_mut();
+                extensions.remove::<Served>();
+                extensions.insert(Rc::clone(&replay));
+            }
+            let flag = Rc::new(Cell::new(false));
+            let written = STORE_FAILED
+                .scope(Rc::clone(&flag), inner.call(ServiceRequest::from_request(request)))
+                .await;
+            match written {
+                Err(_) if flag.get() => Err(answer.into()),
+                Err(e) => Err(e),
+                Ok(written) if replay.applied.get() => {
+                    let (request, written) = written.into_parts();
+                    for cookie in written.headers().get_all(SET_COOKIE) {
+                        response.headers_mut().append(SET_COOKIE, cookie.clone());
+                    }
+                    Ok(ServiceResponse::new(request, response))
+                }
+                Ok(_) => {
+                    tracing::error!(
+                        "a session change on the fast path could not be written: is DiscordOAuth::middleware() \
+                         wrapped directly inside the session middleware?"
+                    );
+                    Err(actix_web::error::ErrorInternalServerError("session not written"))
+                }
             }
         })
     }

@@ -55,6 +55,7 @@ pub(crate) struct Shared {
     #[cfg(feature = "redis")]
     pub(crate) redis_lock: Option<crate::redis::RedisRefreshLock>,
     outbound: Outbound,
+    pub(crate) fast: crate::fast::FastIndex,
 }
 
 impl Shared {
@@ -210,6 +211,10 @@ impl DiscordOAuth {
             #[cfg(feature = "redis")]
             redis_lock: None,
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            fast_path: (
+                crate::fast::DEFAULT_FAST_PATH_TTL,
+                crate::fast::DEFAULT_FAST_PATH_CAPACITY,
+            ),
         }
     }
 
@@ -249,6 +254,7 @@ pub struct DiscordOAuthBuilder {
     #[cfg(feature = "redis")]
     redis_lock: Option<crate::redis::RedisRefreshLock>,
     max_concurrent_requests: usize,
+    fast_path: (Duration, usize),
 }
 
 impl fmt::Debug for DiscordOAuthBuilder {
@@ -258,6 +264,7 @@ impl fmt::Debug for DiscordOAuthBuilder {
             .field("timeout", &self.timeout)
             .field("store_timeout", &self.store_timeout)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("fast_path", &self.fast_path)
             .finish_non_exhaustive()
     }
 }
@@ -308,6 +315,33 @@ impl DiscordOAuthBuilder {
         self
     }
 
+    /// The authenticated fast path of [`crate::DiscordSessions`] (see [`crate::fast`]): how
+    /// long a session seen logged in is served without actix-session (default
+    /// [`DEFAULT_FAST_PATH_TTL`](crate::fast::DEFAULT_FAST_PATH_TTL), 30 s) and how many
+    /// sessions are remembered at most (default
+    /// [`DEFAULT_FAST_PATH_CAPACITY`](crate::fast::DEFAULT_FAST_PATH_CAPACITY), 10,000).
+    ///
+    /// The TTL bounds how late a logout or token refresh on *another* instance sharing a Redis
+    /// store is seen by this one; logouts on this instance take effect at once. Zero for
+    /// either turns the fast path off: every request then loads its session through
+    /// actix-session.
+    ///
+    /// ```
+    /// # use discord_oauth_actix::{DiscordOAuth, LoginConfig};
+    /// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build().unwrap();
+    /// # let transport = |_req| async {
+    /// #     Err::<http::Response<Vec<u8>>, _>(discord_oauth_actix::TransportError::Failed("offline".into()))
+    /// # };
+    /// use std::time::Duration;
+    /// let discord = DiscordOAuth::builder(config, transport)
+    ///     .fast_path(Duration::from_secs(5), 1_000)
+    ///     .build();
+    /// ```
+    pub fn fast_path(mut self, ttl: Duration, capacity: usize) -> Self {
+        self.fast_path = (ttl, capacity);
+        self
+    }
+
     /// Builds it.
     pub fn build(self) -> DiscordOAuth {
         DiscordOAuth {
@@ -323,6 +357,7 @@ impl DiscordOAuthBuilder {
                 #[cfg(feature = "redis")]
                 redis_lock: self.redis_lock,
                 outbound: Outbound::new(self.max_concurrent_requests),
+                fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
             }),
         }
     }

@@ -231,6 +231,10 @@ pub struct Settings {
     pub require_issuer: bool,
     /// The most requests to Discord in flight at once (default 32).
     pub max_concurrent_requests: usize,
+    /// How long a session seen logged in is served by the authenticated fast path without
+    /// reading the session store (default 30 s; zero turns the fast path off). Also the bound
+    /// on how late a logout on another instance is seen here.
+    pub fast_path_ttl: Duration,
 }
 
 impl std::fmt::Debug for Settings {
@@ -265,6 +269,7 @@ impl Settings {
             public_host: None,
             require_issuer: false,
             max_concurrent_requests: discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS,
+            fast_path_ttl: discord_oauth_actix::DEFAULT_FAST_PATH_TTL,
         }
     }
 
@@ -428,7 +433,8 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     let mut discord = DiscordOAuth::builder(config, transport)
         .timeout(settings.timeout)
         .store_timeout(REDIS_TIMEOUT)
-        .max_concurrent_requests(settings.max_concurrent_requests);
+        .max_concurrent_requests(settings.max_concurrent_requests)
+        .fast_path(settings.fast_path_ttl, discord_oauth_actix::DEFAULT_FAST_PATH_CAPACITY);
     if let Some(clock) = settings.clock.clone() {
         discord = discord.clock(clock);
     }

@@ -11,7 +11,8 @@
 //!
 //! Needs `wrk` (Debian: `apt-get install wrk`). Redis rows use `REDIS_URL`, or start a private
 //! `redis-server` when one is installed, or are left out. Options (env): `ROUNDS` (5),
-//! `SECONDS` per round (3), `CONNECTIONS` (64), `STORM` (1000), `SESSIONS` (100000).
+//! `SECONDS` per round (3), `CONNECTIONS` (64), `STORM` (1000), `SESSIONS` (100000); `SERVE=1`
+//! logs in, prints each configuration's URL and cookie, and keeps serving (for profilers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
@@ -268,6 +269,21 @@ async fn main() {
             "{} must answer the same /me as bare axum",
             row.target.name
         );
+    }
+
+    // `SERVE=1`: keep the servers up for profiling with outside tools instead of measuring.
+    if std::env::var_os("SERVE").is_some() {
+        for row in &rows {
+            println!(
+                "{}\t{}\t{}",
+                row.target.name,
+                row.target.url,
+                row.target.cookie.as_deref().unwrap_or("")
+            );
+        }
+        eprintln!("serving until interrupted");
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     }
 
     // -- authenticated /me, alternating rounds

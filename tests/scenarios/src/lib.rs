@@ -46,8 +46,8 @@ pub struct Options {
     pub session_key: Option<Vec<u8>>,
     /// Keys of earlier cookies still accepted (`SESSION_KEY_PREVIOUS`, key rotation).
     pub previous_session_keys: Vec<Vec<u8>>,
-    /// The layer's in-process session cache TTL; `None`: the site's default (30 s). axum only:
-    /// the actix site reads the session from its store on every request.
+    /// The in-process session cache TTL (axum: the layer's cache; actix: the authenticated
+    /// fast path); `None`: the site's default (30 s). Zero: every request reads the store.
     pub cache_ttl: Option<Duration>,
     /// With Redis: refresh single flight across instances (default). `false` demonstrates the
     /// tower layer's fallback without it (the actix integration has none: see
@@ -302,7 +302,9 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
                 .session_key
                 .clone()
                 .map(|k| actix_site::SessionKey::from_bytes(k).unwrap());
-            // actix-site has no in-process session cache: `cache_ttl` does not apply.
+            if let Some(ttl) = options.cache_ttl {
+                settings.fast_path_ttl = ttl;
+            }
             settings.shared_refresh_lock = options.shared_refresh_lock;
             settings.require_issuer = options.require_issuer;
             if let Some(max) = options.max_concurrent_requests {

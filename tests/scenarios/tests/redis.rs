@@ -49,8 +49,8 @@ shared_redis_scenarios!(axum => SiteKind::Axum;
     without_a_shared_lock_nobody_is_logged_out,
 );
 
-// actix-site has no in-process session cache (every request reads Redis), so the cache-TTL
-// scenario holds trivially; without the shared lock it has no fallback for a refresh token
+// actix-site's fast path plays the part of the axum site's session cache (`cache_ttl` sets its
+// TTL); without the shared lock it has no fallback for a refresh token
 // spent by another instance (see the `discord-oauth-actix` docs), so that scenario is axum's.
 shared_redis_scenarios!(actix => SiteKind::Actix;
     login_on_a_is_valid_on_b,

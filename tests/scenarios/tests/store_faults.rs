@@ -222,7 +222,8 @@ mod actix {
     }
 
     /// The actix sample's app over a [`FlakyStore`], against the mock Discord.
-    async fn start(store_timeout: Duration) -> (Browser, FlakyStore, MockDiscord) {
+    /// `fast_path`: the fast path's TTL (zero: every request reads the store).
+    async fn start(store_timeout: Duration, fast_path: Duration) -> (Browser, FlakyStore, MockDiscord) {
         let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -235,6 +236,7 @@ mod actix {
             .unwrap();
         let discord = DiscordOAuth::builder(config, ReqwestTransport::new().unwrap())
             .store_timeout(store_timeout)
+            .fast_path(fast_path, 100)
             .build();
         let store = FlakyStore::default();
         let server = {
@@ -256,7 +258,7 @@ mod actix {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn k05_actix_store_outage_gives_503_and_recovers() {
-        let (b, store, _mock) = start(Duration::from_secs(2)).await;
+        let (b, store, _mock) = start(Duration::from_secs(2), Duration::ZERO).await;
         assert_eq!(location(&b.login(Some("/me")).await), "/me");
         let before = b.me().await.unwrap();
 
@@ -294,7 +296,7 @@ mod actix {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn actix_store_refusing_writes_gives_503_not_the_handlers_answer() {
-        let (b, store, _mock) = start(Duration::from_secs(2)).await;
+        let (b, store, _mock) = start(Duration::from_secs(2), Duration::ZERO).await;
         b.login(None).await;
         store.set(WRITES_FAIL);
         // Reading works: a logged-in user is served.
@@ -311,7 +313,7 @@ mod actix {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn actix_hanging_store_gives_503_after_the_store_timeout() {
-        let (b, store, _mock) = start(Duration::from_millis(200)).await;
+        let (b, store, _mock) = start(Duration::from_millis(200), Duration::ZERO).await;
         b.login(None).await;
         store.set(HANGS);
         let r = b.get_json("/me").await;
@@ -321,6 +323,23 @@ mod actix {
             "bounded by the store timeout"
         );
         assert!(r.headers().contains_key("retry-after"));
+        store.set(UP);
+        assert!(b.me().await.is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn actix_remembered_sessions_survive_a_store_outage() {
+        let (b, store, _mock) = start(Duration::from_secs(2), Duration::from_secs(30)).await;
+        b.login(None).await;
+        assert_eq!(b.get("/me").await.status(), StatusCode::OK);
+        store.set(DOWN);
+        assert_eq!(
+            b.get("/me").await.status(),
+            StatusCode::OK,
+            "served by the fast path, which does not read the store"
+        );
+        // Anything that needs the store still gets 503.
+        assert_eq!(b.get("/auth/login").await.status(), StatusCode::SERVICE_UNAVAILABLE);
         store.set(UP);
         assert!(b.me().await.is_ok());
     }

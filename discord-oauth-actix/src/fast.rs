@@ -1,0 +1,355 @@
+//! The authenticated fast path: a request of a logged-in user whose session this process has
+//! recently seen skips actix-session's middleware (cookie parsing, decryption, loading and
+//! decoding the session) and the decoding of the login record.
+//!
+//! [`DiscordSessions`](crate::DiscordSessions) does it, around actix-session's middleware:
+//!
+//! - **What is remembered.** After a request that went the whole way (actix-session loaded and
+//!   checked the session, [`crate::DiscordAuth`] found a valid login) and left the session
+//!   unchanged, the request's `Cookie` header — the whole header, byte for byte — is
+//!   remembered with the session's content and the decoded login. A request with the same
+//!   header carries the same session cookie, so it names the same session: nothing is trusted
+//!   that actix-session did not check first. Requests with several `Cookie` fields, a header
+//!   over 4 KiB, or a session holding logins in progress always take the normal path.
+//! - **What is served.** A request whose header is remembered, on a path other than the login
+//!   routes, whose login is valid *now* (not ended, no refresh due, not idle: checked with the
+//!   clock on every request) goes straight to [`crate::DiscordAuth`] and the handler with the
+//!   remembered login. Anything else takes the normal path, where refresh is single flight.
+//! - **Handlers still get a working `actix_session::Session`**, filled with the remembered
+//!   content. If a handler changes it (insert, remove, clear, purge, renew), the change is
+//!   written the normal way after the handler returns: the request goes once more through
+//!   actix-session's middleware, which loads the session from the cookie, and
+//!   [`crate::DiscordAuth`] replaces its content with the handler's result (the handler is
+//!   not called again); the cookie actix-session sets is added to the handler's response.
+//! - **Logout** on this process forgets every remembered header of that login at once: the
+//!   next request takes the normal path. Logouts, refreshes and expiries on *other* instances
+//!   (a shared Redis store) are seen here when the remembered entry expires: after
+//!   [`DEFAULT_FAST_PATH_TTL`] (30 s) by default, set with
+//!   [`crate::DiscordOAuthBuilder::fast_path`]. A token refresh due on the remembered login is
+//!   seen at once (the login's expiry is checked on every request).
+//! - **Bounded**: at most [`DEFAULT_FAST_PATH_CAPACITY`] entries by default (the oldest go
+//!   first when full), each forgotten after its TTL. A zero TTL or capacity turns the fast
+//!   path off.
+//! - **Not done on the fast path**: actix-session's `TtlExtensionPolicy::OnEveryRequest` (our
+//!   default extends the session when it changes, and an active session is marked changed about
+//!   once a day; a mark due while the entry is remembered waits for the entry to expire).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use actix_session::{Session, SessionStatus};
+use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
+use discord_oauth_core::login::AuthSession;
+use serde_json::value::RawValue;
+
+use crate::routes::{PENDING_KEY, SEEN_KEY};
+use crate::shared::TouchKey;
+
+/// How long a remembered session is served without actix-session by default: also the bound
+/// on how late a logout or refresh on *another* instance is seen here.
+pub const DEFAULT_FAST_PATH_TTL: Duration = Duration::from_secs(30);
+
+/// How many sessions are remembered at most by default.
+pub const DEFAULT_FAST_PATH_CAPACITY: usize = 10_000;
+
+/// Longest `Cookie` header that is remembered.
+const MAX_KEY_LEN: usize = 4096;
+
+/// A remembered session: what actix-session loaded for a `Cookie` header, and the login.
+pub(crate) struct Entry {
+    pub(crate) auth: Arc<AuthSession>,
+    /// The session's content as actix-session holds it (JSON per key), checked once.
+    state: Vec<(String, Box<RawValue>)>,
+    pub(crate) seen: Option<u64>,
+    login: TouchKey,
+    at: Instant,
+}
+
+impl fmt::Debug for Entry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Entry")
+            .field("user_id", &self.auth.user.id)
+            .field("keys", &self.state.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Entry {
+    /// The entry for a session whose content is `state`, if it can be served fast: it holds
+    /// no login in progress, and every value is JSON (as actix-session writes them).
+    pub(crate) fn new(auth: Arc<AuthSession>, state: &HashMap<String, String>, login: TouchKey) -> Option<Self> {
+        if state.contains_key(PENDING_KEY) {
+            return None;
+        }
+        let seen = match state.get(SEEN_KEY) {
+            Some(v) => Some(serde_json::from_str::<u64>(v).ok()?),
+            None => None,
+        };
+        let state = state
+            .iter()
+            .map(|(k, v)| RawValue::from_string(v.clone()).ok().map(|raw| (k.clone(), raw)))
+            .collect::<Option<Vec<_>>>()?;
+        Some(Self {
+            auth,
+            state,
+            seen,
+            login,
+            at: Instant::now(),
+        })
+    }
+
+    /// Fills a fresh session with the remembered content.
+    pub(crate) fn fill(&self, session: &Session) {
+        for (key, value) in &self.state {
+            // Serializing a `RawValue` copies its text: this cannot fail.
+            let _ = session.insert(key.clone(), value.as_ref());
+        }
+    }
+
+    /// `true` if a handler left `session` (filled by [`Entry::fill`]) as it was.
+    pub(crate) fn unchanged(&self, session: &Session) -> bool {
+        if matches!(session.status(), SessionStatus::Purged | SessionStatus::Renewed) {
+            return false;
+        }
+        let entries = session.entries();
+        entries.len() == self.state.len()
+            && self
+                .state
+                .iter()
+                .all(|(k, v)| entries.get(k).is_some_and(|now| now == v.get()))
+    }
+}
+
+/// A handler's change to a session served by the fast path, to be written by actix-session's
+/// middleware on a second pass (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Replay {
+    purged: bool,
+    renewed: bool,
+    state: HashMap<String, String>,
+    pub(crate) applied: std::cell::Cell<bool>,
+}
+
+impl Replay {
+    pub(crate) fn of(session: &Session) -> Self {
+        let status = session.status();
+        Self {
+            purged: status == SessionStatus::Purged,
+            renewed: status == SessionStatus::Renewed,
+            state: session.entries().clone(),
+            applied: std::cell::Cell::new(false),
+        }
+    }
+
+    /// Makes `session` (as actix-session loaded it on the second pass) what the handler left.
+    pub(crate) fn apply(&self, session: &Session) {
+        if self.purged {
+            session.purge();
+        } else {
+            session.clear();
+            for (key, value) in &self.state {
+                if let Ok(raw) = serde_json::from_str::<&RawValue>(value) {
+                    let _ = session.insert(key.clone(), raw);
+                }
+            }
+            if self.renewed {
+                session.renew();
+            }
+        }
+        self.applied.set(true);
+    }
+}
+
+/// Remembered sessions, by `Cookie` header.
+pub(crate) struct FastIndex {
+    inner: RwLock<Inner>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+#[derive(Default)]
+struct Inner {
+    map: HashMap<Box<[u8]>, Arc<Entry>>,
+    /// Counts the removals: an entry offered by a request that started before one is not
+    /// remembered (it may hold what the removal was for).
+    epoch: u64,
+}
+
+impl fmt::Debug for FastIndex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FastIndex")
+            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FastIndex {
+    pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            inner: RwLock::new(Inner::default()),
+            ttl,
+            capacity,
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        !self.ttl.is_zero() && self.capacity > 0
+    }
+
+    /// The request's one `Cookie` header, if it has exactly one and it is short enough to be a
+    /// key.
+    pub(crate) fn key(headers: &HeaderMap) -> Option<&HeaderValue> {
+        let mut all = headers.get_all(COOKIE);
+        let first = all.next()?;
+        (all.next().is_none() && first.len() <= MAX_KEY_LEN).then_some(first)
+    }
+
+    /// The current removal count, to pass to [`FastIndex::insert`] once the request is done.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).epoch
+    }
+
+    /// Remembers `entry` for `cookie`, unless something was removed since `epoch`.
+    pub(crate) fn insert(&self, cookie: &[u8], entry: Entry, epoch: u64) {
+        if !self.enabled() || cookie.len() > MAX_KEY_LEN {
+            return;
+        }
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        if inner.epoch != epoch {
+            return;
+        }
+        let map = &mut inner.map;
+        if map.len() >= self.capacity && !map.contains_key(cookie) {
+            map.retain(|_, e| e.at.elapsed() < self.ttl);
+            if map.len() >= self.capacity
+                && let Some(oldest) = map.iter().min_by_key(|(_, e)| e.at).map(|(k, _)| k.clone())
+            {
+                map.remove(&oldest);
+            }
+        }
+        map.insert(cookie.into(), Arc::new(entry));
+    }
+
+    pub(crate) fn get(&self, cookie: &[u8]) -> Option<Arc<Entry>> {
+        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        inner.map.get(cookie).filter(|e| e.at.elapsed() < self.ttl).cloned()
+    }
+
+    /// Forgets what is remembered for `cookie` (its session changed).
+    pub(crate) fn remove(&self, cookie: &[u8]) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.epoch = inner.epoch.wrapping_add(1);
+        inner.map.remove(cookie);
+    }
+
+    /// Forgets every remembered header of one login (at logout).
+    pub(crate) fn forget_login(&self, login: TouchKey) {
+        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
+        inner.epoch = inner.epoch.wrapping_add(1);
+        inner.map.retain(|_, e| e.login != login);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.inner.read().unwrap_or_else(PoisonError::into_inner).map.len()
+    }
+}
+
+/// Put into a request's extensions by [`crate::DiscordSessions`] on the normal path when the
+/// fast path is on: [`crate::DiscordAuth`] leaves there the entry to remember if the request
+/// ends with the session unchanged.
+#[derive(Debug, Default)]
+pub(crate) struct Offer(pub(crate) std::cell::RefCell<Option<Entry>>);
+
+/// Marks a request served by the fast path ([`crate::DiscordAuth`] does not load the session).
+#[derive(Debug, Clone)]
+pub(crate) struct Served;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::SystemTime;
+
+    use discord_oauth_core::api::User;
+
+    use super::*;
+
+    fn auth() -> Arc<AuthSession> {
+        let user: User = serde_json::from_str(
+            r#"{"id":"80351110224678912","username":"nelly","discriminator":"0","global_name":null,"avatar":null}"#,
+        )
+        .unwrap();
+        Arc::new(AuthSession {
+            user,
+            tokens: None,
+            authenticated_at: SystemTime::UNIX_EPOCH,
+        })
+    }
+
+    fn state(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn sessions_with_logins_in_progress_or_bad_values_are_not_remembered() {
+        assert!(Entry::new(auth(), &state(&[(PENDING_KEY, "[]")]), (1, 0)).is_none());
+        assert!(Entry::new(auth(), &state(&[("x", "not json")]), (1, 0)).is_none());
+        assert!(Entry::new(auth(), &state(&[(SEEN_KEY, "\"soon\"")]), (1, 0)).is_none());
+        let e = Entry::new(auth(), &state(&[(SEEN_KEY, "1700000000"), ("cart", "[1,2]")]), (1, 0)).unwrap();
+        assert_eq!(e.seen, Some(1_700_000_000));
+    }
+
+    #[test]
+    fn the_index_is_bounded_expires_and_forgets_a_login() {
+        let index = FastIndex::new(Duration::from_secs(60), 3);
+        for n in 0..10u64 {
+            let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0)).unwrap();
+            index.insert(format!("s={n}").as_bytes(), e, index.epoch());
+            assert!(index.len() <= 3);
+        }
+        assert!(index.get(b"s=9").is_some());
+        assert!(index.get(b"s=0").is_none(), "the oldest went first");
+        assert!(index.get(b"s=9 ").is_none(), "the key is the exact header");
+        index.forget_login((1, 0));
+        assert!(index.get(b"s=9").is_none() && index.get(b"s=7").is_none());
+        assert!(index.get(b"s=8").is_some(), "another login stays");
+        let before = index.epoch();
+        index.remove(b"s=8");
+        assert!(index.get(b"s=8").is_none());
+        index.insert(b"s=8", Entry::new(auth(), &HashMap::new(), (0, 0)).unwrap(), before);
+        assert!(
+            index.get(b"s=8").is_none(),
+            "an entry from a request that started before a removal is not remembered"
+        );
+
+        let index = FastIndex::new(Duration::from_millis(1), 3);
+        index.insert(b"s=1", Entry::new(auth(), &HashMap::new(), (1, 0)).unwrap(), 0);
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(index.get(b"s=1").is_none(), "expired entries are not served");
+
+        for off in [
+            FastIndex::new(Duration::ZERO, 3),
+            FastIndex::new(Duration::from_secs(1), 0),
+        ] {
+            off.insert(b"s=1", Entry::new(auth(), &HashMap::new(), (1, 0)).unwrap(), 0);
+            assert_eq!(off.len(), 0);
+            assert!(!off.enabled());
+        }
+    }
+
+    #[test]
+    fn only_one_short_cookie_header_is_a_key() {
+        let mut headers = HeaderMap::new();
+        assert!(FastIndex::key(&headers).is_none());
+        headers.insert(COOKIE, HeaderValue::from_static("a=1"));
+        assert_eq!(FastIndex::key(&headers).map(HeaderValue::as_bytes), Some(&b"a=1"[..]));
+        headers.append(COOKIE, HeaderValue::from_static("b=2"));
+        assert!(FastIndex::key(&headers).is_none());
+        let mut big = HeaderMap::new();
+        big.insert(COOKIE, HeaderValue::from_str(&"a".repeat(MAX_KEY_LEN + 1)).unwrap());
+        assert!(FastIndex::key(&big).is_none());
+    }
+}

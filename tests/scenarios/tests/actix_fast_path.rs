@@ -1,0 +1,331 @@
+//! The actix integration's authenticated fast path (`discord_oauth_actix::fast`): requests of
+//! a logged-in user whose session was recently seen skip actix-session — and every security
+//! property holds: logout ends the session on the next request, only the exact cookie header
+//! is served, a login needing a refresh or past its idle timeout goes the normal way, and
+//! session changes made by handlers on the fast path are written (insert, purge, renew). A
+//! server-side store that counts its loads shows which path served what.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix_web::cookie::Key;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use discord_oauth_actix::actix_session::Session;
+use discord_oauth_actix::actix_session::storage::CookieSessionStore;
+use discord_oauth_actix::actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use discord_oauth_actix::transport::ReqwestTransport;
+use discord_oauth_actix::{DiscordOAuth, DiscordUser, LoginConfig};
+use discord_oauth_core::Endpoints;
+use discord_oauth_mock::{MockDiscord, fixture};
+use discord_oauth_scenarios::{Browser, ShiftClock};
+use reqwest::StatusCode;
+
+type State = HashMap<String, String>;
+
+/// An in-memory actix-session store that counts its loads.
+#[derive(Clone, Default)]
+struct CountingStore {
+    sessions: Arc<Mutex<HashMap<String, State>>>,
+    loads: Arc<AtomicUsize>,
+    next: Arc<AtomicUsize>,
+}
+
+impl SessionStore for CountingStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(self.sessions.lock().unwrap().get(key.as_ref()).cloned())
+    }
+
+    async fn save(&self, state: State, _ttl: &actix_web::cookie::time::Duration) -> Result<SessionKey, SaveError> {
+        let n = self.next.fetch_add(1, Ordering::SeqCst);
+        let key = SessionKey::try_from(format!("{n:0>64}")).unwrap();
+        self.sessions.lock().unwrap().insert(key.as_ref().to_owned(), state);
+        Ok(key)
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: State,
+        _ttl: &actix_web::cookie::time::Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        self.sessions.lock().unwrap().insert(key.as_ref().to_owned(), state);
+        Ok(key)
+    }
+
+    async fn update_ttl(&self, _key: &SessionKey, _ttl: &actix_web::cookie::time::Duration) -> anyhow::Result<()> {
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+        self.sessions.lock().unwrap().remove(key.as_ref());
+        Ok(())
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct Note {
+    v: String,
+}
+
+async fn me(user: DiscordUser) -> String {
+    user.id.to_string()
+}
+
+async fn set_note(_user: DiscordUser, session: Session, note: web::Query<Note>) -> &'static str {
+    session.insert("note", &note.v).unwrap();
+    "saved"
+}
+
+async fn get_note(_user: DiscordUser, session: Session) -> String {
+    session.get::<String>("note").unwrap().unwrap_or_default()
+}
+
+async fn forget(_user: DiscordUser, session: Session) -> &'static str {
+    session.purge();
+    "forgotten"
+}
+
+async fn renew(_user: DiscordUser, session: Session) -> &'static str {
+    session.renew();
+    "renewed"
+}
+
+/// The test app over the store `make` builds (one per worker).
+fn serve<S: SessionStore + 'static>(
+    discord: DiscordOAuth,
+    listener: std::net::TcpListener,
+    make: impl Fn() -> S + Clone + Send + 'static,
+) -> actix_web::dev::Server {
+    HttpServer::new(move || {
+        App::new()
+            .configure(discord.routes())
+            .route("/me", web::get().to(me))
+            .route("/note/set", web::get().to(set_note))
+            .route("/note", web::get().to(get_note))
+            .route("/forget", web::get().to(forget))
+            .route("/renew", web::get().to(renew))
+            .default_service(web::to(HttpResponse::NotFound))
+            .wrap(discord.middleware())
+            .wrap(discord.session_middleware(make(), Key::from(&[7u8; 64])))
+    })
+    .workers(2)
+    .disable_signals()
+    .listen(listener)
+    .unwrap()
+    .run()
+}
+
+struct Site {
+    browser: Browser,
+    store: CountingStore,
+    clock: ShiftClock,
+    mock: MockDiscord,
+    url: String,
+}
+
+/// A site over a [`CountingStore`] (`cookie_store`: actix-session's cookie store instead).
+async fn start(cookie_store: bool) -> Site {
+    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
+        .unwrap();
+    let config = LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
+        .client_secret(fixture::CLIENT_SECRET)
+        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+        .build()
+        .unwrap();
+    let clock = ShiftClock::default();
+    let discord = DiscordOAuth::builder(config, ReqwestTransport::new().unwrap())
+        .clock(clock.clock())
+        .build();
+    let store = CountingStore::default();
+    let server = if cookie_store {
+        serve(discord, listener, CookieSessionStore::default)
+    } else {
+        let store = store.clone();
+        serve(discord, listener, move || store.clone())
+    };
+    tokio::spawn(server);
+    Site {
+        browser: Browser::new(&url, &mock.base_url()),
+        store,
+        clock,
+        mock,
+        url,
+    }
+}
+
+impl Site {
+    fn loads(&self) -> usize {
+        self.store.loads.load(Ordering::SeqCst)
+    }
+
+    /// Logs in and makes one request, which remembers the session.
+    async fn logged_in(&self) {
+        assert_eq!(self.browser.login(Some("/me")).await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            self.browser.get_json("/me").await.text().await.unwrap(),
+            fixture::WUMPUS_ID
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_sessions_skip_the_store_and_logout_ends_them() {
+    let site = start(false).await;
+    let b = &site.browser;
+    site.logged_in().await;
+    let before = site.loads();
+    for _ in 0..5 {
+        let r = b.get_json("/me").await;
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(
+            r.headers()["cache-control"],
+            "private, no-store",
+            "fast answers are personal"
+        );
+        assert!(r.headers().get("set-cookie").is_none());
+        assert_eq!(r.text().await.unwrap(), fixture::WUMPUS_ID);
+    }
+    assert_eq!(site.loads(), before, "remembered sessions do not read the store");
+
+    let replay = b.copy();
+    assert_eq!(b.logout().await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(b.get_json("/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        replay.get_json("/me").await.status(),
+        StatusCode::UNAUTHORIZED,
+        "a copy of the logged-out cookie is not served from memory"
+    );
+    assert!(site.loads() > before, "after logout, requests read the store again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_exact_cookie_header_is_served_fast() {
+    let site = start(false).await;
+    site.logged_in().await;
+    let cookie = format!("discord_oauth={}", site.browser.session_cookie().unwrap());
+    let http = reqwest::Client::new();
+    let send = |cookie: String| {
+        let http = http.clone();
+        let url = format!("{}/me", site.url);
+        async move {
+            http.get(url)
+                .header("accept", "application/json")
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+
+    let before = site.loads();
+    assert_eq!(send(format!("{cookie}; theme=dark")).await, StatusCode::OK);
+    assert_eq!(site.loads(), before + 1, "an unseen header takes the normal path");
+    assert_eq!(send(format!("{cookie}; theme=dark")).await, StatusCode::OK);
+    assert_eq!(site.loads(), before + 1, "and is remembered once it was authenticated");
+
+    let mut tampered = cookie.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    assert_eq!(send(tampered.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(tampered).await,
+        StatusCode::UNAUTHORIZED,
+        "and is not remembered either"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_changes_made_on_the_fast_path_are_written() {
+    let site = start(false).await;
+    let b = &site.browser;
+    site.logged_in().await;
+    assert_eq!(
+        b.get("/note").await.text().await.unwrap(),
+        "",
+        "no note yet (served fast)"
+    );
+
+    // Insert: written by actix-session on a second pass (one load), the handler runs once.
+    let before = site.loads();
+    let r = b.get("/note/set?v=hello").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "saved");
+    // One load by actix-session on the second pass, one by the guarded store's update (it
+    // checks that the session still exists).
+    assert_eq!(site.loads(), before + 2, "the change was written through actix-session");
+    assert_eq!(b.get("/note").await.text().await.unwrap(), "hello", "and is read back");
+    assert_eq!(b.get("/note").await.text().await.unwrap(), "hello", "from memory too");
+    assert_eq!(b.get_json("/me").await.status(), StatusCode::OK, "still logged in");
+
+    // Renew: a new session key and cookie; the old cookie names nothing any more.
+    let old = b.copy();
+    let old_cookie = b.session_cookie().unwrap();
+    let r = b.get("/renew").await;
+    assert_eq!(r.text().await.unwrap(), "renewed");
+    assert_ne!(b.session_cookie().unwrap(), old_cookie, "a new cookie was sent");
+    assert_eq!(
+        b.get("/note").await.text().await.unwrap(),
+        "hello",
+        "the content moved along"
+    );
+    assert_eq!(b.get_json("/me").await.status(), StatusCode::OK);
+    assert_eq!(old.get_json("/me").await.status(), StatusCode::UNAUTHORIZED);
+
+    // Purge: the session ends, store and cookie.
+    assert_eq!(b.get("/forget").await.text().await.unwrap(), "forgotten");
+    assert_eq!(b.get_json("/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        site.store.sessions.lock().unwrap().is_empty(),
+        "nothing left in the store"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_cookie_store_changes_are_written_into_the_cookie() {
+    let site = start(true).await;
+    let b = &site.browser;
+    site.logged_in().await;
+    let cookie = b.session_cookie().unwrap();
+    assert_eq!(b.get("/note/set?v=cookie").await.text().await.unwrap(), "saved");
+    assert_ne!(b.session_cookie().unwrap(), cookie, "the cookie carries the change");
+    assert_eq!(b.get("/note").await.text().await.unwrap(), "cookie");
+    assert_eq!(b.get_json("/me").await.text().await.unwrap(), fixture::WUMPUS_ID);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_needing_refresh_leaves_the_fast_path_and_refreshes_once() {
+    let site = start(false).await;
+    let b = &site.browser;
+    site.logged_in().await;
+    let before = site.loads();
+    site.clock.advance(Duration::from_secs(604_800 - 60));
+    assert_eq!(b.get_json("/me").await.text().await.unwrap(), fixture::WUMPUS_ID);
+    // actix-session's load, and the guarded store's update checking that the session exists.
+    assert_eq!(site.loads(), before + 2, "the refresh happens on the normal path");
+    assert_eq!(site.mock.count_grant("refresh_token"), 1);
+    // The refresh changed the session, so it is read once more, then remembered again.
+    assert_eq!(b.get_json("/me").await.status(), StatusCode::OK);
+    let settled = site.loads();
+    assert_eq!(b.get_json("/me").await.status(), StatusCode::OK);
+    assert_eq!(site.loads(), settled, "the refreshed session is fast again");
+    assert_eq!(site.mock.count_grant("refresh_token"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_ends_even_when_remembered() {
+    let site = start(false).await;
+    let b = &site.browser;
+    site.logged_in().await;
+    // Past the idle timeout (7 days) within the fast path's memory (30 s of real time).
+    site.clock.advance(Duration::from_secs(7 * 24 * 3600 + 60));
+    assert_eq!(b.get_json("/me").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(site.mock.count_grant("refresh_token"), 0, "ended, not refreshed");
+}
