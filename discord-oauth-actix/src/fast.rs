@@ -171,7 +171,10 @@ pub(crate) struct FastIndex {
 
 #[derive(Default)]
 struct Inner {
-    map: HashMap<Box<[u8]>, Arc<Entry>>,
+    /// `foldhash` (randomly seeded per process) rather than SipHash: hashing the whole header
+    /// (about 900 bytes with the cookie store) is a visible part of a fast request otherwise,
+    /// and only headers actix-session authenticated get in.
+    map: HashMap<Box<[u8]>, Arc<Entry>, foldhash::fast::RandomState>,
     /// Counts the removals: an entry offered by a request that started before one is not
     /// remembered (it may hold what the removal was for).
     epoch: u64,

@@ -38,8 +38,9 @@ impl DiscordUser {
     }
 
     /// The scopes granted at login (empty in identity-only mode).
-    pub fn scopes(&self) -> Scopes {
-        self.0.tokens.as_ref().map(|t| t.scopes.clone()).unwrap_or_default()
+    pub fn scopes(&self) -> &Scopes {
+        static NONE: Scopes = Scopes::new();
+        self.0.tokens.as_ref().map_or(&NONE, |t| &t.scopes)
     }
 }
 

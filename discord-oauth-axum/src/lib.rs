@@ -128,8 +128,7 @@ impl<T: Transport> DiscordOAuth<T> {
         C: CookieController + Sync,
     {
         let sessions = customize(session_layer(store.clone(), self.layer.config()));
-        let slow = router.clone().layer(self.layer.clone()).layer(sessions);
-        Router::new().fallback_service(self.layer.fast_path(router, slow, store))
+        router.layer(self.layer.fast_path_layer(sessions, store))
     }
 
     /// Like [`DiscordOAuth::mount_with`] without the fast path: every request goes through

@@ -212,7 +212,7 @@ pub struct Scopes(Vec<Scope>);
 
 impl Scopes {
     /// An empty set.
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Self(Vec::new())
     }
 

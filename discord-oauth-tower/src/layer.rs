@@ -134,6 +134,14 @@ impl<T: Transport> DiscordOAuthLayer<T> {
         FastPath::new(app, slow, store, Arc::clone(&self.shared))
     }
 
+    /// [`DiscordOAuthLayer::fast_path`] as a layer: every service it wraps gets a
+    /// [`FastPath`] whose normal side is `sessions` around this layer around that service.
+    /// For `axum::Router::layer` (what `discord-oauth-axum`'s `mount` uses): routing happens
+    /// once, before either side.
+    pub fn fast_path_layer<L, St>(&self, sessions: L, store: St) -> crate::fast::FastPathLayer<L, St, T> {
+        crate::fast::FastPathLayer::new(self.clone(), sessions, store)
+    }
+
     /// A guard layer letting through only members of `guild_id`. Add it inside this layer,
     /// on the routes to protect. Needs the `guilds` or `guilds.members.read` scope.
     pub fn require_guild(&self, guild_id: u64) -> RequireGuildLayer<T> {
