@@ -72,6 +72,12 @@
 //!   checked here too: a session in use is marked active about once a day (which re-sends the
 //!   cookie), and one unused for longer ends, so a copy of an idle cookie stops working even
 //!   though the cookie store keeps nothing server-side.
+//! - **Authenticated fast path** ([`fast`]): a request whose exact `Cookie` header was seen
+//!   logged in within the last 30 s skips actix-session (no cookie decryption, no store read,
+//!   no decoding) while its login is valid; a handler's changes to the session are still
+//!   written by actix-session. Logout on this instance takes effect on the next request; on
+//!   other instances sharing a Redis store, within the 30 s
+//!   ([`DiscordOAuthBuilder::fast_path`] sets it; zero turns the fast path off).
 //! - **Requests to Discord**: at most 32 in flight ([`DiscordOAuthBuilder::max_concurrent_requests`]);
 //!   after a global `429` nothing is sent until Discord's `retry_after` is over.
 //! - **Transport**: reqwest with rustls ([`transport`]), not `awc`, see there.

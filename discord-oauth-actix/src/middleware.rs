@@ -105,7 +105,9 @@ where
                 authenticated = true;
             } else if oauth.shared.config.route(req.path()).is_none() {
                 let session = req.get_session();
-                match attach(&oauth, &session).await {
+                // Boxed: the refresh it may run is a large future, and this block is moved into
+                // a box on every request (the fast path's too).
+                match Box::pin(attach(&oauth, &session)).await {
                     Ok(state) => {
                         authenticated = state.session().is_some();
                         auth = state.session().cloned();

@@ -347,27 +347,23 @@ where
     forward_ready!(inner);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
+        let shared = &self.oauth.shared;
+        if shared.fast.enabled()
+            && let Some(entry) = self.fast_entry(&req)
+        {
+            return self.serve_fast(req, entry);
+        }
         // Decided now: the request itself is moved into the session middleware (and must not
         // be cloned before routing).
-        let answer = if self.oauth.config().route(req.path()).is_some() {
-            StoreUnavailable::LoginRoute
-        } else if crate::extract::wants_html_parts(req.method(), req.headers()) {
-            StoreUnavailable::Page
-        } else {
-            StoreUnavailable::Api
-        };
-        let shared = &self.oauth.shared;
+        let answer = StoreUnavailable::for_request(self.oauth.config(), req.path(), req.method(), req.headers());
         let mut offer = None;
-        if shared.fast.enabled() {
-            if let Some(entry) = self.fast_entry(&req) {
-                return self.serve_fast(req, entry, answer);
-            }
-            if let Some(key) = FastIndex::key(req.headers()) {
-                let key: Box<[u8]> = key.as_bytes().into();
-                let slot = Rc::new(Offer::default());
-                req.extensions_mut().insert(Rc::clone(&slot));
-                offer = Some((key, slot, shared.fast.epoch()));
-            }
+        if shared.fast.enabled()
+            && let Some(key) = FastIndex::key(req.headers())
+        {
+            let key: Box<[u8]> = key.as_bytes().into();
+            let slot = Rc::new(Offer::default());
+            req.extensions_mut().insert(Rc::clone(&slot));
+            offer = Some((key, slot, shared.fast.epoch()));
         }
         let flag = Rc::new(Cell::new(false));
         let call = STORE_FAILED.scope(Rc::clone(&flag), self.inner.call(req));
@@ -411,7 +407,6 @@ where
         &self,
         req: ServiceRequest,
         entry: Arc<Entry>,
-        answer: StoreUnavailable,
     ) -> LocalBoxFuture<'static, Result<ServiceResponse<B>, actix_web::Error>> {
         entry.fill(&req.get_session());
         req.extensions_mut()
@@ -434,6 +429,8 @@ where
                 shared.fast.remove(key.as_bytes());
             }
             let (request, mut response) = res.into_parts();
+            let answer =
+                StoreUnavailable::for_request(&shared.config, request.path(), request.method(), request.headers());
             {
                 let mut extensions = request.extensions_mut();
                 extensions.remove::<Served>();
@@ -482,6 +479,22 @@ impl fmt::Display for StoreUnavailable {
 }
 
 impl StoreUnavailable {
+    /// The shape of the answer for this request.
+    fn for_request(
+        config: &discord_oauth_core::login::LoginConfig,
+        path: &str,
+        method: &actix_web::http::Method,
+        headers: &actix_web::http::header::HeaderMap,
+    ) -> Self {
+        if config.route(path).is_some() {
+            StoreUnavailable::LoginRoute
+        } else if crate::extract::wants_html_parts(method, headers) {
+            StoreUnavailable::Page
+        } else {
+            StoreUnavailable::Api
+        }
+    }
+
     pub(crate) fn answer(self) -> http::Response<String> {
         match self {
             StoreUnavailable::LoginRoute => answer::store_unavailable(),

@@ -203,22 +203,10 @@ where
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let mut response = fast.call(req).await?;
-            if session.is_modified() {
-                // The handler changed the session: save it as the session layer would, and
-                // let the next request read the store again.
-                shared.cache.remove(&entry.id);
-                if session.id() != Some(entry.id) && !session.is_empty().await {
-                    tracing::error!(
-                        "a handler changed the session id on a request served by the authenticated fast \
-                         path; the new cookie cannot be sent from here (see discord_oauth_tower::fast)"
-                    );
-                }
-                if !session.is_empty().await
-                    && let Err(e) = session.save().await
-                {
-                    tracing::error!(error = %e, "session store failed");
-                    return Ok(answer::store_unavailable().map(RB::from));
-                }
+            // Boxed: the store's futures can be large, and this block is moved into a box on
+            // every fast request.
+            if session.is_modified() && !Box::pin(save_changes(&shared, &session, entry.id)).await {
+                return Ok(answer::store_unavailable().map(RB::from));
             }
             if !response.headers().contains_key(CACHE_CONTROL) {
                 response
@@ -228,6 +216,25 @@ where
             Ok(response)
         })
     }
+}
+
+/// Saves a session a handler changed on the fast path, as the session layer would, and lets
+/// the next request read the store again. `false` if the store failed.
+async fn save_changes<T>(shared: &Shared<T>, session: &Session, id: Id) -> bool {
+    shared.cache.remove(&id);
+    if session.id() != Some(id) && !session.is_empty().await {
+        tracing::error!(
+            "a handler changed the session id on a request served by the authenticated fast \
+             path; the new cookie cannot be sent from here (see discord_oauth_tower::fast)"
+        );
+    }
+    if !session.is_empty().await
+        && let Err(e) = session.save().await
+    {
+        tracing::error!(error = %e, "session store failed");
+        return false;
+    }
+    true
 }
 
 /// A [`tower::Layer`] that puts a [`FastPath`] around every service it wraps: the service
