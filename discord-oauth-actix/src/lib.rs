@@ -48,9 +48,10 @@
 //! # How we chose the defaults
 //! - **Sessions**: actix-session with the cookie store ([`DiscordOAuth::cookie_session`]):
 //!   nothing to run, the cookie is encrypted (private), `SameSite=Lax` (the callback is a
-//!   cross-site redirect), `HttpOnly`, `Secure` + `__Host-` on https. actix-session has no
-//!   in-memory store; the cookie store is its no-infrastructure choice, and any number of
-//!   instances sharing the key can read its cookies. Its limits: a copied cookie stays valid
+//!   cross-site redirect), `HttpOnly`, `Secure` + `__Host-` on https. The cookie store is
+//!   actix-session's no-infrastructure choice, and any number of instances sharing the key can
+//!   read its cookies. actix-session has no in-memory store; [`MemoryStore`] is one (server-side,
+//!   one process), for [`DiscordOAuth::session_middleware`]. Its limits: a copied cookie stays valid
 //!   until it expires, even after logout, and a refresh is written with the response that
 //!   triggered it. When logout must kill every copy, use a server-side store: actix-session's
 //!   Redis store (feature `redis`, see [Several instances](#several-instances-redis)) or any
@@ -121,6 +122,7 @@ pub mod embedded;
 mod extract;
 pub mod fast;
 mod guard;
+mod memory;
 mod middleware;
 mod outbound;
 #[cfg(feature = "redis")]
@@ -140,6 +142,7 @@ pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extract::{AuthState, DiscordAuthExt, DiscordToken, DiscordUser, DiscordUserRejection, MaybeDiscordUser};
 pub use fast::{DEFAULT_FAST_PATH_CAPACITY, DEFAULT_FAST_PATH_TTL};
 pub use guard::{RequireGuild, RequireGuildMiddleware};
+pub use memory::MemoryStore;
 pub use middleware::{DiscordAuth, DiscordAuthMiddleware};
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};

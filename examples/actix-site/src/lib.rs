@@ -13,13 +13,14 @@
 //! `http://{BIND}/auth/callback`), `DISCORD_API_BASE` (default `https://discord.com/api/v10`),
 //! `DISCORD_AUTHORIZE_URL` (default `https://discord.com/oauth2/authorize`), `BIND`.
 //!
-//! Sessions: `SESSION_STORE` is `memory` (default: nothing to install) or `redis` (sessions
-//! in Redis at `REDIS_URL`, default `redis://127.0.0.1:6379`; `rediss://` for TLS), shared by
-//! every instance, with token refreshes single-flight across instances through a Redis lock.
-//! actix-session has no in-memory store: with `memory` the session lives in the encrypted
-//! cookie itself (actix-session's cookie store), so nothing is kept server-side; a restart
-//! keeps it if `SESSION_KEY` is set, but a logout cannot revoke a copied cookie, which stays
-//! valid until it expires. `SESSION_KEY` is the key that encrypts and authenticates the session
+//! Sessions: `SESSION_STORE` is `cookie` (default: nothing to install), `memory` or `redis`
+//! (sessions in Redis at `REDIS_URL`, default `redis://127.0.0.1:6379`; `rediss://` for TLS),
+//! shared by every instance, with token refreshes single-flight across instances through a
+//! Redis lock. With `cookie` the session lives in the encrypted cookie itself (actix-session's
+//! cookie store), so nothing is kept server-side; a restart keeps it if `SESSION_KEY` is set,
+//! but a logout cannot revoke a copied cookie, which stays valid until it expires. With
+//! `memory` it lives in this process (`discord_oauth_actix::MemoryStore`): the cookie holds
+//! only a random key, logout ends every copy, a restart ends every session. `SESSION_KEY` is the key that encrypts and authenticates the session
 //! cookie: at least 64 bytes, written as hex or base64 (e.g. `openssl rand -base64 64`).
 //! Unset, a random key is made at startup: fine for one process, but then sessions do not
 //! survive a restart and instances cannot share them, so set the same key on all of them.
@@ -36,7 +37,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use discord_oauth_actix::actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore};
 use discord_oauth_actix::deadpool_redis::{self, Pool, PoolConfig, Runtime, Timeouts, redis};
-use discord_oauth_actix::{DiscordOAuth, DiscordToken, LoginConfig, MaybeDiscordUser, RedisRefreshLock};
+use discord_oauth_actix::{DiscordOAuth, DiscordToken, LoginConfig, MaybeDiscordUser, MemoryStore, RedisRefreshLock};
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
@@ -57,9 +58,12 @@ const REDIS_POOL_SIZE: usize = 4;
 /// Where sessions are kept (`SESSION_STORE`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum SessionStoreKind {
-    /// `memory` (default): actix-session has no in-memory store, so the session lives in the
-    /// encrypted cookie (its cookie store). Nothing server-side.
+    /// `cookie` (default): the session lives in the encrypted cookie (actix-session's cookie
+    /// store). Nothing server-side.
     #[default]
+    Cookie,
+    /// `memory`: in this process ([`discord_oauth_actix::MemoryStore`]); the cookie holds only
+    /// a random session key. Lost on restart, not shared between instances.
     Memory,
     /// In Redis (`redis`), shared by every instance using the same URL.
     Redis {
@@ -72,7 +76,8 @@ impl SessionStoreKind {
     /// For logs: the Redis URL without its password.
     pub fn redacted(&self) -> String {
         match self {
-            SessionStoreKind::Memory => "the encrypted session cookie".into(),
+            SessionStoreKind::Cookie => "the encrypted session cookie".into(),
+            SessionStoreKind::Memory => "this process's memory".into(),
             SessionStoreKind::Redis { url } => match url.rsplit_once('@') {
                 Some((scheme_user, host)) => {
                     let scheme = scheme_user.split_once("://").map_or("redis", |(s, _)| s);
@@ -261,7 +266,7 @@ impl Settings {
             refresh_skew: Duration::from_secs(300),
             clock: None,
             session_key: None,
-            session_store: SessionStoreKind::Memory,
+            session_store: SessionStoreKind::Cookie,
             shared_refresh_lock: true,
             previous_session_keys: Vec::new(),
             workers: 2,
@@ -293,11 +298,16 @@ impl Settings {
         let mut settings = Self::new(discord, bind);
         settings.redirect_uri = var("DISCORD_REDIRECT_URI");
         settings.session_store = match var("SESSION_STORE").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("memory") => SessionStoreKind::Memory,
+            None | Some("cookie") => SessionStoreKind::Cookie,
+            Some("memory") => SessionStoreKind::Memory,
             Some("redis") => SessionStoreKind::Redis {
                 url: var("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
             },
-            Some(other) => return Err(format!("SESSION_STORE must be `memory` or `redis`, not `{other}`")),
+            Some(other) => {
+                return Err(format!(
+                    "SESSION_STORE must be `cookie`, `memory` or `redis`, not `{other}`"
+                ));
+            }
         };
         settings.session_key = var("SESSION_KEY").map(|k| SessionKey::parse(&k)).transpose()?;
         if let Some(key) = var("SESSION_KEY_PREVIOUS") {
@@ -443,10 +453,10 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     } else {
         let note = "SESSION_KEY is unset: the session cookie key is random for this process, so sessions \
                     end when it restarts; several instances must share one SESSION_KEY (see README)";
-        if settings.session_store == SessionStoreKind::Memory {
-            tracing::info!("{note}");
-        } else {
+        if matches!(settings.session_store, SessionStoreKind::Redis { .. }) {
             tracing::warn!("{note}");
+        } else {
+            tracing::info!("{note}");
         }
         SessionKey::random()?
     };
@@ -460,7 +470,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         .collect::<Result<Vec<_>, _>>()?;
     let workers = settings.workers.max(1);
     let (server, redis) = match &settings.session_store {
-        SessionStoreKind::Memory => {
+        SessionStoreKind::Cookie => {
             let discord = discord.build();
             // Outside the session middleware: cookies under a previous key are re-encrypted
             // before it reads them (no-op without previous keys).
@@ -474,6 +484,20 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                     strict,
                 )
                 .wrap(rotation.clone())
+            })
+            .workers(workers)
+            .disable_signals()
+            .listen(listener)?
+            .run();
+            (server, None)
+        }
+        SessionStoreKind::Memory => {
+            let discord = discord.build();
+            let rotation = discord.session_key_rotation(key.clone(), previous_keys);
+            // One store for every worker.
+            let store = MemoryStore::default();
+            let server = HttpServer::new(move || {
+                app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict).wrap(rotation.clone())
             })
             .workers(workers)
             .disable_signals()

@@ -66,7 +66,11 @@ async fn axum_site(
     site
 }
 
-async fn actix_site(mock: &MockDiscord, clock: Option<ShiftClock>) -> actix_site::Site {
+async fn actix_site(
+    mock: &MockDiscord,
+    store: actix_site::SessionStoreKind,
+    clock: Option<ShiftClock>,
+) -> actix_site::Site {
     let (client_id, client_secret, authorize_url, api_base) = discord(mock);
     let mut settings = actix_site::Settings::new(
         actix_site::Discord::Real {
@@ -78,6 +82,7 @@ async fn actix_site(mock: &MockDiscord, clock: Option<ShiftClock>) -> actix_site
         "127.0.0.1:0".parse().unwrap(),
     );
     settings.workers = 2;
+    settings.session_store = store;
     if let Some(clock) = clock {
         settings.clock = Some(Arc::new(move || clock.now()));
     }
@@ -181,7 +186,12 @@ async fn main() {
         Some(r) => Some(axum_site(&mock, axum_site::SessionStoreKind::Redis { url: r.url.clone() }, None).await),
         None => None,
     };
-    let actix = actix_site(&mock, None).await;
+    let actix = actix_site(&mock, actix_site::SessionStoreKind::Memory, None).await;
+    let actix_cookie = actix_site(&mock, actix_site::SessionStoreKind::Cookie, None).await;
+    let actix_redis = match &redis {
+        Some(r) => Some(actix_site(&mock, actix_site::SessionStoreKind::Redis { url: r.url.clone() }, None).await),
+        None => None,
+    };
     let baseline = baseline_site(&mock).await;
 
     // The user the sites show, for the bare servers' identical JSON.
@@ -252,13 +262,34 @@ async fn main() {
     });
     rows.push(Row {
         target: Target {
-            name: "actix-site, cookie store".into(),
+            name: "actix-site, memory store".into(),
             url: format!("{}/me", actix.url()),
             cookie: Some(discord_oauth_bench::login(&actix.url(), "/auth/login").await),
         },
         bare: actix_bare_index,
         rounds: vec![],
     });
+    rows.push(Row {
+        target: Target {
+            name: "actix-site, cookie store".into(),
+            url: format!("{}/me", actix_cookie.url()),
+            cookie: Some(discord_oauth_bench::login(&actix_cookie.url(), "/auth/login").await),
+        },
+        bare: actix_bare_index,
+        rounds: vec![],
+    });
+
+    if let Some(site) = &actix_redis {
+        rows.push(Row {
+            target: Target {
+                name: "actix-site, Redis store".into(),
+                url: format!("{}/me", site.url()),
+                cookie: Some(discord_oauth_bench::login(&site.url(), "/auth/login").await),
+            },
+            bare: actix_bare_index,
+            rounds: vec![],
+        });
+    }
 
     // Every configuration answers the same JSON, logged in.
     let expected = discord_oauth_bench::get(&rows[0].target.url, None).await;
@@ -371,8 +402,13 @@ async fn main() {
             cookie: None,
         },
         Target {
-            name: "actix-site, cookie store".into(),
+            name: "actix-site, memory store".into(),
             url: format!("{}/auth/login", actix.url()),
+            cookie: None,
+        },
+        Target {
+            name: "actix-site, cookie store".into(),
+            url: format!("{}/auth/login", actix_cookie.url()),
             cookie: None,
         },
         Target {
@@ -420,7 +456,8 @@ async fn main() {
     writeln!(report, "|---|---:|---:|").unwrap();
     for (name, site) in [
         ("axum-site, memory store", axum_memory.url()),
-        ("actix-site, cookie store", actix.url()),
+        ("actix-site, memory store", actix.url()),
+        ("actix-site, cookie store", actix_cookie.url()),
         ("axum-login + oauth2 (baseline)", baseline.clone()),
     ] {
         let (ok, failed, secs) = full_logins(&site, 16, Duration::from_secs(3)).await;
@@ -447,7 +484,7 @@ async fn main() {
     let (store_bytes, cache_bytes, record_json) = memory_per_session(&mock, sessions).await;
     let cookie_len = rows
         .iter()
-        .find(|r| r.target.name.starts_with("actix-site"))
+        .find(|r| r.target.name == "actix-site, cookie store")
         .and_then(|r| r.target.cookie.as_ref())
         .map_or(0, String::len);
     writeln!(report, "\n### Memory per session ({sessions} sessions, RSS delta)\n").unwrap();
@@ -531,7 +568,7 @@ async fn refresh_storm(kind: &str, n: usize) -> (usize, usize, usize) {
         let s = axum_site(&mock, axum_site::SessionStoreKind::Memory, Some(clock.clone())).await;
         (s.url(), Some(s), None)
     } else {
-        let s = actix_site(&mock, Some(clock.clone())).await;
+        let s = actix_site(&mock, actix_site::SessionStoreKind::Memory, Some(clock.clone())).await;
         (s.url(), None, Some(s))
     };
     let cookie = discord_oauth_bench::login(&url, "/auth/login").await;

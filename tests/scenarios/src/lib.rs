@@ -64,8 +64,11 @@ pub struct Options {
 /// Where a test site keeps its sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Store {
+    /// Each site's default: axum's in-process `MemoryStore`, actix's encrypted cookie.
     #[default]
     Memory,
+    /// In the process, server-side, for both sites (actix: `discord_oauth_actix::MemoryStore`).
+    Process,
     /// Redis at this URL.
     Redis(String),
 }
@@ -244,7 +247,7 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
                 settings.public_host = Some("localhost".into());
             }
             settings.session_store = match &options.store {
-                Store::Memory => axum_site::SessionStoreKind::Memory,
+                Store::Memory | Store::Process => axum_site::SessionStoreKind::Memory,
                 Store::Redis(url) => axum_site::SessionStoreKind::Redis { url: url.clone() },
             };
             settings.session_key = options
@@ -295,7 +298,9 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
                 settings.public_host = Some("localhost".into());
             }
             settings.session_store = match &options.store {
-                Store::Memory => actix_site::SessionStoreKind::Memory,
+                // The actix sample's default: the session in the encrypted cookie.
+                Store::Memory => actix_site::SessionStoreKind::Cookie,
+                Store::Process => actix_site::SessionStoreKind::Memory,
                 Store::Redis(url) => actix_site::SessionStoreKind::Redis { url: url.clone() },
             };
             settings.session_key = options

@@ -9,7 +9,7 @@
 //! pins it so that a change of store shows up here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use discord_oauth_scenarios::{Browser, SiteKind, TestSite};
+use discord_oauth_scenarios::{Browser, Options, SiteKind, Store, TestSite};
 use reqwest::StatusCode;
 
 /// `GET /me` as JSON with exactly this cookie, from a fresh client.
@@ -28,7 +28,11 @@ async fn me_with_cookie(site: &TestSite, cookie: &str) -> StatusCode {
 
 /// Logs in, copies the session cookie, logs out, and replays the copy.
 async fn replay_after_logout(kind: SiteKind) -> StatusCode {
-    let site = TestSite::start(kind).await;
+    replay_after_logout_with(kind, Options::default()).await
+}
+
+async fn replay_after_logout_with(kind: SiteKind, options: Options) -> StatusCode {
+    let site = TestSite::start_with(kind, options).await;
     let b = site.browser();
     b.login(None).await;
     assert!(b.me().await.is_ok());
@@ -51,6 +55,21 @@ async fn g05_axum_session_cookie_copied_before_logout_is_dead_after_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn g05_actix_cookie_store_copy_survives_logout_documented_limitation() {
     assert_eq!(replay_after_logout(SiteKind::Actix).await, StatusCode::OK);
+}
+
+/// The actix site with `SESSION_STORE=memory` (`discord_oauth_actix::MemoryStore`, server-side):
+/// logout deletes the session, so the copy is dead — also on the authenticated fast path, which
+/// had served that very cookie a moment before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g05_actix_memory_store_copy_is_dead_after_logout() {
+    let options = Options {
+        store: Store::Process,
+        ..Options::default()
+    };
+    assert_eq!(
+        replay_after_logout_with(SiteKind::Actix, options).await,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 /// A session cookie chosen by an attacker (well-formed for tower-sessions: 16 zero bytes,
