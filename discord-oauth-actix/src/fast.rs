@@ -27,8 +27,8 @@
 //!   [`DEFAULT_FAST_PATH_TTL`] (30 s) by default, set with
 //!   [`crate::DiscordOAuthBuilder::fast_path`]. A token refresh due on the remembered login is
 //!   seen at once (the login's expiry is checked on every request).
-//! - **Bounded**: at most [`DEFAULT_FAST_PATH_CAPACITY`] entries by default (the oldest go
-//!   first when full), each forgotten after its TTL. A zero TTL or capacity turns the fast
+//! - **Bounded**: at most [`DEFAULT_FAST_PATH_CAPACITY`] entries by default (when full,
+//!   expired entries go, then an arbitrary tenth: `discord_oauth_core::bounded`), each forgotten after its TTL. A zero TTL or capacity turns the fast
 //!   path off.
 //! - **Not done on the fast path**: actix-session's `TtlExtensionPolicy::OnEveryRequest` (our
 //!   default extends the session when it changes, and an active session is marked changed about
@@ -225,13 +225,8 @@ impl FastIndex {
             return;
         }
         let map = &mut inner.map;
-        if map.len() >= self.capacity && !map.contains_key(cookie) {
-            map.retain(|_, e| e.at.elapsed() < self.ttl);
-            if map.len() >= self.capacity
-                && let Some(oldest) = map.iter().min_by_key(|(_, e)| e.at).map(|(k, _)| k.clone())
-            {
-                map.remove(&oldest);
-            }
+        if !map.contains_key(cookie) {
+            discord_oauth_core::bounded::make_room(map, self.capacity, |e| e.at.elapsed() < self.ttl);
         }
         map.insert(cookie.into(), Arc::new(entry));
     }
@@ -312,9 +307,13 @@ mod tests {
             let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0)).unwrap();
             index.insert(format!("s={n}").as_bytes(), e, index.epoch());
             assert!(index.len() <= 3);
+            assert!(index.get(format!("s={n}").as_bytes()).is_some(), "the newest is in");
         }
-        assert!(index.get(b"s=9").is_some());
-        assert!(index.get(b"s=0").is_none(), "the oldest went first");
+        let index = FastIndex::new(Duration::from_secs(60), 10);
+        for n in 0..10u64 {
+            let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0)).unwrap();
+            index.insert(format!("s={n}").as_bytes(), e, index.epoch());
+        }
         assert!(index.get(b"s=9 ").is_none(), "the key is the exact header");
         index.forget_login((1, 0));
         assert!(index.get(b"s=9").is_none() && index.get(b"s=7").is_none());

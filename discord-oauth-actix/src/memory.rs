@@ -6,10 +6,12 @@
 //! what the cookie store cannot do — with nothing to run beside the site. Sessions end when the
 //! process restarts, and instances do not share them: use Redis for several instances.
 //!
-//! Bounded: at most [`MemoryStore::DEFAULT_CAPACITY`] sessions by default; when full, expired
-//! sessions go first, then the ones closest to expiry.
+//! Bounded: at most [`MemoryStore::DEFAULT_CAPACITY`] sessions by default; when full, the
+//! session closest to expiry goes (an expired one if there is any). Sessions are kept in
+//! expiry order too, so that costs O(log n) however full the store is: anonymous visitors
+//! starting logins (each a short-lived session) cannot make it slow.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -30,8 +32,28 @@ type State = HashMap<String, String>;
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    sessions: Arc<Mutex<HashMap<String, (State, Instant)>>>,
+    sessions: Arc<Mutex<Sessions>>,
     capacity: usize,
+}
+
+#[derive(Default)]
+struct Sessions {
+    by_key: HashMap<String, (State, Instant)>,
+    by_expiry: BTreeSet<(Instant, String)>,
+}
+
+impl Sessions {
+    fn remove(&mut self, key: &str) -> Option<(State, Instant)> {
+        let removed = self.by_key.remove(key)?;
+        self.by_expiry.remove(&(removed.1, key.to_owned()));
+        Some(removed)
+    }
+
+    fn put(&mut self, key: String, state: State, until: Instant) {
+        self.remove(&key);
+        self.by_expiry.insert((until, key.clone()));
+        self.by_key.insert(key, (state, until));
+    }
 }
 
 impl fmt::Debug for MemoryStore {
@@ -56,14 +78,14 @@ impl MemoryStore {
     /// A store holding at most `capacity` sessions (at least 1).
     pub fn with_capacity(capacity: usize) -> Self {
         Self {
-            sessions: Arc::new(Mutex::new(HashMap::new())),
+            sessions: Arc::new(Mutex::new(Sessions::default())),
             capacity: capacity.max(1),
         }
     }
 
     /// How many sessions are stored (expired ones included until they are swept).
     pub fn len(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).by_key.len()
     }
 
     /// `true` if no session is stored.
@@ -84,26 +106,20 @@ impl MemoryStore {
 
     fn insert(&self, key: &SessionKey, state: State, ttl: &CookieDuration) {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        if sessions.len() >= self.capacity && !sessions.contains_key(key.as_ref()) {
-            let now = Instant::now();
-            sessions.retain(|_, (_, until)| *until > now);
-            if sessions.len() >= self.capacity
-                && let Some(first) = sessions
-                    .iter()
-                    .min_by_key(|(_, (_, until))| *until)
-                    .map(|(k, _)| k.clone())
-            {
-                sessions.remove(&first);
-            }
+        if sessions.by_key.len() >= self.capacity
+            && !sessions.by_key.contains_key(key.as_ref())
+            && let Some((_, first)) = sessions.by_expiry.pop_first()
+        {
+            sessions.by_key.remove(&first);
         }
-        sessions.insert(key.as_ref().to_owned(), (state, Self::deadline(ttl)));
+        sessions.put(key.as_ref().to_owned(), state, Self::deadline(ttl));
     }
 }
 
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        match sessions.get(key.as_ref()) {
+        match sessions.by_key.get(key.as_ref()) {
             Some((state, until)) if *until > Instant::now() => Ok(Some(state.clone())),
             Some(_) => {
                 sessions.remove(key.as_ref());
@@ -124,6 +140,7 @@ impl SessionStore for MemoryStore {
             .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .by_key
             .contains_key(key.as_ref());
         if exists {
             self.insert(&key, state, ttl);
@@ -137,8 +154,8 @@ impl SessionStore for MemoryStore {
 
     async fn update_ttl(&self, key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, until)) = sessions.get_mut(key.as_ref()) {
-            *until = Self::deadline(ttl);
+        if let Some((state, _)) = sessions.remove(key.as_ref()) {
+            sessions.put(key.as_ref().to_owned(), state, Self::deadline(ttl));
         }
         Ok(())
     }
@@ -209,6 +226,13 @@ mod tests {
         assert_eq!(store.load(&keys[4]).await.unwrap(), Some(state("4")));
 
         store.update_ttl(&keys[4], &CookieDuration::ZERO).await.unwrap();
+        let full = MemoryStore::with_capacity(1_000);
+        for _ in 0..20_000 {
+            full.save(state("x"), &CookieDuration::minutes(10)).await.unwrap();
+        }
+        assert_eq!(full.len(), 1_000);
+        let in_order = full.sessions.lock().unwrap().by_expiry.len();
+        assert_eq!(in_order, 1_000, "both views agree");
         assert_eq!(store.load(&keys[4]).await.unwrap(), None, "update_ttl moves the expiry");
     }
 }

@@ -91,6 +91,7 @@
 pub mod api;
 mod authorize;
 mod bot;
+pub mod bounded;
 mod callback;
 pub mod cdn;
 mod client;
