@@ -85,7 +85,11 @@ impl MemoryStore {
 
     /// How many sessions are stored (expired ones included until they are swept).
     pub fn len(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).by_key.len()
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .by_key
+            .len()
     }
 
     /// `true` if no session is stored.

@@ -10,7 +10,7 @@
 //! `target/bench`).
 //!
 //! Needs `wrk` (Debian: `apt-get install wrk`). Redis rows use `REDIS_URL`, or start a private
-//! `redis-server` when one is installed, or are left out. Options (env): `ROUNDS` (5),
+//! `redis-server` when one is installed, or are left out. Options (env): `ROUNDS` (7),
 //! `SECONDS` per round (3), `CONNECTIONS` (64), `STORM` (1000), `SESSIONS` (100000); `SERVE=1`
 //! logs in, prints each configuration's URL and cookie, and keeps serving (for profilers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -116,6 +116,23 @@ struct Row {
     rounds: Vec<Figures>,
 }
 
+fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// The median over rounds of `row`'s req/s divided by `other`'s in the same round: the rounds
+/// alternate, so each pair ran seconds apart, under the same conditions.
+fn per_round_ratio(row: &Row, other: &Row) -> f64 {
+    median_of(
+        row.rounds
+            .iter()
+            .zip(&other.rounds)
+            .map(|(a, b)| if b.rps > 0.0 { a.rps / b.rps } else { 0.0 })
+            .collect(),
+    )
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -160,7 +177,7 @@ async fn main() {
         std::process::exit(2);
     }
     let started = Instant::now();
-    let rounds = env("ROUNDS", 5) as usize;
+    let rounds = env("ROUNDS", 7) as usize;
     let load = Load {
         connections: env("CONNECTIONS", 64) as u32,
         threads: 1,
@@ -342,10 +359,10 @@ async fn main() {
     writeln!(report, "### Authenticated `GET /me`\n").unwrap();
     writeln!(
         report,
-        "| configuration | req/s (median) | p50 µs | p99 µs | errors | vs bare framework | server CPU µs/req | every round (req/s) |"
+        "| configuration | req/s (median) | p50 µs | p99 µs | errors | vs bare framework | vs bare, round by round | server CPU µs/req | every round (req/s) |"
     )
     .unwrap();
-    writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---|").unwrap();
+    writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---|").unwrap();
     let medians: Vec<Figures> = rows.iter().map(|r| median(r.rounds.clone())).collect();
     let mut bars = Vec::new();
     for (row, m) in rows.iter().zip(&medians) {
@@ -356,12 +373,11 @@ async fn main() {
             .map(|f| format!("{:.0}", f.rps))
             .collect::<Vec<_>>()
             .join(", ");
-        let mut cpu: Vec<f64> = row.rounds.iter().map(|f| f.cpu_us).collect();
-        cpu.sort_by(f64::total_cmp);
-        let cpu = cpu.get(cpu.len() / 2).copied().unwrap_or(0.0);
+        let cpu = median_of(row.rounds.iter().map(|f| f.cpu_us).collect());
+        let paired = 100.0 * per_round_ratio(row, &rows[row.bare]);
         writeln!(
             report,
-            "| {} | {:.0} | {:.0} | {:.0} | {} | {:.1} % | {cpu:.1} | {all} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {} | {:.1} % | {paired:.1} % | {cpu:.1} | {all} |",
             row.target.name,
             m.rps,
             m.p50_us,
@@ -377,11 +393,24 @@ async fn main() {
         .zip(&medians)
         .find(|(r, _)| r.target.name.contains("baseline"))
         .map_or(0.0, |(_, m)| m.rps);
-    if baseline_rps > 0.0 {
-        writeln!(report, "\nAgainst the axum-login baseline:").unwrap();
+    if baseline_rps > 0.0
+        && let Some(baseline_row) = rows.iter().find(|r| r.target.name.contains("baseline"))
+    {
+        writeln!(
+            report,
+            "\nAgainst the axum-login baseline (medians; round by round in brackets):"
+        )
+        .unwrap();
         for (row, m) in rows.iter().zip(&medians) {
-            if row.target.name.contains("-site") {
-                writeln!(report, "- {}: {:.2}×", row.target.name, m.rps / baseline_rps).unwrap();
+            if row.target.name.contains("-site") || row.target.name.starts_with("bare") {
+                writeln!(
+                    report,
+                    "- {}: {:.2}× ({:.2}×)",
+                    row.target.name,
+                    m.rps / baseline_rps,
+                    per_round_ratio(row, baseline_row)
+                )
+                .unwrap();
             }
         }
     }
