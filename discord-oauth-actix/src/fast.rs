@@ -262,10 +262,6 @@ impl FastIndex {
 #[derive(Debug, Default)]
 pub(crate) struct Offer(pub(crate) std::cell::RefCell<Option<Entry>>);
 
-/// Marks a request served by the fast path ([`crate::DiscordAuth`] does not load the session).
-#[derive(Debug, Clone)]
-pub(crate) struct Served;
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -21,7 +21,7 @@ use tracing::Instrument as _;
 
 use crate::convert;
 use crate::extract::AuthState;
-use crate::fast::{Entry, Offer, Replay, Served};
+use crate::fast::{Entry, Offer, Replay};
 use crate::routes::{AUTH_KEY, PENDING_KEY, SEEN_KEY, from_unix_seconds, store_pending, unix_seconds};
 use crate::sessions::SESSION_TTL;
 use crate::shared::{DiscordOAuth, Recent, RefreshKey, Shared, TouchKey};
@@ -97,7 +97,8 @@ where
         let oauth = self.oauth.clone();
         Box::pin(async move {
             let mut authenticated = false;
-            let served_fast = req.extensions().contains::<Served>();
+            // Only `DiscordSessions`' fast path puts an `AuthState` here before this middleware.
+            let served_fast = req.extensions().contains::<AuthState>();
             let offer = req.extensions().get::<Rc<Offer>>().cloned();
             let mut auth = None;
             if served_fast {

@@ -32,7 +32,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::convert;
 use crate::extract::AuthState;
-use crate::fast::{Entry, FastIndex, Offer, Replay, Served};
+use crate::fast::{Entry, FastIndex, Offer, Replay};
 use crate::routes::{AUTH_KEY, PENDING_KEY, from_unix_seconds};
 use crate::shared::{Clock, DiscordOAuth};
 
@@ -411,7 +411,6 @@ where
         entry.fill(&req.get_session());
         req.extensions_mut()
             .insert(AuthState::authenticated(Arc::clone(&entry.auth), self.oauth.clone()));
-        req.extensions_mut().insert(Served);
         let first = self.fast.call(req);
         let inner = Rc::clone(&self.inner);
         let shared = Arc::clone(&self.oauth.shared);
@@ -431,11 +430,8 @@ where
             let (request, mut response) = res.into_parts();
             let answer =
                 StoreUnavailable::for_request(&shared.config, request.path(), request.method(), request.headers());
-            {
-                let mut extensions = request.extensions_mut();
-                extensions.remove::<Served>();
-                extensions.insert(Rc::clone(&replay));
-            }
+            // `DiscordAuth` looks for this first: the second pass does not reach the handler.
+            request.extensions_mut().insert(Rc::clone(&replay));
             let flag = Rc::new(Cell::new(false));
             let written = STORE_FAILED
                 .scope(Rc::clone(&flag), inner.call(ServiceRequest::from_request(request)))

@@ -35,7 +35,7 @@ use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
 use http::header::{CACHE_CONTROL, COOKIE};
 use http::{HeaderValue, Request, Response};
-use tower::Service;
+use tower::{Service, ServiceExt as _};
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
@@ -112,7 +112,9 @@ pub(crate) fn single_cookie_header<B>(req: &Request<B>) -> Option<&HeaderValue> 
 /// everything else to `slow` (the application with them).
 pub struct FastPath<F, S, St, T> {
     fast: F,
-    slow: S,
+    /// Cloned only for a request that takes it: cloning the session layer's stack for every
+    /// request (axum clones the route's service per request) would cost the fast path.
+    slow: Arc<S>,
     store: Arc<St>,
     shared: Arc<Shared<T>>,
 }
@@ -121,7 +123,7 @@ impl<F: Clone, S: Clone, St, T> Clone for FastPath<F, S, St, T> {
     fn clone(&self) -> Self {
         Self {
             fast: self.fast.clone(),
-            slow: self.slow.clone(),
+            slow: Arc::clone(&self.slow),
             store: Arc::clone(&self.store),
             shared: Arc::clone(&self.shared),
         }
@@ -138,7 +140,7 @@ impl<F, S, St, T> FastPath<F, S, St, T> {
     pub(crate) fn new(fast: F, slow: S, store: St, shared: Arc<Shared<T>>) -> Self {
         Self {
             fast,
-            slow,
+            slow: Arc::new(slow),
             store: Arc::new(store),
             shared,
         }
@@ -178,26 +180,23 @@ where
     type Future = ResponseFuture<Response<RB>, F::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        match self.fast.poll_ready(cx) {
-            Poll::Ready(Ok(())) => self.slow.poll_ready(cx),
-            other => other,
-        }
+        // The slow side is polled when a request takes it (`oneshot`).
+        self.fast.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
         let Some((entry, state)) = self.lookup(&req) else {
-            let clone = self.slow.clone();
-            let mut slow = std::mem::replace(&mut self.slow, clone);
-            return Box::pin(async move { slow.call(req).await });
+            let slow = S::clone(&self.slow);
+            return Box::pin(slow.oneshot(req));
         };
-        let clone = self.fast.clone();
-        let mut fast = std::mem::replace(&mut self.fast, clone);
         let session = Session::new(Some(entry.id), Arc::clone(&self.store), entry.expiry);
         req.extensions_mut().insert(state);
         req.extensions_mut().insert(session.clone());
+        // `fast` was polled ready (`poll_ready`), and its future owns what it needs.
+        let call = self.fast.call(req);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
-            let mut response = fast.call(req).await?;
+            let mut response = call.await?;
             // Boxed: the store's futures can be large, and this block is moved into a box on
             // every fast request.
             if session.is_modified() && !Box::pin(save_changes(&shared, &session, entry.id)).await {
