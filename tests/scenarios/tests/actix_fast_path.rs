@@ -195,12 +195,35 @@ async fn remembered_sessions_skip_the_store_and_logout_ends_them() {
     assert_eq!(site.loads(), before, "remembered sessions do not read the store");
 
     let replay = b.copy();
+    // The same session cookie in another `Cookie` header (another cookie beside it): a second
+    // remembered header of the same login.
+    let other_header = format!("discord_oauth={}; theme=dark", b.session_cookie().unwrap());
+    let with_other_header = || async {
+        reqwest::Client::new()
+            .get(format!("{}/me", site.url))
+            .header("accept", "application/json")
+            .header("cookie", other_header.clone())
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(with_other_header().await, StatusCode::OK);
+    let remembered = site.loads();
+    assert_eq!(with_other_header().await, StatusCode::OK);
+    assert_eq!(site.loads(), remembered, "that header is remembered too");
+
     assert_eq!(b.logout().await.status(), StatusCode::SEE_OTHER);
     assert_eq!(b.get_json("/me").await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         replay.get_json("/me").await.status(),
         StatusCode::UNAUTHORIZED,
         "a copy of the logged-out cookie is not served from memory"
+    );
+    assert_eq!(
+        with_other_header().await,
+        StatusCode::UNAUTHORIZED,
+        "nor is any other remembered header of that login"
     );
     assert!(site.loads() > before, "after logout, requests read the store again");
 }
