@@ -8,10 +8,12 @@
 //! - an entry is trusted for at most `ttl` (default 30 s): a logout on *another* instance is
 //!   seen here within that bound. Set the TTL to zero to read the store on every request.
 //! - at most `capacity` entries (default 100 000); when full, expired entries go first, then
-//!   the least recently inserted.
+//!   an arbitrary tenth (`discord_oauth_core::bounded`).
+//!
+//! Reads take a read lock only (every authenticated request reads; both workers at once).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use discord_oauth_core::login::AuthSession;
@@ -26,7 +28,7 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 
 #[derive(Debug)]
 pub(crate) struct AuthCache {
-    map: Mutex<HashMap<Id, (Arc<AuthSession>, Instant)>>,
+    map: RwLock<HashMap<Id, (Arc<AuthSession>, Instant)>>,
     ttl: Duration,
     capacity: usize,
 }
@@ -34,7 +36,7 @@ pub(crate) struct AuthCache {
 impl AuthCache {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
+            map: RwLock::new(HashMap::new()),
             ttl,
             capacity,
         }
@@ -44,15 +46,21 @@ impl AuthCache {
         if self.ttl.is_zero() || self.capacity == 0 {
             return None;
         }
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        match map.get(id) {
-            Some((a, at)) if at.elapsed() < self.ttl => Some(Arc::clone(a)),
-            Some(_) => {
-                map.remove(id);
-                None
+        let expired = {
+            let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
+            match map.get(id) {
+                Some((a, at)) if at.elapsed() < self.ttl => return Some(Arc::clone(a)),
+                Some(_) => true,
+                None => false,
             }
-            None => None,
+        };
+        if expired {
+            let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+            if map.get(id).is_some_and(|(_, at)| at.elapsed() >= self.ttl) {
+                map.remove(id);
+            }
         }
+        None
     }
 
     pub(crate) fn insert(&self, id: Id, session: Arc<AuthSession>) {
@@ -60,7 +68,7 @@ impl AuthCache {
             return;
         }
         let now = monotonic_now();
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         if !map.contains_key(&id) {
             discord_oauth_core::bounded::make_room(&mut map, self.capacity, |(_, at)| {
                 now.duration_since(*at) < self.ttl
@@ -70,12 +78,12 @@ impl AuthCache {
     }
 
     pub(crate) fn remove(&self, id: &Id) {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        self.map.write().unwrap_or_else(PoisonError::into_inner).remove(id);
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.map.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.map.read().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 
