@@ -7,8 +7,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use actix_web::cookie::Key;
@@ -17,7 +17,7 @@ use discord_oauth_actix::actix_session::Session;
 use discord_oauth_actix::actix_session::storage::CookieSessionStore;
 use discord_oauth_actix::actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use discord_oauth_actix::transport::ReqwestTransport;
-use discord_oauth_actix::{DiscordOAuth, DiscordUser, LoginConfig};
+use discord_oauth_actix::{DiscordOAuth, DiscordUser, LoginConfig, MemoryStore};
 use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, fixture};
 use discord_oauth_scenarios::{Browser, ShiftClock};
@@ -25,44 +25,38 @@ use reqwest::StatusCode;
 
 type State = HashMap<String, String>;
 
-/// An in-memory actix-session store that counts its loads.
+/// The in-process `MemoryStore`, counting its loads.
 #[derive(Clone, Default)]
 struct CountingStore {
-    sessions: Arc<Mutex<HashMap<String, State>>>,
+    inner: MemoryStore,
     loads: Arc<AtomicUsize>,
-    next: Arc<AtomicUsize>,
 }
 
 impl SessionStore for CountingStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
-        Ok(self.sessions.lock().unwrap().get(key.as_ref()).cloned())
+        self.inner.load(key).await
     }
 
-    async fn save(&self, state: State, _ttl: &actix_web::cookie::time::Duration) -> Result<SessionKey, SaveError> {
-        let n = self.next.fetch_add(1, Ordering::SeqCst);
-        let key = SessionKey::try_from(format!("{n:0>64}")).unwrap();
-        self.sessions.lock().unwrap().insert(key.as_ref().to_owned(), state);
-        Ok(key)
+    async fn save(&self, state: State, ttl: &actix_web::cookie::time::Duration) -> Result<SessionKey, SaveError> {
+        self.inner.save(state, ttl).await
     }
 
     async fn update(
         &self,
         key: SessionKey,
         state: State,
-        _ttl: &actix_web::cookie::time::Duration,
+        ttl: &actix_web::cookie::time::Duration,
     ) -> Result<SessionKey, UpdateError> {
-        self.sessions.lock().unwrap().insert(key.as_ref().to_owned(), state);
-        Ok(key)
+        self.inner.update(key, state, ttl).await
     }
 
-    async fn update_ttl(&self, _key: &SessionKey, _ttl: &actix_web::cookie::time::Duration) -> anyhow::Result<()> {
-        Ok(())
+    async fn update_ttl(&self, key: &SessionKey, ttl: &actix_web::cookie::time::Duration) -> anyhow::Result<()> {
+        self.inner.update_ttl(key, ttl).await
     }
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
-        self.sessions.lock().unwrap().remove(key.as_ref());
-        Ok(())
+        self.inner.delete(key).await
     }
 }
 
@@ -305,10 +299,7 @@ async fn session_changes_made_on_the_fast_path_are_written() {
     // Purge: the session ends, store and cookie.
     assert_eq!(b.get("/forget").await.text().await.unwrap(), "forgotten");
     assert_eq!(b.get_json("/me").await.status(), StatusCode::UNAUTHORIZED);
-    assert!(
-        site.store.sessions.lock().unwrap().is_empty(),
-        "nothing left in the store"
-    );
+    assert!(site.store.inner.is_empty(), "nothing left in the store");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

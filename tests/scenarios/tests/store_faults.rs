@@ -140,14 +140,13 @@ async fn cached_sessions_survive_a_store_outage() {
 /// page or JSON as the client reads, the cookie untouched, and recover without a restart.
 mod actix {
     use std::collections::HashMap;
-    use std::sync::Mutex;
     use std::sync::atomic::AtomicU8;
 
     use actix_web::HttpServer;
     use actix_web::cookie::Key;
-    use discord_oauth_actix::DiscordOAuth;
     use discord_oauth_actix::actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
     use discord_oauth_actix::transport::ReqwestTransport;
+    use discord_oauth_actix::{DiscordOAuth, MemoryStore};
 
     use super::*;
 
@@ -158,12 +157,11 @@ mod actix {
 
     type State = HashMap<String, String>;
 
-    /// An in-memory actix-session store that fails on demand.
+    /// The in-process `MemoryStore`, failing on demand.
     #[derive(Clone, Default)]
     struct FlakyStore {
-        sessions: Arc<Mutex<HashMap<String, State>>>,
+        inner: MemoryStore,
         mode: Arc<AtomicU8>,
-        next: Arc<AtomicU8>,
     }
 
     impl FlakyStore {
@@ -179,45 +177,37 @@ mod actix {
                 _ => Ok(()),
             }
         }
-
-        fn new_key(&self) -> SessionKey {
-            let n = self.next.fetch_add(1, Ordering::SeqCst);
-            SessionKey::try_from(format!("{n:0>64}")).unwrap()
-        }
     }
 
     impl SessionStore for FlakyStore {
         async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
             self.check(false).await.map_err(LoadError::Other)?;
-            Ok(self.sessions.lock().unwrap().get(key.as_ref()).cloned())
+            self.inner.load(key).await
         }
 
-        async fn save(&self, state: State, _ttl: &actix_web::cookie::time::Duration) -> Result<SessionKey, SaveError> {
+        async fn save(&self, state: State, ttl: &actix_web::cookie::time::Duration) -> Result<SessionKey, SaveError> {
             self.check(true).await.map_err(SaveError::Other)?;
-            let key = self.new_key();
-            self.sessions.lock().unwrap().insert(key.as_ref().to_owned(), state);
-            Ok(key)
+            self.inner.save(state, ttl).await
         }
 
         async fn update(
             &self,
             key: SessionKey,
             state: State,
-            _ttl: &actix_web::cookie::time::Duration,
+            ttl: &actix_web::cookie::time::Duration,
         ) -> Result<SessionKey, UpdateError> {
             self.check(true).await.map_err(UpdateError::Other)?;
-            self.sessions.lock().unwrap().insert(key.as_ref().to_owned(), state);
-            Ok(key)
+            self.inner.update(key, state, ttl).await
         }
 
-        async fn update_ttl(&self, _key: &SessionKey, _ttl: &actix_web::cookie::time::Duration) -> anyhow::Result<()> {
-            self.check(true).await
+        async fn update_ttl(&self, key: &SessionKey, ttl: &actix_web::cookie::time::Duration) -> anyhow::Result<()> {
+            self.check(true).await?;
+            self.inner.update_ttl(key, ttl).await
         }
 
         async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
             self.check(true).await?;
-            self.sessions.lock().unwrap().remove(key.as_ref());
-            Ok(())
+            self.inner.delete(key).await
         }
     }
 
