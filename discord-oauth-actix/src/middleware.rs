@@ -96,21 +96,18 @@ where
         let service = Rc::clone(&self.service);
         let oauth = self.oauth.clone();
         Box::pin(async move {
-            let mut authenticated = false;
-            // Only `DiscordSessions`' fast path puts an `AuthState` here before this middleware.
+            // Only `DiscordSessions`' fast path puts an `AuthState` (a valid login) here before
+            // this middleware; then there is nothing to load.
             let served_fast = req.extensions().contains::<AuthState>();
             let offer = req.extensions().get::<Rc<Offer>>().cloned();
+            // The login this request loaded, if any (not on the fast path).
             let mut auth = None;
-            if served_fast {
-                // DiscordSessions put the remembered login here already.
-                authenticated = true;
-            } else if oauth.shared.config.route(req.path()).is_none() {
+            if !served_fast && oauth.shared.config.route(req.path()).is_none() {
                 let session = req.get_session();
                 // Boxed: the refresh it may run is a large future, and this block is moved into
                 // a box on every request (the fast path's too).
                 match Box::pin(attach(&oauth, &session)).await {
                     Ok(state) => {
-                        authenticated = state.session().is_some();
                         auth = state.session().cloned();
                         req.extensions_mut().insert(state);
                     }
@@ -119,6 +116,7 @@ where
                     }
                 }
             }
+            let authenticated = served_fast || auth.is_some();
             let mut response = service.call(req).await?;
             if let (Some(offer), Some(auth)) = (offer, auth) {
                 // Left unchanged by this request: requests with the same cookies can take the
