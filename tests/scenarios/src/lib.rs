@@ -536,6 +536,19 @@ pub async fn raw_get(addr: SocketAddr, target: &str, headers: &[(&str, &str)]) -
     (status, head)
 }
 
+/// The status of `GET {site}/me` as an API client, with exactly this `Cookie` header, from a
+/// fresh client (no cookie jar).
+pub async fn me_status_with_cookie_header(site: &str, cookie: impl AsRef<str>) -> StatusCode {
+    reqwest::Client::new()
+        .get(format!("{site}/me"))
+        .header("accept", "application/json")
+        .header("cookie", cookie.as_ref())
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// The `name=value` pair of the session cookie, for a `Cookie` header.
 pub fn session_cookie_pair(value: &str) -> String {
     format!("discord_oauth={value}")

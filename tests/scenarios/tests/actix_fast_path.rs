@@ -20,7 +20,7 @@ use discord_oauth_actix::transport::ReqwestTransport;
 use discord_oauth_actix::{DiscordOAuth, DiscordUser, LoginConfig, MemoryStore};
 use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, fixture};
-use discord_oauth_scenarios::{Browser, ShiftClock};
+use discord_oauth_scenarios::{Browser, ShiftClock, me_status_with_cookie_header};
 use reqwest::StatusCode;
 
 type State = HashMap<String, String>;
@@ -192,16 +192,7 @@ async fn remembered_sessions_skip_the_store_and_logout_ends_them() {
     // The same session cookie in another `Cookie` header (another cookie beside it): a second
     // remembered header of the same login.
     let other_header = format!("discord_oauth={}; theme=dark", b.session_cookie().unwrap());
-    let with_other_header = || async {
-        reqwest::Client::new()
-            .get(format!("{}/me", site.url))
-            .header("accept", "application/json")
-            .header("cookie", other_header.clone())
-            .send()
-            .await
-            .unwrap()
-            .status()
-    };
+    let with_other_header = || me_status_with_cookie_header(&site.url, &other_header);
     assert_eq!(with_other_header().await, StatusCode::OK);
     let remembered = site.loads();
     assert_eq!(with_other_header().await, StatusCode::OK);
@@ -227,20 +218,7 @@ async fn only_the_exact_cookie_header_is_served_fast() {
     let site = start(false).await;
     site.logged_in().await;
     let cookie = format!("discord_oauth={}", site.browser.session_cookie().unwrap());
-    let http = reqwest::Client::new();
-    let send = |cookie: String| {
-        let http = http.clone();
-        let url = format!("{}/me", site.url);
-        async move {
-            http.get(url)
-                .header("accept", "application/json")
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let send = |cookie: String| me_status_with_cookie_header(&site.url, cookie);
 
     let before = site.loads();
     assert_eq!(send(format!("{cookie}; theme=dark")).await, StatusCode::OK);

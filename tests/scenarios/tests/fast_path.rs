@@ -17,7 +17,7 @@ use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{DiscordOAuthLayer, DiscordUser, LoginConfig, session_layer};
 use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, fixture};
-use discord_oauth_scenarios::{Browser, ShiftClock};
+use discord_oauth_scenarios::{Browser, ShiftClock, me_status_with_cookie_header};
 use reqwest::StatusCode;
 use tower::{Layer, ServiceBuilder};
 
@@ -138,20 +138,7 @@ async fn only_the_exact_cookie_header_is_served_from_the_index() {
         },
         b.session_cookie().unwrap()
     );
-    let http = reqwest::Client::new();
-    let send = |cookie: String| {
-        let http = http.clone();
-        let url = format!("{}/me", site.url);
-        async move {
-            http.get(url)
-                .header("accept", "application/json")
-                .header("cookie", cookie)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let send = |cookie: String| me_status_with_cookie_header(&site.url, cookie);
 
     // The same session cookie next to another cookie: a new header, checked by the session
     // layer once, then served fast too.

@@ -9,21 +9,12 @@
 //! pins it so that a change of store shows up here.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use discord_oauth_scenarios::{Browser, Options, SiteKind, Store, TestSite};
+use discord_oauth_scenarios::{Options, SiteKind, Store, TestSite, me_status_with_cookie_header, session_cookie_pair};
 use reqwest::StatusCode;
 
-/// `GET /me` as JSON with exactly this cookie, from a fresh client.
+/// `GET /me` as JSON with exactly this session cookie, from a fresh client.
 async fn me_with_cookie(site: &TestSite, cookie: &str) -> StatusCode {
-    let other = Browser::new(&site.url, &site.mock.base_url());
-    other
-        .http
-        .get(format!("{}/me", site.url))
-        .header("accept", "application/json")
-        .header("cookie", format!("discord_oauth={cookie}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
+    me_status_with_cookie_header(&site.url, session_cookie_pair(cookie)).await
 }
 
 /// Logs in, copies the session cookie, logs out, and replays the copy.
