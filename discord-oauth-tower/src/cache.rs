@@ -8,11 +8,15 @@
 //! - an entry is trusted for at most `ttl` (default 30 s): a logout on *another* instance is
 //!   seen here within that bound. Set the TTL to zero to read the store on every request.
 //! - at most `capacity` entries (default 100 000); when full, expired entries go first, then
-//!   an arbitrary tenth (`discord_oauth_core::bounded`).
+//!   an arbitrary tenth (`discord_oauth_core::bounded`);
+//! - an entry leaving the map for any reason (removal, replacement, eviction) is marked dead,
+//!   so the fast path's cookie index, which holds entries directly, never serves one the
+//!   cache no longer has.
 //!
 //! Reads take a read lock only (every authenticated request reads; both workers at once).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -26,9 +30,37 @@ pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Default maximum number of entries.
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 
+/// One cached session. It is *live* while the cache holds it: removing it, replacing it or
+/// evicting it from the cache kills it (see [`Held`]), so the fast path's cookie index, which
+/// points straight at it, stops serving it at once without a second lookup by session id.
+#[derive(Debug)]
+pub(crate) struct CachedSession {
+    pub(crate) auth: Arc<AuthSession>,
+    at: Instant,
+    live: AtomicBool,
+}
+
+impl CachedSession {
+    /// Still in the cache, and younger than `ttl` at `now`.
+    pub(crate) fn is_live(&self, now: Instant, ttl: Duration) -> bool {
+        self.live.load(Ordering::Acquire) && now.saturating_duration_since(self.at) < ttl
+    }
+}
+
+/// The cache's hold on a [`CachedSession`]: however it leaves the map, dropping it marks the
+/// session dead for everything else that points at it.
+#[derive(Debug)]
+struct Held(Arc<CachedSession>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.live.store(false, Ordering::Release);
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct AuthCache {
-    map: RwLock<HashMap<Id, (Arc<AuthSession>, Instant)>>,
+    map: RwLock<HashMap<Id, Held>>,
     ttl: Duration,
     capacity: usize,
 }
@@ -42,25 +74,31 @@ impl AuthCache {
         }
     }
 
-    pub(crate) fn get(&self, id: &Id) -> Option<Arc<AuthSession>> {
+    /// The live cached session `id`, if any.
+    pub(crate) fn entry(&self, id: &Id) -> Option<Arc<CachedSession>> {
         if self.ttl.is_zero() || self.capacity == 0 {
             return None;
         }
+        let now = monotonic_now();
         let expired = {
             let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
             match map.get(id) {
-                Some((a, at)) if at.elapsed() < self.ttl => return Some(Arc::clone(a)),
+                Some(Held(e)) if e.is_live(now, self.ttl) => return Some(Arc::clone(e)),
                 Some(_) => true,
                 None => false,
             }
         };
         if expired {
             let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-            if map.get(id).is_some_and(|(_, at)| at.elapsed() >= self.ttl) {
+            if map.get(id).is_some_and(|Held(e)| !e.is_live(now, self.ttl)) {
                 map.remove(id);
             }
         }
         None
+    }
+
+    pub(crate) fn get(&self, id: &Id) -> Option<Arc<AuthSession>> {
+        self.entry(id).map(|e| Arc::clone(&e.auth))
     }
 
     pub(crate) fn insert(&self, id: Id, session: Arc<AuthSession>) {
@@ -68,13 +106,17 @@ impl AuthCache {
             return;
         }
         let now = monotonic_now();
+        let entry = Held(Arc::new(CachedSession {
+            auth: session,
+            at: now,
+            live: AtomicBool::new(true),
+        }));
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         if !map.contains_key(&id) {
-            discord_oauth_core::bounded::make_room(&mut map, self.capacity, |(_, at)| {
-                now.duration_since(*at) < self.ttl
-            });
+            discord_oauth_core::bounded::make_room(&mut map, self.capacity, |Held(e)| e.is_live(now, self.ttl));
         }
-        map.insert(id, (session, now));
+        // The entry it replaces, if any, dies here.
+        map.insert(id, entry);
     }
 
     pub(crate) fn remove(&self, id: &Id) {
@@ -129,6 +171,39 @@ mod tests {
         std::thread::sleep(Duration::from_millis(30));
         assert!(cache.get(&id).is_none(), "expired entries are not served");
         assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn an_entry_dies_when_it_leaves_the_cache() {
+        let ttl = Duration::from_secs(60);
+        let cache = AuthCache::new(ttl, 10);
+        let (a, b, c) = (Id::default(), Id::default(), Id::default());
+        cache.insert(a, session(1));
+        let removed = cache.entry(&a).unwrap();
+        cache.remove(&a);
+        assert!(!removed.is_live(monotonic_now(), ttl), "removed");
+
+        cache.insert(b, session(2));
+        let replaced = cache.entry(&b).unwrap();
+        cache.insert(b, session(3));
+        assert!(!replaced.is_live(monotonic_now(), ttl), "replaced by a newer session");
+        let current = cache.entry(&b).unwrap();
+        assert!(current.is_live(monotonic_now(), ttl));
+        assert_eq!(current.auth.user.id.get(), 3);
+
+        cache.insert(c, session(4));
+        let evicted = cache.entry(&c).unwrap();
+        for _ in 0..20 {
+            cache.insert(Id::default(), session(5));
+        }
+        assert!(cache.len() <= 10);
+        if cache.entry(&c).is_none() {
+            assert!(!evicted.is_live(monotonic_now(), ttl), "evicted to make room");
+        }
+        assert!(
+            !current.is_live(monotonic_now() + Duration::from_secs(61), ttl),
+            "past its TTL"
+        );
     }
 
     #[test]

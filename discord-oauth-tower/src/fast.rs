@@ -7,10 +7,11 @@
 //!   carries the same session cookie, so it names the same session: nothing is decoded or
 //!   trusted that the session layer did not check first. A request with another header (or
 //!   several `Cookie` fields, or a header over 4 KiB) takes the normal path.
-//! - The session itself comes from the layer's cache of authenticated sessions (keyed by
-//!   session id), so everything that removes or replaces a cached session — logout, refresh,
-//!   the session's end, the TTL — applies to the fast path at once: an index entry whose
-//!   session is gone from the cache is a miss.
+//! - The session itself is the entry of the layer's cache of authenticated sessions: the index
+//!   points straight at it, and it dies when it leaves the cache, so everything that removes or
+//!   replaces a cached session — logout, refresh, the session's end, eviction, the TTL —
+//!   applies to the fast path at once: an index entry whose session is dead is a miss. One
+//!   lookup (the header) serves a request; there is no second one by session id.
 //! - Only sessions that are valid *now* are served here; one that needs a refresh or has
 //!   ended takes the normal path, where refresh is single flight.
 //! - Handlers still get a `tower_sessions::Session` for the same id and store, loaded lazily
@@ -24,28 +25,38 @@
 //! - The index is bounded like the cache (same TTL and capacity). It hashes the header with
 //!   `foldhash` (randomly seeded per process): a few times faster than the standard SipHash
 //!   over a whole `Cookie` header, and only headers the session layer authenticated get in.
+//! - A fast request is not boxed ([`FastPathFuture`] polls the application's future in
+//!   place) and costs two clock readings: the monotonic one for the TTL, the layer's clock
+//!   for the login's expiry.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, PoisonError, RwLock};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
-use http::header::{CACHE_CONTROL, COOKIE};
+use http::header::{CACHE_CONTROL, COOKIE, Entry};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceExt as _};
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
+use crate::cache::CachedSession;
 use crate::extension::AuthState;
 use crate::service::{ResponseFuture, Shared, monotonic_now};
 
 /// Longest `Cookie` header the fast path indexes.
 const MAX_KEY_LEN: usize = 4096;
 
-/// `Cookie` header → the session it carries, for sessions seen authenticated.
+/// `Cookie` header → the cached session it carries, for sessions seen authenticated.
+///
+/// An entry points straight at the cache's [`CachedSession`], which dies when it leaves the
+/// cache (logout, refresh, session end, eviction) or outlives the TTL: one lookup answers
+/// both "which session is this?" and "is it still cached?".
 #[derive(Debug)]
 pub(crate) struct CookieIndex {
     map: RwLock<HashMap<Box<[u8]>, IndexEntry, foldhash::fast::RandomState>>,
@@ -57,7 +68,7 @@ pub(crate) struct CookieIndex {
 struct IndexEntry {
     id: Id,
     expiry: Option<Expiry>,
-    at: Instant,
+    session: Arc<CachedSession>,
 }
 
 impl CookieIndex {
@@ -73,25 +84,30 @@ impl CookieIndex {
         self.ttl.is_zero() || self.capacity == 0
     }
 
-    /// Records that requests with this `Cookie` header belong to session `id`.
-    pub(crate) fn insert(&self, cookie: &[u8], id: Id, expiry: Option<Expiry>) {
+    /// Records that requests with this `Cookie` header belong to session `id`, cached as
+    /// `session`.
+    pub(crate) fn insert(&self, cookie: &[u8], id: Id, expiry: Option<Expiry>, session: Arc<CachedSession>) {
         if self.disabled() || cookie.len() > MAX_KEY_LEN {
             return;
         }
         let now = monotonic_now();
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         if !map.contains_key(cookie) {
-            discord_oauth_core::bounded::make_room(&mut map, self.capacity, |e| now.duration_since(e.at) < self.ttl);
+            discord_oauth_core::bounded::make_room(&mut map, self.capacity, |e| e.session.is_live(now, self.ttl));
         }
-        map.insert(cookie.into(), IndexEntry { id, expiry, at: now });
+        map.insert(cookie.into(), IndexEntry { id, expiry, session });
     }
 
-    fn get(&self, cookie: &[u8]) -> Option<IndexEntry> {
+    /// The session id, its expiry and its login for this `Cookie` header, if the session is
+    /// still cached and within the TTL.
+    fn get(&self, cookie: &[u8]) -> Option<(Id, Option<Expiry>, Arc<discord_oauth_core::login::AuthSession>)> {
         if self.disabled() {
             return None;
         }
+        let now = monotonic_now();
         let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-        map.get(cookie).filter(|e| e.at.elapsed() < self.ttl).cloned()
+        let e = map.get(cookie).filter(|e| e.session.is_live(now, self.ttl))?;
+        Some((e.id, e.expiry, Arc::clone(&e.session.auth)))
     }
 
     #[cfg(test)]
@@ -112,20 +128,23 @@ pub(crate) fn single_cookie_header<B>(req: &Request<B>) -> Option<&HeaderValue> 
 /// everything else to `slow` (the application with them).
 pub struct FastPath<F, S, St, T> {
     fast: F,
-    /// Cloned only for a request that takes it: cloning the session layer's stack for every
-    /// request (axum clones the route's service per request) would cost the fast path.
-    slow: Arc<S>,
+    /// Behind one `Arc`: axum clones a route's service for every request, and this way that
+    /// costs one reference count, not three. `slow` is cloned only for a request that takes
+    /// it.
+    inner: Arc<Inner<S, St, T>>,
+}
+
+struct Inner<S, St, T> {
+    slow: S,
     store: Arc<St>,
     shared: Arc<Shared<T>>,
 }
 
-impl<F: Clone, S: Clone, St, T> Clone for FastPath<F, S, St, T> {
+impl<F: Clone, S, St, T> Clone for FastPath<F, S, St, T> {
     fn clone(&self) -> Self {
         Self {
             fast: self.fast.clone(),
-            slow: Arc::clone(&self.slow),
-            store: Arc::clone(&self.store),
-            shared: Arc::clone(&self.shared),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
@@ -140,24 +159,27 @@ impl<F, S, St, T> FastPath<F, S, St, T> {
     pub(crate) fn new(fast: F, slow: S, store: St, shared: Arc<Shared<T>>) -> Self {
         Self {
             fast,
-            slow: Arc::new(slow),
-            store: Arc::new(store),
-            shared,
+            inner: Arc::new(Inner {
+                slow,
+                store: Arc::new(store),
+                shared,
+            }),
         }
     }
 
     /// The cached, currently valid session this request's cookies name, if any.
-    fn lookup<B>(&self, req: &Request<B>) -> Option<(IndexEntry, AuthState)> {
-        if self.shared.config.route(req.uri().path()).is_some() {
+    fn lookup<B>(&self, req: &Request<B>) -> Option<(Id, Option<Expiry>, AuthState)> {
+        let shared = &self.inner.shared;
+        if shared.config.route(req.uri().path()).is_some() {
             return None;
         }
         let cookie = single_cookie_header(req)?;
-        let entry = self.shared.index.get(cookie.as_bytes())?;
-        let auth = self.shared.cache.get(&entry.id)?;
-        match self.shared.config.session_status(&auth, self.shared.now()) {
+        let (id, expiry, auth) = shared.index.get(cookie.as_bytes())?;
+        match shared.config.session_status(&auth, shared.now()) {
             SessionStatus::Valid => Some((
-                entry,
-                AuthState::authenticated(auth, Arc::clone(&self.shared.login_path)),
+                id,
+                expiry,
+                AuthState::authenticated(auth, Arc::clone(&shared.login_path)),
             )),
             SessionStatus::NeedsRefresh | SessionStatus::Ended => None,
         }
@@ -177,7 +199,7 @@ where
 {
     type Response = Response<RB>;
     type Error = F::Error;
-    type Future = ResponseFuture<Response<RB>, F::Error>;
+    type Future = FastPathFuture<F::Future, Response<RB>, F::Error, T>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // The slow side is polled when a request takes it (`oneshot`).
@@ -185,30 +207,102 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some((entry, state)) = self.lookup(&req) else {
-            let slow = S::clone(&self.slow);
-            return Box::pin(slow.oneshot(req));
+        let Some((id, expiry, state)) = self.lookup(&req) else {
+            let slow = S::clone(&self.inner.slow);
+            return FastPathFuture {
+                state: State::Other {
+                    future: Box::pin(slow.oneshot(req)),
+                },
+            };
         };
-        let session = Session::new(Some(entry.id), Arc::clone(&self.store), entry.expiry);
+        let session = Session::new(Some(id), Arc::clone(&self.inner.store), expiry);
         req.extensions_mut().insert(state);
         req.extensions_mut().insert(session.clone());
         // `fast` was polled ready (`poll_ready`), and its future owns what it needs.
-        let call = self.fast.call(req);
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let mut response = call.await?;
-            // Boxed: the store's futures can be large, and this block is moved into a box on
-            // every fast request.
-            if session.is_modified() && !Box::pin(save_changes(&shared, &session, entry.id)).await {
-                return Ok(answer::store_unavailable().map(RB::from));
+        FastPathFuture {
+            state: State::Fast {
+                call: self.fast.call(req),
+                session,
+                id,
+                shared: Arc::clone(&self.inner.shared),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`FastPath`]. A request on the fast path is not boxed: its
+    /// future is the application's, polled in place.
+    pub struct FastPathFuture<Fut, R, E, T> {
+        #[pin]
+        state: State<Fut, R, E, T>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = StateProj]
+    enum State<Fut, R, E, T> {
+        Fast {
+            #[pin]
+            call: Fut,
+            session: Session,
+            id: Id,
+            shared: Arc<Shared<T>>,
+        },
+        // The normal path, and saving a session a handler changed on the fast path: both
+        // rare on a busy site's authenticated traffic, and large.
+        Other { future: ResponseFuture<R, E> },
+    }
+}
+
+impl<Fut, R, E, T> fmt::Debug for FastPathFuture<Fut, R, E, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FastPathFuture").finish_non_exhaustive()
+    }
+}
+
+impl<Fut, RB, E, T> Future for FastPathFuture<Fut, Response<RB>, E, T>
+where
+    Fut: Future<Output = Result<Response<RB>, E>>,
+    RB: From<String> + Send + 'static,
+    E: 'static,
+    T: Send + Sync + 'static,
+{
+    type Output = Result<Response<RB>, E>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (mut response, save) = match self.as_mut().project().state.project() {
+            StateProj::Other { future } => return future.as_mut().poll(cx),
+            StateProj::Fast {
+                call,
+                session,
+                id,
+                shared,
+            } => {
+                let response = ready!(call.poll(cx))?;
+                // A handler changed the session: save it as the session layer would (boxed:
+                // the store's futures can be large, and this is rare).
+                let save = session
+                    .is_modified()
+                    .then(|| (Arc::clone(shared), session.clone(), *id));
+                (response, save)
             }
-            if !response.headers().contains_key(CACHE_CONTROL) {
-                response
-                    .headers_mut()
-                    .insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        };
+        if let Entry::Vacant(v) = response.headers_mut().entry(CACHE_CONTROL) {
+            v.insert(HeaderValue::from_static("private, no-store"));
+        }
+        let Some((shared, session, id)) = save else {
+            return Poll::Ready(Ok(response));
+        };
+        let future: ResponseFuture<Response<RB>, E> = Box::pin(async move {
+            if save_changes(&shared, &session, id).await {
+                Ok(response)
+            } else {
+                Ok(answer::store_unavailable().map(RB::from))
             }
-            Ok(response)
-        })
+        });
+        self.as_mut().project().state.set(State::Other { future });
+        self.poll(cx)
     }
 }
 
@@ -283,15 +377,40 @@ where
 mod tests {
     use super::*;
 
+    use std::time::SystemTime;
+
+    use crate::cache::AuthCache;
+    use discord_oauth_core::api::User;
+    use discord_oauth_core::login::AuthSession;
+
+    /// A cache holding a live session for `id` (kept alive by the returned cache).
+    fn cached(id: Id, ttl: Duration) -> (AuthCache, Arc<CachedSession>) {
+        let cache = AuthCache::new(ttl, 1000);
+        let user: User = serde_json::from_value(serde_json::json!({"id": "1", "username": "u"})).unwrap();
+        cache.insert(
+            id,
+            Arc::new(AuthSession {
+                user,
+                tokens: None,
+                authenticated_at: SystemTime::UNIX_EPOCH,
+            }),
+        );
+        let entry = cache.entry(&id).unwrap();
+        (cache, entry)
+    }
+
     #[test]
     fn index_is_bounded_and_expires() {
         let index = CookieIndex::new(Duration::from_secs(60), 10);
         let ids: Vec<Id> = (0..100).map(|_| Id::default()).collect();
+        let mut caches = Vec::new();
         for (n, id) in ids.iter().enumerate() {
-            index.insert(format!("s={n}").as_bytes(), *id, None);
+            let (cache, entry) = cached(*id, Duration::from_secs(60));
+            index.insert(format!("s={n}").as_bytes(), *id, None, entry);
+            caches.push(cache);
             assert!(index.len() <= 10);
         }
-        assert_eq!(index.get(b"s=99").map(|e| e.id), Some(ids[99]));
+        assert_eq!(index.get(b"s=99").map(|e| e.0), Some(ids[99]));
         assert!(
             (0..100)
                 .filter(|n| index.get(format!("s={n}").as_bytes()).is_some())
@@ -302,9 +421,24 @@ mod tests {
         assert!(index.get(b"s=99 ").is_none(), "the key is the exact header");
 
         let index = CookieIndex::new(Duration::from_millis(1), 10);
-        index.insert(b"s=1", ids[0], None);
+        let (_cache, entry) = cached(ids[0], Duration::from_secs(60));
+        index.insert(b"s=1", ids[0], None, entry);
         std::thread::sleep(Duration::from_millis(5));
         assert!(index.get(b"s=1").is_none(), "expired entries are not served");
+    }
+
+    #[test]
+    fn an_entry_stops_serving_when_its_session_leaves_the_cache() {
+        let index = CookieIndex::new(Duration::from_secs(60), 10);
+        let id = Id::default();
+        let (cache, entry) = cached(id, Duration::from_secs(60));
+        index.insert(b"s=1", id, None, entry);
+        assert!(index.get(b"s=1").is_some());
+        cache.remove(&id);
+        assert!(
+            index.get(b"s=1").is_none(),
+            "logout/refresh/end removes it from the cache"
+        );
     }
 
     #[test]
@@ -313,7 +447,9 @@ mod tests {
             CookieIndex::new(Duration::ZERO, 10),
             CookieIndex::new(Duration::from_secs(1), 0),
         ] {
-            index.insert(b"s=1", Id::default(), None);
+            let id = Id::default();
+            let (_cache, entry) = cached(id, Duration::from_secs(60));
+            index.insert(b"s=1", id, None, entry);
             assert!(index.get(b"s=1").is_none());
             assert_eq!(index.len(), 0);
         }
@@ -323,7 +459,9 @@ mod tests {
     fn oversized_headers_are_not_indexed() {
         let index = CookieIndex::new(Duration::from_secs(60), 10);
         let big = vec![b'a'; MAX_KEY_LEN + 1];
-        index.insert(&big, Id::default(), None);
+        let id = Id::default();
+        let (_cache, entry) = cached(id, Duration::from_secs(60));
+        index.insert(&big, id, None, entry);
         assert_eq!(index.len(), 0);
     }
 

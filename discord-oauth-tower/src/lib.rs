@@ -56,7 +56,7 @@ pub use discord_oauth_core as core;
 pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extension::AuthState;
-pub use fast::{FastPath, FastPathLayer};
+pub use fast::{FastPath, FastPathFuture, FastPathLayer};
 pub use guard::{RequireGuild, RequireGuildLayer};
 pub use layer::{
     DEFAULT_TIMEOUT, DiscordApi, DiscordOAuthLayer, DiscordOAuthLayerBuilder, session_cookie_name, session_layer,

@@ -196,8 +196,11 @@ where
                     let authenticated = state.session().is_some();
                     // Requests with this exact Cookie header carry this session: the fast
                     // path may serve them from the cache.
-                    if authenticated && let (Some(cookie), Some(id)) = (cookie, session.id()) {
-                        shared.index.insert(cookie.as_bytes(), id, session.expiry());
+                    if authenticated
+                        && let (Some(cookie), Some(id)) = (cookie, session.id())
+                        && let Some(cached) = shared.cache.entry(&id)
+                    {
+                        shared.index.insert(cookie.as_bytes(), id, session.expiry(), cached);
                     }
                     req.extensions_mut().insert(state);
                     let mut response = inner.call(req).await?;

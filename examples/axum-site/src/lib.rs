@@ -320,6 +320,7 @@ pub struct Site {
     /// The in-process mock Discord, in offline mode.
     pub mock: Option<MockDiscord>,
     redis: Option<Pool>,
+    router: Router,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -327,6 +328,12 @@ impl Site {
     /// The site's base URL.
     pub fn url(&self) -> String {
         self.origin.clone()
+    }
+
+    /// The application being served, for requests made in-process (benchmarks, tests): a
+    /// clone shares the served one's sessions, cache and login state.
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
     /// Waits until the server stops.
@@ -484,6 +491,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         Some((current, previous)) => app.layer(SessionKeyRotationLayer::new(&login_config, current, previous)),
         None => app,
     };
+    let router = app.clone();
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "server stopped");
@@ -494,6 +502,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         origin,
         mock,
         redis,
+        router,
         task,
     })
 }

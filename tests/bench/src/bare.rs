@@ -20,18 +20,23 @@ pub fn me_json(user: &User, scopes: &Scopes) -> serde_json::Value {
     })
 }
 
-/// Bare axum on the current tokio runtime; returns its `/me` URL.
-pub async fn axum(user: User, scopes: Scopes) -> String {
+/// The bare axum application: `/me` only.
+pub fn axum_router(user: User, scopes: Scopes) -> axum::Router {
     use axum::Json;
     use axum::routing::get;
     let state = Arc::new((user, scopes));
-    let app = axum::Router::new().route(
+    axum::Router::new().route(
         "/me",
         get(move || {
             let state = Arc::clone(&state);
             async move { Json(me_json(&state.0, &state.1)) }
         }),
-    );
+    )
+}
+
+/// Bare axum on the current tokio runtime; returns its `/me` URL.
+pub async fn axum(user: User, scopes: Scopes) -> String {
+    let app = axum_router(user, scopes);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });

@@ -12,7 +12,7 @@ pub mod chart;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 /// One configuration under load.
 #[derive(Debug, Clone)]
@@ -282,6 +282,31 @@ impl Drop for Redis {
             let _ = child.wait();
         }
     }
+}
+
+/// Median nanoseconds per request of `n` sequential `GET /me` calls made directly on `app`
+/// (no sockets), with `cookie`, in 3 batches; every answer must be `200`.
+pub async fn in_process(app: &axum::Router, cookie: Option<&str>, n: usize) -> f64 {
+    use tower::ServiceExt as _;
+    let mut batches = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        for _ in 0..n {
+            let mut req = http::Request::get("/me");
+            if let Some(c) = cookie {
+                req = req.header(http::header::COOKIE, c);
+            }
+            let res = app
+                .clone()
+                .oneshot(req.body(axum::body::Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "in-process /me must be served");
+        }
+        batches.push(started.elapsed().as_secs_f64() * 1e9 / n as f64);
+    }
+    batches.sort_by(f64::total_cmp);
+    batches[batches.len() / 2]
 }
 
 #[cfg(test)]

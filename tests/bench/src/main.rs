@@ -10,8 +10,9 @@
 //! `target/bench`).
 //!
 //! Needs `wrk` (Debian: `apt-get install wrk`). Redis rows use `REDIS_URL`, or start a private
-//! `redis-server` when one is installed, or are left out. Options (env): `ROUNDS` (7),
-//! `SECONDS` per round (3), `CONNECTIONS` (64), `STORM` (1000), `SESSIONS` (100000); `SERVE=1`
+//! `redis-server` when one is installed, or are left out. Options (env): `ROUNDS` (11),
+//! `SECONDS` per round (3), `CONNECTIONS` (64), `STORM` (1000), `SESSIONS` (100000), `IN_PROCESS`
+//! (requests per in-process batch, 100000); `SERVE=1`
 //! logs in, prints each configuration's URL and cookie, and keeps serving (for profilers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -92,7 +93,7 @@ async fn actix_site(
     site
 }
 
-async fn baseline_site(mock: &MockDiscord) -> String {
+async fn baseline_site(mock: &MockDiscord) -> (String, axum::Router) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let redirect = format!("{url}/auth/callback");
@@ -104,8 +105,9 @@ async fn baseline_site(mock: &MockDiscord) -> String {
         fixture::CLIENT_SECRET,
         &redirect,
     );
+    let router = app.clone();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
+    (url, router)
 }
 
 /// One row of the `/me` table.
@@ -177,7 +179,7 @@ async fn main() {
         std::process::exit(2);
     }
     let started = Instant::now();
-    let rounds = env("ROUNDS", 7) as usize;
+    let rounds = env("ROUNDS", 11) as usize;
     let load = Load {
         connections: env("CONNECTIONS", 64) as u32,
         threads: 1,
@@ -209,7 +211,7 @@ async fn main() {
         Some(r) => Some(actix_site(&mock, actix_site::SessionStoreKind::Redis { url: r.url.clone() }, None).await),
         None => None,
     };
-    let baseline = baseline_site(&mock).await;
+    let (baseline, baseline_router) = baseline_site(&mock).await;
 
     // The user the sites show, for the bare servers' identical JSON.
     let cookie_axum = discord_oauth_bench::login(&axum_memory.url(), "/auth/login").await;
@@ -225,6 +227,7 @@ async fn main() {
         .unwrap();
     let scopes: Scopes = [Scope::Identify, Scope::Guilds].into_iter().collect();
     let bare_axum = bare::axum(user.clone(), scopes.clone()).await;
+    let bare_axum_router = bare::axum_router(user.clone(), scopes.clone());
     let (bare_actix, bare_actix_handle) = bare::actix(user.clone(), scopes.clone(), 2);
 
     let mut rows = vec![
@@ -339,18 +342,26 @@ async fn main() {
     for row in &rows {
         wrk(&row.target, Load { seconds: 1, ..load });
     }
+    // Every other round runs the rows in reverse order, so that a drift of the machine's speed
+    // within a round does not always favour the same rows.
     for round in 0..rounds {
         eprintln!("/me round {}/{rounds}", round + 1);
-        for row in &mut rows {
-            let f = wrk(&row.target, load);
-            row.rounds.push(f);
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..rows.len()).collect()
+        } else {
+            (0..rows.len()).rev().collect()
+        };
+        for i in order {
+            let f = wrk(&rows[i].target, load);
+            rows[i].rounds.push(f);
         }
     }
     let mut report = String::new();
     writeln!(
         report,
-        "Machine: {}. `/me` load: {rounds} alternating rounds of {} s, {} connections, 1 `wrk` thread, \
-         servers with 2 worker threads, everything on loopback in one run.\n",
+        "Machine: {}. `/me` load: {rounds} alternating rounds of {} s (every other round in reverse \
+         order), {} connections, 1 `wrk` thread, servers with 2 worker threads, everything on loopback \
+         in one run.\n",
         machine(),
         load.seconds,
         load.connections
@@ -421,6 +432,57 @@ async fn main() {
     )
     .unwrap();
     eprintln!("{report}");
+
+    // -- the same /me in-process: the application's own cost, without sockets or a load generator
+    eprintln!("in-process /me");
+    let axum_cookie = rows[1].target.cookie.clone();
+    let baseline_cookie = rows
+        .iter()
+        .find(|r| r.target.name.contains("baseline"))
+        .and_then(|r| r.target.cookie.clone());
+    let n = env("IN_PROCESS", 100_000) as usize;
+    let mut in_process = Vec::new();
+    for _ in 0..5 {
+        in_process.push([
+            discord_oauth_bench::in_process(&bare_axum_router, None, n).await,
+            discord_oauth_bench::in_process(&axum_memory.router(), axum_cookie.as_deref(), n).await,
+            discord_oauth_bench::in_process(&baseline_router, baseline_cookie.as_deref(), n).await,
+        ]);
+    }
+    let per = |i: usize| median_of(in_process.iter().map(|r| r[i]).collect());
+    let (bare_ns, site_ns, baseline_ns) = (per(0), per(1), per(2));
+    writeln!(
+        report,
+        "\n### Authenticated `GET /me` in-process (no sockets, no load generator)\n\n\
+         The axum applications called directly (`tower::ServiceExt::oneshot`, one task, {n} requests \
+         per round, median of 5 alternating rounds): what the application itself costs per request.\n"
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| application | ns per request | over bare | vs bare (bare ns / ns) |"
+    )
+    .unwrap();
+    writeln!(report, "|---|---:|---:|---:|").unwrap();
+    for (name, ns) in [
+        ("bare axum", bare_ns),
+        ("axum-site, memory store", site_ns),
+        ("axum-login + tower-sessions + oauth2 (baseline)", baseline_ns),
+    ] {
+        writeln!(
+            report,
+            "| {name} | {ns:.0} | {:+.0} | {:.1} % |",
+            ns - bare_ns,
+            100.0 * bare_ns / ns
+        )
+        .unwrap();
+    }
+    writeln!(
+        report,
+        "\nIn-process, the baseline costs {:.2}× what axum-site does per request.",
+        baseline_ns / site_ns
+    )
+    .unwrap();
 
     // -- /auth/login redirects per second
     eprintln!("login redirects");
