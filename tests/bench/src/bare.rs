@@ -43,25 +43,29 @@ pub async fn axum(user: User, scopes: Scopes) -> String {
     format!("http://{addr}/me")
 }
 
+/// The bare actix-web application's routes: `/me` only, from the user and scopes in the
+/// app data.
+pub fn actix_routes(cfg: &mut actix_web::web::ServiceConfig) {
+    use actix_web::{HttpResponse, web};
+    cfg.route(
+        "/me",
+        web::get()
+            .to(|state: web::Data<(User, Scopes)>| async move { HttpResponse::Ok().json(me_json(&state.0, &state.1)) }),
+    );
+}
+
 /// Bare actix-web with `workers` workers; returns its `/me` URL and the server handle.
 pub fn actix(user: User, scopes: Scopes, workers: usize) -> (String, actix_web::dev::ServerHandle) {
-    use actix_web::{App, HttpResponse, HttpServer, web};
+    use actix_web::{App, HttpServer, web};
     let state = web::Data::new((user, scopes));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let server = HttpServer::new(move || {
-        App::new().app_data(state.clone()).route(
-            "/me",
-            web::get().to(|state: web::Data<(User, Scopes)>| async move {
-                HttpResponse::Ok().json(me_json(&state.0, &state.1))
-            }),
-        )
-    })
-    .workers(workers)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(actix_routes))
+        .workers(workers)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
     let handle = server.handle();
     tokio::spawn(server);
     (format!("http://{addr}/me"), handle)

@@ -12,7 +12,8 @@
 //! Needs `wrk` (Debian: `apt-get install wrk`). Redis rows use `REDIS_URL`, or start a private
 //! `redis-server` when one is installed, or are left out. Options (env): `ROUNDS` (11),
 //! `SECONDS` per round (3), `CONNECTIONS` (64), `STORM` (1000), `SESSIONS` (100000), `IN_PROCESS`
-//! (requests per in-process batch, 100000); `SERVE=1`
+//! (requests per in-process batch, 30000), `IN_PROCESS_ONLY=1` (only the in-process table, for
+//! profilers); `SERVE=1`
 //! logs in, prints each configuration's URL and cookie, and keeps serving (for profilers).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -337,101 +338,106 @@ async fn main() {
         return;
     }
 
-    // -- authenticated /me, alternating rounds
-    eprintln!("warming up");
-    for row in &rows {
-        wrk(&row.target, Load { seconds: 1, ..load });
-    }
-    // Every other round runs the rows in reverse order, so that a drift of the machine's speed
-    // within a round does not always favour the same rows.
-    for round in 0..rounds {
-        eprintln!("/me round {}/{rounds}", round + 1);
-        let order: Vec<usize> = if round % 2 == 0 {
-            (0..rows.len()).collect()
-        } else {
-            (0..rows.len()).rev().collect()
-        };
-        for i in order {
-            let f = wrk(&rows[i].target, load);
-            rows[i].rounds.push(f);
-        }
-    }
+    // `IN_PROCESS_ONLY=1`: only the in-process table (for profilers: no sockets, no `wrk`).
+    let in_process_only = std::env::var_os("IN_PROCESS_ONLY").is_some();
+
     let mut report = String::new();
-    writeln!(
-        report,
-        "Machine: {}. `/me` load: {rounds} alternating rounds of {} s (every other round in reverse \
-         order), {} connections, 1 `wrk` thread, servers with 2 worker threads, everything on loopback \
-         in one run.\n",
-        machine(),
-        load.seconds,
-        load.connections
-    )
-    .unwrap();
-    writeln!(report, "### Authenticated `GET /me`\n").unwrap();
-    writeln!(
-        report,
-        "| configuration | req/s (median) | p50 µs | p99 µs | errors | vs bare framework | vs bare, round by round | server CPU µs/req | every round (req/s) |"
-    )
-    .unwrap();
-    writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---|").unwrap();
-    let medians: Vec<Figures> = rows.iter().map(|r| median(r.rounds.clone())).collect();
-    let mut bars = Vec::new();
-    for (row, m) in rows.iter().zip(&medians) {
-        let base = medians[row.bare].rps;
-        let all = row
-            .rounds
-            .iter()
-            .map(|f| format!("{:.0}", f.rps))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let cpu = median_of(row.rounds.iter().map(|f| f.cpu_us).collect());
-        let paired = 100.0 * per_round_ratio(row, &rows[row.bare]);
-        writeln!(
-            report,
-            "| {} | {:.0} | {:.0} | {:.0} | {} | {:.1} % | {paired:.1} % | {cpu:.1} | {all} |",
-            row.target.name,
-            m.rps,
-            m.p50_us,
-            m.p99_us,
-            m.errors,
-            100.0 * m.rps / base
-        )
-        .unwrap();
-        bars.push((row.target.name.clone(), m.rps));
-    }
-    let baseline_rps = rows
-        .iter()
-        .zip(&medians)
-        .find(|(r, _)| r.target.name.contains("baseline"))
-        .map_or(0.0, |(_, m)| m.rps);
-    if baseline_rps > 0.0
-        && let Some(baseline_row) = rows.iter().find(|r| r.target.name.contains("baseline"))
-    {
-        writeln!(
-            report,
-            "\nAgainst the axum-login baseline (medians; round by round in brackets):"
-        )
-        .unwrap();
-        for (row, m) in rows.iter().zip(&medians) {
-            if row.target.name.contains("-site") || row.target.name.starts_with("bare") {
-                writeln!(
-                    report,
-                    "- {}: {:.2}× ({:.2}×)",
-                    row.target.name,
-                    m.rps / baseline_rps,
-                    per_round_ratio(row, baseline_row)
-                )
-                .unwrap();
+    if !in_process_only {
+        // -- authenticated /me, alternating rounds
+        eprintln!("warming up");
+        for row in &rows {
+            wrk(&row.target, Load { seconds: 1, ..load });
+        }
+        // Every other round runs the rows in reverse order, so that a drift of the machine's speed
+        // within a round does not always favour the same rows.
+        for round in 0..rounds {
+            eprintln!("/me round {}/{rounds}", round + 1);
+            let order: Vec<usize> = if round % 2 == 0 {
+                (0..rows.len()).collect()
+            } else {
+                (0..rows.len()).rev().collect()
+            };
+            for i in order {
+                let f = wrk(&rows[i].target, load);
+                rows[i].rounds.push(f);
             }
         }
+        writeln!(
+            report,
+            "Machine: {}. `/me` load: {rounds} alternating rounds of {} s (every other round in reverse \
+             order), {} connections, 1 `wrk` thread, servers with 2 worker threads, everything on loopback \
+             in one run.\n",
+            machine(),
+            load.seconds,
+            load.connections
+        )
+        .unwrap();
+        writeln!(report, "### Authenticated `GET /me`\n").unwrap();
+        writeln!(
+            report,
+            "| configuration | req/s (median) | p50 µs | p99 µs | errors | vs bare framework | vs bare, round by round | server CPU µs/req | every round (req/s) |"
+        )
+        .unwrap();
+        writeln!(report, "|---|---:|---:|---:|---:|---:|---:|---:|---|").unwrap();
+        let medians: Vec<Figures> = rows.iter().map(|r| median(r.rounds.clone())).collect();
+        let mut bars = Vec::new();
+        for (row, m) in rows.iter().zip(&medians) {
+            let base = medians[row.bare].rps;
+            let all = row
+                .rounds
+                .iter()
+                .map(|f| format!("{:.0}", f.rps))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let cpu = median_of(row.rounds.iter().map(|f| f.cpu_us).collect());
+            let paired = 100.0 * per_round_ratio(row, &rows[row.bare]);
+            writeln!(
+                report,
+                "| {} | {:.0} | {:.0} | {:.0} | {} | {:.1} % | {paired:.1} % | {cpu:.1} | {all} |",
+                row.target.name,
+                m.rps,
+                m.p50_us,
+                m.p99_us,
+                m.errors,
+                100.0 * m.rps / base
+            )
+            .unwrap();
+            bars.push((row.target.name.clone(), m.rps));
+        }
+        let baseline_rps = rows
+            .iter()
+            .zip(&medians)
+            .find(|(r, _)| r.target.name.contains("baseline"))
+            .map_or(0.0, |(_, m)| m.rps);
+        if baseline_rps > 0.0
+            && let Some(baseline_row) = rows.iter().find(|r| r.target.name.contains("baseline"))
+        {
+            writeln!(
+                report,
+                "\nAgainst the axum-login baseline (medians; round by round in brackets):"
+            )
+            .unwrap();
+            for (row, m) in rows.iter().zip(&medians) {
+                if row.target.name.contains("-site") || row.target.name.starts_with("bare") {
+                    writeln!(
+                        report,
+                        "- {}: {:.2}× ({:.2}×)",
+                        row.target.name,
+                        m.rps / baseline_rps,
+                        per_round_ratio(row, baseline_row)
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        chart::draw(
+            &out_dir.join("req-per-s.svg"),
+            "Authenticated GET /me, requests per second",
+            &bars,
+        )
+        .unwrap();
+        eprintln!("{report}");
     }
-    chart::draw(
-        &out_dir.join("req-per-s.svg"),
-        "Authenticated GET /me, requests per second",
-        &bars,
-    )
-    .unwrap();
-    eprintln!("{report}");
 
     // -- the same /me in-process: the application's own cost, without sockets or a load generator
     eprintln!("in-process /me");
@@ -440,49 +446,83 @@ async fn main() {
         .iter()
         .find(|r| r.target.name.contains("baseline"))
         .and_then(|r| r.target.cookie.clone());
-    let n = env("IN_PROCESS", 100_000) as usize;
-    let mut in_process = Vec::new();
-    for _ in 0..5 {
-        in_process.push([
+    let n = env("IN_PROCESS", 30_000) as usize;
+    let in_process_rounds = 9;
+    // Rows: bare axum, axum-site, baseline (against bare axum), bare actix-web, actix-site
+    // (against bare actix-web); each round measures every row once, seconds apart.
+    let mut measured: Vec<Vec<f64>> = Vec::new();
+    for _ in 0..in_process_rounds {
+        measured.push(vec![
             discord_oauth_bench::in_process(&bare_axum_router, None, n).await,
             discord_oauth_bench::in_process(&axum_memory.router(), axum_cookie.as_deref(), n).await,
             discord_oauth_bench::in_process(&baseline_router, baseline_cookie.as_deref(), n).await,
         ]);
     }
-    let per = |i: usize| median_of(in_process.iter().map(|r| r[i]).collect());
-    let (bare_ns, site_ns, baseline_ns) = (per(0), per(1), per(2));
+    let actix_rounds = tokio::task::LocalSet::new()
+        .run_until(actix_in_process_rounds(
+            &mock,
+            user.clone(),
+            scopes.clone(),
+            n,
+            in_process_rounds,
+        ))
+        .await;
+    for (round, [bare, site]) in measured.iter_mut().zip(actix_rounds) {
+        round.extend([bare, site]);
+    }
     writeln!(
         report,
         "\n### Authenticated `GET /me` in-process (no sockets, no load generator)\n\n\
-         The axum applications called directly (`tower::ServiceExt::oneshot`, one task, {n} requests \
-         per round, median of 5 alternating rounds): what the application itself costs per request.\n"
+         The applications called directly (axum: `tower::ServiceExt::oneshot`; actix-web: \
+         `actix_web::test::call_service`), one task, {in_process_rounds} alternating rounds of 3 \
+         batches of {n} requests: what the application itself costs per request, without the \
+         kernel's and the load generator's share. The actix rows are an in-process copy of the \
+         actix sample site's application (memory store), logged in in-process. The machine's speed \
+         drifts between rounds, so the last two columns pair each row with its bare framework in \
+         the same round.\n"
     )
     .unwrap();
     writeln!(
         report,
-        "| application | ns per request | over bare | vs bare (bare ns / ns) |"
+        "| application | ns per request (median) | over bare, same round (median) | vs bare, same round (bare ns / ns, median) |"
     )
     .unwrap();
     writeln!(report, "|---|---:|---:|---:|").unwrap();
-    for (name, ns) in [
-        ("bare axum", bare_ns),
-        ("axum-site, memory store", site_ns),
-        ("axum-login + tower-sessions + oauth2 (baseline)", baseline_ns),
+    let column = |i: usize| median_of(measured.iter().map(|r| r[i]).collect());
+    let paired = |i: usize, base: usize| {
+        (
+            median_of(measured.iter().map(|r| r[i] - r[base]).collect()),
+            median_of(measured.iter().map(|r| r[base] / r[i]).collect()),
+        )
+    };
+    for (i, name, base) in [
+        (0, "bare axum", 0),
+        (1, "axum-site, memory store", 0),
+        (2, "axum-login + tower-sessions + oauth2 (baseline)", 0),
+        (3, "bare actix-web", 3),
+        (4, "actix-site, memory store", 3),
     ] {
+        let (over, ratio) = paired(i, base);
         writeln!(
             report,
-            "| {name} | {ns:.0} | {:+.0} | {:.1} % |",
-            ns - bare_ns,
-            100.0 * bare_ns / ns
+            "| {name} | {:.0} | {over:+.0} | {:.1} % |",
+            column(i),
+            100.0 * ratio
         )
         .unwrap();
     }
     writeln!(
         report,
-        "\nIn-process, the baseline costs {:.2}× what axum-site does per request.",
-        baseline_ns / site_ns
+        "\nIn-process, the baseline costs {:.2}× what axum-site does per request (median of same-round \
+         ratios).",
+        median_of(measured.iter().map(|r| r[2] / r[1]).collect())
     )
     .unwrap();
+
+    if in_process_only {
+        println!("{report}");
+        return;
+    }
 
     // -- /auth/login redirects per second
     eprintln!("login redirects");
@@ -613,6 +653,56 @@ async fn main() {
     actix.stop();
     bare_actix_handle.stop(false).await;
     mock.shutdown().await;
+}
+
+/// The actix in-process rows: bare actix-web and the actix sample site's application (memory
+/// store, logged in in-process through the mock), `rounds` alternating rounds of `[bare, site]`
+/// nanoseconds per request. Runs on a `LocalSet`: actix services are not `Send`.
+async fn actix_in_process_rounds(
+    mock: &MockDiscord,
+    user: User,
+    scopes: Scopes,
+    n: usize,
+    rounds: usize,
+) -> Vec<[f64; 2]> {
+    use actix_web::{App, test, web};
+    use discord_oauth_actix::{DiscordOAuth, LoginConfig, MemoryStore, transport::ReqwestTransport};
+    // Never connected to: the in-process callback is called with the code the mock hands over.
+    let redirect = "http://127.0.0.1:9/auth/callback";
+    mock.add_redirect_uri(fixture::CLIENT_ID, redirect).unwrap();
+    let config = LoginConfig::builder(fixture::CLIENT_ID, redirect)
+        .client_secret(fixture::CLIENT_SECRET)
+        .scopes([Scope::Identify, Scope::Guilds])
+        .endpoints(
+            discord_oauth_core::Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let discord = DiscordOAuth::builder(config, ReqwestTransport::new().unwrap()).build();
+    let site = test::init_service(actix_site::app(
+        discord,
+        MemoryStore::default(),
+        actix_web::cookie::Key::generate(),
+        None,
+        false,
+    ))
+    .await;
+    let bare = test::init_service(
+        App::new()
+            .app_data(web::Data::new((user, scopes)))
+            .configure(bare::actix_routes),
+    )
+    .await;
+    let cookie = discord_oauth_bench::actix_in_process_login(&site).await;
+    let mut measured = Vec::new();
+    for _ in 0..rounds {
+        measured.push([
+            discord_oauth_bench::actix_in_process(&bare, None, n).await,
+            discord_oauth_bench::actix_in_process(&site, Some(&cookie), n).await,
+        ]);
+    }
+    measured
 }
 
 /// `workers` clients, each logging in again and again for `duration`; (successes, failures,
