@@ -284,6 +284,25 @@ impl Drop for Redis {
     }
 }
 
+/// The median of `v` (the upper one of an even count; 0 for none).
+pub fn median_of(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// Median nanoseconds per call of `n` sequential calls of `one`, in 3 batches.
+async fn per_call_ns<F: Future<Output = ()>>(n: usize, mut one: impl FnMut() -> F) -> f64 {
+    let mut batches = Vec::new();
+    for _ in 0..3 {
+        let started = Instant::now();
+        for _ in 0..n {
+            one().await;
+        }
+        batches.push(started.elapsed().as_secs_f64() * 1e9 / n as f64);
+    }
+    median_of(batches)
+}
+
 /// Median nanoseconds per request of `n` sequential `GET /me` calls made directly on `app`
 /// (no sockets), with `cookie`, in 3 batches; every answer must be `200`.
 pub async fn in_process(app: &axum::Router, cookie: Option<&str>, n: usize) -> f64 {
@@ -291,25 +310,19 @@ pub async fn in_process(app: &axum::Router, cookie: Option<&str>, n: usize) -> f
     // What `axum::serve` does first: handlers added without state become routes once, instead
     // of on every request.
     let app = app.clone().with_state::<()>(());
-    let mut batches = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        for _ in 0..n {
-            let mut req = http::Request::get("/me");
-            if let Some(c) = cookie {
-                req = req.header(http::header::COOKIE, c);
-            }
-            let res = app
-                .clone()
-                .oneshot(req.body(axum::body::Body::empty()).unwrap())
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200, "in-process /me must be served");
+    per_call_ns(n, || async {
+        let mut req = http::Request::get("/me");
+        if let Some(c) = cookie {
+            req = req.header(http::header::COOKIE, c);
         }
-        batches.push(started.elapsed().as_secs_f64() * 1e9 / n as f64);
-    }
-    batches.sort_by(f64::total_cmp);
-    batches[batches.len() / 2]
+        let res = app
+            .clone()
+            .oneshot(req.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "in-process /me must be served");
+    })
+    .await
 }
 
 /// Median nanoseconds per request of `n` sequential `GET /me` calls made directly on the
@@ -323,21 +336,15 @@ where
             Error = actix_web::Error,
         >,
 {
-    let mut batches = Vec::new();
-    for _ in 0..3 {
-        let started = Instant::now();
-        for _ in 0..n {
-            let mut req = actix_web::test::TestRequest::get().uri("/me");
-            if let Some(c) = cookie {
-                req = req.insert_header(("cookie", c));
-            }
-            let res = actix_web::test::call_service(app, req.to_request()).await;
-            assert_eq!(res.status(), 200, "in-process /me must be served");
+    per_call_ns(n, || async {
+        let mut req = actix_web::test::TestRequest::get().uri("/me");
+        if let Some(c) = cookie {
+            req = req.insert_header(("cookie", c));
         }
-        batches.push(started.elapsed().as_secs_f64() * 1e9 / n as f64);
-    }
-    batches.sort_by(f64::total_cmp);
-    batches[batches.len() / 2]
+        let res = actix_web::test::call_service(app, req.to_request()).await;
+        assert_eq!(res.status(), 200, "in-process /me must be served");
+    })
+    .await
 }
 
 /// The `name=value` of a response's first `Set-Cookie`.

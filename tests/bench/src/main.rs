@@ -23,7 +23,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use discord_oauth_bench::{Figures, Load, Redis, ShiftClock, Target, bare, baseline, chart, median, rss_bytes, wrk};
+use discord_oauth_bench::{
+    Figures, Load, Redis, ShiftClock, Target, bare, baseline, chart, median, median_of, rss_bytes, wrk,
+};
 use discord_oauth_core::api::User;
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::{Scope, Scopes, TokenSet};
@@ -117,11 +119,6 @@ struct Row {
     /// Index of the bare row this one is compared with.
     bare: usize,
     rounds: Vec<Figures>,
-}
-
-fn median_of(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// The median over rounds of `row`'s req/s divided by `other`'s in the same round: the rounds
