@@ -97,26 +97,30 @@ impl AuthCache {
         None
     }
 
+    #[cfg(test)]
     pub(crate) fn get(&self, id: &Id) -> Option<Arc<AuthSession>> {
         self.entry(id).map(|e| Arc::clone(&e.auth))
     }
 
-    pub(crate) fn insert(&self, id: Id, session: Arc<AuthSession>) {
+    /// Caches `session` for `id`; returns the new entry (`None` when the cache is off).
+    pub(crate) fn insert(&self, id: Id, session: Arc<AuthSession>) -> Option<Arc<CachedSession>> {
         if self.ttl.is_zero() || self.capacity == 0 {
-            return;
+            return None;
         }
         let now = monotonic_now();
-        let entry = Held(Arc::new(CachedSession {
+        let cached = Arc::new(CachedSession {
             auth: session,
             at: now,
             live: AtomicBool::new(true),
-        }));
+        });
+        let entry = Held(Arc::clone(&cached));
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         if !map.contains_key(&id) {
             discord_oauth_core::bounded::make_room(&mut map, self.capacity, |Held(e)| e.is_live(now, self.ttl));
         }
         // The entry it replaces, if any, dies here.
         map.insert(id, entry);
+        Some(cached)
     }
 
     pub(crate) fn remove(&self, id: &Id) {

@@ -21,7 +21,7 @@ use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session};
 use tracing::Instrument as _;
 
-use crate::cache::AuthCache;
+use crate::cache::{AuthCache, CachedSession};
 use crate::extension::AuthState;
 use crate::fast::{CookieIndex, single_cookie_header};
 use crate::lock::{LockError, RefreshLock};
@@ -192,14 +192,11 @@ where
                 None
             };
             match attach(&shared, &session).await {
-                Ok(state) => {
+                Ok((state, cached)) => {
                     let authenticated = state.session().is_some();
                     // Requests with this exact Cookie header carry this session: the fast
-                    // path may serve them from the cache.
-                    if authenticated
-                        && let (Some(cookie), Some(id)) = (cookie, session.id())
-                        && let Some(cached) = shared.cache.entry(&id)
-                    {
+                    // path may serve them from the cache entry this request was served with.
+                    if let (Some(cookie), Some(id), Some(cached)) = (cookie, session.id(), cached) {
                         shared.index.insert(cookie.as_bytes(), id, session.expiry(), cached);
                     }
                     req.extensions_mut().insert(state);
@@ -410,42 +407,47 @@ async fn logout<T: Transport>(
 // ------------------------------------------------------------------ every other request
 
 /// Loads the authenticated session (cache first), refreshes it if needed, and returns what the
-/// inner service sees. Errors are answers to send instead of calling the inner service.
-async fn attach<T: Transport>(shared: &Arc<Shared<T>>, session: &Session) -> Result<AuthState, Response<String>> {
+/// inner service sees, with the cache entry it was served from when the login is valid as
+/// cached (for the cookie index; not after a refresh here, whose entry the next request
+/// finds). Errors are answers to send instead of calling the inner service.
+async fn attach<T: Transport>(
+    shared: &Arc<Shared<T>>,
+    session: &Session,
+) -> Result<(AuthState, Option<Arc<CachedSession>>), Response<String>> {
     let login_path = Arc::clone(&shared.login_path);
     let Some(id) = session.id() else {
-        return Ok(AuthState::anonymous(login_path));
+        return Ok((AuthState::anonymous(login_path), None));
     };
-    let auth = match shared.cache.get(&id) {
-        Some(a) => a,
+    let (auth, cached) = match shared.cache.entry(&id) {
+        Some(e) => (Arc::clone(&e.auth), Some(e)),
         None => match session.get::<AuthSession>(AUTH_KEY).await {
             Ok(Some(a)) => {
                 let a = Arc::new(a);
                 if !maintain(shared, session, &a).await {
                     tracing::info!(user_id = %a.user.id, "session idle for too long; logging the user out");
                     end_session(shared, session, &id).await?;
-                    return Ok(AuthState::anonymous(login_path));
+                    return Ok((AuthState::anonymous(login_path), None));
                 }
-                shared.cache.insert(id, Arc::clone(&a));
-                a
+                let cached = shared.cache.insert(id, Arc::clone(&a));
+                (a, cached)
             }
-            Ok(None) => return Ok(AuthState::anonymous(login_path)),
+            Ok(None) => return Ok((AuthState::anonymous(login_path), None)),
             Err(e) => {
                 tracing::error!(error = %e, "session store failed");
-                return Ok(AuthState::unavailable(login_path));
+                return Ok((AuthState::unavailable(login_path), None));
             }
         },
     };
     let now = shared.now();
     match shared.config.session_status(&auth, now) {
-        SessionStatus::Valid => Ok(AuthState::authenticated(auth, login_path)),
+        SessionStatus::Valid => Ok((AuthState::authenticated(auth, login_path), cached)),
         SessionStatus::Ended => {
             end_session(shared, session, &id).await?;
-            Ok(AuthState::anonymous(login_path))
+            Ok((AuthState::anonymous(login_path), None))
         }
         SessionStatus::NeedsRefresh => match refresh(shared, session, id, auth).await? {
-            Some(fresh) => Ok(AuthState::authenticated(fresh, login_path)),
-            None => Ok(AuthState::anonymous(login_path)),
+            Some(fresh) => Ok((AuthState::authenticated(fresh, login_path), None)),
+            None => Ok((AuthState::anonymous(login_path), None)),
         },
     }
 }
