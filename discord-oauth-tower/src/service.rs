@@ -407,9 +407,9 @@ async fn logout<T: Transport>(
 // ------------------------------------------------------------------ every other request
 
 /// Loads the authenticated session (cache first), refreshes it if needed, and returns what the
-/// inner service sees, with the cache entry it was served from when the login is valid as
-/// cached (for the cookie index; not after a refresh here, whose entry the next request
-/// finds). Errors are answers to send instead of calling the inner service.
+/// inner service sees, with the cache entry of the login it is served with, if the login is
+/// valid and cached (for the cookie index). Errors are answers to send instead of calling the
+/// inner service.
 async fn attach<T: Transport>(
     shared: &Arc<Shared<T>>,
     session: &Session,
@@ -446,7 +446,11 @@ async fn attach<T: Transport>(
             Ok((AuthState::anonymous(login_path), None))
         }
         SessionStatus::NeedsRefresh => match refresh(shared, session, id, auth).await? {
-            Some(fresh) => Ok((AuthState::authenticated(fresh, login_path), None)),
+            Some(fresh) => {
+                // The refresh cached the fresh login (unless another request replaced it since).
+                let cached = shared.cache.entry(&id).filter(|e| Arc::ptr_eq(&e.auth, &fresh));
+                Ok((AuthState::authenticated(fresh, login_path), cached))
+            }
             None => Ok((AuthState::anonymous(login_path), None)),
         },
     }
