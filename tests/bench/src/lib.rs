@@ -378,14 +378,7 @@ where
     );
     let pending = set_cookie(&login);
     let authorize = login.headers().get("location").unwrap().to_str().unwrap().to_owned();
-    let consent = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(&authorize)
-        .send()
-        .await
-        .unwrap();
+    let consent = browser().0.get(&authorize).send().await.unwrap();
     let callback = consent.headers()["location"].to_str().unwrap().to_owned();
     let callback: url::Url = callback.parse().unwrap();
     let path = format!("{}?{}", callback.path(), callback.query().unwrap_or(""));

@@ -401,14 +401,13 @@ async fn main() {
             .unwrap();
             bars.push((row.target.name.clone(), m.rps));
         }
-        let baseline_rps = rows
+        if let Some((baseline_row, baseline)) = rows
             .iter()
             .zip(&medians)
             .find(|(r, _)| r.target.name.contains("baseline"))
-            .map_or(0.0, |(_, m)| m.rps);
-        if baseline_rps > 0.0
-            && let Some(baseline_row) = rows.iter().find(|r| r.target.name.contains("baseline"))
+            && baseline.rps > 0.0
         {
+            let baseline_rps = baseline.rps;
             writeln!(
                 report,
                 "\nAgainst the axum-login baseline (medians; round by round in brackets):"
