@@ -9,8 +9,8 @@
 //!   unchanged, the request's `Cookie` header — the whole header, byte for byte — is
 //!   remembered with the session's content and the decoded login. A request with the same
 //!   header carries the same session cookie, so it names the same session: nothing is trusted
-//!   that actix-session did not check first. Requests with several `Cookie` fields, a header
-//!   over 4 KiB, or a session holding logins in progress always take the normal path.
+//!   that actix-session did not check first. Requests with several `Cookie` fields or a header
+//!   over 4 KiB always take the normal path.
 //! - **What is served.** A request whose header is remembered, on a path other than the login
 //!   routes, whose login is valid *now* (not ended, no refresh due, not idle: checked with the
 //!   clock on every request) goes straight to [`crate::DiscordAuth`] and the handler with the
@@ -21,15 +21,19 @@
 //!   actix-session's middleware, which loads the session from the cookie, and
 //!   [`crate::DiscordAuth`] replaces its content with the handler's result (the handler is
 //!   not called again); the cookie actix-session sets is added to the handler's response.
-//! - **Logout** on this process forgets every remembered header of that login at once: the
-//!   next request takes the normal path. Logouts, refreshes and expiries on *other* instances
-//!   (a shared Redis store) are seen here when the remembered entry expires: after
+//! - **Logout** on this process forgets every remembered header of that login at once, before
+//!   the grant is revoked at Discord, and remembers the login as ended: no request can bring it
+//!   back. Logouts announced by other instances through a revocation broadcast
+//!   ([`crate::DiscordOAuthBuilder::revocation_broadcast`]) do the same here as they arrive.
+//!   Refreshes and expiries on *other* instances (a shared Redis store) are seen here when the
+//!   remembered entry expires: after
 //!   [`DEFAULT_FAST_PATH_TTL`] (30 s) by default, set with
 //!   [`crate::DiscordOAuthBuilder::fast_path`]. A token refresh due on the remembered login is
 //!   seen at once (the login's expiry is checked on every request).
-//! - **Bounded**: at most [`DEFAULT_FAST_PATH_CAPACITY`] entries by default (when full,
-//!   expired entries go, then an arbitrary tenth: `discord_oauth_core::bounded`), each forgotten after its TTL. A zero TTL or capacity turns the fast
-//!   path off.
+//! - **Bounded**: at most [`DEFAULT_FAST_PATH_CAPACITY`] entries by default, [`DEFAULT_INDEX_BYTES`]
+//!   of headers and [`MAX_HEADERS_PER_LOGIN`] headers per login (`discord_oauth_core::bounded::KeyIndex`:
+//!   expired entries are swept long before it fills, then an arbitrary tenth goes), each
+//!   forgotten after its TTL. A zero TTL or capacity turns the fast path off.
 //! - **Not done on the fast path**: actix-session's `TtlExtensionPolicy::OnEveryRequest` (our
 //!   default extends the session when it changes, and an active session is marked changed about
 //!   once a day; a mark due while the entry is remembered waits for the entry to expire).
@@ -41,10 +45,12 @@ use std::time::{Duration, Instant};
 
 use actix_session::{Session, SessionStatus};
 use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
+use discord_oauth_core::bounded::{IndexLimits, KeyIndex};
 use discord_oauth_core::login::AuthSession;
+use discord_oauth_core::login::revocation::Revocation;
 use serde_json::value::RawValue;
 
-use crate::routes::{PENDING_KEY, SEEN_KEY};
+use crate::routes::SEEN_KEY;
 use crate::shared::TouchKey;
 
 /// How long a remembered session is served without actix-session by default: also the bound
@@ -56,6 +62,14 @@ pub const DEFAULT_FAST_PATH_CAPACITY: usize = 10_000;
 
 /// Longest `Cookie` header that is remembered.
 const MAX_KEY_LEN: usize = 4096;
+
+/// Most `Cookie` headers remembered per login: a logged-in client that varies its header on
+/// every request replaces its own entries instead of growing the index.
+pub const MAX_HEADERS_PER_LOGIN: usize = 4;
+
+/// Most bytes of `Cookie` headers remembered, all logins together: 16 MiB (or 256 bytes per
+/// entry of the capacity, if more).
+pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
 
 /// A remembered session: what actix-session loaded for a `Cookie` header, and the login.
 pub(crate) struct Entry {
@@ -77,12 +91,9 @@ impl fmt::Debug for Entry {
 }
 
 impl Entry {
-    /// The entry for a session whose content is `state`, if it can be served fast: it holds
-    /// no login in progress, and every value is JSON (as actix-session writes them).
+    /// The entry for a session whose content is `state`, if it can be served fast: every
+    /// value is JSON (as actix-session writes them).
     pub(crate) fn new(auth: Arc<AuthSession>, state: &HashMap<String, String>, login: TouchKey) -> Option<Self> {
-        if state.contains_key(PENDING_KEY) {
-            return None;
-        }
         let seen = match state.get(SEEN_KEY) {
             Some(v) => Some(serde_json::from_str::<u64>(v).ok()?),
             None => None,
@@ -169,12 +180,12 @@ pub(crate) struct FastIndex {
     capacity: usize,
 }
 
-#[derive(Default)]
 struct Inner {
     /// `foldhash` (randomly seeded per process) rather than SipHash: hashing the whole header
     /// (about 900 bytes with the cookie store) is a visible part of a fast request otherwise,
-    /// and only headers actix-session authenticated get in.
-    map: HashMap<Box<[u8]>, Arc<Entry>, foldhash::fast::RandomState>,
+    /// and only headers actix-session authenticated get in. Bounded in entries, bytes of
+    /// headers ([`DEFAULT_INDEX_BYTES`]) and headers per login ([`MAX_HEADERS_PER_LOGIN`]).
+    map: KeyIndex<TouchKey, Arc<Entry>, foldhash::fast::RandomState>,
     /// Counts the removals: an entry offered by a request that started before one is not
     /// remembered (it may hold what the removal was for).
     epoch: u64,
@@ -191,8 +202,16 @@ impl fmt::Debug for FastIndex {
 
 impl FastIndex {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
+        let limits = IndexLimits {
+            entries: capacity,
+            bytes: DEFAULT_INDEX_BYTES.max(capacity.saturating_mul(256)),
+            per_owner: MAX_HEADERS_PER_LOGIN,
+        };
         Self {
-            inner: RwLock::new(Inner::default()),
+            inner: RwLock::new(Inner {
+                map: KeyIndex::with_hasher(limits, foldhash::fast::RandomState::default()),
+                epoch: 0,
+            }),
             ttl,
             capacity,
         }
@@ -224,11 +243,10 @@ impl FastIndex {
         if inner.epoch != epoch {
             return;
         }
-        let map = &mut inner.map;
-        if !map.contains_key(cookie) {
-            discord_oauth_core::bounded::make_room(map, self.capacity, |e| e.at.elapsed() < self.ttl);
-        }
-        map.insert(cookie.into(), Arc::new(entry));
+        let login = entry.login;
+        inner
+            .map
+            .insert(cookie, login, Arc::new(entry), |e| e.at.elapsed() < self.ttl);
     }
 
     pub(crate) fn get(&self, cookie: &[u8]) -> Option<Arc<Entry>> {
@@ -243,11 +261,15 @@ impl FastIndex {
         inner.map.remove(cookie);
     }
 
-    /// Forgets every remembered header of one login (at logout).
-    pub(crate) fn forget_login(&self, login: TouchKey) {
+    /// Forgets every remembered header of the logins `revocation` names (at logout, or when
+    /// another instance announces one).
+    pub(crate) fn forget(&self, revocation: &Revocation) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         inner.epoch = inner.epoch.wrapping_add(1);
-        inner.map.retain(|_, e| e.login != login);
+        match revocation {
+            Revocation::Login(login) => inner.map.remove_owner(login),
+            Revocation::User { .. } => inner.map.sweep(|e| !revocation.matches(&e.auth)),
+        }
     }
 
     #[cfg(test)]
@@ -288,8 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn sessions_with_logins_in_progress_or_bad_values_are_not_remembered() {
-        assert!(Entry::new(auth(), &state(&[(PENDING_KEY, "[]")]), (1, 0)).is_none());
+    fn sessions_with_bad_values_are_not_remembered() {
         assert!(Entry::new(auth(), &state(&[("x", "not json")]), (1, 0)).is_none());
         assert!(Entry::new(auth(), &state(&[(SEEN_KEY, "\"soon\"")]), (1, 0)).is_none());
         let e = Entry::new(auth(), &state(&[(SEEN_KEY, "1700000000"), ("cart", "[1,2]")]), (1, 0)).unwrap();
@@ -311,7 +332,7 @@ mod tests {
             index.insert(format!("s={n}").as_bytes(), e, index.epoch());
         }
         assert!(index.get(b"s=9 ").is_none(), "the key is the exact header");
-        index.forget_login((1, 0));
+        index.forget(&Revocation::Login((1, 0)));
         assert!(index.get(b"s=9").is_none() && index.get(b"s=7").is_none());
         assert!(index.get(b"s=8").is_some(), "another login stays");
         let before = index.epoch();
@@ -336,6 +357,27 @@ mod tests {
             assert_eq!(off.len(), 0);
             assert!(!off.enabled());
         }
+    }
+
+    #[test]
+    fn one_login_cannot_pin_more_than_a_few_headers() {
+        let index = FastIndex::new(Duration::from_secs(60), 10_000);
+        for n in 0..5_000 {
+            let header = format!("s=1; pad{n}={}", "x".repeat(4000));
+            let e = Entry::new(auth(), &HashMap::new(), (1, 0)).unwrap();
+            index.insert(header.as_bytes(), e, index.epoch());
+            assert!(index.len() <= MAX_HEADERS_PER_LOGIN);
+        }
+        let newest = format!("s=1; pad4999={}", "x".repeat(4000));
+        assert!(
+            index.get(newest.as_bytes()).is_some(),
+            "the newest header still takes the fast path"
+        );
+        index.forget(&Revocation::of_user(
+            80_351_110_224_678_912,
+            std::time::SystemTime::now(),
+        ));
+        assert_eq!(index.len(), 0, "a user's revocation forgets their logins");
     }
 
     #[test]

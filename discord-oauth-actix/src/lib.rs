@@ -127,6 +127,7 @@ mod middleware;
 mod outbound;
 #[cfg(feature = "redis")]
 mod redis;
+pub mod revocation;
 pub mod rotation;
 mod routes;
 mod sessions;
@@ -146,6 +147,8 @@ pub use memory::MemoryStore;
 pub use middleware::{DiscordAuth, DiscordAuthMiddleware};
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
+#[cfg(feature = "redis")]
+pub use revocation::RedisRevocations;
 pub use rotation::{SessionKeyRotation, SessionKeyRotationMiddleware};
 pub use sessions::{DiscordSessions, DiscordSessionsService, GuardedStore, SESSION_TTL};
 pub use shared::{BuildError, Clock, DEFAULT_STORE_TIMEOUT, DEFAULT_TIMEOUT, DiscordOAuth, DiscordOAuthBuilder};

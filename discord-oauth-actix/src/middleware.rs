@@ -14,7 +14,7 @@ use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use discord_oauth_core::login::flow::{RefreshOutcome, RefreshPlan, drive};
-use discord_oauth_core::login::{AuthSession, IdleCheck, PendingLogins, SessionStatus, answer};
+use discord_oauth_core::login::{AuthSession, IdleCheck, SessionStatus, answer};
 use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
@@ -22,7 +22,7 @@ use tracing::Instrument as _;
 use crate::convert;
 use crate::extract::AuthState;
 use crate::fast::{Entry, Offer, Replay};
-use crate::routes::{AUTH_KEY, PENDING_KEY, SEEN_KEY, from_unix_seconds, store_pending, unix_seconds};
+use crate::routes::{AUTH_KEY, SEEN_KEY, from_unix_seconds, unix_seconds};
 use crate::sessions::SESSION_TTL;
 use crate::shared::{DiscordOAuth, Recent, RefreshKey, Shared, TouchKey};
 
@@ -149,6 +149,13 @@ async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, ht
             return Ok(AuthState::unavailable(oauth.clone()));
         }
     };
+    // A login that ended (a logout here or announced by another instance) is not served,
+    // whatever copy of its session is presented (G-05: the cookie store cannot delete copies).
+    if shared.revocations.is_revoked(&auth, std::time::Instant::now()) {
+        tracing::info!(user_id = %auth.user.id, "a session of an ended login was presented; ending it");
+        session.purge();
+        return Ok(AuthState::anonymous(oauth.clone()));
+    }
     // The idle timeout (H-09), enforced here because the cookie store keeps nothing
     // server-side: a copy of a cookie unused for longer stops working. A session in use is
     // marked active about once a day, which also re-sends the cookie with a fresh `Max-Age`.
@@ -197,8 +204,7 @@ pub(crate) fn touch_key(auth: &AuthSession) -> TouchKey {
 /// push its expiry [`SESSION_TTL`] further: about eight times per idle timeout.
 pub(crate) const TOUCH_EVERY: Duration = Duration::from_secs(SESSION_TTL.as_secs() / 8);
 
-/// Housekeeping on a logged-in session: drops expired logins of other tabs, and marks the
-/// session changed about once a day per process ([`TOUCH_EVERY`]), so that actix-session
+/// Housekeeping on a logged-in session: marks the session changed about once a day per process ([`TOUCH_EVERY`]), so that actix-session
 /// writes it with a new expiry and sends the cookie with a new `Max-Age`: the session TTL
 /// then works as an idle timeout.
 ///
@@ -211,15 +217,6 @@ fn maintain(shared: &Shared, session: &Session, auth: &AuthSession) {
     });
     if near_refresh {
         return;
-    }
-    if session.contains_key(PENDING_KEY)
-        && let Ok(Some(mut pending)) = session.get::<PendingLogins>(PENDING_KEY)
-    {
-        let before = pending.len();
-        pending.prune(now);
-        if pending.len() != before {
-            let _ = store_pending(session, &pending);
-        }
     }
     if shared.touch_due(touch_key(auth), TOUCH_EVERY) {
         let _ = session.insert(AUTH_KEY, auth);

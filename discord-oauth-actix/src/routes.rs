@@ -5,11 +5,12 @@
 use std::sync::Arc;
 
 use actix_session::{Session, SessionExt as _};
-use actix_web::http::header::ORIGIN;
+use actix_web::http::header::{COOKIE, ORIGIN};
 use actix_web::{HttpRequest, HttpResponse, web};
 use discord_oauth_core::login::answer::{self, Route};
 use discord_oauth_core::login::flow::{CallbackFlow, RevokeFlow, drive};
-use discord_oauth_core::login::{AuthSession, LoginError, PendingLogins};
+use discord_oauth_core::login::revocation::Revocation;
+use discord_oauth_core::login::{AuthSession, LoginError};
 use tracing::Instrument as _;
 
 use crate::convert;
@@ -17,8 +18,6 @@ use crate::shared::{DiscordOAuth, Shared};
 
 /// Session key of the authenticated session record.
 pub(crate) const AUTH_KEY: &str = "discord_oauth.auth";
-/// Session key of the logins in progress.
-pub(crate) const PENDING_KEY: &str = "discord_oauth.pending";
 /// Session key of when the session was last marked active (Unix seconds), for the idle
 /// timeout (checklist H-09).
 pub(crate) const SEEN_KEY: &str = "discord_oauth.seen";
@@ -78,10 +77,17 @@ async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse
         return convert::response(r);
     }
     let session = req.get_session();
+    let cookies = req
+        .headers()
+        .get_all(COOKIE)
+        .map(actix_web::http::header::HeaderValue::as_bytes);
     let answer = match route {
-        Route::Login => login(shared, &session, req.query_string()),
+        // The pending login goes into its own sealed cookie: nothing is stored.
+        Route::Login => shared
+            .config
+            .login_answer(req.query_string(), cookies, &mut rand::rng(), shared.now()),
         Route::Callback => {
-            callback(shared, &session, req.query_string())
+            callback(shared, &session, req.query_string(), cookies)
                 .instrument(tracing::info_span!("discord_oauth.callback"))
                 .await
         }
@@ -123,65 +129,28 @@ fn log_revocation(result: Result<(), String>) {
     }
 }
 
-/// Stores the logins in progress, or removes the key when there are none (a session holding
-/// only logins in progress is stored until the last of them expires: see
-/// [`crate::GuardedStore`]).
-pub(crate) fn store_pending(
+async fn callback<'a>(
+    shared: &Shared,
     session: &Session,
-    pending: &PendingLogins,
-) -> Result<(), actix_session::SessionInsertError> {
-    if pending.is_empty() {
-        session.remove(PENDING_KEY);
-        Ok(())
-    } else {
-        session.insert(PENDING_KEY, pending)
-    }
-}
-
-fn login(shared: &Shared, session: &Session, query: &str) -> http::Response<String> {
-    let return_to = answer::return_to_param(query);
-    let mut pending: PendingLogins = match session.get(PENDING_KEY) {
-        Ok(p) => p.unwrap_or_default(),
-        Err(e) => return store_unavailable(&e),
-    };
-    let started = shared
+    query: &str,
+    cookies: impl IntoIterator<Item = &'a [u8]>,
+) -> http::Response<String> {
+    let start = shared
         .config
-        .begin_login(return_to.as_deref(), &mut pending, &mut rand::rng(), shared.now());
-    let url = match started {
-        Ok(url) => url,
-        Err(e) => {
-            tracing::error!(error = %e, "login configuration error");
-            return answer::internal_error();
-        }
+        .callback_start(query, cookies, &shared.consumed, shared.now());
+    let answer = match start.result {
+        Err(e) => login_error_page(shared, &e),
+        Ok((exchange, return_to)) => complete_login(shared, session, exchange, return_to).await,
     };
-    if let Err(e) = store_pending(session, &pending) {
-        return store_unavailable(&e);
-    }
-    tracing::debug!(pending = pending.len(), "login started");
-    answer::redirect(url.as_str())
+    start.clear.finish(answer)
 }
 
-async fn callback(shared: &Shared, session: &Session, query: &str) -> http::Response<String> {
-    let mut pending: PendingLogins = match session.get(PENDING_KEY) {
-        Ok(p) => p.unwrap_or_default(),
-        Err(e) => return store_unavailable(&e),
-    };
-    let before = pending.len();
-    let now = shared.now();
-    let result = shared.config.complete_callback(query, &mut pending, now);
-    // Expired logins of other tabs go too (after the callback, so an expired login is still
-    // reported as expired rather than unknown).
-    pending.prune(now);
-    if pending.len() != before {
-        // The login was consumed: record that whatever happens next (single use, B-06).
-        if let Err(e) = store_pending(session, &pending) {
-            return store_unavailable(&e);
-        }
-    }
-    let (exchange, return_to) = match result {
-        Ok(ok) => ok,
-        Err(e) => return login_error_page(shared, &e),
-    };
+async fn complete_login(
+    shared: &Shared,
+    session: &Session,
+    exchange: discord_oauth_core::CodeExchange,
+    return_to: discord_oauth_core::ReturnTo,
+) -> http::Response<String> {
     let outcome = drive(CallbackFlow::new(&shared.config, exchange, return_to), shared).await;
     if let Some(revocation) = outcome.revocation {
         log_revocation(revocation);
@@ -190,7 +159,11 @@ async fn callback(shared: &Shared, session: &Session, query: &str) -> http::Resp
         Ok(done) => done,
         Err(e) => return login_error_page(shared, &e),
     };
-    // A new session at login (H-05): a fixated or leaked pre-login session becomes useless.
+    // A new session at login (H-05): a fixated or leaked pre-login session becomes useless,
+    // and a login it held ends (its remembered cookies with it).
+    if let Ok(Some(before)) = session.get::<AuthSession>(AUTH_KEY) {
+        shared.apply_revocation(Revocation::of_login(&before));
+    }
     session.renew();
     if let Err(e) = session.insert(AUTH_KEY, &done.session) {
         return store_unavailable(&e);
@@ -212,13 +185,18 @@ async fn logout(shared: &Shared, session: &Session) -> http::Response<String> {
         Ok(a) => a,
         Err(e) => return store_unavailable(&e),
     };
+    // The login ends here before anything slow happens: no copy of its cookie is served by
+    // this instance from now on (not even one the store still holds until this answer is
+    // written, nor a cookie-store copy), and the other instances are told.
+    session.purge();
+    if let Some(a) = &auth {
+        shared.revoke(Revocation::of_login(a)).await;
+    }
+    // Then the grant is revoked at Discord (G-04), however long that takes.
     if let Some(tokens) = auth.as_ref().and_then(|a| a.tokens.as_ref()) {
         log_revocation(drive(RevokeFlow::new(&shared.config, tokens), shared).await);
     }
-    session.purge();
     if let Some(a) = &auth {
-        // Requests with this login's cookies take the normal path from now on.
-        shared.fast.forget_login(crate::middleware::touch_key(a));
         tracing::info!(user_id = %a.user.id, "user logged out");
     }
     answer::redirect(shared.config.post_logout_redirect().as_str())

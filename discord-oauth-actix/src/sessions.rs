@@ -27,14 +27,14 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::StatusCode;
 use actix_web::http::header::SET_COOKIE;
 use discord_oauth_core::login::answer::{self, Refusal};
-use discord_oauth_core::login::{IdleCheck, PendingLogins, SessionStatus};
+use discord_oauth_core::login::{IdleCheck, SessionStatus};
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert;
 use crate::extract::AuthState;
 use crate::fast::{Entry, FastIndex, Offer, Replay};
-use crate::routes::{AUTH_KEY, PENDING_KEY, from_unix_seconds};
-use crate::shared::{Clock, DiscordOAuth};
+use crate::routes::from_unix_seconds;
+use crate::shared::DiscordOAuth;
 
 /// How long a session lives in the store and in the browser after its last change (the idle
 /// timeout): 7 days. [`crate::DiscordAuth`] marks an active session changed about eight times
@@ -58,10 +58,7 @@ fn failed(operation: &'static str, error: &dyn fmt::Display) {
 
 /// An actix-session store, wrapped for Discord login by [`DiscordOAuth::session_middleware`]:
 ///
-/// - a session that holds nothing but logins in progress is stored only until the last of them
-///   expires (10 minutes by default), not for the session TTL;
-/// - a session emptied by a request (e.g. its last login in progress was used by a failed
-///   callback) is kept for a second rather than for the session TTL;
+/// - a session emptied by a request is kept for a second rather than for the session TTL;
 /// - a change to a session that is no longer in the store (logged out on another instance, or
 ///   expired while the request ran) is dropped: actix-session's own stores would save it under
 ///   a new key, bringing an ended session back;
@@ -70,7 +67,6 @@ fn failed(operation: &'static str, error: &dyn fmt::Display) {
 ///   [`DiscordSessions`], which answers `503`.
 pub struct GuardedStore<S> {
     inner: S,
-    clock: Clock,
     timeout: Duration,
 }
 
@@ -88,14 +84,9 @@ impl<S> fmt::Debug for GuardedStore<S> {
 struct TimedOut(Duration);
 
 impl<S: SessionStore> GuardedStore<S> {
-    /// Wraps `store`; `clock` tells when logins in progress expire, `timeout` bounds every
-    /// operation.
-    pub fn new(store: S, clock: Clock, timeout: Duration) -> Self {
-        Self {
-            inner: store,
-            clock,
-            timeout,
-        }
+    /// Wraps `store`; `timeout` bounds every operation.
+    pub fn new(store: S, timeout: Duration) -> Self {
+        Self { inner: store, timeout }
     }
 
     /// The wrapped store.
@@ -120,24 +111,6 @@ impl<S: SessionStore> GuardedStore<S> {
             failed(operation, e);
         }
         result
-    }
-
-    /// The TTL for `state`: a session holding only logins in progress lives until the last of
-    /// them expires (at least a second); others get `ttl`.
-    fn ttl_for(&self, state: &HashMap<String, String>, ttl: &CookieDuration) -> CookieDuration {
-        if state.contains_key(AUTH_KEY) {
-            return *ttl;
-        }
-        let Some(ends) = state
-            .get(PENDING_KEY)
-            .and_then(|p| serde_json::from_str::<PendingLogins>(p).ok())
-            .and_then(|p| p.expires_at())
-        else {
-            return *ttl;
-        };
-        let left = ends.duration_since((self.clock)()).unwrap_or_default();
-        let left = CookieDuration::try_from(left).unwrap_or(CookieDuration::MAX);
-        left.clamp(CookieDuration::SECOND, (*ttl).max(CookieDuration::SECOND))
     }
 }
 
@@ -164,8 +137,7 @@ impl<S: SessionStore> SessionStore for GuardedStore<S> {
         session_state: HashMap<String, String>,
         ttl: &CookieDuration,
     ) -> Result<SessionKey, SaveError> {
-        let ttl = self.ttl_for(&session_state, ttl);
-        self.bounded("save", self.inner.save(session_state, &ttl), SaveError::Other)
+        self.bounded("save", self.inner.save(session_state, ttl), SaveError::Other)
             .await
     }
 
@@ -210,10 +182,9 @@ impl<S: SessionStore> SessionStore for GuardedStore<S> {
             );
             return Ok(session_key);
         }
-        let ttl = self.ttl_for(&session_state, ttl);
         self.bounded(
             "update",
-            self.inner.update(session_key, session_state, &ttl),
+            self.inner.update(session_key, session_state, ttl),
             UpdateError::Other,
         )
         .await
@@ -551,7 +522,7 @@ impl DiscordOAuth {
         customize: impl FnOnce(SessionMiddlewareBuilder<GuardedStore<S>>) -> SessionMiddlewareBuilder<GuardedStore<S>>,
     ) -> DiscordSessions<S> {
         let shared = &self.shared;
-        let store = GuardedStore::new(store, shared.clock(), shared.store_timeout());
+        let store = GuardedStore::new(store, shared.store_timeout());
         let secure = shared.config.secure_cookies();
         let name = if secure {
             "__Host-discord_oauth"
@@ -594,45 +565,10 @@ impl DiscordOAuth {
 mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::SystemTime;
 
     use actix_session::storage::CookieSessionStore;
 
     use super::*;
-
-    fn at(now: SystemTime) -> Clock {
-        Arc::new(move || now)
-    }
-
-    #[test]
-    fn pending_only_sessions_live_as_long_as_their_logins() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        let store = GuardedStore::new(CookieSessionStore::default(), at(now), Duration::from_secs(1));
-        let config = discord_oauth_core::login::LoginConfig::builder("1", "http://localhost/auth/callback")
-            .pending_ttl(Duration::from_secs(600))
-            .build()
-            .unwrap();
-        let mut pending = PendingLogins::default();
-        config.begin_login(None, &mut pending, &mut rand::rng(), now).unwrap();
-        let week = CookieDuration::WEEK;
-        let mut state = HashMap::from([(PENDING_KEY.to_owned(), serde_json::to_string(&pending).unwrap())]);
-        assert_eq!(store.ttl_for(&state, &week), CookieDuration::seconds(600));
-        state.insert(AUTH_KEY.to_owned(), "{}".to_owned());
-        assert_eq!(store.ttl_for(&state, &week), week, "logged in: the session TTL");
-        assert_eq!(store.ttl_for(&HashMap::new(), &week), week);
-
-        let later = GuardedStore::new(
-            CookieSessionStore::default(),
-            at(now + Duration::from_secs(3_600)),
-            Duration::from_secs(1),
-        );
-        state.remove(AUTH_KEY);
-        assert_eq!(
-            later.ttl_for(&state, &week),
-            CookieDuration::SECOND,
-            "expired logins: the shortest TTL the store accepts"
-        );
-    }
 
     #[test]
     fn store_failures_answer_503_in_the_shape_the_client_reads() {
@@ -651,19 +587,15 @@ mod tests {
 
     #[actix_web::test]
     async fn an_emptied_session_is_written_empty_for_a_second() {
-        let store = GuardedStore::new(
-            CookieSessionStore::default(),
-            at(SystemTime::UNIX_EPOCH),
-            Duration::from_secs(1),
-        );
+        let store = GuardedStore::new(CookieSessionStore::default(), Duration::from_secs(1));
         let week = CookieDuration::WEEK;
-        let full = HashMap::from([(PENDING_KEY.to_owned(), "[]".to_owned())]);
+        let full = HashMap::from([(crate::routes::AUTH_KEY.to_owned(), "{}".to_owned())]);
         let key = store.save(full, &week).await.unwrap();
         let key = store.update(key, HashMap::new(), &week).await.unwrap();
         assert_eq!(
             store.load(&key).await.unwrap(),
             Some(HashMap::new()),
-            "the cookie no longer holds the used login"
+            "the cookie no longer holds the login"
         );
     }
 

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::login::flow::{ApiFlow, FlowIo, drive};
 use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
+use discord_oauth_core::login::pending_cookie::ConsumedStates;
+use discord_oauth_core::login::revocation::{Revocation, Revocations};
 use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
 
@@ -56,6 +58,12 @@ pub(crate) struct Shared {
     pub(crate) redis_lock: Option<crate::redis::RedisRefreshLock>,
     outbound: Outbound,
     pub(crate) fast: crate::fast::FastIndex,
+    /// The `state`s of callbacks served here (single use of the login cookies).
+    pub(crate) consumed: ConsumedStates,
+    /// Logins that ended (here, or announced by other instances).
+    pub(crate) revocations: Revocations,
+    /// Where revocations are announced to the other instances, if anywhere.
+    pub(crate) broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
 }
 
 impl Shared {
@@ -63,8 +71,20 @@ impl Shared {
         (self.clock)()
     }
 
-    pub(crate) fn clock(&self) -> Clock {
-        Arc::clone(&self.clock)
+    /// Ends the logins `revocation` names on this instance: remembered as ended (so a
+    /// session holding one is refused when it is read), and forgotten by the fast path.
+    pub(crate) fn apply_revocation(&self, revocation: Revocation) {
+        self.revocations
+            .revoke(revocation, self.config.session_lifetime(), self.now(), Instant::now());
+        self.fast.forget(&revocation);
+    }
+
+    /// [`Shared::apply_revocation`], then tells the other instances.
+    pub(crate) async fn revoke(&self, revocation: Revocation) {
+        self.apply_revocation(revocation);
+        if let Some(b) = &self.broadcast {
+            b.publish(revocation).await;
+        }
     }
 
     pub(crate) fn store_timeout(&self) -> Duration {
@@ -215,6 +235,7 @@ impl DiscordOAuth {
                 crate::fast::DEFAULT_FAST_PATH_TTL,
                 crate::fast::DEFAULT_FAST_PATH_CAPACITY,
             ),
+            broadcast: None,
         }
     }
 
@@ -255,6 +276,7 @@ pub struct DiscordOAuthBuilder {
     redis_lock: Option<crate::redis::RedisRefreshLock>,
     max_concurrent_requests: usize,
     fast_path: (Duration, usize),
+    broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
 }
 
 impl fmt::Debug for DiscordOAuthBuilder {
@@ -342,11 +364,25 @@ impl DiscordOAuthBuilder {
         self
     }
 
+    /// Where ended logins are announced to the other instances (and heard from them), e.g.
+    /// `RedisRevocations` (cargo feature `redis`): then a logout on one instance ends every
+    /// remembered copy of the session on all of them at once, instead of within the fast
+    /// path's TTL; with the cookie store, it also refuses copies of the logged-out cookie on
+    /// every instance.
+    pub fn revocation_broadcast(mut self, broadcast: impl crate::revocation::Broadcast) -> Self {
+        self.broadcast = Some(Arc::new(broadcast));
+        self
+    }
+
     /// Builds it.
     pub fn build(self) -> DiscordOAuth {
-        DiscordOAuth {
+        let mut config = self.config;
+        // Logins in progress are sealed into cookies with this key (random per process
+        // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
+        config.ensure_login_cookie_key(&mut rand::rng());
+        let discord = DiscordOAuth {
             shared: Arc::new(Shared {
-                config: self.config,
+                config,
                 transport: self.transport,
                 timeout: self.timeout,
                 store_timeout: self.store_timeout,
@@ -358,7 +394,19 @@ impl DiscordOAuthBuilder {
                 redis_lock: self.redis_lock,
                 outbound: Outbound::new(self.max_concurrent_requests),
                 fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
+                consumed: ConsumedStates::default(),
+                revocations: Revocations::default(),
+                broadcast: self.broadcast.clone(),
             }),
+        };
+        if let Some(broadcast) = &self.broadcast {
+            let weak = Arc::downgrade(&discord.shared);
+            broadcast.subscribe(Arc::new(move |revocation| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.apply_revocation(revocation);
+                }
+            }));
         }
+        discord
     }
 }

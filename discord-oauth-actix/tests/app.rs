@@ -105,6 +105,39 @@ fn cookie_pair(set_cookie: &str) -> String {
     set_cookie.split(';').next().unwrap().to_owned()
 }
 
+/// The cookies a browser holds: every `Set-Cookie` of each answer is applied.
+#[derive(Default)]
+struct Jar(Vec<(String, String)>);
+
+impl Jar {
+    fn absorb<B>(&mut self, resp: &ServiceResponse<B>) {
+        for sc in resp.headers().get_all("set-cookie") {
+            let sc = sc.to_str().unwrap();
+            let (name, value) = cookie_pair(sc)
+                .split_once('=')
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .unwrap();
+            self.0.retain(|(n, _)| *n != name);
+            let deleted = sc.contains("Max-Age=0") || sc.contains("expires=Thu, 01 Jan 1970");
+            if !deleted {
+                self.0.push((name, value));
+            }
+        }
+    }
+
+    fn header(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
 fn location<B>(resp: &ServiceResponse<B>) -> String {
     hdr(resp, "location")
 }
@@ -123,13 +156,13 @@ fn state_of(url: &str) -> String {
 async fn login_callback_session_and_cookie_size() {
     let counts = Counts::default();
     let app = app!(discord(&counts, 200));
-    // Five logins in progress in one browser…
-    let mut cookie = String::new();
+    // Five logins in progress in one browser, each in its own sealed cookie, and no session.
+    let mut jar = Jar::default();
     let mut authorize = Vec::new();
     for n in 0..5 {
         let mut req = test::TestRequest::get().uri(&format!("/auth/login?return_to=%2Fpage{n}"));
-        if !cookie.is_empty() {
-            req = req.insert_header(("cookie", cookie.clone()));
+        if !jar.0.is_empty() {
+            req = req.insert_header(("cookie", jar.header()));
         }
         let resp = test::call_service(&app, req.to_request()).await;
         assert_eq!(resp.status(), StatusCode::SEE_OTHER);
@@ -137,39 +170,39 @@ async fn login_callback_session_and_cookie_size() {
         assert_eq!(hdr(&resp, "referrer-policy"), "no-referrer");
         let sc = set_cookie(&resp).unwrap();
         assert!(
-            sc.starts_with("discord_oauth=") && sc.contains("HttpOnly") && sc.contains("SameSite=Lax"),
+            sc.starts_with("discord_oauth_login.") && sc.contains("HttpOnly") && sc.contains("SameSite=Lax"),
             "{sc}"
         );
-        assert!(sc.contains("Path=/") && !sc.contains("Secure"), "{sc}");
-        cookie = cookie_pair(&sc);
+        assert!(
+            sc.contains("Path=/") && !sc.contains("Secure") && sc.contains("Max-Age=600"),
+            "{sc}"
+        );
+        jar.absorb(&resp);
+        assert!(
+            jar.get("discord_oauth").is_none(),
+            "an anonymous login creates no session"
+        );
         authorize.push(location(&resp));
     }
-    // … one completes …
+    assert_eq!(jar.0.len(), 5);
+    // … one completes: the session starts, that login's cookie goes …
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
             .uri(&format!("/auth/callback?code=abc&state={}", state_of(&authorize[4])))
-            .insert_header(("cookie", cookie.clone()))
+            .insert_header(("cookie", jar.header()))
             .to_request(),
     )
     .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&resp), "/page4");
-    cookie = cookie_pair(&set_cookie(&resp).unwrap());
-    // … and a fifth is started again: 5 pending logins and a full session in one cookie.
-    let resp = test::call_service(
-        &app,
-        test::TestRequest::get()
-            .uri("/auth/login?return_to=%2Fa%2Fsomewhat%2Flonger%2Fpath%3Fwith%3Dquery")
-            .insert_header(("cookie", cookie.clone()))
-            .to_request(),
-    )
-    .await;
-    let sc = set_cookie(&resp).unwrap();
-    eprintln!("session cookie with 5 pending logins and a session: {} bytes", sc.len());
-    assert!(sc.len() < 4096, "the session cookie is {} bytes", sc.len());
-    cookie = cookie_pair(&sc);
-
+    let replay = jar.header();
+    jar.absorb(&resp);
+    assert_eq!(jar.0.len(), 5, "four logins in progress and the session");
+    let session = jar.get("discord_oauth").unwrap().to_owned();
+    eprintln!("session cookie: {} bytes", session.len());
+    assert!(session.len() < 4096, "the session cookie is {} bytes", session.len());
+    let cookie = format!("discord_oauth={session}");
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
@@ -183,17 +216,18 @@ async fn login_callback_session_and_cookie_size() {
     assert_eq!(counts.0[0].load(Ordering::SeqCst), 1);
     assert_eq!(counts.0[2].load(Ordering::SeqCst), 1);
 
-    // The replayed callback is refused (the state was used).
+    // The replayed callback is refused (the state was used), even with a copy of its cookie.
     let resp = test::call_service(
         &app,
         test::TestRequest::get()
             .uri(&format!("/auth/callback?code=abc&state={}", state_of(&authorize[4])))
-            .insert_header(("cookie", cookie.clone()))
+            .insert_header(("cookie", replay))
             .to_request(),
     )
     .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(hdr(&resp, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(counts.0[0].load(Ordering::SeqCst), 1, "no second code exchange");
 
     // Guard: the member has role 7 in guild 42.
     let resp = test::call_service(
@@ -305,17 +339,19 @@ where
     S: actix_web::dev::Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
 {
     let resp = test::call_service(app, test::TestRequest::get().uri("/auth/login").to_request()).await;
-    let cookie = cookie_pair(&set_cookie(&resp).unwrap());
+    let mut jar = Jar::default();
+    jar.absorb(&resp);
     let resp = test::call_service(
         app,
         test::TestRequest::get()
             .uri(&format!("/auth/callback?code=abc&state={}", state_of(&location(&resp))))
-            .insert_header(("cookie", cookie))
+            .insert_header(("cookie", jar.header()))
             .to_request(),
     )
     .await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    cookie_pair(&set_cookie(&resp).unwrap())
+    jar.absorb(&resp);
+    format!("discord_oauth={}", jar.get("discord_oauth").unwrap())
 }
 
 #[actix_web::test]

@@ -4,8 +4,7 @@
 //!
 //! ```no_run
 //! use axum::{Router, routing::get, Json};
-//! use discord_oauth_axum::{DiscordOAuth, DiscordUser, LoginConfig};
-//! use discord_oauth_axum::tower_sessions::MemoryStore;
+//! use discord_oauth_axum::{DiscordOAuth, DiscordUser, LoginConfig, MemoryStore};
 //!
 //! async fn me(user: DiscordUser) -> String {
 //!     format!("Hello, {}!", user.display_name())
@@ -35,14 +34,14 @@ pub mod embedded;
 mod extract;
 
 pub use discord_oauth_core as core;
-#[cfg(feature = "redis")]
-pub use discord_oauth_tower::RedisRefreshLock;
 #[cfg(feature = "key-rotation")]
 pub use discord_oauth_tower::SessionKeyRotationLayer;
 pub use discord_oauth_tower::{
-    AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LocalRefreshLock, LoginConfig, RefreshLock,
-    Routes, lock, session_cookie_name, session_layer, tower_sessions, transport,
+    AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LocalRefreshLock, LoginConfig, MemoryStore,
+    RefreshLock, Routes, lock, session_cookie_name, session_layer, tower_sessions, transport,
 };
+#[cfg(feature = "redis")]
+pub use discord_oauth_tower::{RedisRefreshLock, RedisRevocations};
 pub use embedded::{EmbeddedBackend, WebsocketUser};
 pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};
 
@@ -100,7 +99,7 @@ impl<T: Transport> DiscordOAuth<T> {
     ///
     /// ```no_run
     /// use axum::Router;
-    /// use discord_oauth_axum::{DiscordOAuth, LoginConfig, tower_sessions::MemoryStore};
+    /// use discord_oauth_axum::{DiscordOAuth, LoginConfig, MemoryStore};
     ///
     /// let config = LoginConfig::builder("1100000000000000001", "https://app.example/auth/callback")
     ///     .client_secret("…")

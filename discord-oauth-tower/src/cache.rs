@@ -16,7 +16,7 @@
 //! Reads take a read lock only (every authenticated request reads; both workers at once).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,7 @@ pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 /// points straight at it, stops serving it at once without a second lookup by session id.
 #[derive(Debug)]
 pub(crate) struct CachedSession {
+    pub(crate) id: Id,
     pub(crate) auth: Arc<AuthSession>,
     at: Instant,
     live: AtomicBool,
@@ -63,6 +64,10 @@ pub(crate) struct AuthCache {
     map: RwLock<HashMap<Id, Held>>,
     ttl: Duration,
     capacity: usize,
+    /// Counts removals (logout, session end, refresh, cycled ids): a session read from the
+    /// store by a request that started before a removal is not cached (it may be what was
+    /// removed: a logout racing a reload must not put the session back).
+    epoch: AtomicU64,
 }
 
 impl AuthCache {
@@ -71,6 +76,7 @@ impl AuthCache {
             map: RwLock::new(HashMap::new()),
             ttl,
             capacity,
+            epoch: AtomicU64::new(0),
         }
     }
 
@@ -97,24 +103,45 @@ impl AuthCache {
         None
     }
 
+    /// Removes every cached session of the logins `revocation` names (a scan: revocations
+    /// are rare).
+    pub(crate) fn remove_matching(&self, revocation: &discord_oauth_core::login::revocation::Revocation) {
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        map.retain(|_, Held(e)| !revocation.matches(&e.auth));
+    }
+
     #[cfg(test)]
     pub(crate) fn get(&self, id: &Id) -> Option<Arc<AuthSession>> {
         self.entry(id).map(|e| Arc::clone(&e.auth))
     }
 
     /// Caches `session` for `id`; returns the new entry (`None` when the cache is off).
-    pub(crate) fn insert(&self, id: Id, session: Arc<AuthSession>) -> Option<Arc<CachedSession>> {
+    /// The current removal count; pass it to [`AuthCache::insert`] for a session read from the
+    /// store after this call.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Caches `session` for `id`, unless a session was removed since `epoch` (then `None`:
+    /// the request that read it is served, but the cache is left alone).
+    pub(crate) fn insert(&self, id: Id, session: Arc<AuthSession>, epoch: u64) -> Option<Arc<CachedSession>> {
         if self.ttl.is_zero() || self.capacity == 0 {
             return None;
         }
         let now = monotonic_now();
         let cached = Arc::new(CachedSession {
+            id,
             auth: session,
             at: now,
             live: AtomicBool::new(true),
         });
         let entry = Held(Arc::clone(&cached));
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        // Removals bump the epoch under the write lock: checked here, under it too.
+        if self.epoch.load(Ordering::Acquire) != epoch {
+            return None;
+        }
         if !map.contains_key(&id) {
             discord_oauth_core::bounded::make_room(&mut map, self.capacity, |Held(e)| e.is_live(now, self.ttl));
         }
@@ -123,8 +150,12 @@ impl AuthCache {
         Some(cached)
     }
 
+    /// Removes `id`'s session: its entry dies at once (so the fast path stops serving it),
+    /// and no request that read it from the store before now can cache it again.
     pub(crate) fn remove(&self, id: &Id) {
-        self.map.write().unwrap_or_else(PoisonError::into_inner).remove(id);
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        map.remove(id);
     }
 
     #[cfg(test)]
@@ -155,7 +186,7 @@ mod tests {
         let cache = AuthCache::new(Duration::from_secs(60), 100);
         let ids: Vec<Id> = (0..1000).map(|_| Id::default()).collect();
         for (n, id) in ids.iter().enumerate() {
-            cache.insert(*id, session(n as u64));
+            cache.insert(*id, session(n as u64), cache.epoch());
             assert!(cache.len() <= 100);
         }
         // The newest entry is always present; older ones made room.
@@ -167,11 +198,11 @@ mod tests {
     fn entries_expire_after_ttl_and_can_be_removed() {
         let cache = AuthCache::new(Duration::from_millis(20), 10);
         let id = Id::default();
-        cache.insert(id, session(1));
+        cache.insert(id, session(1), cache.epoch());
         assert!(cache.get(&id).is_some());
         cache.remove(&id);
         assert!(cache.get(&id).is_none());
-        cache.insert(id, session(1));
+        cache.insert(id, session(1), cache.epoch());
         std::thread::sleep(Duration::from_millis(30));
         assert!(cache.get(&id).is_none(), "expired entries are not served");
         assert_eq!(cache.len(), 0);
@@ -182,23 +213,23 @@ mod tests {
         let ttl = Duration::from_secs(60);
         let cache = AuthCache::new(ttl, 10);
         let (a, b, c) = (Id::default(), Id::default(), Id::default());
-        cache.insert(a, session(1));
+        cache.insert(a, session(1), cache.epoch());
         let removed = cache.entry(&a).unwrap();
         cache.remove(&a);
         assert!(!removed.is_live(monotonic_now(), ttl), "removed");
 
-        cache.insert(b, session(2));
+        cache.insert(b, session(2), cache.epoch());
         let replaced = cache.entry(&b).unwrap();
-        cache.insert(b, session(3));
+        cache.insert(b, session(3), cache.epoch());
         assert!(!replaced.is_live(monotonic_now(), ttl), "replaced by a newer session");
         let current = cache.entry(&b).unwrap();
         assert!(current.is_live(monotonic_now(), ttl));
         assert_eq!(current.auth.user.id.get(), 3);
 
-        cache.insert(c, session(4));
+        cache.insert(c, session(4), cache.epoch());
         let evicted = cache.entry(&c).unwrap();
         for _ in 0..20 {
-            cache.insert(Id::default(), session(5));
+            cache.insert(Id::default(), session(5), cache.epoch());
         }
         assert!(cache.len() <= 10);
         if cache.entry(&c).is_none() {
@@ -211,10 +242,28 @@ mod tests {
     }
 
     #[test]
+    fn a_read_that_started_before_a_removal_is_not_cached() {
+        let cache = AuthCache::new(Duration::from_secs(60), 10);
+        let id = Id::default();
+        cache.insert(id, session(1), cache.epoch());
+        // A request misses (say the entry expired) and starts reading the store...
+        let before = cache.epoch();
+        // ...while a logout removes the session...
+        cache.remove(&id);
+        // ...then the read finishes: it must not put the session back.
+        assert!(cache.insert(id, session(1), before).is_none());
+        assert!(cache.get(&id).is_none());
+        assert!(
+            cache.insert(id, session(1), cache.epoch()).is_some(),
+            "a later read is cached"
+        );
+    }
+
+    #[test]
     fn zero_ttl_disables_the_cache() {
         let cache = AuthCache::new(Duration::ZERO, 10);
         let id = Id::default();
-        cache.insert(id, session(1));
+        cache.insert(id, session(1), cache.epoch());
         assert!(cache.get(&id).is_none());
         assert_eq!(cache.len(), 0);
     }

@@ -22,14 +22,16 @@
 //!   that is harmless: it names nothing; for `cycle_id` the user is logged out). This is
 //!   logged as an error; turn the fast path off if your handlers do that on authenticated
 //!   requests.
-//! - The index is bounded like the cache (same TTL and capacity). It hashes the header with
+//! - The index is bounded like the cache (same TTL and capacity), in bytes
+//!   ([`DEFAULT_INDEX_BYTES`]) and per session ([`MAX_HEADERS_PER_SESSION`] headers): one login
+//!   cannot pin more than a few headers, and entries of dead sessions are swept long before
+//!   the index fills. It hashes the header with
 //!   `foldhash` (randomly seeded per process): a few times faster than the standard SipHash
 //!   over a whole `Cookie` header, and only headers the session layer authenticated get in.
 //! - A fast request is not boxed ([`FastPathFuture`] polls the application's future in
 //!   place) and costs two clock readings: the monotonic one for the TTL, the layer's clock
 //!   for the login's expiry.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -37,6 +39,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use discord_oauth_core::bounded::{IndexLimits, KeyIndex};
 use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
 use http::header::{CACHE_CONTROL, COOKIE, Entry};
@@ -52,29 +55,45 @@ use crate::service::{ResponseFuture, Shared, monotonic_now};
 /// Longest `Cookie` header the fast path indexes.
 const MAX_KEY_LEN: usize = 4096;
 
+/// Most `Cookie` headers indexed per session: a logged-in client that varies its header on
+/// every request (a padding cookie) replaces its own entries instead of growing the index.
+pub const MAX_HEADERS_PER_SESSION: usize = 4;
+
+/// Most bytes of `Cookie` headers the index holds, all sessions together: 16 MiB by default
+/// (with the default 100,000-session capacity), or 256 bytes per session of the cache's
+/// capacity if that is more.
+pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
+
 /// `Cookie` header → the cached session it carries, for sessions seen authenticated.
 ///
 /// An entry points straight at the cache's [`CachedSession`], which dies when it leaves the
 /// cache (logout, refresh, session end, eviction) or outlives the TTL: one lookup answers
-/// both "which session is this?" and "is it still cached?".
+/// both "which session is this?" and "is it still cached?". Bounded by
+/// [`discord_oauth_core::bounded::KeyIndex`]: the cache's capacity in entries,
+/// [`DEFAULT_INDEX_BYTES`] of headers, [`MAX_HEADERS_PER_SESSION`] per session; dead entries
+/// are swept long before it fills.
 #[derive(Debug)]
 pub(crate) struct CookieIndex {
-    map: RwLock<HashMap<Box<[u8]>, IndexEntry, foldhash::fast::RandomState>>,
+    map: RwLock<KeyIndex<Id, IndexEntry, foldhash::fast::RandomState>>,
     ttl: Duration,
     capacity: usize,
 }
 
 #[derive(Debug, Clone)]
 struct IndexEntry {
-    id: Id,
     expiry: Option<Expiry>,
     session: Arc<CachedSession>,
 }
 
 impl CookieIndex {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
+        let limits = IndexLimits {
+            entries: capacity,
+            bytes: DEFAULT_INDEX_BYTES.max(capacity.saturating_mul(256)),
+            per_owner: MAX_HEADERS_PER_SESSION,
+        };
         Self {
-            map: RwLock::new(HashMap::with_hasher(foldhash::fast::RandomState::default())),
+            map: RwLock::new(KeyIndex::with_hasher(limits, foldhash::fast::RandomState::default())),
             ttl,
             capacity,
         }
@@ -92,10 +111,12 @@ impl CookieIndex {
         }
         let now = monotonic_now();
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if !map.contains_key(cookie) {
-            discord_oauth_core::bounded::make_room(&mut map, self.capacity, |e| e.session.is_live(now, self.ttl));
+        if map.get(cookie).is_some_and(|e| Arc::ptr_eq(&e.session, &session)) {
+            return;
         }
-        map.insert(cookie.into(), IndexEntry { id, expiry, session });
+        map.insert(cookie, id, IndexEntry { expiry, session }, |e| {
+            e.session.is_live(now, self.ttl)
+        });
     }
 
     /// The session id, its expiry and its login for this `Cookie` header, if the session is
@@ -107,12 +128,17 @@ impl CookieIndex {
         let now = monotonic_now();
         let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
         let e = map.get(cookie).filter(|e| e.session.is_live(now, self.ttl))?;
-        Some((e.id, e.expiry, Arc::clone(&e.session.auth)))
+        Some((e.session.id, e.expiry, Arc::clone(&e.session.auth)))
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.map.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.map.read().unwrap_or_else(PoisonError::into_inner).bytes()
     }
 }
 
@@ -394,6 +420,7 @@ mod tests {
                 tokens: None,
                 authenticated_at: SystemTime::UNIX_EPOCH,
             }),
+            cache.epoch(),
         );
         let entry = cache.entry(&id).unwrap();
         (cache, entry)
@@ -438,6 +465,29 @@ mod tests {
         assert!(
             index.get(b"s=1").is_none(),
             "logout/refresh/end removes it from the cache"
+        );
+    }
+
+    #[test]
+    fn one_login_cannot_pin_more_than_a_few_headers() {
+        let index = CookieIndex::new(Duration::from_secs(60), 100_000);
+        let id = Id::default();
+        let (_cache, entry) = cached(id, Duration::from_secs(60));
+        // A logged-in client varying a 4 KiB padding cookie on every request.
+        for n in 0..10_000 {
+            let header = format!("s=1; pad{n}={}", "x".repeat(4000));
+            index.insert(header.as_bytes(), id, None, Arc::clone(&entry));
+            assert!(index.len() <= MAX_HEADERS_PER_SESSION);
+        }
+        assert!(
+            index.bytes() <= MAX_HEADERS_PER_SESSION * 4100,
+            "{} bytes",
+            index.bytes()
+        );
+        let newest = format!("s=1; pad9999={}", "x".repeat(4000));
+        assert!(
+            index.get(newest.as_bytes()).is_some(),
+            "the newest header still takes the fast path"
         );
     }
 

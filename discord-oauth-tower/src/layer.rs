@@ -19,6 +19,7 @@ use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
 use crate::lock::{LocalRefreshLock, RefreshLock};
 use crate::outbound::Outbound;
+use crate::revocation::Broadcast;
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
 
@@ -92,6 +93,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
             clock: Arc::new(std::time::SystemTime::now),
             refresh_lock: Arc::new(LocalRefreshLock::new()),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            broadcast: None,
         }
     }
 
@@ -238,6 +240,7 @@ impl<T> fmt::Debug for DiscordOAuthLayerBuilder<T> {
             .field("cache_capacity", &self.cache_capacity)
             .field("refresh_lock", &self.refresh_lock)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("broadcast", &self.broadcast)
             .finish_non_exhaustive()
     }
 }
@@ -253,9 +256,20 @@ pub struct DiscordOAuthLayerBuilder<T> {
     clock: Clock,
     refresh_lock: Arc<dyn RefreshLock>,
     max_concurrent_requests: usize,
+    broadcast: Option<Arc<dyn Broadcast>>,
 }
 
 impl<T: Transport> DiscordOAuthLayerBuilder<T> {
+    /// Where ended logins are announced to the other instances (and heard from them), e.g.
+    /// `RedisRevocations` (cargo feature `redis`): then a logout on one instance ends every
+    /// cached copy of the session on all of them at once, instead of within the
+    /// [cache TTL](Self::cache_ttl). Without one, each instance learns of a logout elsewhere
+    /// when its cache entry expires.
+    pub fn revocation_broadcast(mut self, broadcast: impl Broadcast) -> Self {
+        self.broadcast = Some(Arc::new(broadcast));
+        self
+    }
+
     /// Replaces the wall clock (default `SystemTime::now`). For tests that need time to pass
     /// (token expiry, session lifetime) and for clock-skew drills.
     pub fn clock(mut self, clock: Clock) -> Self {
@@ -317,20 +331,33 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
 
     /// Builds the layer.
     pub fn build(self) -> DiscordOAuthLayer<T> {
+        let mut config = self.config;
+        // Logins in progress are sealed into cookies with this key (random per process
+        // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
+        config.ensure_login_cookie_key(&mut rand::rng());
         let cache = AuthCache::new(self.cache_ttl, self.cache_capacity);
         let index = CookieIndex::new(self.cache_ttl, self.cache_capacity);
-        DiscordOAuthLayer {
-            shared: Arc::new(Shared::new(
-                self.config,
-                self.transport,
-                self.timeout,
-                cache,
-                self.clock,
-                self.refresh_lock,
-                Outbound::new(self.max_concurrent_requests),
-                index,
-            )),
+        let mut shared = Shared::new(
+            config,
+            self.transport,
+            self.timeout,
+            cache,
+            self.clock,
+            self.refresh_lock,
+            Outbound::new(self.max_concurrent_requests),
+            index,
+        );
+        shared.broadcast.clone_from(&self.broadcast);
+        let shared = Arc::new(shared);
+        if let Some(broadcast) = &self.broadcast {
+            let weak = Arc::downgrade(&shared);
+            broadcast.subscribe(Arc::new(move |revocation| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.apply_revocation(revocation);
+                }
+            }));
         }
+        DiscordOAuthLayer { shared }
     }
 }
 

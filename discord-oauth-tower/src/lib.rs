@@ -45,7 +45,9 @@ pub mod fast;
 mod guard;
 mod layer;
 pub mod lock;
+pub mod memory;
 mod outbound;
+pub mod revocation;
 #[cfg(feature = "key-rotation")]
 pub mod rotation;
 mod service;
@@ -64,6 +66,9 @@ pub use layer::{
 #[cfg(feature = "redis")]
 pub use lock::RedisRefreshLock;
 pub use lock::{LocalRefreshLock, RefreshLock};
+pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use revocation::RedisRevocations;
 #[cfg(feature = "key-rotation")]
 pub use rotation::{SessionKeyRotation, SessionKeyRotationLayer};
 pub use service::{Clock, DiscordOAuthService, ResponseFuture};

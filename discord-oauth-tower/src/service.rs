@@ -12,13 +12,15 @@ use std::time::{Duration, Instant, SystemTime};
 use discord_oauth_core::TokenSet;
 use discord_oauth_core::login::answer::{self, Route};
 use discord_oauth_core::login::flow::{ApiFlow, CallbackFlow, FlowIo, RefreshOutcome, RefreshPlan, RevokeFlow, drive};
-use discord_oauth_core::login::{AuthSession, IdleCheck, LoginConfig, LoginError, PendingLogins, SessionStatus};
+use discord_oauth_core::login::pending_cookie::ConsumedStates;
+use discord_oauth_core::login::revocation::{Revocation, Revocations};
+use discord_oauth_core::login::{AuthSession, IdleCheck, LoginConfig, LoginError, SessionStatus};
 use discord_oauth_core::response::ApiCall;
-use http::header::{HeaderValue, ORIGIN};
+use http::header::{COOKIE, HeaderValue, ORIGIN};
 use http::{Method, Request, Response, StatusCode};
 use tower::Service;
+use tower_sessions::Session;
 use tower_sessions::session::Id;
-use tower_sessions::{Expiry, Session};
 use tracing::Instrument as _;
 
 use crate::cache::{AuthCache, CachedSession};
@@ -33,8 +35,6 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Session key of the authenticated session record.
 pub(crate) const AUTH_KEY: &str = "discord_oauth.auth";
-/// Session key of the logins in progress.
-pub(crate) const PENDING_KEY: &str = "discord_oauth.pending";
 /// Session key of when the session was last marked active (Unix seconds), for the idle
 /// timeout (checklist H-09).
 pub(crate) const SEEN_KEY: &str = "discord_oauth.seen";
@@ -54,6 +54,12 @@ pub(crate) struct Shared<T> {
     pub(crate) index: CookieIndex,
     /// Whether a fast path serves this layer's sessions (then the index is kept).
     pub(crate) fast_path: AtomicBool,
+    /// The `state`s of callbacks served here (single use of the login cookies).
+    pub(crate) consumed: ConsumedStates,
+    /// Logins that ended (here, or announced by other instances).
+    pub(crate) revocations: Revocations,
+    /// Where revocations are announced to other instances, if anywhere.
+    pub(crate) broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
 }
 
 impl<T> Shared<T> {
@@ -71,6 +77,9 @@ impl<T> Shared<T> {
         Self {
             index,
             fast_path: AtomicBool::new(false),
+            consumed: ConsumedStates::default(),
+            revocations: Revocations::default(),
+            broadcast: None,
             login_path: Arc::from(config.routes().login.as_str()),
             clock,
             config,
@@ -84,6 +93,22 @@ impl<T> Shared<T> {
 
     pub(crate) fn now(&self) -> SystemTime {
         (self.clock)()
+    }
+
+    /// Ends the logins `revocation` names on this instance: remembered as ended, and gone
+    /// from the cache (and so from the fast path) at once.
+    pub(crate) fn apply_revocation(&self, revocation: Revocation) {
+        self.revocations
+            .revoke(revocation, self.config.session_lifetime(), self.now(), monotonic_now());
+        self.cache.remove_matching(&revocation);
+    }
+
+    /// [`Shared::apply_revocation`], then tells the other instances.
+    pub(crate) async fn revoke(&self, revocation: Revocation) {
+        self.apply_revocation(revocation);
+        if let Some(b) = &self.broadcast {
+            b.publish(revocation).await;
+        }
     }
 
     /// How long a refresh may hold its session's lock: longer than a refresh can take (two
@@ -170,11 +195,12 @@ where
                 let method = req.method().clone();
                 let query = req.uri().query().unwrap_or("").to_owned();
                 let origin = req.headers().get(ORIGIN).cloned();
+                let cookies: Vec<HeaderValue> = req.headers().get_all(COOKIE).iter().cloned().collect();
                 drop(req);
                 let response = match route {
-                    Route::Login => login(&shared, &session, &method, &query).await,
+                    Route::Login => login(&shared, &method, &query, &cookies),
                     Route::Callback => {
-                        callback(&shared, &session, &method, &query)
+                        callback(&shared, &session, &method, &query, &cookies)
                             .instrument(tracing::info_span!("discord_oauth.callback"))
                             .await
                     }
@@ -275,39 +301,16 @@ fn log_revocation(result: Result<(), String>) {
 
 // ------------------------------------------------------------------ routes
 
-async fn login<T: Transport>(shared: &Shared<T>, session: &Session, method: &Method, query: &str) -> Response<String> {
+/// `GET /auth/login`: the pending login goes into its own sealed cookie; nothing is stored
+/// (an anonymous visitor costs the server nothing).
+fn login<T>(shared: &Shared<T>, method: &Method, query: &str, cookies: &[HeaderValue]) -> Response<String> {
     if let Err(r) = Route::Login.check_method(method.as_str()) {
         return r;
     }
-    let return_to = answer::return_to_param(query);
-    let mut pending: PendingLogins = match session.get(PENDING_KEY).await {
-        Ok(p) => p.unwrap_or_default(),
-        Err(e) => return store_unavailable(&e),
-    };
-    let now = shared.now();
-    let started = {
-        let mut rng = rand::rng();
-        shared
-            .config
-            .begin_login(return_to.as_deref(), &mut pending, &mut rng, now)
-    };
-    let url = match started {
-        Ok(url) => url,
-        Err(e) => {
-            tracing::error!(error = %e, "login configuration error");
-            return answer::internal_error();
-        }
-    };
-    if let Err(e) = save_pending(session, &pending, now).await {
-        return store_unavailable(&e);
-    }
-    // Save now rather than when the response leaves the session layer, so that a store
-    // failure is a 503 like the others (tower-sessions would answer an empty 500).
-    if let Err(e) = session.save().await {
-        return store_unavailable(&e);
-    }
-    tracing::debug!(pending = pending.len(), "login started");
-    answer::redirect(url.as_str())
+    let headers = cookies.iter().map(HeaderValue::as_bytes);
+    shared
+        .config
+        .login_answer(query, headers, &mut rand::rng(), shared.now())
 }
 
 async fn callback<T: Transport>(
@@ -315,36 +318,30 @@ async fn callback<T: Transport>(
     session: &Session,
     method: &Method,
     query: &str,
+    cookies: &[HeaderValue],
 ) -> Response<String> {
     if let Err(r) = Route::Callback.check_method(method.as_str()) {
         return r;
     }
-    // The session layer's expiry, for the logged-in session (pending-only sessions get a
-    // shorter one, see `save_pending`).
-    let session_expiry = session.expiry();
-    let mut pending: PendingLogins = match session.get(PENDING_KEY).await {
-        Ok(p) => p.unwrap_or_default(),
-        Err(e) => return store_unavailable(&e),
-    };
-    let before = pending.len();
     let now = shared.now();
-    let result = shared.config.complete_callback(query, &mut pending, now);
-    // Expired logins of other tabs go too (after the callback, so an expired login is still
-    // reported as expired rather than unknown).
-    pending.prune(now);
-    if pending.len() != before {
-        // The login was consumed: persist that before anything else (single use, B-06).
-        if let Err(e) = save_pending(session, &pending, now).await {
-            return store_unavailable(&e);
-        }
-        if let Err(e) = session.save().await {
-            return store_unavailable(&e);
-        }
-    }
-    let (exchange, return_to) = match result {
-        Ok(ok) => ok,
-        Err(e) => return login_error_page(shared, &e),
+    let start = shared
+        .config
+        .callback_start(query, cookies.iter().map(HeaderValue::as_bytes), &shared.consumed, now);
+    let answer = match start.result {
+        Err(e) => login_error_page(shared, &e),
+        Ok((exchange, return_to)) => complete_login(shared, session, exchange, return_to, now).await,
     };
+    start.clear.finish(answer)
+}
+
+/// The exchange, the user, and the new session.
+async fn complete_login<T: Transport>(
+    shared: &Shared<T>,
+    session: &Session,
+    exchange: discord_oauth_core::CodeExchange,
+    return_to: discord_oauth_core::ReturnTo,
+    now: SystemTime,
+) -> Response<String> {
     let outcome = drive(CallbackFlow::new(&shared.config, exchange, return_to), shared).await;
     if let Some(revocation) = outcome.revocation {
         log_revocation(revocation);
@@ -353,7 +350,11 @@ async fn callback<T: Transport>(
         Ok(done) => (done.session, done.return_to),
         Err(e) => return login_error_page(shared, &e),
     };
-    // A new session id at login (H-05): a fixated or leaked pre-login id becomes useless.
+    // A new session id at login (H-05): a fixated or leaked pre-login id becomes useless,
+    // here and in the cache at once.
+    if let Some(old) = session.id() {
+        shared.cache.remove(&old);
+    }
     if let Err(e) = session.cycle_id().await {
         return store_unavailable(&e);
     }
@@ -363,9 +364,6 @@ async fn callback<T: Transport>(
     if let Err(e) = session.insert(SEEN_KEY, unix_seconds(now)).await {
         return store_unavailable(&e);
     }
-    // The logged-in session lives as long as the session layer says (idle timeout), and
-    // holds the user and tokens, plus only the unexpired logins of other tabs, if any.
-    session.set_expiry(session_expiry);
     if let Err(e) = session.save().await {
         return store_unavailable(&e);
     }
@@ -389,14 +387,27 @@ async fn logout<T: Transport>(
         Ok(a) => a,
         Err(e) => return store_unavailable(&e),
     };
-    if let Some(id) = session.id() {
-        shared.cache.remove(&id);
+    // The session ends before anything slow happens: gone from this instance's cache (and
+    // its fast path) and from the store, so no copy of the cookie is served from here on,
+    // and no request that read it earlier can cache it again (the cache's epoch).
+    let id = session.id();
+    if let Some(id) = &id {
+        shared.cache.remove(id);
     }
-    if let Some(tokens) = auth.as_ref().and_then(|a| a.tokens.as_ref()) {
-        revoke_best_effort(shared, tokens).await;
+    if let Some(a) = &auth {
+        shared.revoke(Revocation::of_login(a)).await;
     }
     if let Err(e) = session.flush().await {
         return store_unavailable(&e);
+    }
+    // Once more now that the store has no record: a request that read it between the first
+    // removal and the flush may have cached it meanwhile.
+    if let Some(id) = &id {
+        shared.cache.remove(id);
+    }
+    // Then the grant is revoked at Discord (G-04), however long that takes.
+    if let Some(tokens) = auth.as_ref().and_then(|a| a.tokens.as_ref()) {
+        revoke_best_effort(shared, tokens).await;
     }
     if let Some(a) = &auth {
         tracing::info!(user_id = %a.user.id, "user logged out");
@@ -418,17 +429,23 @@ async fn attach<T: Transport>(
     let Some(id) = session.id() else {
         return Ok((AuthState::anonymous(login_path), None));
     };
+    let epoch = shared.cache.epoch();
     let (auth, cached) = match shared.cache.entry(&id) {
         Some(e) => (Arc::clone(&e.auth), Some(e)),
         None => match session.get::<AuthSession>(AUTH_KEY).await {
             Ok(Some(a)) => {
                 let a = Arc::new(a);
+                if shared.revocations.is_revoked(&a, monotonic_now()) {
+                    tracing::info!(user_id = %a.user.id, "a session of an ended login was presented; ending it");
+                    end_session(shared, session, &id).await?;
+                    return Ok((AuthState::anonymous(login_path), None));
+                }
                 if !maintain(shared, session, &a).await {
                     tracing::info!(user_id = %a.user.id, "session idle for too long; logging the user out");
                     end_session(shared, session, &id).await?;
                     return Ok((AuthState::anonymous(login_path), None));
                 }
-                let cached = shared.cache.insert(id, Arc::clone(&a));
+                let cached = shared.cache.insert(id, Arc::clone(&a), epoch);
                 (a, cached)
             }
             Ok(None) => return Ok((AuthState::anonymous(login_path), None)),
@@ -461,34 +478,9 @@ async fn end_session<T>(shared: &Shared<T>, session: &Session, id: &Id) -> Resul
     session.flush().await.map_err(|e| store_unavailable(&e))
 }
 
-/// Stores the logins in progress (or removes the key when there are none). A session that
-/// holds nothing else (not logged in) then expires in the store with its last pending login,
-/// instead of living for the session layer's idle timeout.
-async fn save_pending(
-    session: &Session,
-    pending: &PendingLogins,
-    now: SystemTime,
-) -> Result<(), tower_sessions::session::Error> {
-    if pending.is_empty() {
-        session.remove_value(PENDING_KEY).await?;
-        return Ok(());
-    }
-    session.insert(PENDING_KEY, pending).await?;
-    if session.get_value(AUTH_KEY).await?.is_none()
-        && let Some(ends) = pending.expires_at()
-    {
-        let left = ends.duration_since(now).unwrap_or_default();
-        let left = tower_sessions::cookie::time::Duration::try_from(left)
-            .unwrap_or(tower_sessions::cookie::time::Duration::MAX);
-        session.set_expiry(Some(Expiry::OnInactivity(left)));
-    }
-    Ok(())
-}
-
 /// Housekeeping when a logged-in session was just read from the store (at most once per
 /// cache TTL per session and process). Returns `false` if the session has been idle for longer
-/// than the idle timeout (end it). Otherwise: drops expired pending logins, and marks the
-/// session active ([`SEEN_KEY`]) when the last mark is older than an eighth of the idle
+/// than the idle timeout (end it). Otherwise marks the session active ([`SEEN_KEY`]) when the last mark is older than an eighth of the idle
 /// timeout (about once a day by default), which also makes the session layer save it with a
 /// new expiry and send the cookie again: reading is activity (checklist H-09), at the cost of
 /// one store write per session and interval, whichever instance serves it.
@@ -508,13 +500,6 @@ async fn maintain<T>(shared: &Shared<T>, session: &Session, auth: &AuthSession) 
     });
     if near_refresh {
         return true;
-    }
-    if let Ok(Some(mut pending)) = session.get::<PendingLogins>(PENDING_KEY).await {
-        let before = pending.len();
-        pending.prune(now);
-        if pending.len() != before {
-            let _ = save_pending(session, &pending, now).await;
-        }
     }
     if idle == IdleCheck::Touch {
         // Saved by the session layer when the response goes out, with a new expiry.
@@ -609,6 +594,7 @@ async fn refresh_locked<T: Transport>(
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, Response<String>> {
     let now = shared.now();
+    let epoch = shared.cache.epoch();
     // Another request, here or on another instance, may have refreshed while we waited for
     // the lock: only the store knows. After this, this request's record is the stored one, so
     // no later save can write older tokens back (F-11).
@@ -620,7 +606,7 @@ async fn refresh_locked<T: Transport>(
         }
         RefreshPlan::UseCurrent { .. } => {
             let Some(current) = current else { return Ok(None) };
-            shared.cache.insert(id, Arc::clone(&current));
+            shared.cache.insert(id, Arc::clone(&current), epoch);
             return Ok(Some(current));
         }
         RefreshPlan::Refresh(flow) => flow,
@@ -641,7 +627,7 @@ async fn refresh_locked<T: Transport>(
                 .map_err(|e| store_unavailable(&e))?;
             session.save().await.map_err(|e| store_unavailable(&e))?;
             let next = Arc::new(next);
-            shared.cache.insert(id, Arc::clone(&next));
+            shared.cache.insert(id, Arc::clone(&next), epoch);
             tracing::info!(user_id = %next.user.id, "tokens refreshed");
             Ok(Some(next))
         }
@@ -660,7 +646,7 @@ async fn refresh_locked<T: Transport>(
                         "refresh token rejected, but the session was refreshed elsewhere meanwhile; using \
                          those tokens (share a refresh lock between instances to avoid this)"
                     );
-                    shared.cache.insert(id, Arc::clone(&latest));
+                    shared.cache.insert(id, Arc::clone(&latest), epoch);
                     return Ok(Some(latest));
                 }
             }

@@ -30,6 +30,8 @@
 pub mod answer;
 pub mod flow;
 pub mod outbound;
+pub mod pending_cookie;
+pub mod revocation;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -102,6 +104,7 @@ pub struct LoginConfig {
     require_issuer: bool,
     secure_cookies: bool,
     origin: String,
+    login_cookie_key: Option<pending_cookie::LoginCookieKey>,
 }
 
 impl fmt::Debug for LoginConfig {
@@ -138,6 +141,7 @@ pub struct LoginConfigBuilder {
     idle_timeout: Duration,
     require_issuer: bool,
     insecure_cookies: bool,
+    login_cookie_key: Option<pending_cookie::LoginCookieKey>,
 }
 
 impl LoginConfig {
@@ -162,6 +166,7 @@ impl LoginConfig {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             require_issuer: false,
             insecure_cookies: false,
+            login_cookie_key: None,
         }
     }
 
@@ -214,6 +219,37 @@ impl LoginConfig {
     pub fn origin(&self) -> &str {
         &self.origin
     }
+    /// How many logins one browser may have in progress at once (default 5).
+    pub fn max_pending(&self) -> usize {
+        self.max_pending
+    }
+    /// The key that seals pending-login cookies, if one was set (see [`pending_cookie`]).
+    pub fn login_cookie_key(&self) -> Option<&pending_cookie::LoginCookieKey> {
+        self.login_cookie_key.as_ref()
+    }
+    /// Gives the configuration a random login cookie key if it has none (what the
+    /// integrations do when they are built). Logins started by this process then complete
+    /// only on this process: with several instances, set the same key on each with
+    /// [`LoginConfigBuilder::login_cookie_key`].
+    pub fn ensure_login_cookie_key(&mut self, rng: &mut impl CryptoRng) {
+        if self.login_cookie_key.is_none() {
+            self.login_cookie_key = Some(pending_cookie::LoginCookieKey::random(rng));
+        }
+    }
+
+    /// The authorization request every login starts with.
+    fn authorization_request(&self) -> crate::authorize::AuthorizeRequest<'_> {
+        let mut request = self
+            .client
+            .authorize(self.scopes.clone())
+            .pkce(self.pkce)
+            .require_issuer(self.require_issuer)
+            .ttl(self.pending_ttl);
+        if let Some(p) = self.prompt {
+            request = request.prompt(p);
+        }
+        request
+    }
 
     /// Starts a login: validates `return_to` (falling back to the default), adds a new pending
     /// authorization to `pending` (dropping expired ones and the oldest beyond the cap), and
@@ -228,16 +264,7 @@ impl LoginConfig {
         let return_to = return_to
             .and_then(ReturnTo::parse)
             .unwrap_or_else(|| self.default_return_to.clone());
-        let mut request = self
-            .client
-            .authorize(self.scopes.clone())
-            .pkce(self.pkce)
-            .require_issuer(self.require_issuer)
-            .ttl(self.pending_ttl);
-        if let Some(p) = self.prompt {
-            request = request.prompt(p);
-        }
-        let (url, authorization) = request.start(rng, now)?;
+        let (url, authorization) = self.authorization_request().start(rng, now)?;
         pending.push(
             PendingLogin {
                 authorization,
@@ -463,6 +490,14 @@ impl LoginConfigBuilder {
         self
     }
 
+    /// The key that seals the cookies of logins in progress (see [`pending_cookie`]): the
+    /// same on every instance that may receive a callback. Unset, the integrations make a
+    /// random one per process.
+    pub fn login_cookie_key(mut self, key: pending_cookie::LoginCookieKey) -> Self {
+        self.login_cookie_key = Some(key);
+        self
+    }
+
     /// Validates everything and builds the configuration.
     pub fn build(self) -> Result<LoginConfig, ConfigError> {
         let client_id = self.client_id.trim();
@@ -568,6 +603,7 @@ impl LoginConfigBuilder {
             require_issuer: self.require_issuer,
             secure_cookies,
             origin,
+            login_cookie_key: self.login_cookie_key,
         })
     }
 }

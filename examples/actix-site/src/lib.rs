@@ -13,14 +13,16 @@
 //! `http://{BIND}/auth/callback`), `DISCORD_API_BASE` (default `https://discord.com/api/v10`),
 //! `DISCORD_AUTHORIZE_URL` (default `https://discord.com/oauth2/authorize`), `BIND`.
 //!
-//! Sessions: `SESSION_STORE` is `cookie` (default: nothing to install), `memory` or `redis`
-//! (sessions in Redis at `REDIS_URL`, default `redis://127.0.0.1:6379`; `rediss://` for TLS),
-//! shared by every instance, with token refreshes single-flight across instances through a
-//! Redis lock. With `cookie` the session lives in the encrypted cookie itself (actix-session's
-//! cookie store), so nothing is kept server-side; a restart keeps it if `SESSION_KEY` is set,
-//! but a logout cannot revoke a copied cookie, which stays valid until it expires. With
-//! `memory` it lives in this process (`discord_oauth_actix::MemoryStore`): the cookie holds
-//! only a random key, logout ends every copy, a restart ends every session. `SESSION_KEY` is the key that encrypts and authenticates the session
+//! Sessions: `SESSION_STORE` is `memory` (default, as the axum sample: in this process,
+//! `discord_oauth_actix::MemoryStore`, bounded; the cookie holds only a random key, logout
+//! ends every copy, a restart ends every session), `redis` (sessions in Redis at `REDIS_URL`,
+//! default `redis://127.0.0.1:6379`; `rediss://` for TLS, shared by every instance, with token
+//! refreshes single-flight and logouts announced across instances through Redis) or `cookie`
+//! (the session lives in the encrypted cookie itself, actix-session's cookie store: nothing
+//! server-side, and a restart keeps it if `SESSION_KEY` is set. Its limitation: a copy of the
+//! cookie cannot be deleted. This process refuses a logged-out cookie's copies for the
+//! session's lifetime (its list of ended logins), but another instance, or this one after a
+//! restart, accepts them until they expire). `SESSION_KEY` is the key that encrypts and authenticates the session
 //! cookie: at least 64 bytes, written as hex or base64 (e.g. `openssl rand -base64 64`).
 //! Unset, a random key is made at startup: fine for one process, but then sessions do not
 //! survive a restart and instances cannot share them, so set the same key on all of them.
@@ -37,10 +39,13 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use base64::Engine as _;
 use discord_oauth_actix::actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore};
 use discord_oauth_actix::deadpool_redis::{self, Pool, PoolConfig, Runtime, Timeouts, redis};
-use discord_oauth_actix::{DiscordOAuth, DiscordToken, LoginConfig, MaybeDiscordUser, MemoryStore, RedisRefreshLock};
+use discord_oauth_actix::{
+    DiscordOAuth, DiscordToken, LoginConfig, MaybeDiscordUser, MemoryStore, RedisRefreshLock, RedisRevocations,
+};
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
+use discord_oauth_core::login::pending_cookie::LoginCookieKey;
 use discord_oauth_core::{Endpoints, Scope};
 use discord_oauth_mock::{MockDiscord, fixture};
 
@@ -266,7 +271,7 @@ impl Settings {
             refresh_skew: Duration::from_secs(300),
             clock: None,
             session_key: None,
-            session_store: SessionStoreKind::Cookie,
+            session_store: SessionStoreKind::Memory,
             shared_refresh_lock: true,
             previous_session_keys: Vec::new(),
             workers: 2,
@@ -298,8 +303,8 @@ impl Settings {
         let mut settings = Self::new(discord, bind);
         settings.redirect_uri = var("DISCORD_REDIRECT_URI");
         settings.session_store = match var("SESSION_STORE").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("cookie") => SessionStoreKind::Cookie,
-            Some("memory") => SessionStoreKind::Memory,
+            Some("cookie") => SessionStoreKind::Cookie,
+            None | Some("memory") => SessionStoreKind::Memory,
             Some("redis") => SessionStoreKind::Redis {
                 url: var("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
             },
@@ -438,17 +443,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     if let Some(secret) = client_secret {
         builder = builder.client_secret(secret);
     }
-    let config = builder.build()?;
-    let transport = discord_oauth_actix::transport::ReqwestTransport::new()?;
-    let mut discord = DiscordOAuth::builder(config, transport)
-        .timeout(settings.timeout)
-        .store_timeout(REDIS_TIMEOUT)
-        .max_concurrent_requests(settings.max_concurrent_requests)
-        .fast_path(settings.fast_path_ttl, discord_oauth_actix::DEFAULT_FAST_PATH_CAPACITY);
-    if let Some(clock) = settings.clock.clone() {
-        discord = discord.clock(clock);
-    }
-    let key = if let Some(key) = &settings.session_key {
+    let session_key = if let Some(key) = &settings.session_key {
         key.clone()
     } else {
         let note = "SESSION_KEY is unset: the session cookie key is random for this process, so sessions \
@@ -460,7 +455,23 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         }
         SessionKey::random()?
     };
-    let key = key.cookie_key()?;
+    // Logins in progress are sealed into their own cookies with a key derived from the same
+    // material (so a login started on one instance completes on another).
+    let mut login_key = LoginCookieKey::derive(&session_key.0)?;
+    for previous in &settings.previous_session_keys {
+        login_key = login_key.with_previous(previous)?;
+    }
+    let config = builder.login_cookie_key(login_key).build()?;
+    let transport = discord_oauth_actix::transport::ReqwestTransport::new()?;
+    let mut discord = DiscordOAuth::builder(config, transport)
+        .timeout(settings.timeout)
+        .store_timeout(REDIS_TIMEOUT)
+        .max_concurrent_requests(settings.max_concurrent_requests)
+        .fast_path(settings.fast_path_ttl, discord_oauth_actix::DEFAULT_FAST_PATH_CAPACITY);
+    if let Some(clock) = settings.clock.clone() {
+        discord = discord.clock(clock);
+    }
+    let key = session_key.cookie_key()?;
     let offline = mock.as_ref().map(MockDiscord::base_url);
     let strict = settings.strict_cookies;
     let previous_keys = settings
@@ -512,6 +523,8 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
             if settings.shared_refresh_lock {
                 discord = discord.refresh_lock(RedisRefreshLock::new(pool.clone()));
             }
+            // Logouts reach every instance at once.
+            discord = discord.revocation_broadcast(RedisRevocations::connect(pool.clone(), url).await?);
             let discord = discord.build();
             let rotation = discord.session_key_rotation(key.clone(), previous_keys);
             let store = RedisSessionStore::new_pooled(pool.clone())

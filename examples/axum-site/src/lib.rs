@@ -34,14 +34,15 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{
-    DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, RedisRefreshLock, SessionKeyRotationLayer,
+    DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, MemoryStore, RedisRefreshLock,
+    RedisRevocations, SessionKeyRotationLayer,
 };
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
+use discord_oauth_core::login::pending_cookie::LoginCookieKey;
 use discord_oauth_core::{Endpoints, Scope};
 use discord_oauth_mock::{MockDiscord, fixture};
 use fred::clients::{Pool, WithOptions};
@@ -426,9 +427,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     if let Some(secret) = client_secret {
         builder = builder.client_secret(secret);
     }
-    let config = builder.build()?;
-    let login_config = config.clone();
-    let key = if let Some(key) = &settings.session_key {
+    let session_key = if let Some(key) = &settings.session_key {
         key.clone()
     } else {
         let note = "SESSION_KEY is unset: the session cookie key is random for this process, so sessions \
@@ -440,7 +439,15 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         }
         SessionKey::random()?
     };
-    let key = key.cookie_key()?;
+    // Logins in progress are sealed into their own cookies with a key derived from the same
+    // material (so a login started on one instance completes on another).
+    let mut login_key = LoginCookieKey::derive(&session_key.0)?;
+    for previous in &settings.previous_session_keys {
+        login_key = login_key.with_previous(&previous.0)?;
+    }
+    let config = builder.login_cookie_key(login_key).build()?;
+    let login_config = config.clone();
+    let key = session_key.cookie_key()?;
     let previous_keys = settings
         .previous_session_keys
         .iter()
@@ -474,6 +481,11 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
             if settings.shared_refresh_lock {
                 layer = layer.refresh_lock(RedisRefreshLock::new(client.clone()));
             }
+            // Logouts reach every instance's cache at once.
+            let subscriber = fred::types::Builder::from_config(RedisConfig::from_url(url)?)
+                .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
+                .build_subscriber_client()?;
+            layer = layer.revocation_broadcast(RedisRevocations::connect(pool.clone(), subscriber).await?);
             let oauth = DiscordOAuth::from_layer(layer.build());
             let app = router(
                 &oauth,

@@ -1,0 +1,133 @@
+//! Announcing ended logins to the other instances: see
+//! [`discord_oauth_core::login::revocation`]. With the cargo feature `redis`,
+//! [`RedisRevocations`] carries them over Redis pub/sub.
+
+pub use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
+
+#[cfg(feature = "redis")]
+pub use redis::{DEFAULT_CHANNEL, RedisRevocations};
+
+#[cfg(feature = "redis")]
+mod redis {
+    use std::fmt;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, PoisonError, RwLock};
+    use std::time::Duration;
+
+    use deadpool_redis::Pool;
+    use deadpool_redis::redis::{self, AsyncCommands as _};
+    use discord_oauth_core::login::revocation::Revocation;
+    use futures_util::StreamExt as _;
+
+    use super::{Broadcast, Handler};
+
+    /// The default Redis channel (the same as `discord-oauth-tower`'s, so instances of both
+    /// integrations can share it).
+    pub const DEFAULT_CHANNEL: &str = "discord_oauth:revocations";
+
+    /// Revocations over Redis pub/sub (cargo feature `redis`): published through the
+    /// session store's pool, received on a dedicated connection that reconnects by itself.
+    ///
+    /// ```no_run
+    /// # async fn f(pool: deadpool_redis::Pool) -> Result<(), Box<dyn std::error::Error>> {
+    /// use discord_oauth_actix::RedisRevocations;
+    /// let revocations = RedisRevocations::connect(pool, "redis://127.0.0.1:6379").await?;
+    /// // DiscordOAuth::builder(config, transport).revocation_broadcast(revocations)
+    /// # Ok(()) }
+    /// ```
+    #[derive(Clone)]
+    pub struct RedisRevocations {
+        pool: Pool,
+        channel: Arc<str>,
+        handlers: Arc<RwLock<Vec<Handler>>>,
+    }
+
+    impl fmt::Debug for RedisRevocations {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.debug_struct("RedisRevocations")
+                .field("channel", &self.channel)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl RedisRevocations {
+        /// Subscribes to [`DEFAULT_CHANNEL`] on `url` (the first subscription is made before
+        /// this returns) and publishes through `pool`.
+        pub async fn connect(pool: Pool, url: &str) -> Result<Self, redis::RedisError> {
+            Self::connect_to(pool, url, DEFAULT_CHANNEL).await
+        }
+
+        /// The same on another channel.
+        pub async fn connect_to(pool: Pool, url: &str, channel: &str) -> Result<Self, redis::RedisError> {
+            let client = redis::Client::open(url)?;
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(channel).await?;
+            let handlers: Arc<RwLock<Vec<Handler>>> = Arc::default();
+            let channel: Arc<str> = Arc::from(channel);
+            {
+                let handlers = Arc::clone(&handlers);
+                let channel = Arc::clone(&channel);
+                tokio::spawn(async move {
+                    let mut pubsub = Some(pubsub);
+                    loop {
+                        if let Some(connected) = pubsub.take() {
+                            let mut messages = connected.into_on_message();
+                            while let Some(message) = messages.next().await {
+                                let Ok(text) = message.get_payload::<String>() else {
+                                    continue;
+                                };
+                                let Some(revocation) = Revocation::parse(&text) else {
+                                    tracing::warn!("ignored a malformed message on the revocation channel");
+                                    continue;
+                                };
+                                let handlers = handlers.read().unwrap_or_else(PoisonError::into_inner).clone();
+                                for h in handlers {
+                                    h(revocation);
+                                }
+                            }
+                            tracing::error!("lost the revocation channel; reconnecting");
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        match client.get_async_pubsub().await {
+                            Ok(mut p) => match p.subscribe(&*channel).await {
+                                Ok(()) => pubsub = Some(p),
+                                Err(e) => tracing::error!(error = %e, "could not subscribe to the revocation channel"),
+                            },
+                            Err(e) => tracing::error!(error = %e, "could not reconnect to the revocation channel"),
+                        }
+                    }
+                });
+            }
+            Ok(Self {
+                pool,
+                channel,
+                handlers,
+            })
+        }
+    }
+
+    impl Broadcast for RedisRevocations {
+        fn publish(&self, revocation: Revocation) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+            Box::pin(async move {
+                let sent = match self.pool.get().await {
+                    Ok(mut conn) => conn
+                        .publish::<_, _, i64>(&*self.channel, revocation.to_message())
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = sent {
+                    tracing::error!(error = %e, "could not announce an ended login to the other instances");
+                }
+            })
+        }
+
+        fn subscribe(&self, handler: Handler) {
+            self.handlers
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(handler);
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Logins that have ended, so that no copy of their session is served again: after a logout
+//! (while the store deletion and the revocation at Discord are still under way, and for a
+//! cookie-held session whose copies cannot be deleted at all), and across instances through a
+//! broadcast channel (e.g. Redis pub/sub) that carries [`Revocation::to_message`].
+//!
+//! A login is named by its [`LoginKey`]: the user's id and the second the login happened. Two
+//! logins of one user within the same second share a key; ending one then ends both (the safe
+//! direction).
+//!
+//! [`Revocations`] is bounded ([`Revocations::DEFAULT_CAPACITY`] logins and as many users),
+//! and forgets an entry once the sessions it names have reached their absolute lifetime (they
+//! are dead anyway by then). When full, the entries that would expire soonest go first.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::AuthSession;
+use crate::bounded::ExpiringMap;
+
+/// What an instance does with a revocation announced by another one.
+pub type Handler = Arc<dyn Fn(Revocation) + Send + Sync>;
+
+/// A channel between the instances of a site for ended logins (the integrations ship a Redis
+/// pub/sub one). An interface only: the implementation does the IO.
+pub trait Broadcast: Send + Sync + fmt::Debug + 'static {
+    /// Announces `revocation` to the other instances (best effort: failures are logged).
+    fn publish(&self, revocation: Revocation) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+
+    /// Calls `handler` for every revocation announced from now on.
+    fn subscribe(&self, handler: Handler);
+}
+
+/// A login's identity: `(user id, Unix second of the login)`.
+pub type LoginKey = (u64, u64);
+
+/// The [`LoginKey`] of a session.
+pub fn login_key(auth: &AuthSession) -> LoginKey {
+    (auth.user.id.get(), unix_secs(auth.authenticated_at))
+}
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// What ended.
+///
+/// ```
+/// use discord_oauth_core::login::revocation::Revocation;
+/// let r = Revocation::User { user_id: 80351110224678912, before: 1_700_000_000 };
+/// assert_eq!(Revocation::parse(&r.to_message()), Some(r));
+/// assert_eq!(Revocation::parse("garbage"), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revocation {
+    /// One login (a logout).
+    Login(LoginKey),
+    /// Every login of a user that happened at or before `before` (Unix seconds): "log out of
+    /// all devices", or Discord deauthorizing the app.
+    User {
+        /// The user.
+        user_id: u64,
+        /// Logins up to this second end.
+        before: u64,
+    },
+}
+
+impl Revocation {
+    /// The revocation of `auth`'s login.
+    pub fn of_login(auth: &AuthSession) -> Self {
+        Revocation::Login(login_key(auth))
+    }
+
+    /// Every login of `user_id` up to `now`.
+    pub fn of_user(user_id: u64, now: SystemTime) -> Self {
+        Revocation::User {
+            user_id,
+            before: unix_secs(now),
+        }
+    }
+
+    /// `true` if `auth` is a login this revocation ends.
+    pub fn matches(&self, auth: &AuthSession) -> bool {
+        let (user, at) = login_key(auth);
+        match *self {
+            Revocation::Login(key) => key == (user, at),
+            Revocation::User { user_id, before } => user_id == user && at <= before,
+        }
+    }
+
+    /// A short text form for a broadcast channel: `login:<user>:<at>` or `user:<user>:<before>`.
+    pub fn to_message(&self) -> String {
+        match *self {
+            Revocation::Login((user, at)) => format!("login:{user}:{at}"),
+            Revocation::User { user_id, before } => format!("user:{user_id}:{before}"),
+        }
+    }
+
+    /// Parses [`Revocation::to_message`]'s form; `None` for anything else.
+    pub fn parse(message: &str) -> Option<Self> {
+        let mut parts = message.splitn(3, ':');
+        let kind = parts.next()?;
+        let a: u64 = parts.next()?.parse().ok()?;
+        let b: u64 = parts.next()?.parse().ok()?;
+        match kind {
+            "login" => Some(Revocation::Login((a, b))),
+            "user" => Some(Revocation::User { user_id: a, before: b }),
+            _ => None,
+        }
+    }
+
+    /// The Unix second after which the sessions this names are past their absolute
+    /// `lifetime` anyway.
+    fn moot_after(&self, lifetime: Duration) -> u64 {
+        let at = match *self {
+            Revocation::Login((_, at)) => at,
+            Revocation::User { before, .. } => before,
+        };
+        at.saturating_add(lifetime.as_secs())
+    }
+}
+
+/// The logins that ended on this instance or were announced by others (see the
+/// [module docs](self)).
+#[derive(Debug)]
+pub struct Revocations {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    logins: ExpiringMap<LoginKey, ()>,
+    users: ExpiringMap<u64, u64>,
+}
+
+impl Default for Revocations {
+    fn default() -> Self {
+        Self::with_capacity(Self::DEFAULT_CAPACITY)
+    }
+}
+
+impl Revocations {
+    /// How many ended logins (and as many users) are remembered by default: 100,000 each,
+    /// about 10 MB at most.
+    pub const DEFAULT_CAPACITY: usize = 100_000;
+
+    /// An empty set remembering at most `capacity` logins and `capacity` users.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                logins: ExpiringMap::new(capacity, capacity.saturating_mul(64)),
+                users: ExpiringMap::new(capacity, capacity.saturating_mul(64)),
+            }),
+        }
+    }
+
+    /// Records `revocation` until the sessions it names would have reached `lifetime`
+    /// (the absolute session lifetime). `now` and `mono` are the same moment on the wall and
+    /// the monotonic clock.
+    pub fn revoke(&self, revocation: Revocation, lifetime: Duration, now: SystemTime, mono: Instant) {
+        let left = revocation.moot_after(lifetime).saturating_sub(unix_secs(now));
+        if left == 0 {
+            return;
+        }
+        let until = mono.checked_add(Duration::from_secs(left)).unwrap_or(mono);
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        match revocation {
+            Revocation::Login(key) => {
+                inner.logins.put(key, (), 1, until, mono);
+            }
+            Revocation::User { user_id, before } => {
+                let before = inner
+                    .users
+                    .get(&user_id, mono)
+                    .copied()
+                    .map_or(before, |b| b.max(before));
+                inner.users.put(user_id, before, 1, until, mono);
+            }
+        }
+    }
+
+    /// `true` if `auth`'s login has ended.
+    pub fn is_revoked(&self, auth: &AuthSession, mono: Instant) -> bool {
+        let (user, at) = login_key(auth);
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.logins.contains(&(user, at), mono) || inner.users.get(&user, mono).is_some_and(|b| at <= *b)
+    }
+
+    /// How many logins and users are remembered.
+    pub fn len(&self) -> (usize, usize) {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        (inner.logins.len(), inner.users.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::User;
+
+    fn auth(user: u64, at: u64) -> AuthSession {
+        let user: User = serde_json::from_value(serde_json::json!({"id": user.to_string(), "username": "u"})).unwrap();
+        AuthSession {
+            user,
+            tokens: None,
+            authenticated_at: UNIX_EPOCH + Duration::from_secs(at),
+        }
+    }
+
+    #[test]
+    fn logins_and_users_end_and_others_do_not() {
+        let set = Revocations::default();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_100);
+        let mono = Instant::now();
+        let life = Duration::from_secs(30 * 86_400);
+        set.revoke(Revocation::of_login(&auth(1, 1_700_000_000)), life, now, mono);
+        assert!(set.is_revoked(&auth(1, 1_700_000_000), mono));
+        assert!(
+            !set.is_revoked(&auth(1, 1_700_000_050), mono),
+            "the same user's other login"
+        );
+        assert!(!set.is_revoked(&auth(2, 1_700_000_000), mono), "another user");
+        set.revoke(Revocation::of_user(2, now), life, now, mono);
+        assert!(set.is_revoked(&auth(2, 1_700_000_000), mono));
+        assert!(set.is_revoked(&auth(2, 1_700_000_100), mono));
+        assert!(!set.is_revoked(&auth(2, 1_700_000_101), mono), "a login after it");
+        // An old revocation message does not shorten a newer one.
+        set.revoke(
+            Revocation::User {
+                user_id: 2,
+                before: 1_600_000_000,
+            },
+            life,
+            now,
+            mono,
+        );
+        assert!(set.is_revoked(&auth(2, 1_700_000_100), mono));
+        // Past the lifetime the entry is moot and forgotten.
+        assert!(!set.is_revoked(&auth(1, 1_700_000_000), mono + life));
+    }
+
+    #[test]
+    fn bounded() {
+        let set = Revocations::with_capacity(100);
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for n in 0..1_000 {
+            set.revoke(
+                Revocation::Login((n, 1_700_000_000)),
+                Duration::from_secs(3600),
+                now,
+                Instant::now(),
+            );
+            set.revoke(
+                Revocation::of_user(n, now),
+                Duration::from_secs(3600),
+                now,
+                Instant::now(),
+            );
+            let (a, b) = set.len();
+            assert!(a <= 100 && b <= 100);
+        }
+    }
+
+    #[test]
+    fn messages_round_trip_and_garbage_is_refused() {
+        for r in [Revocation::Login((1, 2)), Revocation::of_user(3, UNIX_EPOCH)] {
+            assert_eq!(Revocation::parse(&r.to_message()), Some(r));
+        }
+        for bad in ["", "login", "login:1", "login:x:2", "who:1:2", "user:1:2:3"] {
+            assert_eq!(Revocation::parse(bad), None, "{bad}");
+        }
+    }
+}
