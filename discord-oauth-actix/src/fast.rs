@@ -302,6 +302,7 @@ mod tests {
             user,
             tokens: None,
             authenticated_at: SystemTime::UNIX_EPOCH,
+            login_id: 0,
         })
     }
 
@@ -311,9 +312,14 @@ mod tests {
 
     #[test]
     fn sessions_with_bad_values_are_not_remembered() {
-        assert!(Entry::new(auth(), &state(&[("x", "not json")]), (1, 0)).is_none());
-        assert!(Entry::new(auth(), &state(&[(SEEN_KEY, "\"soon\"")]), (1, 0)).is_none());
-        let e = Entry::new(auth(), &state(&[(SEEN_KEY, "1700000000"), ("cart", "[1,2]")]), (1, 0)).unwrap();
+        assert!(Entry::new(auth(), &state(&[("x", "not json")]), (1, 0, 0)).is_none());
+        assert!(Entry::new(auth(), &state(&[(SEEN_KEY, "\"soon\"")]), (1, 0, 0)).is_none());
+        let e = Entry::new(
+            auth(),
+            &state(&[(SEEN_KEY, "1700000000"), ("cart", "[1,2]")]),
+            (1, 0, 0),
+        )
+        .unwrap();
         assert_eq!(e.seen, Some(1_700_000_000));
     }
 
@@ -321,31 +327,31 @@ mod tests {
     fn the_index_is_bounded_expires_and_forgets_a_login() {
         let index = FastIndex::new(Duration::from_secs(60), 3);
         for n in 0..10u64 {
-            let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0)).unwrap();
+            let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0, 0)).unwrap();
             index.insert(format!("s={n}").as_bytes(), e, index.epoch());
             assert!(index.len() <= 3);
             assert!(index.get(format!("s={n}").as_bytes()).is_some(), "the newest is in");
         }
         let index = FastIndex::new(Duration::from_secs(60), 10);
         for n in 0..10u64 {
-            let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0)).unwrap();
+            let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0, 0)).unwrap();
             index.insert(format!("s={n}").as_bytes(), e, index.epoch());
         }
         assert!(index.get(b"s=9 ").is_none(), "the key is the exact header");
-        index.forget(&Revocation::Login((1, 0)));
+        index.forget(&Revocation::Login((1, 0, 0)));
         assert!(index.get(b"s=9").is_none() && index.get(b"s=7").is_none());
         assert!(index.get(b"s=8").is_some(), "another login stays");
         let before = index.epoch();
         index.remove(b"s=8");
         assert!(index.get(b"s=8").is_none());
-        index.insert(b"s=8", Entry::new(auth(), &HashMap::new(), (0, 0)).unwrap(), before);
+        index.insert(b"s=8", Entry::new(auth(), &HashMap::new(), (0, 0, 0)).unwrap(), before);
         assert!(
             index.get(b"s=8").is_none(),
             "an entry from a request that started before a removal is not remembered"
         );
 
         let index = FastIndex::new(Duration::from_millis(1), 3);
-        index.insert(b"s=1", Entry::new(auth(), &HashMap::new(), (1, 0)).unwrap(), 0);
+        index.insert(b"s=1", Entry::new(auth(), &HashMap::new(), (1, 0, 0)).unwrap(), 0);
         std::thread::sleep(Duration::from_millis(5));
         assert!(index.get(b"s=1").is_none(), "expired entries are not served");
 
@@ -353,7 +359,7 @@ mod tests {
             FastIndex::new(Duration::ZERO, 3),
             FastIndex::new(Duration::from_secs(1), 0),
         ] {
-            off.insert(b"s=1", Entry::new(auth(), &HashMap::new(), (1, 0)).unwrap(), 0);
+            off.insert(b"s=1", Entry::new(auth(), &HashMap::new(), (1, 0, 0)).unwrap(), 0);
             assert_eq!(off.len(), 0);
             assert!(!off.enabled());
         }
@@ -364,7 +370,7 @@ mod tests {
         let index = FastIndex::new(Duration::from_secs(60), 10_000);
         for n in 0..5_000 {
             let header = format!("s=1; pad{n}={}", "x".repeat(4000));
-            let e = Entry::new(auth(), &HashMap::new(), (1, 0)).unwrap();
+            let e = Entry::new(auth(), &HashMap::new(), (1, 0, 0)).unwrap();
             index.insert(header.as_bytes(), e, index.epoch());
             assert!(index.len() <= MAX_HEADERS_PER_LOGIN);
         }

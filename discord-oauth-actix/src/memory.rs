@@ -6,18 +6,21 @@
 //! what the cookie store cannot do — with nothing to run beside the site. Sessions end when the
 //! process restarts, and instances do not share them: use Redis for several instances.
 //!
-//! Bounded: at most [`MemoryStore::DEFAULT_CAPACITY`] sessions by default; when full, the
-//! session closest to expiry goes (an expired one if there is any). Sessions are kept in
-//! expiry order too, so that costs O(log n) however full the store is: anonymous visitors
-//! starting logins (each a short-lived session) cannot make it slow.
+//! Bounded: at most [`MemoryStore::DEFAULT_CAPACITY`] sessions and
+//! [`MemoryStore::DEFAULT_MAX_BYTES`] bytes by default; when full, expired sessions go first,
+//! then the one closest to expiry (the least recently active). Sessions are kept in expiry
+//! order (`discord_oauth_core::bounded::ExpiringMap`), so that costs O(log n) however full the
+//! store is. Anonymous visitors never create a session here: logins in progress live in their
+//! own sealed cookies.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
+use discord_oauth_core::bounded::ExpiringMap;
 use rand::RngExt as _;
 use rand::distr::Alphanumeric;
 
@@ -28,32 +31,14 @@ type State = HashMap<String, String>;
 /// ```
 /// use discord_oauth_actix::MemoryStore;
 /// let store = MemoryStore::default(); // clone it into every worker: they share the sessions
-/// # let _ = store.clone();
+/// let small = MemoryStore::with_limits(1_000, 4 << 20); // 1,000 sessions, 4 MiB
+/// # let _ = (store.clone(), small);
 /// ```
 #[derive(Clone)]
 pub struct MemoryStore {
-    sessions: Arc<Mutex<Sessions>>,
+    sessions: Arc<Mutex<ExpiringMap<String, State>>>,
     capacity: usize,
-}
-
-#[derive(Default)]
-struct Sessions {
-    by_key: HashMap<String, (State, Instant)>,
-    by_expiry: BTreeSet<(Instant, String)>,
-}
-
-impl Sessions {
-    fn remove(&mut self, key: &str) -> Option<(State, Instant)> {
-        let removed = self.by_key.remove(key)?;
-        self.by_expiry.remove(&(removed.1, key.to_owned()));
-        Some(removed)
-    }
-
-    fn put(&mut self, key: String, state: State, until: Instant) {
-        self.remove(&key);
-        self.by_expiry.insert((until, key.clone()));
-        self.by_key.insert(key, (state, until));
-    }
+    max_bytes: usize,
 }
 
 impl fmt::Debug for MemoryStore {
@@ -61,35 +46,45 @@ impl fmt::Debug for MemoryStore {
         f.debug_struct("MemoryStore")
             .field("sessions", &self.len())
             .field("capacity", &self.capacity)
+            .field("max_bytes", &self.max_bytes)
             .finish()
     }
 }
 
 impl Default for MemoryStore {
     fn default() -> Self {
-        Self::with_capacity(Self::DEFAULT_CAPACITY)
+        Self::with_limits(Self::DEFAULT_CAPACITY, Self::DEFAULT_MAX_BYTES)
     }
 }
 
 impl MemoryStore {
     /// How many sessions a [`MemoryStore::default`] holds at most.
     pub const DEFAULT_CAPACITY: usize = 100_000;
+    /// How many bytes of sessions (keys and values) a [`MemoryStore::default`] holds at most.
+    pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
 
-    /// A store holding at most `capacity` sessions (at least 1).
+    /// A store holding at most `capacity` sessions (at least 1), and the default byte bound.
     pub fn with_capacity(capacity: usize) -> Self {
+        Self::with_limits(capacity, Self::DEFAULT_MAX_BYTES)
+    }
+
+    /// A store holding at most `capacity` sessions (at least 1) and `max_bytes` bytes.
+    pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
         Self {
-            sessions: Arc::new(Mutex::new(Sessions::default())),
+            sessions: Arc::new(Mutex::new(ExpiringMap::new(capacity, max_bytes))),
             capacity: capacity.max(1),
+            max_bytes,
         }
     }
 
     /// How many sessions are stored (expired ones included until they are swept).
     pub fn len(&self) -> usize {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_key
-            .len()
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// How many bytes of sessions are stored.
+    pub fn bytes(&self) -> usize {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).bytes()
     }
 
     /// `true` if no session is stored.
@@ -109,28 +104,22 @@ impl MemoryStore {
     }
 
     fn insert(&self, key: &SessionKey, state: State, ttl: &CookieDuration) {
+        let bytes = key.as_ref().len() + state.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        if sessions.by_key.len() >= self.capacity
-            && !sessions.by_key.contains_key(key.as_ref())
-            && let Some((_, first)) = sessions.by_expiry.pop_first()
-        {
-            sessions.by_key.remove(&first);
-        }
-        sessions.put(key.as_ref().to_owned(), state, Self::deadline(ttl));
+        sessions.put(
+            key.as_ref().to_owned(),
+            state,
+            bytes,
+            Self::deadline(ttl),
+            Instant::now(),
+        );
     }
 }
 
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
-        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        match sessions.by_key.get(key.as_ref()) {
-            Some((state, until)) if *until > Instant::now() => Ok(Some(state.clone())),
-            Some(_) => {
-                sessions.remove(key.as_ref());
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(sessions.get(&key.as_ref().to_owned(), Instant::now()).cloned())
     }
 
     async fn save(&self, state: State, ttl: &CookieDuration) -> Result<SessionKey, SaveError> {
@@ -144,8 +133,7 @@ impl SessionStore for MemoryStore {
             .sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .by_key
-            .contains_key(key.as_ref());
+            .contains(&key.as_ref().to_owned(), Instant::now());
         if exists {
             self.insert(&key, state, ttl);
             Ok(key)
@@ -157,10 +145,10 @@ impl SessionStore for MemoryStore {
     }
 
     async fn update_ttl(&self, key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
-        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((state, _)) = sessions.remove(key.as_ref()) {
-            sessions.put(key.as_ref().to_owned(), state, Self::deadline(ttl));
-        }
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .set_expiry(&key.as_ref().to_owned(), Self::deadline(ttl));
         Ok(())
     }
 
@@ -168,7 +156,7 @@ impl SessionStore for MemoryStore {
         self.sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(key.as_ref());
+            .remove(&key.as_ref().to_owned());
         Ok(())
     }
 }
@@ -235,8 +223,14 @@ mod tests {
             full.save(state("x"), &CookieDuration::minutes(10)).await.unwrap();
         }
         assert_eq!(full.len(), 1_000);
-        let in_order = full.sessions.lock().unwrap().by_expiry.len();
-        assert_eq!(in_order, 1_000, "both views agree");
+        let bytes = MemoryStore::with_limits(1_000, 50_000);
+        for _ in 0..5_000 {
+            bytes
+                .save(state(&"x".repeat(500)), &CookieDuration::minutes(10))
+                .await
+                .unwrap();
+            assert!(bytes.bytes() <= 50_000, "{} bytes", bytes.bytes());
+        }
         assert_eq!(store.load(&keys[4]).await.unwrap(), None, "update_ttl moves the expiry");
     }
 }

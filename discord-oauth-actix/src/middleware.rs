@@ -190,14 +190,9 @@ async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, ht
     }
 }
 
-/// Identifies a login's session for the idle-timeout bookkeeping: the user and the login
-/// time, in whole seconds (as the stored record keeps it).
+/// Identifies a login's session for the idle-timeout bookkeeping and the fast path.
 pub(crate) fn touch_key(auth: &AuthSession) -> TouchKey {
-    let at = auth
-        .authenticated_at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    (auth.user.id.get(), at)
+    discord_oauth_core::login::revocation::login_key(auth)
 }
 
 /// How often this process marks an active session changed, so that the store and the cookie

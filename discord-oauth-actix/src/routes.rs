@@ -160,9 +160,9 @@ async fn complete_login(
         Err(e) => return login_error_page(shared, &e),
     };
     // A new session at login (H-05): a fixated or leaked pre-login session becomes useless,
-    // and a login it held ends (its remembered cookies with it).
+    // and the fast path forgets the cookies of a login it held.
     if let Ok(Some(before)) = session.get::<AuthSession>(AUTH_KEY) {
-        shared.apply_revocation(Revocation::of_login(&before));
+        shared.fast.forget(&Revocation::of_login(&before));
     }
     session.renew();
     if let Err(e) = session.insert(AUTH_KEY, &done.session) {

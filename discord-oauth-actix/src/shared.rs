@@ -43,7 +43,7 @@ pub(crate) enum Recent {
 
 /// Identifies one login's session for [`Shared::touch_due`] (user id and login time in
 /// seconds since the Unix epoch).
-pub(crate) type TouchKey = (u64, u64);
+pub(crate) type TouchKey = discord_oauth_core::login::revocation::LoginKey;
 
 pub(crate) struct Shared {
     pub(crate) config: LoginConfig,

@@ -388,3 +388,36 @@ async fn guards_refuse_non_members_and_never_let_in_on_errors() {
         }
     }
 }
+
+#[actix_web::test]
+async fn a_flood_of_anonymous_logins_leaves_the_store_empty() {
+    let d = discord(&Counts::default(), 200);
+    let store = discord_oauth_actix::MemoryStore::default();
+    let app = test::init_service(
+        App::new()
+            .configure(d.routes())
+            .route("/", web::get().to(|| async { HttpResponse::Ok().body("home") }))
+            .wrap(d.middleware())
+            .wrap(d.session_middleware(store.clone(), Key::from(&[7u8; 64]))),
+    )
+    .await;
+    let long = format!("%2F{}", "a".repeat(497));
+    for n in 0..1_000 {
+        let resp = test::call_service(
+            &app,
+            test::TestRequest::get()
+                .uri(&format!("/auth/login?return_to={long}&n={n}"))
+                .to_request(),
+        )
+        .await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+        let cookies: Vec<_> = resp.headers().get_all("set-cookie").collect();
+        assert_eq!(cookies.len(), 1);
+        assert!(cookies[0].to_str().unwrap().starts_with("discord_oauth_login."));
+    }
+    assert!(store.is_empty(), "nothing was stored for 1,000 anonymous logins");
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/").to_request()).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(set_cookie(&resp).is_none());
+    assert!(store.is_empty());
+}

@@ -42,6 +42,7 @@ fn session(with_tokens: bool) -> AuthSession {
         user,
         tokens,
         authenticated_at: now - Duration::from_secs(5),
+        login_id: 0,
     }
 }
 

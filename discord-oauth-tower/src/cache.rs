@@ -178,6 +178,7 @@ mod tests {
             user,
             tokens: None,
             authenticated_at: SystemTime::UNIX_EPOCH,
+            login_id: 0,
         })
     }
 

@@ -419,6 +419,7 @@ mod tests {
                 user,
                 tokens: None,
                 authenticated_at: SystemTime::UNIX_EPOCH,
+                login_id: 0,
             }),
             cache.epoch(),
         );

@@ -539,7 +539,7 @@ async fn refresh<T: Transport>(
                     Ok(guard) => guard,
                     Err(e) => return Err(lock_unavailable(&e)),
                 };
-                let result = refresh_locked(&shared, &session, id, stale).await;
+                let result = Box::pin(refresh_locked(&shared, &session, id, stale)).await;
                 guard.release().await;
                 result
             }

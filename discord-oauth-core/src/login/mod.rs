@@ -313,10 +313,16 @@ impl LoginConfig {
     /// Builds the session record after a successful login. In identity-only mode the tokens
     /// are dropped here (revoke them if you do not need them; the integrations do).
     pub fn new_session(&self, user: User, tokens: TokenSet, now: SystemTime) -> AuthSession {
+        // Tells this login apart from the same user's other logins (other browsers), without
+        // a random number generator: the access token is random and new for every login.
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(tokens.access_token.secret().as_bytes());
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&digest[..8]);
         AuthSession {
             user,
             tokens: (!self.identity_only).then_some(tokens),
             authenticated_at: now,
+            login_id: u64::from_le_bytes(id),
         }
     }
 
@@ -677,6 +683,15 @@ pub struct AuthSession {
     /// When the user logged in (the absolute session lifetime counts from here).
     #[serde(with = "unix_time")]
     pub authenticated_at: SystemTime,
+    /// Tells this login apart from the same user's other logins (see
+    /// [`revocation::login_key`]); 0 in records stored by older versions.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub login_id: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl fmt::Debug for AuthSession {
@@ -686,6 +701,7 @@ impl fmt::Debug for AuthSession {
             .field("user_id", &self.user.id)
             .field("tokens", &self.tokens)
             .field("authenticated_at", &self.authenticated_at)
+            .field("login_id", &self.login_id)
             .finish()
     }
 }

@@ -3,9 +3,9 @@
 //! cookie-held session whose copies cannot be deleted at all), and across instances through a
 //! broadcast channel (e.g. Redis pub/sub) that carries [`Revocation::to_message`].
 //!
-//! A login is named by its [`LoginKey`]: the user's id and the second the login happened. Two
-//! logins of one user within the same second share a key; ending one then ends both (the safe
-//! direction).
+//! A login is named by its [`LoginKey`]: the user's id, the second the login happened, and the
+//! login's own id ([`AuthSession::login_id`]), so one browser's logout leaves the same user's
+//! other browsers logged in.
 //!
 //! [`Revocations`] is bounded ([`Revocations::DEFAULT_CAPACITY`] logins and as many users),
 //! and forgets an entry once the sessions it names have reached their absolute lifetime (they
@@ -33,12 +33,12 @@ pub trait Broadcast: Send + Sync + fmt::Debug + 'static {
     fn subscribe(&self, handler: Handler);
 }
 
-/// A login's identity: `(user id, Unix second of the login)`.
-pub type LoginKey = (u64, u64);
+/// A login's identity: `(user id, Unix second of the login, login id)`.
+pub type LoginKey = (u64, u64, u64);
 
 /// The [`LoginKey`] of a session.
 pub fn login_key(auth: &AuthSession) -> LoginKey {
-    (auth.user.id.get(), unix_secs(auth.authenticated_at))
+    (auth.user.id.get(), unix_secs(auth.authenticated_at), auth.login_id)
 }
 
 fn unix_secs(t: SystemTime) -> u64 {
@@ -83,30 +83,36 @@ impl Revocation {
 
     /// `true` if `auth` is a login this revocation ends.
     pub fn matches(&self, auth: &AuthSession) -> bool {
-        let (user, at) = login_key(auth);
+        let (user, at, id) = login_key(auth);
         match *self {
-            Revocation::Login(key) => key == (user, at),
+            Revocation::Login(key) => key == (user, at, id),
             Revocation::User { user_id, before } => user_id == user && at <= before,
         }
     }
 
-    /// A short text form for a broadcast channel: `login:<user>:<at>` or `user:<user>:<before>`.
+    /// A short text form for a broadcast channel: `login:<user>:<at>:<id>` or
+    /// `user:<user>:<before>`.
     pub fn to_message(&self) -> String {
         match *self {
-            Revocation::Login((user, at)) => format!("login:{user}:{at}"),
+            Revocation::Login((user, at, id)) => format!("login:{user}:{at}:{id}"),
             Revocation::User { user_id, before } => format!("user:{user_id}:{before}"),
         }
     }
 
     /// Parses [`Revocation::to_message`]'s form; `None` for anything else.
     pub fn parse(message: &str) -> Option<Self> {
-        let mut parts = message.splitn(3, ':');
+        if message.len() > 96 {
+            return None;
+        }
+        let mut parts = message.split(':');
         let kind = parts.next()?;
-        let a: u64 = parts.next()?.parse().ok()?;
-        let b: u64 = parts.next()?.parse().ok()?;
-        match kind {
-            "login" => Some(Revocation::Login((a, b))),
-            "user" => Some(Revocation::User { user_id: a, before: b }),
+        let numbers = parts.map(|p| p.parse::<u64>().ok()).collect::<Option<Vec<u64>>>()?;
+        match (kind, numbers.as_slice()) {
+            ("login", [user, at, id]) => Some(Revocation::Login((*user, *at, *id))),
+            ("user", [user_id, before]) => Some(Revocation::User {
+                user_id: *user_id,
+                before: *before,
+            }),
             _ => None,
         }
     }
@@ -115,7 +121,7 @@ impl Revocation {
     /// `lifetime` anyway.
     fn moot_after(&self, lifetime: Duration) -> u64 {
         let at = match *self {
-            Revocation::Login((_, at)) => at,
+            Revocation::Login((_, at, _)) => at,
             Revocation::User { before, .. } => before,
         };
         at.saturating_add(lifetime.as_secs())
@@ -183,9 +189,10 @@ impl Revocations {
 
     /// `true` if `auth`'s login has ended.
     pub fn is_revoked(&self, auth: &AuthSession, mono: Instant) -> bool {
-        let (user, at) = login_key(auth);
+        let key = login_key(auth);
+        let (user, at, _) = key;
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        inner.logins.contains(&(user, at), mono) || inner.users.get(&user, mono).is_some_and(|b| at <= *b)
+        inner.logins.contains(&key, mono) || inner.users.get(&user, mono).is_some_and(|b| at <= *b)
     }
 
     /// How many logins and users are remembered.
@@ -201,11 +208,16 @@ mod tests {
     use crate::api::User;
 
     fn auth(user: u64, at: u64) -> AuthSession {
+        auth_id(user, at, 0)
+    }
+
+    fn auth_id(user: u64, at: u64, login_id: u64) -> AuthSession {
         let user: User = serde_json::from_value(serde_json::json!({"id": user.to_string(), "username": "u"})).unwrap();
         AuthSession {
             user,
             tokens: None,
             authenticated_at: UNIX_EPOCH + Duration::from_secs(at),
+            login_id,
         }
     }
 
@@ -247,7 +259,7 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         for n in 0..1_000 {
             set.revoke(
-                Revocation::Login((n, 1_700_000_000)),
+                Revocation::Login((n, 1_700_000_000, 0)),
                 Duration::from_secs(3600),
                 now,
                 Instant::now(),
@@ -265,10 +277,19 @@ mod tests {
 
     #[test]
     fn messages_round_trip_and_garbage_is_refused() {
-        for r in [Revocation::Login((1, 2)), Revocation::of_user(3, UNIX_EPOCH)] {
+        for r in [Revocation::Login((1, 2, 3)), Revocation::of_user(3, UNIX_EPOCH)] {
             assert_eq!(Revocation::parse(&r.to_message()), Some(r));
         }
-        for bad in ["", "login", "login:1", "login:x:2", "who:1:2", "user:1:2:3"] {
+        for bad in [
+            "",
+            "login",
+            "login:1",
+            "login:1:2",
+            "login:x:2:3",
+            "who:1:2",
+            "user:1:2:3",
+            "login:1:2:3:4",
+        ] {
             assert_eq!(Revocation::parse(bad), None, "{bad}");
         }
     }

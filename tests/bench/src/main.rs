@@ -814,6 +814,7 @@ async fn memory_per_session(mock: &MockDiscord, n: usize) -> (f64, f64, usize) {
         user,
         tokens: Some(tokens),
         authenticated_at: SystemTime::now(),
+        login_id: 0,
     };
     let record_json = serde_json::to_string(&auth).unwrap().len();
 

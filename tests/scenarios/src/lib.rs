@@ -64,11 +64,15 @@ pub struct Options {
 /// Where a test site keeps its sessions.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Store {
-    /// Each site's default: axum's in-process `MemoryStore`, actix's encrypted cookie.
+    /// Each site's default: in the process, server-side, bounded (`discord_oauth_axum::MemoryStore`,
+    /// `discord_oauth_actix::MemoryStore`).
     #[default]
     Memory,
-    /// In the process, server-side, for both sites (actix: `discord_oauth_actix::MemoryStore`).
+    /// The same, named explicitly.
     Process,
+    /// actix: the whole session in the encrypted cookie (actix-session's cookie store);
+    /// axum: the in-process store (tower-sessions has no cookie store).
+    Cookie,
     /// Redis at this URL.
     Redis(String),
 }
@@ -247,7 +251,7 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
                 settings.public_host = Some("localhost".into());
             }
             settings.session_store = match &options.store {
-                Store::Memory | Store::Process => axum_site::SessionStoreKind::Memory,
+                Store::Memory | Store::Process | Store::Cookie => axum_site::SessionStoreKind::Memory,
                 Store::Redis(url) => axum_site::SessionStoreKind::Redis { url: url.clone() },
             };
             settings.session_key = options
@@ -299,8 +303,8 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
             }
             settings.session_store = match &options.store {
                 // The actix sample's default: the session in the encrypted cookie.
-                Store::Memory => actix_site::SessionStoreKind::Cookie,
-                Store::Process => actix_site::SessionStoreKind::Memory,
+                Store::Cookie => actix_site::SessionStoreKind::Cookie,
+                Store::Memory | Store::Process => actix_site::SessionStoreKind::Memory,
                 Store::Redis(url) => actix_site::SessionStoreKind::Redis { url: url.clone() },
             };
             settings.session_key = options
@@ -430,7 +434,7 @@ impl Browser {
         let header = self.jar.cookies(&url)?;
         header.to_str().unwrap().split("; ").find_map(|c| {
             c.split_once('=')
-                .filter(|(k, _)| k.contains("discord_oauth"))
+                .filter(|(k, _)| *k == "discord_oauth" || *k == "__Host-discord_oauth")
                 .map(|(_, v)| v.to_owned())
         })
     }

@@ -51,8 +51,9 @@ pub async fn login_on_a_is_valid_on_b(kind: SiteKind, redis: &str) {
     assert_eq!(stranger.at(&b.url).me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
 }
 
-/// A login started on A (the pending login is stored in Redis) is completed by a callback that
-/// the load balancer sends to B: B finds the pending login, and the user is logged in on both.
+/// A login started on A (the login in progress is in the browser's cookie, sealed with the
+/// key every instance shares) is completed by a callback that the load balancer sends to B: B
+/// opens it, and the user is logged in on both.
 /// Both instances use the site's one public redirect URI (A's here), as behind a load balancer.
 pub async fn callback_on_another_instance_completes_the_login(kind: SiteKind, redis: &str) {
     let a = TestSite::start_with(kind, redis_options(redis)).await;
@@ -77,7 +78,7 @@ pub async fn callback_on_another_instance_completes_the_login(kind: SiteKind, re
     assert_eq!(me_b["id"], fixture::WUMPUS_ID);
     assert_eq!(browser.me().await.unwrap(), me_b, "and A sees the same session");
     assert_eq!(a.grants("authorization_code"), 1);
-    // The pending login was used up: replaying the callback on A is refused.
+    // The login was used up: replaying the callback on A is refused.
     let replay = browser.get(path).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST, "a callback is single use");
     assert_eq!(
@@ -313,11 +314,10 @@ pub async fn redis_outage_answers_503_then_recovers(kind: SiteKind) {
         let body = r.text().await.unwrap();
         assert!(body.to_lowercase().contains("try again"), "{path}: {body}");
     }
-    // Starting a login needs the store too.
+    // Starting a login does not need the store (the login in progress is in its own cookie).
     let newcomer = site.browser();
     let r = newcomer.get("/auth/login").await;
-    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "failures are quick, not hangs"
@@ -339,10 +339,10 @@ pub async fn redis_outage_answers_503_then_recovers(kind: SiteKind) {
     assert_eq!(newcomer.get("/auth/login").await.status(), StatusCode::SEE_OTHER);
 }
 
-/// What Redis holds: a session with only a login in progress expires with that login; a
-/// logged-in session holds the user and tokens (no pending login) and when it was last marked
-/// active, expires after the idle timeout (7 days), and is extended when used (about once a
-/// day); other tabs' logins left behind are dropped once they expire.
+/// What Redis holds: nothing for a login in progress (it is in the browser's sealed cookie); a
+/// logged-in session holds the user and tokens and when it was last marked active, expires
+/// after the idle timeout (7 days), and is extended when used (about once a day); another
+/// tab's login in progress adds nothing either.
 pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
     let Some(redis) = RedisServer::start().await else {
         return;
@@ -357,21 +357,13 @@ pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
 
     let authorize = browser.start_login(None).await;
     let keys = session_keys(&client).await;
-    assert_eq!(keys.len(), 1, "{keys:?}");
-    let ttl = pttl(&client, &keys[0]).await;
-    assert!(
-        ttl <= 600_000 && ttl > 590_000,
-        "a pending-only session expires with its login (10 min), not in 7 days: {ttl} ms"
-    );
-    assert!(holds(&client, &keys[0], "discord_oauth.pending").await);
-    let pre_login = keys[0].clone();
+    assert!(keys.is_empty(), "a login in progress stores nothing: {keys:?}");
 
     let callback = browser.consent(&authorize).await;
     assert_eq!(browser.get(&callback).await.status(), StatusCode::SEE_OTHER);
     let keys = session_keys(&client).await;
-    assert_eq!(keys.len(), 1, "the pre-login session was replaced: {keys:?}");
+    assert_eq!(keys.len(), 1, "the logged-in session: {keys:?}");
     let key = keys[0].clone();
-    assert_ne!(key, pre_login, "a new session id at login (H-05)");
     let week = 7 * 24 * 3_600 * 1_000;
     let ttl = pttl(&client, &key).await;
     assert!(ttl > week - 60_000 && ttl <= week, "idle timeout of 7 days: {ttl} ms");
@@ -399,7 +391,7 @@ pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
     let after = pttl(&client, &key).await;
     assert!(after > before, "extended on use: {before} ms → {after} ms");
 
-    // Two tabs: one login completes, the other tab's login stays until it expires.
+    // Two tabs: one login completes; the other tab's login in progress stores nothing.
     let tabs = site.browser();
     let first = tabs.start_login(Some("/one")).await;
     let _second = tabs.start_login(Some("/two")).await;
@@ -407,17 +399,11 @@ pub async fn stored_sessions_hold_only_user_and_tokens(kind: SiteKind) {
     assert_eq!(tabs.get(&callback).await.status(), StatusCode::SEE_OTHER);
     let tab_keys: Vec<String> = session_keys(&client).await.into_iter().filter(|k| *k != key).collect();
     assert_eq!(tab_keys.len(), 1, "{tab_keys:?}");
-    assert!(
-        holds(&client, &tab_keys[0], "discord_oauth.pending").await,
-        "the other tab's login"
-    );
-    site.clock.advance(Duration::from_secs(601));
-    assert!(tabs.me().await.is_ok());
-    assert!(
-        !holds(&client, &tab_keys[0], "discord_oauth.pending").await,
-        "expired logins are dropped from the stored session"
-    );
     assert!(holds(&client, &tab_keys[0], "discord_oauth.auth").await);
+    assert!(
+        !holds(&client, &tab_keys[0], "pending").await,
+        "no login in progress in a stored session"
+    );
 }
 
 /// Session keys in the store (not refresh locks).
@@ -441,4 +427,69 @@ async fn holds(client: &Client, key: &str, name: &str) -> bool {
     let value: Option<Vec<u8>> = client.get(key).await.unwrap();
     let value = value.unwrap_or_else(|| panic!("{key} is gone"));
     value.windows(name.len()).any(|w| w == name.as_bytes())
+}
+
+/// The copied-cookie logout with Redis: refused on the instance that served the logout while
+/// the revocation at Discord is still running, and after.
+pub async fn logout_holds_while_the_revocation_is_slow(kind: SiteKind, redis: &str) {
+    crate::scenarios::logout_holds_while_the_revocation_is_slow_with(kind, redis_options(redis)).await;
+}
+
+/// With the session caches on (30 s by default), a logout on A reaches B at once through the
+/// Redis revocation channel: a copy of the cookie that B was serving from its cache is refused
+/// by B within a second, long before B's cache entry would expire.
+pub async fn logout_reaches_every_instance_within_a_second(kind: SiteKind, redis: &str) {
+    let a = TestSite::start_with(kind, redis_options(redis)).await;
+    let b = a.start_instance().await;
+    let browser = a.browser();
+    browser.login(None).await;
+    let copy = browser.copy().at(&b.url);
+    for _ in 0..3 {
+        assert!(copy.me().await.is_ok(), "B serves the copy (and caches it)");
+    }
+    assert_eq!(browser.logout().await.status(), StatusCode::SEE_OTHER);
+    let answered = Instant::now();
+    let refused_after = loop {
+        match copy.me().await {
+            Err(StatusCode::UNAUTHORIZED) => break answered.elapsed(),
+            Ok(_) if answered.elapsed() < Duration::from_secs(1) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => panic!("B still answers {other:?} a second after the logout on A"),
+        }
+    };
+    eprintln!("B refused the copy {refused_after:?} after the logout on A answered");
+    assert_eq!(browser.at(&b.url).me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+}
+
+/// A flood of anonymous logins leaves Redis exactly as it was: nothing is stored for a login
+/// in progress.
+pub async fn anonymous_logins_leave_redis_untouched(kind: SiteKind) {
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let client = redis.client().await;
+    let site = TestSite::start_with(kind, redis_options(&redis.url())).await;
+    let before: i64 = dbsize(&client).await;
+    let long = format!("/{}", "a".repeat(499));
+    let target = format!("/auth/login?return_to={}", crate::urlencode(&long));
+    let logins = (0..200).map(|_| async {
+        let r = site.browser().get(&target).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    });
+    join_all(logins).await;
+    assert_eq!(dbsize(&client).await, before, "no key was written");
+    // A real login then writes exactly its session.
+    site.browser().login(None).await;
+    assert_eq!(dbsize(&client).await, before + 1);
+}
+
+async fn dbsize(client: &Client) -> i64 {
+    client
+        .custom(
+            CustomCommand::new_static("DBSIZE", ClusterHash::Random, false),
+            Vec::<String>::new(),
+        )
+        .await
+        .unwrap()
 }

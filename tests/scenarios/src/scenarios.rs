@@ -1201,3 +1201,105 @@ pub async fn h12_cookies_under_the_previous_key_work_during_a_rotation(kind: Sit
     // current one of the others.
     assert_eq!(b.at(&stranger.url).me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
 }
+
+/// An anonymous `/auth/login` costs the server nothing: the answer sets the login's own sealed
+/// cookie and no session cookie, whatever the visitor sends (here a 500-byte `return_to`, and
+/// a flood of 100 fresh visitors); a `return_to` over 512 bytes is a `400` naming the limit.
+pub async fn anonymous_logins_store_nothing(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let long = format!("/{}", "a".repeat(499));
+    let target = format!("/auth/login?return_to={}", urlencode(&long));
+    for _ in 0..100 {
+        let r = site.browser().get(&target).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let set: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(set.len(), 1, "{set:?}");
+        assert!(set[0].starts_with("discord_oauth_login."), "{}", set[0]);
+        assert!(set[0].contains("HttpOnly") && set[0].contains("SameSite=Lax"));
+        assert!(
+            !set[0].contains(&"a".repeat(100)),
+            "the return_to is sealed, not readable"
+        );
+    }
+    // The login still works, and lands on the long return_to.
+    let b = site.browser();
+    let done = b.login(Some(&long)).await;
+    assert_eq!(location(&done), long);
+    // Over the limit: a clear 400, and no cookie.
+    let too_long = format!("/{}", "a".repeat(512));
+    let r = b.get(&format!("/auth/login?return_to={}", urlencode(&too_long))).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(r.text().await.unwrap().contains("512 bytes"));
+}
+
+/// Logout holds at once: a copy of the session cookie (served a moment before, so cached) is
+/// refused while the revocation at Discord is still under way, and afterwards.
+pub async fn g05_logout_holds_while_the_revocation_is_slow(kind: SiteKind) {
+    logout_holds_while_the_revocation_is_slow_with(kind, Options::default()).await;
+}
+
+/// [`g05_logout_holds_while_the_revocation_is_slow`] with other options (e.g. Redis).
+pub async fn logout_holds_while_the_revocation_is_slow_with(kind: SiteKind, options: Options) {
+    let site = TestSite::start_with(kind, options).await;
+    let b = site.browser();
+    b.login(None).await;
+    let copy = b.copy();
+    for _ in 0..3 {
+        assert!(copy.me().await.is_ok(), "the copy works before logout");
+    }
+    site.mock
+        .inject(Fault::delay(Endpoint::Revoke, Duration::from_millis(2_000)).times(1));
+    let logout = tokio::spawn(async move { b.logout().await.status() });
+    // The logout reaches the slow revocation.
+    for _ in 0..100 {
+        if site.mock.max_in_flight(Some(Endpoint::Revoke)) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        site.mock.max_in_flight(Some(Endpoint::Revoke)),
+        1,
+        "the revocation is under way"
+    );
+    assert_eq!(
+        copy.me().await.unwrap_err(),
+        StatusCode::UNAUTHORIZED,
+        "refused while the revocation is still running"
+    );
+    assert!(!logout.is_finished(), "the logout was still waiting for Discord");
+    assert_eq!(logout.await.unwrap(), StatusCode::SEE_OTHER);
+    for _ in 0..3 {
+        assert_eq!(copy.me().await.unwrap_err(), StatusCode::UNAUTHORIZED, "and after it");
+    }
+}
+
+/// A second login in the same browser gives a new session id (H-05), and the previous
+/// session's cookie (served a moment before, so cached) is dead at once.
+pub async fn h05_a_new_login_ends_the_previous_sessions_cookie(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    b.login(None).await;
+    let before = b.session_cookie().unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            crate::me_status_with_cookie_header(&site.url, session_cookie_pair(&before)).await,
+            StatusCode::OK
+        );
+    }
+    b.login(None).await;
+    let after = b.session_cookie().unwrap();
+    assert_ne!(after, before, "a new session id at login");
+    assert!(b.me().await.is_ok());
+    assert_eq!(
+        crate::me_status_with_cookie_header(&site.url, session_cookie_pair(&before)).await,
+        StatusCode::UNAUTHORIZED,
+        "the previous cookie is dead"
+    );
+}

@@ -47,6 +47,8 @@ shared_redis_scenarios!(axum => SiteKind::Axum;
     restart_keeps_the_session,
     refresh_race_across_instances_refreshes_once,
     without_a_shared_lock_nobody_is_logged_out,
+    logout_holds_while_the_revocation_is_slow,
+    logout_reaches_every_instance_within_a_second,
 );
 
 // actix-site's fast path plays the part of the axum site's session cache (`cache_ttl` sets its
@@ -59,6 +61,8 @@ shared_redis_scenarios!(actix => SiteKind::Actix;
     logout_on_b_is_seen_on_a_within_the_cache_ttl,
     restart_keeps_the_session,
     refresh_race_across_instances_refreshes_once,
+    logout_holds_while_the_revocation_is_slow,
+    logout_reaches_every_instance_within_a_second,
 );
 
 scenarios!(axum_memory => SiteKind::Axum;
@@ -72,9 +76,11 @@ scenarios!(actix_memory => SiteKind::Actix;
 scenarios!(axum_own_redis => SiteKind::Axum;
     redis_outage_answers_503_then_recovers,
     stored_sessions_hold_only_user_and_tokens,
+    anonymous_logins_leave_redis_untouched,
 );
 
 scenarios!(actix_own_redis => SiteKind::Actix;
     redis_outage_answers_503_then_recovers,
     stored_sessions_hold_only_user_and_tokens,
+    anonymous_logins_leave_redis_untouched,
 );

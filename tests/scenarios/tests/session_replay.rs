@@ -1,12 +1,13 @@
 //! Session cookies an attacker holds: a copy taken before logout (checklist G-05) and a
 //! cookie the attacker chose before the victim logged in (H-06), for both sample sites.
 //!
-//! The axum site keeps sessions server-side (tower-sessions `MemoryStore`): logout deletes
-//! the record, so a copied cookie is worthless. The actix site keeps the whole session in one
-//! encrypted cookie (actix-session `CookieSessionStore`): there is nothing server-side to
-//! delete, so a copy taken before logout stays valid until the cookie expires. That is the
-//! documented limitation of the cookie store (see `DiscordOAuth::cookie_session`); the test
-//! pins it so that a change of store shows up here.
+//! Both sites keep sessions server-side by default: logout deletes the record, so a copied
+//! cookie is worthless. The actix site can also keep the whole session in one encrypted cookie
+//! (actix-session `CookieSessionStore`, `SESSION_STORE=cookie`): there is nothing server-side
+//! to delete, so the instance that served the logout refuses the copy from its list of ended
+//! logins, and another instance (without a revocation broadcast) still accepts it until the
+//! cookie expires. That is the documented limitation of the cookie store (see
+//! `DiscordOAuth::cookie_session`); the tests pin both halves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use discord_oauth_scenarios::{Options, SiteKind, Store, TestSite, me_status_with_cookie_header, session_cookie_pair};
@@ -44,8 +45,37 @@ async fn g05_axum_session_cookie_copied_before_logout_is_dead_after_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn g05_actix_cookie_store_copy_survives_logout_documented_limitation() {
-    assert_eq!(replay_after_logout(SiteKind::Actix).await, StatusCode::OK);
+async fn g05_actix_default_store_copy_is_dead_after_logout() {
+    assert_eq!(replay_after_logout(SiteKind::Actix).await, StatusCode::UNAUTHORIZED);
+}
+
+/// The cookie store: the instance that served the logout refuses the copy (its list of ended
+/// logins); another instance sharing the key but no revocation broadcast accepts it (the
+/// documented limitation).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g05_actix_cookie_store_copy_is_refused_where_the_logout_happened() {
+    let options = Options {
+        store: Store::Cookie,
+        session_key: Some(vec![7u8; 64]),
+        ..Options::default()
+    };
+    let site = TestSite::start_with(SiteKind::Actix, options.clone()).await;
+    let other = site.start_instance_with(options).await;
+    let b = site.browser();
+    b.login(None).await;
+    let copied = b.session_cookie().unwrap();
+    assert_eq!(me_with_cookie(&site, &copied).await, StatusCode::OK);
+    assert_eq!(b.logout().await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        me_with_cookie(&site, &copied).await,
+        StatusCode::UNAUTHORIZED,
+        "refused by the instance that served the logout"
+    );
+    assert_eq!(
+        me_status_with_cookie_header(&other.url, session_cookie_pair(&copied)).await,
+        StatusCode::OK,
+        "documented limitation: another instance without a broadcast still accepts the copy"
+    );
 }
 
 /// The actix site with `SESSION_STORE=memory` (`discord_oauth_actix::MemoryStore`, server-side):

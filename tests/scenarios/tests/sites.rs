@@ -45,6 +45,9 @@ macro_rules! all_scenarios {
             k04_a_burst_of_logins_never_exceeds_the_bound_at_discord,
             k08_refresh_cut_short_leaves_a_whole_session,
             h12_cookies_under_the_previous_key_work_during_a_rotation,
+            anonymous_logins_store_nothing,
+            g05_logout_holds_while_the_revocation_is_slow,
+            h05_a_new_login_ends_the_previous_sessions_cookie,
         );
     };
 }
