@@ -45,7 +45,7 @@ pub mod fast;
 mod guard;
 mod layer;
 pub mod lock;
-mod outbound;
+pub mod outbound;
 #[cfg(feature = "key-rotation")]
 pub mod rotation;
 mod service;
@@ -64,6 +64,7 @@ pub use layer::{
 #[cfg(feature = "redis")]
 pub use lock::RedisRefreshLock;
 pub use lock::{LocalRefreshLock, RefreshLock};
+pub use outbound::{Outbound, OutboundSlot};
 #[cfg(feature = "key-rotation")]
 pub use rotation::{SessionKeyRotation, SessionKeyRotationLayer};
 pub use service::{Clock, DiscordOAuthService, ResponseFuture};
