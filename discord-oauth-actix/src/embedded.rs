@@ -35,6 +35,21 @@
 //! with Discord's `retry_after` (never retried here), `502` when Discord fails, `401` for a
 //! missing or bad websocket token (before any upgrade), `401`/`403` from the proxy check.
 //!
+//! [`refresh`] needs proof that the caller holds the session:
+//! `Authorization: Bearer <websocket_token>` with the websocket token that came with that
+//! refresh token, or Discord's proxy signature when
+//! [`EmbeddedConfig::with_refresh_proxy_auth`] is set. Without it: `401` JSON
+//! (`missing_proof`), a token of another session `403` (`session_mismatch`), and nothing is
+//! sent to Discord (see [`EmbeddedConfig::refresh_flow`]).
+//!
+//! Requests to Discord go through a bound on concurrent requests
+//! ([`DEFAULT_MAX_CONCURRENT_REQUESTS`] by default,
+//! [`EmbeddedBackendBuilder::max_concurrent_requests`]) and a breaker for Discord's global rate
+//! limit, shared by every worker, as the login middleware's are: a token or refresh request
+//! arriving while every slot is taken, or while a global `429` is in effect, is answered `503`
+//! with `Retry-After` at once and nothing is sent (one slot per request served, held until its
+//! answer).
+//!
 //! Cookies inside Discord's iframe are third-party cookies: any cookie set there needs
 //! `SameSite=None; Secure; Partitioned` (see [`discord_oauth_core::embedded`]).
 
@@ -54,10 +69,12 @@ use discord_oauth_core::embedded::{
     WebsocketTokenVerifier, answer,
 };
 use discord_oauth_core::login::flow::{Flow, FlowIo, drive};
+use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 use futures_util::StreamExt as _;
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert;
+use crate::outbound::{Outbound, OutboundSlot};
 use crate::shared::{Clock, DEFAULT_TIMEOUT};
 use crate::transport::{Transport, TransportError};
 
@@ -66,6 +83,7 @@ struct Inner {
     transport: Box<dyn Transport>,
     timeout: Duration,
     clock: Clock,
+    outbound: Outbound,
 }
 
 /// The state of the embedded endpoints: the [`EmbeddedConfig`], a transport, a time limit
@@ -80,6 +98,7 @@ impl fmt::Debug for EmbeddedBackend {
         f.debug_struct("EmbeddedBackend")
             .field("config", &self.inner.config)
             .field("timeout", &self.inner.timeout)
+            .field("max_concurrent_requests", &self.inner.outbound.max_concurrent())
             .finish_non_exhaustive()
     }
 }
@@ -99,6 +118,7 @@ impl EmbeddedBackend {
             transport: Box::new(transport),
             timeout: DEFAULT_TIMEOUT,
             clock: Arc::new(SystemTime::now),
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
         }
     }
 
@@ -124,6 +144,7 @@ pub struct EmbeddedBackendBuilder {
     transport: Box<dyn Transport>,
     timeout: Duration,
     clock: Clock,
+    max_concurrent_requests: usize,
 }
 
 impl fmt::Debug for EmbeddedBackendBuilder {
@@ -131,11 +152,20 @@ impl fmt::Debug for EmbeddedBackendBuilder {
         f.debug_struct("EmbeddedBackendBuilder")
             .field("config", &self.config)
             .field("timeout", &self.timeout)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
             .finish_non_exhaustive()
     }
 }
 
 impl EmbeddedBackendBuilder {
+    /// At most this many requests served at a time may talk to Discord, across every worker
+    /// (default [`DEFAULT_MAX_CONCURRENT_REQUESTS`], at least 1); one more is answered `503`
+    /// with `Retry-After: 1` without anything being sent.
+    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max;
+        self
+    }
+
     /// The time limit for one request to Discord (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -156,27 +186,33 @@ impl EmbeddedBackendBuilder {
                 transport: self.transport,
                 timeout: self.timeout,
                 clock: self.clock,
+                outbound: Outbound::new(self.max_concurrent_requests),
             }),
         }
     }
 }
 
-impl FlowIo for Inner {
+/// The backend with one request slot taken: what the flows send through.
+struct Admitted<'a> {
+    inner: &'a Inner,
+    slot: OutboundSlot<'a>,
+}
+
+impl FlowIo for Admitted<'_> {
     type Error = TransportError;
 
     fn send(
         &self,
         request: http::Request<Vec<u8>>,
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
-        let sending = self.transport.send(request);
-        let timeout = self.timeout;
-        async move {
-            let response = tokio::time::timeout(timeout, sending)
-                .await
-                .map_err(|_| TransportError::Timeout(timeout))??;
-            discord_oauth_core::http_client::check_body_size(&response).map_err(TransportError::Failed)?;
-            Ok(response)
-        }
+        let inner = self.inner;
+        inner.outbound.send_admitted(
+            &self.slot,
+            inner.transport.as_ref(),
+            request,
+            inner.timeout,
+            move || (inner.clock)(),
+        )
     }
 
     fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
@@ -185,7 +221,7 @@ impl FlowIo for Inner {
     }
 
     fn now(&self) -> SystemTime {
-        (self.clock)()
+        (self.inner.clock)()
     }
 }
 
@@ -232,9 +268,14 @@ async fn run<F: Flow<Output = http::Response<String>>>(
     backend: &EmbeddedBackend,
     flow: Result<F, http::Response<String>>,
 ) -> HttpResponse {
-    match flow {
-        Ok(flow) => convert::response(drive(flow, backend.inner.as_ref()).await),
-        Err(answer) => convert::response(answer),
+    let flow = match flow {
+        Ok(flow) => flow,
+        Err(answer) => return convert::response(answer),
+    };
+    let inner = backend.inner.as_ref();
+    match inner.outbound.admit((inner.clock)()) {
+        Ok(slot) => convert::response(drive(flow, &Admitted { inner, slot }).await),
+        Err(not_sent) => convert::response(answer::not_sent(&not_sent)),
     }
 }
 
@@ -251,14 +292,22 @@ pub async fn token(req: HttpRequest, payload: web::Payload) -> HttpResponse {
     }
 }
 
-/// `POST` with `{"refresh_token": "..."}`: refreshes with Discord and answers the new token
-/// set (`token_type`, `access_token`, `refresh_token`, `expires_in`, `scope`).
+/// `POST` with `{"refresh_token": "..."}` and the proof that the caller holds that session
+/// (`Authorization: Bearer <websocket_token>`, or Discord's proxy signature when configured):
+/// refreshes with Discord and answers the new token set (`token_type`, `access_token`,
+/// `refresh_token`, `expires_in`, `scope`, and a new `websocket_token` bound to the new
+/// refresh token). Without the proof: `401`, and nothing is sent to Discord.
 pub async fn refresh(req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let Some(backend) = backend_of(&req) else {
         return missing_backend();
     };
     match read_body(&req, payload).await {
-        Ok((content_type, body)) => run(&backend, backend.config().refresh_flow(content_type.as_deref(), &body)).await,
+        Ok((_, body)) => {
+            let parts = convert::request_parts(&req);
+            let now = (backend.inner.clock)();
+            let flow = backend.config().refresh_flow(&parts, &body, now).await;
+            run(&backend, flow).await
+        }
         Err(answer) => answer,
     }
 }

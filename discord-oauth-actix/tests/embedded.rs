@@ -100,6 +100,28 @@ fn post(path: &str, content_type: &str, body: impl Into<String>) -> actix_http::
         .to_request()
 }
 
+/// A JSON `POST` with `Authorization: Bearer <token>`.
+fn post_bearer(path: &str, body: impl Into<String>, token: &str) -> actix_http::Request {
+    test::TestRequest::post()
+        .uri(path)
+        .insert_header(("content-type", "application/json"))
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .set_payload(body.into())
+        .to_request()
+}
+
+/// A websocket token of `user`, signed by the backend's current key, bound to `refresh_token`.
+fn bound_token(user: &str, refresh_token: &str) -> String {
+    WebsocketTokenSigner::new(key("k2", 2), "activity")
+        .unwrap()
+        .sign_for_session(
+            user.parse::<Snowflake>().unwrap(),
+            &Scopes::parse("identify"),
+            Some(refresh_token),
+            now(),
+        )
+}
+
 fn sdk_code(mock: &MockDiscord, scopes: &str) -> String {
     mock.sdk_authorize(fixture::CLIENT_ID, fixture::WUMPUS_ID, scopes)
         .unwrap()
@@ -171,14 +193,14 @@ async fn sdk_code_answers_the_sdk_shape_and_refresh_rotates() {
         .to_request();
     assert_eq!(call(&app, req).await.0, StatusCode::OK);
 
-    // refresh rotates
+    // refresh rotates (proven with the websocket token of the same answer)
     let rt = serde_json::json!({ "refresh_token": v["refresh_token"] }).to_string();
-    let (status, r, _) = call(&app, post("/api/refresh", "application/json", rt.clone())).await;
+    let (status, r, _) = call(&app, post_bearer("/api/refresh", rt.clone(), ws)).await;
     assert_eq!(status, StatusCode::OK, "{r}");
-    assert_eq!(r.as_object().unwrap().len(), 5);
+    assert_eq!(r.as_object().unwrap().len(), 6);
     assert_eq!(r["expires_in"], 604_800);
     assert_ne!(r["refresh_token"], v["refresh_token"]);
-    let (status, _, _) = call(&app, post("/api/refresh", "application/json", rt)).await;
+    let (status, _, _) = call(&app, post_bearer("/api/refresh", rt, ws)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
     // reuse is refused
@@ -189,7 +211,8 @@ async fn sdk_code_answers_the_sdk_shape_and_refresh_rotates() {
     );
     // and, like Discord, a reused code revokes the grant it produced
     let rotated = serde_json::json!({ "refresh_token": r["refresh_token"] }).to_string();
-    let (status, _, _) = call(&app, post("/api/refresh", "application/json", rotated)).await;
+    let next_ws = r["websocket_token"].as_str().unwrap();
+    let (status, _, _) = call(&app, post_bearer("/api/refresh", rotated, next_ws)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
@@ -276,7 +299,7 @@ async fn malformed_requests_get_4xx_json() {
             "/api/refresh",
             "application/json",
             r#"{"refresh_token":"nope"}"#.into(),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
         ),
     ];
     for (path, ct, body, expected) in cases {
@@ -284,7 +307,8 @@ async fn malformed_requests_get_4xx_json() {
         assert_eq!(status, expected, "{path} {ct} {body:.40}");
         assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
     }
-    assert_eq!(mock.count(Endpoint::Token), 2);
+    // only the bad code reached Discord (the refresh had no proof of a session)
+    assert_eq!(mock.count(Endpoint::Token), 1);
 }
 
 #[actix_web::test]
@@ -309,7 +333,11 @@ async fn discord_429_becomes_429_with_retry_after_from_the_body() {
     );
     let (status, v, _) = call(
         &app,
-        post("/api/refresh", "application/json", r#"{"refresh_token":"x"}"#),
+        post_bearer(
+            "/api/refresh",
+            r#"{"refresh_token":"x"}"#,
+            &bound_token(fixture::WUMPUS_ID, "x"),
+        ),
     )
     .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -527,4 +555,171 @@ async fn websocket_connects_with_a_good_token_and_is_refused_before_upgrade_othe
         );
     }
     handle.stop(false).await;
+}
+
+// ------------------------------------------------------------------ hostile traffic
+
+/// Authorizes `user` through the token endpoint: its refresh token and websocket token.
+async fn authorized<S, B>(app: &S, mock: &MockDiscord, user: &str) -> (String, String)
+where
+    S: Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let code = mock.sdk_authorize(fixture::CLIENT_ID, user, "identify").unwrap();
+    let body = serde_json::json!({ "code": code }).to_string();
+    let (status, v, _) = call(app, post("/api/token", "application/json", body)).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    (
+        v["refresh_token"].as_str().unwrap().to_owned(),
+        v["websocket_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn refresh_without_proof_of_the_session_never_reaches_discord() {
+    let mock = MockDiscord::start().await.unwrap();
+    let app = app!(backend(config(&mock)));
+    let (wumpus_rt, wumpus_ws) = authorized(&app, &mock, fixture::WUMPUS_ID).await;
+    let (_, lena_ws) = authorized(&app, &mock, fixture::LENA_ID).await;
+    let before = mock.count(Endpoint::Token);
+    let body = serde_json::json!({ "refresh_token": wumpus_rt }).to_string();
+
+    // no proof: 401 saying what to send
+    let (status, v, headers) = call(&app, post("/api/refresh", "application/json", body.clone())).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing_proof"))
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer <websocket_token>"),
+        "{v}"
+    );
+    assert_eq!(header(&headers, "www-authenticate"), "Bearer");
+    // another user's genuine websocket token, a forged one, one bound to a made-up refresh token
+    let (status, v, _) = call(&app, post_bearer("/api/refresh", body.clone(), &lena_ws)).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("session_mismatch"))
+    );
+    let (status, v, _) = call(
+        &app,
+        post_bearer("/api/refresh", body.clone(), &format!("{wumpus_ws}x")),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+    let other_rt = bound_token(fixture::WUMPUS_ID, "another-refresh-token");
+    let (status, _, _) = call(&app, post_bearer("/api/refresh", body.clone(), &other_rt)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // anonymous garbage, many times
+    for n in 0..20 {
+        let junk = serde_json::json!({ "refresh_token": format!("guess{n}") }).to_string();
+        let (status, _, _) = call(&app, post("/api/refresh", "application/json", junk)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(mock.count(Endpoint::Token), before, "nothing reached Discord");
+
+    // the owner's own websocket token: refreshed, for that user
+    let (status, r, _) = call(&app, post_bearer("/api/refresh", body, &wumpus_ws)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(mock.count(Endpoint::Token), before + 1);
+    let verifier = WebsocketTokenVerifier::new([key("k2", 2)], "activity").unwrap();
+    let claims = verifier.verify(r["websocket_token"].as_str().unwrap(), now()).unwrap();
+    assert_eq!(claims.sub.to_string(), fixture::WUMPUS_ID);
+}
+
+#[actix_web::test]
+async fn a_flood_of_token_requests_never_exceeds_the_bound_at_discord() {
+    let mock = MockDiscord::start().await.unwrap();
+    let backend = EmbeddedBackend::builder(config(&mock), ReqwestTransport::new().unwrap())
+        .clock(Arc::new(now))
+        .max_concurrent_requests(2)
+        .build();
+    let app = app!(backend);
+    // a slow token endpoint: every request is still at Discord when the others arrive
+    mock.inject(Fault::delay(Endpoint::Token, Duration::from_millis(1500)));
+    let requests: Vec<_> = (0..10)
+        .map(|_| {
+            let body = serde_json::json!({ "code": sdk_code(&mock, "identify") }).to_string();
+            call(&app, post("/api/token", "application/json", body))
+        })
+        .collect();
+    let answers = futures_util::future::join_all(requests).await;
+    assert!(mock.max_in_flight(None) <= 2, "{} at once", mock.max_in_flight(None));
+    let ok = answers.iter().filter(|(s, _, _)| *s == StatusCode::OK).count();
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(ok + busy.len(), answers.len(), "only 200 or 503");
+    assert!((1..=2).contains(&ok), "{ok} logged in");
+    for (_, v, headers) in &busy {
+        assert_eq!(header(headers, "retry-after"), "1");
+        assert_eq!(v["error"], "busy", "{v}");
+    }
+    assert_eq!(mock.count(Endpoint::Token), ok, "the refused ones were never sent");
+    // the slots come free again
+    mock.clear_faults();
+    let body = serde_json::json!({ "code": sdk_code(&mock, "identify") }).to_string();
+    assert_eq!(
+        call(&app, post("/api/token", "application/json", body)).await.0,
+        StatusCode::OK
+    );
+}
+
+#[actix_web::test]
+async fn after_a_global_429_nothing_reaches_discord_until_it_is_over() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let mock = MockDiscord::start().await.unwrap();
+    let clock = Arc::new(AtomicU64::new(NOW));
+    let at = Arc::clone(&clock);
+    let backend = EmbeddedBackend::builder(config(&mock), ReqwestTransport::new().unwrap())
+        .clock(Arc::new(move || {
+            UNIX_EPOCH + Duration::from_secs(at.load(Ordering::SeqCst))
+        }))
+        .build();
+    let app = app!(backend);
+    let (rt, ws) = authorized(&app, &mock, fixture::WUMPUS_ID).await;
+    mock.inject(
+        Fault::rate_limited(Endpoint::Token)
+            .retry_after(30.0)
+            .global(true)
+            .once(),
+    );
+    let token_post = || {
+        let body = serde_json::json!({ "code": sdk_code(&mock, "identify") }).to_string();
+        post("/api/token", "application/json", body)
+    };
+    // Discord's global 429 is passed on
+    let (status, v, _) = call(&app, token_post()).await;
+    assert_eq!(
+        (status, v["global"].as_bool()),
+        (StatusCode::TOO_MANY_REQUESTS, Some(true))
+    );
+    let sent = mock.count(Endpoint::Token);
+    // then nothing is sent: token and refresh get 503 with the time left
+    let (status, v, headers) = call(&app, token_post()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(header(&headers, "retry-after"), "30");
+    assert_eq!(
+        (v["error"].as_str(), v["retry_after"].as_u64()),
+        (Some("rate_limited"), Some(30))
+    );
+    clock.fetch_add(10, Ordering::SeqCst);
+    let body = serde_json::json!({ "refresh_token": rt }).to_string();
+    let (status, _, headers) = call(&app, post_bearer("/api/refresh", body, &ws)).await;
+    assert_eq!(
+        (status, header(&headers, "retry-after")),
+        (StatusCode::SERVICE_UNAVAILABLE, "20")
+    );
+    assert_eq!(mock.count(Endpoint::Token), sent, "nothing reached Discord");
+    // once the wait is over, requests flow again
+    clock.fetch_add(21, Ordering::SeqCst);
+    let (status, v, _) = call(&app, token_post()).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
 }

@@ -31,10 +31,23 @@
 //!   shape; `400` for a bad, used or expired code or a malformed body, `413` over 4 KiB,
 //!   `415` for anything but `application/json`, `429` with Discord's `retry_after` when Discord
 //!   rate limits (never retried here), `502` when Discord fails.
-//! - [`refresh`]: `POST {"refresh_token": "…"}` → the new token set, same errors.
+//! - [`refresh`]: `POST {"refresh_token": "…"}` with `Authorization: Bearer <websocket_token>`
+//!   (the websocket token that came with that refresh token) → the new token set and a new
+//!   websocket token, same errors; without that proof (or Discord's proxy signature, when
+//!   [`EmbeddedConfig::with_refresh_proxy_auth`] is set) `401` JSON (`missing_proof`), a token
+//!   of another session `403` (`session_mismatch`), and nothing is sent to Discord. See
+//!   [`discord_oauth_core::embedded::EmbeddedConfig::refresh_flow`].
 //! - [`WebsocketUser`]: `Authorization: Bearer …` or `?token=…`; `401` before any upgrade.
 //! - [`require_discord_proxy`] / [`DiscordProxy`]: the proxy's Ed25519 headers (`401`) and
 //!   the optional activity-instance check (`403`).
+//!
+//! Requests to Discord go through a bound on concurrent requests
+//! ([`DEFAULT_MAX_CONCURRENT_REQUESTS`] by default,
+//! [`EmbeddedBackend::with_max_concurrent_requests`]) and a breaker for Discord's global rate
+//! limit, as the login layer's do: a token or refresh request arriving while every slot is
+//! taken, or while a global `429` is in effect, is answered `503` with `Retry-After` at once and
+//! nothing is sent (one slot per request served, held until its answer). Anonymous POSTs
+//! therefore never turn into more than that many requests to Discord at a time.
 //!
 //! Cookies inside Discord's iframe are third-party cookies: any cookie set there needs
 //! `SameSite=None; Secure; Partitioned` (see [`discord_oauth_core::embedded`]).
@@ -55,18 +68,21 @@ use discord_oauth_core::embedded::{
     WebsocketTokenVerifier, answer,
 };
 use discord_oauth_core::login::flow::{Flow, FlowIo, drive};
-use discord_oauth_tower::{Clock, Transport, TransportError};
+use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
+use discord_oauth_tower::{Clock, Outbound, OutboundSlot, Transport, TransportError};
 
 /// The default per-request time limit towards Discord.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The state of the embedded endpoints: the [`EmbeddedConfig`], a transport, a time limit
-/// and a clock. Cheap to clone.
+/// The state of the embedded endpoints: the [`EmbeddedConfig`], a transport, a time limit,
+/// a clock, and the bound on requests to Discord with its global-429 breaker (shared by the
+/// clones). Cheap to clone.
 pub struct EmbeddedBackend<T> {
     config: Arc<EmbeddedConfig>,
     transport: T,
     timeout: Duration,
     clock: Clock,
+    outbound: Arc<Outbound>,
 }
 
 impl<T: Clone> Clone for EmbeddedBackend<T> {
@@ -76,6 +92,7 @@ impl<T: Clone> Clone for EmbeddedBackend<T> {
             transport: self.transport.clone(),
             timeout: self.timeout,
             clock: Arc::clone(&self.clock),
+            outbound: Arc::clone(&self.outbound),
         }
     }
 }
@@ -85,6 +102,7 @@ impl<T> fmt::Debug for EmbeddedBackend<T> {
         f.debug_struct("EmbeddedBackend")
             .field("config", &self.config)
             .field("timeout", &self.timeout)
+            .field("max_concurrent_requests", &self.outbound.max_concurrent())
             .finish_non_exhaustive()
     }
 }
@@ -97,7 +115,18 @@ impl<T: Transport> EmbeddedBackend<T> {
             transport,
             timeout: DEFAULT_TIMEOUT,
             clock: Arc::new(SystemTime::now),
+            outbound: Arc::new(Outbound::new(DEFAULT_MAX_CONCURRENT_REQUESTS)),
         }
+    }
+
+    /// At most this many requests served at a time may talk to Discord (default
+    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`], at least 1); one more is answered `503` with
+    /// `Retry-After: 1` without anything being sent. This starts a new bound and breaker
+    /// for this backend and its later clones.
+    #[must_use]
+    pub fn with_max_concurrent_requests(mut self, max: usize) -> Self {
+        self.outbound = Arc::new(Outbound::new(max));
+        self
     }
 
     /// The time limit for one request to Discord (default 10 s).
@@ -134,14 +163,25 @@ impl<T: Transport> EmbeddedBackend<T> {
     }
 }
 
-impl<T: Transport> FlowIo for EmbeddedBackend<T> {
+/// A backend with one request slot taken: what the flows send through.
+struct Admitted<'a, T> {
+    backend: &'a EmbeddedBackend<T>,
+    slot: OutboundSlot<'a>,
+}
+
+impl<T: Transport> FlowIo for Admitted<'_, T> {
     type Error = TransportError;
 
     fn send(
         &self,
         request: http::Request<Vec<u8>>,
     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
-        self.transport.send(request, self.timeout)
+        let backend = self.backend;
+        backend
+            .outbound
+            .send_admitted(&self.slot, &backend.transport, request, backend.timeout, move || {
+                (backend.clock)()
+            })
     }
 
     fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
@@ -150,7 +190,7 @@ impl<T: Transport> FlowIo for EmbeddedBackend<T> {
     }
 
     fn now(&self) -> SystemTime {
-        (self.clock)()
+        (self.backend.clock)()
     }
 }
 
@@ -161,13 +201,13 @@ fn respond(answer: http::Response<String>) -> Response {
 }
 
 /// Reads the head and at most [`MAX_BODY_BYTES`] + 1 bytes of the body, or answers.
-async fn read_body(request: Request) -> Result<(Option<Vec<u8>>, axum::body::Bytes), Response> {
+async fn read_body(request: Request) -> Result<(Parts, axum::body::Bytes), Response> {
     let (parts, body) = request.into_parts();
-    let content_type = parts.headers.get(header::CONTENT_TYPE).map(|v| v.as_bytes().to_vec());
+    let content_type = parts.headers.get(header::CONTENT_TYPE).map(http::HeaderValue::as_bytes);
     let length = content_length(&parts.headers);
-    EmbeddedConfig::check_head(content_type.as_deref(), length).map_err(respond)?;
+    EmbeddedConfig::check_head(content_type, length).map_err(respond)?;
     match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
-        Ok(bytes) => Ok((content_type, bytes)),
+        Ok(bytes) => Ok((parts, bytes)),
         // Over the limit (or a broken body): the core answers 413 for a body this long.
         Err(_) => Err(respond(answer::payload_too_large())),
     }
@@ -180,13 +220,18 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// Drives `flow` in one request slot, or answers `503` when none may be taken.
 async fn run<T: Transport, F: Flow<Output = http::Response<String>>>(
     backend: &EmbeddedBackend<T>,
     flow: Result<F, http::Response<String>>,
 ) -> Response {
-    match flow {
-        Ok(flow) => respond(drive(flow, backend).await),
-        Err(answer) => respond(answer),
+    let flow = match flow {
+        Ok(flow) => flow,
+        Err(answer) => return respond(answer),
+    };
+    match backend.outbound.admit((backend.clock)()) {
+        Ok(slot) => respond(drive(flow, &Admitted { backend, slot }).await),
+        Err(not_sent) => respond(answer::not_sent(&not_sent)),
     }
 }
 
@@ -194,22 +239,26 @@ async fn run<T: Transport, F: Flow<Output = http::Response<String>>>(
 /// code, fetches the user, and answers the SDK's `DISCORD_AUTHORIZE_SUCCESS` JSON with a
 /// `websocket_token`. See the [module docs](self) for the error answers.
 pub async fn token<T: Transport>(State(backend): State<EmbeddedBackend<T>>, request: Request) -> Response {
-    let (content_type, body) = match read_body(request).await {
+    let (parts, body) = match read_body(request).await {
         Ok(read) => read,
         Err(r) => return r,
     };
-    let flow = backend.config.token_flow(content_type.as_deref(), &body);
+    let content_type = parts.headers.get(header::CONTENT_TYPE).map(http::HeaderValue::as_bytes);
+    let flow = backend.config.token_flow(content_type, &body);
     run(&backend, flow).await
 }
 
-/// `POST` with `{"refresh_token": "..."}`: refreshes with Discord and answers the new token
-/// set (`token_type`, `access_token`, `refresh_token`, `expires_in`, `scope`).
+/// `POST` with `{"refresh_token": "..."}` and the proof that the caller holds that session
+/// (`Authorization: Bearer <websocket_token>`, or Discord's proxy signature when configured):
+/// refreshes with Discord and answers the new token set (`token_type`, `access_token`,
+/// `refresh_token`, `expires_in`, `scope`, and a new `websocket_token` bound to the new
+/// refresh token). Without the proof: `401`, and nothing is sent to Discord.
 pub async fn refresh<T: Transport>(State(backend): State<EmbeddedBackend<T>>, request: Request) -> Response {
-    let (content_type, body) = match read_body(request).await {
+    let (parts, body) = match read_body(request).await {
         Ok(read) => read,
         Err(r) => return r,
     };
-    let flow = backend.config.refresh_flow(content_type.as_deref(), &body);
+    let flow = backend.config.refresh_flow(&parts, &body, (backend.clock)()).await;
     run(&backend, flow).await
 }
 

@@ -65,12 +65,20 @@ fn app(backend: EmbeddedBackend<ReqwestTransport>) -> Router {
 }
 
 async fn env_with(redirect: bool) -> Env {
+    env_built(|config| {
+        let config = if redirect {
+            config.with_redirect_uri(fixture::REDIRECT_URIS[0])
+        } else {
+            config
+        };
+        EmbeddedBackend::new(config, ReqwestTransport::new().unwrap()).with_clock(Arc::new(now))
+    })
+    .await
+}
+
+async fn env_built(build: impl FnOnce(EmbeddedConfig) -> EmbeddedBackend<ReqwestTransport>) -> Env {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
-    let mut config = config(&mock);
-    if redirect {
-        config = config.with_redirect_uri(fixture::REDIRECT_URIS[0]);
-    }
-    let backend = EmbeddedBackend::new(config, ReqwestTransport::new().unwrap()).with_clock(Arc::new(now));
+    let backend = build(config(&mock));
     Env {
         app: app(backend),
         mock,
@@ -113,18 +121,41 @@ async fn redirect_code(env: &Env, scopes: &str) -> String {
 }
 
 async fn post_json(app: &Router, path: &str, content_type: &str, body: String) -> (StatusCode, Value) {
-    let req = Request::post(path)
-        .header("content-type", content_type)
-        .body(Body::from(body))
-        .unwrap();
-    let resp = app.clone().oneshot(req).await.unwrap();
+    post_with(app, path, content_type, body, None).await
+}
+
+/// `POST` with `Authorization: Bearer <bearer>` when given.
+async fn post_with(
+    app: &Router,
+    path: &str,
+    content_type: &str,
+    body: String,
+    bearer: Option<&str>,
+) -> (StatusCode, Value) {
+    let (status, v, _) = post_full(app, path, content_type, body, bearer).await;
+    (status, v)
+}
+
+async fn post_full(
+    app: &Router,
+    path: &str,
+    content_type: &str,
+    body: String,
+    bearer: Option<&str>,
+) -> (StatusCode, Value, http::HeaderMap) {
+    let mut req = Request::post(path).header("content-type", content_type);
+    if let Some(token) = bearer {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let resp = app.clone().oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
     let status = resp.status();
+    let headers = resp.headers().clone();
     if status != StatusCode::OK || path == "/api/token" {
         assert_eq!(resp.headers()["content-type"], "application/json");
         assert_eq!(resp.headers()["cache-control"], "no-store");
     }
     let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null), headers)
 }
 
 /// Every field of the SDK's `DISCORD_AUTHORIZE_SUCCESS`, by name and type.
@@ -240,21 +271,35 @@ async fn email_absent_without_the_scope_and_refresh_rotates() {
     assert_eq!(status, StatusCode::OK, "{v}");
     assert_sdk_shape(&v, false);
     let rt = v["refresh_token"].as_str().unwrap().to_owned();
+    let ws = v["websocket_token"].as_str().unwrap().to_owned();
     let body = serde_json::json!({ "refresh_token": rt }).to_string();
-    let (status, r) = post_json(&env.app, "/api/refresh", "application/json", body.clone()).await;
+    let (status, r) = post_with(&env.app, "/api/refresh", "application/json", body.clone(), Some(&ws)).await;
     assert_eq!(status, StatusCode::OK, "{r}");
-    assert_eq!(r.as_object().unwrap().len(), 5);
+    assert_eq!(r.as_object().unwrap().len(), 6);
+    assert!(r["websocket_token"].is_string());
     assert_eq!(r["token_type"], "Bearer");
     assert_eq!(r["scope"], "identify");
     assert_eq!(r["expires_in"], 604_800);
     assert!(r["access_token"].is_string());
     assert_ne!(r["refresh_token"], v["refresh_token"]);
-    // the old refresh token was rotated away
-    let (status, e) = post_json(&env.app, "/api/refresh", "application/json", body).await;
+    // the old refresh token was rotated away (its websocket token still matches it, so
+    // Discord is asked and refuses)
+    let (status, e) = post_with(&env.app, "/api/refresh", "application/json", body, Some(&ws)).await;
     assert_eq!(
         (status, e["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant"))
     );
+    // the new pair refreshes again
+    let next = serde_json::json!({ "refresh_token": r["refresh_token"] }).to_string();
+    let (status, _) = post_with(
+        &env.app,
+        "/api/refresh",
+        "application/json",
+        next,
+        r["websocket_token"].as_str(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -309,7 +354,7 @@ async fn malformed_requests_get_4xx_json() {
             "/api/refresh",
             "application/json",
             r#"{"refresh_token":"nope"}"#.into(),
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNAUTHORIZED,
         ),
         (
             "/api/refresh",
@@ -323,8 +368,8 @@ async fn malformed_requests_get_4xx_json() {
         assert_eq!(status, expected, "{path} {ct} {body:.40}");
         assert!(v["error"].is_string() && v["message"].is_string(), "{v}");
     }
-    // only the bad code reached Discord
-    assert_eq!(env.mock.count(Endpoint::Token), 2);
+    // only the bad code reached Discord (the refresh had no proof of a session)
+    assert_eq!(env.mock.count(Endpoint::Token), 1);
 }
 
 #[tokio::test]
@@ -371,11 +416,12 @@ async fn discord_429_becomes_429_with_retry_after_from_the_body() {
             .once(),
     );
     let before = env.mock.count(Endpoint::Token);
-    let (status, v) = post_json(
+    let (status, v) = post_with(
         &env.app,
         "/api/refresh",
         "application/json",
         r#"{"refresh_token":"x"}"#.into(),
+        Some(&bound_token(fixture::WUMPUS_ID, "x")),
     )
     .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -384,6 +430,18 @@ async fn discord_429_becomes_429_with_retry_after_from_the_body() {
         "{v}"
     );
     assert_eq!(env.mock.count(Endpoint::Token), before + 1);
+}
+
+/// A websocket token of `user`, signed by the backend's current key, bound to `refresh_token`.
+fn bound_token(user: &str, refresh_token: &str) -> String {
+    WebsocketTokenSigner::new(key("k2", 2), "activity")
+        .unwrap()
+        .sign_for_session(
+            user.parse::<Snowflake>().unwrap(),
+            &Scopes::parse("identify"),
+            Some(refresh_token),
+            now(),
+        )
 }
 
 fn ws_app(backend_clock: SystemTime) -> Router {
@@ -571,4 +629,205 @@ async fn proxy_signature_middleware() {
         (status, v["error"].as_str()),
         (StatusCode::FORBIDDEN, Some("activity_instance_refused"))
     );
+}
+
+// ------------------------------------------------------------------ hostile traffic
+
+/// Authorizes `user` through the token endpoint: its refresh token and websocket token.
+async fn authorized(env: &Env, user: &str) -> (String, String) {
+    let code = env.mock.sdk_authorize(fixture::CLIENT_ID, user, "identify").unwrap();
+    let (status, v) = post_json(
+        &env.app,
+        "/api/token",
+        "application/json",
+        serde_json::json!({ "code": code }).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    (
+        v["refresh_token"].as_str().unwrap().to_owned(),
+        v["websocket_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn refresh_without_proof_of_the_session_never_reaches_discord() {
+    let env = env().await;
+    let (wumpus_rt, wumpus_ws) = authorized(&env, fixture::WUMPUS_ID).await;
+    let (_, lena_ws) = authorized(&env, fixture::LENA_ID).await;
+    let before = env.mock.count(Endpoint::Token);
+    let body = serde_json::json!({ "refresh_token": wumpus_rt }).to_string();
+
+    // no proof: 401 saying what to send
+    let (status, v, headers) = post_full(&env.app, "/api/refresh", "application/json", body.clone(), None).await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("missing_proof"))
+    );
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer <websocket_token>"),
+        "{v}"
+    );
+    assert_eq!(headers["www-authenticate"], "Bearer");
+    // another user's genuine websocket token, a forged one, one bound to a made-up refresh token
+    let (status, v) = post_with(
+        &env.app,
+        "/api/refresh",
+        "application/json",
+        body.clone(),
+        Some(&lena_ws),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::FORBIDDEN, Some("session_mismatch"))
+    );
+    let forged = format!("{wumpus_ws}x");
+    let (status, v) = post_with(
+        &env.app,
+        "/api/refresh",
+        "application/json",
+        body.clone(),
+        Some(&forged),
+    )
+    .await;
+    assert_eq!(
+        (status, v["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
+    let other_rt = bound_token(fixture::WUMPUS_ID, "another-refresh-token");
+    let (status, _) = post_with(
+        &env.app,
+        "/api/refresh",
+        "application/json",
+        body.clone(),
+        Some(&other_rt),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // anonymous garbage, many times
+    for n in 0..20 {
+        let junk = serde_json::json!({ "refresh_token": format!("guess{n}") }).to_string();
+        let (status, _) = post_json(&env.app, "/api/refresh", "application/json", junk).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(env.mock.count(Endpoint::Token), before, "nothing reached Discord");
+
+    // the owner's own websocket token: refreshed, for that user
+    let (status, r) = post_with(&env.app, "/api/refresh", "application/json", body, Some(&wumpus_ws)).await;
+    assert_eq!(status, StatusCode::OK, "{r}");
+    assert_eq!(env.mock.count(Endpoint::Token), before + 1);
+    let verifier = WebsocketTokenVerifier::new([key("k2", 2)], "activity").unwrap();
+    let claims = verifier.verify(r["websocket_token"].as_str().unwrap(), now()).unwrap();
+    assert_eq!(claims.sub.to_string(), fixture::WUMPUS_ID);
+}
+
+#[tokio::test]
+async fn a_flood_of_token_requests_never_exceeds_the_bound_at_discord() {
+    let env = env_built(|config| {
+        EmbeddedBackend::new(config, ReqwestTransport::new().unwrap())
+            .with_clock(Arc::new(now))
+            .with_max_concurrent_requests(2)
+    })
+    .await;
+    // a slow token endpoint: every request is still at Discord when the others arrive
+    env.mock
+        .inject(Fault::delay(Endpoint::Token, Duration::from_millis(1500)));
+    let codes: Vec<String> = (0..10).map(|_| sdk_code(&env, "identify")).collect();
+    let mut flood = tokio::task::JoinSet::new();
+    for code in codes {
+        let app = env.app.clone();
+        let body = serde_json::json!({ "code": code }).to_string();
+        flood.spawn(async move { post_full(&app, "/api/token", "application/json", body, None).await });
+    }
+    let answers = flood.join_all().await;
+    assert!(
+        env.mock.max_in_flight(None) <= 2,
+        "{} at once",
+        env.mock.max_in_flight(None)
+    );
+    let ok = answers.iter().filter(|(s, _, _)| *s == StatusCode::OK).count();
+    let busy: Vec<_> = answers
+        .iter()
+        .filter(|(s, _, _)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!(ok + busy.len(), answers.len(), "only 200 or 503");
+    assert!((1..=2).contains(&ok), "{ok} logged in");
+    for (_, v, headers) in &busy {
+        assert_eq!(headers["retry-after"], "1");
+        assert_eq!(v["error"], "busy", "{v}");
+    }
+    assert_eq!(env.mock.count(Endpoint::Token), ok, "the refused ones were never sent");
+    // the slots come free again
+    env.mock.clear_faults();
+    let code = sdk_code(&env, "identify");
+    let (status, _) = post_json(
+        &env.app,
+        "/api/token",
+        "application/json",
+        serde_json::json!({ "code": code }).to_string(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn after_a_global_429_nothing_reaches_discord_until_it_is_over() {
+    let clock = Arc::new(std::sync::atomic::AtomicU64::new(NOW));
+    let at = Arc::clone(&clock);
+    let env = env_built(move |config| {
+        EmbeddedBackend::new(config, ReqwestTransport::new().unwrap()).with_clock(Arc::new(move || {
+            UNIX_EPOCH + Duration::from_secs(at.load(std::sync::atomic::Ordering::SeqCst))
+        }))
+    })
+    .await;
+    let (rt, ws) = authorized(&env, fixture::WUMPUS_ID).await;
+    env.mock.inject(
+        Fault::rate_limited(Endpoint::Token)
+            .retry_after(30.0)
+            .global(true)
+            .once(),
+    );
+    let token_post = |code: String| {
+        post_full(
+            &env.app,
+            "/api/token",
+            "application/json",
+            serde_json::json!({ "code": code }).to_string(),
+            None,
+        )
+    };
+    // Discord's global 429 is passed on
+    let (status, v, _) = token_post(sdk_code(&env, "identify")).await;
+    assert_eq!(
+        (status, v["global"].as_bool()),
+        (StatusCode::TOO_MANY_REQUESTS, Some(true))
+    );
+    let sent = env.mock.count(Endpoint::Token);
+    // then nothing is sent: token and refresh get 503 with the time left
+    let (status, v, headers) = token_post(sdk_code(&env, "identify")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(headers["retry-after"], "30");
+    assert_eq!(
+        (v["error"].as_str(), v["retry_after"].as_u64()),
+        (Some("rate_limited"), Some(30))
+    );
+    clock.fetch_add(10, std::sync::atomic::Ordering::SeqCst);
+    let body = serde_json::json!({ "refresh_token": rt }).to_string();
+    let (status, _, headers) = post_full(&env.app, "/api/refresh", "application/json", body, Some(&ws)).await;
+    assert_eq!(
+        (status, &headers["retry-after"]),
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            &"20".parse::<http::HeaderValue>().unwrap()
+        )
+    );
+    assert_eq!(env.mock.count(Endpoint::Token), sent, "nothing reached Discord");
+    // once the wait is over, requests flow again
+    clock.fetch_add(21, std::sync::atomic::Ordering::SeqCst);
+    let (status, v, _) = token_post(sdk_code(&env, "identify")).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
 }

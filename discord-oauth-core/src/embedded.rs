@@ -48,7 +48,10 @@ pub mod answer;
 mod backend;
 mod proxy;
 
-pub use backend::{EmbeddedConfig, MAX_BODY_BYTES, RefreshFlow, TokenFlow, WebsocketRejection, is_json};
+pub use backend::{
+    DEFAULT_REFRESH_PROOF_MAX_AGE, EmbeddedConfig, MAX_BODY_BYTES, RefreshFlow, RefreshProof, RefreshRejection,
+    TokenFlow, WebsocketRejection, is_json,
+};
 pub use proxy::{
     DEFAULT_CLOCK_SKEW, InstanceCheck, InstanceCheckFuture, MAX_PAYLOAD_HEADER_BYTES, PAYLOAD_HEADER, ProxyAuth,
     ProxyPayload, ProxyPublicKey, ProxyRejection, ProxySignatureError, ProxyVerifier, SIGNATURE_HEADER,
@@ -209,6 +212,11 @@ pub struct RefreshSuccess {
     pub expires_in: u64,
     /// The granted scopes, space separated.
     pub scope: String,
+    /// A new websocket token bound to the new refresh token, when the refresh was proven with
+    /// a websocket token (the old one no longer proves anything: its refresh token is spent).
+    /// Absent when the refresh was proven with Discord's proxy signature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket_token: Option<String>,
 }
 
 impl fmt::Debug for RefreshSuccess {
@@ -216,12 +224,14 @@ impl fmt::Debug for RefreshSuccess {
         f.debug_struct("RefreshSuccess")
             .field("expires_in", &self.expires_in)
             .field("scope", &self.scope)
+            .field("websocket_token", &self.websocket_token.as_ref().map(|_| "[redacted]"))
             .finish_non_exhaustive()
     }
 }
 
 impl RefreshSuccess {
-    /// Builds the answer from a refreshed token set.
+    /// Builds the answer from a refreshed token set (without a websocket token; set
+    /// [`websocket_token`](Self::websocket_token) to add one).
     pub fn new(tokens: &TokenSet, now: SystemTime) -> Self {
         Self {
             token_type: "Bearer".to_owned(),
@@ -233,6 +243,7 @@ impl RefreshSuccess {
                 .unwrap_or_default(),
             expires_in: tokens.expires_at.duration_since(now).map_or(0, |d| d.as_secs()),
             scope: tokens.scopes.to_string(),
+            websocket_token: None,
         }
     }
 }
@@ -387,6 +398,11 @@ pub struct WebsocketClaims {
     pub iat: u64,
     /// Expiry (seconds since the Unix epoch).
     pub exp: u64,
+    /// The session binding: [`refresh_token_hash`] of the Discord refresh token issued
+    /// together with this token, when there was one. It lets the refresh endpoint check that
+    /// the caller holds *this* session (see [`WebsocketTokenVerifier::verify_refresh_proof`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rt_hash: Option<String>,
 }
 
 impl WebsocketClaims {
@@ -399,6 +415,35 @@ impl WebsocketClaims {
     pub fn user_id(&self) -> Snowflake {
         self.sub
     }
+}
+
+/// The session binding of a websocket token: base64url of the left half of SHA-256 of the
+/// refresh token (as OpenID Connect's `at_hash` does for access tokens). Tokens are long and
+/// random, so the hash does not reveal the refresh token.
+pub fn refresh_token_hash(refresh_token: &str) -> String {
+    use sha2::Digest as _;
+    let digest = Sha256::digest(refresh_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Equal bytes, compared without an early exit.
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Why a websocket token does not prove that the caller holds the session being refreshed
+/// ([`WebsocketTokenVerifier::verify_refresh_proof`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshProofError {
+    /// The token itself is refused (form, key, signature, audience, issued in the future, or
+    /// older than the refresh proof's maximum age).
+    #[error(transparent)]
+    Token(WebsocketTokenError),
+    /// The token is genuine but was issued for another session: it names no refresh token,
+    /// or another one (another user's, or one already rotated away).
+    #[error("the websocket token was issued with another refresh token")]
+    OtherSession,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -503,8 +548,28 @@ impl WebsocketTokenSigner {
         self.ttl
     }
 
-    /// Signs a token for `user_id` with `scopes`, issued at `now`.
+    /// Signs a token for `user_id` with `scopes`, issued at `now`, bound to no session (it
+    /// cannot prove a refresh; see [`sign_for_session`](Self::sign_for_session)).
     pub fn sign(&self, user_id: Snowflake, scopes: &Scopes, now: SystemTime) -> String {
+        self.sign_claims(user_id, scopes, None, now)
+    }
+
+    /// Signs a token for `user_id` with `scopes`, issued at `now`, bound to the session whose
+    /// Discord refresh token is `refresh_token` (its [`refresh_token_hash`] becomes the
+    /// `rt_hash` claim). The endpoints sign every token this way, so that the token later
+    /// proves a refresh of exactly that session.
+    pub fn sign_for_session(
+        &self,
+        user_id: Snowflake,
+        scopes: &Scopes,
+        refresh_token: Option<&str>,
+        now: SystemTime,
+    ) -> String {
+        let rt_hash = refresh_token.filter(|t| !t.is_empty()).map(refresh_token_hash);
+        self.sign_claims(user_id, scopes, rt_hash, now)
+    }
+
+    fn sign_claims(&self, user_id: Snowflake, scopes: &Scopes, rt_hash: Option<String>, now: SystemTime) -> String {
         let iat = secs(now);
         let claims = WebsocketClaims {
             sub: user_id,
@@ -512,6 +577,7 @@ impl WebsocketTokenSigner {
             aud: self.audience.clone(),
             iat,
             exp: iat.saturating_add(self.ttl.as_secs()),
+            rt_hash,
         };
         let header = Header {
             alg: "HS256".to_owned(),
@@ -567,6 +633,55 @@ impl WebsocketTokenVerifier {
     /// Checks `token` at `now`: form, key id, signature (constant time), audience, times.
     pub fn verify(&self, token: &str, now: SystemTime) -> Result<WebsocketClaims, WebsocketTokenError> {
         use WebsocketTokenError as E;
+        let claims = self.verify_signed(token)?;
+        let now = secs(now);
+        let leeway = self.leeway.as_secs();
+        if now >= claims.exp.saturating_add(leeway) {
+            return Err(E::Expired);
+        }
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(E::NotYetValid);
+        }
+        Ok(claims)
+    }
+
+    /// Checks that `token` proves its bearer holds the session of `refresh_token`, at `now`:
+    /// form, key id, signature and audience as [`verify`](Self::verify) does; issued no later
+    /// than `now` (with the leeway) and no longer than `max_age` ago; and its `rt_hash` claim
+    /// is the hash of `refresh_token` (compared without an early exit).
+    ///
+    /// Its `exp` is not checked: a page comes back to refresh days after the token was issued
+    /// (Discord's access tokens last a week), long after the WebSocket use of the token ended.
+    /// What limits the proof instead: the binding (Discord rotates the refresh token on every
+    /// refresh, so a token stops proving anything once its session was refreshed, and the
+    /// answer carries a new one), `max_age`, and key rotation (a retired key id is refused).
+    pub fn verify_refresh_proof(
+        &self,
+        token: &str,
+        refresh_token: &str,
+        max_age: Duration,
+        now: SystemTime,
+    ) -> Result<WebsocketClaims, RefreshProofError> {
+        use WebsocketTokenError as E;
+        let claims = self.verify_signed(token).map_err(RefreshProofError::Token)?;
+        let now = secs(now);
+        let leeway = self.leeway.as_secs();
+        if claims.iat > now.saturating_add(leeway) {
+            return Err(RefreshProofError::Token(E::NotYetValid));
+        }
+        if now.saturating_sub(claims.iat) > max_age.as_secs().saturating_add(leeway) {
+            return Err(RefreshProofError::Token(E::Expired));
+        }
+        let expected = refresh_token_hash(refresh_token);
+        match &claims.rt_hash {
+            Some(bound) if same_bytes(bound.as_bytes(), expected.as_bytes()) => Ok(claims),
+            _ => Err(RefreshProofError::OtherSession),
+        }
+    }
+
+    /// Form, key id, signature and audience; no time checks.
+    fn verify_signed(&self, token: &str) -> Result<WebsocketClaims, WebsocketTokenError> {
+        use WebsocketTokenError as E;
         if token.len() > MAX_WEBSOCKET_TOKEN_BYTES {
             return Err(E::Malformed);
         }
@@ -591,14 +706,6 @@ impl WebsocketTokenVerifier {
         let claims: WebsocketClaims = serde_json::from_slice(&claims_bytes).map_err(|_| E::Malformed)?;
         if claims.aud != self.audience {
             return Err(E::WrongAudience);
-        }
-        let now = secs(now);
-        let leeway = self.leeway.as_secs();
-        if now >= claims.exp.saturating_add(leeway) {
-            return Err(E::Expired);
-        }
-        if claims.iat > now.saturating_add(leeway) {
-            return Err(E::NotYetValid);
         }
         Ok(claims)
     }

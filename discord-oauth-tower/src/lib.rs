@@ -46,7 +46,7 @@ mod guard;
 mod layer;
 pub mod lock;
 pub mod memory;
-mod outbound;
+pub mod outbound;
 pub mod revocation;
 #[cfg(feature = "key-rotation")]
 pub mod rotation;
@@ -67,6 +67,7 @@ pub use layer::{
 pub use lock::RedisRefreshLock;
 pub use lock::{LocalRefreshLock, RefreshLock};
 pub use memory::MemoryStore;
+pub use outbound::{Outbound, OutboundSlot};
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;
 #[cfg(feature = "key-rotation")]

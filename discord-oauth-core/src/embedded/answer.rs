@@ -10,6 +10,7 @@ use http::{Response, StatusCode};
 use serde::Serialize;
 
 use super::RateLimitedBody;
+use crate::login::outbound::NotSent;
 
 /// `status` with `value` serialized as the JSON body.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<String> {
@@ -58,4 +59,28 @@ pub fn payload_too_large() -> Response<String> {
         "payload_too_large",
         "The body is too large.",
     )
+}
+
+/// `503` with `Retry-After`: nothing was sent to Discord, because every request slot is taken
+/// ([`NotSent::Busy`], `"error": "busy"`) or Discord's global rate limit is in effect
+/// ([`NotSent::GlobalRateLimit`], `"error": "rate_limited"`, `"global": true`). The body's
+/// `retry_after` is the header's value, in seconds.
+pub fn not_sent(reason: &NotSent) -> Response<String> {
+    let retry_after = reason.retry_after_secs();
+    let body = match reason {
+        NotSent::GlobalRateLimit(_) => serde_json::json!({
+            "error": "rate_limited",
+            "message": "Discord is rate limiting this application; nothing was sent. Try again after the wait.",
+            "retry_after": retry_after,
+            "global": true,
+        }),
+        NotSent::Busy => serde_json::json!({
+            "error": "busy",
+            "message": "Too many requests to Discord are in progress; try again in a moment.",
+            "retry_after": retry_after,
+        }),
+    };
+    let mut r = json(StatusCode::SERVICE_UNAVAILABLE, &body);
+    r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_after));
+    r
 }

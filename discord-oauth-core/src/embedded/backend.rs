@@ -6,28 +6,64 @@
 //! [`Flow`], (3) driving the flow with [`drive`](crate::login::flow::drive), and (4) sending
 //! the `http::Response<String>` it ends with. The flows never wait and never retry: a Discord
 //! 429 becomes the client's 429 with Discord's `retry_after`.
+//!
+//! The framework crates send every request of these flows through the same bound on
+//! concurrent requests and global-429 breaker as the login layer
+//! ([`login::outbound`](crate::login::outbound)): one request slot is taken before a flow
+//! starts and held until it ends (so a code is never exchanged and then left without its
+//! `/users/@me`), and a request that finds no free slot, or the breaker closed, is answered
+//! `503` with `Retry-After` ([`answer::not_sent`]) without anything reaching Discord. A
+//! flow whose request the breaker holds back mid-way answers the same.
+//!
+//! # Proof for a refresh
+//! A refresh token alone is not enough: the refresh endpoint spends this application's client
+//! secret, and without a proof every anonymous POST would become a token request to Discord
+//! (each failed one counts towards Discord's invalid-request limit). [`EmbeddedConfig::refresh_flow`]
+//! therefore asks for one of:
+//! - `Authorization: Bearer <websocket_token>`: a websocket token this backend signed
+//!   **together with that refresh token**. Every token the endpoints issue carries the
+//!   `rt_hash` claim (a hash of the refresh token of the same answer, see
+//!   [`WebsocketTokenSigner::sign_for_session`]); the refresh is allowed only when it matches
+//!   the refresh token presented. The refresh token was issued to the token's `sub` (the
+//!   token endpoint fetched that user), so the refreshed tokens are that user's without asking
+//!   Discord: a token of another user, or of an older session, is refused (`403`) before
+//!   anything is sent. The token's `exp` is not checked here (see
+//!   [`WebsocketTokenVerifier::verify_refresh_proof`]); its age is, against
+//!   [`DEFAULT_REFRESH_PROOF_MAX_AGE`]. The answer carries a new websocket token bound to the
+//!   new refresh token.
+//! - Discord's proxy signature, if [`EmbeddedConfig::with_refresh_proxy_auth`] is set: the
+//!   caller is then a Discord user inside the Activity (checked with [`ProxyAuth`], its
+//!   instance check included).
+//!
+//! Without either: `401` JSON (`missing_proof`) that says what to send, and no request to
+//! Discord.
 
 use std::fmt;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use http::{Response, StatusCode};
 use serde::Deserialize;
 
 use super::answer;
 use super::{
-    AuthorizeSuccess, RateLimitedBody, RefreshSuccess, WebsocketClaims, WebsocketTokenError, WebsocketTokenSigner,
+    AuthorizeSuccess, PAYLOAD_HEADER, ProxyAuth, ProxyPayload, ProxyRejection, RateLimitedBody, RefreshProofError,
+    RefreshSuccess, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebsocketClaims, WebsocketTokenError, WebsocketTokenSigner,
     WebsocketTokenVerifier, refresh_only,
 };
 use crate::api::{self, User};
 use crate::login::flow::{Flow, Step};
+use crate::login::outbound::NotSent;
 use crate::response::ApiCall;
 use crate::{
     AuthorizationCode, AuthorizationGrant, Client, CodeExchange, Endpoints, OAuthErrorCode, RefreshExchange,
-    RefreshToken, Scope, Scopes, TokenError, TokenSet,
+    RefreshToken, Scope, Scopes, Snowflake, TokenError, TokenSet,
 };
 
 /// The largest JSON body the endpoints read; larger ones get `413`.
 pub const MAX_BODY_BYTES: usize = 4096;
+/// How long after it was issued a websocket token still proves a refresh by default (30
+/// days); see [`EmbeddedConfig::with_refresh_proof_max_age`].
+pub const DEFAULT_REFRESH_PROOF_MAX_AGE: Duration = Duration::from_secs(30 * 24 * 3600);
 /// The longest `code` or `refresh_token` accepted.
 const MAX_SECRET_LEN: usize = 512;
 /// The most scopes a token request may name.
@@ -60,6 +96,8 @@ pub struct EmbeddedConfig {
     verifier: WebsocketTokenVerifier,
     redirect_uri: Option<String>,
     default_scopes: Scopes,
+    refresh_proxy: Option<ProxyAuth>,
+    refresh_proof_max_age: Duration,
 }
 
 impl fmt::Debug for EmbeddedConfig {
@@ -68,6 +106,8 @@ impl fmt::Debug for EmbeddedConfig {
             .field("client_id", &self.client.client_id().as_str())
             .field("redirect_uri", &self.redirect_uri)
             .field("default_scopes", &self.default_scopes)
+            .field("refresh_proxy", &self.refresh_proxy.is_some())
+            .field("refresh_proof_max_age", &self.refresh_proof_max_age)
             .finish_non_exhaustive()
     }
 }
@@ -82,7 +122,26 @@ impl EmbeddedConfig {
             verifier,
             redirect_uri: None,
             default_scopes: Scopes::new().with(Scope::Identify),
+            refresh_proxy: None,
+            refresh_proof_max_age: DEFAULT_REFRESH_PROOF_MAX_AGE,
         }
+    }
+
+    /// Also accepts Discord's proxy signature (checked with `auth`, its instance check
+    /// included) as proof for a refresh, besides a bound websocket token. Set it when the
+    /// Activity's requests come through Discord's proxy with proxy authentication on.
+    #[must_use]
+    pub fn with_refresh_proxy_auth(mut self, auth: ProxyAuth) -> Self {
+        self.refresh_proxy = Some(auth);
+        self
+    }
+
+    /// How long after it was issued a websocket token still proves a refresh (default
+    /// [`DEFAULT_REFRESH_PROOF_MAX_AGE`]). A page that comes back later authorizes again.
+    #[must_use]
+    pub fn with_refresh_proof_max_age(mut self, max_age: Duration) -> Self {
+        self.refresh_proof_max_age = max_age;
+        self
     }
 
     /// Sends this `redirect_uri` with every exchange: for codes that came from a classic
@@ -163,18 +222,151 @@ impl EmbeddedConfig {
         })
     }
 
-    /// The refresh endpoint: reads `{"refresh_token": "…"}` and gives the flow that refreshes
-    /// with Discord, or the `4xx` answer for a bad request.
-    pub fn refresh_flow(&self, content_type: Option<&[u8]>, body: &[u8]) -> Result<RefreshFlow, Response<String>> {
+    /// The refresh endpoint: reads `{"refresh_token": "…"}` from the body of `request`,
+    /// checks the proof that the caller holds that session (see the [module docs](self)) at
+    /// `now`, and gives the flow that refreshes with Discord, or the answer for a bad request
+    /// (`4xx` JSON, [`RefreshRejection::answer`] without a proof). Nothing is sent before the
+    /// proof passed.
+    pub async fn refresh_flow(
+        &self,
+        request: &http::request::Parts,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<RefreshFlow, Response<String>> {
+        let content_type = request
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .map(http::HeaderValue::as_bytes);
         let body: RefreshBody = read_json(content_type, body)?;
         if !valid_secret(&body.refresh_token) {
             return Err(bad_request("The refresh token is missing or malformed."));
         }
+        let proof = self
+            .refresh_proof(request, &body.refresh_token, now)
+            .await
+            .map_err(|r| r.answer())?;
         let exchange = self
             .client
             .refresh(refresh_only(RefreshToken::new(body.refresh_token)))
             .map_err(|e| token_error(&e))?;
-        Ok(RefreshFlow { exchange, answer: None })
+        let reissue = match &proof {
+            RefreshProof::WebsocketToken(claims) => Some((self.signer.clone(), claims.sub)),
+            RefreshProof::DiscordProxy(_) => None,
+        };
+        Ok(RefreshFlow {
+            exchange,
+            reissue,
+            answer: None,
+        })
+    }
+
+    /// The proof that the caller of the refresh endpoint holds the session of
+    /// `refresh_token`: a bound websocket token in `Authorization: Bearer`, else (when
+    /// configured) Discord's proxy signature. See the [module docs](self).
+    pub async fn refresh_proof(
+        &self,
+        request: &http::request::Parts,
+        refresh_token: &str,
+        now: SystemTime,
+    ) -> Result<RefreshProof, RefreshRejection> {
+        let mut refused = None;
+        if let Some(token) = bearer(request.headers.get(http::header::AUTHORIZATION)) {
+            match self
+                .verifier
+                .verify_refresh_proof(token, refresh_token, self.refresh_proof_max_age, now)
+            {
+                Ok(claims) => return Ok(RefreshProof::WebsocketToken(claims)),
+                Err(RefreshProofError::OtherSession) => refused = Some(RefreshRejection::OtherSession),
+                Err(RefreshProofError::Token(e)) => refused = Some(RefreshRejection::InvalidToken(e)),
+            }
+        }
+        if let Some(auth) = &self.refresh_proxy {
+            let signed = [SIGNATURE_HEADER, TIMESTAMP_HEADER, PAYLOAD_HEADER]
+                .iter()
+                .any(|h| request.headers.contains_key(*h));
+            if signed {
+                match auth.check(request, now).await {
+                    Ok(payload) => return Ok(RefreshProof::DiscordProxy(payload)),
+                    Err(e) => {
+                        refused.get_or_insert(RefreshRejection::Proxy(e));
+                    }
+                }
+            }
+        }
+        Err(refused.unwrap_or(RefreshRejection::Missing {
+            proxy: self.refresh_proxy.is_some(),
+        }))
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(value: Option<&http::HeaderValue>) -> Option<&str> {
+    let (scheme, token) = value?.to_str().ok()?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// What proved that the caller of the refresh endpoint holds the session.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum RefreshProof {
+    /// A websocket token bound to the refresh token presented; its claims.
+    WebsocketToken(WebsocketClaims),
+    /// Discord's proxy signature; the signed payload.
+    DiscordProxy(ProxyPayload),
+}
+
+/// Why a refresh was refused before anything was sent to Discord.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RefreshRejection {
+    /// No proof at all: `401` JSON `missing_proof` with `WWW-Authenticate: Bearer`. `proxy`:
+    /// whether a proxy signature would also have done (the message says so).
+    Missing {
+        /// A proxy signature is accepted too.
+        proxy: bool,
+    },
+    /// The websocket token is refused (bad signature, unknown key, another audience, too
+    /// old, …): `401` JSON `invalid_token`.
+    InvalidToken(WebsocketTokenError),
+    /// A genuine websocket token of another session (another user's, or one whose refresh
+    /// token was already rotated away): `403` JSON `session_mismatch`.
+    OtherSession,
+    /// The proxy signature or the instance check refused: its own answer
+    /// ([`ProxyRejection::answer`]).
+    Proxy(ProxyRejection),
+}
+
+impl fmt::Display for RefreshRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Missing { proxy: false } => f.write_str(
+                "refreshing needs proof that you hold the session: send the websocket_token that came with this \
+                 refresh token (from the token endpoint or the last refresh) as Authorization: Bearer <websocket_token>",
+            ),
+            Self::Missing { proxy: true } => f.write_str(
+                "refreshing needs proof that you hold the session: send the websocket_token that came with this \
+                 refresh token (from the token endpoint or the last refresh) as Authorization: Bearer <websocket_token>, \
+                 or call through Discord's Activity proxy (signed requests)",
+            ),
+            Self::InvalidToken(e) => write!(f, "{e}; send the websocket_token that came with this refresh token"),
+            Self::OtherSession => f.write_str(
+                "the websocket token belongs to another session: send the websocket_token that came with this refresh token",
+            ),
+            Self::Proxy(e) => e.fmt(f),
+        }
+    }
+}
+
+impl RefreshRejection {
+    /// The answer, the same for every framework.
+    pub fn answer(&self) -> Response<String> {
+        match self {
+            Self::Missing { .. } => answer::unauthorized("missing_proof", &self.to_string()),
+            Self::InvalidToken(_) => answer::unauthorized("invalid_token", &self.to_string()),
+            Self::OtherSession => answer::error(StatusCode::FORBIDDEN, "session_mismatch", &self.to_string()),
+            Self::Proxy(e) => e.answer(),
+        }
     }
 }
 
@@ -316,6 +508,11 @@ impl Flow for TokenFlow {
     }
 
     fn handle_response(&mut self, response: http::Response<Vec<u8>>, now: SystemTime) {
+        if let Some(reason) = NotSent::from_held(&response) {
+            self.stage = TokenStage::Finished;
+            self.answer = Some(answer::not_sent(&reason));
+            return;
+        }
         if is_429(&response) {
             self.stage = TokenStage::Finished;
             self.answer = Some(answer::rate_limited(&RateLimitedBody::from_response(&response)));
@@ -332,7 +529,10 @@ impl Flow for TokenFlow {
             TokenStage::User { tokens, call } => {
                 self.answer = Some(match call.parse(response) {
                     Ok(user) => {
-                        let ws = self.signer.sign(user.id, &tokens.scopes, now);
+                        let refresh_token = tokens.refresh_token.as_ref().map(|t| t.secret().as_str());
+                        let ws = self
+                            .signer
+                            .sign_for_session(user.id, &tokens.scopes, refresh_token, now);
                         answer::json(StatusCode::OK, &AuthorizeSuccess::new(&tokens, &user, ws, now))
                     }
                     Err(_) => answer::error(
@@ -357,10 +557,12 @@ impl Flow for TokenFlow {
 }
 
 /// The refresh endpoint's network sequence: one refresh request, answered as
-/// [`RefreshSuccess`].
+/// [`RefreshSuccess`] (with a new websocket token bound to the new refresh token when a
+/// websocket token proved the refresh).
 #[must_use = "drive the flow"]
 pub struct RefreshFlow {
     exchange: RefreshExchange,
+    reissue: Option<(WebsocketTokenSigner, Snowflake)>,
     answer: Option<Response<String>>,
 }
 
@@ -385,11 +587,21 @@ impl Flow for RefreshFlow {
     }
 
     fn handle_response(&mut self, response: http::Response<Vec<u8>>, now: SystemTime) {
-        self.answer = Some(if is_429(&response) {
+        self.answer = Some(if let Some(reason) = NotSent::from_held(&response) {
+            answer::not_sent(&reason)
+        } else if is_429(&response) {
             answer::rate_limited(&RateLimitedBody::from_response(&response))
         } else {
             match self.exchange.finish(response, now) {
-                Ok(tokens) => answer::json(StatusCode::OK, &RefreshSuccess::new(&tokens, now)),
+                Ok(tokens) => {
+                    let mut success = RefreshSuccess::new(&tokens, now);
+                    if let Some((signer, user)) = &self.reissue {
+                        let refresh_token = tokens.refresh_token.as_ref().map(|t| t.secret().as_str());
+                        success.websocket_token =
+                            Some(signer.sign_for_session(*user, &tokens.scopes, refresh_token, now));
+                    }
+                    answer::json(StatusCode::OK, &success)
+                }
                 Err(e) => token_error(&e),
             }
         });
@@ -498,6 +710,39 @@ mod tests {
         r.err().map_or(200, |a| a.status().as_u16())
     }
 
+    fn at() -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(T)
+    }
+
+    /// Runs a future that does not wait (no instance check does IO here).
+    fn ready<F: std::future::Future>(fut: F) -> F::Output {
+        let mut fut = std::pin::pin!(fut);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) else {
+            panic!("the future waited")
+        };
+        out
+    }
+
+    fn parts(headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut b = http::Request::post("/api/refresh").header("content-type", "application/json; charset=utf-8");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    /// A websocket token of user 42 bound to the refresh token `rt`, issued at `T`.
+    fn bound(rt: &str) -> String {
+        config()
+            .signer()
+            .sign_for_session(crate::Snowflake::from(42), &Scopes::parse("identify"), Some(rt), at())
+    }
+
+    fn refresh(c: &EmbeddedConfig, headers: &[(&str, &str)], body: &[u8]) -> Result<RefreshFlow, Response<String>> {
+        ready(c.refresh_flow(&parts(headers), body, at()))
+    }
+
     #[test]
     fn bad_requests_are_refused_before_any_io() {
         let c = config();
@@ -518,8 +763,10 @@ mod tests {
             status(c.token_flow(JSON, br#"{"code":"x","scopes":["identify"]}"#)),
             200
         );
-        assert_eq!(status(c.refresh_flow(JSON, br#"{"refresh_token":"r"}"#)), 200);
-        assert_eq!(status(c.refresh_flow(JSON, br#"{"code":"r"}"#)), 400);
+        let auth = format!("Bearer {}", bound("r"));
+        let proof = [("authorization", auth.as_str())];
+        assert_eq!(status(refresh(&c, &proof, br#"{"refresh_token":"r"}"#)), 200);
+        assert_eq!(status(refresh(&c, &proof, br#"{"code":"r"}"#)), 400);
         let a = c.token_flow(JSON, b"{}").unwrap_err();
         assert_eq!(a.headers()["content-type"], "application/json");
         assert_eq!(a.headers()["cache-control"], "no-store");
@@ -562,11 +809,11 @@ mod tests {
             })
             .collect();
         let io = Script(std::sync::Mutex::new(answers), std::sync::Mutex::default());
-        let mut fut = std::pin::pin!(crate::login::flow::drive(flow, &io));
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let std::task::Poll::Ready(out) = fut.as_mut().poll(&mut cx) else {
-            panic!("the scripted flow waited")
-        };
+        run_with(flow, &io)
+    }
+
+    fn run_with<F: Flow>(flow: F, io: &Script) -> (F::Output, Vec<http::Request<Vec<u8>>>) {
+        let out = ready(crate::login::flow::drive(flow, io));
         let sent = std::mem::take(&mut *io.1.lock().unwrap());
         (out, sent)
     }
@@ -594,6 +841,11 @@ mod tests {
             )
             .unwrap();
         assert_eq!(claims.iat, T);
+        assert_eq!(
+            claims.rt_hash,
+            Some(crate::embedded::refresh_token_hash("ref")),
+            "bound to the session"
+        );
         // with a redirect_uri configured, it is sent
         let flow = config()
             .with_redirect_uri("http://x/cb")
@@ -617,7 +869,8 @@ mod tests {
         let (answer, sent) = run(flow, vec![(200, TOKENS), (429, r#"{"retry_after":2.25}"#)]);
         assert_eq!((sent.len(), answer.status().as_u16()), (2, 429));
         // and on refresh; no wait named: null, no Retry-After
-        let flow = config().refresh_flow(JSON, br#"{"refresh_token":"r"}"#).unwrap();
+        let auth = format!("Bearer {}", bound("r"));
+        let flow = refresh(&config(), &[("authorization", &auth)], br#"{"refresh_token":"r"}"#).unwrap();
         let (answer, _) = run(
             flow,
             vec![(429, r#"{"code":40333,"message":"internal network error"}"#)],
@@ -641,12 +894,147 @@ mod tests {
         let (a, _) = run(flow, vec![]);
         assert_eq!(a.status(), 502);
         assert!(a.body().contains("discord_unavailable"));
-        let flow = config().refresh_flow(JSON, br#"{"refresh_token":"r"}"#).unwrap();
+        let auth = format!("Bearer {}", bound("r"));
+        let flow = refresh(&config(), &[("authorization", &auth)], br#"{"refresh_token":"r"}"#).unwrap();
         let (a, _) = run(flow, vec![(200, TOKENS)]);
         assert_eq!(a.status(), 200);
         let v: serde_json::Value = serde_json::from_str(a.body()).unwrap();
         assert_eq!(v["refresh_token"], "ref");
-        assert_eq!(v.as_object().unwrap().len(), 5);
+        assert_eq!(v.as_object().unwrap().len(), 6);
+        // the new websocket token proves the next refresh, of the new refresh token only
+        let next = v["websocket_token"].as_str().unwrap();
+        let verifier = config().verifier().clone();
+        let claims = verifier
+            .verify_refresh_proof(next, "ref", DEFAULT_REFRESH_PROOF_MAX_AGE, at())
+            .unwrap();
+        assert_eq!(claims.sub, crate::Snowflake::from(42));
+        assert_eq!(
+            verifier.verify_refresh_proof(next, "r", DEFAULT_REFRESH_PROOF_MAX_AGE, at()),
+            Err(RefreshProofError::OtherSession)
+        );
+    }
+
+    #[test]
+    fn a_refresh_without_proof_is_refused_before_any_io() {
+        let c = config();
+        let body = br#"{"refresh_token":"r"}"#;
+        // no proof at all: 401 naming what to send
+        let a = refresh(&c, &[], body).unwrap_err();
+        assert_eq!(a.status(), 401);
+        assert_eq!(a.headers()["www-authenticate"], "Bearer");
+        let v: serde_json::Value = serde_json::from_str(a.body()).unwrap();
+        assert_eq!(v["error"], "missing_proof");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("Authorization: Bearer <websocket_token>"),
+            "{v}"
+        );
+        assert!(
+            !v["message"].as_str().unwrap().contains("proxy"),
+            "no proxy configured: {v}"
+        );
+        // proxy headers are no proof while no proxy check is configured
+        let seed = [5; 32];
+        let payload = crate::embedded::ProxyPayload {
+            created_at: T,
+            expires_at: T + 300,
+            fields: serde_json::Map::new(),
+        };
+        let signed = crate::embedded::sign_proxy_payload(&seed, &payload);
+        let signed: Vec<(&str, &str)> = signed.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(status(refresh(&c, &signed, body)), 401);
+
+        let refused = |headers: &[(&str, &str)]| -> (u16, serde_json::Value) {
+            let a = refresh(&c, headers, body).unwrap_err();
+            (a.status().as_u16(), serde_json::from_str(a.body()).unwrap())
+        };
+        let signer = c.signer();
+        let user = crate::Snowflake::from(42);
+        let scopes = Scopes::parse("identify");
+        // a genuine token of another session (another user's refresh token), an unbound one
+        let other = format!("Bearer {}", bound("someone-else"));
+        let (s, v) = refused(&[("authorization", &other)]);
+        assert_eq!((s, v["error"].as_str()), (403, Some("session_mismatch")));
+        let unbound = format!("Bearer {}", signer.sign(user, &scopes, at()));
+        assert_eq!(refused(&[("authorization", &unbound)]).0, 403);
+        // a forged, a foreign and a too old token
+        let forged = format!("Bearer {}x", bound("r"));
+        let (s, v) = refused(&[("authorization", &forged)]);
+        assert_eq!((s, v["error"].as_str()), (401, Some("invalid_token")));
+        let foreign = WebsocketTokenSigner::new(WebsocketKey::new("k1", vec![8; 32]).unwrap(), "activity")
+            .unwrap()
+            .sign_for_session(user, &scopes, Some("r"), at());
+        assert_eq!(refused(&[("authorization", &format!("Bearer {foreign}"))]).0, 401);
+        let old = signer.sign_for_session(
+            user,
+            &scopes,
+            Some("r"),
+            at() - DEFAULT_REFRESH_PROOF_MAX_AGE - Duration::from_secs(1),
+        );
+        assert_eq!(refused(&[("authorization", &format!("Bearer {old}"))]).0, 401);
+        // past its `exp` but within the maximum age, a bound token still proves the refresh
+        let week_old = signer.sign_for_session(user, &scopes, Some("r"), at() - Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(
+            status(refresh(&c, &[("authorization", &format!("Bearer {week_old}"))], body)),
+            200
+        );
+        // a query-string token is no proof for a refresh
+        let query = http::Request::post(format!("/api/refresh?token={}", bound("r")))
+            .header("content-type", "application/json")
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0;
+        assert_eq!(status(ready(c.refresh_flow(&query, body, at()))), 401);
+
+        // with the proxy check configured: a valid signature is proof; a bad one is refused
+        let proxied =
+            c.clone()
+                .with_refresh_proxy_auth(crate::embedded::ProxyAuth::new(crate::embedded::ProxyVerifier::new(
+                    crate::embedded::ProxyPublicKey::from_seed(&seed),
+                )));
+        let flow = refresh(&proxied, &signed, body).unwrap();
+        let (a, _) = run(flow, vec![(200, TOKENS)]);
+        let v: serde_json::Value = serde_json::from_str(a.body()).unwrap();
+        assert_eq!(
+            v.as_object().unwrap().len(),
+            5,
+            "no websocket token without a user: {v}"
+        );
+        let other_key = crate::embedded::sign_proxy_payload(&[6; 32], &payload);
+        let other_key: Vec<(&str, &str)> = other_key.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let a = refresh(&proxied, &other_key, body).unwrap_err();
+        assert_eq!(a.status(), 401);
+        assert!(a.body().contains("invalid_proxy_signature"));
+        let a = refresh(&proxied, &[], body).unwrap_err();
+        assert!(
+            a.body().contains("missing_proof") && a.body().contains("proxy"),
+            "{}",
+            a.body()
+        );
+    }
+
+    #[test]
+    fn a_request_held_by_the_breaker_answers_503_with_retry_after() {
+        let held = crate::login::outbound::held_answer(Duration::from_millis(29_500));
+        let flow = config().token_flow(JSON, br#"{"code":"abc"}"#).unwrap();
+        let io = Script(std::sync::Mutex::new(vec![held]), std::sync::Mutex::default());
+        let (a, _) = run_with(flow, &io);
+        assert_eq!(a.status(), 503);
+        assert_eq!(a.headers()["retry-after"], "30");
+        let v: serde_json::Value = serde_json::from_str(a.body()).unwrap();
+        assert_eq!(
+            (v["error"].as_str(), v["retry_after"].as_u64()),
+            (Some("rate_limited"), Some(30))
+        );
+        let busy = answer::not_sent(&NotSent::Busy);
+        assert_eq!(
+            (busy.status().as_u16(), &busy.headers()["retry-after"]),
+            (503, &"1".parse::<http::HeaderValue>().unwrap())
+        );
+        assert!(busy.body().contains("\"busy\""));
     }
 
     #[test]

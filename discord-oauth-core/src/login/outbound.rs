@@ -95,6 +95,49 @@ impl GlobalBreaker {
     }
 }
 
+/// Why an integration did not send a request to Discord at all: the caller is answered
+/// `503` with `Retry-After` instead (the Activity endpoints render it with
+/// [`embedded::answer::not_sent`](crate::embedded::answer::not_sent)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NotSent {
+    /// Every request slot ([`DEFAULT_MAX_CONCURRENT_REQUESTS`] by default) is taken.
+    Busy,
+    /// The [`GlobalBreaker`] is closed for this much longer.
+    GlobalRateLimit(Duration),
+}
+
+impl NotSent {
+    /// The `Retry-After` value, in whole seconds: one second while busy, else the time left
+    /// rounded up (at least one).
+    pub fn retry_after_secs(&self) -> u64 {
+        match self {
+            NotSent::Busy => 1,
+            NotSent::GlobalRateLimit(wait) => {
+                let whole = wait.as_secs();
+                let up = if wait.subsec_nanos() > 0 {
+                    whole.saturating_add(1)
+                } else {
+                    whole
+                };
+                up.max(1)
+            }
+        }
+    }
+
+    /// What a flow received instead of Discord's answer, if `response` is a [`held_answer`]:
+    /// the global rate limit with the wait it names.
+    pub fn from_held(response: &http::Response<Vec<u8>>) -> Option<Self> {
+        if !response.headers().contains_key(HELD_HEADER) {
+            return None;
+        }
+        let rate_limit = RateLimit::from_parts(response.headers(), response.body());
+        Some(NotSent::GlobalRateLimit(
+            rate_limit.retry_after.unwrap_or(DEFAULT_GLOBAL_WAIT),
+        ))
+    }
+}
+
 /// The local answer to a request held back by the [`GlobalBreaker`]: a `429` shaped like
 /// Discord's (`retry_after` in the body and `Retry-After`, `global: true`), marked with
 /// [`HELD_HEADER`]. The wait is rounded up to the millisecond, so that a flow that waits it
@@ -190,6 +233,26 @@ mod tests {
         let b = GlobalBreaker::default();
         assert!(b.observe(&answer(429, &[("x-ratelimit-global", "true")], ""), t0()));
         assert_eq!(b.closed_for(t0()), Some(DEFAULT_GLOBAL_WAIT));
+    }
+
+    #[test]
+    fn not_sent_names_a_whole_second_wait() {
+        assert_eq!(NotSent::Busy.retry_after_secs(), 1);
+        assert_eq!(NotSent::GlobalRateLimit(Duration::from_millis(1)).retry_after_secs(), 1);
+        assert_eq!(
+            NotSent::GlobalRateLimit(Duration::from_millis(2001)).retry_after_secs(),
+            3
+        );
+        assert_eq!(NotSent::GlobalRateLimit(Duration::from_secs(30)).retry_after_secs(), 30);
+        let held = held_answer(Duration::from_secs(20));
+        let Some(NotSent::GlobalRateLimit(wait)) = NotSent::from_held(&held) else {
+            panic!("a held answer is a global rate limit")
+        };
+        assert!(wait >= Duration::from_secs(20) && wait < Duration::from_secs(21));
+        assert_eq!(
+            NotSent::from_held(&answer(429, &[], r#"{"retry_after":5,"global":true}"#)),
+            None
+        );
     }
 
     #[test]

@@ -7,10 +7,15 @@
 //!   shows the user, opens the WebSocket with the `websocket_token` and chats;
 //! - `POST /api/token`: `{"code": "…", "scopes"?: […]}` → the SDK's `DISCORD_AUTHORIZE_SUCCESS`
 //!   JSON (token, `user_data`, `websocket_token`);
-//! - `POST /api/refresh`: `{"refresh_token": "…"}` → a new token set;
+//! - `POST /api/refresh`: `{"refresh_token": "…"}` with `Authorization: Bearer
+//!   <websocket_token>` (the websocket token that came with that refresh token) → a new token
+//!   set and a new websocket token; without that proof `401` JSON and nothing is sent to
+//!   Discord (with `DISCORD_PUBLIC_KEY` set, Discord's proxy signature is proof too);
 //! - `GET /ws?token=…` (or `Authorization: Bearer …`): a WebSocket chat (every message goes to
 //!   every connected user, the sender included); a missing or bad token is `401` JSON, before
-//!   any upgrade;
+//!   any upgrade. A chat line longer than [`MAX_MESSAGE_BYTES`] is answered "message too
+//!   long"; a WebSocket message over [`MAX_WEBSOCKET_MESSAGE_BYTES`] or a frame over
+//!   [`MAX_WEBSOCKET_FRAME_BYTES`] closes that connection (nothing larger is buffered);
 //! - `GET /api/sdk-config`: what the page needs (client id, scopes, the mock's authorize URL).
 //!
 //! With `DISCORD_CLIENT_ID` unset it starts the mock Discord from `tests/mock` in-process
@@ -26,6 +31,12 @@
 //!
 //! No cookies are used: inside Discord's iframe they would be third-party cookies, stored only
 //! with `SameSite=None; Secure; Partitioned`. The page keeps the tokens in memory.
+//!
+//! Hostile traffic costs little: `/api/token` and `/api/refresh` send at most
+//! [`DEFAULT_MAX_CONCURRENT_REQUESTS`](discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS)
+//! requests to Discord at a time and nothing while Discord's global rate limit is in effect
+//! (`503` with `Retry-After` instead), a refresh needs proof of the session, request bodies
+//! are capped at 4 KiB and WebSocket messages at 64 KiB.
 
 use std::error::Error;
 use std::net::SocketAddr;
@@ -56,8 +67,19 @@ type BoxError = Box<dyn Error + Send + Sync>;
 pub const AUDIENCE: &str = "activity-backend";
 /// The scopes the page asks for.
 pub const SCOPES: [Scope; 3] = [Scope::Identify, Scope::Email, Scope::Guilds];
-/// The longest chat message relayed, in bytes.
+/// The longest chat message relayed, in bytes; longer ones (up to
+/// [`MAX_WEBSOCKET_MESSAGE_BYTES`]) are answered "message too long".
 pub const MAX_MESSAGE_BYTES: usize = 1000;
+/// The largest WebSocket message the server reads (64 KiB, all frames of a fragmented
+/// message together). A larger one closes the connection; the server goes on serving the
+/// others. Change it here for a chat that relays more.
+pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 64 * 1024;
+/// The largest single WebSocket frame the server reads (64 KiB): a frame header announcing
+/// more closes the connection before its payload is buffered.
+pub const MAX_WEBSOCKET_FRAME_BYTES: usize = 64 * 1024;
+/// The most bytes of outgoing messages buffered for one slow client before its connection
+/// is closed.
+pub const MAX_WEBSOCKET_WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
@@ -311,6 +333,14 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     if let Some(uri) = &settings.redirect_uri {
         config = config.with_redirect_uri(uri.clone());
     }
+    let proxy_auth = settings
+        .proxy_public_key
+        .clone()
+        .map(|key| ProxyAuth::new(ProxyVerifier::new(key)));
+    if let Some(auth) = &proxy_auth {
+        // Behind Discord's proxy, a signed request is proof enough for a refresh too.
+        config = config.with_refresh_proxy_auth(auth.clone());
+    }
     let backend = EmbeddedBackend::new(config, ReqwestTransport::new()?);
     let sdk = SdkConfig {
         client_id,
@@ -329,10 +359,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
             Vec::new()
         },
     };
-    let proxy = settings
-        .proxy_public_key
-        .clone()
-        .map(|key| ProxyCheck::new(ProxyAuth::new(ProxyVerifier::new(key))));
+    let proxy = proxy_auth.map(ProxyCheck::new);
     let app = router(backend, sdk, proxy);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -409,7 +436,9 @@ async fn websocket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     upgrade
-        .max_message_size(MAX_MESSAGE_BYTES * 4)
+        .max_message_size(MAX_WEBSOCKET_MESSAGE_BYTES)
+        .max_frame_size(MAX_WEBSOCKET_FRAME_BYTES)
+        .max_write_buffer_size(MAX_WEBSOCKET_WRITE_BUFFER_BYTES)
         .on_upgrade(move |socket| chat(socket, claims, state.chat))
 }
 
@@ -442,6 +471,7 @@ async fn chat(mut socket: WebSocket, claims: WebsocketClaims, hub: broadcast::Se
                     // while this loop runs.
                     let _ = hub.send(chat_line(&user, text));
                 }
+                // An error includes a message or frame over the limits: this connection ends.
                 Some(Ok(Message::Close(_)) | Err(_)) | None => return,
                 Some(Ok(_)) => {}
             },

@@ -28,6 +28,19 @@ async function sdkAuthorize(config) {
   return body.code;
 }
 
+// The tokens of this session, in memory only (no cookies inside Discord's iframe).
+let session = null;
+
+// 429 (Discord's own) and 503 (nothing was sent: too busy, or Discord's global rate limit)
+// both name a wait.
+function failure(response, body, what) {
+  if (response.status === 429 || response.status === 503) {
+    const wait = body.retry_after === null || body.retry_after === undefined ? "a while" : body.retry_after + " s";
+    return new Error((body.message || what) + " (try again in " + wait + ")");
+  }
+  return new Error(body.message || what);
+}
+
 async function exchange(code, scopes) {
   const response = await fetch("/api/token", {
     method: "POST",
@@ -35,12 +48,27 @@ async function exchange(code, scopes) {
     body: JSON.stringify({ code, scopes }),
   });
   const body = await response.json();
-  if (response.status === 429) {
-    const wait = body.retry_after === null ? "a while" : body.retry_after + " s";
-    throw new Error("Discord is rate limiting; try again in " + wait + ".");
-  }
-  if (!response.ok) throw new Error(body.message || "token exchange failed");
+  if (!response.ok) throw failure(response, body, "token exchange failed");
   return body;
+}
+
+// A refresh proves that this page holds the session: the websocket_token that came with the
+// refresh token goes along as a Bearer token. The answer carries the next pair.
+async function refresh() {
+  const response = await fetch("/api/refresh", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      "authorization": "Bearer " + session.websocket_token,
+    },
+    body: JSON.stringify({ refresh_token: session.refresh_token }),
+  });
+  const body = await response.json();
+  if (!response.ok) throw failure(response, body, "refresh failed");
+  session.access_token = body.access_token;
+  session.refresh_token = body.refresh_token;
+  if (body.websocket_token) session.websocket_token = body.websocket_token;
+  $("refreshed").textContent = "tokens refreshed; the access token lasts " + body.expires_in + " s";
 }
 
 function showUser(auth) {
@@ -96,8 +124,17 @@ async function main() {
     try {
       const code = await sdkAuthorize(config);
       const auth = await exchange(code, config.scopes);
+      session = auth;
       showUser(auth);
       openChat(auth.websocket_token);
+    } catch (e) {
+      showError(e.message);
+    }
+  };
+  $("refresh").onclick = async () => {
+    showError("");
+    try {
+      await refresh();
     } catch (e) {
       showError(e.message);
     }

@@ -6,14 +6,18 @@
 use std::net::SocketAddr;
 use std::time::{Duration, SystemTime};
 
-use activity_backend::{AUDIENCE, Discord, Settings, Site, parse_key};
+use activity_backend::{
+    AUDIENCE, Discord, MAX_WEBSOCKET_FRAME_BYTES, MAX_WEBSOCKET_MESSAGE_BYTES, Settings, Site, parse_key,
+};
 use discord_oauth_core::embedded::{
     ProxyPayload, ProxyPublicKey, WebsocketKey, WebsocketTokenSigner, sign_proxy_payload,
 };
 use discord_oauth_core::{Scopes, Snowflake};
-use discord_oauth_mock::fixture;
+use discord_oauth_mock::{Endpoint, fixture};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 fn local() -> SocketAddr {
@@ -245,6 +249,127 @@ async fn with_a_public_key_the_api_requires_the_proxy_signature() {
     assert_eq!(req.send().await.unwrap().status(), 401);
     // the page itself is not behind the check
     assert_eq!(http.get(site.url()).send().await.unwrap().status(), 200);
+    site.stop();
+}
+
+/// Reads until the server ends the connection; a text message meanwhile is a failure (the
+/// server answered instead of closing). The 10 s limit only keeps a broken server from
+/// hanging the test.
+async fn assert_closed<S>(socket: &mut S, what: &str)
+where
+    S: futures_util::Stream<Item = Result<Message, tungstenite::Error>> + Unpin,
+{
+    loop {
+        let next = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: still open after 10 s"));
+        match next {
+            None | Some(Err(_) | Ok(Message::Close(_))) => return,
+            Some(Ok(Message::Text(t))) => panic!("{what}: answered {t} instead of closing"),
+            Some(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn oversized_websocket_messages_close_that_connection_and_the_server_keeps_serving() {
+    let site = site().await;
+    let http = reqwest::Client::new();
+    let auth = authorize(&http, &site, fixture::WUMPUS_ID).await;
+    let token = auth["websocket_token"].as_str().unwrap();
+    let connect = || async {
+        let (mut socket, _) = tokio_tungstenite::connect_async(ws_url(&site, token)).await.unwrap();
+        assert_eq!(next_text(&mut socket).await["from"], "server");
+        socket
+    };
+
+    // at the limit: read, answered "message too long" (it is over the chat's own limit)
+    let mut socket = connect().await;
+    socket
+        .send(Message::Text("x".repeat(MAX_WEBSOCKET_MESSAGE_BYTES).into()))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut socket).await["text"], "message too long");
+
+    // one byte over, in one frame: the connection is closed
+    socket
+        .send(Message::Text("x".repeat(MAX_WEBSOCKET_FRAME_BYTES + 1).into()))
+        .await
+        .unwrap();
+    assert_closed(&mut socket, "oversized frame").await;
+
+    // frames under the frame limit adding up to more than the message limit: closed too
+    let mut socket = connect().await;
+    let half = "x".repeat(MAX_WEBSOCKET_MESSAGE_BYTES / 2 + 1);
+    socket
+        .send(Message::Frame(Frame::message(
+            half.clone(),
+            OpCode::Data(Data::Text),
+            false,
+        )))
+        .await
+        .unwrap();
+    socket
+        .send(Message::Frame(Frame::message(half, OpCode::Data(Data::Continue), true)))
+        .await
+        .unwrap();
+    assert_closed(&mut socket, "oversized fragmented message").await;
+
+    // the server goes on: a new connection chats
+    let mut socket = connect().await;
+    socket.send(Message::Text("still here".into())).await.unwrap();
+    assert_eq!(
+        next_text(&mut socket).await,
+        serde_json::json!({ "from": fixture::WUMPUS_ID, "text": "still here" })
+    );
+    site.stop();
+}
+
+#[tokio::test]
+async fn refresh_needs_the_websocket_token_of_that_session() {
+    let site = site().await;
+    let mock = site.mock.as_ref().unwrap();
+    let http = reqwest::Client::new();
+    let auth = authorize(&http, &site, fixture::WUMPUS_ID).await;
+    let lena = authorize(&http, &site, fixture::LENA_ID).await;
+    let body = serde_json::json!({ "refresh_token": auth["refresh_token"] });
+    let refresh = |bearer: Option<&str>| {
+        let mut req = http.post(format!("{}/api/refresh", site.url())).json(&body);
+        if let Some(token) = bearer {
+            req = req.bearer_auth(token);
+        }
+        req.send()
+    };
+    let before = mock.count(Endpoint::Token);
+    let refused = refresh(None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let v: Value = refused.json().await.unwrap();
+    assert_eq!(v["error"], "missing_proof");
+    let other = refresh(lena["websocket_token"].as_str()).await.unwrap();
+    assert_eq!(other.status(), 403);
+    assert_eq!(mock.count(Endpoint::Token), before, "nothing reached Discord");
+
+    let ok = refresh(auth["websocket_token"].as_str()).await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let v: Value = ok.json().await.unwrap();
+    assert!(
+        v["refresh_token"].is_string() && v["websocket_token"].is_string(),
+        "{v}"
+    );
+    assert_eq!(mock.count(Endpoint::Token), before + 1);
+    // the page sends the websocket token with its refresh
+    let js = http
+        .get(format!("{}/app.js", site.url()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        js.contains("\"authorization\": \"Bearer \" + session.websocket_token"),
+        "app.js"
+    );
     site.stop();
 }
 

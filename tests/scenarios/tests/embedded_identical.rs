@@ -85,13 +85,41 @@ struct Answer {
 struct Sites {
     axum: axum::Router,
     actix_backend: actix_embedded::EmbeddedBackend,
+    /// Requests for the code `hold` wait here until released (then fail), keeping their
+    /// request slot taken meanwhile.
+    gate: Arc<tokio::sync::Semaphore>,
+    /// How many requests are waiting at the gate.
+    holding: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A request of the code `hold` waits for a permit of `gate`, then fails; any other is
+/// replayed or sent.
+async fn gated(
+    recording: Recording,
+    gate: Arc<tokio::sync::Semaphore>,
+    holding: Arc<std::sync::atomic::AtomicUsize>,
+    req: http::Request<Vec<u8>>,
+) -> Result<http::Response<Vec<u8>>, String> {
+    if req.body().windows(9).any(|w| w == b"code=hold") {
+        holding.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let permit = gate.acquire().await.map_err(|e| e.to_string())?;
+        permit.forget();
+        holding.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        return Err("released".to_owned());
+    }
+    replay_or_send(recording, req).await
 }
 
 fn sites(mock: &MockDiscord, recording: &Recording) -> Sites {
     let clock: discord_oauth_axum::Clock = Arc::new(|| UNIX_EPOCH + Duration::from_secs(NOW));
-    let rec = recording.clone();
-    let tower_transport = tower::service_fn(move |req| replay_or_send(rec.clone(), req));
-    let axum_backend = axum_embedded::EmbeddedBackend::new(config(mock), tower_transport).with_clock(clock.clone());
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let holding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (rec, g, h) = (recording.clone(), gate.clone(), holding.clone());
+    let tower_transport = tower::service_fn(move |req| gated(rec.clone(), g.clone(), h.clone(), req));
+    // One request to Discord at a time, on both.
+    let axum_backend = axum_embedded::EmbeddedBackend::new(config(mock), tower_transport)
+        .with_clock(clock.clone())
+        .with_max_concurrent_requests(1);
     let axum = axum::Router::new()
         .route("/api/token", axum::routing::post(axum_embedded::token))
         .route("/api/refresh", axum::routing::post(axum_embedded::refresh))
@@ -100,28 +128,48 @@ fn sites(mock: &MockDiscord, recording: &Recording) -> Sites {
             axum::routing::get(|u: axum_embedded::WebsocketUser| async move { u.0.sub.to_string() }),
         )
         .with_state(axum_backend);
-    let rec = recording.clone();
+    let (rec, g, h) = (recording.clone(), gate.clone(), holding.clone());
     let actix_transport = move |req: http::Request<Vec<u8>>| {
-        let rec = rec.clone();
+        let (rec, g, h) = (rec.clone(), g.clone(), h.clone());
         async move {
-            replay_or_send(rec, req)
+            gated(rec, g, h, req)
                 .await
                 .map_err(discord_oauth_actix::transport::TransportError::Failed)
         }
     };
     let actix_backend = actix_embedded::EmbeddedBackend::builder(config(mock), actix_transport)
         .clock(clock)
+        .max_concurrent_requests(1)
         .build();
-    Sites { axum, actix_backend }
+    Sites {
+        axum,
+        actix_backend,
+        gate,
+        holding,
+    }
 }
 
 async fn axum_answer(app: &axum::Router, method: &str, uri: &str, content_type: &str, body: &str) -> Answer {
-    let req = http::Request::builder()
+    axum_answer_as(app, method, uri, content_type, body, None).await
+}
+
+/// With `Authorization: Bearer <bearer>` when given.
+async fn axum_answer_as(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> Answer {
+    let mut req = http::Request::builder()
         .method(method)
         .uri(uri)
-        .header("content-type", content_type)
-        .body(axum::body::Body::from(body.to_owned()))
-        .unwrap();
+        .header("content-type", content_type);
+    if let Some(token) = bearer {
+        req = req.header("authorization", format!("Bearer {token}"));
+    }
+    let req = req.body(axum::body::Body::from(body.to_owned())).unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
     let h = |n: &str| resp.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
     let (content_type, cache_control, retry_after) = (h("content-type"), h("cache-control"), h("retry-after"));
@@ -143,6 +191,18 @@ async fn actix_answer(
     content_type: &str,
     body: &str,
 ) -> Answer {
+    actix_answer_as(backend, method, uri, content_type, body, None).await
+}
+
+/// With `Authorization: Bearer <bearer>` when given.
+async fn actix_answer_as(
+    backend: &actix_embedded::EmbeddedBackend,
+    method: &str,
+    uri: &str,
+    content_type: &str,
+    body: &str,
+    bearer: Option<&str>,
+) -> Answer {
     use actix_web::{App, web};
     let app = actix_test::init_service(
         App::new()
@@ -155,12 +215,14 @@ async fn actix_answer(
             ),
     )
     .await;
-    let req = actix_test::TestRequest::default()
+    let mut req = actix_test::TestRequest::default()
         .method(method.parse().unwrap())
         .uri(uri)
-        .insert_header(("content-type", content_type))
-        .set_payload(body.to_owned())
-        .to_request();
+        .insert_header(("content-type", content_type));
+    if let Some(token) = bearer {
+        req = req.insert_header(("authorization", format!("Bearer {token}")));
+    }
+    let req = req.set_payload(body.to_owned()).to_request();
     let resp = actix_test::call_service(&app, req).await;
     let h = |n: &str| resp.headers().get(n).map(|v| v.to_str().unwrap().to_owned());
     let (content_type, cache_control, retry_after) = (h("content-type"), h("cache-control"), h("retry-after"));
@@ -218,12 +280,28 @@ async fn axum_and_actix_answer_byte_identical_json() {
         assert_same(&uri, &a, &b);
     }
 
-    // refresh
+    // refresh, proven with that websocket token; and every refusal of a refresh: no proof,
+    // a forged token, a genuine token of another session
     let rt = serde_json::json!({ "refresh_token": v["refresh_token"] }).to_string();
-    let a = axum_answer(&s.axum, "POST", "/api/refresh", json, &rt).await;
-    let b = actix_answer(&s.actix_backend, "POST", "/api/refresh", json, &rt).await;
-    assert_eq!(a.status, 200);
+    let a = axum_answer_as(&s.axum, "POST", "/api/refresh", json, &rt, Some(ws)).await;
+    let b = actix_answer_as(&s.actix_backend, "POST", "/api/refresh", json, &rt, Some(ws)).await;
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
     assert_same("refresh", &a, &b);
+    let forged = format!("{ws}x");
+    let refreshed: serde_json::Value = serde_json::from_slice(&a.body).unwrap();
+    let next_rt = serde_json::json!({ "refresh_token": refreshed["refresh_token"] }).to_string();
+    let before = mock.count(Endpoint::Token);
+    for (what, bearer, status) in [
+        ("refresh without proof", None, 401),
+        ("refresh with a forged token", Some(forged.as_str()), 401),
+        ("refresh with a token of the previous session", Some(ws), 403),
+    ] {
+        let a = axum_answer_as(&s.axum, "POST", "/api/refresh", json, &next_rt, bearer).await;
+        let b = actix_answer_as(&s.actix_backend, "POST", "/api/refresh", json, &next_rt, bearer).await;
+        assert_eq!(a.status, status, "{what}: {}", String::from_utf8_lossy(&a.body));
+        assert_same(what, &a, &b);
+    }
+    assert_eq!(mock.count(Endpoint::Token), before, "no refusal reached Discord");
 
     // every refusal (the recording is cleared so the reused code reaches Discord again)
     recording.lock().unwrap().clear();
@@ -253,4 +331,54 @@ async fn axum_and_actix_answer_byte_identical_json() {
     let b = actix_answer(&s.actix_backend, "POST", "/api/token", json, &body).await;
     assert_eq!(a.status, 429);
     assert_same("429", &a, &b);
+
+    // every request slot taken (one, held at the gate): 503 busy, nothing sent
+    let hold = r#"{"code":"hold"}"#;
+    let app = s.axum.clone();
+    let held_axum = actix_web::rt::spawn(async move { axum_answer(&app, "POST", "/api/token", json, hold).await });
+    let backend = s.actix_backend.clone();
+    let held_actix =
+        actix_web::rt::spawn(async move { actix_answer(&backend, "POST", "/api/token", json, hold).await });
+    while s.holding.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        tokio::task::yield_now().await;
+    }
+    let code = mock
+        .sdk_authorize(fixture::CLIENT_ID, fixture::WUMPUS_ID, "identify")
+        .unwrap();
+    let body = serde_json::json!({ "code": code }).to_string();
+    let before = mock.count(Endpoint::Token);
+    let a = axum_answer(&s.axum, "POST", "/api/token", json, &body).await;
+    let b = actix_answer(&s.actix_backend, "POST", "/api/token", json, &body).await;
+    assert_eq!((a.status, a.retry_after.as_deref()), (503, Some("1")));
+    assert_same("busy", &a, &b);
+    assert_eq!(mock.count(Endpoint::Token), before, "nothing sent while busy");
+    s.gate.add_permits(2);
+    let (a, b) = (held_axum.await.unwrap(), held_actix.await.unwrap());
+    assert_same("released", &a, &b);
+
+    // Discord's global 429 (recorded once, replayed to actix), then the breaker's 503
+    let code = mock
+        .sdk_authorize(fixture::CLIENT_ID, fixture::WUMPUS_ID, "identify")
+        .unwrap();
+    mock.inject(
+        Fault::rate_limited(Endpoint::Token)
+            .retry_after(30.0)
+            .global(true)
+            .once(),
+    );
+    let body = serde_json::json!({ "code": code }).to_string();
+    let a = axum_answer(&s.axum, "POST", "/api/token", json, &body).await;
+    let b = actix_answer(&s.actix_backend, "POST", "/api/token", json, &body).await;
+    assert_eq!(a.status, 429);
+    assert_same("global 429", &a, &b);
+    let before = mock.count(Endpoint::Token);
+    let a = axum_answer(&s.axum, "POST", "/api/token", json, &body).await;
+    let b = actix_answer(&s.actix_backend, "POST", "/api/token", json, &body).await;
+    assert_eq!((a.status, a.retry_after.as_deref()), (503, Some("30")));
+    assert_same("breaker closed", &a, &b);
+    assert_eq!(
+        mock.count(Endpoint::Token),
+        before,
+        "nothing sent while the breaker is closed"
+    );
 }
