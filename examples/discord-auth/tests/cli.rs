@@ -44,6 +44,12 @@ async fn login_status_token_export_list_and_logout_against_the_mock() {
     let env = Env::start(true).await;
     let page = env.login(&["--scopes", "identify,email,guilds"]).await;
     assert!(page.contains("Logged in as wumpus"), "{page}");
+    let tokens = stored(&env, "default").unwrap().tokens;
+    assert!(
+        !page.contains(tokens.access_token.secret().as_str()),
+        "I-08: no token on the page"
+    );
+    assert!(!page.contains(tokens.refresh_token.unwrap().secret().as_str()));
 
     // The authorization request: code flow, PKCE S256, state, our redirect URI.
     let authorize = env.discord.last_request(Endpoint::Authorize).unwrap();
@@ -414,7 +420,11 @@ async fn login_denied_consent_exits_nonzero_and_stores_nothing() {
     assert!(callback.contains("error=access_denied"));
     let page = http.get(&callback).send().await.unwrap();
     assert_eq!(page.status(), 400);
-    assert!(page.text().await.unwrap().contains("You cancelled"));
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let page = page.text().await.unwrap();
+    assert!(page.contains("You cancelled"), "{page}");
+    // I-08: Discord's free-text description is not echoed on the page.
+    assert!(!page.contains(discord_oauth_mock::errors::ACCESS_DENIED), "{page}");
     let out = finish(child).await;
     assert!(!out.ok());
     assert!(out.stderr.contains("denied"), "{}", out.stderr);
@@ -461,6 +471,15 @@ async fn i04_i05_the_listener_answers_only_the_callback() {
     let env = Env::start(true).await;
     let (child, url) = env.start_login(&[]).await;
     let http = http();
+    // I-02: the listener is on loopback only; the machine's other addresses do not answer.
+    if let Some(ip) = non_loopback_address() {
+        assert!(
+            tokio::net::TcpStream::connect((ip, env.port)).await.is_err(),
+            "the listener answered on {ip}"
+        );
+    } else {
+        eprintln!("no non-loopback address on this machine: the wildcard check is skipped");
+    }
     let base = format!("http://127.0.0.1:{}", env.port);
     let other = http.get(format!("{base}/other")).send().await.unwrap();
     assert_eq!(other.status(), 404);
@@ -480,6 +499,29 @@ async fn i04_i05_the_listener_answers_only_the_callback() {
     assert!(out.ok(), "{}", out.stderr);
     // A second callback after the first gets nothing: the listener is gone.
     assert!(http.get(&env.redirect_uri).send().await.is_err());
+}
+
+/// An address of this machine other than loopback, if it has one (the source address the
+/// system would use towards a documentation-only address; nothing is sent).
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+#[tokio::test]
+async fn i01_without_a_display_the_authorize_url_is_printed() {
+    let env = Env::start(true).await;
+    // No --no-browser, but no DISPLAY or WAYLAND_DISPLAY (the test environment removes them).
+    let out = env
+        .run(&["login", "--redirect-uri", &env.redirect_uri, "--timeout", "1"])
+        .await;
+    assert!(!out.ok(), "nobody answered");
+    let urls: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("http")).collect();
+    assert_eq!(urls.len(), 1, "{}", out.stdout);
+    assert!(urls[0].starts_with(&env.discord.authorize_url()), "{}", urls[0]);
+    assert!(urls[0].contains("code_challenge_method=S256"));
 }
 
 #[tokio::test]
