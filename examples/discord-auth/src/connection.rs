@@ -116,3 +116,42 @@ pub fn rfc3339(t: SystemTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| format!("{}", unix_seconds(t)))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use discord_oauth_core::Scopes;
+
+    use super::*;
+
+    #[test]
+    fn e02_debug_output_redacts_every_secret() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000);
+        let tokens = TokenSet::parse(
+            br#"{"access_token":"access-secret-1","token_type":"Bearer","expires_in":600,
+                 "refresh_token":"refresh-secret-2","scope":"identify guilds"}"#,
+            &Scopes::new(),
+            now,
+        )
+        .unwrap();
+        let connection = Connection {
+            client_id: "1100000000000000001".into(),
+            client_secret: Some(ClientSecret::new("client-secret-3".into())),
+            authorize_url: "https://discord.com/oauth2/authorize".parse().unwrap(),
+            api_base: "https://discord.com/api/v10".parse().unwrap(),
+            redirect_uri: "http://127.0.0.1:53134/callback".into(),
+            tokens,
+            user: None,
+            logged_in_at: 0,
+        };
+        let debug = format!("{connection:?}");
+        for secret in ["access-secret-1", "refresh-secret-2", "client-secret-3"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert_eq!(connection.state(now), State::Connected);
+        assert_eq!(connection.state(now + Duration::from_secs(600)), State::Expired);
+        assert_eq!(connection.scope_names(), ["identify", "guilds"]);
+        assert_eq!(rfc3339(now), "2027-01-15T08:00:00Z");
+    }
+}
