@@ -189,6 +189,10 @@ pub async fn login(vault: Arc<Vault>, http: Http, request: LoginRequest) -> Resu
             .await;
     });
 
+    // Listen for Ctrl-C (and SIGTERM) before anything is shown, so an interruption at any
+    // moment ends the login cleanly.
+    let interrupted = interruption()?;
+
     eprintln!(
         "Waiting for Discord to redirect the browser to {} (this redirect URI must be registered for your application in the Discord Developer Portal).",
         request.redirect_uri
@@ -213,16 +217,36 @@ pub async fn login(vault: Arc<Vault>, http: Http, request: LoginRequest) -> Resu
                 request.timeout.as_secs()
             )).await
         }
-        r = tokio::signal::ctrl_c() => {
-            let _ = r;
-            abandon(&state, "interrupted; nothing was stored".to_owned()).await
-        }
+        () = interrupted => abandon(&state, "interrupted; nothing was stored".to_owned()).await,
     };
     let _ = stop_tx.send(());
     if tokio::time::timeout(Duration::from_secs(5), server).await.is_err() {
         eprintln!("warning: the login listener did not stop within 5 s");
     }
     outcome
+}
+
+/// A future that completes on Ctrl-C (SIGINT) or SIGTERM; the handlers are installed now.
+#[cfg(unix)]
+fn interruption() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let listen = |kind| signal(kind).map_err(|e| Error::Login(format!("cannot handle signals: {e}")));
+    let mut int = listen(SignalKind::interrupt())?;
+    let mut term = listen(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
+/// A future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn interruption() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 /// Ends a login that is still waiting: takes the pending authorization so no callback can use

@@ -466,6 +466,34 @@ async fn i04_login_timeout_exits_nonzero_closes_the_listener_and_stores_nothing(
     );
 }
 
+#[cfg(unix)]
+#[tokio::test]
+async fn i04_ctrl_c_ends_the_login_closes_the_listener_and_stores_nothing() {
+    let env = Env::start(true).await;
+    let (child, url) = env.start_login(&[]).await;
+    let pid = child.id().unwrap();
+    let kill = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -INT {pid}")])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = finish(child).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a clean exit, not death by signal: {}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("interrupted; nothing was stored"), "{}", out.stderr);
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", env.port)).await.is_err());
+    // The authorization URL leads nowhere now: Discord's redirect finds no listener.
+    let consent = http().get(&url).send().await.unwrap();
+    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+    assert!(http().get(&callback).send().await.is_err());
+    assert_eq!(env.discord.count(Endpoint::Token), 0);
+    assert!(!env.connection_file("default").exists());
+}
+
 #[tokio::test]
 async fn i04_i05_the_listener_answers_only_the_callback() {
     let env = Env::start(true).await;
