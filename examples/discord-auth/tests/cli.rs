@@ -228,6 +228,23 @@ async fn run_child() {
     let base = std::env::var("DISCORD_API_BASE").unwrap();
     let token = std::env::var("DISCORD_ACCESS_TOKEN").unwrap();
     let http = http();
+    if std::env::var("CHILD_MODE").as_deref() == Ok("twice") {
+        // Two calls to /users/@me; between them the test changes the token behind the proxy.
+        let me = || http.get(format!("{base}/users/@me")).bearer_auth(&token).send();
+        let first = me().await.unwrap().status().as_u16();
+        std::fs::write(format!("{out}.first"), first.to_string()).unwrap();
+        let go = format!("{out}.go");
+        while !std::path::Path::new(&go).exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let second = me().await.unwrap().status().as_u16();
+        std::fs::write(
+            &out,
+            serde_json::json!({ "first": first, "second": second }).to_string(),
+        )
+        .unwrap();
+        return;
+    }
     let me = http
         .get(format!("{base}/users/@me"))
         .bearer_auth(&token)
@@ -361,6 +378,56 @@ async fn run_refreshes_an_expired_token_before_forwarding() {
     assert_eq!(
         env.discord.last_request(Endpoint::CurrentUser).unwrap().bearer_token(),
         Some(fresh.as_str())
+    );
+}
+
+#[tokio::test]
+async fn run_retries_once_with_the_token_another_process_refreshed() {
+    let env = Env::start(true).await;
+    env.login(&[]).await;
+    env.discord.clear_requests();
+    let report = env.home().join("child-report.json");
+    let args = child_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut cmd = env.command(&args);
+    cmd.env("CHILD_OUT", &report).env("CHILD_MODE", "twice");
+    let child = cmd.spawn().unwrap();
+    let first = std::path::PathBuf::from(format!("{}.first", report.display()));
+    tokio::time::timeout(STEP, async {
+        while !first.exists() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the child made its first call");
+    let old = stored(&env, "default").unwrap().tokens.access_token.secret().clone();
+    // Discord stops accepting the proxy's token, and another process refreshes.
+    env.discord.expire_access_tokens();
+    let vault = Vault::open_existing(env.home(), &file_keys()).unwrap().unwrap();
+    let mut connection = vault.load("default").unwrap().unwrap();
+    connection.tokens.expires_at = SystemTime::now() - Duration::from_secs(1);
+    vault.store("default", &connection).unwrap();
+    let refreshed = env.run(&["token"]).await;
+    assert!(refreshed.ok(), "{}", refreshed.stderr);
+    let new = refreshed.stdout.trim().to_owned();
+    assert_ne!(new, old);
+    std::fs::write(format!("{}.go", report.display()), "").unwrap();
+    let out = finish(child).await;
+    assert!(out.ok(), "{}", out.stderr);
+    let seen: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(seen["first"], 200);
+    assert_eq!(seen["second"], 200, "the 401 was retried with the stored token");
+    let calls = env.discord.requests_to(Endpoint::CurrentUser);
+    let bearers: Vec<_> = calls.iter().map(|r| r.bearer_token().unwrap().to_owned()).collect();
+    assert_eq!(
+        bearers,
+        [old.clone(), old, new],
+        "first call, the refused one, the retry"
+    );
+    assert_eq!(
+        env.discord.count_grant("refresh_token"),
+        1,
+        "the proxy did not refresh again"
     );
 }
 
