@@ -13,11 +13,12 @@ mod checks;
 type Check = fn(&[u8]);
 
 /// Every fuzz target and its check; a target without an entry here fails `every_target_is_replayed`.
-const TARGETS: [(&str, Check); 8] = [
+const TARGETS: [(&str, Check); 9] = [
     ("api_models", checks::api_models),
     ("callback_query", checks::callback_query),
     ("id_token", checks::id_token),
     ("implicit_fragment", checks::implicit_fragment),
+    ("login_cookie", checks::login_cookie),
     ("rate_limit", checks::rate_limit),
     ("return_to", checks::return_to),
     ("session_decode", checks::session_decode),
@@ -107,6 +108,11 @@ fn corpus_rate_limit() {
 #[test]
 fn corpus_return_to() {
     replay("return_to");
+}
+
+#[test]
+fn corpus_login_cookie() {
+    replay("login_cookie");
 }
 
 #[test]

@@ -1164,3 +1164,42 @@ fn assert_cdn(url: &Url, prefixes: &[&str]) {
         "CDN URL path escapes: {url}"
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// login_cookie
+// ---------------------------------------------------------------------------------------------
+
+/// `login_cookie`: the callback route reading a login's sealed cookie
+/// (`login::pending_cookie`). The input's first line is the callback's query string, the rest
+/// the request's `Cookie` header.
+///
+/// Asserts: never a panic; no input yields a code exchange (a login cookie cannot be forged
+/// without the key); at most one cookie deletion is answered (the one named by the `state`).
+pub fn login_cookie(data: &[u8]) {
+    let (query, cookie) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let query = String::from_utf8_lossy(query);
+    let config = match LoginConfig::builder(CLIENT_ID, REDIRECT_URI)
+        .client_secret("937it3ow87i4ery69876wqire")
+        .login_cookie_key(match discord_oauth_core::login::pending_cookie::LoginCookieKey::derive(&[42u8; 64]) {
+            Ok(k) => k,
+            Err(e) => panic!("the fixed key is invalid: {e}"),
+        })
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("the fixed login config is invalid: {e}"),
+    };
+    let consumed = discord_oauth_core::login::pending_cookie::ConsumedStates::with_capacity(4);
+    for now in [0, NOW, u64::from(u32::MAX)] {
+        let Some(now) = UNIX_EPOCH.checked_add(Duration::from_secs(now)) else {
+            continue;
+        };
+        let start = config.callback_start(&query, [cookie], &consumed, now);
+        assert!(start.result.is_err(), "a forged login cookie was accepted");
+        let answer = start.clear.finish(http::Response::new(String::new()));
+        assert!(answer.headers().get_all(http::header::SET_COOKIE).iter().count() <= 1);
+    }
+}
