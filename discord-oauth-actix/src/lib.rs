@@ -27,13 +27,19 @@
 //! [`discord_oauth_core::login::answer`] and drive the flows of
 //! [`discord_oauth_core::login::flow`]):
 //! - `GET /auth/login?return_to=/path` → `303` to Discord; the pending login (state, PKCE
-//!   verifier, where to return) goes into the session, up to 5 at a time.
-//! - `GET /auth/callback` → validates `state` (single use, constant time), exchanges the code,
+//!   verifier, where to return) goes into its own sealed cookie
+//!   (`discord_oauth_core::login::pending_cookie`), up to 5 at a time; nothing is stored and
+//!   the session is not touched (an anonymous visitor costs the server no state). A
+//!   `return_to` over 512 bytes is a `400`.
+//! - `GET /auth/callback` → opens the login cookie of its `state` and validates it (single
+//!   use, constant time, expiry), exchanges the code,
 //!   fetches `/users/@me`, renews the session, stores user + tokens, `303` to the validated
 //!   `return_to`. Failures are friendly HTML pages: 400 for anything the browser sent, 502 when
 //!   Discord misbehaves, 503 with `Retry-After` when Discord rate limits or cannot be reached.
-//! - `POST /auth/logout` → revokes the grant at Discord (best effort), purges the session,
-//!   `303` to `/`. Other methods get `405` with `Allow: POST`; a cross-site `Origin` gets `403`.
+//! - `POST /auth/logout` → ends the login first (forgotten by the fast path, remembered as
+//!   ended so no copy of its session is served here, announced to the other instances with a
+//!   [revocation broadcast](DiscordOAuthBuilder::revocation_broadcast)), purges the session,
+//!   then revokes the grant at Discord (best effort), `303` to `/`. Other methods get `405` with `Allow: POST`; a cross-site `Origin` gets `403`.
 //!
 //! Every other request passes [`DiscordAuth`], which puts an [`AuthState`] into the request
 //! extensions; if the access token expires within the refresh skew (5 min) it is refreshed
@@ -46,16 +52,16 @@
 //! tokens, proxy signatures) is in [`embedded`].
 //!
 //! # How we chose the defaults
-//! - **Sessions**: actix-session with the cookie store ([`DiscordOAuth::cookie_session`]):
-//!   nothing to run, the cookie is encrypted (private), `SameSite=Lax` (the callback is a
-//!   cross-site redirect), `HttpOnly`, `Secure` + `__Host-` on https. The cookie store is
-//!   actix-session's no-infrastructure choice, and any number of instances sharing the key can
-//!   read its cookies. actix-session has no in-memory store; [`MemoryStore`] is one (server-side,
-//!   one process), for [`DiscordOAuth::session_middleware`]. Its limits: a copied cookie stays valid
-//!   until it expires, even after logout, and a refresh is written with the response that
-//!   triggered it. When logout must kill every copy, use a server-side store: actix-session's
-//!   Redis store (feature `redis`, see [Several instances](#several-instances-redis)) or any
-//!   other, with [`DiscordOAuth::session_middleware`].
+//! - **Sessions**: a server-side store with [`DiscordOAuth::session_middleware`]:
+//!   [`MemoryStore`] for one process (actix-session has no in-memory store; this one is
+//!   bounded: 100,000 sessions, 256 MiB), actix-session's Redis store for several (feature
+//!   `redis`, see [Several instances](#several-instances-redis)). The cookie is encrypted
+//!   (private), `SameSite=Lax` (the callback is a cross-site redirect), `HttpOnly`, `Secure` +
+//!   `__Host-` on https. The cookie store ([`DiscordOAuth::cookie_session`]) needs nothing
+//!   server-side, but a copy of its cookie cannot be deleted: after a logout it is refused by
+//!   the instances that know of the logout (this one, and those that hear its revocation
+//!   broadcast) until they restart, and accepted by the others until it expires; a refresh is
+//!   written with the response that triggered it.
 //! - **Session expiry**: the cookie and the stored session expire 7 days after the last
 //!   change ([`SESSION_TTL`]); an active session is marked changed about once a day, so this
 //!   is an idle timeout. A session holding only logins in progress is stored until they expire

@@ -319,6 +319,11 @@ where
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let shared = &self.oauth.shared;
+        // `/auth/login` reads and writes no session (the login in progress goes into its own
+        // cookie): it skips actix-session, so it neither loads a store nor fails with one.
+        if shared.config.route(req.path()) == Some(discord_oauth_core::login::answer::Route::Login) {
+            return Box::pin(self.fast.call(req));
+        }
         if shared.fast.enabled()
             && let Some(entry) = self.fast_entry(&req)
         {
@@ -546,11 +551,12 @@ impl DiscordOAuth {
     }
 
     /// [`DiscordOAuth::session_middleware`] with actix-session's cookie store: the whole
-    /// session (logins in progress, user and tokens) lives in one encrypted cookie, kept under
-    /// 4 KiB (the user record is compact, at most 5 logins may be pending). Nothing to run
-    /// server-side, and any number of instances sharing the key can read it; but a copied
-    /// cookie stays valid until it expires, even after logout. Use a server-side store (Redis,
-    /// feature `redis`) when that matters.
+    /// session (user and tokens) lives in one encrypted cookie, kept under 4 KiB (the user
+    /// record is compact). Nothing to run server-side, and any number of instances sharing the
+    /// key can read it; but a copied cookie cannot be deleted: after a logout, the instances
+    /// that know of it (this one, and those that hear its revocation broadcast) refuse it
+    /// until they restart, the others accept it until it expires. Use a server-side store
+    /// ([`crate::MemoryStore`], Redis with feature `redis`) when that matters.
     ///
     /// # Security
     /// `key` encrypts the tokens in the cookie: at least 64 bytes of key material, kept

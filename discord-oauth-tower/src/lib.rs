@@ -2,15 +2,22 @@
 //!
 //! [`DiscordOAuthLayer`] serves three routes and guards nothing by itself:
 //! - `GET /auth/login?return_to=/path` → `303` to Discord; the pending login (state, PKCE
-//!   verifier, where to return) is stored server-side in the session, up to 5 at a time so
-//!   several tabs can log in at once.
-//! - `GET /auth/callback` → validates `state` (single use, constant time), exchanges the code,
+//!   verifier, where to return) goes into its own sealed cookie
+//!   (`discord_oauth_core::login::pending_cookie`), up to 5 at a time so several tabs can log
+//!   in at once. Nothing is stored: an anonymous visitor costs the server no state, and the
+//!   session store is not read. A `return_to` over 512 bytes is a `400`.
+//! - `GET /auth/callback` → opens the login cookie of its `state` and validates it (single use,
+//!   constant time, expiry), exchanges the code,
 //!   fetches `/users/@me`, issues a new session id, stores user + tokens, `303` to the
 //!   validated `return_to`. Failures are friendly HTML pages: 400 for anything the browser
 //!   sent, 502 when Discord misbehaves, 503 (with `Retry-After`) when Discord rate limits or
 //!   cannot be reached, or the session store is down. Never a panic, never a 500.
-//! - `POST /auth/logout` → revokes the grant at Discord (best effort), deletes the session,
-//!   `303` to `/`. `GET` is `405`.
+//! - `POST /auth/logout` → ends the session first (out of the cache and the fast path, out of
+//!   the store, remembered as ended and announced to the other instances, see [`revocation`]),
+//!   then revokes the grant at Discord (best effort), `303` to `/`. `GET` is `405`.
+//!
+//! Sessions: [`MemoryStore`] is the bounded in-process store for one instance (100,000
+//! sessions, 256 MiB); use any `tower-sessions` store (e.g. Redis) for several.
 //!
 //! Every other request gets an [`AuthState`] in its extensions. If the access token expires
 //! within the refresh skew (5 min), it is refreshed first, once per session: concurrent
@@ -27,8 +34,13 @@
 //! - a refresh happens once per session across instances: the others wait for the lock, then
 //!   re-read the session from the store and use the new tokens;
 //! - each instance keeps decoded sessions in memory for up to the cache TTL (30 s by default,
-//!   [`DiscordOAuthLayerBuilder::cache_ttl`]): a logout on one instance is seen by the others
-//!   within that time. Tokens are never refreshed from the cache: the refresh re-reads the store.
+//!   [`DiscordOAuthLayerBuilder::cache_ttl`]); with a revocation broadcast
+//!   ([`DiscordOAuthLayerBuilder::revocation_broadcast`], `RedisRevocations`) a logout on one
+//!   instance ends the session in every instance's cache at once, without one within the TTL.
+//!   Tokens are never refreshed from the cache: the refresh re-reads the store.
+//! - every instance needs the same login cookie key
+//!   (`LoginConfigBuilder::login_cookie_key`), so that a login started on one can finish on
+//!   another.
 //! - a store outage answers `503` with `Retry-After` (sessions cached here keep working until
 //!   their cache entry expires); nobody is logged out by it.
 //!

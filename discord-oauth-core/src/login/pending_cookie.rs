@@ -643,7 +643,14 @@ mod tests {
         assert!(r.body().contains("512"));
         assert!(r.headers().get(SET_COOKIE).is_none());
         let ok = format!("return_to=/{}", "a".repeat(MAX_RETURN_TO_LEN - 1));
-        assert_eq!(config.login_answer(&ok, [], &mut rng, t0()).status(), 303);
+        let longest = config.login_answer(&ok, [], &mut rng, t0());
+        assert_eq!(longest.status(), 303);
+        let cookie = set_cookies(&longest).remove(0);
+        assert!(
+            cookie.len() < 1500,
+            "the largest login cookie is {} bytes",
+            cookie.len()
+        );
 
         let r = config.login_answer("", [], &mut rng, t0());
         let mut cookies = Vec::new();

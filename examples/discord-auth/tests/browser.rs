@@ -77,16 +77,21 @@ impl Browser {
     }
 }
 
+/// The text of the element matching `css`. Polls: a page that is still navigating (a stale or
+/// missing element) is simply read again.
 async fn text(client: &Client, css: &str) -> String {
-    client
-        .wait()
-        .at_most(STEP)
-        .for_element(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    let mut last = None;
+    for _ in 0..100 {
+        match client.find(Locator::Css(css)).await {
+            Ok(el) => match el.text().await {
+                Ok(text) => return text,
+                Err(e) => last = Some(e.to_string()),
+            },
+            Err(e) => last = Some(e.to_string()),
+        }
+        tokio::time::sleep(STEP / 100).await;
+    }
+    panic!("no readable {css}: {last:?}");
 }
 
 #[tokio::test]

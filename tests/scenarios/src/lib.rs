@@ -428,6 +428,21 @@ impl Browser {
         copy
     }
 
+    /// The `Cookie` header this browser sends to the site (all its cookies).
+    pub fn cookie_header(&self) -> String {
+        let url: url::Url = self.site.parse().unwrap();
+        self.jar
+            .cookies(&url)
+            .map(|h| h.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// Adds a cookie for the site to this browser's jar (e.g. one an attacker planted).
+    pub fn plant_cookie(&self, pair: &str) {
+        let url: url::Url = self.site.parse().unwrap();
+        self.jar.add_cookie_str(&format!("{pair}; Path=/"), &url);
+    }
+
     /// The session cookie's value, if any.
     pub fn session_cookie(&self) -> Option<String> {
         let url: url::Url = self.site.parse().unwrap();

@@ -234,34 +234,38 @@ pub async fn open_redirects_end_on_this_site(kind: SiteKind) {
     assert_eq!(location(&r), "/me?x=1");
 }
 
-/// The session id changes at login; the cookie is HttpOnly and SameSite=Lax, not Secure on
-/// plain http.
+/// The login cookie and the session cookie are HttpOnly, SameSite=Lax, `Path=/`, not Secure on
+/// plain http; no session exists before the callback, and the callback starts one (a second
+/// login's new id: [`h05_a_new_login_ends_the_previous_sessions_cookie`]).
 pub async fn session_id_changes_and_cookie_flags(kind: SiteKind) {
     let site = TestSite::start(kind).await;
     let b = site.browser();
     let start = b.get("/auth/login").await;
-    let cookie = start.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "no Secure on http: {cookie}");
-    assert!(cookie.contains("Path=/"), "{cookie}");
+    let set_cookies = |r: &reqwest::Response| -> Vec<String> {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    };
+    let login = set_cookies(&start);
+    assert_eq!(login.len(), 1, "{login:?}");
     let authorize = location(&start);
-    let before = b.session_cookie().unwrap();
+    assert!(b.session_cookie().is_none(), "no session before the callback");
     let callback = b.consent(&authorize).await;
     let done = b.get(&callback).await;
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
-    let after = b.session_cookie().unwrap();
-    assert_ne!(before, after, "session id must change at login");
-    // The old id is worthless now.
-    let old = Browser::new(&site.url, &site.mock.base_url());
-    let r = old
-        .http
-        .get(format!("{}/me", site.url))
-        .header("cookie", format!("discord_oauth={before}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let after = set_cookies(&done);
+    let session = after.iter().find(|c| c.starts_with("discord_oauth=")).unwrap();
+    let used = after.iter().find(|c| c.starts_with("discord_oauth_login.")).unwrap();
+    assert!(used.contains("Max-Age=0"), "the used login cookie is deleted: {used}");
+    for cookie in [&login[0], session] {
+        assert!(cookie.contains("HttpOnly"), "{cookie}");
+        assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+        assert!(!cookie.contains("Secure"), "no Secure on http: {cookie}");
+        assert!(cookie.contains("Path=/"), "{cookie}");
+    }
+    assert!(b.me().await.is_ok());
 }
 
 /// With an https redirect URI the cookie is `Secure` and `__Host-` prefixed.
@@ -277,7 +281,7 @@ pub async fn https_site_gets_secure_cookie(kind: SiteKind) {
     let b = site.browser();
     let r = b.get("/auth/login").await;
     let cookie = r.headers()["set-cookie"].to_str().unwrap();
-    assert!(cookie.starts_with("__Host-discord_oauth="), "{cookie}");
+    assert!(cookie.starts_with("__Host-discord_oauth_login."), "{cookie}");
     assert!(
         cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
@@ -752,7 +756,7 @@ pub async fn b21_only_the_exact_callback_path_is_the_callback(kind: SiteKind) {
     let authorize = b.start_login(None).await;
     let callback = b.consent(&authorize).await;
     let query = callback.split_once('?').unwrap().1.to_owned();
-    let cookie = session_cookie_pair(&b.session_cookie().unwrap());
+    let cookie = b.cookie_header();
     for path in [
         "/auth/Callback",
         "/AUTH/CALLBACK",
@@ -1163,7 +1167,7 @@ pub async fn h12_cookies_under_the_previous_key_work_during_a_rotation(kind: Sit
     let options = |key: &[u8], previous: &[&[u8]]| Options {
         store: redis
             .as_ref()
-            .map_or(crate::Store::Memory, |r| crate::Store::Redis(r.url())),
+            .map_or(crate::Store::Cookie, |r| crate::Store::Redis(r.url())),
         session_key: Some(key.to_vec()),
         previous_session_keys: previous.iter().map(|k| k.to_vec()).collect(),
         cache_ttl: Some(Duration::ZERO),

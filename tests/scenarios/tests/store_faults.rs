@@ -19,7 +19,7 @@ use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConfig};
 use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, fixture};
-use discord_oauth_scenarios::{Browser, location};
+use discord_oauth_scenarios::{Browser, location, me_status_with_cookie_header, session_cookie_pair};
 use reqwest::StatusCode;
 
 #[derive(Debug, Clone, Default)]
@@ -90,7 +90,9 @@ async fn k05_store_outage_gives_503_and_recovers() {
     assert_eq!(b.get("/me").await.status(), StatusCode::OK);
 
     store.down.store(true, Ordering::SeqCst);
-    for path in ["/me", "/auth/login"] {
+    // Starting a login needs no store: the login in progress is in its own cookie.
+    assert_eq!(b.get("/auth/login").await.status(), StatusCode::SEE_OTHER);
+    for path in ["/me"] {
         let r = b.get(path).await;
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{path} during the outage");
         assert!(r.headers().contains_key("retry-after"), "{path}");
@@ -253,7 +255,9 @@ mod actix {
         let before = b.me().await.unwrap();
 
         store.set(DOWN);
-        for (path, html) in [("/me", true), ("/", true), ("/auth/login", false)] {
+        // Starting a login needs no store: the login in progress is in its own cookie.
+        assert_eq!(b.get("/auth/login").await.status(), StatusCode::SEE_OTHER);
+        for (path, html) in [("/me", true), ("/", true)] {
             let r = b.get(path).await;
             assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE, "{path} during the outage");
             assert_eq!(r.headers()["retry-after"], "5", "{path}");
@@ -286,19 +290,23 @@ mod actix {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn actix_store_refusing_writes_gives_503_not_the_handlers_answer() {
-        let (b, store, _mock) = start(Duration::from_secs(2), Duration::ZERO).await;
+        let (b, store, mock) = start(Duration::from_secs(2), Duration::ZERO).await;
         b.login(None).await;
         store.set(WRITES_FAIL);
         // Reading works: a logged-in user is served.
         assert!(b.me().await.is_ok());
-        // Starting a login writes the session after the handler: the redirect to Discord would
-        // point at a login the store never kept, so the answer is 503 instead.
-        let r = b.get("/auth/login").await;
+        // Completing a login writes the session after the handler: the redirect would promise
+        // a session the store never kept, so the answer is 503 instead.
+        let fresh = Browser::new(&b.url(""), &mock.base_url());
+        let authorize = fresh.start_login(None).await;
+        let callback = fresh.consent(&authorize).await;
+        let r = fresh.get(&callback).await;
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(r.headers().get("location").is_none());
         assert!(r.headers().contains_key("retry-after"));
         store.set(UP);
-        assert_eq!(b.get("/auth/login").await.status(), StatusCode::SEE_OTHER);
+        assert_eq!(fresh.login(None).await.status(), StatusCode::SEE_OTHER);
+        assert!(fresh.me().await.is_ok());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,8 +336,13 @@ mod actix {
             StatusCode::OK,
             "served by the fast path, which does not read the store"
         );
-        // Anything that needs the store still gets 503.
-        assert_eq!(b.get("/auth/login").await.status(), StatusCode::SERVICE_UNAVAILABLE);
+        // Anything that needs the store still gets 503: the same session with another Cookie
+        // header is not remembered, so it is read from the store.
+        let other_header = format!("{}; x=1", session_cookie_pair(&b.session_cookie().unwrap()));
+        assert_eq!(
+            me_status_with_cookie_header(&b.url(""), other_header).await,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         store.set(UP);
         assert!(b.me().await.is_ok());
     }
