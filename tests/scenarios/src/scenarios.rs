@@ -1258,7 +1258,7 @@ pub async fn logout_holds_while_the_revocation_is_slow_with(kind: SiteKind, opti
         assert!(copy.me().await.is_ok(), "the copy works before logout");
     }
     site.mock
-        .inject(Fault::delay(Endpoint::Revoke, Duration::from_millis(2_000)).times(1));
+        .inject(Fault::delay(Endpoint::Revoke, Duration::from_secs(2)).times(1));
     let logout = tokio::spawn(async move { b.logout().await.status() });
     // The logout reaches the slow revocation.
     for _ in 0..100 {
