@@ -9,7 +9,8 @@ use discord_oauth_core::api::User;
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::{AccessToken, Scopes};
 use discord_oauth_tower::AuthState;
-use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use discord_oauth_core::login::answer::Refusal;
+use http::header::{ACCEPT, CACHE_CONTROL, CONTENT_TYPE};
 use http::request::Parts;
 use http::{HeaderValue, Method, StatusCode};
 
@@ -97,42 +98,23 @@ impl DiscordUserRejection {
 
 impl IntoResponse for DiscordUserRejection {
     fn into_response(self) -> Response {
-        let status = self.status();
-        let mut response = match &self {
-            Self::NotLoggedIn { login_url, html: true } => {
-                let mut r = Response::new(axum::body::Body::empty());
-                if let Ok(v) = HeaderValue::from_str(login_url) {
-                    r.headers_mut().insert(LOCATION, v);
-                }
-                r
-            }
-            Self::NotLoggedIn { login_url, html: false } => {
-                let body = serde_json::json!({
-                    "error": "unauthorized",
-                    "message": self.body_text(),
-                    "login_url": login_url,
-                });
-                let mut r = Response::new(axum::body::Body::from(body.to_string()));
+        // Every rejection but the missing layer is the core's answer, byte for byte the one the
+        // actix-web integration sends.
+        let refusal = match self {
+            Self::MissingLayer => {
+                let mut r = Response::new(axum::body::Body::from(self.body_text()));
+                *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
                 r.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                r
-            }
-            _ => {
-                let body = serde_json::json!({ "error": status.canonical_reason(), "message": self.body_text() });
-                let mut r = Response::new(axum::body::Body::from(body.to_string()));
+                    .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
                 r.headers_mut()
-                    .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                if matches!(self, Self::StoreUnavailable) {
-                    r.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("5"));
-                }
-                r
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return r;
             }
+            Self::NotLoggedIn { login_url, html } => Refusal::NotLoggedIn { login_url, html },
+            Self::NoToken => Refusal::NoToken,
+            Self::StoreUnavailable => Refusal::StoreUnavailable,
         };
-        *response.status_mut() = status;
-        response
-            .headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        response
+        refusal.answer("/").map(axum::body::Body::from)
     }
 }
 
