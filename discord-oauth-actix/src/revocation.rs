@@ -2,7 +2,7 @@
 //! [`discord_oauth_core::login::revocation`]. With the cargo feature `redis`,
 //! [`RedisRevocations`] carries them over Redis pub/sub.
 
-pub use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
+pub use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation, Subscribers};
 
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_CHANNEL, RedisRevocations};
@@ -12,12 +12,12 @@ mod redis {
     use std::fmt;
     use std::future::Future;
     use std::pin::Pin;
-    use std::sync::{Arc, PoisonError, RwLock};
+    use std::sync::Arc;
     use std::time::Duration;
 
     use deadpool_redis::Pool;
     use deadpool_redis::redis::{self, AsyncCommands as _};
-    use discord_oauth_core::login::revocation::Revocation;
+    use discord_oauth_core::login::revocation::{Revocation, Subscribers};
     use futures_util::StreamExt as _;
 
     use super::{Broadcast, Handler};
@@ -40,7 +40,7 @@ mod redis {
     pub struct RedisRevocations {
         pool: Pool,
         channel: Arc<str>,
-        handlers: Arc<RwLock<Vec<Handler>>>,
+        subscribers: Subscribers,
     }
 
     impl fmt::Debug for RedisRevocations {
@@ -63,10 +63,10 @@ mod redis {
             let client = redis::Client::open(url)?;
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(channel).await?;
-            let handlers: Arc<RwLock<Vec<Handler>>> = Arc::default();
+            let subscribers = Subscribers::default();
             let channel: Arc<str> = Arc::from(channel);
             {
-                let handlers = Arc::clone(&handlers);
+                let subscribers = subscribers.clone();
                 let channel = Arc::clone(&channel);
                 tokio::spawn(async move {
                     let mut pubsub = Some(pubsub);
@@ -74,16 +74,9 @@ mod redis {
                         if let Some(connected) = pubsub.take() {
                             let mut messages = connected.into_on_message();
                             while let Some(message) = messages.next().await {
-                                let Ok(text) = message.get_payload::<String>() else {
-                                    continue;
-                                };
-                                let Some(revocation) = Revocation::parse(&text) else {
+                                let text = message.get_payload::<String>().unwrap_or_default();
+                                if !subscribers.deliver(&text) {
                                     tracing::warn!("ignored a malformed message on the revocation channel");
-                                    continue;
-                                };
-                                let handlers = handlers.read().unwrap_or_else(PoisonError::into_inner).clone();
-                                for h in handlers {
-                                    h(revocation);
                                 }
                             }
                             tracing::error!("lost the revocation channel; reconnecting");
@@ -102,7 +95,7 @@ mod redis {
             Ok(Self {
                 pool,
                 channel,
-                handlers,
+                subscribers,
             })
         }
     }
@@ -124,10 +117,7 @@ mod redis {
         }
 
         fn subscribe(&self, handler: Handler) {
-            self.handlers
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(handler);
+            self.subscribers.add(handler);
         }
     }
 }

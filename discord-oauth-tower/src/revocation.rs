@@ -8,7 +8,7 @@
 //! instance subscribes to; receiving one drops the matching sessions from that instance's
 //! cache and fast path and remembers the login as ended.
 
-pub use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
+pub use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation, Subscribers};
 
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_CHANNEL, RedisRevocations};
@@ -18,9 +18,9 @@ mod redis {
     use std::fmt;
     use std::future::Future;
     use std::pin::Pin;
-    use std::sync::{Arc, PoisonError, RwLock};
+    use std::sync::Arc;
 
-    use discord_oauth_core::login::revocation::Revocation;
+    use discord_oauth_core::login::revocation::{Revocation, Subscribers};
     use fred::clients::{Pool, SubscriberClient};
     use fred::interfaces::{ClientLike as _, EventInterface as _, PubsubInterface as _};
 
@@ -47,7 +47,7 @@ mod redis {
     pub struct RedisRevocations {
         publisher: Pool,
         channel: Arc<str>,
-        handlers: Arc<RwLock<Vec<Handler>>>,
+        subscribers: Subscribers,
     }
 
     impl fmt::Debug for RedisRevocations {
@@ -72,14 +72,14 @@ mod redis {
             subscriber: SubscriberClient,
             channel: &str,
         ) -> Result<Self, fred::error::Error> {
-            let handlers: Arc<RwLock<Vec<Handler>>> = Arc::default();
+            let subscribers = Subscribers::default();
             let mut messages = subscriber.message_rx();
             subscriber.init().await?;
             subscriber.subscribe(channel).await?;
             let _resubscribe = subscriber.manage_subscriptions();
             let channel: Arc<str> = Arc::from(channel);
             {
-                let handlers = Arc::clone(&handlers);
+                let subscribers = subscribers.clone();
                 let channel = Arc::clone(&channel);
                 tokio::spawn(async move {
                     // Keeps the subscriber connected as long as messages are read.
@@ -90,14 +90,9 @@ mod redis {
                                 if *message.channel != *channel {
                                     continue;
                                 }
-                                let Some(revocation) = message.value.as_str().and_then(|s| Revocation::parse(&s))
-                                else {
+                                let text = message.value.as_str().unwrap_or_default();
+                                if !subscribers.deliver(&text) {
                                     tracing::warn!("ignored a malformed message on the revocation channel");
-                                    continue;
-                                };
-                                let handlers = handlers.read().unwrap_or_else(PoisonError::into_inner).clone();
-                                for h in handlers {
-                                    h(revocation);
                                 }
                             }
                             Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
@@ -111,7 +106,7 @@ mod redis {
             Ok(Self {
                 publisher,
                 channel,
-                handlers,
+                subscribers,
             })
         }
     }
@@ -131,10 +126,7 @@ mod redis {
         }
 
         fn subscribe(&self, handler: Handler) {
-            self.handlers
-                .write()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(handler);
+            self.subscribers.add(handler);
         }
     }
 }

@@ -33,6 +33,51 @@ pub trait Broadcast: Send + Sync + fmt::Debug + 'static {
     fn subscribe(&self, handler: Handler);
 }
 
+/// The handlers of a [`Broadcast`] implementation, and the delivery of a received message to
+/// them: what every implementation does once it has the text of a message (the IO is the
+/// implementation's).
+#[derive(Clone, Default)]
+pub struct Subscribers(Arc<std::sync::RwLock<Vec<Handler>>>);
+
+impl fmt::Debug for Subscribers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.read().unwrap_or_else(PoisonError::into_inner).len();
+        f.debug_struct("Subscribers").field("handlers", &n).finish()
+    }
+}
+
+impl Subscribers {
+    /// Adds a handler (what [`Broadcast::subscribe`] does).
+    pub fn add(&self, handler: Handler) {
+        self.0.write().unwrap_or_else(PoisonError::into_inner).push(handler);
+    }
+
+    /// Parses a received message and calls every handler with it; `false` (and nobody called)
+    /// if it is not a revocation.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use discord_oauth_core::login::revocation::{Revocation, Subscribers};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let subscribers = Subscribers::default();
+    /// let sink = Arc::clone(&seen);
+    /// subscribers.add(Arc::new(move |r| sink.lock().unwrap().push(r)));
+    /// assert!(subscribers.deliver("user:1:2"));
+    /// assert!(!subscribers.deliver("nonsense"));
+    /// assert_eq!(*seen.lock().unwrap(), [Revocation::User { user_id: 1, before: 2 }]);
+    /// ```
+    pub fn deliver(&self, message: &str) -> bool {
+        let Some(revocation) = Revocation::parse(message) else {
+            return false;
+        };
+        let handlers = self.0.read().unwrap_or_else(PoisonError::into_inner).clone();
+        for h in handlers {
+            h(revocation);
+        }
+        true
+    }
+}
+
 /// A login's identity: `(user id, Unix second of the login, login id)`.
 pub type LoginKey = (u64, u64, u64);
 
