@@ -22,9 +22,7 @@ mod redis {
 
     use super::{Broadcast, Handler};
 
-    /// The default Redis channel (the same as `discord-oauth-tower`'s, so instances of both
-    /// integrations can share it).
-    pub const DEFAULT_CHANNEL: &str = "discord_oauth:revocations";
+    pub use discord_oauth_core::login::revocation::DEFAULT_CHANNEL;
 
     /// Revocations over Redis pub/sub (cargo feature `redis`): published through the
     /// session store's pool, received on a dedicated connection that reconnects by itself.

@@ -26,8 +26,7 @@ mod redis {
 
     use super::{Broadcast, Handler};
 
-    /// The default Redis channel.
-    pub const DEFAULT_CHANNEL: &str = "discord_oauth:revocations";
+    pub use discord_oauth_core::login::revocation::DEFAULT_CHANNEL;
 
     /// Revocations over Redis pub/sub (cargo feature `redis`).
     ///

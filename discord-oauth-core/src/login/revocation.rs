@@ -20,6 +20,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::AuthSession;
 use crate::bounded::ExpiringMap;
 
+/// The Redis (or other) channel the integrations' broadcasts use by default; instances of the
+/// tower and actix-web integrations on one Redis share it.
+pub const DEFAULT_CHANNEL: &str = "discord_oauth:revocations";
+
 /// What an instance does with a revocation announced by another one.
 pub type Handler = Arc<dyn Fn(Revocation) + Send + Sync>;
 
