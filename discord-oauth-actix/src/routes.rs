@@ -99,7 +99,7 @@ async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse
             match shared.config.check_logout_origin(origin) {
                 Err(r) => r,
                 Ok(()) => {
-                    logout(shared, &session)
+                    logout(shared, &session, req.query_string())
                         .instrument(tracing::info_span!("discord_oauth.logout"))
                         .await
                 }
@@ -155,10 +155,11 @@ async fn complete_login(
     if let Some(revocation) = outcome.revocation {
         log_revocation(revocation);
     }
-    let done = match outcome.result {
+    let mut done = match outcome.result {
         Ok(done) => done,
         Err(e) => return login_error_page(shared, &e),
     };
+    shared.revocations.admit(&mut done.session, std::time::Instant::now());
     // A new session at login (H-05): a fixated or leaked pre-login session becomes useless,
     // and the fast path forgets the cookies of a login it held.
     if let Ok(Some(before)) = session.get::<AuthSession>(AUTH_KEY) {
@@ -180,7 +181,7 @@ async fn complete_login(
     answer::redirect(done.return_to.as_str())
 }
 
-async fn logout(shared: &Shared, session: &Session) -> http::Response<String> {
+async fn logout(shared: &Shared, session: &Session, query: &str) -> http::Response<String> {
     let auth: Option<AuthSession> = match session.get(AUTH_KEY) {
         Ok(a) => a,
         Err(e) => return store_unavailable(&e),
@@ -190,7 +191,7 @@ async fn logout(shared: &Shared, session: &Session) -> http::Response<String> {
     // written, nor a cookie-store copy), and the other instances are told.
     session.purge();
     if let Some(a) = &auth {
-        shared.revoke(Revocation::of_login(a)).await;
+        shared.revoke(Revocation::at_logout(a, query, shared.now())).await;
     }
     // Then the grant is revoked at Discord (G-04), however long that takes.
     if let Some(tokens) = auth.as_ref().and_then(|a| a.tokens.as_ref()) {

@@ -239,6 +239,21 @@ impl DiscordOAuth {
         }
     }
 
+    /// Ends every session of `user_id` that started up to now, on this instance at once and,
+    /// with a [revocation broadcast](DiscordOAuthBuilder::revocation_broadcast), on the others
+    /// ("log out of all devices"; also what `POST /auth/logout?everywhere=1` does for the
+    /// logged-in user). Their next request is anonymous.
+    ///
+    /// ```no_run
+    /// # async fn f(discord: discord_oauth_actix::DiscordOAuth) {
+    /// discord.end_sessions_of(80351110224678912).await;
+    /// # }
+    /// ```
+    pub async fn end_sessions_of(&self, user_id: u64) {
+        let now = self.shared.now();
+        self.shared.revoke(Revocation::of_user(user_id, now)).await;
+    }
+
     /// The configuration.
     pub fn config(&self) -> &LoginConfig {
         &self.shared.config

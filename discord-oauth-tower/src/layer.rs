@@ -168,6 +168,23 @@ impl<T: Transport> DiscordOAuthLayer<T> {
         )
     }
 
+    /// Ends every session of `user_id` that started up to now, on this instance at once and,
+    /// with a [revocation broadcast](DiscordOAuthLayerBuilder::revocation_broadcast), on the
+    /// others ("log out of all devices"; also what `POST /auth/logout?everywhere=1` does for
+    /// the logged-in user). Their next request is anonymous.
+    ///
+    /// ```no_run
+    /// # async fn f(layer: discord_oauth_tower::DiscordOAuthLayer) {
+    /// layer.end_sessions_of(80351110224678912).await;
+    /// # }
+    /// ```
+    pub async fn end_sessions_of(&self, user_id: u64) {
+        let now = self.shared.now();
+        self.shared
+            .revoke(discord_oauth_core::login::revocation::Revocation::of_user(user_id, now))
+            .await;
+    }
+
     /// A handle for calling Discord's API with this layer's transport and timeout, e.g. with
     /// the user's token from [`crate::AuthState::access_token`].
     pub fn api(&self) -> DiscordApi<T> {

@@ -205,7 +205,7 @@ where
                             .await
                     }
                     Route::Logout => {
-                        logout(&shared, &session, &method, origin.as_ref())
+                        logout(&shared, &session, &method, &query, origin.as_ref())
                             .instrument(tracing::info_span!("discord_oauth.logout"))
                             .await
                     }
@@ -346,10 +346,11 @@ async fn complete_login<T: Transport>(
     if let Some(revocation) = outcome.revocation {
         log_revocation(revocation);
     }
-    let (auth, return_to) = match outcome.result {
+    let (mut auth, return_to) = match outcome.result {
         Ok(done) => (done.session, done.return_to),
         Err(e) => return login_error_page(shared, &e),
     };
+    shared.revocations.admit(&mut auth, monotonic_now());
     // A new session id at login (H-05): a fixated or leaked pre-login id becomes useless,
     // here and in the cache at once.
     if let Some(old) = session.id() {
@@ -375,6 +376,7 @@ async fn logout<T: Transport>(
     shared: &Shared<T>,
     session: &Session,
     method: &Method,
+    query: &str,
     origin: Option<&HeaderValue>,
 ) -> Response<String> {
     if let Err(r) = Route::Logout
@@ -395,7 +397,7 @@ async fn logout<T: Transport>(
         shared.cache.remove(id);
     }
     if let Some(a) = &auth {
-        shared.revoke(Revocation::of_login(a)).await;
+        shared.revoke(Revocation::at_logout(a, query, shared.now())).await;
     }
     if let Err(e) = session.flush().await {
         return store_unavailable(&e);

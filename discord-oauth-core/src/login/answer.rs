@@ -98,6 +98,20 @@ impl LoginConfig {
     }
 }
 
+/// `true` if a logout request asks to end every session of the user ("log out of all
+/// devices"): `POST /auth/logout?everywhere=1` (`true` and `yes` work too).
+///
+/// ```
+/// use discord_oauth_core::login::answer::logout_everywhere;
+/// assert!(logout_everywhere("everywhere=1"));
+/// assert!(!logout_everywhere(""));
+/// assert!(!logout_everywhere("everywhere=0"));
+/// ```
+pub fn logout_everywhere(query: &str) -> bool {
+    url::form_urlencoded::parse(query.as_bytes())
+        .any(|(k, v)| k == "everywhere" && matches!(v.as_ref(), "1" | "true" | "yes"))
+}
+
 /// The `return_to` parameter of a login route's query, if any (validated later).
 pub fn return_to_param(query: &str) -> Option<String> {
     url::form_urlencoded::parse(query.as_bytes())

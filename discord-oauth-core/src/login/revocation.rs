@@ -21,8 +21,21 @@ use super::AuthSession;
 use crate::bounded::ExpiringMap;
 
 /// The Redis (or other) channel the integrations' broadcasts use by default; instances of the
-/// tower and actix-web integrations on one Redis share it.
+/// tower and actix-web integrations on one Redis share it. Sites of different Discord
+/// applications sharing one Redis should each use their own: [`channel_for`].
 pub const DEFAULT_CHANNEL: &str = "discord_oauth:revocations";
+
+/// The channel for one Discord application's sites: [`DEFAULT_CHANNEL`] and the client id. A
+/// "log out of all devices" or a deauthorization then reaches every site of that application
+/// and no other.
+///
+/// ```
+/// use discord_oauth_core::login::revocation::channel_for;
+/// assert_eq!(channel_for("1100000000000000001"), "discord_oauth:revocations:1100000000000000001");
+/// ```
+pub fn channel_for(client_id: &str) -> String {
+    format!("{DEFAULT_CHANNEL}:{client_id}")
+}
 
 /// What an instance does with a revocation announced by another one.
 pub type Handler = Arc<dyn Fn(Revocation) + Send + Sync>;
@@ -120,6 +133,17 @@ impl Revocation {
     /// The revocation of `auth`'s login.
     pub fn of_login(auth: &AuthSession) -> Self {
         Revocation::Login(login_key(auth))
+    }
+
+    /// What a logout ends: `auth`'s login, or with `?everywhere=1` on the logout request
+    /// ([`super::answer::logout_everywhere`]) every login of its user up to `now` ("log out
+    /// of all devices").
+    pub fn at_logout(auth: &AuthSession, query: &str, now: SystemTime) -> Self {
+        if super::answer::logout_everywhere(query) {
+            Self::of_user(auth.user.id.get(), now)
+        } else {
+            Self::of_login(auth)
+        }
     }
 
     /// Every login of `user_id` up to `now`.
@@ -244,6 +268,20 @@ impl Revocations {
         inner.logins.contains(&key, mono) || inner.users.get(&user, mono).is_some_and(|b| at <= *b)
     }
 
+    /// Makes a login that just happened not count as ended by a "log out of all devices" of
+    /// the same second: its time is moved just past the latest such revocation this instance
+    /// knows of (at most a second later than the real time; the session lifetime is not
+    /// measurably affected). Call it on every new session before storing it.
+    pub fn admit(&self, auth: &mut AuthSession, mono: Instant) {
+        let (user, at, _) = login_key(auth);
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(before) = inner.users.get(&user, mono).copied()
+            && at <= before
+        {
+            auth.authenticated_at = UNIX_EPOCH + Duration::from_secs(before.saturating_add(1));
+        }
+    }
+
     /// How many logins and users are remembered.
     pub fn len(&self) -> (usize, usize) {
         let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
@@ -300,6 +338,22 @@ mod tests {
         assert!(set.is_revoked(&auth(2, 1_700_000_100), mono));
         // Past the lifetime the entry is moot and forgotten.
         assert!(!set.is_revoked(&auth(1, 1_700_000_000), mono + life));
+    }
+
+    #[test]
+    fn a_login_right_after_logging_out_everywhere_is_not_ended_by_it() {
+        let set = Revocations::default();
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_100);
+        let mono = Instant::now();
+        set.revoke(Revocation::of_user(1, now), Duration::from_secs(3600), now, mono);
+        let mut fresh = auth(1, 1_700_000_100);
+        assert!(set.is_revoked(&fresh, mono), "the same second is ambiguous");
+        set.admit(&mut fresh, mono);
+        assert!(!set.is_revoked(&fresh, mono));
+        assert_eq!(login_key(&fresh).1, 1_700_000_101);
+        let mut other = auth(2, 1_700_000_100);
+        set.admit(&mut other, mono);
+        assert_eq!(login_key(&other).1, 1_700_000_100, "other users are left alone");
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //!
 //! `cargo run -p actix-site` serves on `BIND` (default `127.0.0.1:3000`):
 //! - `/`: logged out, a "Log in with Discord" button; logged in, the avatar, names, the
-//!   user's guilds (the `guilds` scope is requested) and a logout button;
+//!   user's guilds (the `guilds` scope is requested), a logout button and a "Log out of all
+//!   devices" button (`POST /auth/logout?everywhere=1`);
 //! - `/me`: the user as JSON (with its Discord `id`), or `401`;
 //! - `/auth/login?return_to=…`, `/auth/callback`, `POST /auth/logout`.
 //!
@@ -46,6 +47,7 @@ use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
 use discord_oauth_core::login::pending_cookie::LoginCookieKey;
+use discord_oauth_core::login::revocation::channel_for;
 use discord_oauth_core::{Endpoints, Scope};
 use discord_oauth_mock::{MockDiscord, fixture};
 
@@ -462,6 +464,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         login_key = login_key.with_previous(previous)?;
     }
     let config = builder.login_cookie_key(login_key).build()?;
+    let channel = channel_for(config.client().client_id().as_str());
     let transport = discord_oauth_actix::transport::ReqwestTransport::new()?;
     let mut discord = DiscordOAuth::builder(config, transport)
         .timeout(settings.timeout)
@@ -524,7 +527,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                 discord = discord.refresh_lock(RedisRefreshLock::new(pool.clone()));
             }
             // Logouts reach every instance at once.
-            discord = discord.revocation_broadcast(RedisRevocations::connect(pool.clone(), url).await?);
+            discord = discord.revocation_broadcast(RedisRevocations::connect_to(pool.clone(), url, &channel).await?);
             let discord = discord.build();
             let rotation = discord.session_key_rotation(key.clone(), previous_keys);
             let store = RedisSessionStore::new_pooled(pool.clone())
@@ -645,7 +648,9 @@ async fn home(state: web::Data<AppState>, user: MaybeDiscordUser, token: Option<
             format!(
                 "<div class=\"user\"><img src=\"{avatar}\" alt=\"avatar of {name}\" width=\"96\" height=\"96\">\
                  <h1 id=\"display-name\">{name}</h1><p id=\"username\">@{username}</p></div>{guilds}\
-                 <form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>",
+                 <form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>\
+                 <form method=\"post\" action=\"/auth/logout?everywhere=1\"><button type=\"submit\" \
+                 id=\"logout-everywhere\">Log out of all devices</button></form>",
                 avatar = html_escape(user.avatar_url(Some(ImageSize::at_least(128))).as_str()),
                 name = html_escape(user.display_name()),
                 username = html_escape(&user.username),
@@ -686,6 +691,13 @@ mod tests {
         assert_eq!(SessionKey::parse(&url_safe).unwrap().0, vec![0xfb; 64]);
         assert!(SessionKey::from_bytes(vec![1; 64]).unwrap().cookie_key().is_ok());
         assert_eq!(format!("{hex:?}"), "SessionKey([redacted; 64 bytes])");
+    }
+
+    #[test]
+    fn sessions_are_server_side_by_default() {
+        // The default a newcomer gets: logout ends every copy of the cookie (G-05).
+        let settings = Settings::new(Discord::OfflineMock, "127.0.0.1:0".parse().unwrap());
+        assert!(matches!(settings.session_store, SessionStoreKind::Memory));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! `cargo run -p axum-site` serves on `BIND` (default `127.0.0.1:3000`):
 //! - `/`: logged out, a "Log in with Discord" button; logged in, the avatar, names, the
-//!   user's guilds (the `guilds` scope is requested) and a logout button;
+//!   user's guilds (the `guilds` scope is requested), a logout button and a "Log out of all
+//!   devices" button (`POST /auth/logout?everywhere=1`);
 //! - `/me`: the user as JSON (with its Discord `id`), or `401`;
 //! - `/auth/login?return_to=…`, `/auth/callback`, `POST /auth/logout`.
 //!
@@ -43,6 +44,7 @@ use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::login::html_escape;
 use discord_oauth_core::login::pending_cookie::LoginCookieKey;
+use discord_oauth_core::login::revocation::channel_for;
 use discord_oauth_core::{Endpoints, Scope};
 use discord_oauth_mock::{MockDiscord, fixture};
 use fred::clients::{Pool, WithOptions};
@@ -485,7 +487,8 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
             let subscriber = fred::types::Builder::from_config(RedisConfig::from_url(url)?)
                 .set_policy(ReconnectPolicy::new_exponential(0, 100, 2_000, 2))
                 .build_subscriber_client()?;
-            layer = layer.revocation_broadcast(RedisRevocations::connect(pool.clone(), subscriber).await?);
+            let channel = channel_for(login_config.client().client_id().as_str());
+            layer = layer.revocation_broadcast(RedisRevocations::connect_to(pool.clone(), subscriber, &channel).await?);
             let oauth = DiscordOAuth::from_layer(layer.build());
             let app = router(
                 &oauth,
@@ -604,7 +607,9 @@ async fn home(State(state): State<AppState>, user: Option<DiscordUser>, token: O
             format!(
                 "<div class=\"user\"><img src=\"{avatar}\" alt=\"avatar of {name}\" width=\"96\" height=\"96\">\
                  <h1 id=\"display-name\">{name}</h1><p id=\"username\">@{username}</p></div>{guilds}\
-                 <form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>",
+                 <form method=\"post\" action=\"/auth/logout\"><button type=\"submit\" id=\"logout\">Log out</button></form>\
+                 <form method=\"post\" action=\"/auth/logout?everywhere=1\"><button type=\"submit\" \
+                 id=\"logout-everywhere\">Log out of all devices</button></form>",
                 avatar = html_escape(user.avatar_url(Some(ImageSize::at_least(128))).as_str()),
                 name = html_escape(user.display_name()),
                 username = html_escape(&user.username),

@@ -399,6 +399,16 @@ impl Browser {
             .unwrap()
     }
 
+    /// `POST /auth/logout?everywhere=1`: "log out of all devices".
+    pub async fn logout_everywhere(&self) -> reqwest::Response {
+        self.http
+            .post(self.url("/auth/logout?everywhere=1"))
+            .header("origin", self.site.clone())
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// The same browser (same cookie jar) talking to another instance of the site, over new
     /// connections.
     pub fn at(&self, site: &str) -> Browser {

@@ -493,3 +493,39 @@ async fn dbsize(client: &Client) -> i64 {
         .await
         .unwrap()
 }
+
+/// "Log out of all devices" on A ends the user's session on B (served from B's cache a moment
+/// before) within a second, through the Redis revocation channel.
+///
+/// Every test shares one Redis channel (one Discord application): each site kind logs in a
+/// user of its own, so that this test's revocation cannot reach another test's user.
+pub async fn logout_everywhere_reaches_every_instance_within_a_second(kind: SiteKind, redis: &str) {
+    let options = Options {
+        extra_users: 2,
+        ..redis_options(redis)
+    };
+    let user = crate::extra_user_id(if kind == SiteKind::Axum { 0 } else { 1 });
+    let a = TestSite::start_with(kind, options).await;
+    let b = a.start_instance().await;
+    let here = a.browser();
+    here.discord_user(&user).await;
+    here.login(None).await;
+    let there = a.browser().at(&b.url);
+    there.discord_user(&user).await;
+    there.login(None).await;
+    assert_eq!(here.me().await.unwrap()["id"], user);
+    for _ in 0..3 {
+        assert!(there.me().await.is_ok(), "B serves the second device (and caches it)");
+    }
+    assert_eq!(here.logout_everywhere().await.status(), StatusCode::SEE_OTHER);
+    let answered = Instant::now();
+    loop {
+        match there.me().await {
+            Err(StatusCode::UNAUTHORIZED) => break,
+            Ok(_) if answered.elapsed() < Duration::from_secs(1) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => panic!("B still answers {other:?} a second after the logout on A"),
+        }
+    }
+}

@@ -1307,3 +1307,45 @@ pub async fn h05_a_new_login_ends_the_previous_sessions_cookie(kind: SiteKind) {
         "the previous cookie is dead"
     );
 }
+
+/// "Log out of all devices" ends every session of that user (two browsers, each served from
+/// the cache a moment before) and leaves another user logged in.
+pub async fn logout_everywhere_ends_every_session_of_the_user(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            extra_users: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    let first = site.browser();
+    first.login(None).await;
+    let second = site.browser();
+    second.login(None).await;
+    let other = site.browser();
+    other.discord_user(&extra_user_id(0)).await;
+    other.login(None).await;
+    for b in [&first, &second, &other] {
+        for _ in 0..2 {
+            assert!(b.me().await.is_ok());
+        }
+    }
+    assert_ne!(first.session_cookie(), second.session_cookie(), "two sessions");
+    let out = first.logout_everywhere().await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(first.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        second.me().await.unwrap_err(),
+        StatusCode::UNAUTHORIZED,
+        "the other browser of the same user is logged out too"
+    );
+    assert_eq!(
+        other.me().await.unwrap()["id"],
+        extra_user_id(0),
+        "another user is untouched"
+    );
+    // A new login of that user afterwards works.
+    second.login(None).await;
+    assert!(second.me().await.is_ok());
+}

@@ -49,6 +49,7 @@ shared_redis_scenarios!(axum => SiteKind::Axum;
     without_a_shared_lock_nobody_is_logged_out,
     logout_holds_while_the_revocation_is_slow,
     logout_reaches_every_instance_within_a_second,
+    logout_everywhere_reaches_every_instance_within_a_second,
 );
 
 // actix-site's fast path plays the part of the axum site's session cache (`cache_ttl` sets its
@@ -63,6 +64,7 @@ shared_redis_scenarios!(actix => SiteKind::Actix;
     refresh_race_across_instances_refreshes_once,
     logout_holds_while_the_revocation_is_slow,
     logout_reaches_every_instance_within_a_second,
+    logout_everywhere_reaches_every_instance_within_a_second,
 );
 
 scenarios!(axum_memory => SiteKind::Axum;
