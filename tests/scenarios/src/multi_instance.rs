@@ -504,7 +504,10 @@ pub async fn logout_everywhere_reaches_every_instance_within_a_second(kind: Site
         extra_users: 2,
         ..redis_options(redis)
     };
-    let user = crate::extra_user_id(if kind == SiteKind::Axum { 0 } else { 1 });
+    let user = crate::extra_user_id(match kind {
+        SiteKind::Axum => 0,
+        SiteKind::Actix => 1,
+    });
     let a = TestSite::start_with(kind, options).await;
     let b = a.start_instance().await;
     let here = a.browser();
