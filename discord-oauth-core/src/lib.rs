@@ -82,6 +82,9 @@
 //! - [`login`]: the server-side login driver the framework crates share (config validation,
 //!   pending logins, session records, error pages, flow state machines).
 //! - [`ReturnTo`]: open-redirect-safe `return_to` validation.
+//! - [`events`]: Discord's webhook events (`POST` to the application's Events Webhook URL),
+//!   Ed25519-verified with the application's [`ApplicationPublicKey`] and typed
+//!   (`APPLICATION_DEAUTHORIZED` ends a user's sessions).
 //!
 //! Secrets (client secret, tokens, PKCE verifier, state, codes) never appear in `Debug`,
 //! `Display` or error messages.
@@ -97,11 +100,13 @@ pub mod cdn;
 mod client;
 pub mod embedded;
 mod error;
+pub mod events;
 pub mod http_client;
 pub mod implicit;
 pub mod login;
 pub mod oidc;
 mod permissions;
+mod public_key;
 pub mod response;
 mod return_to;
 mod scope;
@@ -122,6 +127,7 @@ pub use oauth2::{
     RedirectUrl, RefreshToken,
 };
 pub use permissions::{ParsePermissionsError, Permissions};
+pub use public_key::{ApplicationPublicKey, PublicKeyError};
 pub use rand_core;
 pub use response::{ApiError, OAuthError, OAuthErrorCode, RateLimit, ResponseError};
 pub use return_to::{MAX_RETURN_TO_BYTES, ReturnTo};

@@ -13,7 +13,7 @@ mod checks;
 type Check = fn(&[u8]);
 
 /// Every fuzz target and its check; a target without an entry here fails `every_target_is_replayed`.
-const TARGETS: [(&str, Check); 9] = [
+const TARGETS: [(&str, Check); 10] = [
     ("api_models", checks::api_models),
     ("callback_query", checks::callback_query),
     ("id_token", checks::id_token),
@@ -23,6 +23,7 @@ const TARGETS: [(&str, Check); 9] = [
     ("return_to", checks::return_to),
     ("session_decode", checks::session_decode),
     ("token_response", checks::token_response),
+    ("webhook_event", checks::webhook_event),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -123,4 +124,9 @@ fn corpus_session_decode() {
 #[test]
 fn corpus_token_response() {
     replay("token_response");
+}
+
+#[test]
+fn corpus_webhook_event() {
+    replay("webhook_event");
 }

@@ -1205,3 +1205,145 @@ pub fn login_cookie(data: &[u8]) {
         assert!(answer.headers().get_all(http::header::SET_COOKIE).iter().count() <= 1);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// webhook_event
+// ---------------------------------------------------------------------------------------------
+
+/// The seed of the key the `webhook_event` check signs with (Discord's private key, in tests).
+const EVENT_SEED: [u8; 32] = [0x5e; 32];
+/// The `X-Signature-Timestamp` the `webhook_event` check signs.
+const EVENT_TS: &str = "1700000000";
+
+/// `webhook_event`: the body of a webhook event request, through the parser
+/// (`events::WebhookPayload`) and the receiver (`events::EventVerifier::receive`).
+///
+/// Asserts: never a panic; what parses serializes to Discord's shape (`version`,
+/// `application_id`, `type` 0 without an `event` or 1 with one named like the typed event) and
+/// reads back the same; lenient timestamps read the same from their own text; signed with the
+/// application's key the answer is `204` with the parsed payload exactly when the body parses
+/// (`400` otherwise, `413` over the size cap, where nothing is parsed); any signature that is
+/// not over this timestamp and body is the one `401`, whatever the body.
+pub fn webhook_event(data: &[u8]) {
+    use discord_oauth_core::ApplicationPublicKey;
+    use discord_oauth_core::events::{
+        EventTimestamp, EventVerifier, MAX_EVENT_BODY_BYTES, WebhookEvent, WebhookPayload, sign_event,
+    };
+
+    let parsed = WebhookPayload::from_slice(data);
+    if let Ok(p) = &parsed {
+        let json = p.to_json();
+        assert!(json["version"].is_u64(), "version lost: {json}");
+        assert_eq!(json["application_id"], p.application_id.to_string());
+        match &p.event {
+            WebhookEvent::Ping => {
+                assert_eq!(json["type"], 0);
+                assert!(json.get("event").is_none() && p.timestamp.is_none());
+            }
+            event => {
+                assert_eq!(json["type"], 1);
+                assert_eq!(json["event"]["type"], event.event_type());
+            }
+        }
+        let back = match WebhookPayload::from_slice(json.to_string().as_bytes()) {
+            Ok(b) => b,
+            Err(e) => panic!("a parsed payload's own JSON does not parse: {e}\n{json}"),
+        };
+        assert_json_close(&back.to_json(), &json, "payload");
+        assert_eq!(back.event.event_type(), p.event.event_type());
+        assert_eq!(
+            p.event.deauthorized_user_id().is_some(),
+            matches!(p.event, WebhookEvent::ApplicationDeauthorized(_))
+        );
+        assert_eq!(
+            p.event.user().is_some(),
+            matches!(
+                p.event,
+                WebhookEvent::ApplicationAuthorized(_) | WebhookEvent::ApplicationDeauthorized(_)
+            )
+        );
+        if let WebhookEvent::ApplicationAuthorized(a) = &p.event {
+            assert_eq!(a.install().is_some(), matches!(a.integration_type, Some(0 | 1)));
+        }
+        let mut stamps: Vec<&EventTimestamp> = p.timestamp.iter().collect();
+        if let Some(e) = p.event.entitlement() {
+            stamps.extend(e.starts_at.iter().chain(e.ends_at.iter()));
+        }
+        for t in stamps {
+            assert_eq!(EventTimestamp::parse(t.as_str()).instant(), t.instant(), "{t:?}");
+        }
+    }
+    if data.len() <= 64
+        && let Ok(text) = std::str::from_utf8(data)
+    {
+        let t = EventTimestamp::parse(text);
+        assert_eq!(t.as_str(), text);
+        assert_eq!(EventTimestamp::parse(t.as_str()).instant(), t.instant());
+    }
+
+    let verifier = EventVerifier::new(ApplicationPublicKey::from_seed(&EVENT_SEED));
+    let len = Some(data.len() as u64);
+    let sig = sign_event(&EVENT_SEED, EVENT_TS, data);
+    let signed = verifier.receive("POST", len, Some(sig.as_bytes()), Some(EVENT_TS.as_bytes()), data);
+    let status = signed.response.status().as_u16();
+    if data.len() > MAX_EVENT_BODY_BYTES {
+        assert_eq!(status, 413);
+        assert!(signed.payload.is_none());
+        return;
+    }
+    if let Ok(p) = &parsed {
+        assert_eq!(status, 204, "{:?}", signed.rejection);
+        assert!(signed.response.body().is_empty());
+        assert_eq!(signed.payload.as_ref(), Some(p));
+    } else {
+        assert_eq!(status, 400);
+        assert!(signed.payload.is_none());
+    }
+    let refused = [
+        verifier.receive("POST", len, None, Some(EVENT_TS.as_bytes()), data),
+        verifier.receive("POST", len, Some(sig.as_bytes()), None, data),
+        verifier.receive("POST", len, Some(sig.as_bytes()), Some(b"1700000001"), data),
+        verifier.receive("POST", len, Some(data), Some(EVENT_TS.as_bytes()), data),
+        verifier.receive(
+            "POST",
+            len,
+            Some(sign_event(&[0x5f; 32], EVENT_TS, data).as_bytes()),
+            Some(EVENT_TS.as_bytes()),
+            data,
+        ),
+    ];
+    let first = &refused[0].response;
+    for r in &refused {
+        assert_eq!(r.response.status(), 401, "{:?}", r.rejection);
+        assert_eq!(r.response.body(), first.body());
+        assert!(r.payload.is_none());
+    }
+    assert_eq!(verifier.receive("GET", len, None, None, data).response.status(), 405);
+}
+
+/// JSON values equal up to the last bit of a float (the default `serde_json` float parser is
+/// not exactly round-trip).
+fn assert_json_close(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value as V;
+    match (a, b) {
+        (V::Number(x), V::Number(y)) if x != y => {
+            let (Some(x), Some(y)) = (x.as_f64(), y.as_f64()) else {
+                panic!("{at}: {x} != {y}");
+            };
+            assert!((x - y).abs() <= x.abs().max(y.abs()) * 1e-15, "{at}: {x} != {y}");
+        }
+        (V::Array(x), V::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}: array lengths");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_json_close(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (V::Object(x), V::Object(y)) => {
+            assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>(), "{at}: keys");
+            for (k, x) in x {
+                assert_json_close(x, &y[k], &format!("{at}.{k}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}

@@ -16,7 +16,7 @@ pub use crate::snowflake::Snowflake;
 
 mod application;
 mod connection;
-mod de;
+pub(crate) mod de;
 mod guild;
 mod openid;
 mod role_connection;

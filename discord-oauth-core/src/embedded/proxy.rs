@@ -24,11 +24,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::STANDARD;
 use http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use super::answer;
+use crate::public_key::{ApplicationPublicKey, decode_base64, decode_signature, sign_hex};
 
 /// The header carrying the Ed25519 signature (hex or base64).
 pub const SIGNATURE_HEADER: &str = "x-signature-ed25519";
@@ -81,71 +82,45 @@ impl ProxySignatureError {
     }
 }
 
-/// The application's Ed25519 public key (from the Developer Portal, hex).
+/// The application's Ed25519 public key (from the Developer Portal, hex), for the proxy
+/// check. A thin wrapper over [`ApplicationPublicKey`], the same key the webhook event
+/// receiver uses; convert with `From`/[`public_key`](Self::public_key).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ProxyPublicKey(ed25519_dalek::VerifyingKey);
+pub struct ProxyPublicKey(ApplicationPublicKey);
 
 impl ProxyPublicKey {
     /// Parses the 64-hex-digit public key shown in the Developer Portal.
+    /// [`ApplicationPublicKey::from_hex`] says what is wrong with a refused key.
     pub fn from_hex(hex: &str) -> Option<Self> {
-        let bytes: [u8; 32] = decode_hex(hex.trim())?.try_into().ok()?;
-        Self::from_bytes(&bytes)
+        ApplicationPublicKey::from_hex(hex).ok().map(Self)
     }
 
     /// From the raw 32 bytes.
     pub fn from_bytes(bytes: &[u8; 32]) -> Option<Self> {
-        ed25519_dalek::VerifyingKey::from_bytes(bytes).ok().map(Self)
+        ApplicationPublicKey::from_bytes(bytes).ok().map(Self)
     }
 
     /// The public half of the key [`sign_proxy_payload`] makes from `seed` (tests and local
     /// tools; Discord's own key comes from the Developer Portal).
     pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Self(ed25519_dalek::SigningKey::from_bytes(seed).verifying_key())
+        Self(ApplicationPublicKey::from_seed(seed))
     }
 
     /// The key as 64 hex digits, as the Developer Portal shows it.
     pub fn to_hex(&self) -> String {
-        Self::hex(self.0.as_bytes())
+        self.0.to_hex()
     }
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            use fmt::Write as _;
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    /// The application key this wraps.
+    pub fn public_key(&self) -> &ApplicationPublicKey {
+        &self.0
     }
 }
 
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
+impl From<ApplicationPublicKey> for ProxyPublicKey {
+    fn from(key: ApplicationPublicKey) -> Self {
+        Self(key)
     }
-    s.as_bytes()
-        .chunks(2)
-        .map(|pair| {
-            let hi = char::from(pair[0]).to_digit(16)?;
-            let lo = char::from(pair[1]).to_digit(16)?;
-            u8::try_from(hi * 16 + lo).ok()
-        })
-        .collect()
-}
-
-fn decode_base64(s: &str) -> Option<Vec<u8>> {
-    [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
-        .iter()
-        .find_map(|engine| engine.decode(s).ok())
-}
-
-/// A 64-byte signature written as 128 hex digits or as base64.
-fn decode_signature(s: &str) -> Option<[u8; 64]> {
-    let s = s.trim();
-    let bytes = if s.len() == 128 {
-        decode_hex(s)?
-    } else {
-        decode_base64(s)?
-    };
-    bytes.try_into().ok()
 }
 
 /// The verified, signed payload of a proxied request.
@@ -220,10 +195,9 @@ impl ProxyVerifier {
         }
         let sig = decode_signature(signature).ok_or(E::Malformed)?;
         let bytes = decode_base64(payload.trim()).ok_or(E::Malformed)?;
-        self.key
-            .0
-            .verify_strict(&bytes, &ed25519_dalek::Signature::from_bytes(&sig))
-            .map_err(|_| E::BadSignature)?;
+        if !self.key.0.verifies(&bytes, &sig) {
+            return Err(E::BadSignature);
+        }
         // Only signed bytes are parsed from here on.
         let claims: ProxyPayload = serde_json::from_slice(&bytes).map_err(|_| E::Malformed)?;
         if timestamp.trim() != claims.created_at.to_string() {
@@ -398,13 +372,10 @@ impl ProxyAuth {
 /// payload as base64) for `payload`, whose `created_at` is the timestamp. Verify with
 /// [`ProxyPublicKey::from_seed`] of the same seed.
 pub fn sign_proxy_payload(seed: &[u8; 32], payload: &ProxyPayload) -> [(&'static str, String); 3] {
-    use ed25519_dalek::Signer as _;
-    let key = ed25519_dalek::SigningKey::from_bytes(seed);
     // Serializing a map of JSON values cannot fail.
     let bytes = serde_json::to_vec(payload).unwrap_or_default();
-    let sig = key.sign(&bytes).to_bytes();
     [
-        (SIGNATURE_HEADER, ProxyPublicKey::hex(&sig)),
+        (SIGNATURE_HEADER, sign_hex(seed, &bytes)),
         (TIMESTAMP_HEADER, payload.created_at.to_string()),
         (PAYLOAD_HEADER, STANDARD.encode(bytes)),
     ]
@@ -413,6 +384,7 @@ pub fn sign_proxy_payload(seed: &[u8; 32], payload: &ProxyPayload) -> [(&'static
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::public_key::decode_hex;
 
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
@@ -529,11 +501,7 @@ mod tests {
             Err(E::Malformed)
         );
         // signed, but not the expected JSON
-        let sig = {
-            use ed25519_dalek::Signer as _;
-            let s = ed25519_dalek::SigningKey::from_bytes(&sk).sign(b"[]").to_bytes();
-            ProxyPublicKey::hex(&s)
-        };
+        let sig = sign_hex(&sk, b"[]");
         assert_eq!(
             v.verify(Some(&sig), Some("1"), Some(&STANDARD.encode(b"[]")), at(T)),
             Err(E::Malformed)

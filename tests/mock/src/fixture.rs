@@ -12,6 +12,7 @@
 //! | guild "Mock Guild" | [`GUILD_ID`] | owner wumpus; roles [`MODERATOR_ROLE_ID`], [`MEMBER_ROLE_ID`]; bot present |
 //! | guild "Lena's Lounge" | [`SECOND_GUILD_ID`] | owner lena; wumpus is a moderator; bot present |
 //! | guild "Quiet Corner" | [`THIRD_GUILD_ID`] | owner lena; bot absent |
+//! | webhook events key | [`EVENTS_PUBLIC_KEY_HEX`] | every application's events are signed with the key of [`EVENTS_SIGNING_SEED`] |
 
 use crate::model::{MockClient, MockConnection, MockGuild, MockMember, MockRole, MockUser};
 use crate::state::State;
@@ -53,6 +54,16 @@ pub const MODERATOR_ROLE_ID: &str = "1200000000000000011";
 pub const MEMBER_ROLE_ID: &str = "1200000000000000012";
 /// The Moderator role of [`SECOND_GUILD_ID`] (`MANAGE_GUILD`).
 pub const SECOND_MODERATOR_ROLE_ID: &str = "1200000000000000111";
+
+/// The seed of the Ed25519 key the mock signs webhook events with (every application's:
+/// Discord's private key, in tests). A published test value, not a secret.
+pub const EVENTS_SIGNING_SEED: [u8; 32] = *b"discord-oauth-mock-event-signer!";
+/// The public key of [`EVENTS_SIGNING_SEED`], as the Developer Portal shows an application's
+/// "Public Key": configure the receiver under test with it.
+pub const EVENTS_PUBLIC_KEY_HEX: &str = "9e3f4162f4bb742688d5764642e53d729f378ccbdb8e623860b42197244b2b12";
+/// The seed of the *other* key events sent with
+/// [`EventSignature::WrongKey`](crate::EventSignature::WrongKey) are signed with.
+pub const EVENTS_WRONG_SEED: [u8; 32] = *b"not-the-application-key-seed-32!";
 
 /// Fills a state with the default fixture.
 pub(crate) fn install(st: &mut State) {

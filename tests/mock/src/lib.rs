@@ -108,6 +108,7 @@
 
 mod api;
 pub mod errors;
+mod events;
 mod fault;
 pub mod fixture;
 mod html;
@@ -126,6 +127,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 
+pub use events::{EventDelivery, EventSignature};
 pub use fault::{Fault, FaultKind, FaultSpecError, RateLimitStyle};
 pub use jwt::{JWK_E, JWK_N, KEY_ID, TEST_RSA_PRIVATE_KEY_PEM, TEST_RSA_PUBLIC_KEY_PEM};
 pub use model::{
@@ -152,6 +154,8 @@ pub enum MockError {
     UnknownGuild(String),
     /// A scope name Discord does not know.
     UnknownScope(String),
+    /// A webhook event got no answer (connection refused, timeout, …).
+    EventDelivery(String),
 }
 
 impl fmt::Display for MockError {
@@ -162,6 +166,7 @@ impl fmt::Display for MockError {
             MockError::UnknownClient(id) => write!(f, "the mock has no client with id {id}"),
             MockError::UnknownGuild(id) => write!(f, "the mock has no guild with id {id}"),
             MockError::UnknownScope(s) => write!(f, "unknown OAuth2 scope {s:?}"),
+            MockError::EventDelivery(e) => write!(f, "the webhook event got no answer: {e}"),
         }
     }
 }
@@ -315,6 +320,12 @@ impl MockDiscordBuilder {
     /// refresh tokens then just get `invalid_grant`).
     pub fn revoke_on_refresh_reuse(mut self, on: bool) -> Self {
         self.state.config.revoke_on_refresh_reuse = on;
+        self
+    }
+
+    /// Sets an application's Events Webhook URL (see [`MockDiscord::set_event_webhook_url`]).
+    pub fn event_webhook_url(mut self, client_id: impl Into<String>, url: impl Into<String>) -> Self {
+        self.state.event_webhook_urls.insert(client_id.into(), url.into());
         self
     }
 
@@ -615,16 +626,33 @@ impl MockDiscord {
     }
 
     /// Revokes every grant of a user (all clients); returns how many were live.
+    ///
+    /// Like a user removing the application on Discord: every application with an Events
+    /// Webhook URL ([`set_event_webhook_url`](Self::set_event_webhook_url)) that lost a live
+    /// grant is sent `APPLICATION_DEAUTHORIZED` for the user, in the background (see
+    /// [`wait_for_event_deliveries`](Self::wait_for_event_deliveries)).
     pub fn revoke_all_for(&self, user_id: &str) -> usize {
-        let mut st = self.shared.lock();
-        let mut n = 0;
-        for g in st.grants.values_mut() {
-            if g.user_id == user_id && !g.revoked {
-                g.revoked = true;
-                n += 1;
+        let (n, outgoing) = {
+            let mut st = self.shared.lock();
+            let mut n = 0;
+            let mut clients = std::collections::BTreeSet::new();
+            for g in st.grants.values_mut() {
+                if g.user_id == user_id && !g.revoked {
+                    g.revoked = true;
+                    n += 1;
+                    clients.insert(g.client_id.clone());
+                }
             }
+            st.authorizations.retain(|(_, u), _| u != user_id);
+            let outgoing: Vec<_> = clients
+                .iter()
+                .filter_map(|c| events::deauthorized(&st, c, user_id))
+                .collect();
+            (n, outgoing)
+        };
+        for out in outgoing {
+            events::spawn(&self.shared, out);
         }
-        st.authorizations.retain(|(_, u), _| u != user_id);
         n
     }
 
@@ -724,6 +752,117 @@ impl MockDiscord {
     /// Turns automatic consent on or off.
     pub fn set_auto_consent(&self, on: bool) {
         self.shared.lock().config.auto_consent = on;
+    }
+
+    // -- webhook events -----------------------------------------------------------------
+
+    /// The public key the mock's webhook events verify with (64 hex digits, what the
+    /// Developer Portal calls the application's "Public Key"):
+    /// [`fixture::EVENTS_PUBLIC_KEY_HEX`], the same for every mock application.
+    pub fn events_public_key_hex(&self) -> &'static str {
+        fixture::EVENTS_PUBLIC_KEY_HEX
+    }
+
+    /// Sets an application's Events Webhook URL (the spec's `event_webhooks_url`). From then
+    /// on, revoking one of its grants (`POST /oauth2/token/revoke`,
+    /// [`revoke_all_for`](Self::revoke_all_for)) sends `APPLICATION_DEAUTHORIZED` for the
+    /// user there. Unlike Discord, saving the URL sends no PING: call
+    /// [`send_ping`](Self::send_ping) for that.
+    pub fn set_event_webhook_url(&self, client_id: &str, url: impl Into<String>) -> Result<(), MockError> {
+        let mut st = self.shared.lock();
+        if !st.clients.contains_key(client_id) {
+            return Err(MockError::UnknownClient(client_id.to_owned()));
+        }
+        st.event_webhook_urls.insert(client_id.to_owned(), url.into());
+        Ok(())
+    }
+
+    /// Removes an application's Events Webhook URL; returns whether it had one.
+    pub fn clear_event_webhook_url(&self, client_id: &str) -> bool {
+        self.shared.lock().event_webhook_urls.remove(client_id).is_some()
+    }
+
+    /// An application's Events Webhook URL, if set.
+    pub fn event_webhook_url(&self, client_id: &str) -> Option<String> {
+        self.shared.lock().event_webhook_urls.get(client_id).cloned()
+    }
+
+    /// An event payload as Discord sends it: `{"version": 1, "application_id": client_id,
+    /// "type": 1, "event": {"type": event_type, "timestamp": <the mock's now, no timezone,
+    /// as in Discord's examples>, "data": data}}`. Send it with [`send_event`](Self::send_event).
+    pub fn event_payload(&self, client_id: &str, event_type: &str, data: serde_json::Value) -> serde_json::Value {
+        let now = self.shared.lock().now();
+        events::event_payload(client_id, event_type, &events::event_timestamp(now), data)
+    }
+
+    /// The `APPLICATION_DEAUTHORIZED` payload for a mock user, as revoking sends it.
+    pub fn deauthorized_payload(&self, client_id: &str, user_id: &str) -> Result<serde_json::Value, MockError> {
+        let user = {
+            let st = self.shared.lock();
+            st.users
+                .get(user_id)
+                .map(MockUser::public_json)
+                .ok_or_else(|| MockError::UnknownUser(user_id.to_owned()))?
+        };
+        Ok(self.event_payload(
+            client_id,
+            "APPLICATION_DEAUTHORIZED",
+            serde_json::json!({ "user": user }),
+        ))
+    }
+
+    /// Signs `payload` with the application key and POSTs it to `url` like Discord; returns
+    /// the receiver's status code (`204` is what Discord expects). Recorded in
+    /// [`event_deliveries`](Self::event_deliveries).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use discord_oauth_mock::{MockDiscord, fixture};
+    /// let discord = MockDiscord::start().await.unwrap();
+    /// let payload = discord.deauthorized_payload(fixture::CLIENT_ID, fixture::WUMPUS_ID).unwrap();
+    /// assert_eq!(payload["event"]["data"]["user"]["id"], fixture::WUMPUS_ID);
+    /// // `discord.send_event("http://127.0.0.1:3000/discord/events", &payload).await` → Ok(204)
+    /// # }
+    /// ```
+    pub async fn send_event(&self, url: &str, payload: &serde_json::Value) -> Result<u16, MockError> {
+        self.send_event_signed(url, payload, EventSignature::Valid).await
+    }
+
+    /// Like [`send_event`](Self::send_event) with a signature that is deliberately wrong
+    /// (another key, another timestamp) or missing, as Discord sends to check that a
+    /// receiver refuses them (it must answer `401`).
+    pub async fn send_event_signed(
+        &self,
+        url: &str,
+        payload: &serde_json::Value,
+        signature: EventSignature,
+    ) -> Result<u16, MockError> {
+        let out = events::Outgoing::new(&self.shared.lock(), url, payload.to_string(), signature);
+        events::deliver(&self.shared, out)
+            .await
+            .map_err(MockError::EventDelivery)
+    }
+
+    /// Sends the PING Discord sends when an Events Webhook URL is saved (for the fixture
+    /// application, [`fixture::CLIENT_ID`]); returns the status (Discord keeps the URL only
+    /// on `204`).
+    pub async fn send_ping(&self, url: &str) -> Result<u16, MockError> {
+        self.send_event(url, &events::ping_payload(fixture::CLIENT_ID)).await
+    }
+
+    /// Every webhook request sent so far, oldest first (finished ones: answered or failed).
+    pub fn event_deliveries(&self) -> Vec<EventDelivery> {
+        self.shared.lock().event_deliveries.clone()
+    }
+
+    /// Waits until at least `n` webhook requests have finished (the ones revoking sends run
+    /// in the background), or `within` has passed; returns every delivery so far. Check the
+    /// length: fewer than `n` means the time ran out.
+    pub async fn wait_for_event_deliveries(&self, n: usize, within: Duration) -> Vec<EventDelivery> {
+        let mut rx = self.shared.deliveries.subscribe();
+        let _ = tokio::time::timeout(within, rx.wait_for(|done| *done >= n)).await;
+        self.event_deliveries()
     }
 
     /// Stops accepting connections, cancels injected delays, and waits (up to 5 s) for

@@ -908,13 +908,23 @@ pub(crate) async fn revoke(AxState(shared): AxState<Arc<Shared>>, headers: Heade
     } else {
         from_access().or_else(from_refresh)
     };
+    let mut deauthorized = None;
     if let Some(gid) = grant_id
         && let Some(g) = st.grants.get(&gid)
         && g.client_id == auth.client.id
     {
+        let was_live = !g.revoked;
         let key = (g.client_id.clone(), g.user_id.clone());
         st.revoke_grant(gid);
         st.authorizations.remove(&key);
+        // Like Discord: the application learns of the deauthorization through its webhook.
+        if was_live {
+            deauthorized = crate::events::deauthorized(&st, &key.0, &key.1);
+        }
+    }
+    drop(st);
+    if let Some(out) = deauthorized {
+        crate::events::spawn(&shared, out);
     }
     axum::Json(json!({})).into_response()
 }

@@ -13,7 +13,9 @@ use axum::routing::get;
 
 use crate::api::{self, api_error};
 use crate::errors;
+use crate::events::{self, EventSignature, Outgoing};
 use crate::fault::{FaultKind, add_rate_limit_headers, fault_response};
+use crate::fixture;
 use crate::html;
 use crate::oauth::{self, USER_COOKIE, cookie_value, user_cookie};
 use crate::record::{Endpoint, RecordedRequest};
@@ -46,7 +48,10 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/mock/faults", axum::routing::post(add_fault).delete(clear_faults))
         .route("/mock/expire-access-tokens", axum::routing::post(expire_access_tokens))
         .route("/mock/advance-time", axum::routing::post(advance_time))
-        .route("/mock/sdk/authorize", axum::routing::post(oauth::sdk_authorize));
+        .route("/mock/sdk/authorize", axum::routing::post(oauth::sdk_authorize))
+        .route("/mock/events", get(events_index))
+        .route("/mock/events/webhook-url", axum::routing::post(set_event_webhook_url))
+        .route("/mock/events/send", axum::routing::post(send_event));
     for p in API_PREFIXES {
         r = r
             .route(
@@ -336,5 +341,93 @@ async fn advance_time(AxState(shared): AxState<Arc<Shared>>, body: axum::body::B
             StatusCode::NO_CONTENT.into_response()
         }
         None => control_error("missing or invalid \"seconds\""),
+    }
+}
+
+/// `GET /mock/events`: the public key, every Events Webhook URL and every delivery.
+async fn events_index(AxState(shared): AxState<Arc<Shared>>) -> Response {
+    let st = shared.lock();
+    axum::Json(serde_json::json!({
+        "public_key": fixture::EVENTS_PUBLIC_KEY_HEX,
+        "webhook_urls": st.event_webhook_urls,
+        "deliveries": st.event_deliveries,
+    }))
+    .into_response()
+}
+
+/// `POST /mock/events/webhook-url` with form fields `client_id` (default the fixture client)
+/// and `url` (empty: remove).
+async fn set_event_webhook_url(AxState(shared): AxState<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let form = control_form(&body);
+    let client_id = first(&form, "client_id").unwrap_or(fixture::CLIENT_ID);
+    let mut st = shared.lock();
+    if !st.clients.contains_key(client_id) {
+        return control_error("unknown \"client_id\"");
+    }
+    match first(&form, "url").filter(|u| !u.is_empty()) {
+        Some(url) => st.event_webhook_urls.insert(client_id.to_owned(), url.to_owned()),
+        None => st.event_webhook_urls.remove(client_id),
+    };
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// `POST /mock/events/send`: signs and sends one webhook request, answers `{"status": N}`
+/// (or `502` when the receiver gave no answer). Form fields: `url` (default: the
+/// application's Events Webhook URL), `client_id` (default the fixture client), `type`
+/// (`PING`, the default, or an event type), the event's data as `data` (JSON) or built from
+/// a mock user with `user_id`, or a whole payload as `body`; `signature` = `valid` (default)
+/// | `wrong-key` | `other-timestamp` | `missing`.
+async fn send_event(AxState(shared): AxState<Arc<Shared>>, body: axum::body::Bytes) -> Response {
+    let form = control_form(&body);
+    let signature = match first(&form, "signature").unwrap_or("valid").parse::<EventSignature>() {
+        Ok(s) => s,
+        Err(e) => return control_error(&e),
+    };
+    let client_id = first(&form, "client_id").unwrap_or(fixture::CLIENT_ID);
+    let out = {
+        let st = shared.lock();
+        let url = first(&form, "url")
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .or_else(|| st.event_webhook_urls.get(client_id).cloned());
+        let Some(url) = url else {
+            return control_error("missing \"url\" (and the application has no Events Webhook URL)");
+        };
+        let payload = if let Some(whole) = first(&form, "body") {
+            whole.to_owned()
+        } else {
+            let kind = first(&form, "type").unwrap_or("PING");
+            if kind == "PING" {
+                events::ping_payload(client_id).to_string()
+            } else {
+                let data = if let Some(d) = first(&form, "data") {
+                    match serde_json::from_str(d) {
+                        Ok(v) => v,
+                        Err(e) => return control_error(&format!("\"data\" is not JSON: {e}")),
+                    }
+                } else if let Some(user_id) = first(&form, "user_id") {
+                    let Some(user) = st.users.get(user_id).map(crate::model::MockUser::public_json) else {
+                        return control_error("unknown \"user_id\"");
+                    };
+                    if kind == "APPLICATION_AUTHORIZED" {
+                        serde_json::json!({ "integration_type": 1, "scopes": ["applications.commands"], "user": user })
+                    } else {
+                        serde_json::json!({ "user": user })
+                    }
+                } else {
+                    serde_json::json!({})
+                };
+                events::event_payload(client_id, kind, &events::event_timestamp(st.now()), data).to_string()
+            }
+        };
+        Outgoing::new(&st, &url, payload, signature)
+    };
+    match events::deliver(&shared, out).await {
+        Ok(status) => axum::Json(serde_json::json!({ "status": status })).into_response(),
+        Err(e) => (
+            StatusCode::BAD_GATEWAY,
+            axum::Json(serde_json::json!({ "message": e, "code": 0 })),
+        )
+            .into_response(),
     }
 }

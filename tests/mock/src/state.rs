@@ -2,12 +2,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::events::EventDelivery;
 use crate::fault::Fault;
 use crate::model::{
     ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockUser, PERMISSION_ADMINISTRATOR,
@@ -153,6 +154,10 @@ pub(crate) struct State {
     pub(crate) next_seq: u64,
     pub(crate) faults: Vec<Fault>,
     pub(crate) in_flight: InFlight,
+    /// Each application's Events Webhook URL.
+    pub(crate) event_webhook_urls: BTreeMap<String, String>,
+    /// Every webhook event sent, oldest first.
+    pub(crate) event_deliveries: Vec<EventDelivery>,
 }
 
 /// Requests being handled right now, per endpoint and for the API as a whole, and the most
@@ -218,6 +223,8 @@ impl fmt::Debug for State {
             .field("refresh_tokens", &self.refresh.len())
             .field("requests", &self.requests.len())
             .field("faults", &self.faults)
+            .field("event_webhook_urls", &self.event_webhook_urls)
+            .field("event_deliveries", &self.event_deliveries.len())
             .finish_non_exhaustive()
     }
 }
@@ -227,6 +234,10 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     pub(crate) base_url: String,
     pub(crate) shutdown: watch::Sender<bool>,
+    /// How many webhook event deliveries have finished (answered or failed).
+    pub(crate) deliveries: watch::Sender<usize>,
+    /// The client webhook events are sent with, made on first use.
+    http: OnceLock<reqwest::Client>,
 }
 
 impl fmt::Debug for Shared {
@@ -240,11 +251,26 @@ impl fmt::Debug for Shared {
 impl Shared {
     pub(crate) fn new(state: State, base_url: String) -> Self {
         let (shutdown, _) = watch::channel(false);
+        let (deliveries, _) = watch::channel(0);
         Self {
             state: Mutex::new(state),
             base_url,
             shutdown,
+            deliveries,
+            http: OnceLock::new(),
         }
+    }
+
+    /// The HTTP client webhook events are sent with (no redirects followed, as Discord).
+    pub(crate) fn http_client(&self) -> Result<reqwest::Client, String> {
+        if let Some(c) = self.http.get() {
+            return Ok(c.clone());
+        }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(self.http.get_or_init(|| client).clone())
     }
 
     /// Locks the state; a poisoned lock (a panicking test thread) is recovered.
