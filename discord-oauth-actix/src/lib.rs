@@ -125,6 +125,7 @@
 
 mod convert;
 pub mod embedded;
+pub mod events;
 mod extract;
 pub mod fast;
 mod guard;

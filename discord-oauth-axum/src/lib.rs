@@ -31,6 +31,7 @@
 #![forbid(unsafe_code)]
 
 pub mod embedded;
+pub mod events;
 mod extract;
 
 pub use discord_oauth_core as core;

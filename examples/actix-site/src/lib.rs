@@ -45,6 +45,7 @@ use discord_oauth_actix::{
 };
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
+use discord_oauth_core::events::{EventVerifier, WebhookPayload};
 use discord_oauth_core::login::html_escape;
 use discord_oauth_core::login::pending_cookie::LoginCookieKey;
 use discord_oauth_core::login::revocation::channel_for;
@@ -241,6 +242,9 @@ pub struct Settings {
     /// Refuse callbacks without `iss` (RFC 9207 strict mode; default off, see
     /// `LoginConfigBuilder::require_issuer`).
     pub require_issuer: bool,
+    /// The application's public key (`DISCORD_PUBLIC_KEY`, hex): serves Discord's webhook
+    /// events at `POST /discord/events` when set (in offline mode, the mock's key).
+    pub public_key: Option<String>,
     /// The most requests to Discord in flight at once (default 32).
     pub max_concurrent_requests: usize,
     /// How long a session seen logged in is served by the authenticated fast path without
@@ -280,6 +284,7 @@ impl Settings {
             strict_cookies: false,
             public_host: None,
             require_issuer: false,
+            public_key: None,
             max_concurrent_requests: discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS,
             fast_path_ttl: discord_oauth_actix::DEFAULT_FAST_PATH_TTL,
         }
@@ -304,6 +309,7 @@ impl Settings {
         };
         let mut settings = Self::new(discord, bind);
         settings.redirect_uri = var("DISCORD_REDIRECT_URI");
+        settings.public_key = var("DISCORD_PUBLIC_KEY");
         settings.session_store = match var("SESSION_STORE").as_deref().map(str::to_ascii_lowercase).as_deref() {
             Some("cookie") => SessionStoreKind::Cookie,
             None | Some("memory") => SessionStoreKind::Memory,
@@ -396,6 +402,26 @@ async fn connect_redis(url: &str, shown: &str) -> Result<Pool, BoxError> {
     }
 }
 
+/// What the sample does with Discord's webhook events: the receiver has already ended a
+/// deauthorized user's sessions; every event is logged (a real site would, for example, record
+/// entitlements).
+fn log_event(payload: &WebhookPayload) {
+    match payload.event.user() {
+        Some(user) => tracing::info!(event = payload.event.event_type(), user_id = %user.id, "Discord event"),
+        None => tracing::info!(event = payload.event.event_type(), "Discord event"),
+    }
+}
+
+/// The webhook events receiver at `/discord/events`, when the site has a public key.
+fn receiver(discord: &DiscordOAuth, events: Option<EventVerifier>) -> impl FnOnce(&mut web::ServiceConfig) {
+    let discord = discord.clone();
+    move |cfg| {
+        if let Some(verifier) = events {
+            discord.events_receiver("/discord/events", verifier, log_event)(cfg);
+        }
+    }
+}
+
 /// Binds, starts the mock if needed, and serves in the background.
 pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     let listener = std::net::TcpListener::bind(settings.bind)?;
@@ -435,6 +461,17 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                 Some(mock),
             )
         }
+    };
+    // Discord's webhook events at `POST /discord/events`: with the application's public key,
+    // or offline with the mock's, which then sends its events here (APPLICATION_DEAUTHORIZED
+    // when a grant is revoked, as Discord does).
+    let events = match (&settings.public_key, &mock) {
+        (Some(key), _) => Some(EventVerifier::from_hex(key).map_err(|e| format!("DISCORD_PUBLIC_KEY: {e}"))?),
+        (None, Some(mock)) => {
+            mock.set_event_webhook_url(fixture::CLIENT_ID, format!("{origin}/discord/events"))?;
+            Some(EventVerifier::from_hex(mock.events_public_key_hex())?)
+        }
+        (None, None) => None,
     };
     let mut builder = LoginConfig::builder(client_id, redirect_uri)
         .scopes([Scope::Identify, Scope::Guilds])
@@ -497,6 +534,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                     offline.clone(),
                     strict,
                 )
+                .configure(receiver(&discord, events.clone()))
                 .wrap(rotation.clone())
             })
             .workers(workers)
@@ -511,7 +549,9 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
             // One store for every worker.
             let store = MemoryStore::default();
             let server = HttpServer::new(move || {
-                app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict).wrap(rotation.clone())
+                app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict)
+                    .configure(receiver(&discord, events.clone()))
+                    .wrap(rotation.clone())
             })
             .workers(workers)
             .disable_signals()
@@ -534,7 +574,9 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                 .await
                 .map_err(|e| format!("Redis session store: {e}"))?;
             let server = HttpServer::new(move || {
-                app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict).wrap(rotation.clone())
+                app(discord.clone(), store.clone(), key.clone(), offline.clone(), strict)
+                    .configure(receiver(&discord, events.clone()))
+                    .wrap(rotation.clone())
             })
             .workers(workers)
             .disable_signals()

@@ -42,6 +42,7 @@ use discord_oauth_axum::{
 };
 use discord_oauth_core::api::{self, GuildsQuery};
 use discord_oauth_core::cdn::ImageSize;
+use discord_oauth_core::events::{EventVerifier, WebhookPayload};
 use discord_oauth_core::login::html_escape;
 use discord_oauth_core::login::pending_cookie::LoginCookieKey;
 use discord_oauth_core::login::revocation::channel_for;
@@ -206,6 +207,9 @@ pub struct Settings {
     /// Refuse callbacks without `iss` (RFC 9207 strict mode; default off, see
     /// `LoginConfigBuilder::require_issuer`).
     pub require_issuer: bool,
+    /// The application's public key (`DISCORD_PUBLIC_KEY`, hex): serves Discord's webhook
+    /// events at `POST /discord/events` when set (in offline mode, the mock's key).
+    pub public_key: Option<String>,
     /// The most requests to Discord in flight at once (default 32).
     pub max_concurrent_requests: usize,
     /// Where sessions are kept (`SESSION_STORE`, `REDIS_URL`).
@@ -252,6 +256,7 @@ impl Settings {
             strict_cookies: false,
             public_host: None,
             require_issuer: false,
+            public_key: None,
             max_concurrent_requests: discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS,
             session_store: SessionStoreKind::Memory,
             session_key: None,
@@ -280,6 +285,7 @@ impl Settings {
         };
         let mut settings = Self::new(discord, bind);
         settings.redirect_uri = var("DISCORD_REDIRECT_URI");
+        settings.public_key = var("DISCORD_PUBLIC_KEY");
         settings.session_store = match var("SESSION_STORE").as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("memory") => SessionStoreKind::Memory,
             Some("redis") => SessionStoreKind::Redis {
@@ -380,6 +386,16 @@ async fn connect_redis(url: &str, shown: &str) -> Result<(Pool, WithOptions<Pool
     Ok((pool, client))
 }
 
+/// What the sample does with Discord's webhook events: the receiver has already ended a
+/// deauthorized user's sessions; every event is logged (a real site would, for example, record
+/// entitlements).
+fn log_event(payload: &WebhookPayload) {
+    match payload.event.user() {
+        Some(user) => tracing::info!(event = payload.event.event_type(), user_id = %user.id, "Discord event"),
+        None => tracing::info!(event = payload.event.event_type(), "Discord event"),
+    }
+}
+
 /// Binds, starts the mock if needed, and serves in the background.
 pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     let listener = tokio::net::TcpListener::bind(settings.bind).await?;
@@ -419,6 +435,17 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                 Some(mock),
             )
         }
+    };
+    // Discord's webhook events at `POST /discord/events`: with the application's public key,
+    // or offline with the mock's, which then sends its events here (APPLICATION_DEAUTHORIZED
+    // when a grant is revoked, as Discord does).
+    let events = match (&settings.public_key, &mock) {
+        (Some(key), _) => Some(EventVerifier::from_hex(key).map_err(|e| format!("DISCORD_PUBLIC_KEY: {e}"))?),
+        (None, Some(mock)) => {
+            mock.set_event_webhook_url(fixture::CLIENT_ID, format!("{origin}/discord/events"))?;
+            Some(EventVerifier::from_hex(mock.events_public_key_hex())?)
+        }
+        (None, None) => None,
     };
     let mut builder = LoginConfig::builder(client_id, redirect_uri)
         .scopes([Scope::Identify, Scope::Guilds])
@@ -464,7 +491,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         layer = layer.clock(clock);
     }
     let offline_note = mock.as_ref().map(MockDiscord::base_url);
-    let (app, redis) = match &settings.session_store {
+    let (oauth, app, redis) = match &settings.session_store {
         SessionStoreKind::Memory => {
             let oauth = DiscordOAuth::from_layer(layer.build());
             let app = router(
@@ -474,7 +501,7 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                 key,
                 settings.strict_cookies,
             );
-            (app, None)
+            (oauth, app, None)
         }
         SessionStoreKind::Redis { url } => {
             let shown = settings.session_store.redacted();
@@ -497,8 +524,12 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
                 key,
                 settings.strict_cookies,
             );
-            (app, Some(pool))
+            (oauth, app, Some(pool))
         }
+    };
+    let app = match events {
+        Some(verifier) => app.route("/discord/events", oauth.events_receiver(verifier, log_event)),
+        None => app,
     };
     // Outside the session layer: cookies under a previous key are re-encrypted before it
     // reads them.

@@ -59,6 +59,9 @@ pub struct Options {
     pub mock_sends_iss: bool,
     /// The site's bound on concurrent requests to Discord; `None`: the default (32).
     pub max_concurrent_requests: Option<usize>,
+    /// The site serves Discord's webhook events (`DISCORD_PUBLIC_KEY` = the mock's key), and
+    /// the mock sends its events to the first instance's `/discord/events`.
+    pub events: bool,
 }
 
 /// Where a test site keeps its sessions.
@@ -94,6 +97,7 @@ impl Default for Options {
             require_issuer: false,
             mock_sends_iss: false,
             max_concurrent_requests: None,
+            events: false,
         }
     }
 }
@@ -192,6 +196,10 @@ impl TestSite {
         let mock = builder.start().await.unwrap();
         let clock = ShiftClock::default();
         let Running { url, addr, stop } = start_server(kind, &options, &mock, &clock).await;
+        if options.events {
+            mock.set_event_webhook_url(fixture::CLIENT_ID, format!("{url}/discord/events"))
+                .unwrap();
+        }
         Self {
             kind,
             url,
@@ -268,6 +276,7 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
             }
             settings.shared_refresh_lock = options.shared_refresh_lock;
             settings.require_issuer = options.require_issuer;
+            settings.public_key = options.events.then(|| mock.events_public_key_hex().to_owned());
             if let Some(max) = options.max_concurrent_requests {
                 settings.max_concurrent_requests = max;
             }
@@ -316,6 +325,7 @@ async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clo
             }
             settings.shared_refresh_lock = options.shared_refresh_lock;
             settings.require_issuer = options.require_issuer;
+            settings.public_key = options.events.then(|| mock.events_public_key_hex().to_owned());
             if let Some(max) = options.max_concurrent_requests {
                 settings.max_concurrent_requests = max;
             }

@@ -532,3 +532,43 @@ pub async fn logout_everywhere_reaches_every_instance_within_a_second(kind: Site
         }
     }
 }
+
+/// `APPLICATION_DEAUTHORIZED` delivered to A ends the user's session on B (served from B's
+/// cache a moment before) within a second, through the Redis revocation channel. (Each site
+/// kind uses a user of its own: every test shares the channel.)
+pub async fn deauthorization_reaches_every_instance_within_a_second(kind: SiteKind, redis: &str) {
+    let options = Options {
+        extra_users: 4,
+        events: true,
+        ..redis_options(redis)
+    };
+    let user = crate::extra_user_id(match kind {
+        SiteKind::Axum => 2,
+        SiteKind::Actix => 3,
+    });
+    let a = TestSite::start_with(kind, options).await;
+    let b = a.start_instance().await;
+    let there = a.browser().at(&b.url);
+    there.discord_user(&user).await;
+    there.login(None).await;
+    for _ in 0..3 {
+        assert_eq!(
+            there.me().await.unwrap()["id"],
+            user,
+            "B serves the user (and caches it)"
+        );
+    }
+    let event = a.mock.deauthorized_payload(fixture::CLIENT_ID, &user).unwrap();
+    let url = format!("{}/discord/events", a.url);
+    assert_eq!(a.mock.send_event(&url, &event).await.unwrap(), 204);
+    let answered = Instant::now();
+    loop {
+        match there.me().await {
+            Err(StatusCode::UNAUTHORIZED) => break,
+            Ok(_) if answered.elapsed() < Duration::from_secs(1) => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            other => panic!("B still answers {other:?} a second after A received the event"),
+        }
+    }
+}

@@ -1349,3 +1349,129 @@ pub async fn logout_everywhere_ends_every_session_of_the_user(kind: SiteKind) {
     second.login(None).await;
     assert!(second.me().await.is_ok());
 }
+
+/// The webhook events receiver (`POST /discord/events`): PING → 204 empty; every signature
+/// problem (another key, another timestamp, none, a body changed after signing) → 401; a valid
+/// signature on a body that is not an event → 400; an oversized body → 413; `GET` → 405.
+pub async fn webhook_events_are_verified(kind: SiteKind) {
+    use discord_oauth_core::events::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign_event};
+    use discord_oauth_mock::EventSignature;
+
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            events: true,
+            ..Options::default()
+        },
+    )
+    .await;
+    let url = format!("{}/discord/events", site.url);
+    assert_eq!(site.mock.send_ping(&url).await.unwrap(), 204);
+    let http = reqwest::Client::new();
+    let ping = http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(r#"{"version":1,"application_id":"1","type":0}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), StatusCode::UNAUTHORIZED, "unsigned");
+    let event = site.mock.event_payload(
+        fixture::CLIENT_ID,
+        "ENTITLEMENT_CREATE",
+        serde_json::json!({"id": "1", "sku_id": "2", "application_id": fixture::CLIENT_ID, "type": 8, "deleted": false}),
+    );
+    for signature in [
+        EventSignature::WrongKey,
+        EventSignature::OtherTimestamp,
+        EventSignature::Missing,
+    ] {
+        let status = site.mock.send_event_signed(&url, &event, signature).await.unwrap();
+        assert_eq!(status, 401, "{signature:?}");
+    }
+    let seed = discord_oauth_mock::fixture::EVENTS_SIGNING_SEED;
+    let signed = |body: &[u8]| {
+        let ts = "1700000000";
+        (ts, sign_event(&seed, ts, body))
+    };
+    let send = |body: Vec<u8>, ts: &'static str, sig: String| {
+        let http = http.clone();
+        let url = url.clone();
+        async move {
+            http.post(url)
+                .header(SIGNATURE_HEADER, sig)
+                .header(TIMESTAMP_HEADER, ts)
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let body = serde_json::to_vec(&event).unwrap();
+    let (ts, sig) = signed(&body);
+    assert_eq!(
+        send(body.clone(), ts, sig.clone()).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    let mut changed = body.clone();
+    changed[body.len() / 2] ^= 1;
+    assert_eq!(
+        send(changed, ts, sig).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "changed after signing"
+    );
+    let (ts, sig) = signed(b"not json");
+    assert_eq!(
+        send(b"not json".to_vec(), ts, sig).await.status(),
+        StatusCode::BAD_REQUEST
+    );
+    let big = vec![b' '; discord_oauth_core::events::MAX_EVENT_BODY_BYTES + 1];
+    let (ts, sig) = signed(&big);
+    assert_eq!(send(big, ts, sig).await.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        http.get(&url).send().await.unwrap().status(),
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+}
+
+/// `APPLICATION_DEAUTHORIZED` for a user logged in from two browsers ends both sessions
+/// (served from the cache a moment before) and leaves another user logged in; the answer is
+/// 204, and the same event delivered again is 204 too.
+pub async fn deauthorization_ends_every_session_of_the_user(kind: SiteKind) {
+    let site = TestSite::start_with(
+        kind,
+        Options {
+            events: true,
+            extra_users: 1,
+            ..Options::default()
+        },
+    )
+    .await;
+    let url = format!("{}/discord/events", site.url);
+    let first = site.browser();
+    first.login(None).await;
+    let second = site.browser();
+    second.login(None).await;
+    let other = site.browser();
+    other.discord_user(&extra_user_id(0)).await;
+    other.login(None).await;
+    for b in [&first, &second, &other] {
+        for _ in 0..2 {
+            assert!(b.me().await.is_ok());
+        }
+    }
+    let event = site
+        .mock
+        .deauthorized_payload(fixture::CLIENT_ID, fixture::WUMPUS_ID)
+        .unwrap();
+    assert_eq!(site.mock.send_event(&url, &event).await.unwrap(), 204);
+    assert_eq!(first.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    assert_eq!(second.me().await.unwrap_err(), StatusCode::UNAUTHORIZED);
+    assert_eq!(other.me().await.unwrap()["id"], extra_user_id(0));
+    assert_eq!(
+        site.mock.send_event(&url, &event).await.unwrap(),
+        204,
+        "a replayed event is answered the same"
+    );
+    assert_eq!(other.me().await.unwrap()["id"], extra_user_id(0));
+}

@@ -50,6 +50,7 @@ shared_redis_scenarios!(axum => SiteKind::Axum;
     logout_holds_while_the_revocation_is_slow,
     logout_reaches_every_instance_within_a_second,
     logout_everywhere_reaches_every_instance_within_a_second,
+    deauthorization_reaches_every_instance_within_a_second,
 );
 
 // actix-site's fast path plays the part of the axum site's session cache (`cache_ttl` sets its
@@ -65,6 +66,7 @@ shared_redis_scenarios!(actix => SiteKind::Actix;
     logout_holds_while_the_revocation_is_slow,
     logout_reaches_every_instance_within_a_second,
     logout_everywhere_reaches_every_instance_within_a_second,
+    deauthorization_reaches_every_instance_within_a_second,
 );
 
 scenarios!(axum_memory => SiteKind::Axum;

@@ -49,6 +49,8 @@ macro_rules! all_scenarios {
             g05_logout_holds_while_the_revocation_is_slow,
             h05_a_new_login_ends_the_previous_sessions_cookie,
             logout_everywhere_ends_every_session_of_the_user,
+            webhook_events_are_verified,
+            deauthorization_ends_every_session_of_the_user,
         );
     };
 }
