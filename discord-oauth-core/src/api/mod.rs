@@ -15,10 +15,12 @@ pub use crate::response::{ApiCall, ApiError};
 pub use crate::snowflake::Snowflake;
 
 mod application;
+pub mod cache;
 mod connection;
 mod de;
 mod guild;
 mod openid;
+pub mod ratelimit;
 mod role_connection;
 mod user;
 mod webhook;
