@@ -885,3 +885,25 @@ fn cache_keys_keep_pages_apart_and_never_cache_writes() {
         api::update_role_connection(&endpoints, &user, Snowflake::new(APP), &RoleConnection::new("G")).request();
     assert_eq!(cache_key(&write), None);
 }
+
+#[test]
+fn tiny_bounds_hold_too() {
+    let config = RateLimiterConfig {
+        max_tokens: 0,
+        max_buckets: 0,
+        max_routes: 0,
+        ..RateLimiterConfig::default()
+    };
+    let mut limiter = RateLimiter::new(config);
+    let t0 = Instant::now();
+    for n in 0..100u8 {
+        let r = route(&format!("custom/{n}"));
+        let p = permit(limiter.acquire(token(n), &r, t0));
+        limiter.record(p, 200, &bucket_headers(&format!("h{n}"), 1, 0, "1"), b"{}", t0);
+        let stats = limiter.stats();
+        assert!(
+            stats.tokens <= 1 && stats.buckets <= 1 && stats.routes <= 1,
+            "{stats:?}"
+        );
+    }
+}

@@ -364,8 +364,12 @@ impl Default for RateLimiter {
 }
 
 impl RateLimiter {
-    /// An empty limiter.
-    pub fn new(config: RateLimiterConfig) -> Self {
+    /// An empty limiter. Bounds of `0` are treated as `1`.
+    pub fn new(mut config: RateLimiterConfig) -> Self {
+        config.max_tokens = config.max_tokens.max(1);
+        config.max_buckets = config.max_buckets.max(1);
+        config.max_routes = config.max_routes.max(1);
+        config.global_per_second = config.global_per_second.max(1);
         Self {
             config,
             tokens: HashMap::new(),
@@ -406,7 +410,7 @@ impl RateLimiter {
         route: &RouteKey,
         now: Instant,
     ) -> Result<Permit, (Instant, WaitReason)> {
-        let limit = self.config.global_per_second.max(1) as usize;
+        let limit = self.config.global_per_second as usize;
         if let Some(state) = self.tokens.get_mut(&token) {
             if let Some(until) = state.paused_until {
                 if now < until {
