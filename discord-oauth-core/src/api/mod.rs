@@ -4,6 +4,10 @@
 //! Each function builds the request; send [`ApiCall::request`] with any HTTP client and give
 //! the answer to [`ApiCall::parse`]. User tokens travel only in the `Authorization: Bearer`
 //! header (never in a query string); bot tokens as `Authorization: Bot …`.
+//!
+//! Around every call, [`ratelimit`] keeps each token within Discord's rate limits and the
+//! whole process within its invalid-request limit, and [`cache`] keeps per-user reads that
+//! change slowly for a short while.
 
 use std::fmt;
 
@@ -15,10 +19,12 @@ pub use crate::response::{ApiCall, ApiError};
 pub use crate::snowflake::Snowflake;
 
 mod application;
+pub mod cache;
 mod connection;
 pub(crate) mod de;
 mod guild;
 mod openid;
+pub mod ratelimit;
 mod role_connection;
 mod user;
 mod webhook;
