@@ -1183,10 +1183,12 @@ pub fn login_cookie(data: &[u8]) {
     let query = String::from_utf8_lossy(query);
     let config = match LoginConfig::builder(CLIENT_ID, REDIRECT_URI)
         .client_secret("937it3ow87i4ery69876wqire")
-        .login_cookie_key(match discord_oauth_core::login::pending_cookie::LoginCookieKey::derive(&[42u8; 64]) {
-            Ok(k) => k,
-            Err(e) => panic!("the fixed key is invalid: {e}"),
-        })
+        .login_cookie_key(
+            match discord_oauth_core::login::pending_cookie::LoginCookieKey::derive(&[42u8; 64]) {
+                Ok(k) => k,
+                Err(e) => panic!("the fixed key is invalid: {e}"),
+            },
+        )
         .build()
     {
         Ok(c) => c,
