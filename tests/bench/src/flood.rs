@@ -12,7 +12,8 @@
 //!
 //! A configuration fails when the process's resident memory grew by [`MAX_RSS_GROWTH`] or
 //! more, when the Redis database's key count changed, or when the real user's login did not
-//! complete. Run it with `cargo run --release -p discord-oauth-bench --bin flood`.
+//! complete. (With Redis, the key count must then grow with the real user's session: else it
+//! was read from a database the site does not use, and that fails too.) Run it with `cargo run --release -p discord-oauth-bench --bin flood`.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
@@ -138,6 +139,9 @@ pub struct Outcome {
     pub rss_later: u64,
     /// Keys in the site's Redis database before and after the flood (Redis stores only).
     pub dbsize: Option<(u64, u64)>,
+    /// Keys in it once the real user has logged in: more than after the flood, or the
+    /// database read is not the one the site writes its sessions to.
+    pub dbsize_after_login: Option<u64>,
     /// The real user's login: its Discord id from `/me`, or what went wrong.
     pub login: Result<String, String>,
 }
@@ -169,6 +173,13 @@ impl Outcome {
             && before != after
         {
             v.push(format!("the Redis database went from {before} to {after} keys"));
+        }
+        if let (Some((_, after)), Some(logged_in), Ok(_)) = (self.dbsize, self.dbsize_after_login, &self.login)
+            && logged_in <= after
+        {
+            v.push(format!(
+                "the real user's session added no key ({after} → {logged_in}): DBSIZE was not read from the site's database"
+            ));
         }
         if let Err(e) = &self.login {
             v.push(format!("the real user's login did not complete: {e}"));
@@ -350,6 +361,7 @@ async fn measure(config: Config, site: &str, settings: Settings, redis: Option<&
             Err(format!("/me shows user {id}, not {}", fixture::WUMPUS_ID))
         }
     });
+    let db_logged_in = dbsize(redis).await?;
     Ok(Outcome {
         before,
         flood,
@@ -358,6 +370,7 @@ async fn measure(config: Config, site: &str, settings: Settings, redis: Option<&
         rss_after,
         rss_later,
         dbsize: db_before.zip(db_after),
+        dbsize_after_login: db_logged_in,
         login,
     })
 }
@@ -429,6 +442,9 @@ pub fn report(runs: &[(Config, Run)], settings: Settings, machine: &str) -> Stri
     row(&mut r, "Redis DBSIZE before → after", &|o| {
         o.dbsize.map_or_else(|| "—".into(), |(b, a)| format!("{b} → {a}"))
     });
+    row(&mut r, "Redis DBSIZE once the real user has logged in", &|o| {
+        o.dbsize_after_login.map_or_else(|| "—".into(), |n| n.to_string())
+    });
     row(&mut r, "the real user's login completed", &|o| match &o.login {
         Ok(_) => "yes".into(),
         Err(_) => "**no**".into(),
@@ -467,6 +483,7 @@ mod tests {
             rss_after: 110 << 20,
             rss_later: 105 << 20,
             dbsize: Some((0, 0)),
+            dbsize_after_login: Some(2),
             login: Ok(fixture::WUMPUS_ID.into()),
         }
     }
@@ -500,6 +517,13 @@ mod tests {
         let mut o = outcome();
         o.login = Err("callback answered 400".into());
         assert_eq!(o.failures().len(), 1);
+        let mut o = outcome();
+        o.dbsize_after_login = Some(0);
+        assert_eq!(
+            o.failures().len(),
+            1,
+            "a DBSIZE the login does not move reads the wrong database"
+        );
         assert!(Run::Failed("x".into()).failures().len() == 1);
         assert!(Run::Skipped("x".into()).failures().is_empty());
     }

@@ -503,6 +503,7 @@ impl Redis {
 /// `DBSIZE` of the database `url` names: `AUTH` and `SELECT` as the URL says, then `DBSIZE`,
 /// over one short-lived connection.
 pub fn dbsize(url: &str) -> Result<u64, String> {
+    use std::fmt::Write as _;
     use std::io::{BufRead as _, BufReader, Write as _};
     let parsed: url::Url = url.parse().map_err(|e| format!("REDIS_URL is not a URL: {e}"))?;
     if parsed.scheme() != "redis" {
@@ -521,7 +522,7 @@ pub fn dbsize(url: &str) -> Result<u64, String> {
     let mut command = |args: &[&str]| -> Result<String, String> {
         let mut out = format!("*{}\r\n", args.len());
         for a in args {
-            out.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+            let _ = write!(out, "${}\r\n{a}\r\n", a.len());
         }
         conn.get_mut()
             .write_all(out.as_bytes())

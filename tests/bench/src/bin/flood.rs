@@ -15,6 +15,7 @@
 //! `MEASURE_SECONDS` (5, each of before and after), `SETTLE_SECONDS` (2), `LATER_SECONDS` (5),
 //! `CONNECTIONS` (64).
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -53,7 +54,7 @@ async fn main() {
         runs.push((config, run));
     }
     let mut report = flood::report(&runs, settings, &machine());
-    report.push_str(&format!("\nWhole run: {:.0} s.\n", started.elapsed().as_secs_f64()));
+    let _ = writeln!(report, "\nWhole run: {:.0} s.", started.elapsed().as_secs_f64());
     println!("{report}");
     let out_dir = PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "target/bench".into()));
     let written =
