@@ -1,18 +1,26 @@
 //! Load-benchmark support: the servers under test, a `wrk` driver, logins through the mock
 //! Discord, a Redis server for the Redis rows, and the chart.
 //!
-//! The benchmark itself is the crate's binary: `cargo run --release -p discord-oauth-bench`
-//! (see `BENCHMARKS.md`). Everything here runs on loopback and is bounded in time.
+//! The benchmark itself is the crate's main binary: `cargo run --release -p discord-oauth-bench`
+//! (see `BENCHMARKS.md`). The anonymous login flood ([`flood`]) is the `flood` binary:
+//! `cargo run --release -p discord-oauth-bench --bin flood` floods each sample site's
+//! `GET /auth/login` from anonymous visitors for `FLOOD_SECONDS` (60) and checks that the
+//! process's memory and the Redis key count stay put and that a real user's login started
+//! before the flood completes after it; it exits non-zero when one does not. Everything here
+//! runs on loopback and is bounded in time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bare;
 pub mod baseline;
 pub mod chart;
+pub mod flood;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
+
+use discord_oauth_mock::{MockDiscord, fixture};
 
 /// One configuration under load.
 #[derive(Debug, Clone)]
@@ -36,6 +44,8 @@ pub struct Figures {
     pub p99_us: f64,
     /// Answers that were not 2xx/3xx, plus socket errors.
     pub errors: u64,
+    /// Requests completed in the round (`wrk`'s "N requests in …").
+    pub requests: u64,
     /// CPU time this process (the servers; `wrk` is another process) spent per request, in
     /// microseconds: steadier than req/s on a busy machine.
     pub cpu_us: f64,
@@ -62,6 +72,12 @@ pub fn check_wrk() -> Result<(), String> {
 
 /// Runs `wrk` once against `target` and parses its report.
 pub fn wrk(target: &Target, load: Load) -> Figures {
+    try_wrk(target, load).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `wrk` once against `target` and parses its report; says why when `wrk` does not run
+/// or reports something unexpected.
+pub fn try_wrk(target: &Target, load: Load) -> Result<Figures, String> {
     let mut cmd = Command::new("wrk");
     cmd.arg("--latency")
         .arg(format!("-t{}", load.threads))
@@ -77,15 +93,15 @@ pub fn wrk(target: &Target, load: Load) -> Figures {
         .arg(&target.url)
         .stderr(Stdio::inherit())
         .output()
-        .expect("wrk runs");
+        .map_err(|e| format!("wrk does not run: {e}"))?;
     let cpu = cpu_seconds() - cpu_before;
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut f = parse_wrk(&text).unwrap_or_else(|| panic!("unexpected wrk output for {}:\n{text}", target.name));
+    let mut f = parse_wrk(&text).ok_or_else(|| format!("unexpected wrk output for {}:\n{text}", target.name))?;
     let requests = f.rps * f64::from(load.seconds);
     if requests > 0.0 {
         f.cpu_us = cpu * 1e6 / requests;
     }
-    f
+    Ok(f)
 }
 
 /// User + system CPU seconds this process (the servers; `wrk` is another process) has used,
@@ -121,6 +137,7 @@ pub fn parse_wrk(text: &str) -> Option<Figures> {
             ["50%", v] => f.p50_us = duration_us(v)?,
             ["99%", v] => f.p99_us = duration_us(v)?,
             ["Non-2xx", "or", "3xx", "responses:", n] => f.errors += n.parse::<u64>().ok()?,
+            [n, "requests", "in", ..] => f.requests = n.parse().ok()?,
             ["Socket", "errors:", rest @ ..] => {
                 // "connect 0, read 0, write 0, timeout 0"
                 for pair in rest.chunks(2) {
@@ -156,13 +173,106 @@ pub fn median(mut v: Vec<Figures>) -> Figures {
 
 /// An HTTP client that keeps cookies and never follows redirects.
 pub fn browser() -> (reqwest::Client, Arc<reqwest::cookie::Jar>) {
+    try_browser().unwrap()
+}
+
+/// [`browser`], saying why when the client cannot be built.
+pub fn try_browser() -> Result<(reqwest::Client, Arc<reqwest::cookie::Jar>), String> {
     let jar = Arc::new(reqwest::cookie::Jar::default());
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_provider(jar.clone())
         .build()
-        .unwrap();
-    (http, jar)
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    Ok((http, jar))
+}
+
+/// A visitor with its own cookie jar that never follows redirects, like a browser tab: starts
+/// a login, and finishes it later (consent at the mock Discord, callback, `/me`).
+#[derive(Debug)]
+pub struct Visitor {
+    http: reqwest::Client,
+    site: String,
+}
+
+impl Visitor {
+    /// A visitor of the site at `site` (`http://host:port`), with no cookies yet.
+    pub fn new(site: &str) -> Result<Self, String> {
+        let (http, _jar) = try_browser()?;
+        Ok(Self {
+            http,
+            site: site.to_owned(),
+        })
+    }
+
+    /// `GET /auth/login?return_to=…`: the site answers a redirect to Discord and the pending
+    /// login's cookie, which the jar keeps. Returns the authorize URL.
+    pub async fn start_login(&self, return_to: &str) -> Result<String, String> {
+        let encoded: String = url::form_urlencoded::byte_serialize(return_to.as_bytes()).collect();
+        let r = self
+            .http
+            .get(format!("{}/auth/login?return_to={encoded}", self.site))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .map_err(|e| format!("GET /auth/login: {e}"))?;
+        if !r.status().is_redirection() {
+            return Err(format!("GET /auth/login answered {}, not a redirect", r.status()));
+        }
+        location(&r).ok_or_else(|| "GET /auth/login: a redirect without Location".to_owned())
+    }
+
+    /// Finishes the login started with [`Visitor::start_login`]: the consent at the mock
+    /// Discord (which must approve at once: `auto_consent`), `GET` the callback with the jar's
+    /// cookies (must answer `303`), then `GET /me` (must answer `200`). Returns the user's
+    /// Discord `id` from `/me`.
+    pub async fn finish_login(&self, authorize: &str) -> Result<String, String> {
+        let r = self
+            .http
+            .get(authorize)
+            .send()
+            .await
+            .map_err(|e| format!("consent at the mock: {e}"))?;
+        if !r.status().is_redirection() {
+            return Err(format!("the mock's consent answered {}, not a redirect", r.status()));
+        }
+        let callback = location(&r).ok_or_else(|| "the mock's consent: a redirect without Location".to_owned())?;
+        let r = self
+            .http
+            .get(&callback)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .map_err(|e| format!("GET the callback: {e}"))?;
+        if r.status() != reqwest::StatusCode::SEE_OTHER {
+            let status = r.status();
+            let body = r.text().await.unwrap_or_default();
+            return Err(format!("the callback answered {status}, not 303: {body}"));
+        }
+        let r = self
+            .http
+            .get(format!("{}/me", self.site))
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| format!("GET /me: {e}"))?;
+        if r.status() != reqwest::StatusCode::OK {
+            return Err(format!("GET /me answered {}, not 200", r.status()));
+        }
+        let me: serde_json::Value = r.json().await.map_err(|e| format!("GET /me: not JSON: {e}"))?;
+        me.get("id")
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| format!("GET /me: no `id` in {me}"))
+    }
+}
+
+/// A response's `Location`, as a string.
+fn location(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Logs in on the site at `site` (`{site}{login_path}` → mock consent, auto-approved →
@@ -204,6 +314,113 @@ pub async fn get(url: &str, cookie: Option<&str>) -> (u16, String) {
     }
     let r = req.send().await.unwrap();
     (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// The mock's client, for the sample sites: (client id, secret, authorize URL, API base).
+fn mock_client(mock: &MockDiscord) -> (String, Option<String>, String, String) {
+    (
+        fixture::CLIENT_ID.into(),
+        Some(fixture::CLIENT_SECRET.into()),
+        mock.authorize_url(),
+        mock.api_base(),
+    )
+}
+
+/// Starts the axum sample site on a free loopback port against `mock` (its callback registered
+/// there), with sessions in `store` and, if given, `clock` as its clock.
+pub async fn start_axum_site(
+    mock: &MockDiscord,
+    store: axum_site::SessionStoreKind,
+    clock: Option<ShiftClock>,
+) -> Result<axum_site::Site, String> {
+    let (client_id, client_secret, authorize_url, api_base) = mock_client(mock);
+    let mut settings = axum_site::Settings::new(
+        axum_site::Discord::Real {
+            client_id,
+            client_secret,
+            authorize_url,
+            api_base,
+        },
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    );
+    settings.session_store = store;
+    if let Some(clock) = clock {
+        settings.clock = Some(Arc::new(move || clock.now()));
+    }
+    let site = axum_site::start(settings)
+        .await
+        .map_err(|e| format!("axum-site does not start: {e}"))?;
+    mock.add_redirect_uri(fixture::CLIENT_ID, format!("{}/auth/callback", site.url()))
+        .map_err(|e| format!("the mock refuses the callback URL: {e}"))?;
+    Ok(site)
+}
+
+/// Starts the actix sample site (2 workers) on a free loopback port against `mock` (its
+/// callback registered there), with sessions in `store` and, if given, `clock` as its clock.
+pub async fn start_actix_site(
+    mock: &MockDiscord,
+    store: actix_site::SessionStoreKind,
+    clock: Option<ShiftClock>,
+) -> Result<actix_site::Site, String> {
+    let (client_id, client_secret, authorize_url, api_base) = mock_client(mock);
+    let mut settings = actix_site::Settings::new(
+        actix_site::Discord::Real {
+            client_id,
+            client_secret,
+            authorize_url,
+            api_base,
+        },
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+    );
+    settings.workers = 2;
+    settings.session_store = store;
+    if let Some(clock) = clock {
+        settings.clock = Some(Arc::new(move || clock.now()));
+    }
+    let site = actix_site::start(settings)
+        .await
+        .map_err(|e| format!("actix-site does not start: {e}"))?;
+    mock.add_redirect_uri(fixture::CLIENT_ID, format!("{}/auth/callback", site.url()))
+        .map_err(|e| format!("the mock refuses the callback URL: {e}"))?;
+    Ok(site)
+}
+
+/// One line about this machine for the reports: CPU model, cores, RAM, `wrk` version.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or_else(String::new, |kb| format!(", {:.0} GiB RAM", kb as f64 / 1_048_576.0));
+    let wrk = Command::new("wrk")
+        .arg("--version")
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .unwrap_or("")
+                .split(" [")
+                .next()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    format!("{cpu}, {cores} cores{mem}; {wrk}")
 }
 
 /// A wall clock that can be moved forward, for the refresh storm.
@@ -273,6 +490,71 @@ impl Redis {
         }
         Err("redis-server did not start listening".into())
     }
+}
+
+impl Redis {
+    /// The number of keys in the database the URL names (`DBSIZE`), over a plain connection
+    /// (`redis://`, with the URL's user, password and database number if any).
+    pub fn dbsize(&self) -> Result<u64, String> {
+        dbsize(&self.url)
+    }
+}
+
+/// `DBSIZE` of the database `url` names: `AUTH` and `SELECT` as the URL says, then `DBSIZE`,
+/// over one short-lived connection.
+pub fn dbsize(url: &str) -> Result<u64, String> {
+    use std::fmt::Write as _;
+    use std::io::{BufRead as _, BufReader, Write as _};
+    let parsed: url::Url = url.parse().map_err(|e| format!("REDIS_URL is not a URL: {e}"))?;
+    if parsed.scheme() != "redis" {
+        return Err(format!(
+            "DBSIZE: only redis:// URLs are read here, not {}://",
+            parsed.scheme()
+        ));
+    }
+    let host = parsed.host_str().unwrap_or("127.0.0.1");
+    let port = parsed.port().unwrap_or(6379);
+    let stream = std::net::TcpStream::connect((host, port)).map_err(|e| format!("Redis at {host}:{port}: {e}"))?;
+    let timeout = Some(Duration::from_secs(5));
+    stream.set_read_timeout(timeout).map_err(|e| e.to_string())?;
+    stream.set_write_timeout(timeout).map_err(|e| e.to_string())?;
+    let mut conn = BufReader::new(stream);
+    let mut command = |args: &[&str]| -> Result<String, String> {
+        let mut out = format!("*{}\r\n", args.len());
+        for a in args {
+            let _ = write!(out, "${}\r\n{a}\r\n", a.len());
+        }
+        conn.get_mut()
+            .write_all(out.as_bytes())
+            .map_err(|e| format!("Redis: {e}"))?;
+        let mut line = String::new();
+        conn.read_line(&mut line).map_err(|e| format!("Redis: {e}"))?;
+        match line.split_at_checked(1) {
+            Some(("+" | ":", rest)) => Ok(rest.trim_end().to_owned()),
+            _ => Err(format!(
+                "Redis answered {:?} to {}",
+                line.trim_end(),
+                args.first().unwrap_or(&"")
+            )),
+        }
+    };
+    let decode = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned();
+    if let Some(password) = parsed.password() {
+        let password = decode(password);
+        let user = decode(parsed.username());
+        if user.is_empty() {
+            command(&["AUTH", &password])?;
+        } else {
+            command(&["AUTH", &user, &password])?;
+        }
+    }
+    let db = parsed.path().trim_start_matches('/');
+    if !db.is_empty() {
+        command(&["SELECT", db])?;
+    }
+    command(&["DBSIZE"])?
+        .parse()
+        .map_err(|e| format!("DBSIZE: not a number: {e}"))
 }
 
 impl Drop for Redis {
@@ -414,6 +696,7 @@ mod tests {
         assert!((f.p50_us - 350.0).abs() < 1e-6);
         assert!((f.p99_us - 1_500.0).abs() < 1e-6);
         assert_eq!(f.errors, 7);
+        assert_eq!(f.requests, 300_000);
         assert!(parse_wrk("garbage").is_none());
     }
 

@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_bench::{
-    Figures, Load, Redis, ShiftClock, Target, bare, baseline, chart, median, median_of, rss_bytes, wrk,
+    Figures, Load, Redis, ShiftClock, Target, bare, baseline, chart, machine, median, median_of, rss_bytes, wrk,
 };
 use discord_oauth_core::api::User;
 use discord_oauth_core::login::AuthSession;
@@ -35,39 +35,12 @@ fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-/// The mock's client, for the sample sites.
-fn discord(mock: &MockDiscord) -> (String, Option<String>, String, String) {
-    (
-        fixture::CLIENT_ID.into(),
-        Some(fixture::CLIENT_SECRET.into()),
-        mock.authorize_url(),
-        mock.api_base(),
-    )
-}
-
 async fn axum_site(
     mock: &MockDiscord,
     store: axum_site::SessionStoreKind,
     clock: Option<ShiftClock>,
 ) -> axum_site::Site {
-    let (client_id, client_secret, authorize_url, api_base) = discord(mock);
-    let mut settings = axum_site::Settings::new(
-        axum_site::Discord::Real {
-            client_id,
-            client_secret,
-            authorize_url,
-            api_base,
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    );
-    settings.session_store = store;
-    if let Some(clock) = clock {
-        settings.clock = Some(Arc::new(move || clock.now()));
-    }
-    let site = axum_site::start(settings).await.unwrap();
-    mock.add_redirect_uri(fixture::CLIENT_ID, format!("{}/auth/callback", site.url()))
-        .unwrap();
-    site
+    discord_oauth_bench::start_axum_site(mock, store, clock).await.unwrap()
 }
 
 async fn actix_site(
@@ -75,25 +48,7 @@ async fn actix_site(
     store: actix_site::SessionStoreKind,
     clock: Option<ShiftClock>,
 ) -> actix_site::Site {
-    let (client_id, client_secret, authorize_url, api_base) = discord(mock);
-    let mut settings = actix_site::Settings::new(
-        actix_site::Discord::Real {
-            client_id,
-            client_secret,
-            authorize_url,
-            api_base,
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    );
-    settings.workers = 2;
-    settings.session_store = store;
-    if let Some(clock) = clock {
-        settings.clock = Some(Arc::new(move || clock.now()));
-    }
-    let site = actix_site::start(settings).await.unwrap();
-    mock.add_redirect_uri(fixture::CLIENT_ID, format!("{}/auth/callback", site.url()))
-        .unwrap();
-    site
+    discord_oauth_bench::start_actix_site(mock, store, clock).await.unwrap()
 }
 
 async fn baseline_site(mock: &MockDiscord) -> (String, axum::Router) {
@@ -131,43 +86,6 @@ fn per_round_ratio(row: &Row, other: &Row) -> f64 {
             .map(|(a, b)| if b.rps > 0.0 { a.rps / b.rps } else { 0.0 })
             .collect(),
     )
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .next()
-                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
-        })
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or_else(String::new, |kb| format!(", {:.0} GiB RAM", kb as f64 / 1_048_576.0));
-    let wrk = std::process::Command::new("wrk")
-        .arg("--version")
-        .output()
-        .map(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .unwrap_or("")
-                .split(" [")
-                .next()
-                .unwrap_or("")
-                .to_owned()
-        })
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores{mem}; {wrk}")
 }
 
 #[tokio::main]
