@@ -24,7 +24,15 @@ mod redis {
 
     pub use discord_oauth_core::login::revocation::DEFAULT_CHANNEL;
 
-    /// Revocations over Redis pub/sub (cargo feature `redis`): published through the
+    /// The Redis key of the user-wide revocations kept for instances that start later.
+    fn kept_key(channel: &str) -> String {
+        format!("{channel}:users")
+    }
+
+    /// Revocations over Redis pub/sub (cargo feature `redis`). User-wide revocations ("log out
+    /// of all devices", deauthorization) are also kept in a sorted set (`<channel>:users`, one
+    /// member per user, pruned past the session lifetime), read when an instance connects, so
+    /// that an instance started later refuses those sessions too. Published through the
     /// session store's pool, received on a dedicated connection that reconnects by itself.
     ///
     /// ```no_run
@@ -62,6 +70,21 @@ mod redis {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe(channel).await?;
             let subscribers = Subscribers::default();
+            // User-wide revocations kept in Redis for instances that start later.
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            let kept: Vec<(u64, f64)> = redis::cmd("ZRANGE")
+                .arg(kept_key(channel))
+                .arg(0)
+                .arg(-1)
+                .arg("WITHSCORES")
+                .query_async(&mut conn)
+                .await?;
+            for (user_id, before) in kept {
+                subscribers.remember(Revocation::User {
+                    user_id,
+                    before: before as u64,
+                });
+            }
             let channel: Arc<str> = Arc::from(channel);
             {
                 let subscribers = subscribers.clone();
@@ -99,13 +122,40 @@ mod redis {
     }
 
     impl Broadcast for RedisRevocations {
-        fn publish(&self, revocation: Revocation) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        fn publish(&self, revocation: Revocation, keep_for: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
             Box::pin(async move {
                 let sent = match self.pool.get().await {
-                    Ok(mut conn) => conn
-                        .publish::<_, _, i64>(&*self.channel, revocation.to_message())
-                        .await
-                        .map_err(|e| e.to_string()),
+                    Ok(mut conn) => {
+                        if let Revocation::User { user_id, before } = revocation {
+                            // Kept (a sorted set: user → latest revocation) for instances that
+                            // start later; revocations past their lifetime are dropped.
+                            let key = kept_key(&self.channel);
+                            let kept: Result<(), _> = redis::pipe()
+                                .cmd("ZADD")
+                                .arg(&key)
+                                .arg("GT")
+                                .arg(before)
+                                .arg(user_id)
+                                .ignore()
+                                .cmd("ZREMRANGEBYSCORE")
+                                .arg(&key)
+                                .arg("-inf")
+                                .arg(format!("({}", before.saturating_sub(keep_for.as_secs())))
+                                .ignore()
+                                .cmd("EXPIRE")
+                                .arg(&key)
+                                .arg(keep_for.as_secs().max(1))
+                                .ignore()
+                                .query_async(&mut conn)
+                                .await;
+                            if let Err(e) = kept {
+                                tracing::error!(error = %e, "could not keep a revocation in Redis");
+                            }
+                        }
+                        conn.publish::<_, _, i64>(&*self.channel, revocation.to_message())
+                            .await
+                            .map_err(|e| e.to_string())
+                    }
                     Err(e) => Err(e.to_string()),
                 };
                 if let Err(e) = sent {

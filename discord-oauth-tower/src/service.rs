@@ -107,7 +107,11 @@ impl<T> Shared<T> {
     pub(crate) async fn revoke(&self, revocation: Revocation) {
         self.apply_revocation(revocation);
         if let Some(b) = &self.broadcast {
-            b.publish(revocation).await;
+            b.publish(
+                revocation,
+                revocation.keep_for(self.config.session_lifetime(), self.now()),
+            )
+            .await;
         }
     }
 

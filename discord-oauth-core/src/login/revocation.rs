@@ -44,7 +44,10 @@ pub type Handler = Arc<dyn Fn(Revocation) + Send + Sync>;
 /// pub/sub one). An interface only: the implementation does the IO.
 pub trait Broadcast: Send + Sync + fmt::Debug + 'static {
     /// Announces `revocation` to the other instances (best effort: failures are logged).
-    fn publish(&self, revocation: Revocation) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
+    /// `keep_for` is how long it matters (until the sessions it names reach their absolute
+    /// lifetime): an implementation that also keeps user-wide revocations for instances that
+    /// start later ([`Revocation::User`]) keeps them that long.
+    fn publish(&self, revocation: Revocation, keep_for: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 
     /// Calls `handler` for every revocation announced from now on.
     fn subscribe(&self, handler: Handler);
@@ -53,20 +56,43 @@ pub trait Broadcast: Send + Sync + fmt::Debug + 'static {
 /// The handlers of a [`Broadcast`] implementation, and the delivery of a received message to
 /// them: what every implementation does once it has the text of a message (the IO is the
 /// implementation's).
+///
+/// It also holds the revocations an implementation read from its store at start-up (the
+/// backlog, at most [`Revocations::DEFAULT_CAPACITY`]): every handler added later gets them
+/// first.
 #[derive(Clone, Default)]
-pub struct Subscribers(Arc<std::sync::RwLock<Vec<Handler>>>);
+pub struct Subscribers(Arc<std::sync::RwLock<(Vec<Handler>, Vec<Revocation>)>>);
 
 impl fmt::Debug for Subscribers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.0.read().unwrap_or_else(PoisonError::into_inner).len();
-        f.debug_struct("Subscribers").field("handlers", &n).finish()
+        let inner = self.0.read().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("Subscribers")
+            .field("handlers", &inner.0.len())
+            .field("backlog", &inner.1.len())
+            .finish()
     }
 }
 
 impl Subscribers {
-    /// Adds a handler (what [`Broadcast::subscribe`] does).
+    /// Adds a handler (what [`Broadcast::subscribe`] does); it is called at once with every
+    /// revocation of the backlog.
     pub fn add(&self, handler: Handler) {
-        self.0.write().unwrap_or_else(PoisonError::into_inner).push(handler);
+        let backlog = {
+            let mut inner = self.0.write().unwrap_or_else(PoisonError::into_inner);
+            inner.0.push(Arc::clone(&handler));
+            inner.1.clone()
+        };
+        for revocation in backlog {
+            handler(revocation);
+        }
+    }
+
+    /// Keeps `revocation` for the handlers added later (read from a store at start-up).
+    pub fn remember(&self, revocation: Revocation) {
+        let mut inner = self.0.write().unwrap_or_else(PoisonError::into_inner);
+        if inner.1.len() < Revocations::DEFAULT_CAPACITY {
+            inner.1.push(revocation);
+        }
     }
 
     /// Parses a received message and calls every handler with it; `false` (and nobody called)
@@ -79,6 +105,11 @@ impl Subscribers {
     /// let subscribers = Subscribers::default();
     /// let sink = Arc::clone(&seen);
     /// subscribers.add(Arc::new(move |r| sink.lock().unwrap().push(r)));
+    /// subscribers.remember(Revocation::User { user_id: 7, before: 1 });
+    /// let late = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&late);
+    /// subscribers.add(Arc::new(move |r| sink.lock().unwrap().push(r)));
+    /// assert_eq!(late.lock().unwrap().len(), 1, "a handler added later gets the backlog");
     /// assert!(subscribers.deliver("user:1:2"));
     /// assert!(!subscribers.deliver("nonsense"));
     /// assert_eq!(*seen.lock().unwrap(), [Revocation::User { user_id: 1, before: 2 }]);
@@ -87,7 +118,7 @@ impl Subscribers {
         let Some(revocation) = Revocation::parse(message) else {
             return false;
         };
-        let handlers = self.0.read().unwrap_or_else(PoisonError::into_inner).clone();
+        let handlers = self.0.read().unwrap_or_else(PoisonError::into_inner).0.clone();
         for h in handlers {
             h(revocation);
         }
@@ -188,6 +219,12 @@ impl Revocation {
             }),
             _ => None,
         }
+    }
+
+    /// How long after `now` this revocation still matters: until the sessions it names reach
+    /// their absolute `lifetime` (zero once they have).
+    pub fn keep_for(&self, lifetime: Duration, now: SystemTime) -> Duration {
+        Duration::from_secs(self.moot_after(lifetime).saturating_sub(unix_secs(now)))
     }
 
     /// The Unix second after which the sessions this names are past their absolute

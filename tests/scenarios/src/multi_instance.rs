@@ -572,3 +572,38 @@ pub async fn deauthorization_reaches_every_instance_within_a_second(kind: SiteKi
         }
     }
 }
+
+/// A deauthorization (or "log out of all devices") is kept in Redis: an instance started
+/// after it refuses the user's session, which is still in the store. (Each site kind uses a
+/// user of its own: every test shares the channel.)
+pub async fn an_instance_started_later_knows_of_a_deauthorization(kind: SiteKind, redis: &str) {
+    let options = Options {
+        extra_users: 6,
+        events: true,
+        ..redis_options(redis)
+    };
+    let user = crate::extra_user_id(match kind {
+        SiteKind::Axum => 4,
+        SiteKind::Actix => 5,
+    });
+    let a = TestSite::start_with(kind, options.clone()).await;
+    let browser = a.browser();
+    browser.discord_user(&user).await;
+    browser.login(None).await;
+    assert_eq!(browser.me().await.unwrap()["id"], user);
+    let event = a.mock.deauthorized_payload(fixture::CLIENT_ID, &user).unwrap();
+    let url = format!("{}/discord/events", a.url);
+    assert_eq!(a.mock.send_event(&url, &event).await.unwrap(), 204);
+    // No request reaches A meanwhile (a request there would delete the stored session).
+    let later = a
+        .start_instance_with(Options {
+            events: false,
+            ..options
+        })
+        .await;
+    assert_eq!(
+        browser.at(&later.url).me().await.unwrap_err(),
+        StatusCode::UNAUTHORIZED,
+        "an instance started after the event refuses the stored session"
+    );
+}

@@ -51,6 +51,7 @@ shared_redis_scenarios!(axum => SiteKind::Axum;
     logout_reaches_every_instance_within_a_second,
     logout_everywhere_reaches_every_instance_within_a_second,
     deauthorization_reaches_every_instance_within_a_second,
+    an_instance_started_later_knows_of_a_deauthorization,
 );
 
 // actix-site's fast path plays the part of the axum site's session cache (`cache_ttl` sets its
@@ -67,6 +68,7 @@ shared_redis_scenarios!(actix => SiteKind::Actix;
     logout_reaches_every_instance_within_a_second,
     logout_everywhere_reaches_every_instance_within_a_second,
     deauthorization_reaches_every_instance_within_a_second,
+    an_instance_started_later_knows_of_a_deauthorization,
 );
 
 scenarios!(axum_memory => SiteKind::Axum;
