@@ -119,7 +119,7 @@ impl IntoResponse for DiscordUserRejection {
 }
 
 /// `true` for a top-level browser navigation: GET/HEAD, accepts HTML, not a CORS fetch.
-fn wants_html(parts: &Parts) -> bool {
+pub(crate) fn wants_html(parts: &Parts) -> bool {
     let method_ok = parts.method == Method::GET || parts.method == Method::HEAD;
     let accepts_html = parts
         .headers
@@ -134,7 +134,7 @@ fn wants_html(parts: &Parts) -> bool {
     method_ok && accepts_html && !cors && !xhr
 }
 
-fn state(parts: &Parts) -> Result<&AuthState, DiscordUserRejection> {
+pub(crate) fn state(parts: &Parts) -> Result<&AuthState, DiscordUserRejection> {
     let state = parts
         .extensions
         .get::<AuthState>()
@@ -145,7 +145,7 @@ fn state(parts: &Parts) -> Result<&AuthState, DiscordUserRejection> {
     Ok(state)
 }
 
-fn not_logged_in(parts: &Parts, state: &AuthState) -> DiscordUserRejection {
+pub(crate) fn not_logged_in(parts: &Parts, state: &AuthState) -> DiscordUserRejection {
     let here = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
     DiscordUserRejection::NotLoggedIn {
         login_url: state.login_url(here),

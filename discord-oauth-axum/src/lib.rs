@@ -30,13 +30,17 @@
 //! mistake) and `500` naming the fix when the layer is missing.
 #![forbid(unsafe_code)]
 
+mod client;
 pub mod embedded;
 pub mod events;
 mod extract;
 
+pub use client::{DiscordClient, DiscordClientError};
 pub use discord_oauth_core as core;
+pub use discord_oauth_core::api::client::{ApiDriverConfig, ClientError, UserCalls};
 #[cfg(feature = "key-rotation")]
 pub use discord_oauth_tower::SessionKeyRotationLayer;
+pub use discord_oauth_tower::UserApi;
 pub use discord_oauth_tower::{
     AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LocalRefreshLock, LoginConfig, MemoryStore,
     RefreshLock, Routes, lock, session_cookie_name, session_layer, tower_sessions, transport,

@@ -23,6 +23,7 @@ pub struct AuthState {
     session: Option<Arc<AuthSession>>,
     store_unavailable: bool,
     login_path: Arc<str>,
+    user_api: Option<crate::UserApi>,
 }
 
 impl AuthState {
@@ -31,6 +32,7 @@ impl AuthState {
             session: None,
             store_unavailable: false,
             login_path,
+            user_api: None,
         }
     }
 
@@ -39,15 +41,24 @@ impl AuthState {
             session: None,
             store_unavailable: true,
             login_path,
+            user_api: None,
         }
     }
 
-    pub(crate) fn authenticated(session: Arc<AuthSession>, login_path: Arc<str>) -> Self {
+    pub(crate) fn authenticated(session: Arc<AuthSession>, login_path: Arc<str>, user_api: crate::UserApi) -> Self {
         Self {
             session: Some(session),
             store_unavailable: false,
             login_path,
+            user_api: Some(user_api),
         }
+    }
+
+    /// The layer's handle for calling Discord with the user's token (rate limits, read
+    /// cache, invalid-request budget): `Some` when logged in, except in states built for unit
+    /// tests.
+    pub fn user_api(&self) -> Option<&crate::UserApi> {
+        self.user_api.as_ref()
     }
 
     /// The authenticated session (user, tokens, login time), if logged in.
@@ -92,6 +103,11 @@ impl AuthState {
         format!("{}?return_to={encoded}", self.login_path)
     }
 
+    fn with_session(mut self, session: Arc<AuthSession>) -> Self {
+        self.session = Some(session);
+        self
+    }
+
     /// An anonymous state, for unit tests of code that reads [`AuthState`].
     #[doc(hidden)]
     pub fn for_tests_anonymous(login_path: &str) -> Self {
@@ -106,6 +122,10 @@ impl AuthState {
 
     /// An authenticated state, for unit tests of code that reads [`AuthState`].
     pub fn for_tests_authenticated(session: AuthSession, login_path: &str) -> Self {
-        Self::authenticated(Arc::new(session), Arc::from(login_path))
+        Self {
+            user_api: None,
+            ..Self::anonymous(Arc::from(login_path))
+        }
+        .with_session(Arc::new(session))
     }
 }

@@ -181,7 +181,7 @@ impl<F, S, St, T> fmt::Debug for FastPath<F, S, St, T> {
     }
 }
 
-impl<F, S, St, T> FastPath<F, S, St, T> {
+impl<F, S, St, T: crate::Transport> FastPath<F, S, St, T> {
     pub(crate) fn new(fast: F, slow: S, store: St, shared: Arc<Shared<T>>) -> Self {
         Self {
             fast,
@@ -205,7 +205,7 @@ impl<F, S, St, T> FastPath<F, S, St, T> {
             SessionStatus::Valid => Some((
                 id,
                 expiry,
-                AuthState::authenticated(auth, Arc::clone(&shared.login_path)),
+                AuthState::authenticated(auth, Arc::clone(&shared.login_path), shared.user_api()),
             )),
             SessionStatus::NeedsRefresh | SessionStatus::Ended => None,
         }
@@ -219,7 +219,7 @@ where
     S: Service<Request<B>, Response = Response<RB>, Error = F::Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
     St: SessionStore,
-    T: Send + Sync + 'static,
+    T: crate::Transport,
     B: Send + 'static,
     RB: From<String> + Send + 'static,
 {

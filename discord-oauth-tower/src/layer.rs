@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
 use discord_oauth_core::login::{LoginConfig, LoginError};
 use tower::Layer;
 use tower_sessions::cookie::SameSite;
@@ -94,6 +95,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
             refresh_lock: Arc::new(LocalRefreshLock::new()),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             broadcast: None,
+            api: ApiDriverConfig::default(),
         }
     }
 
@@ -274,6 +276,7 @@ pub struct DiscordOAuthLayerBuilder<T> {
     refresh_lock: Arc<dyn RefreshLock>,
     max_concurrent_requests: usize,
     broadcast: Option<Arc<dyn Broadcast>>,
+    api: ApiDriverConfig,
 }
 
 impl<T: Transport> DiscordOAuthLayerBuilder<T> {
@@ -346,6 +349,27 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
         self
     }
 
+    /// The settings of users' API calls ([`crate::UserApi`], `discord-oauth-axum`'s
+    /// `DiscordClient`): the read cache's time to live (default 30 s) and bounds, the longest
+    /// wait for a rate-limit turn (default 5 s), the rate limiter's bounds and the
+    /// invalid-request threshold.
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::LoginConfig;
+    /// use std::time::Duration;
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_tower::transport::ReqwestTransport;
+    /// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build()?;
+    /// let layer = discord_oauth_tower::DiscordOAuthLayer::builder(config, ReqwestTransport::new()?)
+    ///     .api(ApiDriverConfig { cache_ttl: Duration::from_secs(60), ..ApiDriverConfig::default() })
+    ///     .build();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn api(mut self, config: ApiDriverConfig) -> Self {
+        self.api = config;
+        self
+    }
+
     /// Builds the layer.
     pub fn build(self) -> DiscordOAuthLayer<T> {
         let mut config = self.config;
@@ -365,6 +389,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
             index,
         );
         shared.broadcast.clone_from(&self.broadcast);
+        shared.api = ApiDriver::new(shared.config.client().endpoints().clone(), self.api);
         let shared = Arc::new(shared);
         if let Some(broadcast) = &self.broadcast {
             let weak = Arc::downgrade(&shared);

@@ -64,6 +64,7 @@ pub mod revocation;
 pub mod rotation;
 mod service;
 pub mod transport;
+mod user_api;
 
 pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use discord_oauth_core as core;
@@ -87,6 +88,7 @@ pub use rotation::{SessionKeyRotation, SessionKeyRotationLayer};
 pub use service::{Clock, DiscordOAuthService, ResponseFuture};
 pub use tower_sessions;
 pub use transport::{Transport, TransportError};
+pub use user_api::UserApi;
 
 /// The layer could not be built (the default HTTP client failed to initialise).
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::TokenSet;
+use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
 use discord_oauth_core::login::answer::{self, Route};
 use discord_oauth_core::login::flow::{ApiFlow, CallbackFlow, FlowIo, RefreshOutcome, RefreshPlan, RevokeFlow, drive};
 use discord_oauth_core::login::pending_cookie::ConsumedStates;
@@ -60,6 +61,9 @@ pub(crate) struct Shared<T> {
     pub(crate) revocations: Revocations,
     /// Where revocations are announced to other instances, if anywhere.
     pub(crate) broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
+    /// Users' API calls: rate limits, invalid-request budget, read cache (bounded by its
+    /// configuration).
+    pub(crate) api: ApiDriver,
 }
 
 impl<T> Shared<T> {
@@ -80,6 +84,7 @@ impl<T> Shared<T> {
             consumed: ConsumedStates::default(),
             revocations: Revocations::default(),
             broadcast: None,
+            api: ApiDriver::new(config.client().endpoints().clone(), ApiDriverConfig::default()),
             login_path: Arc::from(config.routes().login.as_str()),
             clock,
             config,
@@ -94,7 +99,16 @@ impl<T> Shared<T> {
     pub(crate) fn now(&self) -> SystemTime {
         (self.clock)()
     }
+}
 
+impl<T: Transport> Shared<T> {
+    /// The handle every logged-in request's [`AuthState`] carries.
+    pub(crate) fn user_api(self: &Arc<Self>) -> crate::UserApi {
+        crate::UserApi(Arc::clone(self) as Arc<dyn crate::user_api::Backend>)
+    }
+}
+
+impl<T> Shared<T> {
     /// Ends the logins `revocation` names on this instance: remembered as ended, and gone
     /// from the cache (and so from the fast path) at once.
     pub(crate) fn apply_revocation(&self, revocation: Revocation) {
@@ -402,6 +416,9 @@ async fn logout<T: Transport>(
     }
     if let Some(a) = &auth {
         shared.revoke(Revocation::at_logout(a, query, shared.now())).await;
+        if let Some(tokens) = &a.tokens {
+            shared.api.invalidate_token(&tokens.access_token);
+        }
     }
     if let Err(e) = session.flush().await {
         return store_unavailable(&e);
@@ -463,7 +480,7 @@ async fn attach<T: Transport>(
     };
     let now = shared.now();
     match shared.config.session_status(&auth, now) {
-        SessionStatus::Valid => Ok((AuthState::authenticated(auth, login_path), cached)),
+        SessionStatus::Valid => Ok((AuthState::authenticated(auth, login_path, shared.user_api()), cached)),
         SessionStatus::Ended => {
             end_session(shared, session, &id).await?;
             Ok((AuthState::anonymous(login_path), None))
@@ -472,7 +489,7 @@ async fn attach<T: Transport>(
             Some(fresh) => {
                 // The refresh cached the fresh login (unless another request replaced it since).
                 let cached = shared.cache.entry(&id).filter(|e| Arc::ptr_eq(&e.auth, &fresh));
-                Ok((AuthState::authenticated(fresh, login_path), cached))
+                Ok((AuthState::authenticated(fresh, login_path, shared.user_api()), cached))
             }
             None => Ok((AuthState::anonymous(login_path), None)),
         },
@@ -622,6 +639,9 @@ async fn refresh_locked<T: Transport>(
         .await;
     match outcome {
         RefreshOutcome::Refreshed(next) => {
+            if let Some(old) = current.as_ref().and_then(|c| c.tokens.as_ref()) {
+                shared.api.invalidate_token(&old.access_token);
+            }
             // Persist the rotated refresh token before anything uses the new access token (F-03).
             session
                 .insert(AUTH_KEY, &next)

@@ -20,6 +20,7 @@ pub use crate::snowflake::Snowflake;
 
 mod application;
 pub mod cache;
+pub mod client;
 mod connection;
 pub(crate) mod de;
 mod guild;

@@ -238,11 +238,17 @@ pub enum Refusal {
         /// What the user lacks.
         reason: &'static str,
     },
-    /// Discord could not be asked (guard checks): `503` JSON with `Retry-After`.
+    /// Discord could not be asked (guard checks, throttled API calls): `503` JSON with
+    /// `Retry-After`.
     Unavailable {
         /// Seconds.
         retry_after: u64,
     },
+    /// Discord found nothing where an API call looked (e.g. the user is not in that guild):
+    /// `404` JSON.
+    NotFound,
+    /// Discord answered an API call with something unexpected: `502` JSON.
+    BadGateway,
 }
 
 impl Refusal {
@@ -299,6 +305,14 @@ impl Refusal {
                 set_retry_after(&mut r, *retry_after);
                 r
             }
+            Refusal::NotFound => json(
+                StatusCode::NOT_FOUND,
+                serde_json::json!({ "error": "not_found", "message": "Discord found nothing there." }),
+            ),
+            Refusal::BadGateway => json(
+                StatusCode::BAD_GATEWAY,
+                serde_json::json!({ "error": "bad_gateway", "message": "Discord answered unexpectedly; try again later." }),
+            ),
         };
         r.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -37,10 +37,10 @@ use axum::routing::get;
 use axum::{Json, Router};
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{
-    DiscordOAuth, DiscordOAuthLayer, DiscordToken, DiscordUser, LoginConfig, MemoryStore, RedisRefreshLock,
-    RedisRevocations, SessionKeyRotationLayer,
+    ApiDriverConfig, DiscordClient, DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConfig, MemoryStore,
+    RedisRefreshLock, RedisRevocations, SessionKeyRotationLayer, UserCalls,
 };
-use discord_oauth_core::api::{self, GuildsQuery};
+use discord_oauth_core::api::GuildsQuery;
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::events::{EventVerifier, WebhookPayload};
 use discord_oauth_core::login::html_escape;
@@ -484,7 +484,11 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     let mut layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?)
         .timeout(settings.timeout)
         .cache_ttl(settings.cache_ttl)
-        .max_concurrent_requests(settings.max_concurrent_requests);
+        .max_concurrent_requests(settings.max_concurrent_requests)
+        .api(ApiDriverConfig {
+            cache_ttl: GUILDS_CACHE_TTL,
+            ..ApiDriverConfig::default()
+        });
     if let Some(clock) = settings.clock.clone() {
         layer = layer.clock(clock);
     }
@@ -551,9 +555,12 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
     })
 }
 
+/// How long the guild list on `/` is answered from the read cache: reloading the page calls
+/// Discord at most once a minute per user.
+pub const GUILDS_CACHE_TTL: Duration = Duration::from_secs(60);
+
 #[derive(Clone)]
 struct AppState {
-    api: discord_oauth_axum::DiscordApi<ReqwestTransport>,
     offline: Option<String>,
 }
 
@@ -566,10 +573,7 @@ pub fn router<S: SessionStore + Clone>(
     key: Key,
     strict_cookies: bool,
 ) -> Router {
-    let state = AppState {
-        api: oauth.layer().api(),
-        offline: offline_mock,
-    };
+    let state = AppState { offline: offline_mock };
     let app = Router::new()
         .route("/", get(home))
         .route("/me", get(me))
@@ -603,7 +607,7 @@ async fn me(user: Option<DiscordUser>) -> Response {
     }
 }
 
-async fn home(State(state): State<AppState>, user: Option<DiscordUser>, token: Option<DiscordToken>) -> Response {
+async fn home(State(state): State<AppState>, user: Option<DiscordUser>, client: Option<DiscordClient>) -> Response {
     let banner = state.offline.as_ref().map_or_else(String::new, |base| {
         format!(
             "<p class=\"banner\">Offline demo: logging in against the mock Discord at <code>{}</code>. \
@@ -611,13 +615,13 @@ async fn home(State(state): State<AppState>, user: Option<DiscordUser>, token: O
             html_escape(base)
         )
     });
-    let body = match (&user, &token) {
-        (Some(user), token) => {
-            let guilds = match token {
-                Some(t) if t.scopes().contains(&Scope::Guilds) => {
-                    let call =
-                        api::current_user_guilds(state.api.endpoints(), t.access_token(), &GuildsQuery::default());
-                    match state.api.call(&call).await {
+    let body = match &user {
+        Some(user) => {
+            let guilds = match &client {
+                Some(client) if user.scopes().contains(&Scope::Guilds) => {
+                    // Through the layer's API driver: rate limits, and the read cache
+                    // (GUILDS_CACHE_TTL), so reloads do not call Discord each time.
+                    match client.guilds(&GuildsQuery::default()).await {
                         Ok(guilds) if guilds.is_empty() => "<p>You are in no guilds.</p>".to_owned(),
                         Ok(guilds) => {
                             let items = guilds.iter().fold(String::new(), |mut out, g| {
@@ -644,7 +648,7 @@ async fn home(State(state): State<AppState>, user: Option<DiscordUser>, token: O
                 username = html_escape(&user.username),
             )
         }
-        (None, _) => "<h1>Welcome</h1><p>You are not logged in.</p>\
+        None => "<h1>Welcome</h1><p>You are not logged in.</p>\
              <p><a class=\"button\" id=\"login\" href=\"/auth/login?return_to=%2F\">Log in with Discord</a></p>"
             .to_owned(),
     };

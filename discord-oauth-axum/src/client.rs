@@ -1,0 +1,162 @@
+//! [`DiscordClient`]: call Discord for the logged-in user.
+
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use discord_oauth_core::api::client::{ClientError, UserCalls};
+use discord_oauth_core::response::ApiCall;
+use discord_oauth_core::{AccessToken, Endpoints};
+use discord_oauth_tower::UserApi;
+use http::request::Parts;
+
+use crate::extract::{DiscordUserRejection, not_logged_in, state, wants_html};
+
+/// Calls Discord's API with the logged-in user's token, through the layer's one driver: the
+/// invalid-request budget, the token's rate limits (waiting up to the configured bound) and
+/// the read cache ([`DiscordOAuthLayerBuilder::api`](crate::DiscordOAuthLayerBuilder::api)).
+///
+/// The typed calls come from [`UserCalls`] (`current_user`, `guilds`, `all_guilds`,
+/// `guild_member`, `connections`, `role_connection`, `update_role_connection`,
+/// `authorization`, `userinfo`), and [`UserCalls::call`] sends any [`ApiCall`]. Errors are
+/// [`DiscordClientError`]s, which answer the way the core renders them (`503` with
+/// `Retry-After` when throttled, login again when the token is rejected, …), identically on
+/// actix-web.
+///
+/// A `401` from Discord ends the call with [`ClientError::TokenRejected`]: the layer refreshes
+/// tokens before they expire, before the handler runs, so a `401` means the grant was revoked.
+///
+/// Rejections as for [`crate::DiscordToken`].
+///
+/// ```
+/// use discord_oauth_axum::{DiscordClient, DiscordClientError, UserCalls};
+/// async fn guilds(client: DiscordClient) -> Result<String, DiscordClientError> {
+///     let guilds = client.guilds(&Default::default()).await?;
+///     Ok(guilds.into_iter().map(|g| g.name).collect::<Vec<_>>().join(", "))
+/// }
+/// ```
+#[derive(Debug, Clone)]
+pub struct DiscordClient {
+    api: UserApi,
+    token: AccessToken,
+    login_url: String,
+    html: bool,
+}
+
+/// Why a [`DiscordClient`] call gave no result; derefs to the core's [`ClientError`]. As a
+/// response: [`ClientError::refusal`]'s answer.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct DiscordClientError {
+    #[source]
+    error: ClientError,
+    login_url: String,
+    html: bool,
+}
+
+impl DiscordClientError {
+    /// The error.
+    pub fn error(&self) -> &ClientError {
+        &self.error
+    }
+
+    /// The error, by value.
+    pub fn into_inner(self) -> ClientError {
+        self.error
+    }
+}
+
+impl std::ops::Deref for DiscordClientError {
+    type Target = ClientError;
+    fn deref(&self) -> &ClientError {
+        &self.error
+    }
+}
+
+impl From<ClientError> for DiscordClientError {
+    fn from(error: ClientError) -> Self {
+        Self {
+            error,
+            login_url: String::new(),
+            html: false,
+        }
+    }
+}
+
+impl IntoResponse for DiscordClientError {
+    fn into_response(self) -> Response {
+        self.error
+            .refusal(self.login_url, self.html)
+            .answer("/")
+            .map(axum::body::Body::from)
+    }
+}
+
+impl UserCalls for DiscordClient {
+    type Error = DiscordClientError;
+
+    fn endpoints(&self) -> &Endpoints {
+        self.api.endpoints()
+    }
+
+    fn access_token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, DiscordClientError> {
+        self.api
+            .call(call, &self.token)
+            .await
+            .map_err(|error| DiscordClientError {
+                error,
+                login_url: self.login_url.clone(),
+                html: self.html,
+            })
+    }
+}
+
+impl DiscordClient {
+    /// The layer's handle (its driver's statistics, cache invalidation).
+    pub fn user_api(&self) -> &UserApi {
+        &self.api
+    }
+}
+
+fn extract(parts: &Parts) -> Result<Option<DiscordClient>, DiscordUserRejection> {
+    let auth = state(parts)?;
+    let Some(session) = auth.session() else {
+        return Ok(None);
+    };
+    let Some(tokens) = &session.tokens else {
+        return Err(DiscordUserRejection::NoToken);
+    };
+    let api = auth.user_api().ok_or(DiscordUserRejection::MissingLayer)?;
+    let here = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    Ok(Some(DiscordClient {
+        api: api.clone(),
+        token: tokens.access_token.clone(),
+        login_url: auth.login_url(here),
+        html: wants_html(parts),
+    }))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for DiscordClient {
+    type Rejection = DiscordUserRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match extract(parts)? {
+            Some(client) => Ok(client),
+            None => Err(not_logged_in(parts, state(parts)?)),
+        }
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for DiscordClient {
+    type Rejection = DiscordUserRejection;
+
+    /// `None` when nobody is logged in or the session keeps no token.
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
+        match extract(parts) {
+            Err(DiscordUserRejection::NoToken) => Ok(None),
+            other => other,
+        }
+    }
+}

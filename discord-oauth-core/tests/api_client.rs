@@ -1,0 +1,389 @@
+//! The user-API driver (`api::client::ApiDriver`) against a scripted Discord with a scripted
+//! clock: no sockets, no wall-clock time.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Mutex;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant, SystemTime};
+
+use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig, ClientError, ClientIo, NoRefresh, TokenRefresh};
+use discord_oauth_core::api::ratelimit::Throttled;
+use discord_oauth_core::api::{self, GuildsQuery, RoleConnection};
+use discord_oauth_core::login::flow::FlowIo;
+use discord_oauth_core::{AccessToken, Endpoints, Snowflake};
+
+/// A Discord whose user routes allow `limit` requests per `reset` per token, answering `429`
+/// beyond that, `401` to tokens in `rejected`, and (once) a global `429` if `global_429` is set.
+struct Discord {
+    clock: Mutex<Instant>,
+    limit: u32,
+    reset: Duration,
+    /// token → (window start, used)
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+    rejected: Vec<String>,
+    global_429: Mutex<Option<Duration>>,
+    sent: Mutex<Vec<(Instant, String, String)>>,
+    statuses: Mutex<Vec<u16>>,
+    waited: Mutex<Vec<Duration>>,
+}
+
+impl Discord {
+    fn new(limit: u32, reset: Duration) -> Self {
+        Self {
+            clock: Mutex::new(Instant::now()),
+            limit,
+            reset,
+            windows: Mutex::new(HashMap::new()),
+            rejected: Vec::new(),
+            global_429: Mutex::new(None),
+            sent: Mutex::new(Vec::new()),
+            statuses: Mutex::new(Vec::new()),
+            waited: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn answer(&self, request: &http::Request<Vec<u8>>) -> http::Response<Vec<u8>> {
+        let now = *self.clock.lock().unwrap();
+        let token = request.headers()["authorization"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("Bearer ")
+            .to_owned();
+        self.sent
+            .lock()
+            .unwrap()
+            .push((now, token.clone(), request.uri().path().to_owned()));
+        if let Some(retry) = self.global_429.lock().unwrap().take() {
+            return json(
+                429,
+                &format!(
+                    r#"{{"message":"You are being rate limited.","retry_after":{},"global":true}}"#,
+                    retry.as_secs_f64()
+                ),
+                &[("x-ratelimit-global", "true"), ("x-ratelimit-scope", "global")],
+            );
+        }
+        if self.rejected.contains(&token) {
+            return json(401, r#"{"message":"401: Unauthorized","code":0}"#, &[]);
+        }
+        let mut windows = self.windows.lock().unwrap();
+        let window = windows.entry(token).or_insert((now, 0));
+        if now >= window.0 + self.reset {
+            *window = (now, 0);
+        }
+        let reset_after = (window.0 + self.reset).saturating_duration_since(now).as_secs_f64();
+        let limit = self.limit.to_string();
+        let reset_after = format!("{reset_after:.3}");
+        if window.1 >= self.limit {
+            return json(
+                429,
+                &format!(r#"{{"message":"You are being rate limited.","retry_after":{reset_after},"global":false}}"#),
+                &[
+                    ("x-ratelimit-bucket", "userbucket"),
+                    ("x-ratelimit-limit", &limit),
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset-after", &reset_after),
+                    ("x-ratelimit-scope", "user"),
+                ],
+            );
+        }
+        window.1 += 1;
+        let remaining = (self.limit - window.1).to_string();
+        let body = if request.method() == http::Method::PUT {
+            r#"{"platform_name":"Example Game","metadata":{}}"#
+        } else if request.uri().path().ends_with("/guilds") {
+            r#"[{"id":"197038439483310086","name":"Discord Testers","icon":null,"owner":false,"permissions":"0","features":[]}]"#
+        } else {
+            r#"{"platform_name":"Example Game","metadata":{}}"#
+        };
+        json(
+            200,
+            body,
+            &[
+                ("x-ratelimit-bucket", "userbucket"),
+                ("x-ratelimit-limit", &limit),
+                ("x-ratelimit-remaining", &remaining),
+                ("x-ratelimit-reset-after", &reset_after),
+            ],
+        )
+    }
+
+    fn sent(&self) -> usize {
+        self.sent.lock().unwrap().len()
+    }
+
+    fn count(&self, status: u16) -> usize {
+        self.statuses.lock().unwrap().iter().filter(|s| **s == status).count()
+    }
+}
+
+fn json(status: u16, body: &str, headers: &[(&str, &str)]) -> http::Response<Vec<u8>> {
+    let mut b = http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    b.body(body.as_bytes().to_vec()).unwrap()
+}
+
+impl FlowIo for Discord {
+    type Error = String;
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, String>> + Send {
+        let response = self.answer(&request);
+        self.statuses.lock().unwrap().push(response.status().as_u16());
+        std::future::ready(Ok(response))
+    }
+    fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        self.waited.lock().unwrap().push(duration);
+        *self.clock.lock().unwrap() += duration;
+        std::future::ready(())
+    }
+    fn now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH
+    }
+}
+
+impl ClientIo for Discord {
+    fn instant(&self) -> Instant {
+        *self.clock.lock().unwrap()
+    }
+}
+
+/// Runs a future whose IO never pends (the scripted Discord answers at once).
+fn run<F: Future>(f: F) -> F::Output {
+    let Poll::Ready(out) = std::pin::pin!(f).poll(&mut Context::from_waker(Waker::noop())) else {
+        panic!("the scripted IO never pends")
+    };
+    out
+}
+
+fn driver(config: ApiDriverConfig) -> ApiDriver {
+    ApiDriver::new(Endpoints::discord(), config)
+}
+
+fn no_cache() -> ApiDriverConfig {
+    ApiDriverConfig {
+        cache_ttl: Duration::ZERO,
+        ..ApiDriverConfig::default()
+    }
+}
+
+fn token(s: &str) -> AccessToken {
+    AccessToken::new(s.to_owned())
+}
+
+fn guilds_call(t: &AccessToken) -> api::ApiCall<Vec<api::CurrentUserGuild>> {
+    api::current_user_guilds(&Endpoints::discord(), t, &GuildsQuery::default())
+}
+
+#[test]
+fn a_burst_within_the_allowed_wait_never_draws_a_429() {
+    let discord = Discord::new(2, Duration::from_secs(1));
+    let driver = driver(no_cache());
+    let t = token("alice");
+    for _ in 0..8 {
+        let guilds = run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap();
+        assert_eq!(guilds.len(), 1);
+    }
+    assert_eq!(discord.sent(), 8);
+    assert_eq!(discord.count(429), 0, "the limiter waited instead");
+    // 2 per second: 8 requests span at least 3 resets.
+    let total: Duration = discord.waited.lock().unwrap().iter().sum();
+    assert!(total >= Duration::from_secs(3), "waited {total:?}");
+}
+
+#[test]
+fn an_exhausted_bucket_makes_the_next_call_wait_until_the_reset() {
+    let discord = Discord::new(1, Duration::from_secs(2));
+    let driver = driver(no_cache());
+    let t = token("alice");
+    run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap();
+    let first = discord.sent.lock().unwrap()[0].0;
+    run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap();
+    let second = discord.sent.lock().unwrap()[1].0;
+    assert_eq!(second - first, Duration::from_secs(2), "sent exactly at the reset");
+    assert_eq!(*discord.waited.lock().unwrap(), vec![Duration::from_secs(2)]);
+    assert_eq!(discord.count(429), 0);
+}
+
+#[test]
+fn a_wait_longer_than_allowed_is_refused_with_retry_after() {
+    let discord = Discord::new(1, Duration::from_secs(30));
+    let driver = driver(no_cache());
+    let t = token("alice");
+    run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap();
+    let err = run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap_err();
+    let ClientError::Throttled(Throttled::RateLimited {
+        retry_after,
+        global: false,
+    }) = err
+    else {
+        panic!("{err:?}")
+    };
+    assert_eq!(retry_after, Duration::from_secs(30));
+    assert_eq!(discord.sent(), 1, "nothing was sent");
+    let answer = err.refusal("/auth/login".into(), false).answer("/");
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "30");
+}
+
+#[test]
+fn a_global_429_pauses_every_route_of_that_token_only() {
+    let discord = Discord::new(50, Duration::from_secs(1));
+    *discord.global_429.lock().unwrap() = Some(Duration::from_secs(3));
+    let driver = driver(no_cache());
+    let (alice, bob) = (token("alice"), token("bob"));
+    // The 429 is answered, the driver waits out the pause and retries once: success.
+    run(driver.call(&discord, &guilds_call(&alice), &alice, &NoRefresh)).unwrap();
+    assert_eq!(discord.count(429), 1);
+    assert_eq!(*discord.waited.lock().unwrap(), vec![Duration::from_secs(3)]);
+
+    // Again, then another route of the same token waits for the pause too; another token not.
+    *discord.global_429.lock().unwrap() = Some(Duration::from_secs(4));
+    let err = run(driver.call(&discord, &guilds_call(&alice), &alice, &NoRefresh));
+    assert!(err.is_ok(), "{err:?}");
+    let before = discord.sent();
+    let at = discord.instant();
+    // The pause ended with the retry; a fresh pause now:
+    *discord.global_429.lock().unwrap() = Some(Duration::from_secs(60));
+    let err = run(driver.call(&discord, &guilds_call(&alice), &alice, &NoRefresh)).unwrap_err();
+    assert!(
+        matches!(err, ClientError::Throttled(Throttled::RateLimited { global: true, .. })),
+        "a 60 s pause is longer than the allowed wait: {err:?}"
+    );
+    let conn = api::current_user_connections(&Endpoints::discord(), &alice);
+    let err = run(driver.call(&discord, &conn, &alice, &NoRefresh)).unwrap_err();
+    assert!(matches!(
+        err,
+        ClientError::Throttled(Throttled::RateLimited { global: true, .. })
+    ));
+    assert_eq!(
+        discord.sent(),
+        before + 1,
+        "only the request that drew the 429 was sent"
+    );
+    assert_eq!(discord.instant(), at, "no waiting for a pause longer than allowed");
+    run(driver.call(&discord, &guilds_call(&bob), &bob, &NoRefresh)).unwrap();
+    assert_eq!(discord.sent(), before + 2, "another token is not paused");
+}
+
+struct Refresher {
+    calls: Mutex<u32>,
+    fresh: Option<AccessToken>,
+}
+
+impl TokenRefresh for Refresher {
+    fn refresh(&self, _rejected: &AccessToken) -> impl Future<Output = Option<AccessToken>> + Send {
+        *self.calls.lock().unwrap() += 1;
+        std::future::ready(self.fresh.clone())
+    }
+}
+
+#[test]
+fn a_401_refreshes_once_and_retries_once_with_the_new_token() {
+    let mut discord = Discord::new(5, Duration::from_secs(1));
+    discord.rejected = vec!["stale".into()];
+    let driver = driver(no_cache());
+    let stale = token("stale");
+    let refresher = Refresher {
+        calls: Mutex::new(0),
+        fresh: Some(token("fresh")),
+    };
+    let guilds = run(driver.call(&discord, &guilds_call(&stale), &stale, &refresher)).unwrap();
+    assert_eq!(guilds.len(), 1);
+    assert_eq!(*refresher.calls.lock().unwrap(), 1);
+    let tokens: Vec<String> = discord.sent.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    assert_eq!(tokens, ["stale", "fresh"]);
+}
+
+#[test]
+fn a_second_401_ends_the_tokens_use() {
+    let mut discord = Discord::new(5, Duration::from_secs(1));
+    discord.rejected = vec!["stale".into(), "also-bad".into()];
+    let driver = driver(no_cache());
+    let stale = token("stale");
+    let refresher = Refresher {
+        calls: Mutex::new(0),
+        fresh: Some(token("also-bad")),
+    };
+    let err = run(driver.call(&discord, &guilds_call(&stale), &stale, &refresher)).unwrap_err();
+    assert!(matches!(err, ClientError::TokenRejected), "{err:?}");
+    assert_eq!(*refresher.calls.lock().unwrap(), 1, "one refresh only");
+    assert_eq!(discord.sent(), 2, "one retry only");
+    let answer = err.refusal("/auth/login?return_to=%2F".into(), false).answer("/");
+    assert_eq!(answer.status(), 401);
+
+    // Without a refresh, the first 401 ends it.
+    let err = run(driver.call(&discord, &guilds_call(&stale), &stale, &NoRefresh)).unwrap_err();
+    assert!(matches!(err, ClientError::TokenRejected));
+    assert_eq!(discord.sent(), 3);
+}
+
+#[test]
+fn the_invalid_request_budget_trips_at_its_threshold() {
+    let mut discord = Discord::new(100, Duration::from_secs(1));
+    discord.rejected = (0..10).map(|i| format!("bad{i}")).collect();
+    let driver = driver(ApiDriverConfig {
+        invalid_request_threshold: 3,
+        ..no_cache()
+    });
+    for i in 0..3 {
+        let t = token(&format!("bad{i}"));
+        let err = run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap_err();
+        assert!(matches!(err, ClientError::TokenRejected), "{err:?}");
+    }
+    assert_eq!(discord.sent(), 3);
+    // The threshold is reached: nothing more goes, not even a good token's call.
+    let good = token("good");
+    let err = run(driver.call(&discord, &guilds_call(&good), &good, &NoRefresh)).unwrap_err();
+    let ClientError::Throttled(Throttled::InvalidRequestBudget { retry_after }) = err else {
+        panic!("{err:?}")
+    };
+    assert!(retry_after > Duration::from_secs(590) && retry_after <= Duration::from_secs(610));
+    assert_eq!(discord.sent(), 3, "refused without sending");
+    // Once the window drained, calls go again.
+    *discord.clock.lock().unwrap() += Duration::from_secs(611);
+    run(driver.call(&discord, &guilds_call(&good), &good, &NoRefresh)).unwrap();
+    assert_eq!(discord.sent(), 4);
+}
+
+#[test]
+fn reads_are_cached_per_token_until_the_ttl_and_dropped_by_writes_and_invalidation() {
+    let discord = Discord::new(100, Duration::from_secs(1));
+    let driver = driver(ApiDriverConfig {
+        cache_ttl: Duration::from_secs(60),
+        ..ApiDriverConfig::default()
+    });
+    let (alice, bob) = (token("alice"), token("bob"));
+    for _ in 0..5 {
+        run(driver.call(&discord, &guilds_call(&alice), &alice, &NoRefresh)).unwrap();
+    }
+    assert_eq!(discord.sent(), 1, "one request per TTL");
+    run(driver.call(&discord, &guilds_call(&bob), &bob, &NoRefresh)).unwrap();
+    assert_eq!(discord.sent(), 2, "another token's read is its own");
+
+    *discord.clock.lock().unwrap() += Duration::from_secs(60);
+    run(driver.call(&discord, &guilds_call(&alice), &alice, &NoRefresh)).unwrap();
+    assert_eq!(discord.sent(), 3, "expired after the TTL");
+
+    // A write goes through and drops the token's reads.
+    let app = Snowflake::new(159_799_960_412_356_608);
+    let put = api::update_role_connection(&Endpoints::discord(), &alice, app, &RoleConnection::new("Example Game"));
+    run(driver.call(&discord, &put, &alice, &NoRefresh)).unwrap();
+    run(driver.call(&discord, &put, &alice, &NoRefresh)).unwrap();
+    assert_eq!(discord.sent(), 5, "writes are never cached");
+    run(driver.call(&discord, &guilds_call(&alice), &alice, &NoRefresh)).unwrap();
+    assert_eq!(discord.sent(), 6, "the write dropped the cached read");
+
+    assert_eq!(driver.invalidate_token(&alice), 1);
+    run(driver.call(&discord, &guilds_call(&alice), &alice, &NoRefresh)).unwrap();
+    assert_eq!(discord.sent(), 7, "invalidated at logout or refresh");
+    assert!(driver.stats().cached_entries <= 2);
+}
