@@ -184,7 +184,7 @@ impl ResponseError for DiscordUserRejection {
     }
 }
 
-fn state(req: &HttpRequest) -> Result<AuthState, DiscordUserRejection> {
+pub(crate) fn state(req: &HttpRequest) -> Result<AuthState, DiscordUserRejection> {
     let state = req.discord_auth().ok_or(DiscordUserRejection::MissingMiddleware)?;
     if state.is_store_unavailable() {
         return Err(DiscordUserRejection::StoreUnavailable);

@@ -123,6 +123,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod client;
 mod convert;
 pub mod embedded;
 pub mod events;
@@ -142,9 +143,11 @@ mod shared;
 pub mod transport;
 
 pub use actix_session;
+pub use client::{DiscordClient, DiscordClientError};
 #[cfg(feature = "redis")]
 pub use deadpool_redis;
 pub use discord_oauth_core as core;
+pub use discord_oauth_core::api::client::{ApiDriverConfig, ClientError, UserCalls};
 pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use extract::{AuthState, DiscordAuthExt, DiscordToken, DiscordUser, DiscordUserRejection, MaybeDiscordUser};

@@ -379,6 +379,9 @@ async fn settle(
         .await;
     match outcome {
         RefreshOutcome::Refreshed(next) => {
+            if let Some(old) = stale.tokens.as_ref() {
+                shared.api.invalidate_token(&old.access_token);
+            }
             // The rotated refresh token goes into the session now; actix-session writes it
             // with this response. Requests still carrying the old one get this record (F-03).
             let next = Arc::new(next);

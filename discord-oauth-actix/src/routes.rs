@@ -192,6 +192,9 @@ async fn logout(shared: &Shared, session: &Session, query: &str) -> http::Respon
     session.purge();
     if let Some(a) = &auth {
         shared.revoke(Revocation::at_logout(a, query, shared.now())).await;
+        if let Some(tokens) = &a.tokens {
+            shared.api.invalidate_token(&tokens.access_token);
+        }
     }
     // Then the grant is revoked at Discord (G-04), however long that takes.
     if let Some(tokens) = auth.as_ref().and_then(|a| a.tokens.as_ref()) {

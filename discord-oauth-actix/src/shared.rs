@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
+use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
 use discord_oauth_core::login::flow::{ApiFlow, FlowIo, drive};
 use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 use discord_oauth_core::login::pending_cookie::ConsumedStates;
@@ -64,6 +65,14 @@ pub(crate) struct Shared {
     pub(crate) revocations: Revocations,
     /// Where revocations are announced to the other instances, if anywhere.
     pub(crate) broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
+    /// Users' API calls: rate limits, the invalid-request budget and the read cache.
+    pub(crate) api: ApiDriver,
+}
+
+impl discord_oauth_core::api::client::ClientIo for Shared {
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
 }
 
 impl Shared {
@@ -240,6 +249,7 @@ impl DiscordOAuth {
                 crate::fast::DEFAULT_FAST_PATH_CAPACITY,
             ),
             broadcast: None,
+            api: ApiDriverConfig::default(),
         }
     }
 
@@ -266,6 +276,12 @@ impl DiscordOAuth {
     /// Discord's endpoints (for building calls with [`discord_oauth_core::api`]).
     pub fn endpoints(&self) -> &discord_oauth_core::Endpoints {
         self.shared.config.client().endpoints()
+    }
+
+    /// The driver of users' API calls ([`crate::DiscordClient`]): its statistics, or to drop a
+    /// token's cached reads.
+    pub fn api_driver(&self) -> &ApiDriver {
+        &self.shared.api
     }
 
     /// Sends an API call through this integration's transport and timeout, honouring short
@@ -296,6 +312,7 @@ pub struct DiscordOAuthBuilder {
     max_concurrent_requests: usize,
     fast_path: (Duration, usize),
     broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
+    api: ApiDriverConfig,
 }
 
 impl fmt::Debug for DiscordOAuthBuilder {
@@ -393,12 +410,34 @@ impl DiscordOAuthBuilder {
         self
     }
 
+    /// How [`crate::DiscordClient`] calls Discord for users: the rate limiter's bounds, how
+    /// long a call may wait for its turn, the read cache's TTL and bounds, the
+    /// invalid-request threshold (the same settings as `discord-oauth-tower`'s).
+    ///
+    /// ```
+    /// # use discord_oauth_actix::{DiscordOAuth, LoginConfig};
+    /// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build().unwrap();
+    /// # let transport = |_req| async {
+    /// #     Err::<http::Response<Vec<u8>>, _>(discord_oauth_actix::TransportError::Failed("offline".into()))
+    /// # };
+    /// use std::time::Duration;
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// let discord = DiscordOAuth::builder(config, transport)
+    ///     .api(ApiDriverConfig { cache_ttl: Duration::from_secs(60), ..ApiDriverConfig::default() })
+    ///     .build();
+    /// ```
+    pub fn api(mut self, config: ApiDriverConfig) -> Self {
+        self.api = config;
+        self
+    }
+
     /// Builds it.
     pub fn build(self) -> DiscordOAuth {
         let mut config = self.config;
         // Logins in progress are sealed into cookies with this key (random per process
         // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
         config.ensure_login_cookie_key(&mut rand::rng());
+        let endpoints = config.client().endpoints().clone();
         let discord = DiscordOAuth {
             shared: Arc::new(Shared {
                 config,
@@ -416,6 +455,7 @@ impl DiscordOAuthBuilder {
                 consumed: ConsumedStates::default(),
                 revocations: Revocations::default(),
                 broadcast: self.broadcast.clone(),
+                api: ApiDriver::new(endpoints, self.api),
             }),
         };
         if let Some(broadcast) = &self.broadcast {

@@ -41,9 +41,10 @@ use base64::Engine as _;
 use discord_oauth_actix::actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore};
 use discord_oauth_actix::deadpool_redis::{self, Pool, PoolConfig, Runtime, Timeouts, redis};
 use discord_oauth_actix::{
-    DiscordOAuth, DiscordToken, LoginConfig, MaybeDiscordUser, MemoryStore, RedisRefreshLock, RedisRevocations,
+    ApiDriverConfig, DiscordClient, DiscordOAuth, LoginConfig, MaybeDiscordUser, MemoryStore, RedisRefreshLock,
+    RedisRevocations, UserCalls,
 };
-use discord_oauth_core::api::{self, GuildsQuery};
+use discord_oauth_core::api::GuildsQuery;
 use discord_oauth_core::cdn::ImageSize;
 use discord_oauth_core::events::{EventVerifier, WebhookPayload};
 use discord_oauth_core::login::html_escape;
@@ -410,6 +411,10 @@ fn log_event(payload: &WebhookPayload) {
     tracing::info!(event = payload.event.event_type(), user_id = ?user_id, "Discord event");
 }
 
+/// How long the guild list on `/` is answered from the read cache: reloading the page calls
+/// Discord at most once a minute per user.
+pub const GUILDS_CACHE_TTL: Duration = Duration::from_secs(60);
+
 /// The webhook events receiver at `/discord/events`, when the site has a public key.
 fn receiver(discord: &DiscordOAuth, events: Option<EventVerifier>) -> impl FnOnce(&mut web::ServiceConfig) {
     let discord = discord.clone();
@@ -505,7 +510,11 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
         .timeout(settings.timeout)
         .store_timeout(REDIS_TIMEOUT)
         .max_concurrent_requests(settings.max_concurrent_requests)
-        .fast_path(settings.fast_path_ttl, discord_oauth_actix::DEFAULT_FAST_PATH_CAPACITY);
+        .fast_path(settings.fast_path_ttl, discord_oauth_actix::DEFAULT_FAST_PATH_CAPACITY)
+        .api(ApiDriverConfig {
+            cache_ttl: GUILDS_CACHE_TTL,
+            ..ApiDriverConfig::default()
+        });
     if let Some(clock) = settings.clock.clone() {
         discord = discord.clock(clock);
     }
@@ -601,7 +610,6 @@ pub async fn start(settings: Settings) -> Result<Site, BoxError> {
 
 #[derive(Clone)]
 struct AppState {
-    discord: DiscordOAuth,
     offline: Option<String>,
 }
 
@@ -623,10 +631,7 @@ pub fn app<S: SessionStore + 'static>(
     >,
 > {
     App::new()
-        .app_data(web::Data::new(AppState {
-            discord: discord.clone(),
-            offline: offline_mock,
-        }))
+        .app_data(web::Data::new(AppState { offline: offline_mock }))
         .configure(discord.routes())
         .route("/", web::get().to(home))
         .route("/me", web::get().to(me))
@@ -655,7 +660,7 @@ async fn me(user: MaybeDiscordUser) -> HttpResponse {
     }
 }
 
-async fn home(state: web::Data<AppState>, user: MaybeDiscordUser, token: Option<DiscordToken>) -> HttpResponse {
+async fn home(state: web::Data<AppState>, user: MaybeDiscordUser, client: Option<DiscordClient>) -> HttpResponse {
     let banner = state.offline.as_ref().map_or_else(String::new, |base| {
         format!(
             "<p class=\"banner\">Offline demo: logging in against the mock Discord at <code>{}</code>. \
@@ -663,13 +668,13 @@ async fn home(state: web::Data<AppState>, user: MaybeDiscordUser, token: Option<
             html_escape(base)
         )
     });
-    let body = match (&user.0, &token) {
-        (Some(user), token) => {
-            let guilds = match token {
-                Some(t) if t.scopes().contains(&Scope::Guilds) => {
-                    let call =
-                        api::current_user_guilds(state.discord.endpoints(), t.access_token(), &GuildsQuery::default());
-                    match state.discord.call(&call).await {
+    let body = match (&user.0, &client) {
+        (Some(user), client) => {
+            let guilds = match client {
+                Some(client) if user.scopes().contains(&Scope::Guilds) => {
+                    // Through the integration's API driver: rate limits, and the read cache
+                    // (GUILDS_CACHE_TTL), so reloads do not call Discord each time.
+                    match client.guilds(&GuildsQuery::default()).await {
                         Ok(guilds) if guilds.is_empty() => "<p>You are in no guilds.</p>".to_owned(),
                         Ok(guilds) => {
                             let items = guilds.iter().fold(String::new(), |mut out, g| {

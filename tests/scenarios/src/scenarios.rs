@@ -1475,3 +1475,29 @@ pub async fn deauthorization_ends_every_session_of_the_user(kind: SiteKind) {
     );
     assert_eq!(other.me().await.unwrap()["id"], extra_user_id(0));
 }
+
+/// 50 reloads of `/` by one logged-in user (as fast as they come) ask Discord for the guilds
+/// once: the page is answered from the read cache (`GUILDS_CACHE_TTL`, 60 s), and it still
+/// shows the guilds every time; the mock never answered 429.
+pub async fn reloading_the_home_page_asks_discord_once_per_cache_ttl(kind: SiteKind) {
+    let site = TestSite::start(kind).await;
+    let b = site.browser();
+    b.login(None).await;
+    let before = site.mock.count(Endpoint::CurrentUserGuilds);
+    for _ in 0..50 {
+        let page = b.get("/").await.text().await.unwrap();
+        assert!(page.contains("Your guilds"), "{page}");
+    }
+    assert_eq!(
+        site.mock.count(Endpoint::CurrentUserGuilds) - before,
+        1,
+        "one guilds request for 50 reloads"
+    );
+    let throttled = site
+        .mock
+        .requests_to(Endpoint::CurrentUserGuilds)
+        .iter()
+        .filter(|r| r.status() == Some(429))
+        .count();
+    assert_eq!(throttled, 0);
+}

@@ -51,6 +51,7 @@ macro_rules! all_scenarios {
             logout_everywhere_ends_every_session_of_the_user,
             webhook_events_are_verified,
             deauthorization_ends_every_session_of_the_user,
+            reloading_the_home_page_asks_discord_once_per_cache_ttl,
         );
     };
 }
