@@ -315,6 +315,26 @@ fn an_exhausted_bucket_waits_exactly_until_its_reset() {
 }
 
 #[test]
+fn an_answer_that_arrives_late_gives_back_no_spent_turn() {
+    let mut limiter = RateLimiter::default();
+    let t0 = Instant::now();
+    let member = route(&format!("users/@me/guilds/{GUILD}/member"));
+    let first = permit(limiter.acquire(token(1), &member, t0));
+    limiter.record(first, 200, &bucket_headers("member", 3, 2, "2"), b"{}", t0 + ms(10));
+    let second = permit(limiter.acquire(token(1), &member, t0 + ms(20)));
+    let third = permit(limiter.acquire(token(1), &member, t0 + ms(20)));
+    // Discord served the second before the third, but the third's answer arrives first.
+    limiter.record(third, 200, &bucket_headers("member", 3, 0, "2"), b"{}", t0 + ms(30));
+    limiter.record(second, 200, &bucket_headers("member", 3, 1, "2"), b"{}", t0 + ms(40));
+    let (_, reason) = wait(limiter.acquire(token(1), &member, t0 + ms(50)));
+    assert_eq!(
+        reason,
+        WaitReason::BucketExhausted,
+        "the late answer's Remaining: 1 is stale"
+    );
+}
+
+#[test]
 fn a_bucket_hash_is_shared_by_its_routes_but_kept_per_token_and_per_major_parameter() {
     let mut limiter = RateLimiter::default();
     let t0 = Instant::now();

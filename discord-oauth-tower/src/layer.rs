@@ -187,6 +187,13 @@ impl<T: Transport> DiscordOAuthLayer<T> {
             .await;
     }
 
+    /// The layer's driver of users' API calls (rate limits, invalid-request budget, read
+    /// cache), for calls outside a request, e.g. a background job with a stored token. In
+    /// handlers, `discord-oauth-axum`'s `DiscordClient` uses the same one.
+    pub fn user_api(&self) -> crate::UserApi {
+        self.shared.user_api()
+    }
+
     /// A handle for calling Discord's API with this layer's transport and timeout, e.g. with
     /// the user's token from [`crate::AuthState::access_token`].
     pub fn api(&self) -> DiscordApi<T> {

@@ -329,6 +329,28 @@ impl MockDiscordBuilder {
         self
     }
 
+    /// Enforces Discord-style rate-limit buckets on the API: every bearer-token request gets
+    /// a turn in its token's bucket for that endpoint, `requests` per `window` (fixed windows
+    /// starting at a bucket's first request), with real `X-RateLimit-Limit`/`-Remaining`/
+    /// `-Reset-After`/`-Bucket` headers; past the limit the request is not served and gets a
+    /// `429` with `retry_after` (JSON), `Retry-After` and `X-RateLimit-Scope: user`. Off by
+    /// default (the headers then say 50 per second and nothing is enforced). At most 10,000
+    /// buckets are tracked (expired ones are dropped beyond that).
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), discord_oauth_mock::MockError> {
+    /// use std::time::Duration;
+    /// let mock = discord_oauth_mock::MockDiscord::builder()
+    ///     .rate_limit_buckets(5, Duration::from_secs(1))
+    ///     .start()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn rate_limit_buckets(mut self, requests: u32, window: Duration) -> Self {
+        self.state.config.buckets = Some((requests.max(1), window));
+        self
+    }
+
     /// How many requests to keep (oldest dropped first; default 100 000).
     pub fn max_recorded_requests(mut self, n: usize) -> Self {
         self.state.config.max_recorded = n;

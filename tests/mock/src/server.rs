@@ -181,13 +181,19 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
             }
         }
         Some(kind) => fault_response(&kind, endpoint, now_secs),
-        None => {
-            let mut resp = next.run(req).await;
-            if is_api(&path) {
-                add_rate_limit_headers(&mut resp, endpoint, now_secs);
+        None => match bucket_turn(&shared, &req, endpoint) {
+            Some(Err(limited)) => limited,
+            turn => {
+                let mut resp = next.run(req).await;
+                if let Some(Ok(headers)) = turn {
+                    resp.headers_mut().extend(headers);
+                }
+                if is_api(&path) {
+                    add_rate_limit_headers(&mut resp, endpoint, now_secs);
+                }
+                resp
             }
-            resp
-        }
+        },
     };
     let status = resp.status().as_u16();
     // The path only: queries and bodies may carry secrets.
@@ -203,6 +209,62 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
             .insert("via", HeaderValue::from_static("1.1 discord-oauth-mock"));
     }
     resp
+}
+
+/// With enforced buckets ([`crate::MockDiscordBuilder::rate_limit_buckets`]): a user-endpoint
+/// request (a bearer token) takes a turn in its token's bucket for that endpoint. `Ok`: the
+/// `X-RateLimit-*` headers to answer with; `Err`: the 429 to answer instead (the request is not
+/// served). `None`: not limited.
+fn bucket_turn(
+    shared: &Arc<Shared>,
+    req: &Request,
+    endpoint: Endpoint,
+) -> Option<Result<axum::http::HeaderMap, Response>> {
+    let token = req
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?
+        .to_owned();
+    let mut st = shared.lock();
+    let (limit, window) = st.config.buckets?;
+    let now = std::time::Instant::now();
+    let key = (token, endpoint.bucket());
+    if st.buckets.len() > 10_000 {
+        st.buckets.retain(|_, (start, _)| now.duration_since(*start) < window);
+    }
+    let (start, used) = st.buckets.entry(key.clone()).or_insert((now, 0));
+    if now.duration_since(*start) >= window {
+        *start = now;
+        *used = 0;
+    }
+    let reset_after = window.saturating_sub(now.duration_since(*start)).as_secs_f64();
+    let mut headers = axum::http::HeaderMap::new();
+    let mut put = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(k, v);
+        }
+    };
+    put("x-ratelimit-bucket", key.1.clone());
+    put("x-ratelimit-limit", limit.to_string());
+    put("x-ratelimit-reset-after", format!("{reset_after:.3}"));
+    if *used >= limit {
+        put("x-ratelimit-remaining", "0".to_owned());
+        put("x-ratelimit-scope", "user".to_owned());
+        put("retry-after", format!("{}", reset_after.ceil().max(1.0)));
+        let body = serde_json::json!({
+            "message": "You are being rate limited.",
+            "retry_after": reset_after,
+            "global": false,
+        });
+        let mut resp = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
+        resp.headers_mut().extend(headers);
+        return Some(Err(resp));
+    }
+    *used += 1;
+    put("x-ratelimit-remaining", (limit - *used).to_string());
+    Some(Ok(headers))
 }
 
 /// Counts a request as in flight until dropped (also when the client goes away mid-request).

@@ -28,6 +28,8 @@ pub(crate) struct Config {
     pub(crate) revoke_on_code_reuse: bool,
     pub(crate) revoke_on_refresh_reuse: bool,
     pub(crate) max_recorded: usize,
+    /// Enforced rate-limit buckets on the user endpoints: `(requests, per window)`.
+    pub(crate) buckets: Option<(u32, Duration)>,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             revoke_on_code_reuse: true,
             revoke_on_refresh_reuse: false,
             max_recorded: 100_000,
+            buckets: None,
         }
     }
 }
@@ -158,6 +161,8 @@ pub(crate) struct State {
     pub(crate) event_webhook_urls: BTreeMap<String, String>,
     /// Every webhook event sent, oldest first.
     pub(crate) event_deliveries: Vec<EventDelivery>,
+    /// Enforced rate-limit buckets (`Config::buckets`): (token, bucket) → window start, turns.
+    pub(crate) buckets: HashMap<(String, String), (std::time::Instant, u32)>,
 }
 
 /// Requests being handled right now, per endpoint and for the API as a whole, and the most

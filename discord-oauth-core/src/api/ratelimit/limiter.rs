@@ -553,14 +553,20 @@ impl RateLimiter {
                 .or(rate_limit.remaining.map(|r| r.saturating_add(1)))
                 .unwrap_or(1)
                 .max(1);
+            // Answers overtake each other: within one window `Remaining` only goes down and the
+            // reset only moves later, so an answer that arrives after a newer one must not give
+            // back turns that are already spent.
+            let same_window = matches!(state.learned, Learned::Limited(_)) && state.reset_at.is_some_and(|r| now < r);
             state.learned = Learned::Limited(limit);
-            state.remaining = rate_limit
+            let told = rate_limit
                 .remaining
                 .unwrap_or(state.remaining)
                 .min(limit)
                 .saturating_sub(state.in_flight);
+            state.remaining = if same_window { state.remaining.min(told) } else { told };
             if let Some(reset_after) = rate_limit.reset_after {
-                state.reset_at = now.checked_add(reset_after);
+                let reset = now.checked_add(reset_after);
+                state.reset_at = if same_window { state.reset_at.max(reset) } else { reset };
             }
         } else if state.learned == Learned::Unknown && !is_429 && status < 500 {
             state.learned = Learned::Open;
