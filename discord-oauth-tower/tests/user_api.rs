@@ -51,6 +51,8 @@ async fn a_burst_of_calls_never_draws_a_429_from_tight_buckets() {
     assert!(
         seen.iter().all(|r| r.status() == Some(200)),
         "no 429: {:?}",
-        seen.iter().map(|r| r.status()).collect::<Vec<_>>()
+        seen.iter()
+            .map(discord_oauth_mock::RecordedRequest::status)
+            .collect::<Vec<_>>()
     );
 }
