@@ -4,7 +4,7 @@
 //!
 //! For each configuration (bare axum, the axum sample site with the memory store, the
 //! axum-login + tower-sessions + oauth2 baseline, bare actix-web, the actix sample site with
-//! the memory store), this binary starts itself twice under
+//! the memory store and with the cookie store), this binary starts itself twice (per repeat) under
 //! `valgrind --tool=callgrind` in a mode that serves that one configuration only: the child
 //! starts the mock Discord and the one server, logs in through the mock, prints the `/me` URL
 //! and the session cookie on stdout, and serves until its stdin is closed. The parent, outside
@@ -21,8 +21,10 @@
 //! bare axum) and writes it to `BENCH_OUT/instructions.md` (default `target/bench`).
 //!
 //! Needs `valgrind` (Debian: `apt-get install valgrind`). Options (env): `N1` (2000), `N2`
-//! (4000), `CONFIGS` (comma-separated keys to run, of `bare-axum`, `axum-site`, `baseline`,
-//! `bare-actix`, `actix-site`; all by default), `VALGRIND` (the valgrind command, `valgrind`).
+//! (4000), `REPEATS` (3 pairs of runs per configuration; the table gives the median and every
+//! run), `CONFIGS` (comma-separated keys to run, of `bare-axum`, `axum-site`, `baseline`,
+//! `bare-actix`, `actix-site`, `actix-site-cookie`; all by default), `VALGRIND` (the valgrind
+//! command, `valgrind`).
 //! `INSTRUCTIONS_SERVE=<key>` is the child's mode; it also works without valgrind, for
 //! trying the protocol by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -34,13 +36,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use discord_oauth_bench::bare;
+use discord_oauth_bench::{bare, median_of};
 use discord_oauth_core::api::User;
 use discord_oauth_core::{Scope, Scopes};
 use discord_oauth_mock::{MockDiscord, fixture};
 
 /// The configurations: key, name in the table, key of the bare framework it is compared with.
-const CONFIGS: [(&str, &str, &str); 5] = [
+const CONFIGS: [(&str, &str, &str); 6] = [
     ("bare-axum", "bare axum", "bare-axum"),
     ("axum-site", "axum-site, memory store", "bare-axum"),
     (
@@ -50,6 +52,7 @@ const CONFIGS: [(&str, &str, &str); 5] = [
     ),
     ("bare-actix", "bare actix-web", "bare-actix"),
     ("actix-site", "actix-site, memory store", "bare-actix"),
+    ("actix-site-cookie", "actix-site, cookie store", "bare-actix"),
 ];
 
 fn env(name: &str, default: u64) -> u64 {
@@ -73,6 +76,7 @@ fn main() {
     }
     let n1 = env("N1", 2000);
     let n2 = env("N2", 4000);
+    let repeats = env("REPEATS", 3).max(1) as usize;
     assert!(n2 > n1, "N2 must be larger than N1");
     let chosen: Vec<String> = std::env::var("CONFIGS").map_or_else(
         |_| CONFIGS.iter().map(|c| c.0.to_owned()).collect(),
@@ -83,18 +87,22 @@ fn main() {
     std::fs::create_dir_all(&raw_dir).unwrap();
     let started = Instant::now();
 
-    // (key, instructions per request, totals)
-    let mut measured: Vec<(&str, f64, u64, u64)> = Vec::new();
+    // (key, instructions per request of each repeat)
+    let mut measured: Vec<(&str, Vec<f64>)> = Vec::new();
     for (key, name, _) in CONFIGS {
         if !chosen.iter().any(|c| c == key) {
             continue;
         }
         eprintln!("== {name}");
-        let t1 = run_child(&valgrind, key, n1, &raw_dir);
-        let t2 = run_child(&valgrind, key, n2, &raw_dir);
-        let per_request = t2.saturating_sub(t1) as f64 / (n2 - n1) as f64;
-        eprintln!("   {t1} Ir after {n1} requests, {t2} after {n2}: {per_request:.0} per request");
-        measured.push((key, per_request, t1, t2));
+        let mut runs = Vec::new();
+        for _ in 0..repeats {
+            let t1 = run_child(&valgrind, key, n1, &raw_dir);
+            let t2 = run_child(&valgrind, key, n2, &raw_dir);
+            let per_request = t2.saturating_sub(t1) as f64 / (n2 - n1) as f64;
+            eprintln!("   {t1} Ir after {n1} requests, {t2} after {n2}: {per_request:.0} per request");
+            runs.push(per_request);
+        }
+        measured.push((key, runs));
     }
 
     let mut report = String::new();
@@ -111,19 +119,25 @@ fn main() {
     .unwrap();
     writeln!(
         report,
-        "| configuration | instructions per request | vs bare framework | total Ir after {n1} / {n2} requests |"
+        "| configuration | instructions per request (median of {repeats}) | vs bare framework | every run |"
     )
     .unwrap();
-    writeln!(report, "|---|---:|---:|---:|").unwrap();
+    writeln!(report, "|---|---:|---:|---|").unwrap();
+    let medians: Vec<(&str, f64)> = measured
+        .iter()
+        .map(|(key, runs)| (*key, median_of(runs.clone())))
+        .collect();
     for (key, name, bare_key) in CONFIGS {
-        let Some(&(_, per_request, t1, t2)) = measured.iter().find(|m| m.0 == key) else {
+        let Some((_, runs)) = measured.iter().find(|m| m.0 == key) else {
             continue;
         };
-        let ratio = measured
+        let per_request = median_of(runs.clone());
+        let ratio = medians
             .iter()
             .find(|m| m.0 == bare_key)
             .map_or_else(|| "–".to_owned(), |b| format!("{:.2}×", per_request / b.1));
-        writeln!(report, "| {name} | {per_request:.0} | {ratio} | {t1} / {t2} |").unwrap();
+        let every = runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
+        writeln!(report, "| {name} | {per_request:.0} | {ratio} | {every} |").unwrap();
     }
     writeln!(report, "\nWhole run: {:.0} s.", started.elapsed().as_secs_f64()).unwrap();
     let path = out_dir.join("instructions.md");
@@ -271,10 +285,13 @@ fn serve(key: &str) {
                 stops.push(Box::new(move || site.stop()));
                 (url, cookie)
             }
-            "actix-site" => {
-                let site = discord_oauth_bench::start_actix_site(&mock, actix_site::SessionStoreKind::Memory, None)
-                    .await
-                    .unwrap();
+            "actix-site" | "actix-site-cookie" => {
+                let store = if key == "actix-site" {
+                    actix_site::SessionStoreKind::Memory
+                } else {
+                    actix_site::SessionStoreKind::Cookie
+                };
+                let site = discord_oauth_bench::start_actix_site(&mock, store, None).await.unwrap();
                 let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
                 let url = format!("{}/me", site.url());
                 stops.push(Box::new(move || site.stop()));
