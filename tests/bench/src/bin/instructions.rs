@@ -357,3 +357,16 @@ async fn baseline_site(mock: &MockDiscord) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
 }
+
+#[cfg(test)]
+mod tests {
+    use super::total_ir;
+
+    #[test]
+    fn reads_the_totals_line_else_the_summary() {
+        let out = "# callgrind format\nversion: 1\nevents: Ir\nsummary: 120\nfn=main\n5 7\ntotals: 123456\n";
+        assert_eq!(total_ir(out), Some(123_456));
+        assert_eq!(total_ir("events: Ir\nsummary: 42\n"), Some(42));
+        assert_eq!(total_ir("events: Ir\n"), None);
+    }
+}
