@@ -6,8 +6,12 @@
 //! `cargo run --release -p discord-oauth-bench --bin flood` floods each sample site's
 //! `GET /auth/login` from anonymous visitors for `FLOOD_SECONDS` (60) and checks that the
 //! process's memory and the Redis key count stay put and that a real user's login started
-//! before the flood completes after it; it exits non-zero when one does not. Everything here
-//! runs on loopback and is bounded in time.
+//! before the flood completes after it; it exits non-zero when one does not. Instructions per
+//! request are the `instructions` binary: `cargo run --release -p discord-oauth-bench --bin
+//! instructions` (needs `valgrind`) serves each configuration alone in a child process under
+//! `valgrind --tool=callgrind`, sends it `N1` and then `N2` keep-alive `GET /me` from outside
+//! valgrind, and reports (total(N2) − total(N1)) / (N2 − N1) instructions per request, start-up
+//! and login cancelled out. Everything here runs on loopback and is bounded in time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bare;

@@ -1,0 +1,372 @@
+//! `cargo run --release -p discord-oauth-bench --bin instructions`: instructions per
+//! authenticated `GET /me`, counted by callgrind, for a measure that does not move with the
+//! machine's load.
+//!
+//! For each configuration (bare axum, the axum sample site with the memory store, the
+//! axum-login + tower-sessions + oauth2 baseline, bare actix-web, the actix sample site with
+//! the memory store and with the cookie store), this binary starts itself twice (per repeat) under
+//! `valgrind --tool=callgrind` in a mode that serves that one configuration only: the child
+//! starts the mock Discord and the one server, logs in through the mock, prints the `/me` URL
+//! and the session cookie on stdout, and serves until its stdin is closed. The parent, outside
+//! valgrind, sends `N1` (2000) sequential keep-alive `GET /me` over one loopback connection to
+//! the first child and `N2` (4000) to the second, checks every answer, closes the child's stdin
+//! and reads the total instruction count (`Ir`) from the child's `callgrind.out`. Start-up,
+//! login and shut-down are the same in both runs, so
+//!
+//! instructions per request = (total(N2) − total(N1)) / (N2 − N1)
+//!
+//! counts only the serving of requests: the server's whole process (every thread: the
+//! framework, the session layer, the runtime, the kernel calls' user-space side), and not the
+//! client. Prints a table with the ratio of each to its bare framework (the baseline against
+//! bare axum) and writes it to `BENCH_OUT/instructions.md` (default `target/bench`).
+//!
+//! Needs `valgrind` (Debian: `apt-get install valgrind`). Options (env): `N1` (2000), `N2`
+//! (4000), `REPEATS` (3 pairs of runs per configuration; the table gives the median and every
+//! run), `CONFIGS` (comma-separated keys to run, of `bare-axum`, `axum-site`, `baseline`,
+//! `bare-actix`, `actix-site`, `actix-site-cookie`; all by default), `VALGRIND` (the valgrind
+//! command, `valgrind`).
+//! `INSTRUCTIONS_SERVE=<key>` is the child's mode; it also works without valgrind, for
+//! trying the protocol by hand.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use discord_oauth_bench::{bare, median_of};
+use discord_oauth_core::api::User;
+use discord_oauth_core::{Scope, Scopes};
+use discord_oauth_mock::{MockDiscord, fixture};
+
+/// The configurations: key, name in the table, key of the bare framework it is compared with.
+const CONFIGS: [(&str, &str, &str); 6] = [
+    ("bare-axum", "bare axum", "bare-axum"),
+    ("axum-site", "axum-site, memory store", "bare-axum"),
+    (
+        "baseline",
+        "axum-login + tower-sessions + oauth2 (baseline)",
+        "bare-axum",
+    ),
+    ("bare-actix", "bare actix-web", "bare-actix"),
+    ("actix-site", "actix-site, memory store", "bare-actix"),
+    ("actix-site-cookie", "actix-site, cookie store", "bare-actix"),
+];
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn main() {
+    if let Some(key) = std::env::var_os("INSTRUCTIONS_SERVE") {
+        serve(key.to_str().expect("INSTRUCTIONS_SERVE is UTF-8"));
+        return;
+    }
+    let valgrind = std::env::var("VALGRIND").unwrap_or_else(|_| "valgrind".into());
+    if !Command::new(&valgrind)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        eprintln!("`{valgrind}` not found: install valgrind (Debian: apt-get install valgrind)");
+        std::process::exit(2);
+    }
+    let n1 = env("N1", 2000);
+    let n2 = env("N2", 4000);
+    let repeats = env("REPEATS", 3).max(1) as usize;
+    assert!(n2 > n1, "N2 must be larger than N1");
+    let chosen: Vec<String> = std::env::var("CONFIGS").map_or_else(
+        |_| CONFIGS.iter().map(|c| c.0.to_owned()).collect(),
+        |s| s.split(',').map(|k| k.trim().to_owned()).collect(),
+    );
+    let out_dir = PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "target/bench".into()));
+    let raw_dir = out_dir.join("callgrind");
+    std::fs::create_dir_all(&raw_dir).unwrap();
+    let started = Instant::now();
+
+    // (key, instructions per request of each repeat)
+    let mut measured: Vec<(&str, Vec<f64>)> = Vec::new();
+    for (key, name, _) in CONFIGS {
+        if !chosen.iter().any(|c| c == key) {
+            continue;
+        }
+        eprintln!("== {name}");
+        let mut runs = Vec::new();
+        for _ in 0..repeats {
+            let t1 = run_child(&valgrind, key, n1, &raw_dir);
+            let t2 = run_child(&valgrind, key, n2, &raw_dir);
+            let per_request = t2.saturating_sub(t1) as f64 / (n2 - n1) as f64;
+            eprintln!("   {t1} Ir after {n1} requests, {t2} after {n2}: {per_request:.0} per request");
+            runs.push(per_request);
+        }
+        measured.push((key, runs));
+    }
+
+    let mut report = String::new();
+    writeln!(
+        report,
+        "Machine: {}. Valgrind: {}. Each configuration served alone in a process under callgrind, \
+         {n1} and then {n2} sequential keep-alive `GET /me` on one loopback connection from a client \
+         outside valgrind; instructions per request = (total({n2}) − total({n1})) / {}: the server's \
+         whole process, start-up and login cancelled out.\n",
+        discord_oauth_bench::machine(),
+        valgrind_version(&valgrind),
+        n2 - n1
+    )
+    .unwrap();
+    writeln!(
+        report,
+        "| configuration | instructions per request (median of {repeats}) | vs bare framework | every run |"
+    )
+    .unwrap();
+    writeln!(report, "|---|---:|---:|---|").unwrap();
+    let medians: Vec<(&str, f64)> = measured
+        .iter()
+        .map(|(key, runs)| (*key, median_of(runs.clone())))
+        .collect();
+    for (key, name, bare_key) in CONFIGS {
+        let Some((_, runs)) = measured.iter().find(|m| m.0 == key) else {
+            continue;
+        };
+        let per_request = median_of(runs.clone());
+        let ratio = medians
+            .iter()
+            .find(|m| m.0 == bare_key)
+            .map_or_else(|| "–".to_owned(), |b| format!("{:.2}×", per_request / b.1));
+        let every = runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
+        writeln!(report, "| {name} | {per_request:.0} | {ratio} | {every} |").unwrap();
+    }
+    writeln!(report, "\nWhole run: {:.0} s.", started.elapsed().as_secs_f64()).unwrap();
+    let path = out_dir.join("instructions.md");
+    std::fs::write(&path, &report).unwrap();
+    println!("{report}");
+    println!("Wrote {}", path.display());
+}
+
+fn valgrind_version(valgrind: &str) -> String {
+    Command::new(valgrind)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default()
+}
+
+/// Runs this binary under callgrind serving `key`, sends it `n` requests and returns the
+/// child's total instruction count.
+fn run_child(valgrind: &str, key: &str, n: u64, raw_dir: &Path) -> u64 {
+    let out = raw_dir.join(format!("callgrind.out.{key}.{n}"));
+    let _ = std::fs::remove_file(&out);
+    let mut child = Command::new(valgrind)
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out.display()))
+        .arg(std::env::current_exe().unwrap())
+        .env("INSTRUCTIONS_SERVE", key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("valgrind starts");
+    // Drain stderr all along, so that the child never blocks on a full pipe.
+    let mut stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        let mut err = String::new();
+        let _ = stderr.read_to_string(&mut err);
+        err
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let mut fields = line.trim_end_matches('\n').splitn(2, '\t');
+    let (Some(url), Some(cookie)) = (fields.next(), fields.next()) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = stderr.join().unwrap();
+        panic!("the {key} child did not announce its URL (got {line:?}); its stderr:\n{err}");
+    };
+    let started = Instant::now();
+    drive(url, cookie, n);
+    eprintln!(
+        "   {n} requests in {:.1} s under callgrind",
+        started.elapsed().as_secs_f64()
+    );
+    drop(child.stdin.take());
+    let status = child.wait().unwrap();
+    let err = stderr.join().unwrap();
+    assert!(status.success(), "the {key} child failed ({status}):\n{err}");
+    let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
+    total_ir(&text).unwrap_or_else(|| panic!("no totals in {}", out.display()))
+}
+
+/// The `Ir` total of a `callgrind.out` file (its `totals:` line, else `summary:`).
+fn total_ir(text: &str) -> Option<u64> {
+    let find = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    find("totals:").or_else(|| find("summary:"))
+}
+
+/// `n` sequential `GET` of `url` with `cookie` on one keep-alive HTTP/1.1 connection; every
+/// answer must be a 200 with the same body.
+fn drive(url: &str, cookie: &str, n: u64) {
+    let rest = url.strip_prefix("http://").expect("an http:// URL");
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let path = if path.is_empty() { "/" } else { path };
+    let stream = TcpStream::connect(authority).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: application/json\r\n");
+    if !cookie.is_empty() {
+        write!(request, "Cookie: {cookie}\r\n").unwrap();
+    }
+    request.push_str("\r\n");
+    let mut first: Option<Vec<u8>> = None;
+    let mut line = String::new();
+    for i in 0..n {
+        writer.write_all(request.as_bytes()).unwrap();
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        assert!(line.starts_with("HTTP/1.1 200"), "request {i} answered {line:?}");
+        let mut length = None;
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = Some(value.trim().parse::<usize>().unwrap());
+            }
+        }
+        let mut body = vec![0; length.expect("a Content-Length")];
+        reader.read_exact(&mut body).unwrap();
+        match &first {
+            None => first = Some(body),
+            Some(f) => assert_eq!(f, &body, "request {i} answered another body"),
+        }
+    }
+}
+
+/// The child: serve the one configuration `key` until stdin closes.
+fn serve(key: &str) {
+    // One runtime thread: fewer threads for callgrind to serialise and no work stealing.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
+        let mut stops: Vec<Box<dyn FnOnce()>> = Vec::new();
+        let (url, cookie) = match key {
+            "bare-axum" => {
+                let (user, scopes) = user(&mock).await;
+                (bare::axum(user, scopes).await, String::new())
+            }
+            "bare-actix" => {
+                let (user, scopes) = user(&mock).await;
+                let (url, handle) = bare::actix(user, scopes, 1);
+                stops.push(Box::new(move || drop(handle.stop(false))));
+                (url, String::new())
+            }
+            "axum-site" => {
+                let site = discord_oauth_bench::start_axum_site(&mock, axum_site::SessionStoreKind::Memory, None)
+                    .await
+                    .unwrap();
+                let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
+                let url = format!("{}/me", site.url());
+                stops.push(Box::new(move || site.stop()));
+                (url, cookie)
+            }
+            "actix-site" | "actix-site-cookie" => {
+                let store = if key == "actix-site" {
+                    actix_site::SessionStoreKind::Memory
+                } else {
+                    actix_site::SessionStoreKind::Cookie
+                };
+                let site = discord_oauth_bench::start_actix_site(&mock, store, None).await.unwrap();
+                let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
+                let url = format!("{}/me", site.url());
+                stops.push(Box::new(move || site.stop()));
+                (url, cookie)
+            }
+            "baseline" => {
+                let base = baseline_site(&mock).await;
+                let cookie = discord_oauth_bench::login(&base, "/auth/login").await;
+                (format!("{base}/me"), cookie)
+            }
+            other => panic!("unknown configuration {other:?}"),
+        };
+        // The same answer as the table's other rows: a logged-in 200.
+        let (status, _) =
+            discord_oauth_bench::get(&url, Some(&cookie).filter(|c| !c.is_empty()).map(String::as_str)).await;
+        assert_eq!(status, 200, "{key} answers /me");
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{url}\t{cookie}").unwrap();
+        stdout.flush().unwrap();
+        drop(stdout);
+        tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink()))
+            .await
+            .unwrap()
+            .unwrap();
+        for stop in stops {
+            stop();
+        }
+    });
+    // Exit at once: callgrind writes its counts at exit; nothing left to wait for.
+    std::process::exit(0);
+}
+
+/// The user the sites show, fetched from the mock, with the sites' scopes: for the bare
+/// frameworks' identical JSON.
+async fn user(mock: &MockDiscord) -> (User, Scopes) {
+    let issued = mock.issue_tokens(fixture::WUMPUS_ID, "identify guilds").unwrap();
+    let user: User = reqwest::Client::new()
+        .get(format!("{}/users/@me", mock.api_base()))
+        .bearer_auth(&issued.access_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (user, [Scope::Identify, Scope::Guilds].into_iter().collect())
+}
+
+/// The axum-login + tower-sessions + oauth2 baseline on a free loopback port against `mock`;
+/// returns its base URL.
+async fn baseline_site(mock: &MockDiscord) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let redirect = format!("{url}/auth/callback");
+    mock.add_redirect_uri(fixture::CLIENT_ID, redirect.clone()).unwrap();
+    let app = discord_oauth_bench::baseline::app(
+        &mock.authorize_url(),
+        &mock.api_base(),
+        fixture::CLIENT_ID,
+        fixture::CLIENT_SECRET,
+        &redirect,
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::total_ir;
+
+    #[test]
+    fn reads_the_totals_line_else_the_summary() {
+        let out = "# callgrind format\nversion: 1\nevents: Ir\nsummary: 120\nfn=main\n5 7\ntotals: 123456\n";
+        assert_eq!(total_ir(out), Some(123_456));
+        assert_eq!(total_ir("events: Ir\nsummary: 42\n"), Some(42));
+        assert_eq!(total_ir("events: Ir\n"), None);
+    }
+}
