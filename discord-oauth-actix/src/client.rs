@@ -4,7 +4,7 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
-use discord_oauth_core::api::client::{ClientError, NoRefresh, UserCalls};
+use discord_oauth_core::api::client::{CallFailure, ClientError, NoRefresh, UserCalls};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 
@@ -33,43 +33,23 @@ pub struct DiscordClient {
     html: bool,
 }
 
-/// Why a [`DiscordClient`] call gave no result; derefs to the core's [`ClientError`]. As a
-/// response: [`ClientError::refusal`]'s answer.
+/// Why a [`DiscordClient`] call gave no result: the core's
+/// [`CallFailure`](discord_oauth_core::api::client::CallFailure) (derefs to it, and through
+/// it to [`ClientError`] with `error()`), answered the way the core renders it.
 #[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-pub struct DiscordClientError {
-    #[source]
-    error: ClientError,
-    login_url: String,
-    html: bool,
-}
-
-impl DiscordClientError {
-    /// The error.
-    pub fn error(&self) -> &ClientError {
-        &self.error
-    }
-
-    /// The error, by value.
-    pub fn into_inner(self) -> ClientError {
-        self.error
-    }
-}
+#[error(transparent)]
+pub struct DiscordClientError(#[from] CallFailure);
 
 impl std::ops::Deref for DiscordClientError {
-    type Target = ClientError;
-    fn deref(&self) -> &ClientError {
-        &self.error
+    type Target = CallFailure;
+    fn deref(&self) -> &CallFailure {
+        &self.0
     }
 }
 
 impl From<ClientError> for DiscordClientError {
     fn from(error: ClientError) -> Self {
-        Self {
-            error,
-            login_url: String::new(),
-            html: false,
-        }
+        Self(error.into())
     }
 }
 
@@ -79,7 +59,7 @@ impl ResponseError for DiscordClientError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        crate::convert::response(self.error.refusal(self.login_url.clone(), self.html).answer("/"))
+        crate::convert::response(self.0.answer())
     }
 }
 
@@ -104,11 +84,7 @@ impl UserCalls for DiscordClient {
             .await;
         response
             .and_then(|r| call.parse(r).map_err(ClientError::from))
-            .map_err(|error| DiscordClientError {
-                error,
-                login_url: self.login_url.clone(),
-                html: self.html,
-            })
+            .map_err(|error| DiscordClientError(CallFailure::new(error, self.login_url.clone(), self.html)))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
-use discord_oauth_core::api::client::{ClientError, UserCalls};
+use discord_oauth_core::api::client::{CallFailure, ClientError, UserCalls};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 use discord_oauth_tower::UserApi;
@@ -41,52 +41,29 @@ pub struct DiscordClient {
     html: bool,
 }
 
-/// Why a [`DiscordClient`] call gave no result; derefs to the core's [`ClientError`]. As a
-/// response: [`ClientError::refusal`]'s answer.
+/// Why a [`DiscordClient`] call gave no result: the core's
+/// [`CallFailure`](discord_oauth_core::api::client::CallFailure) (derefs to it, and through
+/// it to [`ClientError`] with `error()`), answered the way the core renders it.
 #[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-pub struct DiscordClientError {
-    #[source]
-    error: ClientError,
-    login_url: String,
-    html: bool,
-}
-
-impl DiscordClientError {
-    /// The error.
-    pub fn error(&self) -> &ClientError {
-        &self.error
-    }
-
-    /// The error, by value.
-    pub fn into_inner(self) -> ClientError {
-        self.error
-    }
-}
+#[error(transparent)]
+pub struct DiscordClientError(#[from] CallFailure);
 
 impl std::ops::Deref for DiscordClientError {
-    type Target = ClientError;
-    fn deref(&self) -> &ClientError {
-        &self.error
+    type Target = CallFailure;
+    fn deref(&self) -> &CallFailure {
+        &self.0
     }
 }
 
 impl From<ClientError> for DiscordClientError {
     fn from(error: ClientError) -> Self {
-        Self {
-            error,
-            login_url: String::new(),
-            html: false,
-        }
+        Self(error.into())
     }
 }
 
 impl IntoResponse for DiscordClientError {
     fn into_response(self) -> Response {
-        self.error
-            .refusal(self.login_url, self.html)
-            .answer("/")
-            .map(axum::body::Body::from)
+        self.0.answer().map(axum::body::Body::from)
     }
 }
 
@@ -105,11 +82,7 @@ impl UserCalls for DiscordClient {
         self.api
             .call(call, &self.token)
             .await
-            .map_err(|error| DiscordClientError {
-                error,
-                login_url: self.login_url.clone(),
-                html: self.html,
-            })
+            .map_err(|error| DiscordClientError(CallFailure::new(error, self.login_url.clone(), self.html)))
     }
 }
 

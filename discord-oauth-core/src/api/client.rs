@@ -184,6 +184,53 @@ impl ClientError {
     }
 }
 
+/// A failed call of a user-bound client, with what its answer needs: where to log in again
+/// and whether the request was a page load. The integrations' `DiscordClientError`s wrap it
+/// and answer with [`CallFailure::answer`], so both frameworks send the same bytes.
+///
+/// ```
+/// use discord_oauth_core::api::client::{CallFailure, ClientError};
+/// let failure = CallFailure::new(ClientError::TokenRejected, "/auth/login?return_to=%2F".into(), false);
+/// assert_eq!(failure.answer().status(), 401);
+/// assert!(matches!(failure.error(), ClientError::TokenRejected));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct CallFailure {
+    #[source]
+    error: ClientError,
+    login_url: String,
+    html: bool,
+}
+
+impl CallFailure {
+    /// `error`, answered with a login link to `login_url` (HTML redirect when `html`).
+    pub fn new(error: ClientError, login_url: String, html: bool) -> Self {
+        Self { error, login_url, html }
+    }
+
+    /// The error.
+    pub fn error(&self) -> &ClientError {
+        &self.error
+    }
+
+    /// The error, by value.
+    pub fn into_inner(self) -> ClientError {
+        self.error
+    }
+
+    /// The answer: [`ClientError::refusal`] rendered by the core.
+    pub fn answer(&self) -> http::Response<String> {
+        self.error.refusal(self.login_url.clone(), self.html).answer("/")
+    }
+}
+
+impl From<ClientError> for CallFailure {
+    fn from(error: ClientError) -> Self {
+        Self::new(error, String::new(), false)
+    }
+}
+
 /// What an integration gives the driver: its transport and timer ([`FlowIo`]) and a
 /// monotonic clock for the rate limiter.
 pub trait ClientIo: FlowIo {
