@@ -63,8 +63,6 @@ pub(crate) struct Shared {
     pub(crate) consumed: ConsumedStates,
     /// Logins that ended (here, or announced by other instances).
     pub(crate) revocations: Revocations,
-    /// Where revocations are announced to the other instances, if anywhere.
-    pub(crate) broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
     /// Users' API calls: rate limits, the invalid-request budget and the read cache.
     pub(crate) api: ApiDriver,
 }
@@ -91,13 +89,9 @@ impl Shared {
     /// [`Shared::apply_revocation`], then tells the other instances.
     pub(crate) async fn revoke(&self, revocation: Revocation) {
         self.apply_revocation(revocation);
-        if let Some(b) = &self.broadcast {
-            b.publish(
-                revocation,
-                revocation.keep_for(self.config.session_lifetime(), self.now()),
-            )
+        self.revocations
+            .announce(revocation, self.config.session_lifetime(), self.now())
             .await;
-        }
     }
 
     pub(crate) fn store_timeout(&self) -> Duration {
@@ -453,8 +447,7 @@ impl DiscordOAuthBuilder {
                 outbound: Outbound::new(self.max_concurrent_requests),
                 fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
                 consumed: ConsumedStates::default(),
-                revocations: Revocations::default(),
-                broadcast: self.broadcast.clone(),
+                revocations: Revocations::default().with_broadcast(self.broadcast.clone()),
                 api: ApiDriver::new(endpoints, self.api),
             }),
         };

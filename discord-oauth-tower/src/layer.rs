@@ -23,6 +23,7 @@ use crate::outbound::Outbound;
 use crate::revocation::Broadcast;
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
+use discord_oauth_core::login::revocation::Revocations;
 
 /// The default time limit for one request to Discord.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -395,7 +396,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
             Outbound::new(self.max_concurrent_requests),
             index,
         );
-        shared.broadcast.clone_from(&self.broadcast);
+        shared.revocations = Revocations::default().with_broadcast(self.broadcast.clone());
         shared.api = ApiDriver::new(shared.config.client().endpoints().clone(), self.api);
         let shared = Arc::new(shared);
         if let Some(broadcast) = &self.broadcast {

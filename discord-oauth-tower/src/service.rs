@@ -59,8 +59,6 @@ pub(crate) struct Shared<T> {
     pub(crate) consumed: ConsumedStates,
     /// Logins that ended (here, or announced by other instances).
     pub(crate) revocations: Revocations,
-    /// Where revocations are announced to other instances, if anywhere.
-    pub(crate) broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
     /// Users' API calls: rate limits, invalid-request budget, read cache (bounded by its
     /// configuration).
     pub(crate) api: ApiDriver,
@@ -83,7 +81,6 @@ impl<T> Shared<T> {
             fast_path: AtomicBool::new(false),
             consumed: ConsumedStates::default(),
             revocations: Revocations::default(),
-            broadcast: None,
             api: ApiDriver::new(config.client().endpoints().clone(), ApiDriverConfig::default()),
             login_path: Arc::from(config.routes().login.as_str()),
             clock,
@@ -120,13 +117,9 @@ impl<T> Shared<T> {
     /// [`Shared::apply_revocation`], then tells the other instances.
     pub(crate) async fn revoke(&self, revocation: Revocation) {
         self.apply_revocation(revocation);
-        if let Some(b) = &self.broadcast {
-            b.publish(
-                revocation,
-                revocation.keep_for(self.config.session_lifetime(), self.now()),
-            )
+        self.revocations
+            .announce(revocation, self.config.session_lifetime(), self.now())
             .await;
-        }
     }
 
     /// How long a refresh may hold its session's lock: longer than a refresh can take (two

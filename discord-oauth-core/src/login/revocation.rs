@@ -243,6 +243,8 @@ impl Revocation {
 #[derive(Debug)]
 pub struct Revocations {
     inner: Mutex<Inner>,
+    /// Where revocations made here are announced to the other instances, if anywhere.
+    broadcast: Option<Arc<dyn Broadcast>>,
 }
 
 #[derive(Debug)]
@@ -269,6 +271,21 @@ impl Revocations {
                 logins: ExpiringMap::new(capacity, capacity.saturating_mul(64)),
                 users: ExpiringMap::new(capacity, capacity.saturating_mul(64)),
             }),
+            broadcast: None,
+        }
+    }
+
+    /// Announces the revocations made here ([`Revocations::announce`]) on `broadcast`.
+    pub fn with_broadcast(mut self, broadcast: Option<Arc<dyn Broadcast>>) -> Self {
+        self.broadcast = broadcast;
+        self
+    }
+
+    /// Tells the other instances of `revocation` (already applied here), if there is a
+    /// broadcast: it matters until the sessions it names reach `lifetime`.
+    pub async fn announce(&self, revocation: Revocation, lifetime: Duration, now: SystemTime) {
+        if let Some(b) = &self.broadcast {
+            b.publish(revocation, revocation.keep_for(lifetime, now)).await;
         }
     }
 
