@@ -79,7 +79,8 @@ impl UserCalls for DiscordClient {
         // A 401 ends the token's use (`NoRefresh`): the middleware refreshes tokens before they
         // expire, before the handler runs; a 401 afterwards means the grant was revoked.
         let response = shared
-            .api
+            .driver
+            .api()
             .send(shared.as_ref(), call.request(), &self.token, &NoRefresh)
             .await;
         response

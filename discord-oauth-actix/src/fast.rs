@@ -50,8 +50,8 @@ use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::revocation::Revocation;
 use serde_json::value::RawValue;
 
-use crate::routes::SEEN_KEY;
-use crate::shared::TouchKey;
+use discord_oauth_core::login::driver::SEEN_KEY;
+use discord_oauth_core::login::revocation::LoginKey as TouchKey;
 
 /// How long a remembered session is served without actix-session by default: also the bound
 /// on how late a logout or refresh on *another* instance is seen here.

@@ -9,7 +9,9 @@ use deadpool_redis::redis::{self, FromRedisValue};
 use discord_oauth_core::login::AuthSession;
 use serde::{Deserialize, Serialize};
 
-use crate::shared::{Recent, RefreshKey};
+use discord_oauth_core::login::driver::Recent;
+
+type RefreshKey = [u8; 32];
 
 /// Deletes the key only if it still holds our token (a holder whose lease expired must not
 /// release the next holder's lock).

@@ -33,8 +33,8 @@ use futures_util::future::LocalBoxFuture;
 use crate::convert;
 use crate::extract::AuthState;
 use crate::fast::{Entry, FastIndex, Offer, Replay};
-use crate::routes::from_unix_seconds;
 use crate::shared::DiscordOAuth;
+use discord_oauth_core::login::driver::from_unix_seconds;
 
 /// How long a session lives in the store and in the browser after its last change (the idle
 /// timeout): 7 days. [`crate::DiscordAuth`] marks an active session changed about eight times
@@ -292,13 +292,13 @@ impl<T, F> DiscordSessionsService<T, F> {
     /// The remembered session this request can be served with ([`crate::fast`]), if any.
     fn fast_entry(&self, req: &ServiceRequest) -> Option<Arc<Entry>> {
         let shared = &self.oauth.shared;
-        if shared.config.route(req.path()).is_some() {
+        if shared.config().route(req.path()).is_some() {
             return None;
         }
         let entry = shared.fast.get(FastIndex::key(req.headers())?.as_bytes())?;
         let now = shared.now();
-        let idle = shared.config.idle_check(entry.seen.map(from_unix_seconds), now);
-        (idle == IdleCheck::Active && shared.config.session_status(&entry.auth, now) == SessionStatus::Valid)
+        let idle = shared.config().idle_check(entry.seen.map(from_unix_seconds), now);
+        (idle == IdleCheck::Active && shared.config().session_status(&entry.auth, now) == SessionStatus::Valid)
             .then_some(entry)
     }
 }
@@ -321,7 +321,7 @@ where
         let shared = &self.oauth.shared;
         // `/auth/login` reads and writes no session (the login in progress goes into its own
         // cookie): it skips actix-session, so it neither loads a store nor fails with one.
-        if shared.config.route(req.path()) == Some(discord_oauth_core::login::answer::Route::Login) {
+        if shared.config().route(req.path()) == Some(discord_oauth_core::login::answer::Route::Login) {
             return Box::pin(self.fast.call(req));
         }
         if shared.fast.enabled()
@@ -405,7 +405,7 @@ where
             }
             let (request, mut response) = res.into_parts();
             let answer =
-                StoreUnavailable::for_request(&shared.config, request.path(), request.method(), request.headers());
+                StoreUnavailable::for_request(shared.config(), request.path(), request.method(), request.headers());
             // `DiscordAuth` looks for this first: the second pass does not reach the handler.
             request.extensions_mut().insert(Rc::clone(&replay));
             let flag = Rc::new(Cell::new(false));
@@ -528,13 +528,13 @@ impl DiscordOAuth {
     ) -> DiscordSessions<S> {
         let shared = &self.shared;
         let store = GuardedStore::new(store, shared.store_timeout());
-        let secure = shared.config.secure_cookies();
+        let secure = shared.config().secure_cookies();
         let name = if secure {
             "__Host-discord_oauth"
         } else {
             "discord_oauth"
         };
-        let ttl = CookieDuration::try_from(shared.config.idle_timeout()).unwrap_or(CookieDuration::WEEK);
+        let ttl = CookieDuration::try_from(shared.config().idle_timeout()).unwrap_or(CookieDuration::WEEK);
         let builder = SessionMiddleware::builder(store, key)
             .cookie_name(name.to_owned())
             .cookie_secure(secure)
@@ -595,7 +595,7 @@ mod tests {
     async fn an_emptied_session_is_written_empty_for_a_second() {
         let store = GuardedStore::new(CookieSessionStore::default(), Duration::from_secs(1));
         let week = CookieDuration::WEEK;
-        let full = HashMap::from([(crate::routes::AUTH_KEY.to_owned(), "{}".to_owned())]);
+        let full = HashMap::from([(discord_oauth_core::login::driver::AUTH_KEY.to_owned(), "{}".to_owned())]);
         let key = store.save(full, &week).await.unwrap();
         let key = store.update(key, HashMap::new(), &week).await.unwrap();
         assert_eq!(

@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
+use discord_oauth_core::login::driver::Driver;
 use discord_oauth_core::login::flow::{ApiFlow, FlowIo, drive};
 use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
-use discord_oauth_core::login::pending_cookie::ConsumedStates;
 use discord_oauth_core::login::revocation::{Revocation, Revocations};
-use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
+use discord_oauth_core::login::{LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
 
 use crate::outbound::Outbound;
@@ -27,44 +27,18 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default time limit for one session-store (or refresh-lock) operation.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long a refreshed record is remembered for requests still carrying the old one.
-pub(crate) const RECENT_TTL: Duration = Duration::from_secs(60);
-/// At most this many remembered refreshes (and as many remembered session touches).
-const RECENT_CAPACITY: usize = 10_000;
-
-/// The key of a refresh: a digest of the refresh token being spent (never the token itself).
-pub(crate) type RefreshKey = [u8; 32];
-
-/// What became of a refresh token another request spent.
-#[derive(Debug, Clone)]
-pub(crate) enum Recent {
-    Refreshed(Arc<AuthSession>),
-    LoggedOut,
-}
-
-/// Identifies one login's session for [`Shared::touch_due`] (user id and login time in
-/// seconds since the Unix epoch).
-pub(crate) type TouchKey = discord_oauth_core::login::revocation::LoginKey;
-
 pub(crate) struct Shared {
-    pub(crate) config: LoginConfig,
+    /// Every decision about a login.
+    pub(crate) driver: Driver,
     transport: Box<dyn Transport>,
     timeout: Duration,
     store_timeout: Duration,
     clock: Clock,
-    pub(crate) refresh_locks: Mutex<HashMap<RefreshKey, Arc<tokio::sync::Mutex<()>>>>,
-    recent: Mutex<HashMap<RefreshKey, (Recent, Instant)>>,
-    touches: Mutex<HashMap<TouchKey, Instant>>,
+    pub(crate) refresh_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     #[cfg(feature = "redis")]
     pub(crate) redis_lock: Option<crate::redis::RedisRefreshLock>,
     outbound: Outbound,
     pub(crate) fast: crate::fast::FastIndex,
-    /// The `state`s of callbacks served here (single use of the login cookies).
-    pub(crate) consumed: ConsumedStates,
-    /// Logins that ended (here, or announced by other instances).
-    pub(crate) revocations: Revocations,
-    /// Users' API calls: rate limits, the invalid-request budget and the read cache.
-    pub(crate) api: ApiDriver,
 }
 
 impl discord_oauth_core::api::client::ClientIo for Shared {
@@ -81,16 +55,17 @@ impl Shared {
     /// Ends the logins `revocation` names on this instance: remembered as ended (so a
     /// session holding one is refused when it is read), and forgotten by the fast path.
     pub(crate) fn apply_revocation(&self, revocation: Revocation) {
-        self.revocations
-            .revoke(revocation, self.config.session_lifetime(), self.now(), Instant::now());
+        self.driver.apply_revocation(revocation, self.now(), Instant::now());
         self.fast.forget(&revocation);
     }
 
     /// [`Shared::apply_revocation`], then tells the other instances.
     pub(crate) async fn revoke(&self, revocation: Revocation) {
         self.apply_revocation(revocation);
-        self.revocations
-            .announce(revocation, self.config.session_lifetime(), self.now())
+        let lifetime = self.config().session_lifetime();
+        self.driver
+            .revocations()
+            .announce(revocation, lifetime, self.now())
             .await;
     }
 
@@ -104,42 +79,11 @@ impl Shared {
     /// `discord-oauth-tower`'s.
     #[cfg(feature = "redis")]
     pub(crate) fn refresh_lease(&self) -> Duration {
-        self.timeout.saturating_mul(2).saturating_add(Duration::from_secs(10))
+        Driver::refresh_lease(self.timeout)
     }
 
-    /// `true` (and remembered) if `session` was not marked changed by this process within
-    /// `every`: see [`crate::DiscordAuth`]'s idle timeout.
-    pub(crate) fn touch_due(&self, session: TouchKey, every: Duration) -> bool {
-        let mut map = self.touches.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.get(&session).is_some_and(|at| at.elapsed() < every) {
-            return false;
-        }
-        if map.len() >= RECENT_CAPACITY {
-            map.retain(|_, at| at.elapsed() < every);
-            if map.len() >= RECENT_CAPACITY {
-                map.clear();
-            }
-        }
-        map.insert(session, Instant::now());
-        true
-    }
-
-    pub(crate) fn recent(&self, key: &RefreshKey) -> Option<Recent> {
-        let map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(key)
-            .filter(|(_, at)| at.elapsed() < RECENT_TTL)
-            .map(|(r, _)| r.clone())
-    }
-
-    pub(crate) fn remember(&self, key: RefreshKey, recent: Recent) {
-        let mut map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= RECENT_CAPACITY {
-            map.retain(|_, (_, at)| at.elapsed() < RECENT_TTL);
-            if map.len() >= RECENT_CAPACITY {
-                map.clear();
-            }
-        }
-        map.insert(key, (recent, Instant::now()));
+    pub(crate) fn config(&self) -> &LoginConfig {
+        self.driver.config()
     }
 }
 
@@ -155,9 +99,9 @@ impl FlowIo for Shared {
     }
 
     fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        tracing::info!(
+        tracing::debug!(
             wait_ms = duration.as_millis() as u64,
-            "Discord rate limited us; retrying once"
+            "waiting before the next request to Discord"
         );
         tokio::time::sleep(duration)
     }
@@ -204,7 +148,7 @@ pub struct DiscordOAuth {
 impl fmt::Debug for DiscordOAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DiscordOAuth")
-            .field("config", &self.shared.config)
+            .field("config", self.shared.config())
             .field("timeout", &self.shared.timeout)
             .finish_non_exhaustive()
     }
@@ -264,18 +208,18 @@ impl DiscordOAuth {
 
     /// The configuration.
     pub fn config(&self) -> &LoginConfig {
-        &self.shared.config
+        self.shared.config()
     }
 
     /// Discord's endpoints (for building calls with [`discord_oauth_core::api`]).
     pub fn endpoints(&self) -> &discord_oauth_core::Endpoints {
-        self.shared.config.client().endpoints()
+        self.shared.config().client().endpoints()
     }
 
     /// The driver of users' API calls ([`crate::DiscordClient`]): its statistics, or to drop a
     /// token's cached reads.
     pub fn api_driver(&self) -> &ApiDriver {
-        &self.shared.api
+        self.shared.driver.api()
     }
 
     /// Sends an API call through this integration's transport and timeout, honouring short
@@ -431,24 +375,19 @@ impl DiscordOAuthBuilder {
         // Logins in progress are sealed into cookies with this key (random per process
         // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
         config.ensure_login_cookie_key(&mut rand::rng());
-        let endpoints = config.client().endpoints().clone();
         let discord = DiscordOAuth {
             shared: Arc::new(Shared {
-                config,
+                driver: Driver::new(config, self.api)
+                    .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone())),
                 transport: self.transport,
                 timeout: self.timeout,
                 store_timeout: self.store_timeout,
                 clock: self.clock,
                 refresh_locks: Mutex::new(HashMap::new()),
-                recent: Mutex::new(HashMap::new()),
-                touches: Mutex::new(HashMap::new()),
                 #[cfg(feature = "redis")]
                 redis_lock: self.redis_lock,
                 outbound: Outbound::new(self.max_concurrent_requests),
                 fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
-                consumed: ConsumedStates::default(),
-                revocations: Revocations::default().with_broadcast(self.broadcast.clone()),
-                api: ApiDriver::new(endpoints, self.api),
             }),
         };
         if let Some(broadcast) = &self.broadcast {

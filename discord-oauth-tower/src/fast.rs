@@ -196,12 +196,12 @@ impl<F, S, St, T: crate::Transport> FastPath<F, S, St, T> {
     /// The cached, currently valid session this request's cookies name, if any.
     fn lookup<B>(&self, req: &Request<B>) -> Option<(Id, Option<Expiry>, AuthState)> {
         let shared = &self.inner.shared;
-        if shared.config.route(req.uri().path()).is_some() {
+        if shared.config().route(req.uri().path()).is_some() {
             return None;
         }
         let cookie = single_cookie_header(req)?;
         let (id, expiry, auth) = shared.index.get(cookie.as_bytes())?;
-        match shared.config.session_status(&auth, shared.now()) {
+        match shared.config().session_status(&auth, shared.now()) {
             SessionStatus::Valid => Some((
                 id,
                 expiry,

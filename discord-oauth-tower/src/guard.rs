@@ -144,7 +144,7 @@ where
             match check(&layer, html, &state, &here).await {
                 Ok(()) => inner.call(req).await,
                 Err(refusal) => Ok(refusal
-                    .answer(layer.shared.config.default_return_to().as_str())
+                    .answer(layer.shared.config().default_return_to().as_str())
                     .map(ResBody::from)),
             }
         })
@@ -172,7 +172,7 @@ async fn check<T: Transport>(
     let allowed = if let Some(allowed) = layer.decisions.get(user_id, requirement, now) {
         allowed
     } else {
-        let flow = requirement.check(&layer.shared.config, session, html)?;
+        let flow = requirement.check(layer.shared.config(), session, html)?;
         match drive(flow, layer.shared.as_ref()).await {
             Ok(allowed) => {
                 layer.decisions.remember(user_id, requirement, allowed, now);

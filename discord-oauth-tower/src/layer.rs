@@ -4,7 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
+use discord_oauth_core::api::client::ApiDriverConfig;
+use discord_oauth_core::login::driver::Driver;
 use discord_oauth_core::login::{LoginConfig, LoginError};
 use tower::Layer;
 use tower_sessions::cookie::SameSite;
@@ -102,7 +103,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
 
     /// The configuration.
     pub fn config(&self) -> &LoginConfig {
-        &self.shared.config
+        self.shared.config()
     }
 
     /// The authenticated fast path (see [`crate::fast`]): a service that sends requests of
@@ -238,7 +239,7 @@ impl<T> fmt::Debug for DiscordApi<T> {
 impl<T: Transport> DiscordApi<T> {
     /// Discord's endpoints (for building calls with [`discord_oauth_core::api`]).
     pub fn endpoints(&self) -> &discord_oauth_core::Endpoints {
-        self.shared.config.client().endpoints()
+        self.shared.config().client().endpoints()
     }
 
     /// Sends the call and parses the answer.
@@ -386,8 +387,10 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
         config.ensure_login_cookie_key(&mut rand::rng());
         let cache = AuthCache::new(self.cache_ttl, self.cache_capacity);
         let index = CookieIndex::new(self.cache_ttl, self.cache_capacity);
-        let mut shared = Shared::new(
-            config,
+        let driver = Driver::new(config, self.api)
+            .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone()));
+        let shared = Shared::new(
+            driver,
             self.transport,
             self.timeout,
             cache,
@@ -396,8 +399,6 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
             Outbound::new(self.max_concurrent_requests),
             index,
         );
-        shared.revocations = Revocations::default().with_broadcast(self.broadcast.clone());
-        shared.api = ApiDriver::new(shared.config.client().endpoints().clone(), self.api);
         let shared = Arc::new(shared);
         if let Some(broadcast) = &self.broadcast {
             let weak = Arc::downgrade(&shared);

@@ -31,17 +31,17 @@ impl<T: Transport> ClientIo for Shared<T> {
 
 impl<T: Transport> Backend for Shared<T> {
     fn endpoints(&self) -> &Endpoints {
-        self.config.client().endpoints()
+        self.config().client().endpoints()
     }
 
     fn driver(&self) -> &ApiDriver {
-        &self.api
+        self.driver.api()
     }
 
     fn send<'a>(&'a self, request: http::Request<Vec<u8>>, token: &'a AccessToken) -> Answer<'a> {
         // A 401 ends the token's use (`NoRefresh`): the layer refreshes tokens before they
         // expire, before the handler runs; a 401 afterwards means the grant was revoked.
-        Box::pin(self.api.send(self, request, token, &NoRefresh))
+        Box::pin(self.driver.api().send(self, request, token, &NoRefresh))
     }
 }
 

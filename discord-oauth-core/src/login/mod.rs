@@ -28,6 +28,7 @@
 //! - Logout redirects to `/`; login without a valid `return_to` lands on `/`.
 
 pub mod answer;
+pub mod driver;
 pub mod flow;
 pub mod outbound;
 pub mod pending_cookie;
