@@ -17,7 +17,8 @@ use std::sync::Arc;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use discord_oauth_core::login::answer::Refusal;
-use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement, drive};
+use discord_oauth_core::login::driver::Subject;
+use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert;
@@ -137,44 +138,17 @@ impl RequireGuild {
     /// `Err(None)`: the middleware is missing.
     async fn check(&self, req: &ServiceRequest) -> Result<(), Option<Refusal>> {
         let state = req.discord_auth().ok_or(None)?;
-        if state.is_store_unavailable() {
-            return Err(Some(Refusal::StoreUnavailable));
-        }
+        let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+        let subject = match state.session() {
+            _ if state.is_store_unavailable() => Subject::Unavailable,
+            Some(session) => Subject::User(session),
+            None => Subject::Anonymous { here },
+        };
+        let shared = self.oauth.shared.as_ref();
         let html = wants_html(req.request());
-        let Some(session) = state.session() else {
-            let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-            return Err(Some(Refusal::NotLoggedIn {
-                login_url: self.oauth.config().login_url(here),
-                html,
-            }));
-        };
-        let user_id = session.user.id.get();
-        let now = self.oauth.shared.now();
-        let cached = self.decisions.get(user_id, self.requirement, now);
-        let allowed = if let Some(allowed) = cached {
-            allowed
-        } else {
-            let flow = self
-                .requirement
-                .check(self.oauth.config(), session, html)
-                .map_err(Some)?;
-            match drive(flow, self.oauth.shared.as_ref()).await {
-                Ok(allowed) => {
-                    self.decisions.remember(user_id, self.requirement, allowed, now);
-                    allowed
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "guild check failed");
-                    return Err(Some(Refusal::Unavailable {
-                        retry_after: e.retry_after().unwrap_or(5),
-                    }));
-                }
-            }
-        };
-        if allowed {
-            Ok(())
-        } else {
-            Err(Some(self.requirement.forbidden(html)))
-        }
+        let decided = shared
+            .driver
+            .guard(shared, self.requirement, &self.decisions, subject, html);
+        decided.await.map_err(Some)
     }
 }

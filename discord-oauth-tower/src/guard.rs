@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use discord_oauth_core::login::answer::{Refusal, wants_html};
-use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement, drive};
+use discord_oauth_core::login::driver::Subject;
+use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
 use tower::{Layer, Service};
@@ -151,44 +152,21 @@ where
     }
 }
 
+/// The driver's guard decision for this request.
 async fn check<T: Transport>(
     layer: &RequireGuildLayer<T>,
     html: bool,
     state: &AuthState,
     here: &str,
 ) -> Result<(), Refusal> {
-    if state.is_store_unavailable() {
-        return Err(Refusal::StoreUnavailable);
-    }
-    let Some(session) = state.session() else {
-        return Err(Refusal::NotLoggedIn {
-            login_url: state.login_url(here),
-            html,
-        });
+    let subject = match state.session() {
+        _ if state.is_store_unavailable() => Subject::Unavailable,
+        Some(session) => Subject::User(session),
+        None => Subject::Anonymous { here },
     };
-    let requirement = layer.requirement;
-    let user_id = session.user.id.get();
-    let now = layer.shared.now();
-    let allowed = if let Some(allowed) = layer.decisions.get(user_id, requirement, now) {
-        allowed
-    } else {
-        let flow = requirement.check(layer.shared.config(), session, html)?;
-        match drive(flow, layer.shared.as_ref()).await {
-            Ok(allowed) => {
-                layer.decisions.remember(user_id, requirement, allowed, now);
-                allowed
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "guild check failed");
-                return Err(Refusal::Unavailable {
-                    retry_after: e.retry_after().unwrap_or(5),
-                });
-            }
-        }
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(requirement.forbidden(html))
-    }
+    let shared = layer.shared.as_ref();
+    shared
+        .driver
+        .guard(shared, layer.requirement, &layer.decisions, subject, html)
+        .await
 }

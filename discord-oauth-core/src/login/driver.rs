@@ -34,8 +34,8 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
-use super::answer::{self, Route};
-use super::flow::{CallbackFlow, RefreshOutcome, RefreshPlan, RevokeFlow, drive};
+use super::answer::{self, Refusal, Route};
+use super::flow::{CallbackFlow, GuardDecisions, GuildRequirement, RefreshOutcome, RefreshPlan, RevokeFlow, drive};
 use super::pending_cookie::ConsumedStates;
 use super::revocation::{Revocation, Revocations};
 use super::{AuthSession, IdleCheck, LoginConfig, LoginError, SessionStatus};
@@ -191,6 +191,20 @@ pub struct Refreshed {
     /// What this refresh spent, for a shared lock to publish to other instances (`None`:
     /// nothing was spent here).
     pub spent: Option<Recent>,
+}
+
+/// Who a guard ([`Driver::guard`]) is asked about.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// The session store could not be read.
+    Unavailable,
+    /// Nobody is logged in; the request was for `here` (path and query).
+    Anonymous {
+        /// Where the login returns to.
+        here: &'a str,
+    },
+    /// This login.
+    User(&'a AuthSession),
 }
 
 /// The framework-neutral login driver: one per site, shared by every request.
@@ -581,6 +595,52 @@ impl Driver {
                 tracing::warn!(error = %error, "token refresh failed");
                 Err(answer::unavailable(message, retry_after))
             }
+        }
+    }
+
+    /// A guild (and role) guard's decision for `subject`: `Ok` lets the request through.
+    /// Decisions are remembered in `decisions` (one per guard), so a user's requests ask
+    /// Discord once per [`GuardDecisions`] lifetime; a failure to ask is a `503` with the
+    /// `Retry-After` Discord gave, never a `403`.
+    pub async fn guard<I: DriverIo>(
+        &self,
+        io: &I,
+        requirement: GuildRequirement,
+        decisions: &GuardDecisions,
+        subject: Subject<'_>,
+        html: bool,
+    ) -> Result<(), Refusal> {
+        let session = match subject {
+            Subject::Unavailable => return Err(Refusal::StoreUnavailable),
+            Subject::Anonymous { here } => {
+                return Err(Refusal::NotLoggedIn {
+                    login_url: self.config.login_url(here),
+                    html,
+                });
+            }
+            Subject::User(session) => session,
+        };
+        let user_id = session.user.id.get();
+        let now = io.now();
+        let allowed = match decisions.get(user_id, requirement, now) {
+            Some(allowed) => allowed,
+            None => match drive(requirement.check(&self.config, session, html)?, io).await {
+                Ok(allowed) => {
+                    decisions.remember(user_id, requirement, allowed, now);
+                    allowed
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "guild check failed");
+                    return Err(Refusal::Unavailable {
+                        retry_after: e.retry_after().unwrap_or(5),
+                    });
+                }
+            },
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(requirement.forbidden(html))
         }
     }
 
