@@ -81,7 +81,7 @@ impl UserCalls for DiscordClient {
         let response = shared
             .driver
             .api()
-            .send(shared.as_ref(), call.request(), &self.token, &NoRefresh)
+            .send(&shared.io, call.request(), &self.token, &NoRefresh)
             .await;
         response
             .and_then(|r| call.parse(r).map_err(ClientError::from))

@@ -148,7 +148,7 @@ impl RequireGuild {
         let html = wants_html(req.request());
         let decided = shared
             .driver
-            .guard(shared, self.requirement, &self.decisions, subject, html);
+            .guard(&shared.io, self.requirement, &self.decisions, subject, html);
         decided.await.map_err(Some)
     }
 }

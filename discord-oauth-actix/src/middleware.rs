@@ -144,7 +144,7 @@ where
 async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, http::Response<String>> {
     let shared = &oauth.shared;
     let io = ActixSession { session, shared };
-    Ok(match shared.driver.attach(shared.as_ref(), &io, None).await? {
+    Ok(match shared.driver.attach(&shared.io, &io, None).await? {
         Attached::Anonymous => AuthState::anonymous(oauth.clone()),
         Attached::Unavailable => AuthState::unavailable(oauth.clone()),
         Attached::Authenticated(auth) => AuthState::authenticated(auth, oauth.clone()),
@@ -178,14 +178,14 @@ async fn refresh(
         }
         _ => shared
             .driver
-            .refresh_locked(shared, io, stale, None)
+            .refresh_locked(&shared.io, io, stale, None)
             .await
             .map(|r| r.session),
     };
     #[cfg(not(feature = "redis"))]
     let result = shared
         .driver
-        .refresh_locked(shared, io, stale, None)
+        .refresh_locked(&shared.io, io, stale, None)
         .await
         .map(|r| r.session);
     drop(guard);
@@ -220,7 +220,7 @@ async fn refresh_shared(
             return Err(lock_unavailable(&e));
         }
     };
-    let refreshed = match shared.driver.refresh_locked(shared, io, stale, published).await {
+    let refreshed = match shared.driver.refresh_locked(&shared.io, io, stale, published).await {
         Ok(refreshed) => refreshed,
         Err(answer) => {
             guard.release(timeout).await;

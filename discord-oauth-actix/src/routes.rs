@@ -70,7 +70,7 @@ async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse
     let cookies = req.headers().get_all(COOKIE).map(HeaderValue::as_bytes);
     let answer = match route {
         Route::Login => shared.driver.login(&request, cookies, &mut rand::rng(), shared.now()),
-        route => shared.driver.answer(shared, &io, route, &request, cookies).await,
+        route => shared.driver.answer(&shared.io, &io, route, &request, cookies).await,
     };
     convert::response(answer)
 }

@@ -3,26 +3,22 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
 use discord_oauth_core::login::driver::Driver;
-use discord_oauth_core::login::flow::{ApiFlow, FlowIo, drive};
+use discord_oauth_core::login::flow::{ApiFlow, drive};
 use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 use discord_oauth_core::login::revocation::{Revocation, Revocations};
 use discord_oauth_core::login::{LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
 
-use crate::outbound::Outbound;
-use crate::transport::{Transport, TransportError};
+use discord_oauth_runtime::{Io, Outbound};
 
-/// The wall clock the integration reads (replaceable for tests and clock-skew drills).
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+use crate::transport::Transport;
 
-/// The default time limit for one request to Discord.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use discord_oauth_runtime::{Clock, DEFAULT_TIMEOUT};
 
 /// The default time limit for one session-store (or refresh-lock) operation.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -30,26 +26,18 @@ pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct Shared {
     /// Every decision about a login.
     pub(crate) driver: Driver,
-    transport: Box<dyn Transport>,
-    timeout: Duration,
+    /// Transport, timeout, bound on requests in flight, clock.
+    pub(crate) io: Io,
     store_timeout: Duration,
-    clock: Clock,
     pub(crate) refresh_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
     #[cfg(feature = "redis")]
     pub(crate) redis_lock: Option<crate::redis::RedisRefreshLock>,
-    outbound: Outbound,
     pub(crate) fast: crate::fast::FastIndex,
-}
-
-impl discord_oauth_core::api::client::ClientIo for Shared {
-    fn instant(&self) -> Instant {
-        Instant::now()
-    }
 }
 
 impl Shared {
     pub(crate) fn now(&self) -> SystemTime {
-        (self.clock)()
+        self.io.now()
     }
 
     /// Ends the logins `revocation` names on this instance: remembered as ended (so a
@@ -79,35 +67,11 @@ impl Shared {
     /// `discord-oauth-tower`'s.
     #[cfg(feature = "redis")]
     pub(crate) fn refresh_lease(&self) -> Duration {
-        Driver::refresh_lease(self.timeout)
+        Driver::refresh_lease(self.io.timeout())
     }
 
     pub(crate) fn config(&self) -> &LoginConfig {
         self.driver.config()
-    }
-}
-
-impl FlowIo for Shared {
-    type Error = TransportError;
-
-    fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
-        self.outbound
-            .send(self.transport.as_ref(), request, self.timeout, || self.now())
-    }
-
-    fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        tracing::debug!(
-            wait_ms = duration.as_millis() as u64,
-            "waiting before the next request to Discord"
-        );
-        tokio::time::sleep(duration)
-    }
-
-    fn now(&self) -> SystemTime {
-        Shared::now(self)
     }
 }
 
@@ -149,7 +113,7 @@ impl fmt::Debug for DiscordOAuth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DiscordOAuth")
             .field("config", self.shared.config())
-            .field("timeout", &self.shared.timeout)
+            .field("io", &self.shared.io)
             .finish_non_exhaustive()
     }
 }
@@ -175,7 +139,7 @@ impl DiscordOAuth {
     pub fn builder(config: LoginConfig, transport: impl Transport) -> DiscordOAuthBuilder {
         DiscordOAuthBuilder {
             config,
-            transport: Box::new(transport),
+            transport: Arc::new(transport),
             timeout: DEFAULT_TIMEOUT,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             clock: Arc::new(SystemTime::now),
@@ -233,7 +197,7 @@ impl DiscordOAuth {
     /// # }
     /// ```
     pub async fn call<R>(&self, call: &ApiCall<R>) -> Result<R, LoginError> {
-        drive(ApiFlow::new(call), self.shared.as_ref()).await
+        drive(ApiFlow::new(call), &self.shared.io).await
     }
 }
 
@@ -241,7 +205,7 @@ impl DiscordOAuth {
 #[must_use = "call `.build()`"]
 pub struct DiscordOAuthBuilder {
     config: LoginConfig,
-    transport: Box<dyn Transport>,
+    transport: Arc<dyn Transport>,
     timeout: Duration,
     store_timeout: Duration,
     clock: Clock,
@@ -325,9 +289,9 @@ impl DiscordOAuthBuilder {
     /// ```
     /// # use discord_oauth_actix::{DiscordOAuth, LoginConfig};
     /// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build().unwrap();
-    /// # let transport = |_req| async {
+    /// # let transport = discord_oauth_actix::transport::from_fn(|_req| async {
     /// #     Err::<http::Response<Vec<u8>>, _>(discord_oauth_actix::TransportError::Failed("offline".into()))
-    /// # };
+    /// # });
     /// use std::time::Duration;
     /// let discord = DiscordOAuth::builder(config, transport)
     ///     .fast_path(Duration::from_secs(5), 1_000)
@@ -355,9 +319,9 @@ impl DiscordOAuthBuilder {
     /// ```
     /// # use discord_oauth_actix::{DiscordOAuth, LoginConfig};
     /// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build().unwrap();
-    /// # let transport = |_req| async {
+    /// # let transport = discord_oauth_actix::transport::from_fn(|_req| async {
     /// #     Err::<http::Response<Vec<u8>>, _>(discord_oauth_actix::TransportError::Failed("offline".into()))
-    /// # };
+    /// # });
     /// use std::time::Duration;
     /// use discord_oauth_core::api::client::ApiDriverConfig;
     /// let discord = DiscordOAuth::builder(config, transport)
@@ -379,14 +343,16 @@ impl DiscordOAuthBuilder {
             shared: Arc::new(Shared {
                 driver: Driver::new(config, self.api)
                     .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone())),
-                transport: self.transport,
-                timeout: self.timeout,
+                io: Io::shared(
+                    self.transport,
+                    self.timeout,
+                    Outbound::new(self.max_concurrent_requests),
+                )
+                .with_clock(self.clock),
                 store_timeout: self.store_timeout,
-                clock: self.clock,
                 refresh_locks: Mutex::new(HashMap::new()),
                 #[cfg(feature = "redis")]
                 redis_lock: self.redis_lock,
-                outbound: Outbound::new(self.max_concurrent_requests),
                 fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
             }),
         };

@@ -61,7 +61,7 @@ fn discord(counts: &Counts, member_status: u16) -> DiscordOAuth {
             )
         }
     };
-    DiscordOAuth::builder(config, transport).build()
+    DiscordOAuth::builder(config, discord_oauth_actix::transport::from_fn(transport)).build()
 }
 
 macro_rules! app {

@@ -167,6 +167,6 @@ async fn check<T: Transport>(
     let shared = layer.shared.as_ref();
     shared
         .driver
-        .guard(shared, layer.requirement, &layer.decisions, subject, html)
+        .guard(&shared.io, layer.requirement, &layer.decisions, subject, html)
         .await
 }

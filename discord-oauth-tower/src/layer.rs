@@ -20,11 +20,11 @@ use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
 use crate::lock::{LocalRefreshLock, RefreshLock};
-use crate::outbound::Outbound;
 use crate::revocation::Broadcast;
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
 use discord_oauth_core::login::revocation::Revocations;
+use discord_oauth_runtime::{Io, Outbound};
 
 /// The default time limit for one request to Discord.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -389,16 +389,13 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
         let index = CookieIndex::new(self.cache_ttl, self.cache_capacity);
         let driver = Driver::new(config, self.api)
             .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone()));
-        let shared = Shared::new(
-            driver,
+        let io = Io::new(
             self.transport,
             self.timeout,
-            cache,
-            self.clock,
-            self.refresh_lock,
             Outbound::new(self.max_concurrent_requests),
-            index,
-        );
+        )
+        .with_clock(self.clock);
+        let shared = Shared::new(driver, io, cache, self.refresh_lock, index);
         let shared = Arc::new(shared);
         if let Some(broadcast) = &self.broadcast {
             let weak = Arc::downgrade(&shared);

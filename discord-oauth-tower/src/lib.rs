@@ -58,7 +58,6 @@ mod guard;
 mod layer;
 pub mod lock;
 pub mod memory;
-pub mod outbound;
 pub mod revocation;
 #[cfg(feature = "key-rotation")]
 pub mod rotation;
@@ -70,6 +69,7 @@ pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use discord_oauth_core as core;
 pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
+pub use discord_oauth_runtime::{Outbound, OutboundSlot};
 pub use extension::AuthState;
 pub use fast::{FastPath, FastPathFuture, FastPathLayer};
 pub use guard::{RequireGuild, RequireGuildLayer};
@@ -80,7 +80,6 @@ pub use layer::{
 pub use lock::RedisRefreshLock;
 pub use lock::{LocalRefreshLock, RefreshLock};
 pub use memory::MemoryStore;
-pub use outbound::{Outbound, OutboundSlot};
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;
 #[cfg(feature = "key-rotation")]

@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,10 +13,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::login::answer::{self, Route};
 use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest, SessionIo};
-use discord_oauth_core::login::flow::{ApiFlow, FlowIo, drive};
+use discord_oauth_core::login::flow::{ApiFlow, drive};
 use discord_oauth_core::login::revocation::Revocation;
 use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
+use discord_oauth_runtime::Io;
 use http::header::{COOKIE, HeaderValue, ORIGIN};
 use http::{Request, Response, StatusCode};
 use serde::Serialize;
@@ -29,40 +31,33 @@ use crate::cache::{AuthCache, CachedSession};
 use crate::extension::AuthState;
 use crate::fast::{CookieIndex, single_cookie_header};
 use crate::lock::RefreshLock;
-use crate::outbound::Outbound;
-use crate::transport::{Transport, TransportError};
+use crate::transport::Transport;
 
-/// The wall clock the layer reads (replaceable for tests and clock-skew drills).
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+pub use discord_oauth_runtime::Clock;
 
 /// State shared by every clone of the layer and service.
 pub(crate) struct Shared<T> {
-    pub(crate) clock: Clock,
     /// Every decision about a login.
     pub(crate) driver: Driver,
-    pub(crate) transport: T,
-    pub(crate) timeout: Duration,
+    /// Transport, timeout, bound on requests in flight, clock.
+    pub(crate) io: Io,
     pub(crate) cache: AuthCache,
     pub(crate) refresh_lock: Arc<dyn RefreshLock>,
-    pub(crate) outbound: Outbound,
     /// The login route's path, shared by every request's [`AuthState`].
     pub(crate) login_path: Arc<str>,
     /// `Cookie` header → session id, for the fast path ([`crate::fast`]).
     pub(crate) index: CookieIndex,
     /// Whether a fast path serves this layer's sessions (then the index is kept).
     pub(crate) fast_path: AtomicBool,
+    transport: PhantomData<fn() -> T>,
 }
 
 impl<T> Shared<T> {
-    #[allow(clippy::too_many_arguments)] // crate-internal; the builder is the public face
     pub(crate) fn new(
         driver: Driver,
-        transport: T,
-        timeout: Duration,
+        io: Io,
         cache: AuthCache,
-        clock: Clock,
         refresh_lock: Arc<dyn RefreshLock>,
-        outbound: Outbound,
         index: CookieIndex,
     ) -> Self {
         Self {
@@ -70,17 +65,15 @@ impl<T> Shared<T> {
             fast_path: AtomicBool::new(false),
             login_path: Arc::from(driver.config().routes().login.as_str()),
             driver,
-            clock,
-            transport,
-            timeout,
+            io,
             cache,
             refresh_lock,
-            outbound,
+            transport: PhantomData,
         }
     }
 
     pub(crate) fn now(&self) -> SystemTime {
-        (self.clock)()
+        self.io.now()
     }
 
     pub(crate) fn config(&self) -> &LoginConfig {
@@ -115,7 +108,7 @@ impl<T> Shared<T> {
 
     /// How long a refresh may hold its session's lock ([`Driver::refresh_lease`]).
     pub(crate) fn refresh_lease(&self) -> Duration {
-        Driver::refresh_lease(self.timeout)
+        Driver::refresh_lease(self.io.timeout())
     }
 }
 
@@ -123,7 +116,7 @@ impl<T> fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
             .field("config", self.config())
-            .field("timeout", &self.timeout)
+            .field("io", &self.io)
             .field("refresh_lock", &self.refresh_lock)
             .finish_non_exhaustive()
     }
@@ -206,7 +199,7 @@ where
                 let cookies = parts.headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes);
                 let response = match route {
                     Route::Login => shared.driver.login(&request, cookies, &mut rand::rng(), shared.now()),
-                    route => shared.driver.answer(&*shared, &io, route, &request, cookies).await,
+                    route => shared.driver.answer(&shared.io, &io, route, &request, cookies).await,
                 };
                 return Ok(response.map(ResBody::from));
             }
@@ -286,33 +279,8 @@ impl<T> SessionIo for TowerSession<'_, T> {
     }
 }
 
-/// The layer's transport, timeout, clock and timer, for the core's flows.
-impl<T: Transport> FlowIo for Shared<T> {
-    type Error = TransportError;
-
-    fn send(
-        &self,
-        request: Request<Vec<u8>>,
-    ) -> impl Future<Output = Result<Response<Vec<u8>>, TransportError>> + Send {
-        self.outbound
-            .send(&self.transport, request, self.timeout, || self.now())
-    }
-
-    fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        tracing::debug!(
-            wait_ms = duration.as_millis() as u64,
-            "waiting before the next request to Discord"
-        );
-        tokio::time::sleep(duration)
-    }
-
-    fn now(&self) -> SystemTime {
-        Shared::now(self)
-    }
-}
-
 pub(crate) async fn call_api<T: Transport, R>(shared: &Shared<T>, call: &ApiCall<R>) -> Result<R, LoginError> {
-    drive(ApiFlow::new(call), shared).await
+    drive(ApiFlow::new(call), &shared.io).await
 }
 
 // ------------------------------------------------------------------ every other request
@@ -336,7 +304,7 @@ async fn attach<T: Transport>(
     let io = TowerSession { session, shared };
     let decided = shared
         .driver
-        .attach(&**shared, &io, cached.as_ref().map(|e| Arc::clone(&e.auth)))
+        .attach(&shared.io, &io, cached.as_ref().map(|e| Arc::clone(&e.auth)))
         .await?;
     let auth = match decided {
         Attached::Anonymous => return Ok((AuthState::anonymous(login_path), None)),
@@ -382,7 +350,7 @@ async fn refresh<T: Transport>(
                     session: &session,
                     shared: &shared,
                 };
-                let result = Box::pin(shared.driver.refresh_locked(&*shared, &io, stale, None)).await;
+                let result = Box::pin(shared.driver.refresh_locked(&shared.io, &io, stale, None)).await;
                 guard.release().await;
                 result.map(|refreshed| refreshed.session)
             }
@@ -413,6 +381,23 @@ mod tests {
     use super::*;
     use crate::lock::LocalRefreshLock;
 
+    #[derive(Clone)]
+    struct NoTransport;
+
+    impl tower::Service<http::Request<Vec<u8>>> for NoTransport {
+        type Response = http::Response<Vec<u8>>;
+        type Error = std::convert::Infallible;
+        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _req: http::Request<Vec<u8>>) -> Self::Future {
+            std::future::ready(Ok(http::Response::new(Vec::new())))
+        }
+    }
+
     #[test]
     fn f07_the_refresh_lease_outlasts_the_longest_refresh() {
         let config = LoginConfig::builder("1", "https://a.example/auth/callback")
@@ -420,17 +405,14 @@ mod tests {
             .unwrap();
         for secs in [1, 5, 10, 60, 600] {
             let timeout = Duration::from_secs(secs);
-            let shared = Shared::new(
+            let shared: Shared<()> = Shared::new(
                 Driver::new(
                     config.clone(),
                     discord_oauth_core::api::client::ApiDriverConfig::default(),
                 ),
-                (),
-                timeout,
+                Io::new(NoTransport, timeout, discord_oauth_runtime::Outbound::new(1)),
                 AuthCache::new(Duration::ZERO, 0),
-                Arc::new(SystemTime::now),
                 Arc::new(LocalRefreshLock::new()),
-                Outbound::new(1),
                 crate::fast::CookieIndex::new(Duration::ZERO, 0),
             );
             // A refresh is at most two requests, each cut off at the timeout, with one

@@ -5,9 +5,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
 
-use discord_oauth_core::api::client::{ApiDriver, ClientError, ClientIo, NoRefresh};
+use discord_oauth_core::api::client::{ApiDriver, ClientError, NoRefresh};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 
@@ -23,12 +22,6 @@ pub(crate) trait Backend: Send + Sync {
     fn send<'a>(&'a self, request: http::Request<Vec<u8>>, token: &'a AccessToken) -> Answer<'a>;
 }
 
-impl<T: Transport> ClientIo for Shared<T> {
-    fn instant(&self) -> Instant {
-        Instant::now()
-    }
-}
-
 impl<T: Transport> Backend for Shared<T> {
     fn endpoints(&self) -> &Endpoints {
         self.config().client().endpoints()
@@ -41,7 +34,7 @@ impl<T: Transport> Backend for Shared<T> {
     fn send<'a>(&'a self, request: http::Request<Vec<u8>>, token: &'a AccessToken) -> Answer<'a> {
         // A 401 ends the token's use (`NoRefresh`): the layer refreshes tokens before they
         // expire, before the handler runs; a 401 afterwards means the grant was revoked.
-        Box::pin(self.driver.api().send(self, request, token, &NoRefresh))
+        Box::pin(self.driver.api().send(&self.io, request, token, &NoRefresh))
     }
 }
 

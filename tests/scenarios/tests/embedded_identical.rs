@@ -137,10 +137,13 @@ fn sites(mock: &MockDiscord, recording: &Recording) -> Sites {
                 .map_err(discord_oauth_actix::transport::TransportError::Failed)
         }
     };
-    let actix_backend = actix_embedded::EmbeddedBackend::builder(config(mock), actix_transport)
-        .clock(clock)
-        .max_concurrent_requests(1)
-        .build();
+    let actix_backend = actix_embedded::EmbeddedBackend::builder(
+        config(mock),
+        discord_oauth_actix::transport::from_fn(actix_transport),
+    )
+    .clock(clock)
+    .max_concurrent_requests(1)
+    .build();
     Sites {
         axum,
         actix_backend,

@@ -1,7 +1,7 @@
-//! Every request the layer sends to Discord goes through [`Outbound`]: the global rate-limit
-//! breaker and the bound on concurrent requests of [`discord_oauth_core::login::outbound`]
-//! (checklist K-03, K-04). The Activity endpoints of `discord-oauth-axum` use it too: they
-//! take one slot per request they serve ([`Outbound::admit`]) and send through it
+//! Every request an integration sends to Discord goes through [`Outbound`]: the global
+//! rate-limit breaker and the bound on concurrent requests of
+//! [`discord_oauth_core::login::outbound`] (checklist K-03, K-04). The Activity endpoints use
+//! it too: they take one slot per request they serve ([`Outbound::admit`]) and send through it
 //! ([`Outbound::send_admitted`]).
 
 use std::time::{Duration, SystemTime};
@@ -72,7 +72,7 @@ impl Outbound {
     /// global rate limit came into effect meanwhile (then the local `429`,
     /// [`held_answer`](discord_oauth_core::login::outbound::held_answer), goes to the flow
     /// instead); a global `429` from Discord closes the breaker.
-    pub async fn send_admitted<T: Transport>(
+    pub async fn send_admitted<T: Transport + ?Sized>(
         &self,
         _slot: &OutboundSlot<'_>,
         transport: &T,
@@ -86,7 +86,7 @@ impl Outbound {
     /// Sends `request` unless Discord's global rate limit is in effect (then the local `429`
     /// goes to the flow instead), after waiting for a free slot at most `timeout` (then the
     /// request is shed: [`TransportError::Busy`]).
-    pub(crate) async fn send<T: Transport>(
+    pub async fn send<T: Transport + ?Sized>(
         &self,
         transport: &T,
         request: http::Request<Vec<u8>>,
@@ -106,7 +106,7 @@ impl Outbound {
         self.send_in_slot(transport, request, timeout, now).await
     }
 
-    async fn send_in_slot<T: Transport>(
+    async fn send_in_slot<T: Transport + ?Sized>(
         &self,
         transport: &T,
         request: http::Request<Vec<u8>>,

@@ -1,0 +1,150 @@
+//! The runtime pieces the tower/axum and actix-web integrations of `discord-oauth` share, so
+//! that each integration only converts its framework's requests, responses and sessions:
+//!
+//! - [`Transport`]: how requests reach Discord, any `tower::Service<http::Request<Vec<u8>>>`
+//!   ([`ReqwestTransport`], reqwest with rustls, by default), bounded by a timeout and by
+//!   [`discord_oauth_core::response::MAX_BODY_BYTES`] of response body;
+//! - [`Outbound`]: the one bound on requests to Discord in flight, and the breaker that holds
+//!   every request while Discord's global rate limit is in effect;
+//! - [`Io`]: both together with a timeout and a clock, as the [`FlowIo`]/[`ClientIo`] the
+//!   core's login driver and user-API driver run on (tokio timers).
+//!
+//! The core (`discord-oauth-core`) stays sans-IO; this crate is where its IO happens, once for
+//! every framework.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::time::Duration;
+//! use discord_oauth_runtime::{Io, Outbound};
+//! use discord_oauth_core::login::flow::FlowIo;
+//!
+//! // A transport that answers 204 to everything (tests use the mock Discord instead).
+//! let transport = tower::service_fn(|_req: http::Request<Vec<u8>>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::builder().status(204).body(Vec::new()).unwrap())
+//! });
+//! let io = Io::new(transport, Duration::from_secs(10), Outbound::new(32));
+//! let request = http::Request::new(Vec::new());
+//! assert_eq!(io.send(request).await.unwrap().status(), 204);
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+
+mod outbound;
+pub mod transport;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use discord_oauth_core::api::client::ClientIo;
+use discord_oauth_core::login::flow::FlowIo;
+
+pub use outbound::{Outbound, OutboundSlot};
+#[cfg(feature = "reqwest")]
+pub use transport::ReqwestTransport;
+pub use transport::{BoxFuture, Transport, TransportError};
+
+/// The wall clock an integration reads (replaceable for tests and clock-skew drills).
+pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+
+/// The default timeout of one request to Discord: 10 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The IO every flow of an integration runs on: the [`Transport`], the per-request timeout,
+/// the [`Outbound`] bound and breaker, and the clock. One per site, shared by every request.
+pub struct Io {
+    transport: Arc<dyn Transport>,
+    timeout: Duration,
+    outbound: Outbound,
+    clock: Clock,
+}
+
+impl fmt::Debug for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Io")
+            .field("timeout", &self.timeout)
+            .field("outbound", &self.outbound)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Io {
+    /// IO over `transport`, each request bounded by `timeout`, every request through
+    /// `outbound`, on the system clock.
+    pub fn new(transport: impl Transport, timeout: Duration, outbound: Outbound) -> Self {
+        Self::shared(Arc::new(transport), timeout, outbound)
+    }
+
+    /// [`Io::new`] with a transport already shared.
+    pub fn shared(transport: Arc<dyn Transport>, timeout: Duration, outbound: Outbound) -> Self {
+        Self {
+            transport,
+            timeout,
+            outbound,
+            clock: Arc::new(SystemTime::now),
+        }
+    }
+
+    /// Reads the wall clock from `clock` instead (tests shift it to make tokens expire).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The wall clock.
+    pub fn now(&self) -> SystemTime {
+        (self.clock)()
+    }
+
+    /// The clock, to share with other parts of the integration.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The timeout of one request.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> &dyn Transport {
+        self.transport.as_ref()
+    }
+
+    /// The bound on requests in flight and the global-rate-limit breaker.
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+}
+
+impl FlowIo for Io {
+    type Error = TransportError;
+
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
+        self.outbound
+            .send(self.transport.as_ref(), request, self.timeout, || self.now())
+    }
+
+    fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        tracing::debug!(
+            wait_ms = duration.as_millis() as u64,
+            "waiting before the next request to Discord"
+        );
+        tokio::time::sleep(duration)
+    }
+
+    fn now(&self) -> SystemTime {
+        Io::now(self)
+    }
+}
+
+impl ClientIo for Io {
+    fn instant(&self) -> Instant {
+        Instant::now()
+    }
+}
