@@ -23,9 +23,11 @@ use std::future::{Ready, ready};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_web::cookie::{Cookie, CookieJar, Key};
+use actix_web::cookie::Key;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{COOKIE, HeaderValue};
+
+use discord_oauth_runtime::rotation::KeyRing;
 
 use crate::shared::DiscordOAuth;
 
@@ -56,10 +58,13 @@ impl DiscordOAuth {
     /// ```
     pub fn session_key_rotation(&self, current: Key, previous: impl IntoIterator<Item = Key>) -> SessionKeyRotation {
         SessionKeyRotation {
-            keys: Arc::new(Keys {
-                name: self.session_cookie_name(),
-                current,
-                previous: previous.into_iter().collect(),
+            keys: Arc::new({
+                let previous: Vec<Key> = previous.into_iter().collect();
+                KeyRing::new(
+                    self.session_cookie_name(),
+                    current.master(),
+                    previous.iter().map(Key::master),
+                )
             }),
         }
     }
@@ -69,20 +74,13 @@ impl DiscordOAuth {
 /// [`DiscordOAuth::session_key_rotation`].
 #[derive(Clone)]
 pub struct SessionKeyRotation {
-    keys: Arc<Keys>,
-}
-
-struct Keys {
-    name: &'static str,
-    current: Key,
-    previous: Vec<Key>,
+    keys: Arc<KeyRing>,
 }
 
 impl fmt::Debug for SessionKeyRotation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionKeyRotation")
-            .field("cookie", &self.keys.name)
-            .field("previous_keys", &self.keys.previous.len())
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -109,13 +107,13 @@ where
 /// The service of [`SessionKeyRotation`].
 pub struct SessionKeyRotationMiddleware<S> {
     service: Rc<S>,
-    keys: Arc<Keys>,
+    keys: Arc<KeyRing>,
 }
 
 impl<S> fmt::Debug for SessionKeyRotationMiddleware<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionKeyRotationMiddleware")
-            .field("cookie", &self.keys.name)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -132,9 +130,9 @@ where
     forward_ready!(service);
 
     fn call(&self, mut req: ServiceRequest) -> Self::Future {
-        if !self.keys.previous.is_empty() {
+        if self.keys.rotating() {
             let headers = req.headers_mut();
-            let rewritten: Vec<HeaderValue> = headers.get_all(COOKIE).map(|v| self.keys.rewrite(v)).collect();
+            let rewritten: Vec<HeaderValue> = headers.get_all(COOKIE).map(|v| rewrite(&self.keys, v)).collect();
             if !rewritten.is_empty() {
                 headers.remove(COOKIE);
                 for value in rewritten {
@@ -146,58 +144,18 @@ where
     }
 }
 
-impl Keys {
-    /// One `Cookie` header with the session cookie re-encrypted under the current key, if it
-    /// was under a previous one. Anything else is left as it was.
-    fn rewrite(&self, header: &HeaderValue) -> HeaderValue {
-        let Ok(text) = header.to_str() else {
-            return header.clone();
-        };
-        let mut changed = false;
-        let pairs: Vec<String> = text
-            .split(';')
-            .map(|pair| {
-                let pair = pair.trim();
-                // actix percent-encodes cookie values (`+`, `/`, `=` of the base64).
-                match Cookie::parse_encoded(pair) {
-                    Ok(cookie) if cookie.name() == self.name => match self.reencrypt(cookie.value()) {
-                        Some(value) => {
-                            changed = true;
-                            Cookie::new(self.name, value).encoded().to_string()
-                        }
-                        None => pair.to_owned(),
-                    },
-                    _ => pair.to_owned(),
-                }
-            })
-            .collect();
-        if !changed {
-            return header.clone();
-        }
-        HeaderValue::from_str(&pairs.join("; ")).unwrap_or_else(|_| header.clone())
-    }
-
-    /// The value encrypted with the current key, if `value` opens only with a previous key.
-    fn reencrypt(&self, value: &str) -> Option<String> {
-        let sealed = Cookie::new(self.name, value.to_owned());
-        let jar = CookieJar::new();
-        if jar.private(&self.current).decrypt(sealed.clone()).is_some() {
-            return None;
-        }
-        let opened = self
-            .previous
-            .iter()
-            .find_map(|key| jar.private(key).decrypt(sealed.clone()))?;
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.current).add(opened);
-        let value = jar.get(self.name)?.value().to_owned();
-        tracing::debug!("session cookie under a previous key accepted (key rotation)");
-        Some(value)
-    }
+/// One `Cookie` header with the session cookie re-sealed under the current key.
+fn rewrite(keys: &KeyRing, header: &HeaderValue) -> HeaderValue {
+    let rewritten = header.to_str().ok().and_then(|text| keys.rewrite(text));
+    rewritten
+        .and_then(|text| HeaderValue::from_str(&text).ok())
+        .unwrap_or_else(|| header.clone())
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::cookie::{Cookie, CookieJar};
+
     use super::*;
 
     fn sealed(key: &Key, name: &'static str, value: &str) -> String {
@@ -209,15 +167,12 @@ mod tests {
     #[test]
     fn h12_previous_key_cookies_are_reencrypted_others_left_alone() {
         let (old, new, unknown) = (Key::generate(), Key::generate(), Key::generate());
-        let keys = Keys {
-            name: "discord_oauth",
-            current: new.clone(),
-            previous: vec![old.clone()],
-        };
+        // actix-web's keys (cookie 0.16) given to the shared ring: the sealed format is the same.
+        let keys = KeyRing::new("discord_oauth", new.master(), [old.master()]);
         // As actix-session sends it: percent-encoded.
         let under_old = Cookie::new("discord_oauth", sealed(&old, "discord_oauth", "{\"state\":1}"));
         let header = HeaderValue::from_str(&format!("theme=dark; {}", under_old.encoded())).unwrap();
-        let out = keys.rewrite(&header);
+        let out = rewrite(&keys, &header);
         let pair = out.to_str().unwrap().strip_prefix("theme=dark; ").unwrap();
         let opened = CookieJar::new()
             .private(&new)
@@ -232,7 +187,7 @@ mod tests {
         ] {
             let pair = Cookie::new("discord_oauth", value).encoded().to_string();
             let header = HeaderValue::from_str(&pair).unwrap();
-            assert_eq!(keys.rewrite(&header), header);
+            assert_eq!(rewrite(&keys, &header), header);
         }
     }
 }

@@ -30,6 +30,8 @@
 #![forbid(unsafe_code)]
 
 mod outbound;
+#[cfg(feature = "key-rotation")]
+pub mod rotation;
 pub mod transport;
 
 use std::fmt;

@@ -23,10 +23,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use discord_oauth_core::login::LoginConfig;
+use discord_oauth_runtime::rotation::KeyRing;
 use http::Request;
 use http::header::{COOKIE, HeaderValue};
 use tower::{Layer, Service};
-use tower_sessions::cookie::{Cookie, CookieJar, Key};
+use tower_sessions::cookie::Key;
 
 /// Accepts session cookies made with previous keys; see the [module docs](self). Add it
 /// outside the session layer (`.layer()` it last, or before the session layer in a
@@ -50,20 +51,13 @@ use tower_sessions::cookie::{Cookie, CookieJar, Key};
 /// ```
 #[derive(Clone)]
 pub struct SessionKeyRotationLayer {
-    keys: Arc<Keys>,
-}
-
-struct Keys {
-    name: String,
-    current: Key,
-    previous: Vec<Key>,
+    keys: Arc<KeyRing>,
 }
 
 impl fmt::Debug for SessionKeyRotationLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionKeyRotationLayer")
-            .field("cookie", &self.keys.name)
-            .field("previous_keys", &self.keys.previous.len())
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -78,10 +72,9 @@ impl SessionKeyRotationLayer {
     /// The same for a session cookie of another name.
     pub fn for_cookie(name: impl Into<String>, current: Key, previous: impl IntoIterator<Item = Key>) -> Self {
         Self {
-            keys: Arc::new(Keys {
-                name: name.into(),
-                current,
-                previous: previous.into_iter().collect(),
+            keys: Arc::new({
+                let previous: Vec<Key> = previous.into_iter().collect();
+                KeyRing::new(name, current.master(), previous.iter().map(Key::master))
             }),
         }
     }
@@ -102,14 +95,14 @@ impl<S> Layer<S> for SessionKeyRotationLayer {
 #[derive(Clone)]
 pub struct SessionKeyRotation<S> {
     inner: S,
-    keys: Arc<Keys>,
+    keys: Arc<KeyRing>,
 }
 
 impl<S: fmt::Debug> fmt::Debug for SessionKeyRotation<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionKeyRotation")
             .field("inner", &self.inner)
-            .field("cookie", &self.keys.name)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -127,12 +120,12 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if !self.keys.previous.is_empty() {
+        if self.keys.rotating() {
             let headers = req.headers_mut();
             let rewritten: Vec<HeaderValue> = headers
                 .get_all(COOKIE)
                 .iter()
-                .map(|value| self.keys.rewrite(value))
+                .map(|value| rewrite(&self.keys, value))
                 .collect();
             if !rewritten.is_empty() {
                 headers.remove(COOKIE);
@@ -145,112 +138,10 @@ where
     }
 }
 
-impl Keys {
-    /// One `Cookie` header with the session cookie re-encrypted under the current key, if it
-    /// was under a previous one. Anything else is left as it was.
-    fn rewrite(&self, header: &HeaderValue) -> HeaderValue {
-        let Ok(text) = header.to_str() else {
-            return header.clone();
-        };
-        let mut changed = false;
-        let pairs: Vec<String> = text
-            .split(';')
-            .map(|pair| {
-                let pair = pair.trim();
-                // Values may be percent-encoded (tower-cookies decodes them).
-                match Cookie::parse_encoded(pair) {
-                    Ok(cookie) if cookie.name() == self.name => match self.reencrypt(cookie.value()) {
-                        Some(value) => {
-                            changed = true;
-                            Cookie::new(self.name.clone(), value).encoded().to_string()
-                        }
-                        None => pair.to_owned(),
-                    },
-                    _ => pair.to_owned(),
-                }
-            })
-            .collect();
-        if !changed {
-            return header.clone();
-        }
-        HeaderValue::from_str(&pairs.join("; ")).unwrap_or_else(|_| header.clone())
-    }
-
-    /// The value encrypted with the current key, if `value` opens only with a previous key.
-    fn reencrypt(&self, value: &str) -> Option<String> {
-        let sealed = Cookie::new(self.name.clone(), value.to_owned());
-        let jar = CookieJar::new();
-        if jar.private(&self.current).decrypt(sealed.clone()).is_some() {
-            return None;
-        }
-        let opened = self
-            .previous
-            .iter()
-            .find_map(|key| jar.private(key).decrypt(sealed.clone()))?;
-        let mut jar = CookieJar::new();
-        jar.private_mut(&self.current).add(opened);
-        let value = jar.get(&self.name)?.value().to_owned();
-        tracing::debug!("session cookie under a previous key accepted (key rotation)");
-        Some(value)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sealed(key: &Key, name: &str, value: &str) -> String {
-        let mut jar = CookieJar::new();
-        jar.private_mut(key).add(Cookie::new(name.to_owned(), value.to_owned()));
-        jar.get(name).unwrap().value().to_owned()
-    }
-
-    fn opened(key: &Key, name: &str, value: &str) -> Option<String> {
-        CookieJar::new()
-            .private(key)
-            .decrypt(Cookie::new(name.to_owned(), value.to_owned()))
-            .map(|c| c.value().to_owned())
-    }
-
-    #[test]
-    fn h12_previous_key_cookies_are_reencrypted_others_left_alone() {
-        let (old, new, unknown) = (Key::generate(), Key::generate(), Key::generate());
-        let keys = Keys {
-            name: "discord_oauth".into(),
-            current: new.clone(),
-            previous: vec![old.clone()],
-        };
-        let under_old = sealed(&old, "discord_oauth", "session-id");
-        let header = HeaderValue::from_str(&format!("theme=dark; discord_oauth={under_old}; x=1")).unwrap();
-        let out = keys.rewrite(&header);
-        let out = out.to_str().unwrap();
-        assert!(out.starts_with("theme=dark; discord_oauth="), "{out}");
-        assert!(out.ends_with("; x=1"), "{out}");
-        let pair = Cookie::parse_encoded(out.split("; ").nth(1).unwrap().to_owned()).unwrap();
-        assert_eq!(pair.name(), "discord_oauth");
-        assert_eq!(
-            opened(&new, "discord_oauth", pair.value()).as_deref(),
-            Some("session-id")
-        );
-        // Percent-encoded, as a browser may send it back.
-        let encoded = Cookie::new("discord_oauth", under_old.clone()).encoded().to_string();
-        let out = keys.rewrite(&HeaderValue::from_str(&encoded).unwrap());
-        let pair = Cookie::parse_encoded(out.to_str().unwrap().to_owned()).unwrap();
-        assert_eq!(
-            opened(&new, "discord_oauth", pair.value()).as_deref(),
-            Some("session-id")
-        );
-
-        // Already under the current key, under an unknown key, or another cookie's value
-        // under the old key: untouched.
-        for value in [
-            sealed(&new, "discord_oauth", "session-id"),
-            sealed(&unknown, "discord_oauth", "session-id"),
-            sealed(&old, "other_cookie", "session-id"),
-            "garbage".to_owned(),
-        ] {
-            let header = HeaderValue::from_str(&format!("discord_oauth={value}")).unwrap();
-            assert_eq!(keys.rewrite(&header), header);
-        }
-    }
+/// One `Cookie` header with the session cookie re-sealed under the current key.
+fn rewrite(keys: &KeyRing, header: &HeaderValue) -> HeaderValue {
+    let rewritten = header.to_str().ok().and_then(|text| keys.rewrite(text));
+    rewritten
+        .and_then(|text| HeaderValue::from_str(&text).ok())
+        .unwrap_or_else(|| header.clone())
 }
