@@ -28,6 +28,7 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod outbound;
 #[cfg(feature = "key-rotation")]
