@@ -224,8 +224,8 @@ fn mib(bytes: f64) -> f64 {
 
 /// A running sample site.
 enum Site {
-    Axum(axum_site::Site),
-    Actix(actix_site::Site),
+    Axum(discord_oauth_test_sites::axum::Site),
+    Actix(discord_oauth_test_sites::actix::Site),
 }
 
 impl Site {
@@ -276,19 +276,29 @@ async fn start(config: Config, mock: &MockDiscord, redis: Option<&Redis>) -> Res
     let redis_url = || redis.map(|r| r.url.clone()).ok_or_else(|| "no Redis".to_owned());
     Ok(match config {
         Config::AxumMemory => {
-            Site::Axum(crate::start_axum_site(mock, axum_site::SessionStoreKind::Memory, None).await?)
+            Site::Axum(crate::start_axum_site(mock, discord_oauth_test_sites::SessionStore::Memory, None).await?)
         }
         Config::AxumRedis => Site::Axum(
-            crate::start_axum_site(mock, axum_site::SessionStoreKind::Redis { url: redis_url()? }, None).await?,
+            crate::start_axum_site(
+                mock,
+                discord_oauth_test_sites::SessionStore::Redis { url: redis_url()? },
+                None,
+            )
+            .await?,
         ),
         Config::ActixMemory => {
-            Site::Actix(crate::start_actix_site(mock, actix_site::SessionStoreKind::Memory, None).await?)
+            Site::Actix(crate::start_actix_site(mock, discord_oauth_test_sites::SessionStore::Memory, None).await?)
         }
         Config::ActixCookie => {
-            Site::Actix(crate::start_actix_site(mock, actix_site::SessionStoreKind::Cookie, None).await?)
+            Site::Actix(crate::start_actix_site(mock, discord_oauth_test_sites::SessionStore::Cookie, None).await?)
         }
         Config::ActixRedis => Site::Actix(
-            crate::start_actix_site(mock, actix_site::SessionStoreKind::Redis { url: redis_url()? }, None).await?,
+            crate::start_actix_site(
+                mock,
+                discord_oauth_test_sites::SessionStore::Redis { url: redis_url()? },
+                None,
+            )
+            .await?,
         ),
     })
 }

@@ -277,9 +277,10 @@ fn serve(key: &str) {
                 (url, String::new())
             }
             "axum-site" => {
-                let site = discord_oauth_bench::start_axum_site(&mock, axum_site::SessionStoreKind::Memory, None)
-                    .await
-                    .unwrap();
+                let site =
+                    discord_oauth_bench::start_axum_site(&mock, discord_oauth_test_sites::SessionStore::Memory, None)
+                        .await
+                        .unwrap();
                 let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
                 let url = format!("{}/me", site.url());
                 stops.push(Box::new(move || site.stop()));
@@ -287,9 +288,9 @@ fn serve(key: &str) {
             }
             "actix-site" | "actix-site-cookie" => {
                 let store = if key == "actix-site" {
-                    actix_site::SessionStoreKind::Memory
+                    discord_oauth_test_sites::SessionStore::Memory
                 } else {
-                    actix_site::SessionStoreKind::Cookie
+                    discord_oauth_test_sites::SessionStore::Cookie
                 };
                 let site = discord_oauth_bench::start_actix_site(&mock, store, None).await.unwrap();
                 let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
