@@ -123,17 +123,16 @@ impl Sample {
             .redirect_uri
             .clone()
             .unwrap_or_else(|| format!("{origin}/auth/callback"));
-        let (app, mock) = match settings.discord {
-            Some(app) => (app, None),
-            None => {
-                let mock = MockDiscord::builder().start().await?;
-                tracing::warn!(
-                    "DISCORD_CLIENT_ID is unset: offline demo mode, using the mock Discord at {}",
-                    mock.base_url()
-                );
-                mock.add_redirect_uri(fixture::CLIENT_ID, redirect_uri.clone())?;
-                (DiscordApp::mock(&mock), Some(mock))
-            }
+        let (app, mock) = if let Some(app) = settings.discord {
+            (app, None)
+        } else {
+            let mock = MockDiscord::builder().start().await?;
+            tracing::warn!(
+                "DISCORD_CLIENT_ID is unset: offline demo mode, using the mock Discord at {}",
+                mock.base_url()
+            );
+            mock.add_redirect_uri(fixture::CLIENT_ID, redirect_uri.clone())?;
+            (DiscordApp::mock(&mock), Some(mock))
         };
         let events = match (&settings.public_key, &mock) {
             (Some(key), _) => Some(EventVerifier::from_hex(key).map_err(|e| format!("DISCORD_PUBLIC_KEY: {e}"))?),
@@ -143,19 +142,16 @@ impl Sample {
             }
             (None, None) => None,
         };
-        let session_key = match settings.session_key {
-            Some(key) => key,
-            None => {
-                let note = "SESSION_KEY is unset: the session cookie key is random for this process, so \
-                            sessions end when it restarts; several instances must share one SESSION_KEY";
-                if matches!(settings.session_store, SessionStore::Redis { .. }) {
-                    tracing::warn!("{note}");
-                } else {
-                    tracing::info!("{note}");
-                }
-                SessionKey::random()
+        let session_key = settings.session_key.unwrap_or_else(|| {
+            let note = "SESSION_KEY is unset: the session cookie key is random for this process, so \
+                        sessions end when it restarts; several instances must share one SESSION_KEY";
+            if matches!(settings.session_store, SessionStore::Redis { .. }) {
+                tracing::warn!("{note}");
+            } else {
+                tracing::info!("{note}");
             }
-        };
+            SessionKey::random()
+        });
         let mut login_key = LoginCookieKey::derive(session_key.as_bytes())?;
         for previous in &settings.previous_session_keys {
             login_key = login_key.with_previous(previous.as_bytes())?;

@@ -1,6 +1,6 @@
 //! The sample sites' pages: the same HTML and JSON on every framework.
 
-use std::fmt::Display;
+use std::fmt::{Display, Write as _};
 
 use discord_oauth_core::Scope;
 use discord_oauth_core::Scopes;
@@ -110,10 +110,10 @@ where
     match client.guilds(&GuildsQuery::default()).await {
         Ok(guilds) if guilds.is_empty() => "<p>You are in no guilds.</p>".to_owned(),
         Ok(guilds) => {
-            let items: String = guilds
-                .iter()
-                .map(|g| format!("<li>{}</li>", html_escape(&g.name)))
-                .collect();
+            let items = guilds.iter().fold(String::new(), |mut items, g| {
+                let _ = write!(items, "<li>{}</li>", html_escape(&g.name));
+                items
+            });
             format!("<h2>Your guilds</h2><ul class=\"guilds\">{items}</ul>")
         }
         Err(e) => format!("<p>Could not load your guilds: {}</p>", html_escape(&e.to_string())),

@@ -177,19 +177,6 @@ impl SessionKey {
 }
 
 impl Settings {
-    /// Settings with every default: offline unless `discord` is given.
-    pub fn new(discord: Option<DiscordApp>, bind: SocketAddr) -> Self {
-        Self {
-            discord,
-            redirect_uri: None,
-            bind,
-            session_store: SessionStore::Memory,
-            session_key: None,
-            previous_session_keys: Vec::new(),
-            public_key: None,
-        }
-    }
-
     /// Reads the environment (see the crate docs). Empty variables count as unset.
     pub fn from_env() -> Result<Self, String> {
         Self::from_vars(|name| std::env::var(name).ok())
@@ -198,8 +185,8 @@ impl Settings {
     /// Reads the settings from `var` (the environment, or a test's table).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
         let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
-        let bind = var("BIND")
-            .unwrap_or_else(|| DEFAULT_BIND.into())
+        let bind = var("BIND").unwrap_or_else(|| DEFAULT_BIND.into());
+        let bind = bind
             .parse()
             .map_err(|e| format!("BIND is not an address like {DEFAULT_BIND}: {e}"))?;
         let discord = var("DISCORD_CLIENT_ID").map(|client_id| {
@@ -235,6 +222,19 @@ impl Settings {
             public_key: var("DISCORD_PUBLIC_KEY"),
             ..Self::new(discord, bind)
         })
+    }
+
+    /// Settings with every default: offline unless `discord` is given.
+    pub fn new(discord: Option<DiscordApp>, bind: SocketAddr) -> Self {
+        Self {
+            discord,
+            redirect_uri: None,
+            bind,
+            session_store: SessionStore::Memory,
+            session_key: None,
+            previous_session_keys: Vec::new(),
+            public_key: None,
+        }
     }
 }
 

@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use discord_oauth_mock::{MockDiscord, fixture};
+use discord_oauth_test_sites::SessionStore;
 
 use crate::{Figures, Load, Redis, Target, Visitor, rss_bytes, try_wrk};
 
@@ -275,31 +276,15 @@ pub async fn run(config: Config, settings: Settings, redis: Option<&Redis>) -> R
 async fn start(config: Config, mock: &MockDiscord, redis: Option<&Redis>) -> Result<Site, String> {
     let redis_url = || redis.map(|r| r.url.clone()).ok_or_else(|| "no Redis".to_owned());
     Ok(match config {
-        Config::AxumMemory => {
-            Site::Axum(crate::start_axum_site(mock, discord_oauth_test_sites::SessionStore::Memory, None).await?)
+        Config::AxumMemory => Site::Axum(crate::start_axum_site(mock, SessionStore::Memory, None).await?),
+        Config::AxumRedis => {
+            Site::Axum(crate::start_axum_site(mock, SessionStore::Redis { url: redis_url()? }, None).await?)
         }
-        Config::AxumRedis => Site::Axum(
-            crate::start_axum_site(
-                mock,
-                discord_oauth_test_sites::SessionStore::Redis { url: redis_url()? },
-                None,
-            )
-            .await?,
-        ),
-        Config::ActixMemory => {
-            Site::Actix(crate::start_actix_site(mock, discord_oauth_test_sites::SessionStore::Memory, None).await?)
+        Config::ActixMemory => Site::Actix(crate::start_actix_site(mock, SessionStore::Memory, None).await?),
+        Config::ActixCookie => Site::Actix(crate::start_actix_site(mock, SessionStore::Cookie, None).await?),
+        Config::ActixRedis => {
+            Site::Actix(crate::start_actix_site(mock, SessionStore::Redis { url: redis_url()? }, None).await?)
         }
-        Config::ActixCookie => {
-            Site::Actix(crate::start_actix_site(mock, discord_oauth_test_sites::SessionStore::Cookie, None).await?)
-        }
-        Config::ActixRedis => Site::Actix(
-            crate::start_actix_site(
-                mock,
-                discord_oauth_test_sites::SessionStore::Redis { url: redis_url()? },
-                None,
-            )
-            .await?,
-        ),
     })
 }
 

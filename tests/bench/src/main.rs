@@ -30,6 +30,7 @@ use discord_oauth_core::api::User;
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::{Scope, Scopes, TokenSet};
 use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+use discord_oauth_test_sites::SessionStore;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -116,29 +117,15 @@ async fn main() {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
 
     // -- servers
-    let axum_memory = axum_site(&mock, discord_oauth_test_sites::SessionStore::Memory, None).await;
+    let axum_memory = axum_site(&mock, SessionStore::Memory, None).await;
     let axum_redis = match &redis {
-        Some(r) => Some(
-            axum_site(
-                &mock,
-                discord_oauth_test_sites::SessionStore::Redis { url: r.url.clone() },
-                None,
-            )
-            .await,
-        ),
+        Some(r) => Some(axum_site(&mock, SessionStore::Redis { url: r.url.clone() }, None).await),
         None => None,
     };
-    let actix = actix_site(&mock, discord_oauth_test_sites::SessionStore::Memory, None).await;
-    let actix_cookie = actix_site(&mock, discord_oauth_test_sites::SessionStore::Cookie, None).await;
+    let actix = actix_site(&mock, SessionStore::Memory, None).await;
+    let actix_cookie = actix_site(&mock, SessionStore::Cookie, None).await;
     let actix_redis = match &redis {
-        Some(r) => Some(
-            actix_site(
-                &mock,
-                discord_oauth_test_sites::SessionStore::Redis { url: r.url.clone() },
-                None,
-            )
-            .await,
-        ),
+        Some(r) => Some(actix_site(&mock, SessionStore::Redis { url: r.url.clone() }, None).await),
         None => None,
     };
     let (baseline, baseline_router) = baseline_site(&mock).await;
@@ -674,20 +661,10 @@ async fn refresh_storm(kind: &str, n: usize) -> (usize, usize, usize) {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let clock = ShiftClock::default();
     let (url, axum_site, actix_site) = if kind == "axum-site" {
-        let s = axum_site(
-            &mock,
-            discord_oauth_test_sites::SessionStore::Memory,
-            Some(clock.clone()),
-        )
-        .await;
+        let s = axum_site(&mock, SessionStore::Memory, Some(clock.clone())).await;
         (s.url(), Some(s), None)
     } else {
-        let s = actix_site(
-            &mock,
-            discord_oauth_test_sites::SessionStore::Memory,
-            Some(clock.clone()),
-        )
-        .await;
+        let s = actix_site(&mock, SessionStore::Memory, Some(clock.clone())).await;
         (s.url(), None, Some(s))
     };
     let cookie = discord_oauth_bench::login(&url, "/auth/login").await;

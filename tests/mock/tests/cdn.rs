@@ -1,6 +1,9 @@
 //! The CDN: the images of what the mock knows, at the paths Discord's CDN uses.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
+use common::{get_api, http};
 use discord_oauth_core::Snowflake;
 use discord_oauth_core::cdn::{self, ImageSize};
 use discord_oauth_mock::{MockDiscord, fixture};
@@ -51,15 +54,8 @@ async fn avatars_default_avatars_and_icons_are_served() {
     assert!(body.starts_with(b"GIF89a"));
     // What the userinfo endpoint hands out is served too.
     let tokens = mock.issue_tokens(fixture::NOVA_ID, "openid").unwrap();
-    let info: serde_json::Value = reqwest::Client::new()
-        .get(format!("{}/oauth2/userinfo", mock.api_base()))
-        .bearer_auth(&tokens.access_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, info) = get_api(&http(), &mock, "/oauth2/userinfo", &tokens.access_token).await;
+    assert_eq!(status, 200);
     let picture = info["picture"].as_str().unwrap();
     assert!(picture.starts_with(&mock.cdn_base()), "{picture}");
     assert_eq!(fetch(picture).await.0, 200);

@@ -96,16 +96,15 @@ pub async fn start(settings: Settings, switches: &Switches) -> Result<Site, BoxE
             None,
         )
     };
-    let mut app = match sample.events.clone() {
-        Some(verifier) => app.route(
-            "/discord/events",
-            oauth.events_receiver(verifier, sample_common::log_event),
-        ),
-        None => app,
-    };
-    if !previous_keys.is_empty() {
-        app = app.layer(SessionKeyRotationLayer::new(&config, key, previous_keys));
-    }
+    let receiver = sample
+        .events
+        .clone()
+        .map(|v| oauth.events_receiver(v, sample_common::log_event));
+    let app = receiver
+        .into_iter()
+        .fold(app, |app, events| app.route("/discord/events", events));
+    let rotation = (!previous_keys.is_empty()).then(|| SessionKeyRotationLayer::new(&config, key, previous_keys));
+    let app = rotation.into_iter().fold(app, Router::layer);
     sample.listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(sample.listener)?;
     let addr = listener.local_addr()?;

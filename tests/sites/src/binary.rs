@@ -98,21 +98,26 @@ pub fn start(binary: &str) -> Running {
     unreachable!("the loop returns or panics")
 }
 
-/// Reverses the HTML escaping of attribute values.
-fn unescape(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&#x27;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
+/// HTML's escapes in attribute values, `&amp;` last.
+const ENTITIES: [(&str, &str); 6] = [
+    ("&quot;", "\""),
+    ("&#39;", "'"),
+    ("&#x27;", "'"),
+    ("&lt;", "<"),
+    ("&gt;", ">"),
+    ("&amp;", "&"),
+];
 
 /// The value of attribute `name` in the tag `tag`.
 fn attribute(tag: &str, name: &str) -> Option<String> {
     let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
     let end = tag[start..].find('"')? + start;
-    Some(unescape(&tag[start..end]))
+    let value = &tag[start..end];
+    Some(
+        ENTITIES
+            .iter()
+            .fold(value.to_owned(), |text, (entity, raw)| text.replace(entity, raw)),
+    )
 }
 
 /// A browser: a cookie jar, redirects followed by hand.
@@ -164,6 +169,12 @@ async fn log_in(http: &reqwest::Client, site: &str, user_id: &str) -> String {
     http.get(format!("{site}/")).send().await.unwrap().text().await.unwrap()
 }
 
+/// `GET {site}/me` as an API client.
+async fn get_me(http: &reqwest::Client, site: &str) -> reqwest::Response {
+    let request = http.get(format!("{site}/me")).header("accept", "application/json");
+    request.send().await.unwrap()
+}
+
 /// Checks the sample binary at `binary` end to end in offline mode: the page says it is the
 /// offline demo; logging in through the mock's consent page shows the user with an avatar
 /// the mock's CDN serves (`200 image/png`), `/me` answers the user's id, and logging out ends
@@ -178,12 +189,7 @@ pub async fn check_offline_demo(binary: &str) {
             welcome.contains("Offline demo") && welcome.contains("Log in with Discord"),
             "{welcome}"
         );
-        let me = http
-            .get(format!("{url}/me"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+        let me = get_me(&http, url).await;
         assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
 
         let home = log_in(&http, url, user_id).await;
@@ -199,12 +205,7 @@ pub async fn check_offline_demo(binary: &str) {
         assert_eq!(picture.headers()[CONTENT_TYPE], "image/png", "{avatar}");
         assert!(picture.bytes().await.unwrap().starts_with(b"\x89PNG"), "{avatar}");
 
-        let me = http
-            .get(format!("{url}/me"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+        let me = get_me(&http, url).await;
         assert_eq!(me.status(), StatusCode::OK);
         let me: serde_json::Value = me.json().await.unwrap();
         assert_eq!(me["id"], user_id);
@@ -217,12 +218,7 @@ pub async fn check_offline_demo(binary: &str) {
             .await
             .unwrap();
         assert_eq!(logout.status(), StatusCode::SEE_OTHER, "logout");
-        let me = http
-            .get(format!("{url}/me"))
-            .header("accept", "application/json")
-            .send()
-            .await
-            .unwrap();
+        let me = get_me(&http, url).await;
         assert_eq!(me.status(), StatusCode::UNAUTHORIZED, "logged out");
     }
     let log = site.log();
