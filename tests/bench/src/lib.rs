@@ -662,7 +662,13 @@ where
         "callback answers a redirect, got {}",
         done.status()
     );
-    set_cookie(&done)
+    // The callback also clears the login-in-progress cookie: pick the session's.
+    done.headers()
+        .get_all("set-cookie")
+        .filter_map(|h| h.to_str().ok()?.split(';').next())
+        .find(|pair| pair.starts_with("discord_oauth=") || pair.starts_with("__Host-discord_oauth="))
+        .expect("the callback sets the session cookie")
+        .to_owned()
 }
 
 #[cfg(test)]
