@@ -219,7 +219,7 @@ where
     tokio::select! {
         served = serve(sample) => {
             if let Err(e) = served {
-                eprintln!("the site stopped: {e}");
+                eprintln!("could not serve: {e}");
             }
             ExitCode::FAILURE
         }
