@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use discord_oauth_mock::{MockDiscord, fixture};
+use discord_oauth_test_sites::SessionStore;
 
 use crate::{Figures, Load, Redis, Target, Visitor, rss_bytes, try_wrk};
 
@@ -224,8 +225,8 @@ fn mib(bytes: f64) -> f64 {
 
 /// A running sample site.
 enum Site {
-    Axum(axum_site::Site),
-    Actix(actix_site::Site),
+    Axum(discord_oauth_test_sites::axum::Site),
+    Actix(discord_oauth_test_sites::actix::Site),
 }
 
 impl Site {
@@ -275,21 +276,15 @@ pub async fn run(config: Config, settings: Settings, redis: Option<&Redis>) -> R
 async fn start(config: Config, mock: &MockDiscord, redis: Option<&Redis>) -> Result<Site, String> {
     let redis_url = || redis.map(|r| r.url.clone()).ok_or_else(|| "no Redis".to_owned());
     Ok(match config {
-        Config::AxumMemory => {
-            Site::Axum(crate::start_axum_site(mock, axum_site::SessionStoreKind::Memory, None).await?)
+        Config::AxumMemory => Site::Axum(crate::start_axum_site(mock, SessionStore::Memory, None).await?),
+        Config::AxumRedis => {
+            Site::Axum(crate::start_axum_site(mock, SessionStore::Redis { url: redis_url()? }, None).await?)
         }
-        Config::AxumRedis => Site::Axum(
-            crate::start_axum_site(mock, axum_site::SessionStoreKind::Redis { url: redis_url()? }, None).await?,
-        ),
-        Config::ActixMemory => {
-            Site::Actix(crate::start_actix_site(mock, actix_site::SessionStoreKind::Memory, None).await?)
+        Config::ActixMemory => Site::Actix(crate::start_actix_site(mock, SessionStore::Memory, None).await?),
+        Config::ActixCookie => Site::Actix(crate::start_actix_site(mock, SessionStore::Cookie, None).await?),
+        Config::ActixRedis => {
+            Site::Actix(crate::start_actix_site(mock, SessionStore::Redis { url: redis_url()? }, None).await?)
         }
-        Config::ActixCookie => {
-            Site::Actix(crate::start_actix_site(mock, actix_site::SessionStoreKind::Cookie, None).await?)
-        }
-        Config::ActixRedis => Site::Actix(
-            crate::start_actix_site(mock, actix_site::SessionStoreKind::Redis { url: redis_url()? }, None).await?,
-        ),
     })
 }
 

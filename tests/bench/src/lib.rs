@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use discord_oauth_mock::{MockDiscord, fixture};
+use discord_oauth_mock::MockDiscord;
 
 /// One configuration under load.
 #[derive(Debug, Clone)]
@@ -320,73 +320,54 @@ pub async fn get(url: &str, cookie: Option<&str>) -> (u16, String) {
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
-/// The mock's client, for the sample sites: (client id, secret, authorize URL, API base).
-fn mock_client(mock: &MockDiscord) -> (String, Option<String>, String, String) {
-    (
-        fixture::CLIENT_ID.into(),
-        Some(fixture::CLIENT_SECRET.into()),
-        mock.authorize_url(),
-        mock.api_base(),
-    )
-}
-
-/// Starts the axum sample site on a free loopback port against `mock` (its callback registered
-/// there), with sessions in `store` and, if given, `clock` as its clock.
+/// Starts the axum sample site (as `discord-oauth-test-sites` rebuilds it) on a free loopback
+/// port against `mock` (its callback registered there), with sessions in `store` and, if
+/// given, `clock` as its clock.
 pub async fn start_axum_site(
     mock: &MockDiscord,
-    store: axum_site::SessionStoreKind,
+    store: discord_oauth_test_sites::SessionStore,
     clock: Option<ShiftClock>,
-) -> Result<axum_site::Site, String> {
-    let (client_id, client_secret, authorize_url, api_base) = mock_client(mock);
-    let mut settings = axum_site::Settings::new(
-        axum_site::Discord::Real {
-            client_id,
-            client_secret,
-            authorize_url,
-            api_base,
-        },
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-    );
-    settings.session_store = store;
-    if let Some(clock) = clock {
-        settings.clock = Some(Arc::new(move || clock.now()));
-    }
-    let site = axum_site::start(settings)
+) -> Result<discord_oauth_test_sites::axum::Site, String> {
+    let (settings, switches) = site_settings(mock, store, clock);
+    let site = discord_oauth_test_sites::axum::start(settings, &switches)
         .await
         .map_err(|e| format!("axum-site does not start: {e}"))?;
-    mock.add_redirect_uri(fixture::CLIENT_ID, format!("{}/auth/callback", site.url()))
+    discord_oauth_test_sites::register(mock, &site.url())
         .map_err(|e| format!("the mock refuses the callback URL: {e}"))?;
     Ok(site)
 }
 
-/// Starts the actix sample site (2 workers) on a free loopback port against `mock` (its
-/// callback registered there), with sessions in `store` and, if given, `clock` as its clock.
+/// Starts the actix sample site (2 workers, as `discord-oauth-test-sites` rebuilds it) on a
+/// free loopback port against `mock` (its callback registered there), with sessions in `store`
+/// and, if given, `clock` as its clock.
 pub async fn start_actix_site(
     mock: &MockDiscord,
-    store: actix_site::SessionStoreKind,
+    store: discord_oauth_test_sites::SessionStore,
     clock: Option<ShiftClock>,
-) -> Result<actix_site::Site, String> {
-    let (client_id, client_secret, authorize_url, api_base) = mock_client(mock);
-    let mut settings = actix_site::Settings::new(
-        actix_site::Discord::Real {
-            client_id,
-            client_secret,
-            authorize_url,
-            api_base,
-        },
-        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
-    );
-    settings.workers = 2;
-    settings.session_store = store;
-    if let Some(clock) = clock {
-        settings.clock = Some(Arc::new(move || clock.now()));
-    }
-    let site = actix_site::start(settings)
+) -> Result<discord_oauth_test_sites::actix::Site, String> {
+    let (settings, switches) = site_settings(mock, store, clock);
+    let site = discord_oauth_test_sites::actix::start(settings, &switches)
         .await
         .map_err(|e| format!("actix-site does not start: {e}"))?;
-    mock.add_redirect_uri(fixture::CLIENT_ID, format!("{}/auth/callback", site.url()))
+    discord_oauth_test_sites::register(mock, &site.url())
         .map_err(|e| format!("the mock refuses the callback URL: {e}"))?;
     Ok(site)
+}
+
+/// A sample site's settings against `mock`, with sessions in `store` and `clock`.
+fn site_settings(
+    mock: &MockDiscord,
+    store: discord_oauth_test_sites::SessionStore,
+    clock: Option<ShiftClock>,
+) -> (discord_oauth_test_sites::Settings, discord_oauth_test_sites::Switches) {
+    let mut settings = discord_oauth_test_sites::settings_for(mock);
+    settings.session_store = store;
+    let switches = discord_oauth_test_sites::Switches {
+        clock: clock.map(|clock| -> discord_oauth_test_sites::Clock { Arc::new(move || clock.now()) }),
+        workers: 2,
+        ..discord_oauth_test_sites::Switches::default()
+    };
+    (settings, switches)
 }
 
 /// One line about this machine for the reports: CPU model, cores, RAM, `wrk` version.
@@ -681,7 +662,13 @@ where
         "callback answers a redirect, got {}",
         done.status()
     );
-    set_cookie(&done)
+    // The callback also clears the login-in-progress cookie: pick the session's.
+    done.headers()
+        .get_all("set-cookie")
+        .filter_map(|h| h.to_str().ok()?.split(';').next())
+        .find(|pair| pair.starts_with("discord_oauth=") || pair.starts_with("__Host-discord_oauth="))
+        .expect("the callback sets the session cookie")
+        .to_owned()
 }
 
 #[cfg(test)]

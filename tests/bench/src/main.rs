@@ -30,6 +30,7 @@ use discord_oauth_core::api::User;
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::{Scope, Scopes, TokenSet};
 use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+use discord_oauth_test_sites::SessionStore;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -37,17 +38,17 @@ fn env(name: &str, default: u64) -> u64 {
 
 async fn axum_site(
     mock: &MockDiscord,
-    store: axum_site::SessionStoreKind,
+    store: discord_oauth_test_sites::SessionStore,
     clock: Option<ShiftClock>,
-) -> axum_site::Site {
+) -> discord_oauth_test_sites::axum::Site {
     discord_oauth_bench::start_axum_site(mock, store, clock).await.unwrap()
 }
 
 async fn actix_site(
     mock: &MockDiscord,
-    store: actix_site::SessionStoreKind,
+    store: discord_oauth_test_sites::SessionStore,
     clock: Option<ShiftClock>,
-) -> actix_site::Site {
+) -> discord_oauth_test_sites::actix::Site {
     discord_oauth_bench::start_actix_site(mock, store, clock).await.unwrap()
 }
 
@@ -116,15 +117,15 @@ async fn main() {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
 
     // -- servers
-    let axum_memory = axum_site(&mock, axum_site::SessionStoreKind::Memory, None).await;
+    let axum_memory = axum_site(&mock, SessionStore::Memory, None).await;
     let axum_redis = match &redis {
-        Some(r) => Some(axum_site(&mock, axum_site::SessionStoreKind::Redis { url: r.url.clone() }, None).await),
+        Some(r) => Some(axum_site(&mock, SessionStore::Redis { url: r.url.clone() }, None).await),
         None => None,
     };
-    let actix = actix_site(&mock, actix_site::SessionStoreKind::Memory, None).await;
-    let actix_cookie = actix_site(&mock, actix_site::SessionStoreKind::Cookie, None).await;
+    let actix = actix_site(&mock, SessionStore::Memory, None).await;
+    let actix_cookie = actix_site(&mock, SessionStore::Cookie, None).await;
     let actix_redis = match &redis {
-        Some(r) => Some(actix_site(&mock, actix_site::SessionStoreKind::Redis { url: r.url.clone() }, None).await),
+        Some(r) => Some(actix_site(&mock, SessionStore::Redis { url: r.url.clone() }, None).await),
         None => None,
     };
     let (baseline, baseline_router) = baseline_site(&mock).await;
@@ -594,11 +595,11 @@ async fn actix_in_process_rounds(
         .build()
         .unwrap();
     let discord = DiscordOAuth::builder(config, ReqwestTransport::new().unwrap()).build();
-    let site = test::init_service(actix_site::app(
+    let site = test::init_service(discord_oauth_test_sites::actix::app(
         discord,
         MemoryStore::default(),
         actix_web::cookie::Key::generate(),
-        None,
+        discord_oauth_test_sites::discord_page("actix"),
         false,
     ))
     .await;
@@ -660,10 +661,10 @@ async fn refresh_storm(kind: &str, n: usize) -> (usize, usize, usize) {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let clock = ShiftClock::default();
     let (url, axum_site, actix_site) = if kind == "axum-site" {
-        let s = axum_site(&mock, axum_site::SessionStoreKind::Memory, Some(clock.clone())).await;
+        let s = axum_site(&mock, SessionStore::Memory, Some(clock.clone())).await;
         (s.url(), Some(s), None)
     } else {
-        let s = actix_site(&mock, actix_site::SessionStoreKind::Memory, Some(clock.clone())).await;
+        let s = actix_site(&mock, SessionStore::Memory, Some(clock.clone())).await;
         (s.url(), None, Some(s))
     };
     let cookie = discord_oauth_bench::login(&url, "/auth/login").await;

@@ -490,7 +490,7 @@ pub(crate) async fn userinfo(AxState(shared): AxState<Arc<Shared>>, headers: Hea
         "sub": u.id,
         "preferred_username": u.username,
         "nickname": u.global_name,
-        "picture": u.avatar_url(),
+        "picture": format!("{}{}/{}", shared.base_url, crate::cdn::PREFIX, u.avatar_path()),
         "locale": u.locale,
     });
     if has(&grant, "email")

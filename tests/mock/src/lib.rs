@@ -93,6 +93,7 @@
 //! For tests that cannot call the Rust API (browser tests, other languages, the standalone
 //! binary): `GET /mock` (pick a user), `GET /mock/login-as/{user_id}[?next=URL]`,
 //! `GET /mock/logout`, `GET /mock/requests` (recorded requests, secrets masked),
+//! `GET /cdn/…` (the CDN, see [`MockDiscord::cdn_base`]),
 //! `POST /mock/faults` (form `spec=ENDPOINT:KIND[*N]`, see [`Fault`]'s `FromStr`),
 //! `DELETE /mock/faults`, `POST /mock/expire-access-tokens`, `POST /mock/advance-time`
 //! (form `seconds=N`), `POST /mock/sdk/authorize` (form `client_id`, `scope`, optional
@@ -107,6 +108,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod api;
+mod cdn;
 pub mod errors;
 mod events;
 mod fault;
@@ -449,6 +451,13 @@ impl MockDiscord {
     /// `{base}/api/v10`.
     pub fn api_base(&self) -> String {
         format!("{}/api/v10", self.shared.base_url)
+    }
+
+    /// `{base}/cdn`: the mock's CDN (plays the part of `https://cdn.discordapp.com`), serving
+    /// the avatars, banners and icons of the users, guilds and applications it knows, and the
+    /// default avatars (see `cdn.rs`).
+    pub fn cdn_base(&self) -> String {
+        format!("{}{}", self.shared.base_url, cdn::PREFIX)
     }
 
     /// `{base}/oauth2/authorize`.

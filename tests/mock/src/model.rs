@@ -338,18 +338,18 @@ impl MockUser {
         v
     }
 
-    /// The CDN URL of the avatar (or the default avatar).
-    pub(crate) fn avatar_url(&self) -> String {
+    /// The avatar's path on the CDN (or the default avatar's).
+    pub(crate) fn avatar_path(&self) -> String {
         if let Some(h) = &self.avatar {
             let ext = if h.starts_with("a_") { "gif" } else { "png" };
-            format!("https://cdn.discordapp.com/avatars/{}/{h}.{ext}", self.id)
+            format!("avatars/{}/{h}.{ext}", self.id)
         } else {
             let index = if self.discriminator == "0" {
                 self.id.parse::<u64>().map_or(0, |id| (id >> 22) % 6)
             } else {
                 self.discriminator.parse::<u64>().map_or(0, |d| d % 5)
             };
-            format!("https://cdn.discordapp.com/embed/avatars/{index}.png")
+            format!("embed/avatars/{index}.png")
         }
     }
 }

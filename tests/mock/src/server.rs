@@ -12,6 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::api::{self, api_error};
+use crate::cdn;
 use crate::errors;
 use crate::events::{self, EventSignature, Outgoing};
 use crate::fault::{FaultKind, add_rate_limit_headers, fault_response};
@@ -51,7 +52,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/mock/sdk/authorize", axum::routing::post(oauth::sdk_authorize))
         .route("/mock/events", get(events_index))
         .route("/mock/events/webhook-url", axum::routing::post(set_event_webhook_url))
-        .route("/mock/events/send", axum::routing::post(send_event));
+        .route("/mock/events/send", axum::routing::post(send_event))
+        .route(&format!("{}/{{*path}}", cdn::PREFIX), get(cdn::image));
     for p in API_PREFIXES {
         r = r
             .route(

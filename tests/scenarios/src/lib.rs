@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use discord_oauth_mock::{MockDiscord, MockUser, fixture};
+use discord_oauth_test_sites as sites;
 use reqwest::StatusCode;
 use reqwest::cookie::CookieStore;
 use reqwest::header::LOCATION;
@@ -22,9 +23,9 @@ use reqwest::header::LOCATION;
 /// Which sample site to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SiteKind {
-    /// `examples/axum-site`.
+    /// `examples/axum-site` (rebuilt with the test switches by `discord-oauth-test-sites`).
     Axum,
-    /// `examples/actix-site`.
+    /// `examples/actix-site` (likewise).
     Actix,
 }
 
@@ -239,112 +240,50 @@ impl TestSite {
 }
 
 async fn start_server(kind: SiteKind, options: &Options, mock: &MockDiscord, clock: &ShiftClock) -> Running {
-    match kind {
+    let mut settings = sites::settings_for(mock);
+    settings.redirect_uri.clone_from(&options.redirect_uri);
+    settings.session_store = match &options.store {
+        // tower-sessions has no cookie store: the axum site keeps `Cookie` in the process.
+        Store::Cookie => sites::SessionStore::Cookie,
+        Store::Memory | Store::Process => sites::SessionStore::Memory,
+        Store::Redis(url) => sites::SessionStore::Redis { url: url.clone() },
+    };
+    settings.session_key = options
+        .session_key
+        .clone()
+        .map(|k| sites::SessionKey::from_bytes(k).unwrap());
+    settings.previous_session_keys = options
+        .previous_session_keys
+        .iter()
+        .map(|k| sites::SessionKey::from_bytes(k.clone()).unwrap())
+        .collect();
+    settings.public_key = options.events.then(|| mock.events_public_key_hex().to_owned());
+    let mut switches = sites::Switches {
+        clock: Some(clock.clock()),
+        strict_cookies: options.strict_cookies,
+        shared_refresh_lock: options.shared_refresh_lock,
+        timeout: options.timeout,
+        pending_ttl: options.pending_ttl,
+        public_host: options.browser.then(|| "localhost".to_owned()),
+        require_issuer: options.require_issuer,
+        cache_ttl: options.cache_ttl,
+        ..sites::Switches::default()
+    };
+    if let Some(max) = options.max_concurrent_requests {
+        switches.max_concurrent_requests = max;
+    }
+    let (url, addr, stop): (String, SocketAddr, Box<dyn Fn() + Send + Sync>) = match kind {
         SiteKind::Axum => {
-            let mut settings = axum_site::Settings::new(
-                axum_site::Discord::Real {
-                    client_id: fixture::CLIENT_ID.into(),
-                    client_secret: Some(fixture::CLIENT_SECRET.into()),
-                    authorize_url: mock.authorize_url(),
-                    api_base: mock.api_base(),
-                },
-                "127.0.0.1:0".parse().unwrap(),
-            );
-            settings.timeout = options.timeout;
-            settings.pending_ttl = options.pending_ttl;
-            settings.redirect_uri.clone_from(&options.redirect_uri);
-            settings.clock = Some(clock.clock());
-            settings.strict_cookies = options.strict_cookies;
-            if options.browser {
-                settings.public_host = Some("localhost".into());
-            }
-            settings.session_store = match &options.store {
-                Store::Memory | Store::Process | Store::Cookie => axum_site::SessionStoreKind::Memory,
-                Store::Redis(url) => axum_site::SessionStoreKind::Redis { url: url.clone() },
-            };
-            settings.session_key = options
-                .session_key
-                .clone()
-                .map(|k| axum_site::SessionKey::from_bytes(k).unwrap());
-            settings.previous_session_keys = options
-                .previous_session_keys
-                .iter()
-                .map(|k| axum_site::SessionKey::from_bytes(k.clone()).unwrap())
-                .collect();
-            if let Some(ttl) = options.cache_ttl {
-                settings.cache_ttl = ttl;
-            }
-            settings.shared_refresh_lock = options.shared_refresh_lock;
-            settings.require_issuer = options.require_issuer;
-            settings.public_key = options.events.then(|| mock.events_public_key_hex().to_owned());
-            if let Some(max) = options.max_concurrent_requests {
-                settings.max_concurrent_requests = max;
-            }
-            let site = axum_site::start(settings).await.unwrap();
-            let url = site.url();
-            let addr = site.addr;
-            mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
-                .unwrap();
-            let site = Arc::new(site);
-            Running {
-                url,
-                addr,
-                stop: Box::new(move || site.stop()),
-            }
+            let site = Arc::new(sites::axum::start(settings, &switches).await.unwrap());
+            (site.url(), site.addr, Box::new(move || site.stop()))
         }
         SiteKind::Actix => {
-            let mut settings = actix_site::Settings::new(
-                actix_site::Discord::Real {
-                    client_id: fixture::CLIENT_ID.into(),
-                    client_secret: Some(fixture::CLIENT_SECRET.into()),
-                    authorize_url: mock.authorize_url(),
-                    api_base: mock.api_base(),
-                },
-                "127.0.0.1:0".parse().unwrap(),
-            );
-            settings.timeout = options.timeout;
-            settings.pending_ttl = options.pending_ttl;
-            settings.redirect_uri.clone_from(&options.redirect_uri);
-            settings.clock = Some(clock.clock());
-            settings.strict_cookies = options.strict_cookies;
-            if options.browser {
-                settings.public_host = Some("localhost".into());
-            }
-            settings.session_store = match &options.store {
-                // The actix sample's default: the session in the encrypted cookie.
-                Store::Cookie => actix_site::SessionStoreKind::Cookie,
-                Store::Memory | Store::Process => actix_site::SessionStoreKind::Memory,
-                Store::Redis(url) => actix_site::SessionStoreKind::Redis { url: url.clone() },
-            };
-            settings.session_key = options
-                .session_key
-                .clone()
-                .map(|k| actix_site::SessionKey::from_bytes(k).unwrap());
-            if let Some(ttl) = options.cache_ttl {
-                settings.fast_path_ttl = ttl;
-            }
-            settings.shared_refresh_lock = options.shared_refresh_lock;
-            settings.require_issuer = options.require_issuer;
-            settings.public_key = options.events.then(|| mock.events_public_key_hex().to_owned());
-            if let Some(max) = options.max_concurrent_requests {
-                settings.max_concurrent_requests = max;
-            }
-            settings
-                .previous_session_keys
-                .clone_from(&options.previous_session_keys);
-            let site = actix_site::start(settings).await.unwrap();
-            let url = site.url();
-            let addr = site.addr;
-            mock.add_redirect_uri(fixture::CLIENT_ID, format!("{url}/auth/callback"))
-                .unwrap();
-            let site = Arc::new(site);
-            Running {
-                url,
-                addr,
-                stop: Box::new(move || site.stop()),
-            }
+            let site = Arc::new(sites::actix::start(settings, &switches).await.unwrap());
+            (site.url(), site.addr, Box::new(move || site.stop()))
         }
-    }
+    };
+    sites::register(mock, &url).unwrap();
+    Running { url, addr, stop }
 }
 
 /// A browser: one cookie jar, redirects followed by hand.

@@ -213,7 +213,7 @@ mod actix {
         }
     }
 
-    /// The actix sample's app over a [`FlakyStore`], against the mock Discord.
+    /// The actix sample's app (as the test sites rebuild it) over a [`FlakyStore`], against the mock Discord.
     /// `fast_path`: the fast path's TTL (zero: every request reads the store).
     async fn start(store_timeout: Duration, fast_path: Duration) -> (Browser, FlakyStore, MockDiscord) {
         let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
@@ -233,12 +233,16 @@ mod actix {
         let store = FlakyStore::default();
         let server = {
             let store = store.clone();
-            HttpServer::new(move || actix_site::app(discord.clone(), store.clone(), Key::from(&[7u8; 64]), None, false))
-                .workers(1)
-                .disable_signals()
-                .listen(listener)
-                .unwrap()
-                .run()
+            let page = discord_oauth_test_sites::discord_page("actix");
+            HttpServer::new(move || {
+                let key = Key::from(&[7u8; 64]);
+                discord_oauth_test_sites::actix::app(discord.clone(), store.clone(), key, page.clone(), false)
+            })
+            .workers(1)
+            .disable_signals()
+            .listen(listener)
+            .unwrap()
+            .run()
         };
         tokio::spawn(server);
         (Browser::new(&url, &mock.base_url()), store, mock)

@@ -40,6 +40,7 @@ use discord_oauth_bench::{bare, median_of};
 use discord_oauth_core::api::User;
 use discord_oauth_core::{Scope, Scopes};
 use discord_oauth_mock::{MockDiscord, fixture};
+use discord_oauth_test_sites::SessionStore;
 
 /// The configurations: key, name in the table, key of the bare framework it is compared with.
 const CONFIGS: [(&str, &str, &str); 6] = [
@@ -277,7 +278,7 @@ fn serve(key: &str) {
                 (url, String::new())
             }
             "axum-site" => {
-                let site = discord_oauth_bench::start_axum_site(&mock, axum_site::SessionStoreKind::Memory, None)
+                let site = discord_oauth_bench::start_axum_site(&mock, SessionStore::Memory, None)
                     .await
                     .unwrap();
                 let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
@@ -287,9 +288,9 @@ fn serve(key: &str) {
             }
             "actix-site" | "actix-site-cookie" => {
                 let store = if key == "actix-site" {
-                    actix_site::SessionStoreKind::Memory
+                    SessionStore::Memory
                 } else {
-                    actix_site::SessionStoreKind::Cookie
+                    SessionStore::Cookie
                 };
                 let site = discord_oauth_bench::start_actix_site(&mock, store, None).await.unwrap();
                 let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
