@@ -109,7 +109,7 @@ mod tests {
     }
 
     #[test]
-    fn a_cookie_under_a_previous_key_is_resealed_under_the_current_one() {
+    fn h12_a_cookie_under_a_previous_key_is_resealed_under_the_current_one() {
         let (old, new) = (Key::from(&[7; 64]), Key::from(&[9; 64]));
         let ring = KeyRing::new("s", new.master(), [old.master()]);
         let header = format!("a=1; s={}; b=2", seal(&old, "id"));
@@ -128,7 +128,7 @@ mod tests {
     }
 
     #[test]
-    fn current_foreign_and_unknown_cookies_are_left_alone() {
+    fn h12_current_foreign_and_unknown_cookies_are_left_alone() {
         let (old, new, other) = (Key::from(&[7; 64]), Key::from(&[9; 64]), Key::from(&[3; 64]));
         let ring = KeyRing::new("s", new.master(), [old.master()]);
         assert_eq!(
