@@ -35,11 +35,7 @@ impl DiscordOAuth {
     /// The name of the session cookie [`DiscordOAuth::session_middleware`] sets:
     /// `__Host-discord_oauth` when cookies are `Secure`, else `discord_oauth`.
     pub fn session_cookie_name(&self) -> &'static str {
-        if self.shared.config().secure_cookies() {
-            "__Host-discord_oauth"
-        } else {
-            "discord_oauth"
-        }
+        self.shared.config().session_cookie_name()
     }
 
     /// A middleware that accepts session cookies made with any of `previous` while the

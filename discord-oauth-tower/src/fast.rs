@@ -42,7 +42,7 @@ use std::time::Duration;
 use discord_oauth_core::bounded::{IndexLimits, KeyIndex};
 use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
-use http::header::{CACHE_CONTROL, COOKIE, Entry};
+use http::header::{CACHE_CONTROL, COOKIE, Entry, SET_COOKIE};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceExt as _};
 use tower_sessions::session::Id;
@@ -237,7 +237,7 @@ where
             let slow = S::clone(&self.inner.slow);
             return FastPathFuture {
                 state: State::Other {
-                    future: Box::pin(slow.oneshot(req)),
+                    future: Box::pin(harden_removal(slow.oneshot(req), Arc::clone(&self.inner.shared))),
                 },
             };
         };
@@ -334,6 +334,40 @@ where
 
 /// Saves a session a handler changed on the fast path, as the session layer would, and lets
 /// the next request read the store again. `false` if the store failed.
+/// tower-sessions deletes the session cookie with a bare `Set-Cookie` (name, `Path`,
+/// `Max-Age=0`); send the removal with the cookie's own attributes instead, as every
+/// framework does ([`discord_oauth_core::login::LoginConfig::session_cookie_removal`]).
+async fn harden_removal<T, RB, E>(
+    response: impl Future<Output = Result<Response<RB>, E>>,
+    shared: Arc<Shared<T>>,
+) -> Result<Response<RB>, E> {
+    let mut response = response.await?;
+    let name = shared.config().session_cookie_name();
+    let removal = |v: &HeaderValue| {
+        let text = v.to_str().unwrap_or("");
+        text.strip_prefix(name).is_some_and(|rest| rest.starts_with('='))
+            && text.to_ascii_lowercase().contains("max-age=0")
+    };
+    if response.headers().get_all(SET_COOKIE).iter().any(removal) {
+        let kept: Vec<HeaderValue> = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter(|v| !removal(v))
+            .cloned()
+            .collect();
+        let headers = response.headers_mut();
+        headers.remove(SET_COOKIE);
+        for v in kept {
+            headers.append(SET_COOKIE, v);
+        }
+        if let Ok(v) = HeaderValue::from_str(&shared.config().session_cookie_removal()) {
+            headers.append(SET_COOKIE, v);
+        }
+    }
+    Ok(response)
+}
+
 async fn save_changes<T>(shared: &Shared<T>, session: &Session, id: Id) -> bool {
     shared.cache.remove(&id);
     if session.id() != Some(id) && !session.is_empty().await {

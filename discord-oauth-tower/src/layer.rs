@@ -440,9 +440,5 @@ pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) ->
 /// The name of [`session_layer`]'s cookie: `__Host-discord_oauth` when cookies are `Secure`
 /// ([`LoginConfig::secure_cookies`]), else `discord_oauth`.
 pub fn session_cookie_name(config: &LoginConfig) -> &'static str {
-    if config.secure_cookies() {
-        "__Host-discord_oauth"
-    } else {
-        "discord_oauth"
-    }
+    config.session_cookie_name()
 }

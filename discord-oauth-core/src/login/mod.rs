@@ -216,6 +216,35 @@ impl LoginConfig {
     pub fn secure_cookies(&self) -> bool {
         self.secure_cookies
     }
+    /// The session cookie's name, the same on every framework: `__Host-discord_oauth` when
+    /// cookies are `Secure` (the `__Host-` prefix pins it to this host and `Path=/`), else
+    /// `discord_oauth`.
+    pub fn session_cookie_name(&self) -> &'static str {
+        if self.secure_cookies {
+            "__Host-discord_oauth"
+        } else {
+            "discord_oauth"
+        }
+    }
+    /// The `Set-Cookie` value that deletes the session cookie, with the attributes the cookie
+    /// itself has (`HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` on https): what every
+    /// framework sends at logout.
+    ///
+    /// ```
+    /// use discord_oauth_core::login::LoginConfig;
+    /// let config = LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
+    /// assert_eq!(
+    ///     config.session_cookie_removal(),
+    ///     "__Host-discord_oauth=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+    /// );
+    /// ```
+    pub fn session_cookie_removal(&self) -> String {
+        let secure = if self.secure_cookies { " Secure;" } else { "" };
+        format!(
+            "{}=; HttpOnly; SameSite=Lax;{secure} Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            self.session_cookie_name()
+        )
+    }
     /// The site's origin (`scheme://host[:port]`), from the redirect URI.
     pub fn origin(&self) -> &str {
         &self.origin
