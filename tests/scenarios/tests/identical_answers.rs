@@ -58,7 +58,7 @@ fn third_guild() -> u64 {
 }
 
 /// Starts the app on `framework`, answering for `mock`; returns its URL.
-async fn start(framework: Framework, mock: &MockDiscord) -> String {
+fn start(framework: Framework, mock: &MockDiscord) -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let config = config(mock, &url);
@@ -194,7 +194,7 @@ const JSON: &str = "application/json";
 /// Every case, answered by one framework: `(case, answer)`.
 async fn answers(framework: Framework) -> Vec<(&'static str, Answer)> {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
-    let url = start(framework, &mock).await;
+    let url = start(framework, &mock);
     let mock_url = mock.base_url();
     let raw = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
