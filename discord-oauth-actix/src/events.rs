@@ -81,15 +81,9 @@ async fn receive(
         header(TIMESTAMP_HEADER),
         &body,
     );
-    if let Some(rejection) = &receipt.rejection {
-        tracing::info!(reason = %rejection, "webhook event refused");
+    if let Some(user) = receipt.deauthorized_user() {
+        discord.end_sessions_of(user).await;
     }
-    if let Some(payload) = &receipt.payload {
-        if let Some(user) = payload.event.deauthorized_user_id() {
-            tracing::info!(user_id = %user, "the app was deauthorized; ending the user's sessions");
-            discord.end_sessions_of(user.get()).await;
-        }
-        on_event(payload);
-    }
+    receipt.payload.as_ref().map(on_event);
     convert::response(receipt.response)
 }

@@ -50,11 +50,7 @@ impl Shared {
     /// [`Shared::apply_revocation`], then tells the other instances.
     pub(crate) async fn revoke(&self, revocation: Revocation) {
         self.apply_revocation(revocation);
-        let lifetime = self.config().session_lifetime();
-        self.driver
-            .revocations()
-            .announce(revocation, lifetime, self.now())
-            .await;
+        self.driver.announce(revocation, self.now()).await;
     }
 
     pub(crate) fn store_timeout(&self) -> Duration {

@@ -72,16 +72,10 @@ impl<T: Transport> DiscordOAuth<T> {
                     parts.headers.get(TIMESTAMP_HEADER).map(http::HeaderValue::as_bytes),
                     &body,
                 );
-                if let Some(rejection) = &receipt.rejection {
-                    tracing::info!(reason = %rejection, "webhook event refused");
+                if let Some(user) = receipt.deauthorized_user() {
+                    layer.end_sessions_of(user).await;
                 }
-                if let Some(payload) = &receipt.payload {
-                    if let Some(user) = payload.event.deauthorized_user_id() {
-                        tracing::info!(user_id = %user, "the app was deauthorized; ending the user's sessions");
-                        layer.end_sessions_of(user.get()).await;
-                    }
-                    on_event(payload);
-                }
+                receipt.payload.as_ref().map(&on_event);
                 let response: Response = receipt.response.map(Body::from);
                 response
             }

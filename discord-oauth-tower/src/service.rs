@@ -99,11 +99,7 @@ impl<T> Shared<T> {
     /// [`Shared::apply_revocation`], then tells the other instances.
     pub(crate) async fn revoke(&self, revocation: Revocation) {
         self.apply_revocation(revocation);
-        let lifetime = self.config().session_lifetime();
-        self.driver
-            .revocations()
-            .announce(revocation, lifetime, self.now())
-            .await;
+        self.driver.announce(revocation, self.now()).await;
     }
 
     /// How long a refresh may hold its session's lock ([`Driver::refresh_lease`]).

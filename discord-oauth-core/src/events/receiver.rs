@@ -137,6 +137,18 @@ impl Receipt {
     pub fn event(&self) -> Option<&super::WebhookEvent> {
         self.payload.as_ref().map(|p| &p.event)
     }
+
+    /// The user whose sessions must end now (the app was deauthorized), logging that or
+    /// why the request was refused: what every integration does with a receipt before its
+    /// application's own handler sees the payload.
+    pub fn deauthorized_user(&self) -> Option<u64> {
+        if let Some(rejection) = &self.rejection {
+            tracing::info!(reason = %rejection, "webhook event refused");
+        }
+        let user = self.payload.as_ref()?.event.deauthorized_user_id()?;
+        tracing::info!(user_id = %user, "the app was deauthorized; ending the user's sessions");
+        Some(user.get())
+    }
 }
 
 /// `503` with `Retry-After: 5`: what to answer instead of a [`Receipt`]'s `204` when the

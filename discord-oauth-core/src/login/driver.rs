@@ -284,9 +284,14 @@ impl Driver {
     pub async fn revoke<S: SessionIo, I: DriverIo>(&self, io: &I, session: &S, revocation: Revocation) {
         self.apply_revocation(revocation, io.now(), io.instant());
         session.forget(Some(&revocation));
-        self.revocations
-            .announce(revocation, self.config.session_lifetime(), io.now())
-            .await;
+        self.announce(revocation, io.now()).await;
+    }
+
+    /// Tells the other instances (through the ended-logins list's broadcast, if any) that the
+    /// logins `revocation` names ended.
+    pub async fn announce(&self, revocation: Revocation, now: SystemTime) {
+        let lifetime = self.config.session_lifetime();
+        self.revocations.announce(revocation, lifetime, now).await;
     }
 
     /// The answer of `GET /auth/login`: a redirect to Discord, the attempt sealed in a cookie.
