@@ -8,7 +8,9 @@ use discord_oauth_core::{AccessToken, Endpoints};
 use discord_oauth_tower::UserApi;
 use http::request::Parts;
 
-use crate::extract::{DiscordUserRejection, not_logged_in, state, wants_html};
+use discord_oauth_core::login::answer::Refusal;
+
+use crate::extract::{DiscordUserRejection, here, state};
 
 /// Calls Discord's API with the logged-in user's token, through the layer's one driver: the
 /// invalid-request budget, the token's rate limits (waiting up to the configured bound) and
@@ -93,32 +95,27 @@ impl DiscordClient {
     }
 }
 
-fn extract(parts: &Parts) -> Result<Option<DiscordClient>, DiscordUserRejection> {
+fn client(parts: &Parts, tokens: &discord_oauth_core::TokenSet) -> Result<DiscordClient, DiscordUserRejection> {
+    let (here, html) = here(parts);
     let auth = state(parts)?;
-    let Some(session) = auth.session() else {
-        return Ok(None);
-    };
-    let Some(tokens) = &session.tokens else {
-        return Err(DiscordUserRejection::NoToken);
-    };
-    let api = auth.user_api().ok_or(DiscordUserRejection::MissingLayer)?;
-    let here = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    Ok(Some(DiscordClient {
+    let api = auth.user_api().ok_or(DiscordUserRejection(Refusal::Misconfigured {
+        message: "DiscordClient needs the login layer's user API (a state built for tests has none)",
+    }))?;
+    Ok(DiscordClient {
         api: api.clone(),
         token: tokens.access_token.clone(),
         login_url: auth.login_url(here),
-        html: wants_html(parts),
-    }))
+        html,
+    })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for DiscordClient {
     type Rejection = DiscordUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        match extract(parts)? {
-            Some(client) => Ok(client),
-            None => Err(not_logged_in(parts, state(parts)?)),
-        }
+        let (here, html) = here(parts);
+        let tokens = state(parts)?.require_tokens(here, html).map_err(DiscordUserRejection)?;
+        client(parts, tokens)
     }
 }
 
@@ -127,9 +124,9 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for DiscordClient {
 
     /// `None` when nobody is logged in or the session keeps no token.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
-        match extract(parts) {
-            Err(DiscordUserRejection::NoToken) => Ok(None),
-            other => other,
+        match state(parts)?.optional_tokens().map_err(DiscordUserRejection)? {
+            Some(tokens) => client(parts, tokens).map(Some),
+            None => Ok(None),
         }
     }
 }

@@ -42,6 +42,7 @@ use std::time::Duration;
 use discord_oauth_core::bounded::{IndexLimits, KeyIndex};
 use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
+use discord_oauth_core::login::driver::Attached;
 use http::header::{CACHE_CONTROL, COOKIE, Entry, SET_COOKIE};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceExt as _};
@@ -205,7 +206,11 @@ impl<F, S, St, T: crate::Transport> FastPath<F, S, St, T> {
             SessionStatus::Valid => Some((
                 id,
                 expiry,
-                AuthState::authenticated(auth, Arc::clone(&shared.login_path), shared.user_api()),
+                AuthState::new(
+                    Attached::Authenticated(auth),
+                    Arc::clone(&shared.login_path),
+                    Some(shared.user_api()),
+                ),
             )),
             SessionStatus::NeedsRefresh | SessionStatus::Ended => None,
         }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use discord_oauth_core::login::answer::{Refusal, wants_html};
-use discord_oauth_core::login::driver::Subject;
 use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
 use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
 use http::{Request, Response, StatusCode};
@@ -159,11 +158,7 @@ async fn check<T: Transport>(
     state: &AuthState,
     here: &str,
 ) -> Result<(), Refusal> {
-    let subject = match state.session() {
-        _ if state.is_store_unavailable() => Subject::Unavailable,
-        Some(session) => Subject::User(session),
-        None => Subject::Anonymous { here },
-    };
+    let subject = state.subject(here);
     let shared = layer.shared.as_ref();
     shared
         .driver

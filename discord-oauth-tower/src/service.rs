@@ -291,7 +291,7 @@ async fn attach<T: Transport>(
 ) -> Result<(AuthState, Option<Arc<CachedSession>>), Response<String>> {
     let login_path = Arc::clone(&shared.login_path);
     let Some(id) = session.id() else {
-        return Ok((AuthState::anonymous(login_path), None));
+        return Ok((AuthState::new(Attached::Anonymous, login_path, None), None));
     };
     // A logout or refresh that starts after this read bumps the epoch: what this request read
     // is then not cached.
@@ -303,19 +303,21 @@ async fn attach<T: Transport>(
         .attach(&shared.io, &io, cached.as_ref().map(|e| Arc::clone(&e.auth)))
         .await?;
     let auth = match decided {
-        Attached::Anonymous => return Ok((AuthState::anonymous(login_path), None)),
-        Attached::Unavailable => return Ok((AuthState::unavailable(login_path), None)),
+        decided @ (Attached::Anonymous | Attached::Unavailable) => {
+            return Ok((AuthState::new(decided, login_path, None), None));
+        }
         Attached::Authenticated(auth) => auth,
         Attached::NeedsRefresh(stale) => match refresh(shared, session, id, stale).await? {
             Some(fresh) => fresh,
-            None => return Ok((AuthState::anonymous(login_path), None)),
+            None => return Ok((AuthState::new(Attached::Anonymous, login_path, None), None)),
         },
     };
     let cached = match cached {
         Some(e) if Arc::ptr_eq(&e.auth, &auth) => Some(e),
         _ => shared.cache.insert(id, Arc::clone(&auth), epoch),
     };
-    Ok((AuthState::authenticated(auth, login_path, shared.user_api()), cached))
+    let state = AuthState::new(Attached::Authenticated(auth), login_path, Some(shared.user_api()));
+    Ok((state, cached))
 }
 
 /// Refreshes the session's tokens, once per session at a time: concurrent requests (on this

@@ -249,9 +249,20 @@ pub enum Refusal {
     NotFound,
     /// Discord answered an API call with something unexpected: `502` JSON.
     BadGateway,
+    /// The integration is set up wrong (its middleware is missing on this route): `500`
+    /// plain text with `message`, logged as an error.
+    Misconfigured {
+        /// What to fix.
+        message: &'static str,
+    },
 }
 
 impl Refusal {
+    /// The status of [`Refusal::answer`].
+    pub fn status(&self) -> StatusCode {
+        self.answer("/").status()
+    }
+
     /// The answer; `back` is the link on HTML pages.
     pub fn answer(&self, back: &str) -> Response<String> {
         let json = |status: StatusCode, body: serde_json::Value| {
@@ -313,6 +324,13 @@ impl Refusal {
                 StatusCode::BAD_GATEWAY,
                 serde_json::json!({ "error": "bad_gateway", "message": "Discord answered unexpectedly; try again later." }),
             ),
+            Refusal::Misconfigured { message } => {
+                tracing::error!("{message}");
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("Internal Server Error: {message}"),
+                )
+            }
         };
         r.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

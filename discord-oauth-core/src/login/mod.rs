@@ -33,6 +33,7 @@ pub mod flow;
 pub mod outbound;
 pub mod pending_cookie;
 pub mod revocation;
+pub mod visitor;
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
