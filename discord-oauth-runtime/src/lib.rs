@@ -30,6 +30,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod locks;
 mod outbound;
 #[cfg(feature = "key-rotation")]
 pub mod rotation;

@@ -16,13 +16,12 @@
 //! [`crate::DiscordOAuthLayerBuilder::refresh_lock`]), which is longer than a refresh can
 //! take, so a crashed holder blocks a session's refresh for at most one lease.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use discord_oauth_runtime::locks::{KeyedGuard, KeyedLocks};
 use tower_sessions::session::Id;
 
 /// A boxed, sendable future.
@@ -104,9 +103,7 @@ impl Drop for RefreshGuard {
 /// in progress, removed when nobody waits for it any more. Waiters queue in order; the
 /// lease does not apply (a holder in this process always finishes or is dropped).
 #[derive(Clone, Default)]
-pub struct LocalRefreshLock {
-    locks: Arc<Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>>,
-}
+pub struct LocalRefreshLock(KeyedLocks<Id>);
 
 impl fmt::Debug for LocalRefreshLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -117,33 +114,24 @@ impl fmt::Debug for LocalRefreshLock {
 }
 
 impl LocalRefreshLock {
-    /// A lock table with no sessions.
+    /// An empty lock set.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Sessions with a lock held or waited for.
+    /// How many sessions are locked or waited for.
     pub fn len(&self) -> usize {
-        self.locks.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.0.len()
     }
 
-    /// `true` if no session's lock is held.
+    /// `true` if no session is locked or waited for.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
 
-    /// Takes the lock of `session` (no lease: see the type docs).
+    /// Waits for `session`'s lock.
     pub async fn lock(&self, session: Id) -> LocalGuard {
-        let mutex = {
-            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-            Arc::clone(locks.entry(session).or_default())
-        };
-        let guard = mutex.lock_owned().await;
-        LocalGuard {
-            guard: Some(guard),
-            locks: Arc::clone(&self.locks),
-            session,
-        }
+        self.0.lock(session).await
     }
 }
 
@@ -153,30 +141,8 @@ impl RefreshLock for LocalRefreshLock {
     }
 }
 
-/// A held [`LocalRefreshLock`]; released on drop.
-pub struct LocalGuard {
-    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-    locks: Arc<Mutex<HashMap<Id, Arc<tokio::sync::Mutex<()>>>>>,
-    session: Id,
-}
-
-impl fmt::Debug for LocalGuard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalGuard").finish_non_exhaustive()
-    }
-}
-
-impl Drop for LocalGuard {
-    fn drop(&mut self) {
-        drop(self.guard.take());
-        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-        // Only the table holds the mutex: nobody waits for it. (Waiters clone it under this
-        // same table lock, so the check cannot race with a new waiter.)
-        if locks.get(&self.session).is_some_and(|m| Arc::strong_count(m) == 1) {
-            locks.remove(&self.session);
-        }
-    }
-}
+/// A held [`LocalRefreshLock`] lock; dropping it releases the lock.
+pub type LocalGuard = KeyedGuard<Id>;
 
 impl HeldLock for LocalGuard {
     fn release(self: Box<Self>) -> LockFuture<'static, ()> {
@@ -361,6 +327,7 @@ mod redis {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
