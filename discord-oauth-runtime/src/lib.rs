@@ -34,6 +34,7 @@ pub mod locks;
 mod outbound;
 #[cfg(feature = "key-rotation")]
 pub mod rotation;
+pub mod store;
 pub mod transport;
 
 use std::fmt;

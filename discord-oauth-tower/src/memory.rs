@@ -7,7 +7,8 @@
 //! - **Bounded** in sessions ([`MemoryStore::DEFAULT_CAPACITY`], 100,000) and in bytes
 //!   ([`MemoryStore::DEFAULT_MAX_BYTES`], 256 MiB, each record weighed as its JSON); when a
 //!   bound is reached, expired records go first, then the ones closest to expiry (the least
-//!   recently active: sessions expire after a time without activity), in O(log n).
+//!   recently active: sessions expire after a time without activity), in O(log n)
+//!   (`discord_oauth_runtime::store::SessionMap`, the actix-web integration's store too).
 //! - **Expired records are dropped** as new ones arrive, and never loaded.
 //! - **A deleted session stays deleted**: `save` only updates a record that exists (new
 //!   sessions go through `create`), so a request that read a session before a logout cannot
@@ -17,12 +18,10 @@
 //! their own sealed cookies, see `discord_oauth_core::login::pending_cookie`): the store holds
 //! only logged-in sessions and whatever your own handlers store.
 
-use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
-use discord_oauth_core::bounded::ExpiringMap;
+use discord_oauth_runtime::store::SessionMap;
 use tower_sessions::cookie::time::OffsetDateTime;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
@@ -36,107 +35,67 @@ use tower_sessions::session_store::{self, SessionStore};
 /// let small = MemoryStore::with_limits(1_000, 4 << 20); // 1,000 sessions, 4 MiB
 /// # let _ = (store, small);
 /// ```
-#[derive(Clone)]
-pub struct MemoryStore {
-    sessions: Arc<Mutex<ExpiringMap<i128, Record>>>,
-    capacity: usize,
-    max_bytes: usize,
-}
-
-impl fmt::Debug for MemoryStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (len, bytes) = self.usage();
-        f.debug_struct("MemoryStore")
-            .field("sessions", &len)
-            .field("bytes", &bytes)
-            .field("capacity", &self.capacity)
-            .field("max_bytes", &self.max_bytes)
-            .finish()
-    }
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        Self::with_limits(Self::DEFAULT_CAPACITY, Self::DEFAULT_MAX_BYTES)
-    }
-}
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore(SessionMap<i128, Record>);
 
 impl MemoryStore {
     /// How many sessions a [`MemoryStore::default`] holds at most.
-    pub const DEFAULT_CAPACITY: usize = 100_000;
+    pub const DEFAULT_CAPACITY: usize = SessionMap::<i128, Record>::DEFAULT_CAPACITY;
     /// How many bytes of session records (as JSON) a [`MemoryStore::default`] holds at most.
-    pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
+    pub const DEFAULT_MAX_BYTES: usize = SessionMap::<i128, Record>::DEFAULT_MAX_BYTES;
 
     /// A store of at most `capacity` sessions (at least 1) and `max_bytes` bytes of records.
     pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
-        Self {
-            sessions: Arc::new(Mutex::new(ExpiringMap::new(capacity, max_bytes))),
-            capacity,
-            max_bytes,
-        }
+        Self(SessionMap::with_limits(capacity, max_bytes))
     }
 
-    /// Sessions held (expired ones until room is made) and their bytes.
+    /// How many sessions it holds, and how many bytes they weigh.
     pub fn usage(&self) -> (usize, usize) {
-        let map = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        (map.len(), map.bytes())
+        (self.0.len(), self.0.bytes())
     }
 
-    /// Sessions held.
+    /// How many sessions it holds (expired ones not yet dropped included).
     pub fn len(&self) -> usize {
-        self.usage().0
+        self.0.len()
     }
 
-    /// `true` if no session is held.
+    /// `true` if it holds no session.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
+}
 
-    fn put(map: &mut ExpiringMap<i128, Record>, record: Record) -> session_store::Result<()> {
-        let bytes = serde_json::to_vec(&record)
-            .map_err(|e| session_store::Error::Encode(e.to_string()))?
-            .len();
-        let now = Instant::now();
-        let left = Duration::try_from(record.expiry_date - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO);
-        let until = now.checked_add(left).unwrap_or(now);
-        // A record over the whole byte bound is not kept: its session reads as logged out.
-        map.put(record.id.0, record, bytes, until, now);
-        Ok(())
-    }
+/// A record's weight (its JSON) and time left.
+fn weigh(record: &Record) -> session_store::Result<(usize, Duration)> {
+    let bytes = serde_json::to_vec(record).map_err(|e| session_store::Error::Encode(e.to_string()))?;
+    let left = Duration::try_from(record.expiry_date - OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO);
+    Ok((bytes.len(), left))
 }
 
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
-        let mut map = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        while map.contains(&record.id.0, Instant::now()) {
-            record.id = Id::default();
-        }
-        Self::put(&mut map, record.clone())
+        let (bytes, ttl) = weigh(record)?;
+        let stored = |id: &i128| Record {
+            id: Id(*id),
+            ..record.clone()
+        };
+        record.id = Id(self.0.insert_new(|| Id::default().0, stored, bytes, ttl));
+        Ok(())
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let mut map = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        // Only an existing session is updated: one deleted meanwhile (a logout) stays deleted.
-        if map.contains(&record.id.0, Instant::now()) {
-            Self::put(&mut map, record.clone())?;
-        }
+        let (bytes, ttl) = weigh(record)?;
+        self.0.replace(record.id.0, record.clone(), bytes, ttl);
         Ok(())
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let map = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(map
-            .get(&id.0, Instant::now())
-            .filter(|r| r.expiry_date > OffsetDateTime::now_utc())
-            .cloned())
+        Ok(self.0.get(&id.0).filter(|r| r.expiry_date > OffsetDateTime::now_utc()))
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&id.0);
+        self.0.remove(&id.0);
         Ok(())
     }
 }
