@@ -45,6 +45,7 @@ use http::{Response, StatusCode};
 use serde::Deserialize;
 
 use super::answer;
+use super::serve::{Clock, DEFAULT_TIMEOUT};
 use super::{
     AuthorizeSuccess, PAYLOAD_HEADER, ProxyAuth, ProxyPayload, ProxyRejection, RateLimitedBody, RefreshProofError,
     RefreshSuccess, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebsocketClaims, WebsocketTokenError, WebsocketTokenSigner,
@@ -52,7 +53,7 @@ use super::{
 };
 use crate::api::{self, User};
 use crate::login::flow::{Flow, Step};
-use crate::login::outbound::NotSent;
+use crate::login::outbound::{DEFAULT_MAX_CONCURRENT_REQUESTS, NotSent};
 use crate::response::ApiCall;
 use crate::{
     AuthorizationCode, AuthorizationGrant, Client, CodeExchange, Endpoints, OAuthErrorCode, RefreshExchange,
@@ -98,6 +99,9 @@ pub struct EmbeddedConfig {
     default_scopes: Scopes,
     refresh_proxy: Option<ProxyAuth>,
     refresh_proof_max_age: Duration,
+    timeout: Duration,
+    max_concurrent_requests: usize,
+    pub(super) clock: Option<Clock>,
 }
 
 impl fmt::Debug for EmbeddedConfig {
@@ -108,6 +112,9 @@ impl fmt::Debug for EmbeddedConfig {
             .field("default_scopes", &self.default_scopes)
             .field("refresh_proxy", &self.refresh_proxy.is_some())
             .field("refresh_proof_max_age", &self.refresh_proof_max_age)
+            .field("timeout", &self.timeout)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("clock_replaced", &self.clock.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -124,7 +131,45 @@ impl EmbeddedConfig {
             default_scopes: Scopes::new().with(Scope::Identify),
             refresh_proxy: None,
             refresh_proof_max_age: DEFAULT_REFRESH_PROOF_MAX_AGE,
+            timeout: DEFAULT_TIMEOUT,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            clock: None,
         }
+    }
+
+    /// At most this many requests served at a time may talk to Discord (default
+    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`], at least 1): a token or refresh request arriving
+    /// while every slot is taken is answered `503` with `Retry-After: 1` and nothing is sent.
+    /// The integration's backend keeps one bound for all its clones (and workers).
+    #[must_use]
+    pub fn with_max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max.max(1);
+        self
+    }
+
+    /// The bound on requests to Discord served at a time.
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.max_concurrent_requests
+    }
+
+    /// The time limit for one request to Discord (default [`DEFAULT_TIMEOUT`], 10 s).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The time limit for one request to Discord.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Replaces the integration's wall clock (token lifetimes, websocket token times, the
+    /// breaker): for tests and clock-skew drills.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Also accepts Discord's proxy signature (checked with `auth`, its instance check
@@ -640,6 +685,8 @@ impl fmt::Display for WebsocketRejection {
         }
     }
 }
+
+impl std::error::Error for WebsocketRejection {}
 
 impl WebsocketRejection {
     /// `401` JSON (`missing_token` or `invalid_token`) with `WWW-Authenticate: Bearer`, the
