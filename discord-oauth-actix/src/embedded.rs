@@ -44,7 +44,7 @@
 //! SDK's `DISCORD_AUTHORIZE_SUCCESS` shape, `400`/`413`/`415` JSON for bad requests, `429`
 //! with Discord's `retry_after` (never retried here), `502` when Discord fails, `401` for a
 //! missing or bad websocket token (before any upgrade), `401`/`403` from the proxy check.
-//! Extractors refuse with an `actix_web::Error` that renders that answer (its cause is the
+//! Extractors refuse with an `Error` that renders that answer (its cause is the
 //! core's [`WebsocketRejection`](discord_oauth_core::embedded::WebsocketRejection) or
 //! [`ProxyRejection`](discord_oauth_core::embedded::ProxyRejection)); when what they need is
 //! not registered with `app_data`, with an opaque, logged `500`.
@@ -72,15 +72,11 @@
 use std::future::{Ready, ready};
 use std::{fmt, pin::Pin, sync::Arc, task::Context, time::SystemTime};
 
-use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::error::InternalError;
 use actix_web::http::header::{AUTHORIZATION, HeaderValue};
-use actix_web::middleware::Next;
-use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, web};
-use discord_oauth_core::embedded::{
-    EmbeddedConfig, EmbeddedIo, Endpoint, Outgoing, ProxyPayload, Rejection, Sending, WebsocketClaims,
-};
+use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest, HttpResponse, error::InternalError, web};
+use actix_web::{body::EitherBody, body::MessageBody, middleware::Next};
+use discord_oauth_core::embedded::{self as activity, EmbeddedConfig, Endpoint, Outgoing, ProxyPayload, Rejection};
 pub use discord_oauth_core::embedded::{ProxyCheck, WebsocketAuth};
 use futures_util::{Stream as _, future::LocalBoxFuture};
 
@@ -129,7 +125,7 @@ impl EmbeddedBackend {
     }
 }
 
-impl EmbeddedIo for Inner {
+impl activity::EmbeddedIo for Inner {
     type Slot<'a> = OutboundSlot<'a>;
     type Error = TransportError;
 
@@ -137,10 +133,8 @@ impl EmbeddedIo for Inner {
         self.2.admit(now)
     }
 
-    fn send(&self, slot: &Self::Slot<'_>, out: Outgoing<'_>) -> impl Sending<TransportError> {
-        let transport = self.1.as_ref();
-        self.2
-            .send_admitted(slot, transport, out.request, out.timeout, out.clock)
+    fn send(&self, slot: &Self::Slot<'_>, out: Outgoing<'_>) -> impl activity::Sending<TransportError> {
+        Outbound::send_admitted(&self.2, slot, &*self.1, out.request, out.timeout, out.clock)
     }
 }
 
@@ -151,14 +145,14 @@ fn registered<T: Clone + 'static>(req: &HttpRequest) -> Option<T> {
 }
 
 /// What is missing from `app_data`: an opaque `500`, logged.
-fn missing(what: &'static str) -> actix_web::Error {
+fn missing(what: &'static str) -> Error {
     tracing::error!("missing {what}: register it with `App::app_data`");
     let answer = convert::response(discord_oauth_core::login::answer::internal_error());
     InternalError::from_response(what, answer).into()
 }
 
 /// A refusal of the core, answered as the core renders it.
-fn rejected(rejection: impl Rejection + fmt::Debug) -> actix_web::Error {
+fn rejected(rejection: impl Rejection + fmt::Debug) -> Error {
     let answer = convert::response(rejection.answer());
     InternalError::from_response(rejection, answer).into()
 }
@@ -201,10 +195,10 @@ pub async fn refresh(req: HttpRequest, payload: web::Payload) -> HttpResponse {
 /// }
 /// ```
 #[derive(Debug, Clone)]
-pub struct WebsocketUser(pub WebsocketClaims);
+pub struct WebsocketUser(pub activity::WebsocketClaims);
 
 impl FromRequest for WebsocketUser {
-    type Error = actix_web::Error;
+    type Error = Error;
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
@@ -222,10 +216,7 @@ impl FromRequest for WebsocketUser {
 /// signature (`401` JSON with a `reason`) or failing the instance check (`403` JSON), checked
 /// with the [`ProxyCheck`] registered with `app_data`, and puts the [`ProxyPayload`] into the
 /// request extensions for handlers ([`DiscordProxy`]).
-pub async fn require_discord_proxy(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+pub async fn require_discord_proxy<B: MessageBody>(mut req: ServiceRequest, next: Next<B>) -> Guarded<B> {
     match req.extract::<DiscordProxy>().await {
         Ok(DiscordProxy(payload)) => req.extensions_mut().insert(payload),
         Err(refused) => return Ok(req.error_response(refused).map_into_right_body()),
@@ -233,13 +224,16 @@ pub async fn require_discord_proxy(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
+/// The answer of [`require_discord_proxy`]: the service's, or the refusal.
+pub type Guarded<B> = Result<ServiceResponse<EitherBody<B>>, Error>;
+
 /// The verified proxy payload of the request: taken from [`require_discord_proxy`] if it ran,
 /// else verified here with the [`ProxyCheck`] registered with `app_data`.
 #[derive(Debug, Clone)]
 pub struct DiscordProxy(pub ProxyPayload);
 
 impl FromRequest for DiscordProxy {
-    type Error = actix_web::Error;
+    type Error = Error;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {

@@ -60,9 +60,8 @@ use std::{pin::Pin, sync::Arc, task::Context, time::SystemTime};
 
 use axum::body::{Body, HttpBody as _};
 use axum::extract::{FromRef, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::{http::request::Parts, middleware::Next};
 pub use discord_oauth_core::embedded::{DEFAULT_TIMEOUT, ProxyCheck, WebsocketAuth};
 use discord_oauth_core::embedded::{
     EmbeddedConfig, EmbeddedIo, Endpoint, Outgoing, ProxyPayload, ProxyRejection, Rejection, Sending, WebsocketClaims,

@@ -62,7 +62,8 @@ pub use proxy::{
     TIMESTAMP_HEADER, sign_proxy_payload,
 };
 pub use serve::{
-    Clock, DEFAULT_TIMEOUT, EmbeddedIo, EmbeddedRequest, Endpoint, Outgoing, ProxyCheck, Rejection, Sending,
+    Clock, DEFAULT_TIMEOUT, EmbeddedIo, EmbeddedRequest, Endpoint, MAX_WEBSOCKET_FRAME_BYTES,
+    MAX_WEBSOCKET_MESSAGE_BYTES, MAX_WEBSOCKET_WRITE_BUFFER_BYTES, Outgoing, ProxyCheck, Rejection, Sending,
     WebsocketAuth,
 };
 

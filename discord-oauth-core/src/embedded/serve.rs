@@ -43,6 +43,18 @@ pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 /// The default per-request time limit towards Discord (10 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest WebSocket message an Activity's socket should read (64 KiB, all frames of a
+/// fragmented message together): give it to the framework's WebSocket upgrade (axum's
+/// `WebSocketUpgrade::max_message_size`, actix's `ws::Codec::max_size`). A larger one closes
+/// that connection; nothing larger is buffered.
+pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 64 * 1024;
+/// The largest single WebSocket frame an Activity's socket should read (64 KiB): a frame
+/// header announcing more closes the connection before its payload is buffered.
+pub const MAX_WEBSOCKET_FRAME_BYTES: usize = 64 * 1024;
+/// The most bytes of outgoing messages to buffer for one slow client before its connection
+/// is closed (256 KiB).
+pub const MAX_WEBSOCKET_WRITE_BUFFER_BYTES: usize = 256 * 1024;
+
 /// The time: `clock` when one was set, else the integration's `wall` clock.
 fn now_of(clock: Option<&Clock>, wall: fn() -> SystemTime) -> SystemTime {
     clock.map_or_else(wall, |clock| clock())
@@ -518,5 +530,183 @@ mod tests {
         let a = EmbeddedRequest::unreadable();
         assert_eq!(a.status(), 400);
         assert!(a.body().contains("invalid_request"));
+    }
+
+    /// Discord played by a script, with a bound of `slots` requests at a time.
+    struct Scripted {
+        answers: std::sync::Mutex<Vec<(u16, &'static str)>>,
+        sent: std::sync::Mutex<Vec<String>>,
+        slots: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Scripted {
+        fn new(slots: usize, answers: &[(u16, &'static str)]) -> Self {
+            Self {
+                answers: std::sync::Mutex::new(answers.iter().rev().copied().collect()),
+                sent: std::sync::Mutex::default(),
+                slots: std::sync::atomic::AtomicUsize::new(slots),
+            }
+        }
+    }
+
+    impl EmbeddedIo for Scripted {
+        type Slot<'a> = ();
+        type Error = &'static str;
+
+        fn admit(&self, _now: SystemTime) -> Result<(), NotSent> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let free = self.slots.load(SeqCst);
+            if free == 0 {
+                return Err(NotSent::Busy);
+            }
+            self.slots.store(free - 1, SeqCst);
+            Ok(())
+        }
+
+        fn send(&self, _slot: &Self::Slot<'_>, out: Outgoing<'_>) -> impl Sending<&'static str> {
+            assert_eq!(out.timeout, DEFAULT_TIMEOUT);
+            assert_eq!((out.clock)(), at(), "the configuration's clock");
+            self.sent.lock().unwrap().push(out.request.uri().path().to_owned());
+            let answer = self.answers.lock().unwrap().pop();
+            std::future::ready(answer.ok_or("unreachable").map(|(status, body)| {
+                let r = http::Response::builder().status(status);
+                r.header("content-type", "application/json").body(body.into()).unwrap()
+            }))
+        }
+    }
+
+    const T0: u64 = 1_700_000_000;
+
+    fn at() -> SystemTime {
+        std::time::UNIX_EPOCH + Duration::from_secs(T0)
+    }
+
+    fn config() -> EmbeddedConfig {
+        use crate::embedded::{WebsocketKey, WebsocketTokenSigner};
+        let client = crate::Client::new(
+            crate::ClientId::new("1100000000000000001".into()),
+            Some(crate::ClientSecret::new("s".into())),
+            crate::RedirectUrl::new("http://127.0.0.1/unused".into()).unwrap(),
+        );
+        let key = || WebsocketKey::new("k1", vec![7; 32]).unwrap();
+        let signer = WebsocketTokenSigner::new(key(), "activity").unwrap();
+        let verifier = WebsocketTokenVerifier::new([key()], "activity").unwrap();
+        EmbeddedConfig::new(client, signer, verifier).with_clock(Arc::new(at))
+    }
+
+    fn never() -> SystemTime {
+        unreachable!("a clock was set: the wall clock is never read")
+    }
+
+    /// Serves `chunks` as the body of a JSON request to `endpoint`.
+    fn serve(io: &Scripted, endpoint: Endpoint, chunks: Vec<Result<&'static str, ()>>) -> Response<String> {
+        let head = head(&[("content-type", "application/json")]);
+        let mut chunks = chunks.into_iter();
+        let poll_body = |_: &mut Context<'_>| Poll::Ready(chunks.next());
+        block_on(config().serve(endpoint, head, poll_body, io, never))
+    }
+
+    const TOKENS: &str =
+        r#"{"access_token":"a","token_type":"Bearer","expires_in":60,"refresh_token":"r","scope":"identify"}"#;
+    const USER: &str = r#"{"id":"42","username":"x","discriminator":"0"}"#;
+
+    #[test]
+    fn a_body_in_chunks_is_served_in_one_slot() {
+        let io = Scripted::new(1, &[(200, TOKENS), (200, USER)]);
+        let answer = serve(&io, Endpoint::Token, vec![Ok(r#"{"co"#), Ok(r#"de":"c"}"#)]);
+        assert_eq!(answer.status(), 200, "{}", answer.body());
+        assert_eq!(
+            *io.sent.lock().unwrap(),
+            ["/api/v10/oauth2/token", "/api/v10/users/@me"]
+        );
+        let v: serde_json::Value = serde_json::from_str(answer.body()).unwrap();
+        assert_eq!(v["expires_in"], 60);
+        let claims = config()
+            .verifier()
+            .verify(v["websocket_token"].as_str().unwrap(), at())
+            .unwrap();
+        assert_eq!(claims.iat, T0);
+    }
+
+    #[test]
+    fn refusals_take_no_slot_and_send_nothing() {
+        let io = Scripted::new(0, &[]);
+        // a body that breaks off, one over the limit (the rest is never read), a bad body, and
+        // a refresh without proof: each answered before admission
+        let broken = serve(&io, Endpoint::Token, vec![Ok("{"), Err(())]);
+        assert_eq!(broken.status(), 400);
+        assert!(broken.body().contains("could not be read"));
+        let big: &'static str = Box::leak("x".repeat(MAX_BODY_BYTES).into_boxed_str());
+        let mut chunks = vec![Ok(big), Ok("xx")];
+        chunks.extend(std::iter::repeat_with(|| Err(())).take(3));
+        assert_eq!(serve(&io, Endpoint::Token, chunks).status(), 413);
+        assert_eq!(serve(&io, Endpoint::Token, vec![Ok("{}")]).status(), 400);
+        let no_proof = serve(&io, Endpoint::Refresh, vec![Ok(r#"{"refresh_token":"r"}"#)]);
+        assert_eq!(no_proof.status(), 401);
+        // a valid request finds no free slot: 503 busy, nothing sent
+        let busy = serve(&io, Endpoint::Token, vec![Ok(r#"{"code":"c"}"#)]);
+        assert_eq!(
+            (busy.status().as_u16(), busy.headers()["retry-after"].to_str().unwrap()),
+            (503, "1")
+        );
+        assert!(busy.body().contains("\"busy\""));
+        assert!(io.sent.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_checks_use_their_clock_else_the_wall_clock() {
+        let config = config();
+        let token = config
+            .signer()
+            .sign(crate::Snowflake::from(42), &crate::Scopes::parse("identify"), at());
+        let query = format!("token={token}");
+        let auth = config.websocket_auth();
+        assert!(auth.verify_request(None, Some(&query), never).is_ok());
+        let late = || at() + Duration::from_secs(3600);
+        let wall = WebsocketAuth::new(config.verifier().clone());
+        let refused = wall.verify_request(None, Some(&query), late).unwrap_err();
+        assert_eq!(
+            refused,
+            WebsocketRejection::Invalid(crate::embedded::WebsocketTokenError::Expired)
+        );
+        assert_eq!(Rejection::answer(&refused).status(), 401);
+        assert_eq!(
+            wall.verify_request(None, Some(""), late),
+            Err(WebsocketRejection::Missing)
+        );
+        assert!(format!("{auth:?}").contains("replaced") && format!("{wall:?}").contains("wall"));
+
+        let seed = [9; 32];
+        let proxy = ProxyAuth::new(crate::embedded::ProxyVerifier::new(
+            crate::embedded::ProxyPublicKey::from_seed(&seed),
+        ));
+        let payload = ProxyPayload {
+            created_at: T0,
+            expires_at: T0 + 60,
+            fields: serde_json::Map::new(),
+        };
+        let mut signed = http::Request::get("/api/x");
+        for (name, value) in crate::embedded::sign_proxy_payload(&seed, &payload) {
+            signed = signed.header(name, value);
+        }
+        let signed = signed.body(()).unwrap().into_parts().0;
+        let check = ProxyCheck::new(proxy);
+        assert_eq!(block_on(check.check(&signed, at)), Ok(payload.clone()));
+        let expired = block_on(check.check(&signed, late)).unwrap_err();
+        assert_eq!(Rejection::answer(&expired).status(), 401);
+        let clocked = check.with_clock(Arc::new(at));
+        assert_eq!(block_on(clocked.check(&signed, never)), Ok(payload));
+        assert!(clocked.auth().verifier().verify_headers(&signed.headers, at()).is_ok());
+    }
+
+    /// A minimal executor for futures that never wait.
+    fn block_on<F: Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
     }
 }
