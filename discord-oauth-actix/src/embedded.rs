@@ -69,14 +69,13 @@
 //! Cookies inside Discord's iframe are third-party cookies: any cookie set there needs
 //! `SameSite=None; Secure; Partitioned` (see [`discord_oauth_core::embedded`]).
 
-use std::future::{Ready, ready};
-use std::{fmt, pin::Pin, sync::Arc, task::Context, time::SystemTime};
+use std::{fmt, future::Ready, future::ready, pin::Pin, sync::Arc, task::Context, time::SystemTime};
 
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::header::{AUTHORIZATION, HeaderValue};
 use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest, HttpResponse, error::InternalError, web};
 use actix_web::{body::EitherBody, body::MessageBody, middleware::Next};
-use discord_oauth_core::embedded::{self as activity, EmbeddedConfig, Endpoint, Outgoing, ProxyPayload, Rejection};
+use discord_oauth_core::embedded::{self as activity, EmbeddedConfig, Endpoint, ProxyPayload};
 pub use discord_oauth_core::embedded::{ProxyCheck, WebsocketAuth};
 use futures_util::{Stream as _, future::LocalBoxFuture};
 
@@ -133,7 +132,7 @@ impl activity::EmbeddedIo for Inner {
         self.2.admit(now)
     }
 
-    fn send(&self, slot: &Self::Slot<'_>, out: Outgoing<'_>) -> impl activity::Sending<TransportError> {
+    fn send(&self, slot: &Self::Slot<'_>, out: activity::Outgoing<'_>) -> impl activity::Sending<TransportError> {
         Outbound::send_admitted(&self.2, slot, &*self.1, out.request, out.timeout, out.clock)
     }
 }
@@ -147,14 +146,12 @@ fn registered<T: Clone + 'static>(req: &HttpRequest) -> Option<T> {
 /// What is missing from `app_data`: an opaque `500`, logged.
 fn missing(what: &'static str) -> Error {
     tracing::error!("missing {what}: register it with `App::app_data`");
-    let answer = convert::response(discord_oauth_core::login::answer::internal_error());
-    InternalError::from_response(what, answer).into()
+    refused(discord_oauth_core::login::answer::internal_error(), what)
 }
 
-/// A refusal of the core, answered as the core renders it.
-fn rejected(rejection: impl Rejection + fmt::Debug) -> Error {
-    let answer = convert::response(rejection.answer());
-    InternalError::from_response(rejection, answer).into()
+/// An error that answers `answer` (the core's), with its `cause` for logs and error handlers.
+fn refused(answer: http::Response<String>, cause: impl fmt::Debug + fmt::Display + 'static) -> Error {
+    InternalError::from_response(cause, convert::response(answer)).into()
 }
 
 async fn serve(endpoint: Endpoint, req: HttpRequest, mut payload: web::Payload) -> HttpResponse {
@@ -208,7 +205,7 @@ impl FromRequest for WebsocketUser {
         };
         let authorization = req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes);
         let claims = auth.verify_request(authorization, Some(req.query_string()), SystemTime::now);
-        ready(claims.map(WebsocketUser).map_err(rejected))
+        ready(claims.map(WebsocketUser).map_err(|r| refused(r.answer(), r)))
     }
 }
 
@@ -242,6 +239,6 @@ impl FromRequest for DiscordProxy {
         }
         let check = registered::<ProxyCheck>(req).ok_or_else(|| missing("ProxyCheck"));
         let checked = check.map(|check| check.check(&convert::request_parts(req), SystemTime::now));
-        Box::pin(async move { checked?.await.map(DiscordProxy).map_err(rejected) })
+        Box::pin(async move { checked?.await.map(DiscordProxy).map_err(|r| refused(r.answer(), r)) })
     }
 }

@@ -58,15 +58,10 @@
 
 use std::{pin::Pin, sync::Arc, task::Context, time::SystemTime};
 
-use axum::body::{Body, HttpBody as _};
-use axum::extract::{FromRef, FromRequestParts, Request, State};
-use axum::response::{IntoResponse, Response};
-use axum::{http::request::Parts, middleware::Next};
+use axum::{body::Body, body::HttpBody as _, http::request::Parts, middleware::Next, response::IntoResponse};
+use axum::{extract::FromRef, extract::FromRequestParts, extract::Request, extract::State, response::Response};
+use discord_oauth_core::embedded::{self as activity, EmbeddedConfig, Endpoint, ProxyPayload, Rejection};
 pub use discord_oauth_core::embedded::{DEFAULT_TIMEOUT, ProxyCheck, WebsocketAuth};
-use discord_oauth_core::embedded::{
-    EmbeddedConfig, EmbeddedIo, Endpoint, Outgoing, ProxyPayload, ProxyRejection, Rejection, Sending, WebsocketClaims,
-    WebsocketRejection,
-};
 use discord_oauth_tower::{Outbound, OutboundSlot, Transport, TransportError};
 
 /// The state of the endpoints: the [`EmbeddedConfig`], a transport, and the bound on
@@ -93,7 +88,7 @@ impl<T: Transport> EmbeddedBackend<T> {
 }
 
 /// The backend's bound on requests to Discord and its transport, for [`EmbeddedConfig::serve`].
-impl<T: Transport> EmbeddedIo for EmbeddedBackend<T> {
+impl<T: Transport> activity::EmbeddedIo for EmbeddedBackend<T> {
     type Slot<'a> = OutboundSlot<'a>;
     type Error = TransportError;
 
@@ -101,7 +96,7 @@ impl<T: Transport> EmbeddedIo for EmbeddedBackend<T> {
         self.2.admit(now)
     }
 
-    fn send(&self, slot: &Self::Slot<'_>, out: Outgoing<'_>) -> impl Sending<TransportError> {
+    fn send(&self, slot: &Self::Slot<'_>, out: activity::Outgoing<'_>) -> impl activity::Sending<TransportError> {
         self.2.send_admitted(slot, &self.1, out.request, out.timeout, out.clock)
     }
 }
@@ -141,10 +136,10 @@ pub async fn refresh<T: Transport>(State(backend): State<EmbeddedBackend<T>>, re
 pub struct EmbeddedRejection<R: Rejection>(pub R);
 
 /// Why [`WebsocketUser`] refused: `401` JSON with `WWW-Authenticate: Bearer`.
-pub type WebsocketUserRejection = EmbeddedRejection<WebsocketRejection>;
+pub type WebsocketUserRejection = EmbeddedRejection<activity::WebsocketRejection>;
 /// Why [`DiscordProxy`] or [`require_discord_proxy`] refused: `401` JSON with a `reason`
 /// (signature), `403` JSON (instance check).
-pub type DiscordProxyRejection = EmbeddedRejection<ProxyRejection>;
+pub type DiscordProxyRejection = EmbeddedRejection<activity::ProxyRejection>;
 
 impl<R: Rejection> IntoResponse for EmbeddedRejection<R> {
     fn into_response(self) -> Response {
@@ -171,7 +166,7 @@ impl<T: Transport> FromRef<EmbeddedBackend<T>> for WebsocketAuth {
 /// }
 /// ```
 #[derive(Debug, Clone)]
-pub struct WebsocketUser(pub WebsocketClaims);
+pub struct WebsocketUser(pub activity::WebsocketClaims);
 
 impl<S: Send + Sync> FromRequestParts<S> for WebsocketUser
 where
