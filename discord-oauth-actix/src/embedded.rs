@@ -99,28 +99,24 @@ impl fmt::Debug for EmbeddedBackend {
 }
 
 impl EmbeddedBackend {
-    /// With the default transport (reqwest + rustls).
+    /// The endpoints of `config`, talking to Discord with the default transport (reqwest +
+    /// rustls).
     #[cfg(feature = "reqwest")]
     pub fn new(config: EmbeddedConfig) -> Result<Self, crate::BuildError> {
         let transport = crate::transport::ReqwestTransport::new().map_err(|e| crate::shared::build_error(&e))?;
         Ok(Self::with_transport(config, transport))
     }
 
-    /// With a transport of your choice.
+    /// The endpoints of `config`, talking to Discord through a transport of your choice.
     pub fn with_transport(config: EmbeddedConfig, transport: impl Transport) -> Self {
         let outbound = Outbound::new(config.max_concurrent_requests());
         Self(Arc::new(Inner(config, Box::new(transport), outbound)))
     }
 
-    /// The configuration.
+    /// The configuration ([`EmbeddedConfig::websocket_auth`] is what [`WebsocketUser`] uses:
+    /// register it alone with `app_data` on an app that has no [`EmbeddedBackend`]).
     pub fn config(&self) -> &EmbeddedConfig {
         &self.0.0
-    }
-
-    /// What [`WebsocketUser`] uses (register a [`WebsocketAuth`] alone with `app_data` on an
-    /// app that has no [`EmbeddedBackend`]).
-    pub fn websocket_auth(&self) -> WebsocketAuth {
-        self.0.0.websocket_auth()
     }
 }
 
@@ -199,7 +195,7 @@ impl FromRequest for WebsocketUser {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let auth = registered::<EmbeddedBackend>(req).map(|backend| backend.websocket_auth());
+        let auth = registered::<EmbeddedBackend>(req).map(|backend| backend.0.0.websocket_auth());
         let Some(auth) = auth.or_else(|| registered::<WebsocketAuth>(req)) else {
             return ready(Err(missing("EmbeddedBackend or WebsocketAuth")));
         };

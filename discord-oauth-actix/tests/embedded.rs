@@ -178,7 +178,7 @@ async fn a_plain_app_data_backend_serves_and_refusals_carry_the_cores_rejection(
 
     // the extractor's error is an actix_web::Error rendering the core's answer
     let req = test::TestRequest::get()
-        .app_data(backend.websocket_auth())
+        .app_data(backend.config().websocket_auth())
         .to_http_request();
     let error = WebsocketUser::from_request(&req, &mut Payload::None).await.unwrap_err();
     assert!(error.to_string().contains("websocket token is required"), "{error}");
