@@ -71,16 +71,14 @@
 
 use std::{fmt, future::Ready, future::ready, pin::Pin, sync::Arc, task::Context, time::SystemTime};
 
-use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{AUTHORIZATION, HeaderValue};
 use actix_web::{Error, FromRequest, HttpMessage as _, HttpRequest, HttpResponse, error::InternalError, web};
-use actix_web::{body::EitherBody, body::MessageBody, middleware::Next};
+use actix_web::{body::EitherBody, body::MessageBody, dev::Payload, middleware::Next};
+use actix_web::{dev::ServiceRequest, dev::ServiceResponse, http::header::AUTHORIZATION, http::header::HeaderValue};
 use discord_oauth_core::embedded::{self as activity, EmbeddedConfig, Endpoint, ProxyPayload};
 pub use discord_oauth_core::embedded::{ProxyCheck, WebsocketAuth};
 use futures_util::{Stream as _, future::LocalBoxFuture};
 
-use crate::outbound::{Outbound, OutboundSlot};
-use crate::{convert, transport::Transport, transport::TransportError};
+use crate::{convert, outbound::Outbound, outbound::OutboundSlot, transport::Transport, transport::TransportError};
 
 /// The state of the endpoints: the [`EmbeddedConfig`], a transport, and the bound on
 /// requests to Discord with its global-429 breaker, shared by every worker. Register it with
@@ -111,12 +109,6 @@ impl EmbeddedBackend {
     pub fn with_transport(config: EmbeddedConfig, transport: impl Transport) -> Self {
         let outbound = Outbound::new(config.max_concurrent_requests());
         Self(Arc::new(Inner(config, Box::new(transport), outbound)))
-    }
-
-    /// The configuration ([`EmbeddedConfig::websocket_auth`] is what [`WebsocketUser`] uses:
-    /// register it alone with `app_data` on an app that has no [`EmbeddedBackend`]).
-    pub fn config(&self) -> &EmbeddedConfig {
-        &self.0.0
     }
 }
 
@@ -177,7 +169,9 @@ pub async fn refresh(req: HttpRequest, payload: web::Payload) -> HttpResponse {
 
 /// The claims of a valid `websocket_token`, from `Authorization: Bearer …` or a `token` query
 /// parameter (browsers cannot set headers on a WebSocket upgrade), checked with the
-/// registered [`EmbeddedBackend`]'s [`WebsocketAuth`], else a registered [`WebsocketAuth`].
+/// registered [`EmbeddedBackend`]'s [`WebsocketAuth`], else a registered [`WebsocketAuth`]
+/// (e.g. [`EmbeddedConfig::websocket_auth`] of your configuration, on an app that serves no
+/// endpoints).
 /// Extract it before starting the WebSocket handshake: a missing or bad token is a `401` JSON
 /// answer, and no upgrade happens.
 ///

@@ -153,6 +153,7 @@ async fn a_plain_app_data_backend_serves_and_refusals_carry_the_cores_rejection(
         Err::<http::Response<Vec<u8>>, _>(discord_oauth_actix::TransportError::Failed("offline".into()))
     };
     let backend = EmbeddedBackend::with_transport(config(), transport);
+    let config = config();
     let app = test::init_service(
         App::new()
             .app_data(backend.clone())
@@ -169,8 +170,7 @@ async fn a_plain_app_data_backend_serves_and_refusals_carry_the_cores_rejection(
     assert_eq!(resp.status(), 502, "the transport failed: Discord unreachable");
     let v: Value = serde_json::from_slice(&test::read_body(resp).await).unwrap();
     assert_eq!(v["error"], "discord_unavailable");
-    let token = backend
-        .config()
+    let token = config
         .signer()
         .sign(Snowflake::from(7), &Scopes::parse("identify"), SystemTime::now());
     let req = test::TestRequest::get().uri(&format!("/ws?token={token}")).to_request();
@@ -178,7 +178,7 @@ async fn a_plain_app_data_backend_serves_and_refusals_carry_the_cores_rejection(
 
     // the extractor's error is an actix_web::Error rendering the core's answer
     let req = test::TestRequest::get()
-        .app_data(backend.config().websocket_auth())
+        .app_data(config.websocket_auth())
         .to_http_request();
     let error = WebsocketUser::from_request(&req, &mut Payload::None).await.unwrap_err();
     assert!(error.to_string().contains("websocket token is required"), "{error}");

@@ -107,7 +107,7 @@ async fn serve<T: Transport>(endpoint: Endpoint, backend: &EmbeddedBackend<T>, r
     // Data frames as chunks; trailers as nothing.
     let poll_body = |cx: &mut Context<'_>| {
         let frame = Pin::new(&mut body).poll_frame(cx);
-        frame.map_ok(|frame| frame.into_data().unwrap_or_default()) // trailers: no data
+        frame.map_ok(|frame| frame.into_data().unwrap_or_default())
     };
     let answer = backend.0.serve(endpoint, head, poll_body, backend, SystemTime::now);
     answer.await.map(Body::from)
