@@ -2,9 +2,10 @@
 //! `authorize` code is sent to, a refresh endpoint, an extractor for the app's own
 //! `websocket_token`, and verification of Discord's proxy signatures.
 //!
-//! Everything is decided by [`discord_oauth_core::embedded`] (the flows, the JSON answers):
-//! this module reads the request, drives the flow over the transport and sends the answer, so
-//! the actix-web integration answers byte-for-byte the same.
+//! Everything is decided by [`discord_oauth_core::embedded`] (the limits, the flows, the JSON
+//! answers, the bound on requests to Discord): this module converts axum's requests and
+//! responses and carries out the IO, so the actix-web integration answers byte-for-byte the
+//! same.
 //!
 //! ```no_run
 //! use axum::routing::{get, post};
@@ -42,210 +43,81 @@
 //!   the optional activity-instance check (`403`).
 //!
 //! Requests to Discord go through a bound on concurrent requests
-//! ([`DEFAULT_MAX_CONCURRENT_REQUESTS`] by default,
-//! [`EmbeddedBackend::with_max_concurrent_requests`]) and a breaker for Discord's global rate
-//! limit, as the login layer's do: a token or refresh request arriving while every slot is
-//! taken, or while a global `429` is in effect, is answered `503` with `Retry-After` at once and
-//! nothing is sent (one slot per request served, held until its answer). Anonymous POSTs
-//! therefore never turn into more than that many requests to Discord at a time.
+//! ([`EmbeddedConfig::with_max_concurrent_requests`], default
+//! [`DEFAULT_MAX_CONCURRENT_REQUESTS`](discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS))
+//! and a breaker for Discord's global rate limit, as the login layer's do, shared by a
+//! backend's clones: a token or refresh request arriving while every slot is taken, or while a
+//! global `429` is in effect, is answered `503` with `Retry-After` at once and nothing is sent
+//! (one slot per request served, held until its answer). Anonymous POSTs therefore never turn
+//! into more than that many requests to Discord at a time. The time limit of one request
+//! ([`EmbeddedConfig::with_timeout`], default [`DEFAULT_TIMEOUT`]) and a test clock
+//! ([`EmbeddedConfig::with_clock`]) are set on the configuration too.
 //!
 //! Cookies inside Discord's iframe are third-party cookies: any cookie set there needs
 //! `SameSite=None; Secure; Partitioned` (see [`discord_oauth_core::embedded`]).
 
-use std::fmt;
-use std::future::Future;
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::{pin::Pin, sync::Arc, task::Context, time::SystemTime};
 
-use axum::body::Body;
-use axum::extract::{FromRef, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use discord_oauth_core::embedded::{
-    EmbeddedConfig, MAX_BODY_BYTES, ProxyAuth, ProxyPayload, ProxyRejection, WebsocketClaims, WebsocketRejection,
-    WebsocketTokenVerifier, answer,
-};
-use discord_oauth_core::login::flow::{Flow, FlowIo, drive};
-use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
-use discord_oauth_tower::{Clock, Outbound, OutboundSlot, Transport, TransportError};
+use axum::{body::Body, body::HttpBody as _, http::request::Parts, middleware::Next, response::IntoResponse};
+use axum::{extract::FromRef, extract::FromRequestParts, extract::Request, extract::State, response::Response};
+use discord_oauth_core::embedded::{self as activity, EmbeddedConfig, Endpoint, ProxyPayload, Rejection};
+pub use discord_oauth_core::embedded::{DEFAULT_TIMEOUT, ProxyCheck, WebsocketAuth};
+use discord_oauth_tower::{Outbound, OutboundSlot, Transport, TransportError};
 
-/// The default per-request time limit towards Discord.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The state of the embedded endpoints: the [`EmbeddedConfig`], a transport, a time limit,
-/// a clock, and the bound on requests to Discord with its global-429 breaker (shared by the
-/// clones). Cheap to clone.
-pub struct EmbeddedBackend<T> {
-    config: Arc<EmbeddedConfig>,
-    transport: T,
-    timeout: Duration,
-    clock: Clock,
-    outbound: Arc<Outbound>,
-}
-
-impl<T: Clone> Clone for EmbeddedBackend<T> {
-    fn clone(&self) -> Self {
-        Self {
-            config: Arc::clone(&self.config),
-            transport: self.transport.clone(),
-            timeout: self.timeout,
-            clock: Arc::clone(&self.clock),
-            outbound: Arc::clone(&self.outbound),
-        }
-    }
-}
-
-impl<T> fmt::Debug for EmbeddedBackend<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EmbeddedBackend")
-            .field("config", &self.config)
-            .field("timeout", &self.timeout)
-            .field("max_concurrent_requests", &self.outbound.max_concurrent())
-            .finish_non_exhaustive()
-    }
-}
+/// The state of the endpoints: the [`EmbeddedConfig`], a transport, and the bound on
+/// requests to Discord with its global-429 breaker (shared by the clones). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct EmbeddedBackend<T>(Arc<EmbeddedConfig>, T, Arc<Outbound>);
 
 impl<T: Transport> EmbeddedBackend<T> {
     /// The endpoints of `config`, talking to Discord through `transport`.
     pub fn new(config: EmbeddedConfig, transport: T) -> Self {
-        Self {
-            config: Arc::new(config),
-            transport,
-            timeout: DEFAULT_TIMEOUT,
-            clock: Arc::new(SystemTime::now),
-            outbound: Arc::new(Outbound::new(DEFAULT_MAX_CONCURRENT_REQUESTS)),
-        }
-    }
-
-    /// At most this many requests served at a time may talk to Discord (default
-    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`], at least 1); one more is answered `503` with
-    /// `Retry-After: 1` without anything being sent. This starts a new bound and breaker
-    /// for this backend and its later clones.
-    #[must_use]
-    pub fn with_max_concurrent_requests(mut self, max: usize) -> Self {
-        self.outbound = Arc::new(Outbound::new(max));
-        self
-    }
-
-    /// The time limit for one request to Discord (default 10 s).
-    #[must_use]
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// Replaces the wall clock (default `SystemTime::now`): token lifetimes, websocket token
-    /// times. For tests and clock-skew drills.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
+        let outbound = Outbound::new(config.max_concurrent_requests());
+        Self(Arc::new(config), transport, Arc::new(outbound))
     }
 
     /// The configuration.
     pub fn config(&self) -> &EmbeddedConfig {
-        &self.config
-    }
-
-    /// The verifier of `websocket_token`s.
-    pub fn verifier(&self) -> &WebsocketTokenVerifier {
-        self.config.verifier()
+        &self.0
     }
 
     /// What [`WebsocketUser`] reads from the state.
     pub fn websocket_auth(&self) -> WebsocketAuth {
-        WebsocketAuth {
-            verifier: self.config.verifier().clone(),
-            clock: Arc::clone(&self.clock),
-        }
+        self.0.websocket_auth()
     }
 }
 
-/// A backend with one request slot taken: what the flows send through.
-struct Admitted<'a, T> {
-    backend: &'a EmbeddedBackend<T>,
-    slot: OutboundSlot<'a>,
-}
-
-impl<T: Transport> FlowIo for Admitted<'_, T> {
+/// The backend's bound on requests to Discord and its transport, for [`EmbeddedConfig::serve`].
+impl<T: Transport> activity::EmbeddedIo for EmbeddedBackend<T> {
+    type Slot<'a> = OutboundSlot<'a>;
     type Error = TransportError;
 
-    fn send(
-        &self,
-        request: http::Request<Vec<u8>>,
-    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, TransportError>> + Send {
-        let backend = self.backend;
-        backend
-            .outbound
-            .send_admitted(&self.slot, &backend.transport, request, backend.timeout, move || {
-                (backend.clock)()
-            })
+    fn admit(&self, now: SystemTime) -> Result<OutboundSlot<'_>, discord_oauth_core::login::outbound::NotSent> {
+        self.2.admit(now)
     }
 
-    fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        // The embedded flows never ask to wait (a 429 goes back to the client).
-        tokio::time::sleep(duration)
-    }
-
-    fn now(&self) -> SystemTime {
-        (self.backend.clock)()
+    fn send(&self, slot: &Self::Slot<'_>, out: activity::Outgoing<'_>) -> impl activity::Sending<TransportError> {
+        self.2.send_admitted(slot, &self.1, out.request, out.timeout, out.clock)
     }
 }
 
-/// One of the core's answers as an axum response.
-fn respond(answer: http::Response<String>) -> Response {
-    let (parts, body) = answer.into_parts();
-    Response::from_parts(parts, Body::from(body))
-}
-
-/// Reads the head and at most [`MAX_BODY_BYTES`] + 1 bytes of the body, or answers.
-async fn read_body(request: Request) -> Result<(Parts, axum::body::Bytes), Response> {
-    let (parts, body) = request.into_parts();
-    let content_type = parts.headers.get(header::CONTENT_TYPE).map(http::HeaderValue::as_bytes);
-    let length = content_length(&parts.headers);
-    EmbeddedConfig::check_head(content_type, length).map_err(respond)?;
-    match axum::body::to_bytes(body, MAX_BODY_BYTES + 1).await {
-        Ok(bytes) => Ok((parts, bytes)),
-        // Over the limit (or a broken body): the core answers 413 for a body this long.
-        Err(_) => Err(respond(answer::payload_too_large())),
-    }
-}
-
-fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// Drives `flow` in one request slot, or answers `503` when none may be taken.
-async fn run<T: Transport, F: Flow<Output = http::Response<String>>>(
-    backend: &EmbeddedBackend<T>,
-    flow: Result<F, http::Response<String>>,
-) -> Response {
-    let flow = match flow {
-        Ok(flow) => flow,
-        Err(answer) => return respond(answer),
+/// Hands the request (head and body stream) to the core and sends its answer.
+async fn serve<T: Transport>(endpoint: Endpoint, backend: &EmbeddedBackend<T>, request: Request) -> Response {
+    let (head, mut body) = request.into_parts();
+    // Data frames as chunks; trailers as nothing.
+    let poll_body = |cx: &mut Context<'_>| {
+        let frame = Pin::new(&mut body).poll_frame(cx);
+        frame.map_ok(|frame| frame.into_data().unwrap_or_default())
     };
-    match backend.outbound.admit((backend.clock)()) {
-        Ok(slot) => respond(drive(flow, &Admitted { backend, slot }).await),
-        Err(not_sent) => respond(answer::not_sent(&not_sent)),
-    }
+    let answer = backend.0.serve(endpoint, head, poll_body, backend, SystemTime::now);
+    answer.await.map(Body::from)
 }
 
 /// `POST {backend_url}` with `{"code": "...", "scopes"?: ["identify", ...]}`: exchanges the
 /// code, fetches the user, and answers the SDK's `DISCORD_AUTHORIZE_SUCCESS` JSON with a
 /// `websocket_token`. See the [module docs](self) for the error answers.
 pub async fn token<T: Transport>(State(backend): State<EmbeddedBackend<T>>, request: Request) -> Response {
-    let (parts, body) = match read_body(request).await {
-        Ok(read) => read,
-        Err(r) => return r,
-    };
-    let content_type = parts.headers.get(header::CONTENT_TYPE).map(http::HeaderValue::as_bytes);
-    let flow = backend.config.token_flow(content_type, &body);
-    run(&backend, flow).await
+    serve(Endpoint::Token, &backend, request).await
 }
 
 /// `POST` with `{"refresh_token": "..."}` and the proof that the caller holds that session
@@ -254,48 +126,24 @@ pub async fn token<T: Transport>(State(backend): State<EmbeddedBackend<T>>, requ
 /// `refresh_token`, `expires_in`, `scope`, and a new `websocket_token` bound to the new
 /// refresh token). Without the proof: `401`, and nothing is sent to Discord.
 pub async fn refresh<T: Transport>(State(backend): State<EmbeddedBackend<T>>, request: Request) -> Response {
-    let (parts, body) = match read_body(request).await {
-        Ok(read) => read,
-        Err(r) => return r,
-    };
-    let flow = backend.config.refresh_flow(&parts, &body, (backend.clock)()).await;
-    run(&backend, flow).await
+    serve(Endpoint::Refresh, &backend, request).await
 }
 
-// ---------------------------------------------------------------------------------------------
-// websocket_token
-// ---------------------------------------------------------------------------------------------
+/// Why an extractor or the middleware of this module refused: the core's rejection, answered
+/// as the core renders it (`401`/`403` JSON).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(transparent)]
+pub struct EmbeddedRejection<R: Rejection>(pub R);
 
-/// The verifier and clock [`WebsocketUser`] uses; get it from the state with `FromRef`
-/// ([`EmbeddedBackend`] provides it).
-#[derive(Clone)]
-pub struct WebsocketAuth {
-    verifier: WebsocketTokenVerifier,
-    clock: Clock,
-}
+/// Why [`WebsocketUser`] refused: `401` JSON with `WWW-Authenticate: Bearer`.
+pub type WebsocketUserRejection = EmbeddedRejection<activity::WebsocketRejection>;
+/// Why [`DiscordProxy`] or [`require_discord_proxy`] refused: `401` JSON with a `reason`
+/// (signature), `403` JSON (instance check).
+pub type DiscordProxyRejection = EmbeddedRejection<activity::ProxyRejection>;
 
-impl fmt::Debug for WebsocketAuth {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebsocketAuth")
-            .field("verifier", &self.verifier)
-            .finish_non_exhaustive()
-    }
-}
-
-impl WebsocketAuth {
-    /// With the wall clock.
-    pub fn new(verifier: WebsocketTokenVerifier) -> Self {
-        Self {
-            verifier,
-            clock: Arc::new(SystemTime::now),
-        }
-    }
-
-    /// Replaces the clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
+impl<R: Rejection> IntoResponse for EmbeddedRejection<R> {
+    fn into_response(self) -> Response {
+        self.0.answer().map(Body::from)
     }
 }
 
@@ -306,7 +154,8 @@ impl<T: Transport> FromRef<EmbeddedBackend<T>> for WebsocketAuth {
 }
 
 /// The claims of a valid `websocket_token`, from `Authorization: Bearer …` or a `token` query
-/// parameter (browsers cannot set headers on a WebSocket upgrade). Put it before
+/// parameter (browsers cannot set headers on a WebSocket upgrade), checked with the state's
+/// [`WebsocketAuth`] (from `FromRef`; [`EmbeddedBackend`] provides it). Put it before
 /// `WebSocketUpgrade` in a handler's arguments: a missing or bad token is a `401` JSON answer
 /// and no upgrade happens.
 ///
@@ -317,85 +166,22 @@ impl<T: Transport> FromRef<EmbeddedBackend<T>> for WebsocketAuth {
 /// }
 /// ```
 #[derive(Debug, Clone)]
-pub struct WebsocketUser(pub WebsocketClaims);
+pub struct WebsocketUser(pub activity::WebsocketClaims);
 
-/// Why [`WebsocketUser`] refused: renders as `401` JSON with `WWW-Authenticate: Bearer`.
-#[derive(Debug, Clone)]
-pub struct WebsocketUserRejection(pub WebsocketRejection);
-
-impl fmt::Display for WebsocketUserRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for WebsocketUserRejection {}
-
-impl IntoResponse for WebsocketUserRejection {
-    fn into_response(self) -> Response {
-        respond(self.0.answer())
-    }
-}
-
-impl<S> FromRequestParts<S> for WebsocketUser
+impl<S: Send + Sync> FromRequestParts<S> for WebsocketUser
 where
-    S: Send + Sync,
     WebsocketAuth: FromRef<S>,
 {
     type Rejection = WebsocketUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let auth = WebsocketAuth::from_ref(state);
         let authorization = parts
             .headers
-            .get(header::AUTHORIZATION)
+            .get(http::header::AUTHORIZATION)
             .map(http::HeaderValue::as_bytes);
-        auth.verifier
-            .verify_request(authorization, parts.uri.query(), (auth.clock)())
-            .map(WebsocketUser)
-            .map_err(WebsocketUserRejection)
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Discord's proxy signatures
-// ---------------------------------------------------------------------------------------------
-
-/// The proxy check ([`ProxyAuth`]: signature + optional instance hook) with a clock: the state
-/// of [`require_discord_proxy`] and [`DiscordProxy`].
-#[derive(Clone, Debug)]
-pub struct ProxyCheck {
-    auth: ProxyAuth,
-    clock: ClockDebug,
-}
-
-#[derive(Clone)]
-struct ClockDebug(Clock);
-
-impl fmt::Debug for ClockDebug {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Clock")
-    }
-}
-
-impl ProxyCheck {
-    /// With the wall clock.
-    pub fn new(auth: ProxyAuth) -> Self {
-        Self {
-            auth,
-            clock: ClockDebug(Arc::new(SystemTime::now)),
-        }
-    }
-
-    /// Replaces the clock.
-    #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
-        self.clock = ClockDebug(clock);
-        self
-    }
-
-    async fn check(&self, parts: &Parts) -> Result<ProxyPayload, ProxyRejection> {
-        self.auth.check(parts, (self.clock.0)()).await
+        let auth = WebsocketAuth::from_ref(state);
+        let claims = auth.verify_request(authorization, parts.uri.query(), SystemTime::now);
+        claims.map(WebsocketUser).map_err(EmbeddedRejection)
     }
 }
 
@@ -416,13 +202,11 @@ impl ProxyCheck {
 /// ```
 pub async fn require_discord_proxy(State(check): State<ProxyCheck>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
-    match check.check(&parts).await {
-        Ok(payload) => {
-            parts.extensions.insert(payload);
-            next.run(Request::from_parts(parts, body)).await
-        }
-        Err(rejection) => DiscordProxyRejection(rejection).into_response(),
-    }
+    match check.check(&parts, SystemTime::now).await {
+        Ok(payload) => parts.extensions.insert(payload),
+        Err(rejection) => return rejection.answer().map(Body::from),
+    };
+    next.run(Request::from_parts(parts, body)).await
 }
 
 /// The verified proxy payload of the request: taken from [`require_discord_proxy`] if it ran,
@@ -430,28 +214,8 @@ pub async fn require_discord_proxy(State(check): State<ProxyCheck>, request: Req
 #[derive(Debug, Clone)]
 pub struct DiscordProxy(pub ProxyPayload);
 
-/// Why [`DiscordProxy`] or [`require_discord_proxy`] refused: `401` JSON with a `reason`
-/// (signature), `403` JSON (instance check).
-#[derive(Debug, Clone)]
-pub struct DiscordProxyRejection(pub ProxyRejection);
-
-impl fmt::Display for DiscordProxyRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl std::error::Error for DiscordProxyRejection {}
-
-impl IntoResponse for DiscordProxyRejection {
-    fn into_response(self) -> Response {
-        respond(self.0.answer())
-    }
-}
-
-impl<S> FromRequestParts<S> for DiscordProxy
+impl<S: Send + Sync> FromRequestParts<S> for DiscordProxy
 where
-    S: Send + Sync,
     ProxyCheck: FromRef<S>,
 {
     type Rejection = DiscordProxyRejection;
@@ -460,11 +224,7 @@ where
         if let Some(payload) = parts.extensions.get::<ProxyPayload>() {
             return Ok(DiscordProxy(payload.clone()));
         }
-        let check = ProxyCheck::from_ref(state);
-        check
-            .check(parts)
-            .await
-            .map(DiscordProxy)
-            .map_err(DiscordProxyRejection)
+        let checked = ProxyCheck::from_ref(state).check(parts, SystemTime::now).await;
+        checked.map(DiscordProxy).map_err(EmbeddedRejection)
     }
 }

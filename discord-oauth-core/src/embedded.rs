@@ -18,7 +18,10 @@
 //! token endpoint ([`EmbeddedConfig::token_flow`]), the refresh endpoint
 //! ([`EmbeddedConfig::refresh_flow`]) and the websocket-token check
 //! ([`WebsocketTokenVerifier::verify_request`]). Their answers are `http::Response<String>`
-//! built here, so every framework sends byte-for-byte the same JSON.
+//! built here, so every framework sends byte-for-byte the same JSON. The framework crates
+//! serve them through one driver ([`EmbeddedRequest`], [`EmbeddedConfig::serve`],
+//! [`WebsocketAuth`], [`ProxyCheck`]): they convert requests and answers and carry out the
+//! IO, nothing more.
 //!
 //! Like the rest of this crate, nothing here reads a clock: the current time is an argument.
 //!
@@ -47,6 +50,7 @@ use crate::{Scope, Scopes, Snowflake, TokenSet};
 pub mod answer;
 mod backend;
 mod proxy;
+mod serve;
 
 pub use backend::{
     DEFAULT_REFRESH_PROOF_MAX_AGE, EmbeddedConfig, MAX_BODY_BYTES, RefreshFlow, RefreshProof, RefreshRejection,
@@ -56,6 +60,11 @@ pub use proxy::{
     DEFAULT_CLOCK_SKEW, InstanceCheck, InstanceCheckFuture, MAX_PAYLOAD_HEADER_BYTES, PAYLOAD_HEADER, ProxyAuth,
     ProxyPayload, ProxyPublicKey, ProxyRejection, ProxySignatureError, ProxyVerifier, SIGNATURE_HEADER,
     TIMESTAMP_HEADER, sign_proxy_payload,
+};
+pub use serve::{
+    Clock, DEFAULT_TIMEOUT, EmbeddedIo, EmbeddedRequest, Endpoint, MAX_WEBSOCKET_FRAME_BYTES,
+    MAX_WEBSOCKET_MESSAGE_BYTES, MAX_WEBSOCKET_WRITE_BUFFER_BYTES, Outgoing, ProxyCheck, Rejection, Sending,
+    WebsocketAuth,
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -1,42 +1,18 @@
 //! The endpoints of an Activity backend, sans-IO: request in, flow out, answer out.
 //!
-//! A framework crate serves them by (1) reading the request's `Content-Type` and at most
-//! [`MAX_BODY_BYTES`]` + 1` bytes of body, (2) calling [`EmbeddedConfig::token_flow`] or
-//! [`EmbeddedConfig::refresh_flow`], which either refuses at once (an answer) or gives a
-//! [`Flow`], (3) driving the flow with [`drive`](crate::login::flow::drive), and (4) sending
-//! the `http::Response<String>` it ends with. The flows never wait and never retry: a Discord
-//! 429 becomes the client's 429 with Discord's `retry_after`.
+//! [`EmbeddedConfig::token_flow`] and [`EmbeddedConfig::refresh_flow`] either refuse a request
+//! at once (an answer) or give a [`Flow`]; the driver of `serve.rs`
+//! ([`EmbeddedConfig::serve`]) reads the request, runs that flow in one request slot of the
+//! integration and gives the `http::Response<String>` it ends with. The flows never wait and
+//! never retry: a Discord 429 becomes the client's 429 with Discord's `retry_after`.
 //!
-//! The framework crates send every request of these flows through the same bound on
-//! concurrent requests and global-429 breaker as the login layer
-//! ([`login::outbound`](crate::login::outbound)): one request slot is taken before a flow
-//! starts and held until it ends (so a code is never exchanged and then left without its
-//! `/users/@me`), and a request that finds no free slot, or the breaker closed, is answered
-//! `503` with `Retry-After` ([`answer::not_sent`]) without anything reaching Discord. A
-//! flow whose request the breaker holds back mid-way answers the same.
-//!
-//! # Proof for a refresh
-//! A refresh token alone is not enough: the refresh endpoint spends this application's client
-//! secret, and without a proof every anonymous POST would become a token request to Discord
-//! (each failed one counts towards Discord's invalid-request limit). [`EmbeddedConfig::refresh_flow`]
-//! therefore asks for one of:
-//! - `Authorization: Bearer <websocket_token>`: a websocket token this backend signed
-//!   **together with that refresh token**. Every token the endpoints issue carries the
-//!   `rt_hash` claim (a hash of the refresh token of the same answer, see
-//!   [`WebsocketTokenSigner::sign_for_session`]); the refresh is allowed only when it matches
-//!   the refresh token presented. The refresh token was issued to the token's `sub` (the
-//!   token endpoint fetched that user), so the refreshed tokens are that user's without asking
-//!   Discord: a token of another user, or of an older session, is refused (`403`) before
-//!   anything is sent. The token's `exp` is not checked here (see
-//!   [`WebsocketTokenVerifier::verify_refresh_proof`]); its age is, against
-//!   [`DEFAULT_REFRESH_PROOF_MAX_AGE`]. The answer carries a new websocket token bound to the
-//!   new refresh token.
-//! - Discord's proxy signature, if [`EmbeddedConfig::with_refresh_proxy_auth`] is set: the
-//!   caller is then a Discord user inside the Activity (checked with [`ProxyAuth`], its
-//!   instance check included).
-//!
-//! Without either: `401` JSON (`missing_proof`) that says what to send, and no request to
-//! Discord.
+//! Every request of these flows goes through the same bound on concurrent requests and
+//! global-429 breaker as the login layer ([`login::outbound`](crate::login::outbound)): one
+//! request slot is taken before a flow starts and held until it ends (so a code is never
+//! exchanged and then left without its `/users/@me`), and a request that finds no free slot,
+//! or the breaker closed, is answered `503` with `Retry-After` ([`answer::not_sent`]) without
+//! anything reaching Discord. A flow whose request the breaker holds back mid-way answers the
+//! same.
 
 use std::fmt;
 use std::time::{Duration, SystemTime};
@@ -45,6 +21,7 @@ use http::{Response, StatusCode};
 use serde::Deserialize;
 
 use super::answer;
+use super::serve::{Clock, DEFAULT_TIMEOUT};
 use super::{
     AuthorizeSuccess, PAYLOAD_HEADER, ProxyAuth, ProxyPayload, ProxyRejection, RateLimitedBody, RefreshProofError,
     RefreshSuccess, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebsocketClaims, WebsocketTokenError, WebsocketTokenSigner,
@@ -52,7 +29,7 @@ use super::{
 };
 use crate::api::{self, User};
 use crate::login::flow::{Flow, Step};
-use crate::login::outbound::NotSent;
+use crate::login::outbound::{DEFAULT_MAX_CONCURRENT_REQUESTS, NotSent};
 use crate::response::ApiCall;
 use crate::{
     AuthorizationCode, AuthorizationGrant, Client, CodeExchange, Endpoints, OAuthErrorCode, RefreshExchange,
@@ -98,6 +75,9 @@ pub struct EmbeddedConfig {
     default_scopes: Scopes,
     refresh_proxy: Option<ProxyAuth>,
     refresh_proof_max_age: Duration,
+    timeout: Duration,
+    max_concurrent_requests: usize,
+    pub(super) clock: Option<Clock>,
 }
 
 impl fmt::Debug for EmbeddedConfig {
@@ -108,6 +88,9 @@ impl fmt::Debug for EmbeddedConfig {
             .field("default_scopes", &self.default_scopes)
             .field("refresh_proxy", &self.refresh_proxy.is_some())
             .field("refresh_proof_max_age", &self.refresh_proof_max_age)
+            .field("timeout", &self.timeout)
+            .field("max_concurrent_requests", &self.max_concurrent_requests)
+            .field("clock_replaced", &self.clock.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -124,7 +107,45 @@ impl EmbeddedConfig {
             default_scopes: Scopes::new().with(Scope::Identify),
             refresh_proxy: None,
             refresh_proof_max_age: DEFAULT_REFRESH_PROOF_MAX_AGE,
+            timeout: DEFAULT_TIMEOUT,
+            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
+            clock: None,
         }
+    }
+
+    /// At most this many requests served at a time may talk to Discord (default
+    /// [`DEFAULT_MAX_CONCURRENT_REQUESTS`], at least 1): a token or refresh request arriving
+    /// while every slot is taken is answered `503` with `Retry-After: 1` and nothing is sent.
+    /// The integration's backend keeps one bound for all its clones (and workers).
+    #[must_use]
+    pub fn with_max_concurrent_requests(mut self, max: usize) -> Self {
+        self.max_concurrent_requests = max.max(1);
+        self
+    }
+
+    /// The bound on requests to Discord served at a time.
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.max_concurrent_requests
+    }
+
+    /// The time limit for one request to Discord (default [`DEFAULT_TIMEOUT`], 10 s).
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The time limit for one request to Discord.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Replaces the integration's wall clock (token lifetimes, websocket token times, the
+    /// breaker): for tests and clock-skew drills.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = Some(clock);
+        self
     }
 
     /// Also accepts Discord's proxy signature (checked with `auth`, its instance check
@@ -223,7 +244,8 @@ impl EmbeddedConfig {
     }
 
     /// The refresh endpoint: reads `{"refresh_token": "…"}` from the body of `request`,
-    /// checks the proof that the caller holds that session (see the [module docs](self)) at
+    /// checks the proof that the caller holds that session (see
+    /// [`refresh_proof`](Self::refresh_proof)) at
     /// `now`, and gives the flow that refreshes with Discord, or the answer for a bad request
     /// (`4xx` JSON, [`RefreshRejection::answer`] without a proof). Nothing is sent before the
     /// proof passed.
@@ -262,7 +284,29 @@ impl EmbeddedConfig {
 
     /// The proof that the caller of the refresh endpoint holds the session of
     /// `refresh_token`: a bound websocket token in `Authorization: Bearer`, else (when
-    /// configured) Discord's proxy signature. See the [module docs](self).
+    /// configured) Discord's proxy signature.
+    ///
+    /// A refresh token alone is not enough: the refresh endpoint spends this application's client
+    /// secret, and without a proof every anonymous POST would become a token request to Discord
+    /// (each failed one counts towards Discord's invalid-request limit). [`EmbeddedConfig::refresh_flow`]
+    /// therefore asks for one of:
+    /// - `Authorization: Bearer <websocket_token>`: a websocket token this backend signed
+    ///   **together with that refresh token**. Every token the endpoints issue carries the
+    ///   `rt_hash` claim (a hash of the refresh token of the same answer, see
+    ///   [`WebsocketTokenSigner::sign_for_session`]); the refresh is allowed only when it matches
+    ///   the refresh token presented. The refresh token was issued to the token's `sub` (the
+    ///   token endpoint fetched that user), so the refreshed tokens are that user's without asking
+    ///   Discord: a token of another user, or of an older session, is refused (`403`) before
+    ///   anything is sent. The token's `exp` is not checked here (see
+    ///   [`WebsocketTokenVerifier::verify_refresh_proof`]); its age is, against
+    ///   [`DEFAULT_REFRESH_PROOF_MAX_AGE`]. The answer carries a new websocket token bound to the
+    ///   new refresh token.
+    /// - Discord's proxy signature, if [`EmbeddedConfig::with_refresh_proxy_auth`] is set: the
+    ///   caller is then a Discord user inside the Activity (checked with [`ProxyAuth`], its
+    ///   instance check included).
+    ///
+    /// Without either: `401` JSON (`missing_proof`) that says what to send, and no request to
+    /// Discord.
     pub async fn refresh_proof(
         &self,
         request: &http::request::Parts,
@@ -640,6 +684,8 @@ impl fmt::Display for WebsocketRejection {
         }
     }
 }
+
+impl std::error::Error for WebsocketRejection {}
 
 impl WebsocketRejection {
     /// `401` JSON (`missing_token` or `invalid_token`) with `WWW-Authenticate: Bearer`, the

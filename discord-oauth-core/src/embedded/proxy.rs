@@ -283,6 +283,8 @@ impl fmt::Display for ProxyRejection {
     }
 }
 
+impl std::error::Error for ProxyRejection {}
+
 impl ProxyRejection {
     /// The answer, the same for every framework: `401` JSON
     /// `{"error": "invalid_proxy_signature", "reason": …, "message": …}` for a signature
@@ -352,7 +354,7 @@ impl ProxyAuth {
         &self,
         payload: &ProxyPayload,
         request: &http::request::Parts,
-    ) -> Option<impl Future<Output = Result<(), ProxyRejection>> + Send + 'static> {
+    ) -> Option<impl Future<Output = Result<(), ProxyRejection>> + Send + 'static + use<>> {
         let fut = self.instance_check.as_ref()?.check(payload, request);
         Some(async move { fut.await.map_err(ProxyRejection::Instance) })
     }

@@ -70,16 +70,11 @@ pub const SCOPES: [Scope; 3] = [Scope::Identify, Scope::Email, Scope::Guilds];
 /// The longest chat message relayed, in bytes; longer ones (up to
 /// [`MAX_WEBSOCKET_MESSAGE_BYTES`]) are answered "message too long".
 pub const MAX_MESSAGE_BYTES: usize = 1000;
-/// The largest WebSocket message the server reads (64 KiB, all frames of a fragmented
-/// message together). A larger one closes the connection; the server goes on serving the
-/// others. Change it here for a chat that relays more.
-pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 64 * 1024;
-/// The largest single WebSocket frame the server reads (64 KiB): a frame header announcing
-/// more closes the connection before its payload is buffered.
-pub const MAX_WEBSOCKET_FRAME_BYTES: usize = 64 * 1024;
-/// The most bytes of outgoing messages buffered for one slow client before its connection
-/// is closed.
-pub const MAX_WEBSOCKET_WRITE_BUFFER_BYTES: usize = 256 * 1024;
+// The WebSocket limits are the core's (a larger message or frame closes that connection; the
+// server goes on serving the others).
+pub use discord_oauth_core::embedded::{
+    MAX_WEBSOCKET_FRAME_BYTES, MAX_WEBSOCKET_MESSAGE_BYTES, MAX_WEBSOCKET_WRITE_BUFFER_BYTES,
+};
 
 const INDEX_HTML: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");

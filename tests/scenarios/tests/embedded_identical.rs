@@ -117,9 +117,8 @@ fn sites(mock: &MockDiscord, recording: &Recording) -> Sites {
     let (rec, g, h) = (recording.clone(), gate.clone(), holding.clone());
     let tower_transport = tower::service_fn(move |req| gated(rec.clone(), g.clone(), h.clone(), req));
     // One request to Discord at a time, on both.
-    let axum_backend = axum_embedded::EmbeddedBackend::new(config(mock), tower_transport)
-        .with_clock(clock.clone())
-        .with_max_concurrent_requests(1);
+    let config = || config(mock).with_clock(clock.clone()).with_max_concurrent_requests(1);
+    let axum_backend = axum_embedded::EmbeddedBackend::new(config(), tower_transport);
     let axum = axum::Router::new()
         .route("/api/token", axum::routing::post(axum_embedded::token))
         .route("/api/refresh", axum::routing::post(axum_embedded::refresh))
@@ -137,13 +136,10 @@ fn sites(mock: &MockDiscord, recording: &Recording) -> Sites {
                 .map_err(discord_oauth_actix::transport::TransportError::Failed)
         }
     };
-    let actix_backend = actix_embedded::EmbeddedBackend::builder(
-        config(mock),
+    let actix_backend = actix_embedded::EmbeddedBackend::with_transport(
+        config(),
         discord_oauth_actix::transport::from_fn(actix_transport),
-    )
-    .clock(clock)
-    .max_concurrent_requests(1)
-    .build();
+    );
     Sites {
         axum,
         actix_backend,
