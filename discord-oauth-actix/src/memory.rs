@@ -139,7 +139,7 @@ impl SessionStore for MemoryStore {
             Ok(key)
         } else {
             // As actix-session's own stores do: a session that is gone is saved under a new
-            // key (the `GuardedStore` of `DiscordOAuth::session_middleware` drops such writes).
+            // key (`DiscordOAuth::session_middleware` does not write to sessions that are gone).
             self.save(state, ttl).await.map_err(|e| UpdateError::Other(e.into()))
         }
     }

@@ -75,8 +75,8 @@ async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse
     convert::response(answer)
 }
 
-/// An `actix_session::Session` for the driver. actix-session reads the session once per
-/// request and writes it with the response, so every operation is immediate and `reload`
+/// An `actix_session::Session` for the driver. [`crate::DiscordSessions`] reads the session
+/// once per request and writes it with the response, so every operation is immediate and `reload`
 /// has nothing to re-read.
 pub(crate) struct ActixSession<'a> {
     pub(crate) session: &'a Session,

@@ -41,7 +41,7 @@ use base64::Engine as _;
 use discord_oauth_actix::actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore};
 use discord_oauth_actix::deadpool_redis::{self, Pool, PoolConfig, Runtime, Timeouts, redis};
 use discord_oauth_actix::{
-    ApiDriverConfig, DiscordClient, DiscordOAuth, LoginConfig, MaybeDiscordUser, MemoryStore, RedisRefreshLock,
+    ApiDriverConfig, DiscordClient, DiscordOAuth, DiscordUser, LoginConfig, MemoryStore, RedisRefreshLock,
     RedisRevocations, UserCalls,
 };
 use discord_oauth_core::api::GuildsQuery;
@@ -635,7 +635,6 @@ pub fn app<S: SessionStore + 'static>(
         .configure(discord.routes())
         .route("/", web::get().to(home))
         .route("/me", web::get().to(me))
-        .wrap(discord.middleware())
         .wrap(discord.session_middleware_with(store, key, |sessions| {
             if strict_cookies {
                 sessions.cookie_same_site(actix_web::cookie::SameSite::Strict)
@@ -645,8 +644,8 @@ pub fn app<S: SessionStore + 'static>(
         }))
 }
 
-async fn me(user: MaybeDiscordUser) -> HttpResponse {
-    match user.0 {
+async fn me(user: Option<DiscordUser>) -> HttpResponse {
+    match user {
         Some(u) => HttpResponse::Ok().json(serde_json::json!({
             "id": u.id.to_string(),
             "username": u.username,
@@ -660,7 +659,7 @@ async fn me(user: MaybeDiscordUser) -> HttpResponse {
     }
 }
 
-async fn home(state: web::Data<AppState>, user: MaybeDiscordUser, client: Option<DiscordClient>) -> HttpResponse {
+async fn home(state: web::Data<AppState>, user: Option<DiscordUser>, client: Option<DiscordClient>) -> HttpResponse {
     let banner = state.offline.as_ref().map_or_else(String::new, |base| {
         format!(
             "<p class=\"banner\">Offline demo: logging in against the mock Discord at <code>{}</code>. \
@@ -668,7 +667,7 @@ async fn home(state: web::Data<AppState>, user: MaybeDiscordUser, client: Option
             html_escape(base)
         )
     });
-    let body = match (&user.0, &client) {
+    let body = match (&user, &client) {
         (Some(user), client) => {
             let guilds = match client {
                 Some(client) if user.scopes().contains(&Scope::Guilds) => {
