@@ -1,27 +1,5 @@
-//! [`DiscordSessions`]: the one middleware of the actix integration. It does what
-//! actix-session's `SessionMiddleware` does (the session cookie, loading and saving through any
-//! [`SessionStore`], handlers' [`actix_session::Session`]) and, in the same pass, what Discord
-//! login needs around it: the [`AuthState`] of every request (refreshing tokens near expiry),
-//! the authenticated fast path ([`crate::fast`]) and `503` answers when the store fails.
-//!
-//! Per request:
-//! 1. `GET /auth/login` goes straight to its route: it reads and writes no session (the login
-//!    in progress goes into its own cookie), so it never waits for nor fails with the store.
-//! 2. The session is the remembered one ([`crate::fast`]) if this `Cookie` header was seen
-//!    logged in lately and its login is valid now; else the store's, for the key the private
-//!    (encrypted) session cookie holds. A store error, or no answer within
-//!    [`crate::DiscordOAuthBuilder::store_timeout`], is a `503` with `Retry-After` (an HTML page
-//!    for a page load, JSON for API clients, plain text on the login routes), the cookie left
-//!    alone: whether anyone is logged in is unknown, so nobody is treated as anonymous.
-//! 3. Outside the login routes the login driver decides ([`discord_oauth_core::login::driver`]):
-//!    anonymous, logged in, ended, or refreshed first (once per session); the [`AuthState`]
-//!    goes into the request extensions for the extractors and guards.
-//! 4. After the handler, a changed session is written as actix-session writes it: updated in
-//!    place (only while it is still in the store: a logout elsewhere stays a logout), saved under
-//!    a new key when renewed, deleted with its cookie when purged or emptied. A store failure
-//!    there replaces the handler's answer with the `503` (the answer would promise a session the
-//!    store never kept). An unchanged session of a logged-in user is remembered for the fast
-//!    path; a changed one is forgotten there.
+//! [`DiscordSessions`]: the one middleware of the actix integration (sessions, the login state
+//! of every request, refresh, the fast path).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -138,9 +116,33 @@ impl SessionCookie {
     }
 }
 
-/// The middleware built by [`DiscordOAuth::session_middleware`] (see the
-/// [module docs](self)). Build it in the `HttpServer::new` closure: one per worker, over
-/// clones of one store.
+/// The middleware of the integration, built by [`DiscordOAuth::session_middleware`] (or
+/// [`DiscordOAuth::session_middleware_with`], [`DiscordOAuth::cookie_session`]). Build it in the
+/// `HttpServer::new` closure: one per worker, over clones of one store.
+///
+/// It does what actix-session's `SessionMiddleware` does (the session cookie, loading and
+/// saving through any [`SessionStore`], handlers' [`actix_session::Session`]) and, in the same
+/// pass, what Discord login needs around it. Per request:
+/// 1. `GET /auth/login` goes straight to its route: it reads and writes no session (the login
+///    in progress goes into its own cookie), so it never waits for nor fails with the store.
+/// 2. The session is the remembered one ([`crate::fast`]) if this `Cookie` header was seen
+///    logged in lately and its login is valid now; else the store's, for the key the private
+///    (encrypted) session cookie holds. A store error, or no answer within
+///    [`crate::DiscordOAuthBuilder::store_timeout`], is a `503` with `Retry-After` (an HTML page
+///    for a page load, JSON for API clients, plain text on the login routes), the cookie left
+///    alone: whether anyone is logged in is unknown, so nobody is treated as anonymous, and no
+///    handler runs (so `Option<DiscordUser>` never sees a failed store).
+/// 3. Outside the login routes the login driver decides
+///    ([`discord_oauth_core::login::driver`]): anonymous, logged in, ended, or refreshed first
+///    (once per session); the [`AuthState`] goes into the request extensions for the
+///    extractors and guards.
+/// 4. After the handler, a changed session is written as actix-session writes it: updated in
+///    place (only while it is still in the store: a logout elsewhere stays a logout), saved
+///    under a new key when renewed, deleted with its cookie when purged or emptied. A store
+///    failure there replaces the handler's answer with the `503` (the answer would promise a
+///    session the store never kept). An unchanged session of a logged-in user is remembered
+///    for the fast path; a changed one is forgotten there. Responses to logged-in users get
+///    `Cache-Control: private, no-store` unless the handler set a policy.
 pub struct DiscordSessions<S>(Rc<Sessions<S>>);
 
 struct Sessions<S> {
@@ -213,7 +215,7 @@ where
 /// The store failed (logged where it happened).
 struct StoreFailed;
 
-/// One request (see the [module docs](self)).
+/// One request (see [`DiscordSessions`]).
 async fn serve<Svc, B, S>(
     service: Rc<Svc>,
     this: Rc<Sessions<S>>,

@@ -491,6 +491,8 @@ async fn the_session_cookie_is_private_lax_http_only_and_host_only() {
 struct FlakyStore {
     inner: discord_oauth_actix::MemoryStore,
     down: Arc<std::sync::atomic::AtomicBool>,
+    /// Loads find nothing (every session ended elsewhere).
+    gone: Arc<std::sync::atomic::AtomicBool>,
 }
 
 mod flaky {
@@ -515,6 +517,9 @@ mod flaky {
     impl SessionStore for FlakyStore {
         async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
             self.check().map_err(LoadError::Other)?;
+            if self.gone.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
             self.inner.load(key).await
         }
 
@@ -590,4 +595,39 @@ async fn option_discord_user_answers_503_when_the_store_is_down() {
         "80351110224678912",
         "recovered, still logged in"
     );
+}
+
+#[actix_web::test]
+async fn a_change_to_a_session_that_ended_meanwhile_is_dropped() {
+    let d = discord(&Counts::default(), 200);
+    let store = FlakyStore::default();
+    let ended = store.clone();
+    let app = test::init_service(
+        App::new()
+            .configure(d.routes())
+            .route(
+                "/note",
+                web::get().to(move |session: discord_oauth_actix::actix_session::Session| {
+                    // A logout on another instance while this handler runs.
+                    ended.gone.store(true, Ordering::SeqCst);
+                    session.insert("note", "hello").unwrap();
+                    async { HttpResponse::Ok().finish() }
+                }),
+            )
+            .wrap(d.session_middleware(store.clone(), Key::from(&[7u8; 64]))),
+    )
+    .await;
+    let cookie = logged_in_cookie(&app).await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/note")
+            .insert_header(("cookie", cookie))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(set_cookie(&resp).is_none(), "no cookie for a session that is gone");
+    store.gone.store(false, Ordering::SeqCst);
+    assert_eq!(store.inner.len(), 1, "nothing was saved under a new key");
 }
