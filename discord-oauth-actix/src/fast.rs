@@ -16,8 +16,10 @@
 //!   clock on every request) goes straight to the handler with the remembered login. Anything
 //!   else takes the normal path, where refresh is single flight.
 //! - **Handlers still get a working `actix_session::Session`**, filled with the remembered
-//!   content. A change a handler makes to it (insert, remove, clear, purge, renew) is written
-//!   after the handler returns, exactly as on the normal path, and the entry is forgotten.
+//!   keys of the application (the login is kept beside it, see [`crate::DiscordSessions`]): a
+//!   session without any costs nothing. A change a handler makes to it (insert, remove, clear,
+//!   purge, renew) is written after the handler returns, exactly as on the normal path, and
+//!   the entry is forgotten.
 //! - **Logout** on this process forgets every remembered header of that login at once, before
 //!   the grant is revoked at Discord, and remembers the login as ended: no request can bring it
 //!   back. Logouts announced by other instances through a revocation broadcast
@@ -77,7 +79,7 @@ impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entry")
             .field("user_id", &self.auth.user.id)
-            .field("keys", &self.snapshot.state.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("keys", &self.snapshot.app.iter().map(|(k, _)| k).collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
@@ -160,8 +162,8 @@ impl FastIndex {
         if !self.enabled() || cookie.len() > MAX_KEY_LEN || snapshot.key.is_none() {
             return;
         }
-        let seen = match snapshot.state.iter().find(|(k, _)| k == SEEN_KEY) {
-            Some((_, v)) => match serde_json::from_str::<u64>(v.get()) {
+        let seen = match snapshot.login.get(SEEN_KEY) {
+            Some(v) => match serde_json::from_str::<u64>(v) {
                 Ok(seen) => Some(seen),
                 Err(_) => return,
             },
@@ -235,8 +237,14 @@ mod tests {
     fn stored(pairs: &[(&str, &str)]) -> Snapshot {
         Snapshot {
             key: Some("session-key".to_owned()),
-            state: pairs
+            login: pairs
                 .iter()
+                .filter(|(k, _)| *k == SEEN_KEY)
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            app: pairs
+                .iter()
+                .filter(|(k, _)| *k != SEEN_KEY)
                 .map(|(k, v)| ((*k).to_owned(), RawValue::from_string((*v).to_owned()).unwrap()))
                 .collect(),
         }

@@ -6,7 +6,6 @@ use std::sync::{Arc, PoisonError};
 #[cfg(feature = "redis")]
 use std::time::Instant;
 
-use actix_session::Session;
 use discord_oauth_core::login::AuthSession;
 #[cfg(feature = "redis")]
 use discord_oauth_core::login::answer;
@@ -16,12 +15,13 @@ use discord_oauth_core::login::driver::{Attached, refresh_key};
 
 use crate::extract::AuthState;
 use crate::routes::ActixSession;
+use crate::sessions::LoginPart;
 use crate::shared::{DiscordOAuth, Shared};
 
 /// The driver's decision for this request, refreshing under the refresh lock if needed.
-pub(crate) async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, http::Response<String>> {
+pub(crate) async fn attach(oauth: &DiscordOAuth, login: &LoginPart) -> Result<AuthState, http::Response<String>> {
     let shared = &oauth.shared;
-    let io = ActixSession { session, shared };
+    let io = ActixSession { login, shared };
     Ok(match shared.driver.attach(shared.as_ref(), &io, None).await? {
         Attached::Anonymous => AuthState::anonymous(oauth.clone()),
         Attached::Unavailable => AuthState::unavailable(oauth.clone()),

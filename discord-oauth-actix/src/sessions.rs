@@ -1,6 +1,7 @@
 //! [`DiscordSessions`]: the one middleware of the actix integration (sessions, the login state
 //! of every request, refresh, the fast path).
 
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, Ready, ready};
@@ -18,6 +19,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::Method;
 use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderValue, SET_COOKIE};
 use discord_oauth_core::login::answer::{self, Refusal, Route};
+use discord_oauth_core::login::driver::{AUTH_KEY, SEEN_KEY};
 use futures_util::future::LocalBoxFuture;
 use serde_json::value::RawValue;
 
@@ -122,7 +124,11 @@ impl SessionCookie {
 ///
 /// It does what actix-session's `SessionMiddleware` does (the session cookie, loading and
 /// saving through any [`SessionStore`], handlers' [`actix_session::Session`]) and, in the same
-/// pass, what Discord login needs around it. Per request:
+/// pass, what Discord login needs around it. The login is kept in the same stored session but
+/// beside the handlers' `Session`, which holds only the application's own keys: read the login
+/// with the extractors ([`crate::DiscordUser`], [`AuthState`]); `Session::purge()` ends the
+/// whole session, the login included, while `clear()` and `remove()` touch only the
+/// application's keys (log out with `POST /auth/logout`). Per request:
 /// 1. `GET /auth/login` goes straight to its route: it reads and writes no session (the login
 ///    in progress goes into its own cookie), so it never waits for nor fails with the store.
 /// 2. The session is the remembered one ([`crate::fast`]) if this `Cookie` header was seen
@@ -234,24 +240,28 @@ where
         .is_none()
         .then(|| shared.fast.serve(req.headers(), shared))
         .flatten();
-    let (loaded, mut auth) = if let Some(entry) = remembered {
+    let (loaded, mut auth, login) = if let Some(entry) = remembered {
         let auth = Arc::clone(&entry.auth);
-        (Loaded::Remembered(entry), Some(auth))
+        (Loaded::Remembered(entry), Some(auth), None)
     } else {
         let epoch = shared.fast.epoch();
         match Box::pin(this.load(&req)).await {
-            Ok(snapshot) => (Loaded::Stored(snapshot, epoch), None),
+            Ok(snapshot) => {
+                // The driver reads and writes the login here (the routes, `attach`).
+                let login = Rc::new(LoginPart::new(&snapshot.login));
+                req.extensions_mut().insert(Rc::clone(&login));
+                (Loaded::Stored(snapshot, epoch), None, Some(login))
+            }
             Err(StoreFailed) => return Ok(unavailable(req, route)),
         }
     };
-    let session = req.get_session();
-    loaded.snapshot().fill(&session);
+    loaded.snapshot().fill(&req);
     if let Some(auth) = &auth {
         req.extensions_mut()
             .insert(AuthState::authenticated(Arc::clone(auth), oauth.clone()));
-    } else if route.is_none() {
+    } else if let (None, Some(login)) = (route, &login) {
         // Boxed: the refresh it may run is a large future.
-        match Box::pin(attach(oauth, &session)).await {
+        match Box::pin(attach(oauth, login)).await {
             Ok(state) if state.is_store_unavailable() => return Ok(unavailable(req, route)),
             Ok(state) => {
                 auth = state.session().cloned();
@@ -262,7 +272,7 @@ where
     }
     let mut res = service.call(req).await?;
     let header = || FastIndex::key(res.request().headers()).map(HeaderValue::as_bytes);
-    match loaded.snapshot().change(&session) {
+    match loaded.snapshot().change(&res.request().get_session(), login.as_deref()) {
         None => {
             if let (Loaded::Stored(snapshot, epoch), Some(auth)) = (loaded, &auth)
                 && let Some(header) = header()
@@ -270,11 +280,10 @@ where
                 shared.fast.remember(header, snapshot, Arc::clone(auth), epoch);
             }
         }
-        Some(change) => {
+        Some((change, state)) => {
             if let Some(header) = header() {
                 shared.fast.remove(header);
             }
-            let state = session.entries().clone();
             let written = Box::pin(this.write(loaded.snapshot().key.as_deref(), change, state)).await;
             match written {
                 Ok(Some(cookie)) => res.response_mut().headers_mut().append(SET_COOKIE, cookie),
@@ -313,15 +322,17 @@ impl Loaded {
     }
 }
 
-/// A session as loaded: its key in the store (if the cookie named a session the store has)
-/// and its content (JSON per key, as actix-session writes it).
+/// A session as loaded: its key in the store (if the cookie named a session the store has),
+/// the login's keys ([`AUTH_KEY`], [`SEEN_KEY`]) and the application's (JSON per key, as
+/// actix-session writes them).
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
     pub(crate) key: Option<String>,
-    pub(crate) state: Vec<(String, Box<RawValue>)>,
+    pub(crate) login: HashMap<String, String>,
+    pub(crate) app: Vec<(String, Box<RawValue>)>,
 }
 
-/// What a request did to its session.
+/// How a request's session is written.
 enum Change {
     /// New content: written under the same key, or under a new one (`renew`).
     Write { renew: bool },
@@ -330,39 +341,84 @@ enum Change {
 }
 
 impl Snapshot {
-    /// A loaded state; values that are not JSON (not written by actix-session) are dropped.
+    /// A loaded state; application values that are not JSON (not written through
+    /// actix-session) are dropped.
     fn new(key: String, state: HashMap<String, String>) -> Self {
-        let state = state
+        let (login, app): (HashMap<_, _>, HashMap<_, _>) =
+            state.into_iter().partition(|(k, _)| k == AUTH_KEY || k == SEEN_KEY);
+        let app = app
             .into_iter()
             .filter_map(|(k, v)| RawValue::from_string(v).ok().map(|raw| (k, raw)))
             .collect();
-        Self { key: Some(key), state }
+        Self {
+            key: Some(key),
+            login,
+            app,
+        }
     }
 
-    /// Puts the content into the request's (empty) session.
-    fn fill(&self, session: &Session) {
-        for (key, value) in &self.state {
+    /// Puts the application's keys into the request's (empty) `Session`.
+    fn fill(&self, req: &ServiceRequest) {
+        if self.app.is_empty() {
+            return;
+        }
+        let session = req.get_session();
+        for (key, value) in &self.app {
             // Serializing a `RawValue` copies its text: this cannot fail.
             let _ = session.insert(key.clone(), value.as_ref());
         }
     }
 
-    /// What the request did to `session` (filled by [`Snapshot::fill`]), if anything.
-    fn change(&self, session: &Session) -> Option<Change> {
+    /// What the request did to the session — the application's `session` (filled by
+    /// [`Snapshot::fill`]) and the driver's `login` — and the state to write, if anything.
+    fn change(&self, session: &Session, login: Option<&LoginPart>) -> Option<(Change, HashMap<String, String>)> {
         let status = session.status();
-        let entries = session.entries();
-        let same = entries.len() == self.state.len()
-            && self
-                .state
-                .iter()
-                .all(|(k, v)| entries.get(k).is_some_and(|now| now == v.get()));
-        match status {
-            SessionStatus::Purged => Some(Change::Purge),
-            SessionStatus::Changed | SessionStatus::Unchanged if same => None,
-            _ if entries.is_empty() => Some(Change::Purge),
-            status => Some(Change::Write {
-                renew: status == SessionStatus::Renewed,
-            }),
+        if status == SessionStatus::Purged || login.is_some_and(|l| l.purged.get()) {
+            return Some((Change::Purge, HashMap::new()));
+        }
+        let renew = status == SessionStatus::Renewed || login.is_some_and(|l| l.renewed.get());
+        let app_changed = status != SessionStatus::Unchanged && {
+            let entries = session.entries();
+            entries.len() != self.app.len()
+                || !self
+                    .app
+                    .iter()
+                    .all(|(k, v)| entries.get(k).is_some_and(|now| now == v.get()))
+        };
+        if !renew && !app_changed && !login.is_some_and(|l| l.changed.get()) {
+            return None;
+        }
+        let mut state = session.entries().clone();
+        match login {
+            Some(login) => state.extend(login.state.borrow().clone()),
+            None => state.extend(self.login.clone()),
+        }
+        Some((
+            if state.is_empty() {
+                Change::Purge
+            } else {
+                Change::Write { renew }
+            },
+            state,
+        ))
+    }
+}
+
+/// The login's part of a session, beside the application's `actix_session::Session`: what the
+/// login driver reads and writes (through [`crate::routes::ActixSession`]) during a request.
+#[derive(Debug, Default)]
+pub(crate) struct LoginPart {
+    pub(crate) state: RefCell<HashMap<String, String>>,
+    pub(crate) changed: Cell<bool>,
+    pub(crate) renewed: Cell<bool>,
+    pub(crate) purged: Cell<bool>,
+}
+
+impl LoginPart {
+    fn new(state: &HashMap<String, String>) -> Self {
+        Self {
+            state: RefCell::new(state.clone()),
+            ..Self::default()
         }
     }
 }
@@ -523,27 +579,63 @@ mod tests {
 
     #[test]
     fn changes_are_told_apart() {
-        let state = HashMap::from([("a".to_owned(), "1".to_owned()), ("b".to_owned(), "x".to_owned())]);
+        let state = HashMap::from([
+            (AUTH_KEY.to_owned(), "{}".to_owned()),
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "x".to_owned()),
+        ]);
         let snapshot = Snapshot::new("k".to_owned(), state);
-        assert_eq!(snapshot.state.len(), 1, "values that are not JSON are dropped");
-        let fresh = |f: &dyn Fn(&Session)| {
+        assert_eq!(snapshot.app.len(), 1, "values that are not JSON are dropped");
+        assert_eq!(snapshot.login.len(), 1, "the login is kept apart");
+        let run = |login: Option<&LoginPart>, f: &dyn Fn(&Session)| {
             let req = actix_web::test::TestRequest::default().to_srv_request();
+            snapshot.fill(&req);
             let session = req.get_session();
-            snapshot.fill(&session);
+            assert!(
+                !session.contains_key(AUTH_KEY),
+                "handlers see only the application's keys"
+            );
             f(&session);
-            snapshot.change(&session)
+            snapshot.change(&session, login)
         };
+        let fresh = |f: &dyn Fn(&Session)| run(None, f);
         assert!(fresh(&|_| {}).is_none(), "filled, untouched");
         assert!(fresh(&|s| s.insert("a", 1).unwrap()).is_none(), "the same value again");
+        let Some((Change::Write { renew: false }, written)) = fresh(&|s| s.insert("a", 2).unwrap()) else {
+            panic!("a change is written");
+        };
+        assert_eq!(written[AUTH_KEY], "{}", "with the login");
+        assert_eq!(written["a"], "2");
         assert!(matches!(
-            fresh(&|s| s.insert("a", 2).unwrap()),
-            Some(Change::Write { renew: false })
+            fresh(&Session::renew),
+            Some((Change::Write { renew: true }, _))
         ));
-        assert!(matches!(fresh(&Session::renew), Some(Change::Write { renew: true })));
-        assert!(matches!(fresh(&Session::purge), Some(Change::Purge)));
-        assert!(matches!(fresh(&Session::clear), Some(Change::Purge)), "emptied");
+        assert!(matches!(fresh(&Session::purge), Some((Change::Purge, _))));
+        let Some((Change::Write { .. }, written)) = fresh(&Session::clear) else {
+            panic!("clearing the application's keys keeps the login");
+        };
+        assert_eq!(written.len(), 1);
+
+        let login = LoginPart::new(&snapshot.login);
+        login.purged.set(true);
+        assert!(
+            matches!(run(Some(&login), &|_| {}), Some((Change::Purge, _))),
+            "logged out"
+        );
+        let login = LoginPart::new(&snapshot.login);
+        login.renewed.set(true);
+        assert!(matches!(
+            run(Some(&login), &|_| {}),
+            Some((Change::Write { renew: true }, _))
+        ));
+        let login = LoginPart::new(&HashMap::new());
+        login.changed.set(true);
+        assert!(
+            matches!(run(Some(&login), &Session::clear), Some((Change::Purge, _))),
+            "nothing left: deleted"
+        );
         let empty = Snapshot::default();
         let req = actix_web::test::TestRequest::default().to_srv_request();
-        assert!(empty.change(&req.get_session()).is_none(), "nothing to write");
+        assert!(empty.change(&req.get_session(), None).is_none(), "nothing to write");
     }
 }

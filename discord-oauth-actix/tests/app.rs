@@ -332,10 +332,19 @@ async fn missing_middleware_is_an_opaque_500() {
         web::get().to(|u: DiscordUser| async move { HttpResponse::Ok().body(u.username.clone()) }),
     ))
     .await;
-    let _ = d;
     let resp = test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(test::read_body(resp).await, "Internal Server Error");
+    // The routes without the middleware: nothing could be stored, so the callback says so.
+    let app = test::init_service(App::new().configure(d.routes())).await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/auth/callback?code=a&state=b")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
 async fn logged_in_cookie<S, B>(app: &S) -> String
