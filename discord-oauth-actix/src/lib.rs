@@ -43,7 +43,8 @@
 //! One middleware does the rest, [`DiscordSessions`] (built by
 //! [`DiscordOAuth::session_middleware`] or [`DiscordOAuth::cookie_session`]): it `.wrap()`s the
 //! whole app, so there is no order to get right. It keeps the sessions (actix-session's stores
-//! and `Session` type) and puts an [`AuthState`] into the extensions of every request outside
+//! and `Session` type, which holds the application's keys; the login is kept beside them in
+//! the same stored session) and puts an [`AuthState`] into the extensions of every request outside
 //! the login routes; if the access token expires within the refresh skew (5 min) it is
 //! refreshed first, once per session: concurrent requests wait for that refresh and share its
 //! result (across instances too with a `RedisRefreshLock`, feature `redis`).
