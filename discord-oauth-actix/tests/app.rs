@@ -640,3 +640,26 @@ async fn a_change_to_a_session_that_ended_meanwhile_is_dropped() {
     store.gone.store(false, Ordering::SeqCst);
     assert_eq!(store.inner.len(), 1, "nothing was saved under a new key");
 }
+
+#[actix_web::test]
+async fn an_unreadable_login_is_a_503_not_anonymous() {
+    // The cookie store keeps the state in the cookie: one whose login record does not decode.
+    let key = Key::from(&[7u8; 64]);
+    let state = serde_json::json!({ "discord_oauth.auth": "{\"not\":\"a login\"}" }).to_string();
+    let mut jar = actix_web::cookie::CookieJar::new();
+    jar.private_mut(&key)
+        .add(actix_web::cookie::Cookie::new("discord_oauth", state));
+    let sealed = jar.delta().next().unwrap().encoded().to_string();
+    let app = app!(discord(&Counts::default(), 200));
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .insert_header(("cookie", sealed))
+            .insert_header(("accept", "application/json"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(set_cookie(&resp).is_none(), "the cookie is left alone");
+}
