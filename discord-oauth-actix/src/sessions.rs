@@ -76,10 +76,15 @@ impl DiscordOAuth {
         cookie.set_same_site(SameSite::Lax);
         cookie.set_path("/");
         let ttl = CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::WEEK);
+        let custom = customize(SessionCookie {
+            cookie,
+            previous: Vec::new(),
+        });
         DiscordSessions(Rc::new(Sessions {
             store,
             key,
-            cookie: customize(SessionCookie(cookie)).0,
+            previous: custom.previous,
+            cookie: custom.cookie,
             ttl,
             oauth: self.clone(),
         }))
@@ -103,17 +108,49 @@ impl DiscordOAuth {
 }
 
 /// The session cookie's settings, for [`DiscordOAuth::session_middleware_with`].
-#[derive(Debug, Clone)]
-pub struct SessionCookie(Cookie<'static>);
+#[derive(Clone)]
+pub struct SessionCookie {
+    cookie: Cookie<'static>,
+    previous: Vec<Key>,
+}
+
+impl fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionCookie")
+            .field("cookie", &self.cookie)
+            .field("previous_keys", &self.previous.len())
+            .finish()
+    }
+}
 
 impl SessionCookie {
+    /// Keys the session cookie may still be encrypted with, while a key rotation is under
+    /// way: a cookie that opens with one of them is accepted, and the browser gets a cookie
+    /// under the current key with the session's next change (a login, a refresh, or the mark
+    /// of activity written about once a day). Keep them for the idle timeout (7 days by
+    /// default), then drop them: every session still alive has moved to the current key by
+    /// then. Rotating by just changing the key logs everybody out at once.
+    ///
+    /// ```no_run
+    /// # let (discord, store): (discord_oauth_actix::DiscordOAuth, discord_oauth_actix::MemoryStore) = todo!();
+    /// use actix_web::cookie::Key;
+    /// let (current, previous) = (Key::generate(), Key::generate()); // from configuration
+    /// actix_web::App::new()
+    ///     .configure(discord.routes())
+    ///     .wrap(discord.session_middleware_with(store, current, |c| c.previous_keys([previous])));
+    /// ```
+    pub fn previous_keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.previous.extend(keys);
+        self
+    }
+
     /// The cookie's `SameSite` attribute (default `Lax`).
     ///
     /// # Security
     /// `Strict` breaks every login: the cookie is not sent on Discord's redirect back to the
     /// callback. `None` sends it on every cross-site request.
     pub fn cookie_same_site(mut self, same_site: SameSite) -> Self {
-        self.0.set_same_site(same_site);
+        self.cookie.set_same_site(same_site);
         self
     }
 }
@@ -154,6 +191,8 @@ pub struct DiscordSessions<S>(Rc<Sessions<S>>);
 struct Sessions<S> {
     store: S,
     key: Key,
+    /// Keys of a rotation under way ([`SessionCookie::previous_keys`]).
+    previous: Vec<Key>,
     /// Name and attributes of the session cookie.
     cookie: Cookie<'static>,
     ttl: CookieDuration,
@@ -469,10 +508,12 @@ impl<S: SessionStore> Sessions<S> {
         self.bounded("load", load).await
     }
 
-    /// The session key in the request's session cookie, if it opens with the key.
+    /// The session key in the request's session cookie, if it opens with the key (or a
+    /// previous one).
     fn session_key(&self, req: &ServiceRequest) -> Option<SessionKey> {
         let cookie = req.cookie(self.cookie.name())?;
-        let Some(opened) = CookieJar::new().private(&self.key).decrypt(cookie) else {
+        let open = |key: &Key| CookieJar::new().private(key).decrypt(cookie.clone());
+        let Some(opened) = open(&self.key).or_else(|| self.previous.iter().find_map(open)) else {
             tracing::warn!("the session cookie does not open with the session key; ignoring it");
             return None;
         };

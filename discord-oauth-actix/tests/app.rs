@@ -663,3 +663,57 @@ async fn an_unreadable_login_is_a_503_not_anonymous() {
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(set_cookie(&resp).is_none(), "the cookie is left alone");
 }
+
+#[actix_web::test]
+async fn cookies_under_a_previous_key_work_during_a_rotation() {
+    let (old, new) = (Key::from(&[7u8; 64]), Key::from(&[9u8; 64]));
+    let d = discord(&Counts::default(), 200);
+    let store = discord_oauth_actix::MemoryStore::default();
+    let with = |previous: Vec<Key>| {
+        App::new()
+            .configure(d.routes())
+            .route(
+                "/me",
+                web::get().to(|u: DiscordUser| async move { HttpResponse::Ok().body(u.id.to_string()) }),
+            )
+            .route(
+                "/note",
+                web::get().to(|s: discord_oauth_actix::actix_session::Session| async move {
+                    s.insert("note", 1).unwrap();
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .wrap(d.session_middleware_with(store.clone(), new.clone(), move |c| c.previous_keys(previous)))
+    };
+    let before = test::init_service(
+        App::new()
+            .configure(d.routes())
+            .wrap(d.session_middleware(store.clone(), old.clone())),
+    )
+    .await;
+    let cookie = logged_in_cookie(&before).await;
+    let get = |uri: &str, cookie: &str| {
+        test::TestRequest::get()
+            .uri(uri)
+            .insert_header(("cookie", cookie.to_owned()))
+            .insert_header(("accept", "application/json"))
+            .to_request()
+    };
+
+    let without = test::init_service(with(Vec::new())).await;
+    let resp = test::call_service(&without, get("/me", &cookie)).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "the new key alone does not open it"
+    );
+
+    let rotating = test::init_service(with(vec![old.clone()])).await;
+    let resp = test::call_service(&rotating, get("/me", &cookie)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "accepted under the previous key");
+    // The session's next change sends a cookie under the current key.
+    let resp = test::call_service(&rotating, get("/note", &cookie)).await;
+    let moved = cookie_pair(&set_cookie(&resp).unwrap());
+    let resp = test::call_service(&without, get("/me", &moved)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "the new cookie needs no previous key");
+}
