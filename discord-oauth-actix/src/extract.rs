@@ -1,5 +1,5 @@
 //! What handlers see: [`AuthState`] (put into the request extensions by the middleware), and
-//! the extractors [`DiscordUser`], [`MaybeDiscordUser`] and [`DiscordToken`].
+//! the extractors [`DiscordUser`] (and `Option<DiscordUser>`) and [`DiscordToken`].
 
 use std::fmt;
 use std::future::{Ready, ready};
@@ -18,7 +18,7 @@ use discord_oauth_core::{AccessToken, Scopes};
 use crate::convert;
 use crate::shared::DiscordOAuth;
 
-/// The authentication state of a request, inserted by [`crate::DiscordAuth`]. Read it with
+/// The authentication state of a request, inserted by [`crate::DiscordSessions`]. Read it with
 /// [`DiscordAuthExt::discord_auth`] (handlers, middleware, guards) or the extractors.
 #[derive(Clone)]
 pub struct AuthState {
@@ -93,7 +93,7 @@ impl AuthState {
 
 /// Reads the [`AuthState`] from a request, in handlers, middleware and guards alike.
 pub trait DiscordAuthExt {
-    /// The state, or `None` if [`crate::DiscordAuth`] did not run for this request.
+    /// The state, or `None` if [`crate::DiscordSessions`] did not run for this request.
     fn discord_auth(&self) -> Option<AuthState>;
 }
 
@@ -124,7 +124,7 @@ pub(crate) fn wants_html_parts(method: &actix_web::http::Method, h: &actix_web::
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum DiscordUserRejection {
-    /// [`crate::DiscordAuth`] is not installed on this route (an opaque 500; logged).
+    /// [`crate::DiscordSessions`] is not installed on this route (an opaque 500; logged).
     MissingMiddleware,
     /// Nobody is logged in.
     NotLoggedIn {
@@ -143,7 +143,7 @@ impl fmt::Display for DiscordUserRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::MissingMiddleware => {
-                "missing AuthState: is `DiscordOAuth::middleware()` wrapped (inside the session middleware)?"
+                "missing AuthState: is `DiscordOAuth::session_middleware()` wrapped around this route?"
             }
             Self::NotLoggedIn { .. } => "You need to log in with Discord first.",
             Self::NoToken => "This session keeps no Discord token (identity-only mode).",
@@ -201,9 +201,18 @@ pub(crate) fn state(req: &HttpRequest) -> Result<AuthState, DiscordUserRejection
 /// }
 /// ```
 ///
-/// `Option<DiscordUser>` works through actix's blanket impl, which turns *every* rejection
-/// into `None`, including "the session could not be read"; use [`MaybeDiscordUser`] to answer
-/// 503 in that case instead of treating the user as anonymous.
+/// `Option<DiscordUser>` is the logged-in user if any, `None` when nobody is logged in, as on
+/// axum: when the session store fails, [`crate::DiscordSessions`] answers `503` before the
+/// handler runs, so `None` never means "the session could not be read". (actix's blanket impl
+/// turns any rejection into `None`; without the middleware, that includes the missing
+/// [`AuthState`].)
+///
+/// ```
+/// use discord_oauth_actix::DiscordUser;
+/// async fn home(user: Option<DiscordUser>) -> String {
+///     user.map_or_else(|| "hello stranger".to_owned(), |u| format!("hello {}", u.display_name()))
+/// }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DiscordUser(Arc<AuthSession>);
 
@@ -244,11 +253,13 @@ impl FromRequest for DiscordUser {
     }
 }
 
-/// The logged-in user if any; unlike `Option<DiscordUser>`, a session that could not be read
-/// is a `503`, never "anonymous".
+/// The logged-in user if any: the same as `Option<DiscordUser>`, which now answers `503` for a
+/// session that could not be read too (see [`DiscordUser`]).
+#[deprecated = "use `Option<DiscordUser>`: a failed session store is a 503 before the handler runs"]
 #[derive(Debug, Clone)]
 pub struct MaybeDiscordUser(pub Option<DiscordUser>);
 
+#[allow(deprecated)]
 impl FromRequest for MaybeDiscordUser {
     type Error = DiscordUserRejection;
     type Future = Ready<Result<Self, Self::Error>>;

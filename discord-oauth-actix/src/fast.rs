@@ -1,26 +1,25 @@
 //! The authenticated fast path: a request of a logged-in user whose session this process has
-//! recently seen skips actix-session's middleware (cookie parsing, decryption, loading and
-//! decoding the session) and the decoding of the login record.
+//! recently seen skips the session cookie's decryption, the store and the decoding of the
+//! login record.
 //!
-//! [`DiscordSessions`](crate::DiscordSessions) does it, around actix-session's middleware:
+//! [`DiscordSessions`](crate::DiscordSessions) does it:
 //!
-//! - **What is remembered.** After a request that went the whole way (actix-session loaded and
-//!   checked the session, [`crate::DiscordAuth`] found a valid login) and left the session
+//! - **What is remembered.** After a request that went the whole way (the cookie opened, the
+//!   store had the session, the login driver found a valid login) and left the session
 //!   unchanged, the request's `Cookie` header — the whole header, byte for byte — is
 //!   remembered with the session's content and the decoded login. A request with the same
 //!   header carries the same session cookie, so it names the same session: nothing is trusted
-//!   that actix-session did not check first. Requests with several `Cookie` fields or a header
-//!   over 4 KiB always take the normal path.
+//!   that was not checked first. Requests with several `Cookie` fields or a header over 4 KiB
+//!   always take the normal path.
 //! - **What is served.** A request whose header is remembered, on a path other than the login
 //!   routes, whose login is valid *now* (not ended, no refresh due, not idle: checked with the
-//!   clock on every request) goes straight to [`crate::DiscordAuth`] and the handler with the
-//!   remembered login. Anything else takes the normal path, where refresh is single flight.
+//!   clock on every request) goes straight to the handler with the remembered login. Anything
+//!   else takes the normal path, where refresh is single flight.
 //! - **Handlers still get a working `actix_session::Session`**, filled with the remembered
-//!   content. If a handler changes it (insert, remove, clear, purge, renew), the change is
-//!   written the normal way after the handler returns: the request goes once more through
-//!   actix-session's middleware, which loads the session from the cookie, and
-//!   [`crate::DiscordAuth`] replaces its content with the handler's result (the handler is
-//!   not called again); the cookie actix-session sets is added to the handler's response.
+//!   keys of the application (the login is kept beside it, see [`crate::DiscordSessions`]): a
+//!   session without any costs nothing. A change a handler makes to it (insert, remove, clear,
+//!   purge, renew) is written after the handler returns, exactly as on the normal path, and
+//!   the entry is forgotten.
 //! - **Logout** on this process forgets every remembered header of that login at once, before
 //!   the grant is revoked at Discord, and remembers the login as ended: no request can bring it
 //!   back. Logouts announced by other instances through a revocation broadcast
@@ -34,26 +33,23 @@
 //!   of headers and [`MAX_HEADERS_PER_LOGIN`] headers per login (`discord_oauth_core::bounded::KeyIndex`:
 //!   expired entries are swept long before it fills, then an arbitrary tenth goes), each
 //!   forgotten after its TTL. A zero TTL or capacity turns the fast path off.
-//! - **Not done on the fast path**: actix-session's `TtlExtensionPolicy::OnEveryRequest` (our
-//!   default extends the session when it changes, and an active session is marked changed about
-//!   once a day; a mark due while the entry is remembered waits for the entry to expire).
+//! - **Not done on the fast path**: the daily mark of activity (a mark due while the entry is
+//!   remembered waits for the entry to expire).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_session::{Session, SessionStatus};
 use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
 use discord_oauth_core::bounded::{IndexLimits, KeyIndex};
-use discord_oauth_core::login::AuthSession;
-use discord_oauth_core::login::revocation::Revocation;
-use serde_json::value::RawValue;
+use discord_oauth_core::login::driver::{SEEN_KEY, from_unix_seconds};
+use discord_oauth_core::login::revocation::{LoginKey, Revocation, login_key};
+use discord_oauth_core::login::{AuthSession, IdleCheck, SessionStatus};
 
-use discord_oauth_core::login::driver::SEEN_KEY;
-use discord_oauth_core::login::revocation::LoginKey as TouchKey;
+use crate::sessions::Snapshot;
+use crate::shared::Shared;
 
-/// How long a remembered session is served without actix-session by default: also the bound
+/// How long a remembered session is served without the store by default: also the bound
 /// on how late a logout or refresh on *another* instance is seen here.
 pub const DEFAULT_FAST_PATH_TTL: Duration = Duration::from_secs(30);
 
@@ -71,13 +67,11 @@ pub const MAX_HEADERS_PER_LOGIN: usize = 4;
 /// entry of the capacity, if more).
 pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
 
-/// A remembered session: what actix-session loaded for a `Cookie` header, and the login.
+/// A remembered session: what the store held for a `Cookie` header, and the login.
 pub(crate) struct Entry {
     pub(crate) auth: Arc<AuthSession>,
-    /// The session's content as actix-session holds it (JSON per key), checked once.
-    state: Vec<(String, Box<RawValue>)>,
-    pub(crate) seen: Option<u64>,
-    login: TouchKey,
+    pub(crate) snapshot: Snapshot,
+    seen: Option<u64>,
     at: Instant,
 }
 
@@ -85,91 +79,8 @@ impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Entry")
             .field("user_id", &self.auth.user.id)
-            .field("keys", &self.state.iter().map(|(k, _)| k).collect::<Vec<_>>())
+            .field("keys", &self.snapshot.app.iter().map(|(k, _)| k).collect::<Vec<_>>())
             .finish_non_exhaustive()
-    }
-}
-
-impl Entry {
-    /// The entry for a session whose content is `state`, if it can be served fast: every
-    /// value is JSON (as actix-session writes them).
-    pub(crate) fn new(auth: Arc<AuthSession>, state: &HashMap<String, String>, login: TouchKey) -> Option<Self> {
-        let seen = match state.get(SEEN_KEY) {
-            Some(v) => Some(serde_json::from_str::<u64>(v).ok()?),
-            None => None,
-        };
-        let state = state
-            .iter()
-            .map(|(k, v)| RawValue::from_string(v.clone()).ok().map(|raw| (k.clone(), raw)))
-            .collect::<Option<Vec<_>>>()?;
-        Some(Self {
-            auth,
-            state,
-            seen,
-            login,
-            at: Instant::now(),
-        })
-    }
-
-    /// Fills a fresh session with the remembered content.
-    pub(crate) fn fill(&self, session: &Session) {
-        for (key, value) in &self.state {
-            // Serializing a `RawValue` copies its text: this cannot fail.
-            let _ = session.insert(key.clone(), value.as_ref());
-        }
-    }
-
-    /// `true` if a handler left `session` (filled by [`Entry::fill`]) as it was.
-    pub(crate) fn unchanged(&self, session: &Session) -> bool {
-        if matches!(session.status(), SessionStatus::Purged | SessionStatus::Renewed) {
-            return false;
-        }
-        let entries = session.entries();
-        entries.len() == self.state.len()
-            && self
-                .state
-                .iter()
-                .all(|(k, v)| entries.get(k).is_some_and(|now| now == v.get()))
-    }
-}
-
-/// A handler's change to a session served by the fast path, to be written by actix-session's
-/// middleware on a second pass (see the module docs).
-#[derive(Debug)]
-pub(crate) struct Replay {
-    purged: bool,
-    renewed: bool,
-    state: HashMap<String, String>,
-    pub(crate) applied: std::cell::Cell<bool>,
-}
-
-impl Replay {
-    pub(crate) fn of(session: &Session) -> Self {
-        let status = session.status();
-        Self {
-            purged: status == SessionStatus::Purged,
-            renewed: status == SessionStatus::Renewed,
-            state: session.entries().clone(),
-            applied: std::cell::Cell::new(false),
-        }
-    }
-
-    /// Makes `session` (as actix-session loaded it on the second pass) what the handler left.
-    pub(crate) fn apply(&self, session: &Session) {
-        if self.purged {
-            session.purge();
-        } else {
-            session.clear();
-            for (key, value) in &self.state {
-                if let Ok(raw) = serde_json::from_str::<&RawValue>(value) {
-                    let _ = session.insert(key.clone(), raw);
-                }
-            }
-            if self.renewed {
-                session.renew();
-            }
-        }
-        self.applied.set(true);
     }
 }
 
@@ -183,9 +94,9 @@ pub(crate) struct FastIndex {
 struct Inner {
     /// `foldhash` (randomly seeded per process) rather than SipHash: hashing the whole header
     /// (about 900 bytes with the cookie store) is a visible part of a fast request otherwise,
-    /// and only headers actix-session authenticated get in. Bounded in entries, bytes of
+    /// and only headers whose session was checked get in. Bounded in entries, bytes of
     /// headers ([`DEFAULT_INDEX_BYTES`]) and headers per login ([`MAX_HEADERS_PER_LOGIN`]).
-    map: KeyIndex<TouchKey, Arc<Entry>, foldhash::fast::RandomState>,
+    map: KeyIndex<LoginKey, Arc<Entry>, foldhash::fast::RandomState>,
     /// Counts the removals: an entry offered by a request that started before one is not
     /// remembered (it may hold what the removal was for).
     epoch: u64,
@@ -217,7 +128,7 @@ impl FastIndex {
         }
     }
 
-    pub(crate) fn enabled(&self) -> bool {
+    fn enabled(&self) -> bool {
         !self.ttl.is_zero() && self.capacity > 0
     }
 
@@ -229,27 +140,49 @@ impl FastIndex {
         (all.next().is_none() && first.len() <= MAX_KEY_LEN).then_some(first)
     }
 
-    /// The current removal count, to pass to [`FastIndex::insert`] once the request is done.
+    /// The remembered session a request with `headers` can be served with now, if any.
+    pub(crate) fn serve(&self, headers: &HeaderMap, shared: &Shared) -> Option<Arc<Entry>> {
+        if !self.enabled() {
+            return None;
+        }
+        let entry = self.get(Self::key(headers)?.as_bytes())?;
+        let (config, now) = (shared.config(), shared.now());
+        let idle = config.idle_check(entry.seen.map(from_unix_seconds), now);
+        (idle == IdleCheck::Active && config.session_status(&entry.auth, now) == SessionStatus::Valid).then_some(entry)
+    }
+
+    /// The current removal count, to pass to [`FastIndex::remember`] once the request is done.
     pub(crate) fn epoch(&self) -> u64 {
         self.inner.read().unwrap_or_else(PoisonError::into_inner).epoch
     }
 
-    /// Remembers `entry` for `cookie`, unless something was removed since `epoch`.
-    pub(crate) fn insert(&self, cookie: &[u8], entry: Entry, epoch: u64) {
-        if !self.enabled() || cookie.len() > MAX_KEY_LEN {
+    /// Remembers the session `snapshot` of `auth` for `cookie`, unless something was removed
+    /// since `epoch`, or it cannot be served fast (no key in the store, a bad activity mark).
+    pub(crate) fn remember(&self, cookie: &[u8], snapshot: Snapshot, auth: Arc<AuthSession>, epoch: u64) {
+        if !self.enabled() || cookie.len() > MAX_KEY_LEN || snapshot.key.is_none() {
             return;
         }
+        let seen = match snapshot.login.get(SEEN_KEY) {
+            Some(v) => match serde_json::from_str::<u64>(v) {
+                Ok(seen) => Some(seen),
+                Err(_) => return,
+            },
+            None => None,
+        };
+        let login = login_key(&auth);
+        let entry = Arc::new(Entry {
+            auth,
+            snapshot,
+            seen,
+            at: Instant::now(),
+        });
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        if inner.epoch != epoch {
-            return;
+        if inner.epoch == epoch {
+            inner.map.insert(cookie, login, entry, |e| e.at.elapsed() < self.ttl);
         }
-        let login = entry.login;
-        inner
-            .map
-            .insert(cookie, login, Arc::new(entry), |e| e.at.elapsed() < self.ttl);
     }
 
-    pub(crate) fn get(&self, cookie: &[u8]) -> Option<Arc<Entry>> {
+    fn get(&self, cookie: &[u8]) -> Option<Arc<Entry>> {
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         inner.map.get(cookie).filter(|e| e.at.elapsed() < self.ttl).cloned()
     }
@@ -278,22 +211,17 @@ impl FastIndex {
     }
 }
 
-/// Put into a request's extensions by [`crate::DiscordSessions`] on the normal path when the
-/// fast path is on: [`crate::DiscordAuth`] leaves there the entry to remember if the request
-/// ends with the session unchanged.
-#[derive(Debug, Default)]
-pub(crate) struct Offer(pub(crate) std::cell::RefCell<Option<Entry>>);
-
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use std::time::SystemTime;
 
     use discord_oauth_core::api::User;
+    use serde_json::value::RawValue;
 
     use super::*;
 
-    fn auth() -> Arc<AuthSession> {
+    /// A login of the test user; `login` tells logins apart.
+    fn auth(login: u64) -> Arc<AuthSession> {
         let user: User = serde_json::from_str(
             r#"{"id":"80351110224678912","username":"nelly","discriminator":"0","global_name":null,"avatar":null}"#,
         )
@@ -302,56 +230,72 @@ mod tests {
             user,
             tokens: None,
             authenticated_at: SystemTime::UNIX_EPOCH,
-            login_id: 0,
+            login_id: login,
         })
     }
 
-    fn state(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    fn stored(pairs: &[(&str, &str)]) -> Snapshot {
+        Snapshot {
+            key: Some("session-key".to_owned()),
+            login: pairs
+                .iter()
+                .filter(|(k, _)| *k == SEEN_KEY)
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            app: pairs
+                .iter()
+                .filter(|(k, _)| *k != SEEN_KEY)
+                .map(|(k, v)| ((*k).to_owned(), RawValue::from_string((*v).to_owned()).unwrap()))
+                .collect(),
+        }
+    }
+
+    fn remember(index: &FastIndex, cookie: &str, login: u64) {
+        index.remember(cookie.as_bytes(), stored(&[]), auth(login), index.epoch());
     }
 
     #[test]
-    fn sessions_with_bad_values_are_not_remembered() {
-        assert!(Entry::new(auth(), &state(&[("x", "not json")]), (1, 0, 0)).is_none());
-        assert!(Entry::new(auth(), &state(&[(SEEN_KEY, "\"soon\"")]), (1, 0, 0)).is_none());
-        let e = Entry::new(
-            auth(),
-            &state(&[(SEEN_KEY, "1700000000"), ("cart", "[1,2]")]),
-            (1, 0, 0),
-        )
-        .unwrap();
-        assert_eq!(e.seen, Some(1_700_000_000));
+    fn only_sessions_the_store_has_with_a_good_activity_mark_are_remembered() {
+        let index = FastIndex::new(Duration::from_secs(60), 10);
+        index.remember(b"s=1", stored(&[(SEEN_KEY, "\"soon\"")]), auth(1), 0);
+        index.remember(b"s=2", Snapshot::default(), auth(1), 0);
+        assert_eq!(index.len(), 0);
+        index.remember(
+            b"s=3",
+            stored(&[(SEEN_KEY, "1700000000"), ("cart", "[1,2]")]),
+            auth(1),
+            0,
+        );
+        assert_eq!(index.get(b"s=3").unwrap().seen, Some(1_700_000_000));
     }
 
     #[test]
     fn the_index_is_bounded_expires_and_forgets_a_login() {
         let index = FastIndex::new(Duration::from_secs(60), 3);
         for n in 0..10u64 {
-            let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0, 0)).unwrap();
-            index.insert(format!("s={n}").as_bytes(), e, index.epoch());
+            remember(&index, &format!("s={n}"), n % 2);
             assert!(index.len() <= 3);
             assert!(index.get(format!("s={n}").as_bytes()).is_some(), "the newest is in");
         }
         let index = FastIndex::new(Duration::from_secs(60), 10);
         for n in 0..10u64 {
-            let e = Entry::new(auth(), &HashMap::new(), (n % 2, 0, 0)).unwrap();
-            index.insert(format!("s={n}").as_bytes(), e, index.epoch());
+            remember(&index, &format!("s={n}"), n % 2);
         }
         assert!(index.get(b"s=9 ").is_none(), "the key is the exact header");
-        index.forget(&Revocation::Login((1, 0, 0)));
+        index.forget(&Revocation::Login(login_key(&auth(1))));
         assert!(index.get(b"s=9").is_none() && index.get(b"s=7").is_none());
         assert!(index.get(b"s=8").is_some(), "another login stays");
         let before = index.epoch();
         index.remove(b"s=8");
         assert!(index.get(b"s=8").is_none());
-        index.insert(b"s=8", Entry::new(auth(), &HashMap::new(), (0, 0, 0)).unwrap(), before);
+        index.remember(b"s=8", stored(&[]), auth(0), before);
         assert!(
             index.get(b"s=8").is_none(),
             "an entry from a request that started before a removal is not remembered"
         );
 
         let index = FastIndex::new(Duration::from_millis(1), 3);
-        index.insert(b"s=1", Entry::new(auth(), &HashMap::new(), (1, 0, 0)).unwrap(), 0);
+        remember(&index, "s=1", 1);
         std::thread::sleep(Duration::from_millis(5));
         assert!(index.get(b"s=1").is_none(), "expired entries are not served");
 
@@ -359,7 +303,7 @@ mod tests {
             FastIndex::new(Duration::ZERO, 3),
             FastIndex::new(Duration::from_secs(1), 0),
         ] {
-            off.insert(b"s=1", Entry::new(auth(), &HashMap::new(), (1, 0, 0)).unwrap(), 0);
+            remember(&off, "s=1", 1);
             assert_eq!(off.len(), 0);
             assert!(!off.enabled());
         }
@@ -369,9 +313,7 @@ mod tests {
     fn one_login_cannot_pin_more_than_a_few_headers() {
         let index = FastIndex::new(Duration::from_secs(60), 10_000);
         for n in 0..5_000 {
-            let header = format!("s=1; pad{n}={}", "x".repeat(4000));
-            let e = Entry::new(auth(), &HashMap::new(), (1, 0, 0)).unwrap();
-            index.insert(header.as_bytes(), e, index.epoch());
+            remember(&index, &format!("s=1; pad{n}={}", "x".repeat(4000)), 1);
             assert!(index.len() <= MAX_HEADERS_PER_LOGIN);
         }
         let newest = format!("s=1; pad4999={}", "x".repeat(4000));
@@ -379,10 +321,7 @@ mod tests {
             index.get(newest.as_bytes()).is_some(),
             "the newest header still takes the fast path"
         );
-        index.forget(&Revocation::of_user(
-            80_351_110_224_678_912,
-            std::time::SystemTime::now(),
-        ));
+        index.forget(&Revocation::of_user(80_351_110_224_678_912, SystemTime::now()));
         assert_eq!(index.len(), 0, "a user's revocation forgets their logins");
     }
 

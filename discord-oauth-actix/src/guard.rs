@@ -1,7 +1,7 @@
 //! Guards: require membership of a guild, or a role in a guild, before the handler runs.
 //!
 //! Built with [`DiscordOAuth::require_guild`] / [`DiscordOAuth::require_role`] and `.wrap()`ed
-//! around the scopes or resources to protect (inside [`crate::DiscordAuth`]). The check itself
+//! around the scopes or resources to protect (inside [`crate::DiscordSessions`]). The check itself
 //! is the core's [`GuildRequirement::check`] flow; decisions are remembered per user for 60 s
 //! (bounded), so a guarded page does not call Discord on every request.
 //!
@@ -124,7 +124,7 @@ where
                     let answer = if let Some(r) = refusal {
                         r.answer(&back)
                     } else {
-                        tracing::error!("RequireGuild needs DiscordOAuth::middleware() around it");
+                        tracing::error!("RequireGuild needs DiscordOAuth::session_middleware() around it");
                         discord_oauth_core::login::answer::internal_error()
                     };
                     Ok(req.into_response(convert::response(answer)).map_into_right_body())

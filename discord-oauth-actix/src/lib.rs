@@ -14,8 +14,7 @@
 //!     App::new()
 //!         .configure(discord.routes())                         // the three login routes
 //!         .route("/me", web::get().to(|u: DiscordUser| async move { u.username.clone() }))
-//!         .wrap(discord.middleware())                          // AuthState + refresh
-//!         .wrap(discord.cookie_session(key.clone()))           // the session cookie
+//!         .wrap(discord.cookie_session(key.clone()))           // sessions, login state, refresh
 //! })
 //! .bind("127.0.0.1:3000")?
 //! .run()
@@ -41,12 +40,17 @@
 //!   [revocation broadcast](DiscordOAuthBuilder::revocation_broadcast)), purges the session,
 //!   then revokes the grant at Discord (best effort), `303` to `/`. Other methods get `405` with `Allow: POST`; a cross-site `Origin` gets `403`.
 //!
-//! Every other request passes [`DiscordAuth`], which puts an [`AuthState`] into the request
-//! extensions; if the access token expires within the refresh skew (5 min) it is refreshed
-//! first, once per session: concurrent requests wait for that refresh and share its result
-//! (across instances too with a `RedisRefreshLock`, feature `redis`).
-//! Extractors: [`DiscordUser`], [`MaybeDiscordUser`] (and `Option<DiscordUser>`),
-//! [`DiscordToken`]; guards: [`DiscordOAuth::require_guild`], [`DiscordOAuth::require_role`].
+//! One middleware does the rest, [`DiscordSessions`] (built by
+//! [`DiscordOAuth::session_middleware`] or [`DiscordOAuth::cookie_session`]): it `.wrap()`s the
+//! whole app, so there is no order to get right. It keeps the sessions (actix-session's stores
+//! and `Session` type, which holds the application's keys; the login is kept beside them in
+//! the same stored session) and puts an [`AuthState`] into the extensions of every request outside
+//! the login routes; if the access token expires within the refresh skew (5 min) it is
+//! refreshed first, once per session: concurrent requests wait for that refresh and share its
+//! result (across instances too with a `RedisRefreshLock`, feature `redis`).
+//! Extractors: [`DiscordUser`], `Option<DiscordUser>` (`None` only for "nobody is logged in":
+//! a failed store never reaches the handler, it is a `503`), [`DiscordToken`]; guards:
+//! [`DiscordOAuth::require_guild`], [`DiscordOAuth::require_role`].
 //!
 //! The backend of a Discord Activity (Embedded App SDK token and refresh endpoints, websocket
 //! tokens, proxy signatures) is in [`embedded`].
@@ -63,7 +67,7 @@
 //!   broadcast) until they restart, and accepted by the others until it expires; a refresh is
 //!   written with the response that triggered it.
 //! - **Session expiry**: the cookie and the stored session expire 7 days after the last
-//!   change ([`SESSION_TTL`]); an active session is marked changed about once a day, so this
+//!   change (the idle timeout); an active session is marked changed about once a day, so this
 //!   is an idle timeout. A session holding only logins in progress is stored until they expire
 //!   (10 min), and holds nothing but the user and the tokens once logged in (plus other tabs'
 //!   unexpired logins, dropped when they expire).
@@ -80,10 +84,10 @@
 //!   cookie), and one unused for longer ends, so a copy of an idle cookie stops working even
 //!   though the cookie store keeps nothing server-side.
 //! - **Authenticated fast path** ([`fast`]): a request whose exact `Cookie` header was seen
-//!   logged in within the last 30 s skips actix-session (no cookie decryption, no store read,
-//!   no decoding) while its login is valid; a handler's changes to the session are still
-//!   written by actix-session. Logout on this instance takes effect on the next request; on
-//!   other instances sharing a Redis store, within the 30 s
+//!   logged in within the last 30 s skips the session cookie and the store (no decryption, no
+//!   store read, no decoding) while its login is valid; a handler's changes to the session are
+//!   still written. Logout on this instance takes effect on the next request; on other
+//!   instances sharing a Redis store, within the 30 s
 //!   ([`DiscordOAuthBuilder::fast_path`] sets it; zero turns the fast path off).
 //! - **Requests to Discord**: at most 32 in flight ([`DiscordOAuthBuilder::max_concurrent_requests`]);
 //!   after a global `429` nothing is sent until Discord's `retry_after` is over.
@@ -112,7 +116,6 @@
 //! HttpServer::new(move || {
 //!     App::new()
 //!         .configure(discord.routes())
-//!         .wrap(discord.middleware())
 //!         .wrap(discord.session_middleware(store.clone(), key.clone()))
 //! })
 //! .bind("0.0.0.0:3000")?
@@ -150,16 +153,17 @@ pub use discord_oauth_core as core;
 pub use discord_oauth_core::api::client::{ApiDriverConfig, ClientError, UserCalls};
 pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
-pub use extract::{AuthState, DiscordAuthExt, DiscordToken, DiscordUser, DiscordUserRejection, MaybeDiscordUser};
+#[allow(deprecated)]
+pub use extract::MaybeDiscordUser;
+pub use extract::{AuthState, DiscordAuthExt, DiscordToken, DiscordUser, DiscordUserRejection};
 pub use fast::{DEFAULT_FAST_PATH_CAPACITY, DEFAULT_FAST_PATH_TTL};
 pub use guard::{RequireGuild, RequireGuildMiddleware};
 pub use memory::MemoryStore;
-pub use middleware::{DiscordAuth, DiscordAuthMiddleware};
 #[cfg(feature = "redis")]
 pub use redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;
 pub use rotation::{SessionKeyRotation, SessionKeyRotationMiddleware};
-pub use sessions::{DiscordSessions, DiscordSessionsService, GuardedStore, SESSION_TTL};
+pub use sessions::{DiscordSessions, DiscordSessionsService, SessionCookie};
 pub use shared::{BuildError, Clock, DEFAULT_STORE_TIMEOUT, DEFAULT_TIMEOUT, DiscordOAuth, DiscordOAuthBuilder};
 pub use transport::{Transport, TransportError};

@@ -26,7 +26,16 @@ use rand::distr::Alphanumeric;
 
 type State = HashMap<String, String>;
 
-/// An in-process actix-session store (see the [module docs](self)).
+/// An in-process, server-side actix-session store.
+///
+/// actix-session ships a cookie store and a Redis store, nothing in between. This one keeps
+/// sessions in this process's memory: the cookie holds only a random session key (256 bits),
+/// so the tokens never reach the browser and logout ends every copy of the cookie at once,
+/// with nothing to run beside the site. Sessions end when the process restarts, and instances
+/// do not share them: use Redis for several instances. Bounded: at most
+/// [`MemoryStore::DEFAULT_CAPACITY`] sessions and [`MemoryStore::DEFAULT_MAX_BYTES`] bytes by
+/// default; when full, expired sessions go first, then the one closest to expiry (the least
+/// recently active).
 ///
 /// ```
 /// use discord_oauth_actix::MemoryStore;
@@ -139,7 +148,7 @@ impl SessionStore for MemoryStore {
             Ok(key)
         } else {
             // As actix-session's own stores do: a session that is gone is saved under a new
-            // key (the `GuardedStore` of `DiscordOAuth::session_middleware` drops such writes).
+            // key (`DiscordOAuth::session_middleware` does not write to sessions that are gone).
             self.save(state, ttl).await.map_err(|e| UpdateError::Other(e.into()))
         }
     }

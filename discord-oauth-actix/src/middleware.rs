@@ -1,149 +1,27 @@
-//! [`DiscordAuth`]: loads the authenticated session of every request, refreshes its tokens
-//! when they are about to expire (once per session, however many requests wait), and puts an
-//! [`AuthState`] into the request extensions for the extractors and guards.
+//! The login driver's decision for each request ([`attach`]): the [`AuthState`], after
+//! refreshing tokens that are about to expire (once per session, however many requests wait).
+//! [`crate::DiscordSessions`] calls it.
 
-use std::fmt;
-use std::future::{Ready, ready};
-use std::rc::Rc;
 use std::sync::{Arc, PoisonError};
 #[cfg(feature = "redis")]
 use std::time::Instant;
 
-use actix_session::{Session, SessionExt as _};
-use actix_web::HttpMessage as _;
-use actix_web::body::EitherBody;
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use discord_oauth_core::login::AuthSession;
 #[cfg(feature = "redis")]
 use discord_oauth_core::login::answer;
 #[cfg(feature = "redis")]
 use discord_oauth_core::login::driver::RECENT_TTL;
 use discord_oauth_core::login::driver::{Attached, refresh_key};
-use discord_oauth_core::login::revocation::login_key;
-use futures_util::future::LocalBoxFuture;
 
-use crate::convert;
 use crate::extract::AuthState;
-use crate::fast::{Entry, Offer, Replay};
 use crate::routes::ActixSession;
+use crate::sessions::LoginPart;
 use crate::shared::{DiscordOAuth, Shared};
 
-impl DiscordOAuth {
-    /// The middleware that attaches the [`AuthState`] to every request. `.wrap()` it inside
-    /// the session middleware ([`DiscordOAuth::session_middleware`]), i.e. before it.
-    pub fn middleware(&self) -> DiscordAuth {
-        DiscordAuth { oauth: self.clone() }
-    }
-}
-
-/// The middleware built by [`DiscordOAuth::middleware`].
-#[derive(Clone, Debug)]
-pub struct DiscordAuth {
-    oauth: DiscordOAuth,
-}
-
-impl<S, B> Transform<S, ServiceRequest> for DiscordAuth
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = actix_web::Error;
-    type Transform = DiscordAuthMiddleware<S>;
-    type InitError = ();
-    type Future = Ready<Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: S) -> Self::Future {
-        ready(Ok(DiscordAuthMiddleware {
-            service: Rc::new(service),
-            oauth: self.oauth.clone(),
-        }))
-    }
-}
-
-/// The service of [`DiscordAuth`].
-pub struct DiscordAuthMiddleware<S> {
-    service: Rc<S>,
-    oauth: DiscordOAuth,
-}
-
-impl<S> fmt::Debug for DiscordAuthMiddleware<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordAuthMiddleware")
-            .field("oauth", &self.oauth)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S, B> Service<ServiceRequest> for DiscordAuthMiddleware<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<EitherBody<B>>;
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    forward_ready!(service);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        // The second pass of a request served by the fast path (see `crate::fast`): write
-        // what the handler did to the session; the handler is not called again.
-        let replay = req.extensions().get::<Rc<Replay>>().cloned();
-        if let Some(replay) = replay {
-            replay.apply(&req.get_session());
-            let done = req.into_response(actix_web::HttpResponse::NoContent().finish());
-            return Box::pin(ready(Ok(done.map_into_right_body())));
-        }
-        let service = Rc::clone(&self.service);
-        let oauth = self.oauth.clone();
-        Box::pin(async move {
-            // Only `DiscordSessions`' fast path puts an `AuthState` (a valid login) here before
-            // this middleware; then there is nothing to load.
-            let served_fast = req.extensions().contains::<AuthState>();
-            let offer = req.extensions().get::<Rc<Offer>>().cloned();
-            // The login this request loaded, if any (not on the fast path).
-            let mut auth = None;
-            if !served_fast && oauth.shared.config().route(req.path()).is_none() {
-                let session = req.get_session();
-                // Boxed: the refresh it may run is a large future, and this block is moved into
-                // a box on every request (the fast path's too).
-                match Box::pin(attach(&oauth, &session)).await {
-                    Ok(state) => {
-                        auth = state.session().cloned();
-                        req.extensions_mut().insert(state);
-                    }
-                    Err(answer) => {
-                        return Ok(req.into_response(convert::response(answer)).map_into_right_body());
-                    }
-                }
-            }
-            let authenticated = served_fast || auth.is_some();
-            let mut response = service.call(req).await?;
-            if let (Some(offer), Some(auth)) = (offer, auth) {
-                // Left unchanged by this request: requests with the same cookies can take the
-                // fast path while the login stays valid.
-                let session = response.request().get_session();
-                if session.status() == actix_session::SessionStatus::Unchanged {
-                    *offer.0.borrow_mut() = Entry::new(Arc::clone(&auth), &session.entries(), login_key(&auth));
-                }
-            }
-            // Pages served to a logged-in user are personal: keep them out of shared and
-            // browser caches unless the handler chose a policy (checklist H-14).
-            let headers = response.headers_mut();
-            if authenticated && !headers.contains_key(CACHE_CONTROL) {
-                headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-            }
-            Ok(response.map_into_left_body())
-        })
-    }
-}
-
 /// The driver's decision for this request, refreshing under the refresh lock if needed.
-async fn attach(oauth: &DiscordOAuth, session: &Session) -> Result<AuthState, http::Response<String>> {
+pub(crate) async fn attach(oauth: &DiscordOAuth, login: &LoginPart) -> Result<AuthState, http::Response<String>> {
     let shared = &oauth.shared;
-    let io = ActixSession { session, shared };
+    let io = ActixSession { login, shared };
     Ok(match shared.driver.attach(&shared.io, &io, None).await? {
         Attached::Anonymous => AuthState::anonymous(oauth.clone()),
         Attached::Unavailable => AuthState::unavailable(oauth.clone()),

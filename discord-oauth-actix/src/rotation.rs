@@ -6,7 +6,7 @@
 //! (`.wrap()` it last): when the request's session cookie does not open with the current key
 //! but does with a previous one, it is re-encrypted with the current key before actix-session
 //! reads it. The browser gets a cookie under the current key the next time its session
-//! changes: a login or refresh, or the mark of activity [`crate::DiscordAuth`] writes about
+//! changes: a login or refresh, or the mark of activity [`crate::DiscordSessions`] writes about
 //! once a day ([`LoginConfig::idle_timeout`](discord_oauth_core::login::LoginConfig::idle_timeout) / 8).
 //!
 //! # Running a rotation
@@ -48,7 +48,6 @@ impl DiscordOAuth {
     /// let (current, previous) = (Key::generate(), Key::generate()); // from configuration
     /// App::new()
     ///     .configure(discord.routes())
-    ///     .wrap(discord.middleware())
     ///     .wrap(discord.cookie_session(current.clone()))
     ///     .wrap(discord.session_key_rotation(current, [previous]));
     /// ```

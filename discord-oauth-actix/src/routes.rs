@@ -2,18 +2,19 @@
 //! What they answer is the core's login driver's; this
 //! module reads and writes the actix session.
 
+use std::rc::Rc;
 use std::sync::Arc;
 
-use actix_session::{Session, SessionExt as _};
 use actix_web::http::header::{COOKIE, HeaderValue, ORIGIN};
-use actix_web::{HttpRequest, HttpResponse, web};
-use discord_oauth_core::login::answer::Route;
+use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
+use discord_oauth_core::login::answer::{self, Route};
 use discord_oauth_core::login::driver::{RouteRequest, SessionIo};
 use discord_oauth_core::login::revocation::Revocation;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::convert;
+use crate::sessions::LoginPart;
 use crate::shared::{DiscordOAuth, Shared};
 
 impl DiscordOAuth {
@@ -57,29 +58,28 @@ impl DiscordOAuth {
 
 /// One login route: the driver's answer, converted.
 async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse {
-    let session = req.get_session();
-    let io = ActixSession {
-        session: &session,
-        shared,
-    };
     let request = RouteRequest {
         method: req.method().as_str(),
         query: req.query_string(),
         origin: req.headers().get(ORIGIN).map(HeaderValue::as_bytes),
     };
     let cookies = req.headers().get_all(COOKIE).map(HeaderValue::as_bytes);
-    let answer = match route {
-        Route::Login => shared.driver.login(&request, cookies, &mut rand::rng(), shared.now()),
-        route => shared.driver.answer(&shared.io, &io, route, &request, cookies).await,
+    if route == Route::Login {
+        return convert::response(shared.driver.login(&request, cookies, &mut rand::rng(), shared.now()));
+    }
+    let Some(login) = req.extensions().get::<Rc<LoginPart>>().cloned() else {
+        tracing::error!("the login routes need DiscordOAuth::session_middleware() wrapped around them");
+        return convert::response(answer::internal_error());
     };
-    convert::response(answer)
+    let io = ActixSession { login: &login, shared };
+    convert::response(shared.driver.answer(&shared.io, &io, route, &request, cookies).await)
 }
 
-/// An `actix_session::Session` for the driver. actix-session reads the session once per
-/// request and writes it with the response, so every operation is immediate and `reload`
-/// has nothing to re-read.
+/// The login's part of the session ([`LoginPart`]) for the driver. [`crate::DiscordSessions`]
+/// reads the session once per request and writes it with the response, so every operation is
+/// immediate and `reload` has nothing to re-read.
 pub(crate) struct ActixSession<'a> {
-    pub(crate) session: &'a Session,
+    pub(crate) login: &'a LoginPart,
     pub(crate) shared: &'a Shared,
 }
 
@@ -87,20 +87,29 @@ impl SessionIo for ActixSession<'_> {
     type Error = String;
 
     async fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, String> {
-        self.session.get(key).map_err(|e| e.to_string())
+        let state = self.login.state.borrow();
+        state
+            .get(key)
+            .map(|v| serde_json::from_str(v))
+            .transpose()
+            .map_err(|e| e.to_string())
     }
 
     async fn insert<V: Serialize + Sync>(&self, key: &str, value: &V) -> Result<(), String> {
-        self.session.insert(key, value).map_err(|e| e.to_string())
+        let value = serde_json::to_string(value).map_err(|e| e.to_string())?;
+        self.login.state.borrow_mut().insert(key.to_owned(), value);
+        self.login.changed.set(true);
+        Ok(())
     }
 
     async fn cycle_id(&self) -> Result<(), String> {
-        self.session.renew();
+        self.login.renewed.set(true);
         Ok(())
     }
 
     async fn purge(&self) -> Result<(), String> {
-        self.session.purge();
+        self.login.state.borrow_mut().clear();
+        self.login.purged.set(true);
         Ok(())
     }
 

@@ -1,521 +1,64 @@
-//! Sessions: actix-session's middleware as Discord login needs it ([`DiscordSessions`]), over
-//! any actix-session store wrapped in a [`GuardedStore`].
-//!
-//! actix-session loads the session before the handler runs and writes it after, and answers
-//! an empty `500` when its store fails. [`DiscordSessions`] answers `503` with `Retry-After`
-//! instead (checklist K-05, H-15): whether anyone is logged in is unknown, so nobody is treated
-//! as anonymous, and the browser's cookie is left alone. It recovers by itself when the store
-//! does.
+//! [`DiscordSessions`]: the one middleware of the actix integration (sessions, the login state
+//! of every request, refresh, the fast path).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, Ready, ready};
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::Duration;
 
-use actix_session::config::{CookieContentSecurity, PersistentSession, SessionMiddlewareBuilder};
-use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
-use actix_session::{SessionExt as _, SessionMiddleware};
+use actix_session::storage::{LoadError, SessionKey, SessionStore};
+use actix_session::{Session, SessionExt as _, SessionStatus};
+use actix_web::Error;
 use actix_web::HttpMessage as _;
-use actix_web::HttpResponse;
-use actix_web::body::MessageBody;
+use actix_web::body::EitherBody;
 use actix_web::cookie::time::Duration as CookieDuration;
-use actix_web::cookie::{Key, SameSite};
+use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::StatusCode;
-use actix_web::http::header::SET_COOKIE;
-use discord_oauth_core::login::answer::{self, Refusal};
-use discord_oauth_core::login::{IdleCheck, SessionStatus};
+use actix_web::http::Method;
+use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderValue, SET_COOKIE};
+use discord_oauth_core::login::answer::{self, Refusal, Route};
+use discord_oauth_core::login::driver::{AUTH_KEY, SEEN_KEY};
 use futures_util::future::LocalBoxFuture;
+use serde_json::value::RawValue;
 
 use crate::convert;
-use crate::extract::AuthState;
-use crate::fast::{Entry, FastIndex, Offer, Replay};
+use crate::extract::{AuthState, wants_html_parts};
+use crate::fast::{Entry, FastIndex};
+use crate::middleware::attach;
 use crate::shared::DiscordOAuth;
-use discord_oauth_core::login::driver::from_unix_seconds;
-
-/// How long a session lives in the store and in the browser after its last change (the idle
-/// timeout): 7 days. [`crate::DiscordAuth`] marks an active session changed about eight times
-/// per idle timeout, so that it does not expire while in use.
-pub const SESSION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// The message of every `503` for a failed session store.
-const UNAVAILABLE: &str = "Sessions are unavailable right now; try again shortly.";
-
-tokio::task_local! {
-    /// Set by [`GuardedStore`] when the store fails during the request that
-    /// [`DiscordSessionsService`] is serving.
-    static STORE_FAILED: Rc<Cell<bool>>;
-}
-
-/// Logs a store failure and tells the [`DiscordSessionsService`] serving this request.
-fn failed(operation: &'static str, error: &dyn fmt::Display) {
-    tracing::error!(error = %error, operation, "session store failed");
-    let _ = STORE_FAILED.try_with(|f| f.set(true));
-}
-
-/// An actix-session store, wrapped for Discord login by [`DiscordOAuth::session_middleware`]:
-///
-/// - a session emptied by a request is kept for a second rather than for the session TTL;
-/// - a change to a session that is no longer in the store (logged out on another instance, or
-///   expired while the request ran) is dropped: actix-session's own stores would save it under
-///   a new key, bringing an ended session back;
-/// - every store operation is bounded by the store timeout
-///   ([`crate::DiscordOAuthBuilder::store_timeout`]); failures are logged and reported to
-///   [`DiscordSessions`], which answers `503`.
-pub struct GuardedStore<S> {
-    inner: S,
-    timeout: Duration,
-}
-
-impl<S> fmt::Debug for GuardedStore<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GuardedStore")
-            .field("timeout", &self.timeout)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A store operation that took longer than the store timeout.
-#[derive(Debug, thiserror::Error)]
-#[error("the session store did not answer within {0:?}")]
-struct TimedOut(Duration);
-
-impl<S: SessionStore> GuardedStore<S> {
-    /// Wraps `store`; `timeout` bounds every operation.
-    pub fn new(store: S, timeout: Duration) -> Self {
-        Self { inner: store, timeout }
-    }
-
-    /// The wrapped store.
-    pub fn inner(&self) -> &S {
-        &self.inner
-    }
-
-    async fn bounded<T, E>(
-        &self,
-        operation: &'static str,
-        future: impl Future<Output = Result<T, E>>,
-        wrap: impl FnOnce(anyhow::Error) -> E,
-    ) -> Result<T, E>
-    where
-        E: fmt::Display,
-    {
-        let result = match tokio::time::timeout(self.timeout, future).await {
-            Ok(result) => result,
-            Err(_) => Err(wrap(anyhow::Error::new(TimedOut(self.timeout)))),
-        };
-        if let Err(e) = &result {
-            failed(operation, e);
-        }
-        result
-    }
-}
-
-impl<S: SessionStore> SessionStore for GuardedStore<S> {
-    async fn load(&self, session_key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        match tokio::time::timeout(self.timeout, self.inner.load(session_key)).await {
-            // A record that cannot be read is treated as absent by actix-session: not an outage.
-            Ok(Err(LoadError::Deserialization(e))) => Err(LoadError::Deserialization(e)),
-            Ok(Err(LoadError::Other(e))) => {
-                failed("load", &e);
-                Err(LoadError::Other(e))
-            }
-            Ok(Ok(state)) => Ok(state),
-            Err(_) => {
-                let e = anyhow::Error::new(TimedOut(self.timeout));
-                failed("load", &e);
-                Err(LoadError::Other(e))
-            }
-        }
-    }
-
-    async fn save(
-        &self,
-        session_state: HashMap<String, String>,
-        ttl: &CookieDuration,
-    ) -> Result<SessionKey, SaveError> {
-        self.bounded("save", self.inner.save(session_state, ttl), SaveError::Other)
-            .await
-    }
-
-    async fn update(
-        &self,
-        session_key: SessionKey,
-        session_state: HashMap<String, String>,
-        ttl: &CookieDuration,
-    ) -> Result<SessionKey, UpdateError> {
-        if session_state.is_empty() {
-            // Kept for a second rather than deleted: the store decides what the cookie holds
-            // (with the cookie store, the state itself), so the emptied state must go through
-            // it; it is gone from a server-side store at once.
-            return self
-                .bounded(
-                    "update",
-                    self.inner.update(session_key, session_state, &CookieDuration::SECOND),
-                    UpdateError::Other,
-                )
-                .await;
-        }
-        // Only update what is still there (a logout elsewhere must stay a logout). A deletion
-        // between this read and the write below can still be overwritten: the window is one
-        // round trip to the store.
-        let exists = match tokio::time::timeout(self.timeout, self.inner.load(&session_key)).await {
-            Ok(Ok(state)) => state.is_some(),
-            // An unreadable record is overwritten, as actix-session would.
-            Ok(Err(LoadError::Deserialization(_))) => true,
-            Ok(Err(LoadError::Other(e))) => {
-                failed("load", &e);
-                return Err(UpdateError::Other(e));
-            }
-            Err(_) => {
-                let e = anyhow::Error::new(TimedOut(self.timeout));
-                failed("load", &e);
-                return Err(UpdateError::Other(e));
-            }
-        };
-        if !exists {
-            tracing::info!(
-                "the session ended while this request ran (logout elsewhere, or expiry); its changes are dropped"
-            );
-            return Ok(session_key);
-        }
-        self.bounded(
-            "update",
-            self.inner.update(session_key, session_state, ttl),
-            UpdateError::Other,
-        )
-        .await
-    }
-
-    async fn update_ttl(&self, session_key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
-        self.bounded("update_ttl", self.inner.update_ttl(session_key, ttl), |e| e)
-            .await
-    }
-
-    async fn delete(&self, session_key: &SessionKey) -> anyhow::Result<()> {
-        self.bounded("delete", self.inner.delete(session_key), |e| e).await
-    }
-}
-
-/// actix-session's [`SessionMiddleware`] over a [`GuardedStore`], answering `503` with
-/// `Retry-After` when the store fails where actix-session would answer an empty `500`: whether
-/// anyone is logged in is then unknown, so nobody is treated as anonymous, and the browser's
-/// cookie is left alone. Requests succeed again as soon as the store does. Built by
-/// [`DiscordOAuth::session_middleware`]; `.wrap()` it *outside* [`DiscordOAuth::middleware`]
-/// (after it).
-pub struct DiscordSessions<S: SessionStore> {
-    middleware: SessionMiddleware<GuardedStore<S>>,
-    oauth: DiscordOAuth,
-}
-
-impl<S: SessionStore> fmt::Debug for DiscordSessions<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordSessions")
-            .field("oauth", &self.oauth)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<Svc, B, S> Transform<Svc, ServiceRequest> for DiscordSessions<S>
-where
-    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    Svc::Future: 'static,
-    B: MessageBody + 'static,
-    S: SessionStore + 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Transform = DiscordSessionsService<
-        <SessionMiddleware<GuardedStore<S>> as Transform<SharedService<Svc>, ServiceRequest>>::Transform,
-        Svc,
-    >;
-    type InitError = ();
-    type Future = LocalBoxFuture<'static, Result<Self::Transform, Self::InitError>>;
-
-    fn new_transform(&self, service: Svc) -> Self::Future {
-        let fast = Rc::new(service);
-        let inner = self.middleware.new_transform(SharedService(Rc::clone(&fast)));
-        let oauth = self.oauth.clone();
-        Box::pin(async move {
-            Ok(DiscordSessionsService {
-                inner: Rc::new(inner.await?),
-                fast,
-                oauth,
-            })
-        })
-    }
-}
-
-/// The application behind [`DiscordSessions`], shared by its normal path (through
-/// actix-session's middleware) and its authenticated fast path ([`crate::fast`]).
-pub struct SharedService<S>(Rc<S>);
-
-impl<S> fmt::Debug for SharedService<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SharedService").finish_non_exhaustive()
-    }
-}
-
-impl<S: Service<ServiceRequest>> Service<ServiceRequest> for SharedService<S> {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = S::Future;
-
-    fn poll_ready(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
-        self.0.poll_ready(cx)
-    }
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        self.0.call(req)
-    }
-}
-
-/// The service of [`DiscordSessions`].
-pub struct DiscordSessionsService<T, F> {
-    inner: Rc<T>,
-    fast: Rc<F>,
-    oauth: DiscordOAuth,
-}
-
-impl<T, F> fmt::Debug for DiscordSessionsService<T, F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordSessionsService")
-            .field("oauth", &self.oauth)
-            .finish_non_exhaustive()
-    }
-}
-
-impl<T, F> DiscordSessionsService<T, F> {
-    /// The remembered session this request can be served with ([`crate::fast`]), if any.
-    fn fast_entry(&self, req: &ServiceRequest) -> Option<Arc<Entry>> {
-        let shared = &self.oauth.shared;
-        if shared.config().route(req.path()).is_some() {
-            return None;
-        }
-        let entry = shared.fast.get(FastIndex::key(req.headers())?.as_bytes())?;
-        let now = shared.now();
-        let idle = shared.config().idle_check(entry.seen.map(from_unix_seconds), now);
-        (idle == IdleCheck::Active && shared.config().session_status(&entry.auth, now) == SessionStatus::Valid)
-            .then_some(entry)
-    }
-}
-
-impl<T, F, B> Service<ServiceRequest> for DiscordSessionsService<T, F>
-where
-    T: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    T::Future: 'static,
-    F: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    F::Future: 'static,
-    B: 'static,
-{
-    type Response = ServiceResponse<B>;
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    forward_ready!(inner);
-
-    fn call(&self, req: ServiceRequest) -> Self::Future {
-        let shared = &self.oauth.shared;
-        // `/auth/login` reads and writes no session (the login in progress goes into its own
-        // cookie): it skips actix-session, so it neither loads a store nor fails with one.
-        if shared.config().route(req.path()) == Some(discord_oauth_core::login::answer::Route::Login) {
-            return Box::pin(self.fast.call(req));
-        }
-        if shared.fast.enabled()
-            && let Some(entry) = self.fast_entry(&req)
-        {
-            return self.serve_fast(req, entry);
-        }
-        // Decided now: the request itself is moved into the session middleware (and must not
-        // be cloned before routing).
-        let answer = StoreUnavailable::for_request(self.oauth.config(), req.path(), req.method(), req.headers());
-        let mut offer = None;
-        if shared.fast.enabled()
-            && let Some(key) = FastIndex::key(req.headers())
-        {
-            let key: Box<[u8]> = key.as_bytes().into();
-            let slot = Rc::new(Offer::default());
-            req.extensions_mut().insert(Rc::clone(&slot));
-            offer = Some((key, slot, shared.fast.epoch()));
-        }
-        let flag = Rc::new(Cell::new(false));
-        let call = STORE_FAILED.scope(Rc::clone(&flag), self.inner.call(req));
-        let oauth = self.oauth.clone();
-        Box::pin(async move {
-            match call.await {
-                Err(_) if flag.get() => Err(answer.into()),
-                Ok(res) => {
-                    if let Some((key, slot, epoch)) = offer {
-                        let fast = &oauth.shared.fast;
-                        let offered = slot.0.borrow_mut().take();
-                        if res.request().get_session().status() != actix_session::SessionStatus::Unchanged {
-                            // Changed here: what is remembered for these cookies is stale.
-                            fast.remove(&key);
-                        } else if let Some(entry) = offered
-                            && !flag.get()
-                        {
-                            fast.insert(&key, entry, epoch);
-                        }
-                    }
-                    Ok(res)
-                }
-                other => other,
-            }
-        })
-    }
-}
-
-impl<T, F, B> DiscordSessionsService<T, F>
-where
-    T: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    T::Future: 'static,
-    F: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
-    F::Future: 'static,
-    B: 'static,
-{
-    /// Serves a request with a remembered session, without actix-session; a change the handler
-    /// makes to the session is then written by actix-session on a second pass that does not
-    /// call the handler again ([`crate::fast`]).
-    fn serve_fast(
-        &self,
-        req: ServiceRequest,
-        entry: Arc<Entry>,
-    ) -> LocalBoxFuture<'static, Result<ServiceResponse<B>, actix_web::Error>> {
-        entry.fill(&req.get_session());
-        req.extensions_mut()
-            .insert(AuthState::authenticated(Arc::clone(&entry.auth), self.oauth.clone()));
-        let first = self.fast.call(req);
-        let inner = Rc::clone(&self.inner);
-        let shared = Arc::clone(&self.oauth.shared);
-        Box::pin(async move {
-            let res = first.await?;
-            let replay = {
-                let session = res.request().get_session();
-                if entry.unchanged(&session) {
-                    return Ok(res);
-                }
-                Rc::new(Replay::of(&session))
-            };
-            // What is remembered for these cookies no longer matches the session.
-            if let Some(key) = FastIndex::key(res.request().headers()) {
-                shared.fast.remove(key.as_bytes());
-            }
-            let (request, mut response) = res.into_parts();
-            let answer =
-                StoreUnavailable::for_request(shared.config(), request.path(), request.method(), request.headers());
-            // `DiscordAuth` looks for this first: the second pass does not reach the handler.
-            request.extensions_mut().insert(Rc::clone(&replay));
-            let flag = Rc::new(Cell::new(false));
-            let written = STORE_FAILED
-                .scope(Rc::clone(&flag), inner.call(ServiceRequest::from_request(request)))
-                .await;
-            match written {
-                Err(_) if flag.get() => Err(answer.into()),
-                Err(e) => Err(e),
-                Ok(written) if replay.applied.get() => {
-                    let (request, written) = written.into_parts();
-                    for cookie in written.headers().get_all(SET_COOKIE) {
-                        response.headers_mut().append(SET_COOKIE, cookie.clone());
-                    }
-                    Ok(ServiceResponse::new(request, response))
-                }
-                Ok(_) => {
-                    tracing::error!(
-                        "a session change on the fast path could not be written: is DiscordOAuth::middleware() \
-                         wrapped directly inside the session middleware?"
-                    );
-                    Err(actix_web::error::ErrorInternalServerError("session not written"))
-                }
-            }
-        })
-    }
-}
-
-/// The answer to a request during a store failure: `503` with `Retry-After: 5`, as plain text
-/// on the login routes (as `discord-oauth-tower` answers there), an HTML page for a browser
-/// page load, JSON for API clients.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StoreUnavailable {
-    LoginRoute,
-    Page,
-    Api,
-}
-
-impl fmt::Display for StoreUnavailable {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the session store failed")
-    }
-}
-
-impl StoreUnavailable {
-    /// The shape of the answer for this request.
-    fn for_request(
-        config: &discord_oauth_core::login::LoginConfig,
-        path: &str,
-        method: &actix_web::http::Method,
-        headers: &actix_web::http::header::HeaderMap,
-    ) -> Self {
-        if config.route(path).is_some() {
-            StoreUnavailable::LoginRoute
-        } else if crate::extract::wants_html_parts(method, headers) {
-            StoreUnavailable::Page
-        } else {
-            StoreUnavailable::Api
-        }
-    }
-
-    pub(crate) fn answer(self) -> http::Response<String> {
-        match self {
-            StoreUnavailable::LoginRoute => answer::store_unavailable(),
-            StoreUnavailable::Api => Refusal::StoreUnavailable.answer("/"),
-            StoreUnavailable::Page => {
-                let mut r = answer::html_page(
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    "Service Unavailable",
-                    UNAVAILABLE,
-                    "/",
-                );
-                r.headers_mut()
-                    .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
-                r
-            }
-        }
-    }
-}
-
-impl actix_web::ResponseError for StoreUnavailable {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::SERVICE_UNAVAILABLE
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        convert::response(self.answer())
-    }
-}
 
 impl DiscordOAuth {
-    /// actix-session's middleware with the cookie settings Discord login needs, over `store`
-    /// (wrapped in a [`GuardedStore`]), answering `503` when the store fails:
+    /// The middleware of the integration: sessions in `store`, the session cookie encrypted
+    /// with `key`, and the [`AuthState`] of every request. `.wrap()` it once, around
+    /// everything (the login routes included):
+    ///
+    /// ```no_run
+    /// # let (discord, key): (discord_oauth_actix::DiscordOAuth, actix_web::cookie::Key) = todo!();
+    /// use discord_oauth_actix::MemoryStore;
+    /// let store = MemoryStore::default(); // clone it into every worker: they share the sessions
+    /// actix_web::App::new()
+    ///     .configure(discord.routes())
+    ///     .wrap(discord.session_middleware(store.clone(), key.clone()));
+    /// ```
+    ///
+    /// The session cookie, as Discord login needs it:
     /// - `SameSite=Lax`: the cookie must come back on Discord's top-level redirect to the
     ///   callback (`Strict` would drop it and every login would fail);
     /// - `HttpOnly`, `Path=/`, no `Domain`;
     /// - `Secure` and the `__Host-` name prefix when the redirect URI is https
     ///   ([`discord_oauth_core::login::LoginConfig::secure_cookies`]);
-    /// - the cookie and the stored session expire [`SESSION_TTL`] (7 days) after the last
-    ///   change; an active session is marked changed about once a day by
-    ///   [`crate::DiscordAuth`], so the TTL works as an idle timeout;
-    /// - private (encrypted and authenticated) cookie content with `key`: at least 64 bytes of
-    ///   key material, kept secret, the same on every instance.
-    ///
-    /// Add it *outside* [`DiscordOAuth::middleware`] (i.e. `.wrap()` it after).
+    /// - the cookie and the stored session expire the idle timeout
+    ///   ([`LoginConfig::idle_timeout`](discord_oauth_core::login::LoginConfig::idle_timeout),
+    ///   7 days) after the last change; an active session is marked changed about once a day;
+    /// - private (encrypted and authenticated) content with `key`: at least 64 bytes of key
+    ///   material, kept secret, the same on every instance.
     pub fn session_middleware<S: SessionStore>(&self, store: S, key: Key) -> DiscordSessions<S> {
-        self.session_middleware_with(store, key, |builder| builder)
+        self.session_middleware_with(store, key, |cookie| cookie)
     }
 
-    /// [`DiscordOAuth::session_middleware`] with a setting changed on actix-session's builder.
+    /// [`DiscordOAuth::session_middleware`] with a setting of the session cookie changed.
     ///
     /// # Security
     /// Every default there has a reason; in particular `SameSite=Strict` breaks every login
@@ -524,30 +67,27 @@ impl DiscordOAuth {
         &self,
         store: S,
         key: Key,
-        customize: impl FnOnce(SessionMiddlewareBuilder<GuardedStore<S>>) -> SessionMiddlewareBuilder<GuardedStore<S>>,
+        customize: impl FnOnce(SessionCookie) -> SessionCookie,
     ) -> DiscordSessions<S> {
-        let shared = &self.shared;
-        let store = GuardedStore::new(store, shared.store_timeout());
-        let secure = shared.config().secure_cookies();
-        let name = if secure {
-            "__Host-discord_oauth"
-        } else {
-            "discord_oauth"
-        };
-        let ttl = CookieDuration::try_from(shared.config().idle_timeout()).unwrap_or(CookieDuration::WEEK);
-        let builder = SessionMiddleware::builder(store, key)
-            .cookie_name(name.to_owned())
-            .cookie_secure(secure)
-            .cookie_http_only(true)
-            .cookie_same_site(SameSite::Lax)
-            .cookie_path("/".to_owned())
-            .cookie_domain(None)
-            .cookie_content_security(CookieContentSecurity::Private)
-            .session_lifecycle(PersistentSession::default().session_ttl(ttl));
-        DiscordSessions {
-            middleware: customize(builder).build(),
+        let config = self.config();
+        let mut cookie = Cookie::new(self.session_cookie_name(), "");
+        cookie.set_secure(config.secure_cookies());
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_path("/");
+        let ttl = CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::WEEK);
+        let custom = customize(SessionCookie {
+            cookie,
+            previous: Vec::new(),
+        });
+        DiscordSessions(Rc::new(Sessions {
+            store,
+            key,
+            previous: custom.previous,
+            cookie: custom.cookie,
+            ttl,
             oauth: self.clone(),
-        }
+        }))
     }
 
     /// [`DiscordOAuth::session_middleware`] with actix-session's cookie store: the whole
@@ -567,56 +107,576 @@ impl DiscordOAuth {
     }
 }
 
-#[cfg(all(test, feature = "cookie-session"))]
-mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
+/// The session cookie's settings, for [`DiscordOAuth::session_middleware_with`].
+#[derive(Clone)]
+pub struct SessionCookie {
+    cookie: Cookie<'static>,
+    previous: Vec<Key>,
+}
 
-    use actix_session::storage::CookieSessionStore;
+impl fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionCookie")
+            .field("cookie", &self.cookie)
+            .field("previous_keys", &self.previous.len())
+            .finish()
+    }
+}
+
+impl SessionCookie {
+    /// Keys the session cookie may still be encrypted with, while a key rotation is under
+    /// way: a cookie that opens with one of them is accepted, and the browser gets a cookie
+    /// under the current key with the session's next change (a login, a refresh, or the mark
+    /// of activity written about once a day). Keep them for the idle timeout (7 days by
+    /// default), then drop them: every session still alive has moved to the current key by
+    /// then. Rotating by just changing the key logs everybody out at once.
+    ///
+    /// ```no_run
+    /// # let (discord, store): (discord_oauth_actix::DiscordOAuth, discord_oauth_actix::MemoryStore) = todo!();
+    /// use actix_web::cookie::Key;
+    /// let (current, previous) = (Key::generate(), Key::generate()); // from configuration
+    /// actix_web::App::new()
+    ///     .configure(discord.routes())
+    ///     .wrap(discord.session_middleware_with(store, current, |c| c.previous_keys([previous])));
+    /// ```
+    pub fn previous_keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.previous.extend(keys);
+        self
+    }
+
+    /// The cookie's `SameSite` attribute (default `Lax`).
+    ///
+    /// # Security
+    /// `Strict` breaks every login: the cookie is not sent on Discord's redirect back to the
+    /// callback. `None` sends it on every cross-site request.
+    pub fn cookie_same_site(mut self, same_site: SameSite) -> Self {
+        self.cookie.set_same_site(same_site);
+        self
+    }
+}
+
+/// The middleware of the integration, built by [`DiscordOAuth::session_middleware`] (or
+/// [`DiscordOAuth::session_middleware_with`], [`DiscordOAuth::cookie_session`]). Build it in the
+/// `HttpServer::new` closure: one per worker, over clones of one store.
+///
+/// It does what actix-session's `SessionMiddleware` does (the session cookie, loading and
+/// saving through any [`SessionStore`], handlers' [`actix_session::Session`]) and, in the same
+/// pass, what Discord login needs around it. The login is kept in the same stored session but
+/// beside the handlers' `Session`, which holds only the application's own keys: read the login
+/// with the extractors ([`crate::DiscordUser`], [`AuthState`]); `Session::purge()` ends the
+/// whole session, the login included, while `clear()` and `remove()` touch only the
+/// application's keys (log out with `POST /auth/logout`). Per request:
+/// 1. `GET /auth/login` goes straight to its route: it reads and writes no session (the login
+///    in progress goes into its own cookie), so it never waits for nor fails with the store.
+/// 2. The session is the remembered one ([`crate::fast`]) if this `Cookie` header was seen
+///    logged in lately and its login is valid now; else the store's, for the key the private
+///    (encrypted) session cookie holds. A store error, or no answer within
+///    [`crate::DiscordOAuthBuilder::store_timeout`], is a `503` with `Retry-After` (an HTML page
+///    for a page load, JSON for API clients, plain text on the login routes), the cookie left
+///    alone: whether anyone is logged in is unknown, so nobody is treated as anonymous, and no
+///    handler runs (so `Option<DiscordUser>` never sees a failed store).
+/// 3. Outside the login routes the login driver decides
+///    ([`discord_oauth_core::login::driver`]): anonymous, logged in, ended, or refreshed first
+///    (once per session); the [`AuthState`] goes into the request extensions for the
+///    extractors and guards.
+/// 4. After the handler, a changed session is written as actix-session writes it: updated in
+///    place (only while it is still in the store: a logout elsewhere stays a logout), saved
+///    under a new key when renewed, deleted with its cookie when purged or emptied. A store
+///    failure there replaces the handler's answer with the `503` (the answer would promise a
+///    session the store never kept). An unchanged session of a logged-in user is remembered
+///    for the fast path; a changed one is forgotten there. Responses to logged-in users get
+///    `Cache-Control: private, no-store` unless the handler set a policy.
+pub struct DiscordSessions<S>(Rc<Sessions<S>>);
+
+struct Sessions<S> {
+    store: S,
+    key: Key,
+    /// Keys of a rotation under way ([`SessionCookie::previous_keys`]).
+    previous: Vec<Key>,
+    /// Name and attributes of the session cookie.
+    cookie: Cookie<'static>,
+    ttl: CookieDuration,
+    oauth: DiscordOAuth,
+}
+
+impl<S> fmt::Debug for DiscordSessions<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordSessions")
+            .field("cookie", &self.0.cookie.name())
+            .field("oauth", &self.0.oauth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Svc, B, S> Transform<Svc, ServiceRequest> for DiscordSessions<S>
+where
+    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+    S: SessionStore + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Transform = DiscordSessionsService<Svc, S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: Svc) -> Self::Future {
+        ready(Ok(DiscordSessionsService {
+            service: Rc::new(service),
+            sessions: Rc::clone(&self.0),
+        }))
+    }
+}
+
+/// The service of [`DiscordSessions`].
+pub struct DiscordSessionsService<Svc, S> {
+    service: Rc<Svc>,
+    sessions: Rc<Sessions<S>>,
+}
+
+impl<Svc, S> fmt::Debug for DiscordSessionsService<Svc, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordSessionsService").finish_non_exhaustive()
+    }
+}
+
+impl<Svc, B, S> Service<ServiceRequest> for DiscordSessionsService<Svc, S>
+where
+    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+    B: 'static,
+    S: SessionStore + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Error>>;
+
+    forward_ready!(service);
+
+    fn call(&self, req: ServiceRequest) -> Self::Future {
+        Box::pin(serve(Rc::clone(&self.service), Rc::clone(&self.sessions), req))
+    }
+}
+
+/// The store failed (logged where it happened).
+struct StoreFailed;
+
+/// One request (see [`DiscordSessions`]).
+async fn serve<Svc, B, S>(
+    service: Rc<Svc>,
+    this: Rc<Sessions<S>>,
+    req: ServiceRequest,
+) -> Result<ServiceResponse<EitherBody<B>>, Error>
+where
+    Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    S: SessionStore,
+{
+    let (oauth, shared) = (&this.oauth, &this.oauth.shared);
+    let route = shared.config().route(req.path());
+    if route == Some(Route::Login) {
+        return Ok(service.call(req).await?.map_into_left_body());
+    }
+    let remembered = route
+        .is_none()
+        .then(|| shared.fast.serve(req.headers(), shared))
+        .flatten();
+    let (loaded, mut auth, login) = if let Some(entry) = remembered {
+        let auth = Arc::clone(&entry.auth);
+        (Loaded::Remembered(entry), Some(auth), None)
+    } else {
+        let epoch = shared.fast.epoch();
+        match Box::pin(this.load(&req)).await {
+            Ok(snapshot) => {
+                // The driver reads and writes the login here (the routes, `attach`).
+                let login = Rc::new(LoginPart::new(&snapshot.login));
+                req.extensions_mut().insert(Rc::clone(&login));
+                (Loaded::Stored(snapshot, epoch), None, Some(login))
+            }
+            Err(StoreFailed) => return Ok(unavailable(req, route)),
+        }
+    };
+    loaded.snapshot().fill(&req);
+    if let Some(auth) = &auth {
+        req.extensions_mut()
+            .insert(AuthState::authenticated(Arc::clone(auth), oauth.clone()));
+    } else if let (None, Some(login)) = (route, &login) {
+        // Boxed: the refresh it may run is a large future.
+        match Box::pin(attach(oauth, login)).await {
+            Ok(state) if state.is_store_unavailable() => return Ok(unavailable(req, route)),
+            Ok(state) => {
+                auth = state.session().cloned();
+                req.extensions_mut().insert(state);
+            }
+            Err(answer) => return Ok(req.into_response(convert::response(answer)).map_into_right_body()),
+        }
+    }
+    let mut res = service.call(req).await?;
+    let header = || FastIndex::key(res.request().headers()).map(HeaderValue::as_bytes);
+    match loaded.snapshot().change(&res.request().get_session(), login.as_deref()) {
+        None => {
+            if let (Loaded::Stored(snapshot, epoch), Some(auth)) = (loaded, &auth)
+                && let Some(header) = header()
+            {
+                shared.fast.remember(header, snapshot, Arc::clone(auth), epoch);
+            }
+        }
+        Some((change, state)) => {
+            if let Some(header) = header() {
+                shared.fast.remove(header);
+            }
+            let written = Box::pin(this.write(loaded.snapshot().key.as_deref(), change, state)).await;
+            match written {
+                Ok(Some(cookie)) => res.response_mut().headers_mut().append(SET_COOKIE, cookie),
+                Ok(None) => {}
+                Err(StoreFailed) => {
+                    let answer = unavailable_answer(route, res.request().method(), res.request().headers());
+                    let (request, _) = res.into_parts();
+                    return Ok(ServiceResponse::new(request, convert::response(answer)).map_into_right_body());
+                }
+            }
+        }
+    }
+    // Pages served to a logged-in user are personal: keep them out of shared and browser
+    // caches unless the handler chose a policy (checklist H-14).
+    if auth.is_some() && !res.headers().contains_key(CACHE_CONTROL) {
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    }
+    Ok(res.map_into_left_body())
+}
+
+/// Where this request's session came from.
+enum Loaded {
+    /// The fast path's memory.
+    Remembered(Arc<Entry>),
+    /// The store (or no session cookie), with the fast path's epoch from before loading.
+    Stored(Snapshot, u64),
+}
+
+impl Loaded {
+    fn snapshot(&self) -> &Snapshot {
+        match self {
+            Loaded::Remembered(entry) => &entry.snapshot,
+            Loaded::Stored(snapshot, _) => snapshot,
+        }
+    }
+}
+
+/// A session as loaded: its key in the store (if the cookie named a session the store has),
+/// the login's keys ([`AUTH_KEY`], [`SEEN_KEY`]) and the application's (JSON per key, as
+/// actix-session writes them).
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    pub(crate) key: Option<String>,
+    pub(crate) login: HashMap<String, String>,
+    pub(crate) app: Vec<(String, Box<RawValue>)>,
+}
+
+/// How a request's session is written.
+enum Change {
+    /// New content: written under the same key, or under a new one (`renew`).
+    Write { renew: bool },
+    /// Purged or emptied: deleted, with its cookie.
+    Purge,
+}
+
+impl Snapshot {
+    /// A loaded state; application values that are not JSON (not written through
+    /// actix-session) are dropped.
+    fn new(key: String, state: HashMap<String, String>) -> Self {
+        let (login, app): (HashMap<_, _>, HashMap<_, _>) =
+            state.into_iter().partition(|(k, _)| k == AUTH_KEY || k == SEEN_KEY);
+        let app = app
+            .into_iter()
+            .filter_map(|(k, v)| RawValue::from_string(v).ok().map(|raw| (k, raw)))
+            .collect();
+        Self {
+            key: Some(key),
+            login,
+            app,
+        }
+    }
+
+    /// Puts the application's keys into the request's (empty) `Session`.
+    fn fill(&self, req: &ServiceRequest) {
+        if self.app.is_empty() {
+            return;
+        }
+        let session = req.get_session();
+        for (key, value) in &self.app {
+            // Serializing a `RawValue` copies its text: this cannot fail.
+            let _ = session.insert(key.clone(), value.as_ref());
+        }
+    }
+
+    /// What the request did to the session — the application's `session` (filled by
+    /// [`Snapshot::fill`]) and the driver's `login` — and the state to write, if anything.
+    fn change(&self, session: &Session, login: Option<&LoginPart>) -> Option<(Change, HashMap<String, String>)> {
+        let status = session.status();
+        if status == SessionStatus::Purged || login.is_some_and(|l| l.purged.get()) {
+            return Some((Change::Purge, HashMap::new()));
+        }
+        let renew = status == SessionStatus::Renewed || login.is_some_and(|l| l.renewed.get());
+        let app_changed = status != SessionStatus::Unchanged && {
+            let entries = session.entries();
+            entries.len() != self.app.len()
+                || !self
+                    .app
+                    .iter()
+                    .all(|(k, v)| entries.get(k).is_some_and(|now| now == v.get()))
+        };
+        if !renew && !app_changed && !login.is_some_and(|l| l.changed.get()) {
+            return None;
+        }
+        let mut state = session.entries().clone();
+        match login {
+            Some(login) => state.extend(login.state.borrow().clone()),
+            None => state.extend(self.login.clone()),
+        }
+        Some((
+            if state.is_empty() {
+                Change::Purge
+            } else {
+                Change::Write { renew }
+            },
+            state,
+        ))
+    }
+}
+
+/// The login's part of a session, beside the application's `actix_session::Session`: what the
+/// login driver reads and writes (through [`crate::routes::ActixSession`]) during a request.
+#[derive(Debug, Default)]
+pub(crate) struct LoginPart {
+    pub(crate) state: RefCell<HashMap<String, String>>,
+    pub(crate) changed: Cell<bool>,
+    pub(crate) renewed: Cell<bool>,
+    pub(crate) purged: Cell<bool>,
+}
+
+impl LoginPart {
+    fn new(state: &HashMap<String, String>) -> Self {
+        Self {
+            state: RefCell::new(state.clone()),
+            ..Self::default()
+        }
+    }
+}
+
+impl<S: SessionStore> Sessions<S> {
+    /// Bounds a store operation by the store timeout; failures are logged.
+    async fn bounded<T, E: fmt::Display>(
+        &self,
+        operation: &'static str,
+        future: impl Future<Output = Result<T, E>>,
+    ) -> Result<T, StoreFailed> {
+        match tokio::time::timeout(self.oauth.shared.store_timeout(), future).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, operation, "session store failed");
+                Err(StoreFailed)
+            }
+            Err(_) => {
+                tracing::error!(operation, "session store did not answer within the store timeout");
+                Err(StoreFailed)
+            }
+        }
+    }
+
+    /// The session the request's cookie names: empty without a valid cookie, or when the store
+    /// no longer has it.
+    async fn load(&self, req: &ServiceRequest) -> Result<Snapshot, StoreFailed> {
+        let Some(key) = self.session_key(req) else {
+            return Ok(Snapshot::default());
+        };
+        match self.read(&key).await? {
+            Some(state) => Ok(Snapshot::new(key.into(), state)),
+            None => Ok(Snapshot::default()),
+        }
+    }
+
+    /// The store's state for `key`; an unreadable record is an empty one, as actix-session has it.
+    async fn read(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, StoreFailed> {
+        let load = async {
+            match self.store.load(key).await {
+                Err(LoadError::Deserialization(e)) => {
+                    tracing::warn!(error = %e, "unreadable session state; starting an empty session");
+                    Ok(Some(HashMap::new()))
+                }
+                other => other,
+            }
+        };
+        self.bounded("load", load).await
+    }
+
+    /// The session key in the request's session cookie, if it opens with the key (or a
+    /// previous one).
+    fn session_key(&self, req: &ServiceRequest) -> Option<SessionKey> {
+        let cookie = req.cookie(self.cookie.name())?;
+        let open = |key: &Key| CookieJar::new().private(key).decrypt(cookie.clone());
+        let Some(opened) = open(&self.key).or_else(|| self.previous.iter().find_map(open)) else {
+            tracing::warn!("the session cookie does not open with the session key; ignoring it");
+            return None;
+        };
+        SessionKey::try_from(opened.value().to_owned()).ok()
+    }
+
+    /// Writes a change to the store; the `Set-Cookie` to send with it, if any.
+    async fn write(
+        &self,
+        key: Option<&str>,
+        change: Change,
+        state: HashMap<String, String>,
+    ) -> Result<Option<HeaderValue>, StoreFailed> {
+        let key = key.and_then(|k| SessionKey::try_from(k.to_owned()).ok());
+        let ttl = &self.ttl;
+        let written = match (change, key) {
+            (Change::Purge, None) => return Ok(None),
+            (Change::Purge, Some(key)) => {
+                self.bounded("delete", self.store.delete(&key)).await?;
+                let mut removal = self.cookie.clone();
+                removal.make_removal();
+                return Ok(HeaderValue::from_str(&removal.to_string()).ok());
+            }
+            (Change::Write { renew: true }, Some(key)) => {
+                self.bounded("delete", self.store.delete(&key)).await?;
+                self.bounded("save", self.store.save(state, ttl)).await?
+            }
+            (Change::Write { .. }, Some(key)) => {
+                // Only what is still there: a logout elsewhere, or an expiry while this request
+                // ran, must stay one (the stores would save it anew). A deletion between this
+                // read and the write can still be overwritten: the window is one round trip.
+                if self.read(&key).await?.is_none() {
+                    tracing::info!("the session ended while this request ran; its changes are dropped");
+                    return Ok(None);
+                }
+                self.bounded("update", self.store.update(key, state, ttl)).await?
+            }
+            (Change::Write { .. }, None) => self.bounded("save", self.store.save(state, ttl)).await?,
+        };
+        let mut cookie = self.cookie.clone();
+        cookie.set_value(String::from(written));
+        cookie.set_max_age(self.ttl);
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key).add(cookie);
+        Ok(jar
+            .delta()
+            .next()
+            .and_then(|sealed| HeaderValue::from_str(&sealed.encoded().to_string()).ok()))
+    }
+}
+
+/// The `503` for a request whose session store failed, instead of the handler's answer.
+fn unavailable<B>(req: ServiceRequest, route: Option<Route>) -> ServiceResponse<EitherBody<B>> {
+    let answer = unavailable_answer(route, req.method(), req.headers());
+    req.into_response(convert::response(answer)).map_into_right_body()
+}
+
+/// `503` with `Retry-After: 5`: plain text on the login routes (as `discord-oauth-tower`
+/// answers there), an HTML page for a browser page load, JSON for API clients.
+fn unavailable_answer(route: Option<Route>, method: &Method, headers: &HeaderMap) -> http::Response<String> {
+    if route.is_some() {
+        return answer::store_unavailable();
+    }
+    if !wants_html_parts(method, headers) {
+        return Refusal::StoreUnavailable.answer("/");
+    }
+    let message = "Sessions are unavailable right now; try again shortly.";
+    let mut page = answer::html_page(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "Service Unavailable",
+        message,
+        "/",
+    );
+    page.headers_mut()
+        .insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("5"));
+    page
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header::HeaderName;
 
     use super::*;
 
     #[test]
     fn store_failures_answer_503_in_the_shape_the_client_reads() {
-        for (kind, content_type) in [
-            (StoreUnavailable::LoginRoute, "text/plain; charset=utf-8"),
-            (StoreUnavailable::Page, "text/html; charset=utf-8"),
-            (StoreUnavailable::Api, "application/json"),
+        let page = [("accept", "text/html")];
+        for (route, headers, content_type) in [
+            (Some(Route::Callback), &page[..], "text/plain; charset=utf-8"),
+            (None, &page[..], "text/html; charset=utf-8"),
+            (None, &[("accept", "application/json")][..], "application/json"),
         ] {
-            let r = kind.answer();
-            assert_eq!(r.status(), http::StatusCode::SERVICE_UNAVAILABLE, "{kind:?}");
-            assert_eq!(r.headers()["retry-after"], "5", "{kind:?}");
-            assert_eq!(r.headers()["content-type"], content_type, "{kind:?}");
-            assert!(r.body().contains("try again"), "{kind:?}: {}", r.body());
+            let mut map = HeaderMap::new();
+            for (name, value) in headers {
+                map.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+            }
+            let r = unavailable_answer(route, &Method::GET, &map);
+            assert_eq!(r.status(), http::StatusCode::SERVICE_UNAVAILABLE, "{content_type}");
+            assert_eq!(r.headers()["retry-after"], "5", "{content_type}");
+            assert_eq!(r.headers()["content-type"], content_type);
+            assert!(r.body().contains("try again"), "{content_type}: {}", r.body());
         }
     }
 
-    #[actix_web::test]
-    async fn an_emptied_session_is_written_empty_for_a_second() {
-        let store = GuardedStore::new(CookieSessionStore::default(), Duration::from_secs(1));
-        let week = CookieDuration::WEEK;
-        let full = HashMap::from([(discord_oauth_core::login::driver::AUTH_KEY.to_owned(), "{}".to_owned())]);
-        let key = store.save(full, &week).await.unwrap();
-        let key = store.update(key, HashMap::new(), &week).await.unwrap();
-        assert_eq!(
-            store.load(&key).await.unwrap(),
-            Some(HashMap::new()),
-            "the cookie no longer holds the login"
-        );
-    }
+    #[test]
+    fn changes_are_told_apart() {
+        let state = HashMap::from([
+            (AUTH_KEY.to_owned(), "{}".to_owned()),
+            ("a".to_owned(), "1".to_owned()),
+            ("b".to_owned(), "x".to_owned()),
+        ]);
+        let snapshot = Snapshot::new("k".to_owned(), state);
+        assert_eq!(snapshot.app.len(), 1, "values that are not JSON are dropped");
+        assert_eq!(snapshot.login.len(), 1, "the login is kept apart");
+        let run = |login: Option<&LoginPart>, f: &dyn Fn(&Session)| {
+            let req = actix_web::test::TestRequest::default().to_srv_request();
+            snapshot.fill(&req);
+            let session = req.get_session();
+            assert!(
+                !session.contains_key(AUTH_KEY),
+                "handlers see only the application's keys"
+            );
+            f(&session);
+            snapshot.change(&session, login)
+        };
+        let fresh = |f: &dyn Fn(&Session)| run(None, f);
+        assert!(fresh(&|_| {}).is_none(), "filled, untouched");
+        assert!(fresh(&|s| s.insert("a", 1).unwrap()).is_none(), "the same value again");
+        let Some((Change::Write { renew: false }, written)) = fresh(&|s| s.insert("a", 2).unwrap()) else {
+            panic!("a change is written");
+        };
+        assert_eq!(written[AUTH_KEY], "{}", "with the login");
+        assert_eq!(written["a"], "2");
+        assert!(matches!(
+            fresh(&Session::renew),
+            Some((Change::Write { renew: true }, _))
+        ));
+        assert!(matches!(fresh(&Session::purge), Some((Change::Purge, _))));
+        let Some((Change::Write { .. }, written)) = fresh(&Session::clear) else {
+            panic!("clearing the application's keys keeps the login");
+        };
+        assert_eq!(written.len(), 1);
 
-    #[actix_web::test]
-    async fn failures_are_reported_only_inside_a_scope() {
-        let flag = Rc::new(Cell::new(false));
-        let seen = Arc::new(AtomicBool::new(false));
-        STORE_FAILED
-            .scope(Rc::clone(&flag), async {
-                failed("load", &"boom");
-                seen.store(true, Ordering::SeqCst);
-            })
-            .await;
-        assert!(flag.get() && seen.load(Ordering::SeqCst));
-        // Outside a scope (a GuardedStore used without DiscordSessions) nothing happens.
-        failed("load", &"boom");
+        let login = LoginPart::new(&snapshot.login);
+        login.purged.set(true);
+        assert!(
+            matches!(run(Some(&login), &|_| {}), Some((Change::Purge, _))),
+            "logged out"
+        );
+        let login = LoginPart::new(&snapshot.login);
+        login.renewed.set(true);
+        assert!(matches!(
+            run(Some(&login), &|_| {}),
+            Some((Change::Write { renew: true }, _))
+        ));
+        let login = LoginPart::new(&HashMap::new());
+        login.changed.set(true);
+        assert!(
+            matches!(run(Some(&login), &Session::clear), Some((Change::Purge, _))),
+            "nothing left: deleted"
+        );
+        let empty = Snapshot::default();
+        let req = actix_web::test::TestRequest::default().to_srv_request();
+        assert!(empty.change(&req.get_session(), None).is_none(), "nothing to write");
     }
 }

@@ -92,7 +92,6 @@ impl Shared {
 ///     App::new()
 ///         .configure(discord.routes())
 ///         .route("/me", actix_web::web::get().to(me))
-///         .wrap(discord.middleware())
 ///         .wrap(discord.cookie_session(key.clone()))
 /// })
 /// .bind("127.0.0.1:3000")?
@@ -272,15 +271,14 @@ impl DiscordOAuthBuilder {
     }
 
     /// The authenticated fast path of [`crate::DiscordSessions`] (see [`crate::fast`]): how
-    /// long a session seen logged in is served without actix-session (default
+    /// long a session seen logged in is served without reading the store (default
     /// [`DEFAULT_FAST_PATH_TTL`](crate::fast::DEFAULT_FAST_PATH_TTL), 30 s) and how many
     /// sessions are remembered at most (default
     /// [`DEFAULT_FAST_PATH_CAPACITY`](crate::fast::DEFAULT_FAST_PATH_CAPACITY), 10,000).
     ///
     /// The TTL bounds how late a logout or token refresh on *another* instance sharing a Redis
     /// store is seen by this one; logouts on this instance take effect at once. Zero for
-    /// either turns the fast path off: every request then loads its session through
-    /// actix-session.
+    /// either turns the fast path off: every request then loads its session from the store.
     ///
     /// ```
     /// # use discord_oauth_actix::{DiscordOAuth, LoginConfig};

@@ -10,7 +10,7 @@ use actix_web::dev::ServiceResponse;
 use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, test, web};
 use discord_oauth_actix::transport::TransportError;
-use discord_oauth_actix::{DiscordOAuth, DiscordToken, DiscordUser, LoginConfig};
+use discord_oauth_actix::{DiscordOAuth, DiscordOAuthBuilder, DiscordToken, DiscordUser, LoginConfig};
 use discord_oauth_core::{Endpoints, Scope};
 
 const USER: &str = r#"{"id":"80351110224678912","username":"nelly","discriminator":"0","global_name":"Nelly","avatar":"8342729096ea3675442027381ff50dfe","email":"nelly@example.com","verified":true,"locale":"en-US","mfa_enabled":true,"premium_type":2,"flags":64,"public_flags":64}"#;
@@ -19,7 +19,12 @@ const USER: &str = r#"{"id":"80351110224678912","username":"nelly","discriminato
 struct Counts(Arc<[AtomicUsize; 4]>);
 
 fn discord(counts: &Counts, member_status: u16) -> DiscordOAuth {
-    let config = LoginConfig::builder("1100000000000000001", "http://localhost:8080/auth/callback")
+    builder(counts, member_status, "http://localhost:8080/auth/callback").build()
+}
+
+/// The integration against a scripted Discord, with `redirect_uri`.
+fn builder(counts: &Counts, member_status: u16, redirect_uri: &str) -> DiscordOAuthBuilder {
+    let config = LoginConfig::builder("1100000000000000001", redirect_uri)
         .client_secret("secret")
         .scopes([Scope::Identify, Scope::Guilds, Scope::GuildsMembersRead, Scope::Email])
         .endpoints(Endpoints::from_base("https://discord.test/api/v10".parse().unwrap()).unwrap())
@@ -61,7 +66,7 @@ fn discord(counts: &Counts, member_status: u16) -> DiscordOAuth {
             )
         }
     };
-    DiscordOAuth::builder(config, discord_oauth_actix::transport::from_fn(transport)).build()
+    DiscordOAuth::builder(config, discord_oauth_actix::transport::from_fn(transport))
 }
 
 macro_rules! app {
@@ -83,7 +88,6 @@ macro_rules! app {
                         .wrap(d.require_role(42, 7))
                         .to(|| async { HttpResponse::Ok().body("welcome") }),
                 )
-                .wrap(d.middleware())
                 .wrap(d.cookie_session(Key::from(&[7u8; 64]))),
         )
         .await
@@ -328,10 +332,19 @@ async fn missing_middleware_is_an_opaque_500() {
         web::get().to(|u: DiscordUser| async move { HttpResponse::Ok().body(u.username.clone()) }),
     ))
     .await;
-    let _ = d;
     let resp = test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(test::read_body(resp).await, "Internal Server Error");
+    // The routes without the middleware: nothing could be stored, so the callback says so.
+    let app = test::init_service(App::new().configure(d.routes())).await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/auth/callback?code=a&state=b")
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
 async fn logged_in_cookie<S, B>(app: &S) -> String
@@ -397,7 +410,6 @@ async fn a_flood_of_anonymous_logins_leaves_the_store_empty() {
         App::new()
             .configure(d.routes())
             .route("/", web::get().to(|| async { HttpResponse::Ok().body("home") }))
-            .wrap(d.middleware())
             .wrap(d.session_middleware(store.clone(), Key::from(&[7u8; 64]))),
     )
     .await;
@@ -420,4 +432,288 @@ async fn a_flood_of_anonymous_logins_leaves_the_store_empty() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert!(set_cookie(&resp).is_none());
     assert!(store.is_empty());
+}
+
+/// Logs in through `app`; the session cookie's `Set-Cookie`.
+async fn login_set_cookie<S, B>(app: &S, name: &str) -> String
+where
+    S: actix_web::dev::Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let resp = test::call_service(app, test::TestRequest::get().uri("/auth/login").to_request()).await;
+    let mut jar = Jar::default();
+    jar.absorb(&resp);
+    let resp = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri(&format!("/auth/callback?code=abc&state={}", state_of(&location(&resp))))
+            .insert_header(("cookie", jar.header()))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    resp.headers()
+        .get_all("set-cookie")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with(&format!("{name}=")))
+        .unwrap()
+}
+
+#[actix_web::test]
+async fn the_session_cookie_is_private_lax_http_only_and_host_only() {
+    let app = app!(discord(&Counts::default(), 200));
+    let sc = login_set_cookie(&app, "discord_oauth").await;
+    for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=604800"] {
+        assert!(sc.contains(attribute), "{attribute}: {sc}");
+    }
+    assert!(!sc.contains("Domain") && !sc.contains("Secure"), "{sc}");
+    let value = cookie_pair(&sc);
+    let value = value.strip_prefix("discord_oauth=").unwrap();
+    assert!(!value.contains("nelly"), "the content is encrypted");
+
+    let https = builder(&Counts::default(), 200, "https://example.test/auth/callback").build();
+    let app = app!(https);
+    let sc = login_set_cookie(&app, "__Host-discord_oauth").await;
+    assert!(
+        sc.contains("Secure") && sc.contains("Path=/") && !sc.contains("Domain"),
+        "{sc}"
+    );
+    let strict = discord(&Counts::default(), 200);
+    let app = test::init_service(
+        App::new()
+            .configure(strict.routes())
+            .wrap(strict.session_middleware_with(
+                discord_oauth_actix::MemoryStore::default(),
+                Key::from(&[7u8; 64]),
+                |cookie| cookie.cookie_same_site(actix_web::cookie::SameSite::Strict),
+            )),
+    )
+    .await;
+    assert!(
+        login_set_cookie(&app, "discord_oauth")
+            .await
+            .contains("SameSite=Strict")
+    );
+}
+
+/// A `MemoryStore` that fails on demand.
+#[derive(Clone, Default)]
+struct FlakyStore {
+    inner: discord_oauth_actix::MemoryStore,
+    down: Arc<std::sync::atomic::AtomicBool>,
+    /// Loads find nothing (every session ended elsewhere).
+    gone: Arc<std::sync::atomic::AtomicBool>,
+}
+
+mod flaky {
+    use std::collections::HashMap;
+
+    use actix_web::cookie::time::Duration;
+    use discord_oauth_actix::actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+
+    use super::*;
+
+    type State = HashMap<String, String>;
+
+    impl FlakyStore {
+        fn check(&self) -> anyhow::Result<()> {
+            if self.down.load(Ordering::SeqCst) {
+                anyhow::bail!("the store is down (injected)");
+            }
+            Ok(())
+        }
+    }
+
+    impl SessionStore for FlakyStore {
+        async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
+            self.check().map_err(LoadError::Other)?;
+            if self.gone.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            self.inner.load(key).await
+        }
+
+        async fn save(&self, state: State, ttl: &Duration) -> Result<SessionKey, SaveError> {
+            self.check().map_err(SaveError::Other)?;
+            self.inner.save(state, ttl).await
+        }
+
+        async fn update(&self, key: SessionKey, state: State, ttl: &Duration) -> Result<SessionKey, UpdateError> {
+            self.check().map_err(UpdateError::Other)?;
+            self.inner.update(key, state, ttl).await
+        }
+
+        async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> anyhow::Result<()> {
+            self.check()?;
+            self.inner.update_ttl(key, ttl).await
+        }
+
+        async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
+            self.check()?;
+            self.inner.delete(key).await
+        }
+    }
+}
+
+#[actix_web::test]
+async fn option_discord_user_answers_503_when_the_store_is_down() {
+    // The fast path off: every request reads the store.
+    let d = builder(&Counts::default(), 200, "http://localhost:8080/auth/callback")
+        .fast_path(std::time::Duration::ZERO, 0)
+        .build();
+    let store = FlakyStore::default();
+    let app = test::init_service(
+        App::new()
+            .configure(d.routes())
+            .route(
+                "/maybe",
+                web::get().to(|u: Option<DiscordUser>| async move {
+                    HttpResponse::Ok().body(u.map_or_else(|| "anonymous".to_owned(), |u| u.id.to_string()))
+                }),
+            )
+            .wrap(d.session_middleware(store.clone(), Key::from(&[7u8; 64]))),
+    )
+    .await;
+    let cookie = logged_in_cookie(&app).await;
+    let maybe = |accept: &'static str| {
+        test::TestRequest::get()
+            .uri("/maybe")
+            .insert_header(("cookie", cookie.clone()))
+            .insert_header(("accept", accept))
+            .to_request()
+    };
+    let resp = test::call_service(&app, maybe("application/json")).await;
+    assert_eq!(test::read_body(resp).await, "80351110224678912");
+
+    store.down.store(true, Ordering::SeqCst);
+    let resp = test::call_service(&app, maybe("application/json")).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "not `None`");
+    assert_eq!(hdr(&resp, "retry-after"), "5");
+    assert_eq!(hdr(&resp, "content-type"), "application/json");
+    assert!(set_cookie(&resp).is_none(), "the cookie is left alone");
+    let resp = test::call_service(&app, maybe("text/html")).await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(hdr(&resp, "content-type"), "text/html; charset=utf-8");
+    // Without a session cookie there is nothing to read: anonymous.
+    let resp = test::call_service(&app, test::TestRequest::get().uri("/maybe").to_request()).await;
+    assert_eq!(test::read_body(resp).await, "anonymous");
+
+    store.down.store(false, Ordering::SeqCst);
+    let resp = test::call_service(&app, maybe("application/json")).await;
+    assert_eq!(
+        test::read_body(resp).await,
+        "80351110224678912",
+        "recovered, still logged in"
+    );
+}
+
+#[actix_web::test]
+async fn a_change_to_a_session_that_ended_meanwhile_is_dropped() {
+    let d = discord(&Counts::default(), 200);
+    let store = FlakyStore::default();
+    let ended = store.clone();
+    let app = test::init_service(
+        App::new()
+            .configure(d.routes())
+            .route(
+                "/note",
+                web::get().to(move |session: discord_oauth_actix::actix_session::Session| {
+                    // A logout on another instance while this handler runs.
+                    ended.gone.store(true, Ordering::SeqCst);
+                    session.insert("note", "hello").unwrap();
+                    async { HttpResponse::Ok().finish() }
+                }),
+            )
+            .wrap(d.session_middleware(store.clone(), Key::from(&[7u8; 64]))),
+    )
+    .await;
+    let cookie = logged_in_cookie(&app).await;
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/note")
+            .insert_header(("cookie", cookie))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(set_cookie(&resp).is_none(), "no cookie for a session that is gone");
+    store.gone.store(false, Ordering::SeqCst);
+    assert_eq!(store.inner.len(), 1, "nothing was saved under a new key");
+}
+
+#[actix_web::test]
+async fn an_unreadable_login_is_a_503_not_anonymous() {
+    // The cookie store keeps the state in the cookie: one whose login record does not decode.
+    let key = Key::from(&[7u8; 64]);
+    let state = serde_json::json!({ "discord_oauth.auth": "{\"not\":\"a login\"}" }).to_string();
+    let mut jar = actix_web::cookie::CookieJar::new();
+    jar.private_mut(&key)
+        .add(actix_web::cookie::Cookie::new("discord_oauth", state));
+    let sealed = jar.delta().next().unwrap().encoded().to_string();
+    let app = app!(discord(&Counts::default(), 200));
+    let resp = test::call_service(
+        &app,
+        test::TestRequest::get()
+            .uri("/me")
+            .insert_header(("cookie", sealed))
+            .insert_header(("accept", "application/json"))
+            .to_request(),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(set_cookie(&resp).is_none(), "the cookie is left alone");
+}
+
+#[actix_web::test]
+async fn cookies_under_a_previous_key_work_during_a_rotation() {
+    let (old, new) = (Key::from(&[7u8; 64]), Key::from(&[9u8; 64]));
+    let d = discord(&Counts::default(), 200);
+    let store = discord_oauth_actix::MemoryStore::default();
+    let with = |previous: Vec<Key>| {
+        App::new()
+            .configure(d.routes())
+            .route(
+                "/me",
+                web::get().to(|u: DiscordUser| async move { HttpResponse::Ok().body(u.id.to_string()) }),
+            )
+            .route(
+                "/note",
+                web::get().to(|s: discord_oauth_actix::actix_session::Session| async move {
+                    s.insert("note", 1).unwrap();
+                    HttpResponse::Ok().finish()
+                }),
+            )
+            .wrap(d.session_middleware_with(store.clone(), new.clone(), move |c| c.previous_keys(previous)))
+    };
+    let before = test::init_service(
+        App::new()
+            .configure(d.routes())
+            .wrap(d.session_middleware(store.clone(), old.clone())),
+    )
+    .await;
+    let cookie = logged_in_cookie(&before).await;
+    let get = |uri: &str, cookie: &str| {
+        test::TestRequest::get()
+            .uri(uri)
+            .insert_header(("cookie", cookie.to_owned()))
+            .insert_header(("accept", "application/json"))
+            .to_request()
+    };
+
+    let without = test::init_service(with(Vec::new())).await;
+    let resp = test::call_service(&without, get("/me", &cookie)).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::UNAUTHORIZED,
+        "the new key alone does not open it"
+    );
+
+    let rotating = test::init_service(with(vec![old.clone()])).await;
+    let resp = test::call_service(&rotating, get("/me", &cookie)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "accepted under the previous key");
+    // The session's next change sends a cookie under the current key.
+    let resp = test::call_service(&rotating, get("/note", &cookie)).await;
+    let moved = cookie_pair(&set_cookie(&resp).unwrap());
+    let resp = test::call_service(&without, get("/me", &moved)).await;
+    assert_eq!(resp.status(), StatusCode::OK, "the new cookie needs no previous key");
 }

@@ -22,9 +22,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use discord_oauth_actix::actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore as Store};
 use discord_oauth_actix::core::login::revocation::channel_for;
 use discord_oauth_actix::transport::ReqwestTransport;
-use discord_oauth_actix::{
-    DiscordClient, DiscordOAuth, MaybeDiscordUser, MemoryStore, RedisRefreshLock, RedisRevocations,
-};
+use discord_oauth_actix::{DiscordClient, DiscordOAuth, DiscordUser, MemoryStore, RedisRefreshLock, RedisRevocations};
 use sample_common::redis::REDIS_TIMEOUT;
 use sample_common::{BoxError, Page, Sample, SessionStore};
 
@@ -78,8 +76,7 @@ async fn serve_with<S: Store + 'static>(
         if let Some(verifier) = events.clone() {
             app = app.configure(discord.events_receiver("/discord/events", verifier, sample_common::log_event));
         }
-        app.wrap(discord.middleware())
-            .wrap(discord.session_middleware(store(), key.clone()))
+        app.wrap(discord.session_middleware(store(), key.clone()))
             .wrap(rotation.clone())
     })
     .workers(2)
@@ -91,9 +88,9 @@ async fn serve_with<S: Store + 'static>(
 }
 
 /// `/`: the page for whoever is logged in (the guilds come through the library's client).
-async fn home(page: web::Data<Page>, user: MaybeDiscordUser, client: Option<DiscordClient>) -> HttpResponse {
+async fn home(page: web::Data<Page>, user: Option<DiscordUser>, client: Option<DiscordClient>) -> HttpResponse {
     let html = page
-        .home(user.0.as_ref().map(|u| (u.user(), u.scopes())), client.as_ref())
+        .home(user.as_ref().map(|u| (u.user(), u.scopes())), client.as_ref())
         .await;
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -102,8 +99,8 @@ async fn home(page: web::Data<Page>, user: MaybeDiscordUser, client: Option<Disc
 }
 
 /// `/me`: the user as JSON, or `401`.
-async fn me(page: web::Data<Page>, user: MaybeDiscordUser) -> HttpResponse {
-    match user.0 {
+async fn me(page: web::Data<Page>, user: Option<DiscordUser>) -> HttpResponse {
+    match user {
         Some(user) => HttpResponse::Ok().json(page.me(user.user(), user.scopes())),
         None => HttpResponse::Unauthorized()
             .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -97,7 +97,6 @@ fn start(framework: Framework, mock: &MockDiscord) -> String {
             let key = actix_web::cookie::Key::generate();
             let server = HttpServer::new(move || {
                 App::new()
-                    .wrap(oauth.middleware())
                     .wrap(oauth.session_middleware(MemoryStore::default(), key.clone()))
                     .configure(oauth.routes())
                     .route(

@@ -137,8 +137,8 @@ async fn cached_sessions_survive_a_store_outage() {
     assert!(location(&r).starts_with("/auth/login?return_to="));
 }
 
-/// The same faults through the actix integration (`DiscordSessions` over a `GuardedStore`):
-/// actix-session would answer an empty 500; these requests get 503 with `Retry-After`, an HTML
+/// The same faults through the actix integration (`DiscordSessions`): where actix-session's
+/// own middleware would answer an empty 500, these requests get 503 with `Retry-After`, an HTML
 /// page or JSON as the client reads, the cookie untouched, and recover without a restart.
 mod actix {
     use std::collections::HashMap;

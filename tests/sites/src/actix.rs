@@ -12,7 +12,7 @@ use discord_oauth_actix::core::login::revocation::channel_for;
 use discord_oauth_actix::deadpool_redis::Pool;
 use discord_oauth_actix::transport::ReqwestTransport;
 use discord_oauth_actix::{
-    DEFAULT_FAST_PATH_CAPACITY, DEFAULT_FAST_PATH_TTL, DiscordClient, DiscordOAuth, MaybeDiscordUser, MemoryStore,
+    DEFAULT_FAST_PATH_CAPACITY, DEFAULT_FAST_PATH_TTL, DiscordClient, DiscordOAuth, DiscordUser, MemoryStore,
     RedisRefreshLock, RedisRevocations,
 };
 use discord_oauth_mock::MockDiscord;
@@ -154,20 +154,19 @@ pub fn app<S: Store + 'static>(
         .configure(discord.routes())
         .route("/", web::get().to(home))
         .route("/me", web::get().to(me))
-        .wrap(discord.middleware())
         .wrap(discord.session_middleware_with(store, key, |sessions| sessions.cookie_same_site(same_site)))
 }
 
-async fn home(page: web::Data<Page>, user: MaybeDiscordUser, client: Option<DiscordClient>) -> HttpResponse {
-    let user = user.0.as_ref().map(|u| (u.user(), u.scopes()));
+async fn home(page: web::Data<Page>, user: Option<DiscordUser>, client: Option<DiscordClient>) -> HttpResponse {
+    let user = user.as_ref().map(|u| (u.user(), u.scopes()));
     let html = page.home(user, client.as_ref()).await;
     let mut response = HttpResponse::Ok();
     response.insert_header((header::CACHE_CONTROL, "no-store"));
     response.content_type("text/html; charset=utf-8").body(html)
 }
 
-async fn me(page: web::Data<Page>, user: MaybeDiscordUser) -> HttpResponse {
-    let Some(user) = user.0 else {
+async fn me(page: web::Data<Page>, user: Option<DiscordUser>) -> HttpResponse {
+    let Some(user) = user else {
         let mut response = HttpResponse::Unauthorized();
         return response
             .insert_header((header::CACHE_CONTROL, "no-store"))
