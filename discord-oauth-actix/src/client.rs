@@ -9,7 +9,7 @@ use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 
 use crate::DiscordOAuth;
-use crate::extract::{DiscordUserRejection, state, wants_html};
+use crate::extract::{DiscordUserRejection, here, state};
 
 /// A client bound to the logged-in user: every call carries the user's access token and goes
 /// through the integration's driver (`discord_oauth_core::api::client::ApiDriver`): the
@@ -101,20 +101,15 @@ impl FromRequest for DiscordClient {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|s| match s.session() {
-            Some(session) => match &session.tokens {
-                Some(t) => {
-                    let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-                    Ok(DiscordClient {
-                        oauth: s.oauth().clone(),
-                        token: t.access_token.clone(),
-                        login_url: s.oauth().config().login_url(here),
-                        html: wants_html(req),
-                    })
-                }
-                None => Err(DiscordUserRejection::NoToken),
-            },
-            None => Err(s.not_logged_in(req)),
+        let (here, html) = here(req);
+        ready(state(req).and_then(|s| {
+            let tokens = s.require_tokens(here, html).map_err(DiscordUserRejection)?;
+            Ok(DiscordClient {
+                oauth: s.oauth().clone(),
+                token: tokens.access_token.clone(),
+                login_url: s.login_url(here),
+                html,
+            })
         }))
     }
 }

@@ -1,99 +1,66 @@
 //! What handlers see: [`AuthState`] (put into the request extensions by the middleware), and
-//! the extractors [`DiscordUser`] (and `Option<DiscordUser>`) and [`DiscordToken`].
+//! the extractors [`DiscordUser`] (and `Option<DiscordUser>`) and [`DiscordToken`]. What each
+//! accepts and refuses is the core's decision
+//! ([`discord_oauth_core::login::visitor::Visitor`]), the same as on axum; this module only
+//! reads the request.
 
 use std::fmt;
 use std::future::{Ready, ready};
 use std::ops::Deref;
-use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT, HeaderValue};
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use discord_oauth_core::api::User;
-use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::answer::{self, Refusal};
-use discord_oauth_core::{AccessToken, Scopes};
+use discord_oauth_core::login::driver::Attached;
+use discord_oauth_core::login::visitor::{LoggedIn, UserToken, Visitor};
 
 use crate::convert;
 use crate::shared::DiscordOAuth;
 
 /// The authentication state of a request, inserted by [`crate::DiscordSessions`]. Read it with
-/// [`DiscordAuthExt::discord_auth`] (handlers, middleware, guards) or the extractors.
+/// [`DiscordAuthExt::discord_auth`] (handlers, middleware, guards) or the extractors. It derefs
+/// to the core's [`Visitor`] (`session`, `user`, `access_token`, `login_url`, and the
+/// extractors' decisions), the same on every framework.
 #[derive(Clone)]
 pub struct AuthState {
-    session: Option<Arc<AuthSession>>,
-    store_unavailable: bool,
+    visitor: Visitor,
     oauth: DiscordOAuth,
 }
 
 impl fmt::Debug for AuthState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthState")
-            .field("session", &self.session)
-            .field("store_unavailable", &self.store_unavailable)
+            .field("visitor", &self.visitor)
             .finish_non_exhaustive()
     }
 }
 
-impl AuthState {
-    pub(crate) fn anonymous(oauth: DiscordOAuth) -> Self {
-        Self {
-            session: None,
-            store_unavailable: false,
-            oauth,
-        }
-    }
-
-    pub(crate) fn unavailable(oauth: DiscordOAuth) -> Self {
-        Self {
-            session: None,
-            store_unavailable: true,
-            oauth,
-        }
-    }
-
-    pub(crate) fn authenticated(session: Arc<AuthSession>, oauth: DiscordOAuth) -> Self {
-        Self {
-            session: Some(session),
-            store_unavailable: false,
-            oauth,
-        }
-    }
-
-    /// The authenticated session (user, tokens, login time), if logged in.
-    pub fn session(&self) -> Option<&Arc<AuthSession>> {
-        self.session.as_ref()
-    }
-
-    /// The logged-in user, if any.
-    pub fn user(&self) -> Option<&User> {
-        self.session.as_deref().map(|s| &s.user)
-    }
-
-    /// `true` if the session could not be read, so whether the user is logged in is unknown.
-    /// The extractors answer 503 rather than guessing (checklist H-15).
-    pub fn is_store_unavailable(&self) -> bool {
-        self.store_unavailable
-    }
-
-    /// The integration (configuration, API calls).
-    pub fn oauth(&self) -> &DiscordOAuth {
-        &self.oauth
-    }
-
-    pub(crate) fn not_logged_in(&self, req: &HttpRequest) -> DiscordUserRejection {
-        let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        DiscordUserRejection::NotLoggedIn {
-            login_url: self.oauth.config().login_url(here),
-            html: wants_html(req),
-        }
+impl Deref for AuthState {
+    type Target = Visitor;
+    fn deref(&self) -> &Visitor {
+        &self.visitor
     }
 }
 
-/// Reads the [`AuthState`] from a request, in handlers, middleware and guards alike.
+impl AuthState {
+    pub(crate) fn new(attached: Attached, oauth: DiscordOAuth) -> Self {
+        Self {
+            visitor: Visitor::new(attached, std::sync::Arc::clone(&oauth.shared.login_path)),
+            oauth,
+        }
+    }
+
+    /// The integration this request went through.
+    pub fn oauth(&self) -> &DiscordOAuth {
+        &self.oauth
+    }
+}
+
+/// Reads the [`AuthState`] of a request (`None` if the middleware did not run).
 pub trait DiscordAuthExt {
-    /// The state, or `None` if [`crate::DiscordSessions`] did not run for this request.
+    /// The request's authentication state.
     fn discord_auth(&self) -> Option<AuthState>;
 }
 
@@ -103,12 +70,7 @@ impl<T: HttpMessage> DiscordAuthExt for T {
     }
 }
 
-/// `true` for a top-level browser navigation (see [`answer::wants_html`]).
-pub(crate) fn wants_html(req: &HttpRequest) -> bool {
-    wants_html_parts(req.method(), req.headers())
-}
-
-/// [`wants_html`] from a request's method and headers.
+/// Whether a refusal of this request is a redirect (a page load) rather than JSON.
 pub(crate) fn wants_html_parts(method: &actix_web::http::Method, h: &actix_web::http::header::HeaderMap) -> bool {
     answer::wants_html(
         method.as_str(),
@@ -118,126 +80,61 @@ pub(crate) fn wants_html_parts(method: &actix_web::http::Method, h: &actix_web::
     )
 }
 
-/// Why [`DiscordUser`] or [`DiscordToken`] could not be extracted. Renders as a `303` to login
-/// for browser page loads, `401` JSON for API calls, `403` without a token, `503` when the
-/// session could not be read.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum DiscordUserRejection {
-    /// [`crate::DiscordSessions`] is not installed on this route (an opaque 500; logged).
-    MissingMiddleware,
-    /// Nobody is logged in.
-    NotLoggedIn {
-        /// The login URL that returns to the requested page.
-        login_url: String,
-        /// `true` for a browser `GET`/`HEAD` that accepts HTML.
-        html: bool,
-    },
-    /// The session holds no Discord token (identity-only mode).
-    NoToken,
-    /// The session could not be read: whether anyone is logged in is unknown.
-    StoreUnavailable,
+/// Where the request was for, and whether a refusal should be a redirect.
+pub(crate) fn here(req: &HttpRequest) -> (&str, bool) {
+    let html = wants_html_parts(req.method(), req.headers());
+    (req.uri().path_and_query().map_or("/", |pq| pq.as_str()), html)
 }
+
+/// Why [`DiscordUser`], [`DiscordToken`] or [`crate::DiscordClient`] could not be extracted:
+/// the core's [`Refusal`], answered as every framework answers it.
+#[derive(Debug)]
+pub struct DiscordUserRejection(pub Refusal);
 
 impl fmt::Display for DiscordUserRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::MissingMiddleware => {
-                "missing AuthState: is `DiscordOAuth::session_middleware()` wrapped around this route?"
-            }
-            Self::NotLoggedIn { .. } => "You need to log in with Discord first.",
-            Self::NoToken => "This session keeps no Discord token (identity-only mode).",
-            Self::StoreUnavailable => "Sessions are unavailable right now; try again shortly.",
-        })
-    }
-}
-
-impl DiscordUserRejection {
-    fn refusal(&self) -> Option<Refusal> {
-        Some(match self {
-            Self::MissingMiddleware => return None,
-            Self::NotLoggedIn { login_url, html } => Refusal::NotLoggedIn {
-                login_url: login_url.clone(),
-                html: *html,
-            },
-            Self::NoToken => Refusal::NoToken,
-            Self::StoreUnavailable => Refusal::StoreUnavailable,
-        })
+        write!(f, "refused: {:?}", self.0)
     }
 }
 
 impl ResponseError for DiscordUserRejection {
     fn status_code(&self) -> StatusCode {
-        self.refusal().map_or(StatusCode::INTERNAL_SERVER_ERROR, |r| {
-            convert::status(r.answer("/").status())
-        })
+        convert::status(self.0.status())
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Some(r) = self.refusal() {
-            convert::response(r.answer("/"))
-        } else {
-            // Opaque to the client; the fix is in the log.
-            tracing::error!("{self}");
-            convert::response(answer::internal_error())
-        }
+        convert::response(self.0.answer("/"))
     }
 }
 
+/// The request's [`AuthState`], where the extractors' decisions are made.
 pub(crate) fn state(req: &HttpRequest) -> Result<AuthState, DiscordUserRejection> {
-    let state = req.discord_auth().ok_or(DiscordUserRejection::MissingMiddleware)?;
-    if state.is_store_unavailable() {
-        return Err(DiscordUserRejection::StoreUnavailable);
-    }
-    Ok(state)
+    req.discord_auth().ok_or(DiscordUserRejection(Refusal::Misconfigured {
+        message: "missing AuthState: is `DiscordOAuth::session_middleware()` wrapped around this route?",
+    }))
 }
 
-/// The logged-in Discord user. Derefs to [`User`].
+/// The logged-in Discord user; derefs to the core's [`LoggedIn`], which derefs to the
+/// [`User`](discord_oauth_core::api::User).
+///
+/// Anonymous requests are refused: a page load (`GET` accepting HTML) with `303` to the login
+/// route (returning here afterwards), anything else with `401` JSON. As `Option<DiscordUser>`:
+/// `None` when nobody is logged in (a session store that failed was answered `503` by the
+/// middleware before the handler ran).
 ///
 /// ```
 /// use discord_oauth_actix::DiscordUser;
-/// async fn handler(user: DiscordUser) -> String {
+/// async fn me(user: DiscordUser) -> String {
 ///     format!("{} ({})", user.display_name(), user.id)
 /// }
 /// ```
-///
-/// `Option<DiscordUser>` is the logged-in user if any, `None` when nobody is logged in, as on
-/// axum: when the session store fails, [`crate::DiscordSessions`] answers `503` before the
-/// handler runs, so `None` never means "the session could not be read". (actix's blanket impl
-/// turns any rejection into `None`; without the middleware, that includes the missing
-/// [`AuthState`].)
-///
-/// ```
-/// use discord_oauth_actix::DiscordUser;
-/// async fn home(user: Option<DiscordUser>) -> String {
-///     user.map_or_else(|| "hello stranger".to_owned(), |u| format!("hello {}", u.display_name()))
-/// }
-/// ```
 #[derive(Debug, Clone)]
-pub struct DiscordUser(Arc<AuthSession>);
-
-impl DiscordUser {
-    /// The user.
-    pub fn user(&self) -> &User {
-        &self.0.user
-    }
-
-    /// The whole authenticated session.
-    pub fn session(&self) -> &Arc<AuthSession> {
-        &self.0
-    }
-
-    /// The scopes granted at login (empty in identity-only mode).
-    pub fn scopes(&self) -> &Scopes {
-        static NONE: Scopes = Scopes::new();
-        self.0.tokens.as_ref().map_or(&NONE, |t| &t.scopes)
-    }
-}
+pub struct DiscordUser(pub LoggedIn);
 
 impl Deref for DiscordUser {
-    type Target = User;
-    fn deref(&self) -> &User {
-        &self.0.user
+    type Target = LoggedIn;
+    fn deref(&self) -> &LoggedIn {
+        &self.0
     }
 }
 
@@ -246,15 +143,15 @@ impl FromRequest for DiscordUser {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|s| match s.session() {
-            Some(session) => Ok(DiscordUser(Arc::clone(session))),
-            None => Err(s.not_logged_in(req)),
+        let (here, html) = here(req);
+        ready(state(req).and_then(|s| {
+            let session = s.require(here, html).map_err(DiscordUserRejection)?;
+            Ok(DiscordUser(LoggedIn::new(session.clone())))
         }))
     }
 }
 
-/// The logged-in user if any: the same as `Option<DiscordUser>`, which now answers `503` for a
-/// session that could not be read too (see [`DiscordUser`]).
+/// The logged-in user if any: the same as `Option<DiscordUser>`.
 #[deprecated = "use `Option<DiscordUser>`: a failed session store is a 503 before the handler runs"]
 #[derive(Debug, Clone)]
 pub struct MaybeDiscordUser(pub Option<DiscordUser>);
@@ -265,31 +162,23 @@ impl FromRequest for MaybeDiscordUser {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(state(req).map(|s| MaybeDiscordUser(s.session().map(|a| DiscordUser(Arc::clone(a))))))
+        ready(state(req).and_then(|s| {
+            let session = s.optional().map_err(DiscordUserRejection)?;
+            Ok(MaybeDiscordUser(session.map(|a| DiscordUser(LoggedIn::new(a.clone())))))
+        }))
     }
 }
 
 /// A fresh access token of the logged-in user, for calling Discord on their behalf (the
-/// middleware refreshed it if it was close to expiry). Rejections as for [`DiscordUser`], plus
-/// `403` in identity-only mode.
+/// middleware refreshed it if it was close to expiry); derefs to the core's [`UserToken`].
+/// Rejections as for [`DiscordUser`], plus `403` in identity-only mode.
 #[derive(Debug, Clone)]
-pub struct DiscordToken {
-    access_token: AccessToken,
-    scopes: Scopes,
-}
+pub struct DiscordToken(pub UserToken);
 
-impl DiscordToken {
-    /// The access token.
-    ///
-    /// # Security
-    /// Send it only to Discord, in an `Authorization: Bearer` header.
-    pub fn access_token(&self) -> &AccessToken {
-        &self.access_token
-    }
-
-    /// The scopes granted.
-    pub fn scopes(&self) -> &Scopes {
-        &self.scopes
+impl Deref for DiscordToken {
+    type Target = UserToken;
+    fn deref(&self) -> &UserToken {
+        &self.0
     }
 }
 
@@ -298,15 +187,10 @@ impl FromRequest for DiscordToken {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|s| match s.session() {
-            Some(session) => match &session.tokens {
-                Some(t) => Ok(DiscordToken {
-                    access_token: t.access_token.clone(),
-                    scopes: t.scopes.clone(),
-                }),
-                None => Err(DiscordUserRejection::NoToken),
-            },
-            None => Err(s.not_logged_in(req)),
+        let (here, html) = here(req);
+        ready(state(req).and_then(|s| {
+            let tokens = s.require_tokens(here, html).map_err(DiscordUserRejection)?;
+            Ok(DiscordToken(UserToken::new(tokens)))
         }))
     }
 }

@@ -17,12 +17,11 @@ use std::sync::Arc;
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use discord_oauth_core::login::answer::Refusal;
-use discord_oauth_core::login::driver::Subject;
 use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert;
-use crate::extract::{DiscordAuthExt as _, wants_html};
+use crate::extract::{DiscordAuthExt as _, wants_html_parts};
 use crate::shared::DiscordOAuth;
 
 impl DiscordOAuth {
@@ -139,13 +138,10 @@ impl RequireGuild {
     async fn check(&self, req: &ServiceRequest) -> Result<(), Option<Refusal>> {
         let state = req.discord_auth().ok_or(None)?;
         let here = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
-        let subject = match state.session() {
-            _ if state.is_store_unavailable() => Subject::Unavailable,
-            Some(session) => Subject::User(session),
-            None => Subject::Anonymous { here },
-        };
+        let subject = state.subject(here);
+
         let shared = self.oauth.shared.as_ref();
-        let html = wants_html(req.request());
+        let html = wants_html_parts(req.method(), req.headers());
         let decided = shared
             .driver
             .guard(&shared.io, self.requirement, &self.decisions, subject, html);

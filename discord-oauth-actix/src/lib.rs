@@ -139,7 +139,6 @@ mod outbound;
 #[cfg(feature = "redis")]
 mod redis;
 pub mod revocation;
-pub mod rotation;
 mod routes;
 mod sessions;
 mod shared;
@@ -163,7 +162,6 @@ pub use memory::MemoryStore;
 pub use redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;
-pub use rotation::{SessionKeyRotation, SessionKeyRotationMiddleware};
 pub use sessions::{DiscordSessions, DiscordSessionsService, SessionCookie};
 pub use shared::{BuildError, Clock, DEFAULT_STORE_TIMEOUT, DEFAULT_TIMEOUT, DiscordOAuth, DiscordOAuthBuilder};
 pub use transport::{Transport, TransportError};

@@ -9,18 +9,16 @@
 //! Bounded: at most [`MemoryStore::DEFAULT_CAPACITY`] sessions and
 //! [`MemoryStore::DEFAULT_MAX_BYTES`] bytes by default; when full, expired sessions go first,
 //! then the one closest to expiry (the least recently active). Sessions are kept in expiry
-//! order (`discord_oauth_core::bounded::ExpiringMap`), so that costs O(log n) however full the
+//! order (`discord_oauth_runtime::store::SessionMap`, the tower integration's store too), so that costs O(log n) however full the
 //! store is. Anonymous visitors never create a session here: logins in progress live in their
 //! own sealed cookies.
 
 use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration as CookieDuration;
-use discord_oauth_core::bounded::ExpiringMap;
+use discord_oauth_runtime::store::SessionMap;
 use rand::RngExt as _;
 use rand::distr::Alphanumeric;
 
@@ -43,34 +41,14 @@ type State = HashMap<String, String>;
 /// let small = MemoryStore::with_limits(1_000, 4 << 20); // 1,000 sessions, 4 MiB
 /// # let _ = (store.clone(), small);
 /// ```
-#[derive(Clone)]
-pub struct MemoryStore {
-    sessions: Arc<Mutex<ExpiringMap<String, State>>>,
-    capacity: usize,
-    max_bytes: usize,
-}
-
-impl fmt::Debug for MemoryStore {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MemoryStore")
-            .field("sessions", &self.len())
-            .field("capacity", &self.capacity)
-            .field("max_bytes", &self.max_bytes)
-            .finish()
-    }
-}
-
-impl Default for MemoryStore {
-    fn default() -> Self {
-        Self::with_limits(Self::DEFAULT_CAPACITY, Self::DEFAULT_MAX_BYTES)
-    }
-}
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore(SessionMap<String, State>);
 
 impl MemoryStore {
     /// How many sessions a [`MemoryStore::default`] holds at most.
-    pub const DEFAULT_CAPACITY: usize = 100_000;
+    pub const DEFAULT_CAPACITY: usize = SessionMap::<String, State>::DEFAULT_CAPACITY;
     /// How many bytes of sessions (keys and values) a [`MemoryStore::default`] holds at most.
-    pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
+    pub const DEFAULT_MAX_BYTES: usize = SessionMap::<String, State>::DEFAULT_MAX_BYTES;
 
     /// A store holding at most `capacity` sessions (at least 1), and the default byte bound.
     pub fn with_capacity(capacity: usize) -> Self {
@@ -79,72 +57,56 @@ impl MemoryStore {
 
     /// A store holding at most `capacity` sessions (at least 1) and `max_bytes` bytes.
     pub fn with_limits(capacity: usize, max_bytes: usize) -> Self {
-        Self {
-            sessions: Arc::new(Mutex::new(ExpiringMap::new(capacity, max_bytes))),
-            capacity: capacity.max(1),
-            max_bytes,
-        }
+        Self(SessionMap::with_limits(capacity, max_bytes))
     }
 
-    /// How many sessions are stored (expired ones included until they are swept).
+    /// How many sessions it holds (expired ones not yet dropped included).
     pub fn len(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.0.len()
     }
 
-    /// How many bytes of sessions are stored.
+    /// How many bytes its sessions weigh.
     pub fn bytes(&self) -> usize {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner).bytes()
+        self.0.bytes()
     }
 
-    /// `true` if no session is stored.
+    /// `true` if it holds no session.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.0.is_empty()
     }
+}
 
-    fn deadline(ttl: &CookieDuration) -> Instant {
-        let ttl = Duration::try_from(*ttl).unwrap_or(Duration::ZERO);
-        let now = Instant::now();
-        now.checked_add(ttl).unwrap_or(now)
-    }
+/// 64 random alphanumeric characters (about 381 bits).
+fn new_key() -> String {
+    rand::rng().sample_iter(Alphanumeric).take(64).map(char::from).collect()
+}
 
-    fn new_key() -> Result<SessionKey, String> {
-        let key: String = rand::rng().sample_iter(Alphanumeric).take(64).map(char::from).collect();
-        SessionKey::try_from(key).map_err(|e| e.to_string())
-    }
+/// A session's weight: its key (64 bytes) and its keys and values.
+fn weight(state: &State) -> usize {
+    64 + state.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+}
 
-    fn insert(&self, key: &SessionKey, state: State, ttl: &CookieDuration) {
-        let bytes = key.as_ref().len() + state.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
-        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        sessions.put(
-            key.as_ref().to_owned(),
-            state,
-            bytes,
-            Self::deadline(ttl),
-            Instant::now(),
-        );
-    }
+fn std_duration(ttl: &CookieDuration) -> Duration {
+    Duration::try_from(*ttl).unwrap_or(Duration::ZERO)
 }
 
 impl SessionStore for MemoryStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<State>, LoadError> {
-        let sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(sessions.get(&key.as_ref().to_owned(), Instant::now()).cloned())
+        Ok(self.0.get(&key.as_ref().to_owned()))
     }
 
     async fn save(&self, state: State, ttl: &CookieDuration) -> Result<SessionKey, SaveError> {
-        let key = Self::new_key().map_err(|e| SaveError::Other(anyhow::anyhow!(e)))?;
-        self.insert(&key, state, ttl);
-        Ok(key)
+        let bytes = weight(&state);
+        let key = self.0.insert_new(new_key, |_| state, bytes, std_duration(ttl));
+        SessionKey::try_from(key).map_err(|e| SaveError::Other(anyhow::anyhow!(e.to_string())))
     }
 
     async fn update(&self, key: SessionKey, state: State, ttl: &CookieDuration) -> Result<SessionKey, UpdateError> {
-        let exists = self
-            .sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .contains(&key.as_ref().to_owned(), Instant::now());
-        if exists {
-            self.insert(&key, state, ttl);
+        let bytes = weight(&state);
+        if self
+            .0
+            .replace(key.as_ref().to_owned(), state.clone(), bytes, std_duration(ttl))
+        {
             Ok(key)
         } else {
             // As actix-session's own stores do: a session that is gone is saved under a new
@@ -154,18 +116,12 @@ impl SessionStore for MemoryStore {
     }
 
     async fn update_ttl(&self, key: &SessionKey, ttl: &CookieDuration) -> anyhow::Result<()> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .set_expiry(&key.as_ref().to_owned(), Self::deadline(ttl));
+        self.0.set_ttl(&key.as_ref().to_owned(), std_duration(ttl));
         Ok(())
     }
 
     async fn delete(&self, key: &SessionKey) -> anyhow::Result<()> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key.as_ref().to_owned());
+        self.0.remove(&key.as_ref().to_owned());
         Ok(())
     }
 }

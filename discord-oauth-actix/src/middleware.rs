@@ -2,7 +2,7 @@
 //! refreshing tokens that are about to expire (once per session, however many requests wait).
 //! [`crate::DiscordSessions`] calls it.
 
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 #[cfg(feature = "redis")]
 use std::time::Instant;
 
@@ -23,12 +23,12 @@ pub(crate) async fn attach(oauth: &DiscordOAuth, login: &LoginPart) -> Result<Au
     let shared = &oauth.shared;
     let io = ActixSession { login, shared };
     Ok(match shared.driver.attach(&shared.io, &io, None).await? {
-        Attached::Anonymous => AuthState::anonymous(oauth.clone()),
-        Attached::Unavailable => AuthState::unavailable(oauth.clone()),
-        Attached::Authenticated(auth) => AuthState::authenticated(auth, oauth.clone()),
+        decided @ (Attached::Anonymous | Attached::Unavailable | Attached::Authenticated(_)) => {
+            AuthState::new(decided, oauth.clone())
+        }
         Attached::NeedsRefresh(stale) => match refresh(shared, &io, stale).await? {
-            Some(fresh) => AuthState::authenticated(fresh, oauth.clone()),
-            None => AuthState::anonymous(oauth.clone()),
+            Some(fresh) => AuthState::new(Attached::Authenticated(fresh), oauth.clone()),
+            None => AuthState::new(Attached::Anonymous, oauth.clone()),
         },
     })
 }
@@ -44,11 +44,7 @@ async fn refresh(
     let Some(key) = refresh_key(&stale) else {
         return Ok(Some(stale));
     };
-    let lock = {
-        let mut locks = shared.refresh_locks.lock().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(locks.entry(key).or_default())
-    };
-    let guard = lock.lock().await;
+    let guard = shared.refresh_locks.lock(key).await;
     #[cfg(feature = "redis")]
     let result = match &shared.redis_lock {
         Some(lock) if shared.driver.recent().get(&key, Instant::now()).is_none() => {
@@ -67,12 +63,6 @@ async fn refresh(
         .await
         .map(|r| r.session);
     drop(guard);
-    {
-        let mut locks = shared.refresh_locks.lock().unwrap_or_else(PoisonError::into_inner);
-        if locks.get(&key).is_some_and(|l| Arc::strong_count(l) <= 2) {
-            locks.remove(&key);
-        }
-    }
     result
 }
 

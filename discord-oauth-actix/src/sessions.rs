@@ -19,7 +19,7 @@ use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forwar
 use actix_web::http::Method;
 use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderValue, SET_COOKIE};
 use discord_oauth_core::login::answer::{self, Refusal, Route};
-use discord_oauth_core::login::driver::{AUTH_KEY, SEEN_KEY};
+use discord_oauth_core::login::driver::{AUTH_KEY, Attached, SEEN_KEY};
 use futures_util::future::LocalBoxFuture;
 use serde_json::value::RawValue;
 
@@ -297,7 +297,7 @@ where
     loaded.snapshot().fill(&req);
     if let Some(auth) = &auth {
         req.extensions_mut()
-            .insert(AuthState::authenticated(Arc::clone(auth), oauth.clone()));
+            .insert(AuthState::new(Attached::Authenticated(Arc::clone(auth)), oauth.clone()));
     } else if let (None, Some(login)) = (route, &login) {
         // Boxed: the refresh it may run is a large future.
         match Box::pin(attach(oauth, login)).await {

@@ -1,9 +1,8 @@
 //! [`DiscordOAuth`]: the configured login, shared by the routes, the middleware, the
 //! extractors and the guards of every worker.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
@@ -29,10 +28,12 @@ pub(crate) struct Shared {
     /// Transport, timeout, bound on requests in flight, clock.
     pub(crate) io: Io,
     store_timeout: Duration,
-    pub(crate) refresh_locks: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
+    pub(crate) refresh_locks: discord_oauth_runtime::locks::KeyedLocks<[u8; 32]>,
     #[cfg(feature = "redis")]
     pub(crate) redis_lock: Option<crate::redis::RedisRefreshLock>,
     pub(crate) fast: crate::fast::FastIndex,
+    /// The login route's path, shared by every request's `AuthState`.
+    pub(crate) login_path: Arc<str>,
 }
 
 impl Shared {
@@ -168,6 +169,12 @@ impl DiscordOAuth {
     /// The configuration.
     pub fn config(&self) -> &LoginConfig {
         self.shared.config()
+    }
+
+    /// The name of the session cookie [`DiscordOAuth::session_middleware`] sets:
+    /// `__Host-discord_oauth` when cookies are `Secure`, else `discord_oauth`.
+    pub fn session_cookie_name(&self) -> &'static str {
+        self.shared.config().session_cookie_name()
     }
 
     /// Discord's endpoints (for building calls with [`discord_oauth_core::api`]).
@@ -333,8 +340,10 @@ impl DiscordOAuthBuilder {
         // Logins in progress are sealed into cookies with this key (random per process
         // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
         config.ensure_login_cookie_key(&mut rand::rng());
+        let login_path = Arc::from(config.routes().login.as_str());
         let discord = DiscordOAuth {
             shared: Arc::new(Shared {
+                login_path,
                 driver: Driver::new(config, self.api)
                     .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone())),
                 io: Io::shared(
@@ -344,7 +353,7 @@ impl DiscordOAuthBuilder {
                 )
                 .with_clock(self.clock),
                 store_timeout: self.store_timeout,
-                refresh_locks: Mutex::new(HashMap::new()),
+                refresh_locks: discord_oauth_runtime::locks::KeyedLocks::default(),
                 #[cfg(feature = "redis")]
                 redis_lock: self.redis_lock,
                 fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),

@@ -7,8 +7,7 @@ use std::ops::Deref;
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use discord_oauth_core::login::answer::{Refusal, wants_html};
-use discord_oauth_core::login::visitor::LoggedIn;
-use discord_oauth_core::{AccessToken, Scopes, TokenSet};
+use discord_oauth_core::login::visitor::{LoggedIn, UserToken};
 use discord_oauth_tower::AuthState;
 use http::HeaderValue;
 use http::header::ACCEPT;
@@ -86,29 +85,15 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for DiscordUser {
 }
 
 /// The logged-in user's access token and granted scopes, for calling Discord yourself (see
-/// also [`crate::DiscordClient`]). Refused with `403` in identity-only mode.
+/// also [`crate::DiscordClient`]); derefs to the core's [`UserToken`]. Refused with `403` in
+/// identity-only mode.
 #[derive(Debug, Clone)]
-pub struct DiscordToken {
-    access_token: AccessToken,
-    scopes: Scopes,
-}
+pub struct DiscordToken(pub UserToken);
 
-impl DiscordToken {
-    fn new(tokens: &TokenSet) -> Self {
-        Self {
-            access_token: tokens.access_token.clone(),
-            scopes: tokens.scopes.clone(),
-        }
-    }
-
-    /// The access token (refreshed by the layer when it was close to expiry).
-    pub fn access_token(&self) -> &AccessToken {
-        &self.access_token
-    }
-
-    /// The scopes granted.
-    pub fn scopes(&self) -> &Scopes {
-        &self.scopes
+impl Deref for DiscordToken {
+    type Target = UserToken;
+    fn deref(&self) -> &UserToken {
+        &self.0
     }
 }
 
@@ -118,7 +103,7 @@ impl<S: Send + Sync> FromRequestParts<S> for DiscordToken {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let (here, html) = here(parts);
         let tokens = state(parts)?.require_tokens(here, html).map_err(DiscordUserRejection)?;
-        Ok(DiscordToken::new(tokens))
+        Ok(DiscordToken(UserToken::new(tokens)))
     }
 }
 
@@ -127,6 +112,6 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for DiscordToken {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Option<Self>, Self::Rejection> {
         let tokens = state(parts)?.optional_tokens().map_err(DiscordUserRejection)?;
-        Ok(tokens.map(DiscordToken::new))
+        Ok(tokens.map(|t| DiscordToken(UserToken::new(t))))
     }
 }

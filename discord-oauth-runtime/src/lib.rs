@@ -32,8 +32,6 @@
 
 pub mod locks;
 mod outbound;
-#[cfg(feature = "key-rotation")]
-pub mod rotation;
 pub mod store;
 pub mod transport;
 

@@ -170,3 +170,35 @@ impl Deref for LoggedIn {
         &self.0.user
     }
 }
+
+/// The logged-in user's access token and granted scopes, as the `DiscordToken` extractors of
+/// every framework give them (they deref to this), for calling Discord yourself. The refresh
+/// token stays with the integration.
+#[derive(Debug, Clone)]
+pub struct UserToken {
+    access_token: AccessToken,
+    scopes: Scopes,
+}
+
+impl UserToken {
+    /// The access token and scopes of `tokens`.
+    pub fn new(tokens: &TokenSet) -> Self {
+        Self {
+            access_token: tokens.access_token.clone(),
+            scopes: tokens.scopes.clone(),
+        }
+    }
+
+    /// The access token (refreshed by the integration when it was close to expiry).
+    ///
+    /// # Security
+    /// Send it only to Discord, in an `Authorization: Bearer` header.
+    pub fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+
+    /// The scopes granted.
+    pub fn scopes(&self) -> &Scopes {
+        &self.scopes
+    }
+}

@@ -64,8 +64,6 @@ async fn serve_with<S: Store + 'static>(
 ) -> Result<(), BoxError> {
     tracing::info!("sessions are kept in {}", sample.session_store.redacted());
     let (key, previous_keys) = sample.cookie_keys::<Key>()?;
-    // Outermost: cookies under a previous key are re-encrypted before the sessions read them.
-    let rotation = discord.session_key_rotation(key.clone(), previous_keys);
     let (page, events) = (web::Data::new(sample.page.clone()), sample.events.clone());
     HttpServer::new(move || {
         let mut app = App::new()
@@ -76,8 +74,8 @@ async fn serve_with<S: Store + 'static>(
         if let Some(verifier) = events.clone() {
             app = app.configure(discord.events_receiver("/discord/events", verifier, sample_common::log_event));
         }
-        app.wrap(discord.session_middleware(store(), key.clone()))
-            .wrap(rotation.clone())
+        let previous = previous_keys.clone();
+        app.wrap(discord.session_middleware_with(store(), key.clone(), |c| c.previous_keys(previous)))
     })
     .workers(2)
     .disable_signals()

@@ -598,7 +598,7 @@ async fn actix_in_process_rounds(
     let site = test::init_service(discord_oauth_test_sites::actix::app(
         discord,
         MemoryStore::default(),
-        actix_web::cookie::Key::generate(),
+        (actix_web::cookie::Key::generate(), Vec::new()),
         discord_oauth_test_sites::discord_page("actix"),
         false,
     ))

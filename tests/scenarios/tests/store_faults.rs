@@ -236,7 +236,13 @@ mod actix {
             let page = discord_oauth_test_sites::discord_page("actix");
             HttpServer::new(move || {
                 let key = Key::from(&[7u8; 64]);
-                discord_oauth_test_sites::actix::app(discord.clone(), store.clone(), key, page.clone(), false)
+                discord_oauth_test_sites::actix::app(
+                    discord.clone(),
+                    store.clone(),
+                    (key, Vec::new()),
+                    page.clone(),
+                    false,
+                )
             })
             .workers(1)
             .disable_signals()

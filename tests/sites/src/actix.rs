@@ -105,14 +105,19 @@ fn serve<S: Store + 'static>(
     store: impl Fn() -> S + Clone + Send + 'static,
 ) -> Result<ServerHandle, BoxError> {
     let (key, previous_keys) = sample.cookie_keys::<Key>()?;
-    let rotation = discord.session_key_rotation(key.clone(), previous_keys);
     let (page, events, strict) = (sample.page.clone(), sample.events.clone(), switches.strict_cookies);
     let server = HttpServer::new(move || {
-        let mut app = app(discord.clone(), store(), key.clone(), page.clone(), strict);
+        let mut app = app(
+            discord.clone(),
+            store(),
+            (key.clone(), previous_keys.clone()),
+            page.clone(),
+            strict,
+        );
         if let Some(verifier) = events.clone() {
             app = app.configure(discord.events_receiver("/discord/events", verifier, sample_common::log_event));
         }
-        app.wrap(rotation.clone())
+        app
     })
     .workers(switches.workers.max(1))
     .disable_signals()
@@ -128,11 +133,12 @@ fn serve<S: Store + 'static>(
 }
 
 /// The sample's routes, the login routes, the login middleware and the sessions (in `store`,
-/// the cookie encrypted with `key`, and `SameSite=Strict` with `strict_cookies`).
+/// the cookie encrypted with `keys.0` and accepted under the previous `keys.1`, and
+/// `SameSite=Strict` with `strict_cookies`).
 pub fn app<S: Store + 'static>(
     discord: DiscordOAuth,
     store: S,
-    key: Key,
+    (key, previous_keys): (Key, Vec<Key>),
     page: Page,
     strict_cookies: bool,
 ) -> App<
@@ -154,7 +160,9 @@ pub fn app<S: Store + 'static>(
         .configure(discord.routes())
         .route("/", web::get().to(home))
         .route("/me", web::get().to(me))
-        .wrap(discord.session_middleware_with(store, key, |sessions| sessions.cookie_same_site(same_site)))
+        .wrap(discord.session_middleware_with(store, key, |c| {
+            c.cookie_same_site(same_site).previous_keys(previous_keys)
+        }))
 }
 
 async fn home(page: web::Data<Page>, user: Option<DiscordUser>, client: Option<DiscordClient>) -> HttpResponse {
