@@ -18,8 +18,8 @@ use std::task::{Context, Poll};
 
 use discord_oauth_core::login::answer::{Refusal, wants_html};
 use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
-use http::header::{ACCEPT, CONTENT_TYPE, HeaderValue};
-use http::{Request, Response, StatusCode};
+use http::header::{ACCEPT, HeaderValue};
+use http::{Request, Response};
 use tower::{Layer, Service};
 
 use crate::AuthState;
@@ -95,16 +95,6 @@ impl<S: fmt::Debug, T> fmt::Debug for RequireGuild<S, T> {
     }
 }
 
-fn missing_layer() -> Response<String> {
-    tracing::error!("RequireGuildLayer must be added inside DiscordOAuthLayer");
-    let mut r =
-        Response::new("Internal Server Error: RequireGuildLayer must be added inside DiscordOAuthLayer".to_owned());
-    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    r
-}
-
 impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for RequireGuild<S, T>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -139,7 +129,10 @@ where
             .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
         Box::pin(async move {
             let Some(state) = state else {
-                return Ok(missing_layer().map(ResBody::from));
+                let refusal = Refusal::Misconfigured {
+                    message: "RequireGuildLayer must be added inside DiscordOAuthLayer",
+                };
+                return Ok(refusal.answer("/").map(ResBody::from));
             };
             match check(&layer, html, &state, &here).await {
                 Ok(()) => inner.call(req).await,

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
-use discord_oauth_core::login::answer::{self, Route};
+use discord_oauth_core::login::answer::{self, Refusal, Route};
 use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest, SessionIo};
 use discord_oauth_core::login::flow::{ApiFlow, drive};
 use discord_oauth_core::login::revocation::Revocation;
@@ -19,7 +19,7 @@ use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_runtime::Io;
 use http::header::{COOKIE, HeaderValue, ORIGIN};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower::Service;
@@ -171,14 +171,11 @@ where
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
             let Some(session) = req.extensions().get::<Session>().cloned() else {
-                tracing::error!("DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer outside it");
-                return Ok(answer::text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal Server Error: DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer \
-                     added outside it (see discord_oauth_tower::session_layer)."
-                        .to_owned(),
-                )
-                .map(ResBody::from));
+                let refusal = Refusal::Misconfigured {
+                    message: "DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer added outside it (see \
+                              discord_oauth_tower::session_layer)",
+                };
+                return Ok(refusal.answer("/").map(ResBody::from));
             };
             if let Some(route) = shared.config().route(req.uri().path()) {
                 let (parts, body) = req.into_parts();

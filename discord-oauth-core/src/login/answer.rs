@@ -250,7 +250,8 @@ pub enum Refusal {
     /// Discord answered an API call with something unexpected: `502` JSON.
     BadGateway,
     /// The integration is set up wrong (its middleware is missing on this route): `500`
-    /// plain text with `message`, logged as an error.
+    /// plain text naming the fix (`message`, also logged as an error), as axum's own
+    /// extractors do. It names no secret, only what the developer left out.
     Misconfigured {
         /// What to fix.
         message: &'static str,
