@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use actix_web::http::header::{COOKIE, HeaderValue, ORIGIN};
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
-use discord_oauth_core::login::answer::{self, Route};
+use discord_oauth_core::login::answer::{Refusal, Route};
 use discord_oauth_core::login::driver::{RouteRequest, SessionIo};
 use discord_oauth_core::login::revocation::Revocation;
 use serde::Serialize;
@@ -68,8 +68,8 @@ async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse
         return convert::response(shared.driver.login(&request, cookies, &mut rand::rng(), shared.now()));
     }
     let Some(login) = req.extensions().get::<Rc<LoginPart>>().cloned() else {
-        tracing::error!("the login routes need DiscordOAuth::session_middleware() wrapped around them");
-        return convert::response(answer::internal_error());
+        let message = "the login routes need DiscordOAuth::session_middleware() wrapped around them";
+        return convert::response(Refusal::Misconfigured { message }.answer("/"));
     };
     let io = ActixSession { login: &login, shared };
     convert::response(shared.driver.answer(&shared.io, &io, route, &request, cookies).await)
