@@ -2,7 +2,7 @@
 //! (cargo feature `redis`).
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deadpool_redis::Pool;
 use deadpool_redis::redis::{self, FromRedisValue};
@@ -10,13 +10,9 @@ use discord_oauth_core::login::AuthSession;
 use serde::{Deserialize, Serialize};
 
 use discord_oauth_core::login::driver::Recent;
+use discord_oauth_runtime::locks::{REDIS_RELEASE_SCRIPT, lock_token, take_redis_lock};
 
 type RefreshKey = [u8; 32];
-
-/// Deletes the key only if it still holds our token (a holder whose lease expired must not
-/// release the next holder's lock).
-const RELEASE: &str =
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
 
 /// Default prefix of the keys the lock writes.
 pub const DEFAULT_REDIS_PREFIX: &str = "discord_oauth:refresh:";
@@ -141,29 +137,23 @@ impl RedisRefreshLock {
         lease: Duration,
         timeout: Duration,
     ) -> Result<RedisGuard, LockError> {
-        let started = Instant::now();
-        let lock_key = self.key("lock", key);
-        let token = random_token();
+        let (lock_key, token) = (self.key("lock", key), lock_token());
         let lease_ms = lease.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
         let mut set = redis::cmd("SET");
         set.arg(&lock_key).arg(&token).arg("NX").arg("PX").arg(lease_ms);
-        let mut pause = Duration::from_millis(5);
-        loop {
+        let taken = take_redis_lock(lease, || async {
             let taken: Option<String> = self.run(&set, timeout).await?;
-            if taken.is_some() {
-                return Ok(RedisGuard {
-                    pool: self.pool.clone(),
-                    key: lock_key,
-                    token,
-                    held: true,
-                });
-            }
-            if started.elapsed() >= lease {
-                return Err(LockError::Timeout);
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
+            Ok(taken.is_some())
+        });
+        if !taken.await? {
+            return Err(LockError::Timeout);
         }
+        Ok(RedisGuard {
+            pool: self.pool.clone(),
+            key: lock_key,
+            token,
+            held: true,
+        })
     }
 
     /// What became of the refresh token behind `key`, if another instance spent it lately.
@@ -254,20 +244,10 @@ impl Drop for RedisGuard {
 
 async fn release(pool: &Pool, key: &str, token: &str, timeout: Duration) {
     let mut eval = redis::cmd("EVAL");
-    eval.arg(RELEASE).arg(1).arg(key).arg(token);
+    eval.arg(REDIS_RELEASE_SCRIPT).arg(1).arg(key).arg(token);
     if let Err(e) = run::<i64>(pool, &eval, timeout).await {
         tracing::warn!(error = %e, "could not release the refresh lock; it expires with its lease");
     }
-}
-
-fn random_token() -> String {
-    use rand::RngExt as _;
-    let bytes: [u8; 16] = rand::rng().random();
-    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
-        use fmt::Write as _;
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 #[cfg(test)]

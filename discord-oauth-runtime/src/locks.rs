@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -96,5 +97,57 @@ impl<K: Eq + Hash> Drop for KeyedGuard<K> {
         if locks.get(&self.key).is_some_and(|m| Arc::strong_count(m) == 1) {
             locks.remove(&self.key);
         }
+    }
+}
+
+/// The Lua script that releases a Redis lock (`KEYS[1]`) only if it still holds this holder's
+/// token (`ARGV[1]`): a holder whose lease expired must not release the next holder's lock.
+/// Both integrations' Redis refresh locks run it, each with its Redis client.
+pub const REDIS_RELEASE_SCRIPT: &str =
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+
+/// A Redis lock's holder token: 128 random bits, hex.
+pub fn lock_token() -> String {
+    use rand::RngExt as _;
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().fold(String::with_capacity(32), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Takes a Redis lock: calls `set_nx` (a `SET key token NX PX lease`, `true` when it took the
+/// lock) until it succeeds, backing off from 5 ms to 100 ms between tries, for at most `lease`
+/// (then `Ok(false)`: a holder outlived its lease, which the lease was chosen to prevent).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use discord_oauth_runtime::locks::take_redis_lock;
+/// let mut tries = 0;
+/// let taken = take_redis_lock(Duration::from_secs(1), || {
+///     tries += 1;
+///     std::future::ready(Ok::<_, ()>(tries == 3))
+/// })
+/// .await;
+/// assert_eq!((taken, tries), (Ok(true), 3));
+/// # }
+/// ```
+pub async fn take_redis_lock<E, F: Future<Output = Result<bool, E>>>(
+    lease: std::time::Duration,
+    mut set_nx: impl FnMut() -> F,
+) -> Result<bool, E> {
+    let started = std::time::Instant::now();
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        if set_nx().await? {
+            return Ok(true);
+        }
+        if started.elapsed() >= lease {
+            return Ok(false);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(100));
     }
 }

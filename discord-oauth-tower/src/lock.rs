@@ -157,18 +157,15 @@ pub use self::redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
 #[cfg(feature = "redis")]
 mod redis {
     use std::fmt;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use fred::interfaces::{ClientLike, KeysInterface};
     use fred::types::{ClusterHash, CustomCommand, Expiration, SetOptions};
     use tower_sessions::session::Id;
 
-    use super::{HeldLock, LocalGuard, LocalRefreshLock, LockError, LockFuture, RefreshGuard, RefreshLock};
+    use discord_oauth_runtime::locks::{REDIS_RELEASE_SCRIPT, lock_token, take_redis_lock};
 
-    /// Deletes the key only if it still holds our token (a holder whose lease expired must not
-    /// release the next holder's lock).
-    const RELEASE: &str =
-        "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end";
+    use super::{HeldLock, LocalGuard, LocalRefreshLock, LockError, LockFuture, RefreshGuard, RefreshLock};
 
     /// Default prefix of the lock keys.
     pub const DEFAULT_REDIS_PREFIX: &str = "discord_oauth:refresh:";
@@ -238,37 +235,26 @@ mod redis {
         }
 
         async fn acquire_inner(&self, session: Id, lease: Duration) -> Result<RefreshGuard, LockError> {
-            let started = Instant::now();
             let local = self.local.lock(session).await;
-            let key = self.key(session);
-            let token = random_token();
+            let (key, token) = (self.key(session), lock_token());
             let lease_ms = lease.as_millis().clamp(1, i64::MAX as u128) as i64;
-            let mut pause = Duration::from_millis(5);
-            loop {
+            let taken = take_redis_lock(lease, || async {
+                let options = (Some(Expiration::PX(lease_ms)), Some(SetOptions::NX));
                 let set: Option<String> = self
                     .client
-                    .set(
-                        key.as_str(),
-                        token.as_str(),
-                        Some(Expiration::PX(lease_ms)),
-                        Some(SetOptions::NX),
-                        false,
-                    )
-                    .await
-                    .map_err(|e| LockError::Backend(e.to_string()))?;
-                if set.is_some() {
-                    return Ok(RefreshGuard::new(RedisHeld {
-                        client: self.client.clone(),
-                        key,
-                        token,
-                        _local: local,
-                    }));
-                }
-                if started.elapsed() >= lease {
-                    return Err(LockError::Timeout);
-                }
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(100));
+                    .set(key.as_str(), token.as_str(), options.0, options.1, false)
+                    .await?;
+                Ok::<_, fred::error::Error>(set.is_some())
+            });
+            match taken.await {
+                Ok(true) => Ok(RefreshGuard::new(RedisHeld {
+                    client: self.client.clone(),
+                    key,
+                    token,
+                    _local: local,
+                })),
+                Ok(false) => Err(LockError::Timeout),
+                Err(e) => Err(LockError::Backend(e.to_string())),
             }
         }
     }
@@ -303,7 +289,12 @@ mod redis {
                     .client
                     .custom(
                         eval,
-                        vec![RELEASE.to_owned(), "1".to_owned(), self.key.clone(), self.token.clone()],
+                        vec![
+                            REDIS_RELEASE_SCRIPT.to_owned(),
+                            "1".to_owned(),
+                            self.key.clone(),
+                            self.token.clone(),
+                        ],
                     )
                     .await;
                 if let Err(e) = released {
@@ -312,16 +303,6 @@ mod redis {
                 }
             })
         }
-    }
-
-    fn random_token() -> String {
-        use rand::RngExt as _;
-        let bytes: [u8; 16] = rand::rng().random();
-        bytes.iter().fold(String::with_capacity(32), |mut s, b| {
-            use fmt::Write as _;
-            let _ = write!(s, "{b:02x}");
-            s
-        })
     }
 }
 

@@ -3,21 +3,19 @@
 //! of logging in.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use discord_oauth_core::Scopes;
 use discord_oauth_core::api::User;
-use discord_oauth_core::cdn::ImageSize;
 
-/// The sample sites' `/me` body for `user` with `scopes` (the same `json!` as their handlers).
+/// The page the sample sites serve in the benchmarks (Discord's CDN), built once.
+static PAGE: LazyLock<discord_oauth_test_sites::Page> =
+    LazyLock::new(|| discord_oauth_test_sites::discord_page("bare"));
+
+/// The sample sites' `/me` body for `user` with `scopes`: the very code of their handlers
+/// (`sample_common::Page::me`), so that the table's differences are the login's cost only.
 pub fn me_json(user: &User, scopes: &Scopes) -> serde_json::Value {
-    serde_json::json!({
-        "id": user.id.to_string(),
-        "username": user.username,
-        "global_name": user.global_name,
-        "avatar_url": user.avatar_url(Some(ImageSize::at_least(128))).to_string(),
-        "scopes": scopes.to_string(),
-    })
+    PAGE.me(user, scopes)
 }
 
 /// The bare axum application: `/me` only.
