@@ -103,7 +103,7 @@ impl FromRequest for DiscordClient {
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let (here, html) = here(req);
         ready(state(req).and_then(|s| {
-            let tokens = s.require_tokens(here, html).map_err(DiscordUserRejection)?;
+            let tokens = s.require_tokens(|| (here, html)).map_err(DiscordUserRejection)?;
             Ok(DiscordClient {
                 oauth: s.oauth().clone(),
                 token: tokens.access_token.clone(),

@@ -143,9 +143,8 @@ impl FromRequest for DiscordUser {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let (here, html) = here(req);
         ready(state(req).and_then(|s| {
-            let session = s.require(here, html).map_err(DiscordUserRejection)?;
+            let session = s.require(|| here(req)).map_err(DiscordUserRejection)?;
             Ok(DiscordUser(LoggedIn::new(session.clone())))
         }))
     }
@@ -187,9 +186,8 @@ impl FromRequest for DiscordToken {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let (here, html) = here(req);
         ready(state(req).and_then(|s| {
-            let tokens = s.require_tokens(here, html).map_err(DiscordUserRejection)?;
+            let tokens = s.require_tokens(|| here(req)).map_err(DiscordUserRejection)?;
             Ok(DiscordToken(UserToken::new(tokens)))
         }))
     }

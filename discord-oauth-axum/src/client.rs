@@ -113,8 +113,9 @@ impl<S: Send + Sync> FromRequestParts<S> for DiscordClient {
     type Rejection = DiscordUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let (here, html) = here(parts);
-        let tokens = state(parts)?.require_tokens(here, html).map_err(DiscordUserRejection)?;
+        let tokens = state(parts)?
+            .require_tokens(|| here(parts))
+            .map_err(DiscordUserRejection)?;
         client(parts, tokens)
     }
 }

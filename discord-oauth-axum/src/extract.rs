@@ -69,8 +69,7 @@ impl<S: Send + Sync> FromRequestParts<S> for DiscordUser {
     type Rejection = DiscordUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let (here, html) = here(parts);
-        let session = state(parts)?.require(here, html).map_err(DiscordUserRejection)?;
+        let session = state(parts)?.require(|| here(parts)).map_err(DiscordUserRejection)?;
         Ok(DiscordUser(LoggedIn::new(session.clone())))
     }
 }
@@ -101,8 +100,9 @@ impl<S: Send + Sync> FromRequestParts<S> for DiscordToken {
     type Rejection = DiscordUserRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let (here, html) = here(parts);
-        let tokens = state(parts)?.require_tokens(here, html).map_err(DiscordUserRejection)?;
+        let tokens = state(parts)?
+            .require_tokens(|| here(parts))
+            .map_err(DiscordUserRejection)?;
         Ok(DiscordToken(UserToken::new(tokens)))
     }
 }

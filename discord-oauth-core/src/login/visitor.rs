@@ -95,15 +95,18 @@ impl Visitor {
     }
 
     /// A handler that needs a login (`DiscordUser`): the login, or the refusal: `503` when
-    /// the store failed, else to the login page (`html`: a page load) or `401` JSON.
-    pub fn require(&self, here: &str, html: bool) -> Result<&Arc<AuthSession>, Refusal> {
-        match self.optional()? {
-            Some(session) => Ok(session),
-            None => Err(Refusal::NotLoggedIn {
-                login_url: self.login_url(here),
-                html,
-            }),
+    /// the store failed, else to the login page (a page load) or `401` JSON. `at` tells where
+    /// the request was for (path and query) and whether it is a page load; it is asked only
+    /// for a refusal.
+    pub fn require<'h>(&self, at: impl FnOnce() -> (&'h str, bool)) -> Result<&Arc<AuthSession>, Refusal> {
+        if let Some(session) = self.optional()? {
+            return Ok(session);
         }
+        let (here, html) = at();
+        Err(Refusal::NotLoggedIn {
+            login_url: self.login_url(here),
+            html,
+        })
     }
 
     /// A handler that takes a login if there is one (`Option<DiscordUser>`): `None` when
@@ -117,8 +120,8 @@ impl Visitor {
 
     /// A handler that needs the user's tokens (`DiscordToken`, `DiscordClient`): as
     /// [`Visitor::require`], and `403` in identity-only mode (no tokens kept).
-    pub fn require_tokens(&self, here: &str, html: bool) -> Result<&TokenSet, Refusal> {
-        self.require(here, html)?.tokens.as_ref().ok_or(Refusal::NoToken)
+    pub fn require_tokens<'h>(&self, at: impl FnOnce() -> (&'h str, bool)) -> Result<&TokenSet, Refusal> {
+        self.require(at)?.tokens.as_ref().ok_or(Refusal::NoToken)
     }
 
     /// `Option<DiscordToken>`, `Option<DiscordClient>`: `None` when anonymous or in

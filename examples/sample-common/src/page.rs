@@ -1,6 +1,7 @@
 //! The sample sites' pages: the same HTML and JSON on every framework.
 
 use std::fmt::{Display, Write as _};
+use std::sync::Arc;
 
 use discord_oauth_core::Scope;
 use discord_oauth_core::Scopes;
@@ -10,9 +11,12 @@ use discord_oauth_core::cdn::{CDN_BASE, ImageSize};
 use discord_oauth_core::login::html_escape;
 use url::Url;
 
-/// Renders the home page and `/me`. Cheap to clone.
+/// Renders the home page and `/me`. Cheap to clone (shared).
 #[derive(Debug, Clone)]
-pub struct Page {
+pub struct Page(Arc<Settings>);
+
+#[derive(Debug)]
+struct Settings {
     framework: String,
     offline_mock: Option<String>,
     cdn_base: Url,
@@ -26,21 +30,21 @@ impl Page {
     /// The pages of the `framework` sample; `offline_mock`: the mock Discord's URL, shown in a
     /// banner; `cdn_base`: where avatars are (`https://cdn.discordapp.com` on Discord).
     pub fn new(framework: &str, offline_mock: Option<String>, cdn_base: Url) -> Self {
-        Self {
+        Self(Arc::new(Settings {
             framework: framework.to_owned(),
             offline_mock,
             cdn_base,
-        }
+        }))
     }
 
     /// The URL of `user`'s avatar (128 px), on this site's CDN.
     pub fn avatar_url(&self, user: &User) -> Url {
         // The core builds Discord's CDN URLs; only the origin (and a path prefix) differ here.
         let url = user.avatar_url(Some(ImageSize::at_least(128)));
-        let mut rebased = self.cdn_base.clone();
+        let mut rebased = self.0.cdn_base.clone();
         let path = url.as_str().strip_prefix(CDN_BASE).unwrap_or(url.path());
         let (path, query) = path.split_once('?').map_or((path, None), |(p, q)| (p, Some(q)));
-        rebased.set_path(&format!("{}{path}", self.cdn_base.path().trim_end_matches('/')));
+        rebased.set_path(&format!("{}{path}", self.0.cdn_base.path().trim_end_matches('/')));
         rebased.set_query(query);
         rebased
     }
@@ -64,7 +68,7 @@ impl Page {
         C: UserCalls,
         C::Error: Display,
     {
-        let banner = self.offline_mock.as_ref().map_or_else(String::new, |base| {
+        let banner = self.0.offline_mock.as_ref().map_or_else(String::new, |base| {
             format!(
                 "<p class=\"banner\">Offline demo: logging in against the mock Discord at <code>{}</code>. \
                  Set <code>DISCORD_CLIENT_ID</code> to use discord.com.</p>",
@@ -96,7 +100,7 @@ impl Page {
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <title>discord-oauth {} sample</title><meta name=\"viewport\" content=\"width=device-width\">\
              <style>{STYLE}</style></head><body>{banner}{body}</body></html>",
-            html_escape(&self.framework)
+            html_escape(&self.0.framework)
         )
     }
 }
