@@ -325,7 +325,7 @@ async fn anonymous_requests_get_a_redirect_or_401_json() {
 }
 
 #[actix_web::test]
-async fn missing_middleware_is_a_500_that_names_the_fix() {
+async fn missing_middleware_is_an_opaque_500() {
     let d = discord(&Counts::default(), 200);
     let app = test::init_service(App::new().route(
         "/me",
@@ -334,9 +334,7 @@ async fn missing_middleware_is_a_500_that_names_the_fix() {
     .await;
     let resp = test::call_service(&app, test::TestRequest::get().uri("/me").to_request()).await;
     assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    let body = test::read_body(resp).await;
-    let body = String::from_utf8_lossy(&body);
-    assert!(body.contains("session_middleware()"), "{body}");
+    assert_eq!(test::read_body(resp).await, "Internal Server Error");
     // The routes without the middleware: nothing could be stored, so the callback says so.
     let app = test::init_service(App::new().configure(d.routes())).await;
     let resp = test::call_service(

@@ -249,9 +249,9 @@ pub enum Refusal {
     NotFound,
     /// Discord answered an API call with something unexpected: `502` JSON.
     BadGateway,
-    /// The integration is set up wrong (its middleware is missing on this route): `500`
-    /// plain text naming the fix (`message`, also logged as an error), as axum's own
-    /// extractors do. It names no secret, only what the developer left out.
+    /// The integration is set up wrong (its middleware is missing on this route): a generic
+    /// `500` ("Internal Server Error", checklist E-05); `message`, what to fix, goes to the
+    /// log as an error.
     Misconfigured {
         /// What to fix.
         message: &'static str,
@@ -327,10 +327,7 @@ impl Refusal {
             ),
             Refusal::Misconfigured { message } => {
                 tracing::error!("{message}");
-                text(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("Internal Server Error: {message}"),
-                )
+                internal_error()
             }
         };
         r.headers_mut()
