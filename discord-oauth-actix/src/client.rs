@@ -33,18 +33,13 @@ pub struct DiscordClient {
     html: bool,
 }
 
-/// Why a [`DiscordClient`] call gave no result: the core's
-/// [`CallFailure`](discord_oauth_core::api::client::CallFailure) (derefs to it, and through
-/// it to [`ClientError`] with `error()`), answered the way the core renders it.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct DiscordClientError(#[from] CallFailure);
-
-impl std::ops::Deref for DiscordClientError {
-    type Target = CallFailure;
-    fn deref(&self) -> &CallFailure {
-        &self.0
-    }
+discord_oauth_runtime::deref_newtype! {
+    /// Why a [`DiscordClient`] call gave no result: the core's
+    /// [`CallFailure`](discord_oauth_core::api::client::CallFailure) (derefs to it, and through
+    /// it to [`ClientError`] with `error()`), answered the way the core renders it.
+    #[derive(Debug, thiserror::Error)]
+    #[error(transparent)]
+    pub struct DiscordClientError(#[from] pub CallFailure);
 }
 
 impl From<ClientError> for DiscordClientError {

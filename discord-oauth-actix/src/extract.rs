@@ -114,28 +114,23 @@ pub(crate) fn state(req: &HttpRequest) -> Result<AuthState, DiscordUserRejection
     }))
 }
 
-/// The logged-in Discord user; derefs to the core's [`LoggedIn`], which derefs to the
-/// [`User`](discord_oauth_core::api::User).
-///
-/// Anonymous requests are refused: a page load (`GET` accepting HTML) with `303` to the login
-/// route (returning here afterwards), anything else with `401` JSON. As `Option<DiscordUser>`:
-/// `None` when nobody is logged in (a session store that failed was answered `503` by the
-/// middleware before the handler ran).
-///
-/// ```
-/// use discord_oauth_actix::DiscordUser;
-/// async fn me(user: DiscordUser) -> String {
-///     format!("{} ({})", user.display_name(), user.id)
-/// }
-/// ```
-#[derive(Debug, Clone)]
-pub struct DiscordUser(pub LoggedIn);
-
-impl Deref for DiscordUser {
-    type Target = LoggedIn;
-    fn deref(&self) -> &LoggedIn {
-        &self.0
-    }
+discord_oauth_runtime::deref_newtype! {
+    /// The logged-in Discord user; derefs to the core's [`LoggedIn`], which derefs to the
+    /// [`User`](discord_oauth_core::api::User).
+    ///
+    /// Anonymous requests are refused: a page load (`GET` accepting HTML) with `303` to the login
+    /// route (returning here afterwards), anything else with `401` JSON. As `Option<DiscordUser>`:
+    /// `None` when nobody is logged in (a session store that failed was answered `503` by the
+    /// middleware before the handler ran).
+    ///
+    /// ```
+    /// use discord_oauth_actix::DiscordUser;
+    /// async fn me(user: DiscordUser) -> String {
+    ///     format!("{} ({})", user.display_name(), user.id)
+    /// }
+    /// ```
+    #[derive(Debug, Clone)]
+    pub struct DiscordUser(pub LoggedIn);
 }
 
 impl FromRequest for DiscordUser {
@@ -168,17 +163,12 @@ impl FromRequest for MaybeDiscordUser {
     }
 }
 
-/// A fresh access token of the logged-in user, for calling Discord on their behalf (the
-/// middleware refreshed it if it was close to expiry); derefs to the core's [`UserToken`].
-/// Rejections as for [`DiscordUser`], plus `403` in identity-only mode.
-#[derive(Debug, Clone)]
-pub struct DiscordToken(pub UserToken);
-
-impl Deref for DiscordToken {
-    type Target = UserToken;
-    fn deref(&self) -> &UserToken {
-        &self.0
-    }
+discord_oauth_runtime::deref_newtype! {
+    /// A fresh access token of the logged-in user, for calling Discord on their behalf (the
+    /// middleware refreshed it if it was close to expiry); derefs to the core's [`UserToken`].
+    /// Rejections as for [`DiscordUser`], plus `403` in identity-only mode.
+    #[derive(Debug, Clone)]
+    pub struct DiscordToken(pub UserToken);
 }
 
 impl FromRequest for DiscordToken {

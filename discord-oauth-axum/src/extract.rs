@@ -2,8 +2,6 @@
 //! decision ([`discord_oauth_core::login::visitor::Visitor`]), the same as on actix-web; this
 //! module only reads the request.
 
-use std::ops::Deref;
-
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use discord_oauth_core::login::answer::{Refusal, wants_html};
@@ -13,26 +11,21 @@ use http::HeaderValue;
 use http::header::ACCEPT;
 use http::request::Parts;
 
-/// The logged-in Discord user.
-///
-/// Derefs to the core's [`LoggedIn`], which derefs to the [`User`](discord_oauth_core::api::User);
-/// [`LoggedIn::session`] gives the whole session (tokens, login time). As `Option<DiscordUser>`:
-/// `None` for an anonymous visitor, `503` when the session store could not be read.
-///
-/// ```
-/// use discord_oauth_axum::DiscordUser;
-/// async fn handler(user: DiscordUser) -> String {
-///     format!("{} ({})", user.display_name(), user.id)
-/// }
-/// ```
-#[derive(Debug, Clone)]
-pub struct DiscordUser(pub LoggedIn);
-
-impl Deref for DiscordUser {
-    type Target = LoggedIn;
-    fn deref(&self) -> &LoggedIn {
-        &self.0
-    }
+discord_oauth_runtime::deref_newtype! {
+    /// The logged-in Discord user.
+    ///
+    /// Derefs to the core's [`LoggedIn`], which derefs to the [`User`](discord_oauth_core::api::User);
+    /// [`LoggedIn::session`] gives the whole session (tokens, login time). As `Option<DiscordUser>`:
+    /// `None` for an anonymous visitor, `503` when the session store could not be read.
+    ///
+    /// ```
+    /// use discord_oauth_axum::DiscordUser;
+    /// async fn handler(user: DiscordUser) -> String {
+    ///     format!("{} ({})", user.display_name(), user.id)
+    /// }
+    /// ```
+    #[derive(Debug, Clone)]
+    pub struct DiscordUser(pub LoggedIn);
 }
 
 /// Why [`DiscordUser`], [`DiscordToken`] or [`crate::DiscordClient`] could not be extracted:
@@ -83,17 +76,12 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for DiscordUser {
     }
 }
 
-/// The logged-in user's access token and granted scopes, for calling Discord yourself (see
-/// also [`crate::DiscordClient`]); derefs to the core's [`UserToken`]. Refused with `403` in
-/// identity-only mode.
-#[derive(Debug, Clone)]
-pub struct DiscordToken(pub UserToken);
-
-impl Deref for DiscordToken {
-    type Target = UserToken;
-    fn deref(&self) -> &UserToken {
-        &self.0
-    }
+discord_oauth_runtime::deref_newtype! {
+    /// The logged-in user's access token and granted scopes, for calling Discord yourself (see
+    /// also [`crate::DiscordClient`]); derefs to the core's [`UserToken`]. Refused with `403` in
+    /// identity-only mode.
+    #[derive(Debug, Clone)]
+    pub struct DiscordToken(pub UserToken);
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for DiscordToken {

@@ -151,3 +151,30 @@ impl ClientIo for Io {
         Instant::now()
     }
 }
+
+/// Declares a public newtype that derefs to the type it wraps: the integrations' extractor
+/// types (`DiscordUser`, `DiscordToken`, `DiscordClientError`) over the core's, written once.
+/// Attributes (docs, derives) go before `pub struct`, as on any struct.
+///
+/// ```
+/// discord_oauth_runtime::deref_newtype! {
+///     /// A name.
+///     #[derive(Debug, Clone)]
+///     pub struct Name(pub String);
+/// }
+/// assert_eq!(Name("a".into()).len(), 1);
+/// ```
+#[macro_export]
+macro_rules! deref_newtype {
+    ($(#[$meta:meta])* pub struct $name:ident($(#[$field:meta])* pub $inner:ty);) => {
+        $(#[$meta])*
+        pub struct $name($(#[$field])* pub $inner);
+
+        impl ::std::ops::Deref for $name {
+            type Target = $inner;
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+    };
+}
