@@ -33,20 +33,7 @@ pub struct DiscordClient {
     html: bool,
 }
 
-discord_oauth_runtime::deref_newtype! {
-    /// Why a [`DiscordClient`] call gave no result: the core's
-    /// [`CallFailure`](discord_oauth_core::api::client::CallFailure) (derefs to it, and through
-    /// it to [`ClientError`] with `error()`), answered the way the core renders it.
-    #[derive(Debug, thiserror::Error)]
-    #[error(transparent)]
-    pub struct DiscordClientError(#[from] pub CallFailure);
-}
-
-impl From<ClientError> for DiscordClientError {
-    fn from(error: ClientError) -> Self {
-        Self(error.into())
-    }
-}
+discord_oauth_runtime::client_error!(DiscordClientError, "DiscordClient");
 
 impl ResponseError for DiscordClientError {
     fn status_code(&self) -> actix_web::http::StatusCode {

@@ -2,7 +2,7 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
-use discord_oauth_core::api::client::{CallFailure, ClientError, UserCalls};
+use discord_oauth_core::api::client::{CallFailure, UserCalls};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 use discord_oauth_tower::UserApi;
@@ -23,7 +23,7 @@ use crate::extract::{DiscordUserRejection, here, state};
 /// `Retry-After` when throttled, login again when the token is rejected, …), identically on
 /// actix-web.
 ///
-/// A `401` from Discord ends the call with [`ClientError::TokenRejected`]: the layer refreshes
+/// A `401` from Discord ends the call with [`ClientError::TokenRejected`](discord_oauth_core::api::client::ClientError::TokenRejected): the layer refreshes
 /// tokens before they expire, before the handler runs, so a `401` means the grant was revoked.
 ///
 /// Rejections as for [`crate::DiscordToken`].
@@ -43,20 +43,7 @@ pub struct DiscordClient {
     html: bool,
 }
 
-discord_oauth_runtime::deref_newtype! {
-    /// Why a [`DiscordClient`] call gave no result: the core's
-    /// [`CallFailure`](discord_oauth_core::api::client::CallFailure) (derefs to it, and through
-    /// it to [`ClientError`] with `error()`), answered the way the core renders it.
-    #[derive(Debug, thiserror::Error)]
-    #[error(transparent)]
-    pub struct DiscordClientError(#[from] pub CallFailure);
-}
-
-impl From<ClientError> for DiscordClientError {
-    fn from(error: ClientError) -> Self {
-        Self(error.into())
-    }
-}
+discord_oauth_runtime::client_error!(DiscordClientError, "DiscordClient");
 
 impl IntoResponse for DiscordClientError {
     fn into_response(self) -> Response {

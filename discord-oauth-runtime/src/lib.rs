@@ -178,3 +178,29 @@ macro_rules! deref_newtype {
         }
     };
 }
+
+/// Declares the integrations' `DiscordClientError`: the core's
+/// [`CallFailure`](discord_oauth_core::api::client::CallFailure) as a local type (so that
+/// each framework can render it), dereferencing to it, convertible from a
+/// [`ClientError`](discord_oauth_core::api::client::ClientError). Written once for both
+/// frameworks; each adds its response conversion.
+#[macro_export]
+macro_rules! client_error {
+    ($name:ident, $client:literal) => {
+        $crate::deref_newtype! {
+            #[doc = concat!("Why a [`", $client, "`] call gave no result: the core's")]
+            /// [`CallFailure`](discord_oauth_core::api::client::CallFailure) (derefs to it, and
+            /// through it to the `ClientError` with `error()`), answered the way the core
+            /// renders it, the same on every framework.
+            #[derive(Debug, thiserror::Error)]
+            #[error(transparent)]
+            pub struct $name(#[from] pub discord_oauth_core::api::client::CallFailure);
+        }
+
+        impl From<discord_oauth_core::api::client::ClientError> for $name {
+            fn from(error: discord_oauth_core::api::client::ClientError) -> Self {
+                Self(error.into())
+            }
+        }
+    };
+}
