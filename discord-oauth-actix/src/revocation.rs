@@ -17,17 +17,12 @@ mod redis {
 
     use deadpool_redis::Pool;
     use deadpool_redis::redis::{self, AsyncCommands as _};
-    use discord_oauth_core::login::revocation::{Revocation, Subscribers};
+    use discord_oauth_core::login::revocation::{Revocation, Subscribers, redis_keep_commands, redis_kept_query};
     use futures_util::StreamExt as _;
 
     use super::{Broadcast, Handler};
 
     pub use discord_oauth_core::login::revocation::DEFAULT_CHANNEL;
-
-    /// The Redis key of the user-wide revocations kept for instances that start later.
-    fn kept_key(channel: &str) -> String {
-        format!("{channel}:users")
-    }
 
     /// Revocations over Redis pub/sub (cargo feature `redis`). User-wide revocations ("log out
     /// of all devices", deauthorization) are also kept in a sorted set (`<channel>:users`, one
@@ -72,19 +67,9 @@ mod redis {
             let subscribers = Subscribers::default();
             // User-wide revocations kept in Redis for instances that start later.
             let mut conn = client.get_multiplexed_async_connection().await?;
-            let kept: Vec<(u64, f64)> = redis::cmd("ZRANGE")
-                .arg(kept_key(channel))
-                .arg(0)
-                .arg(-1)
-                .arg("WITHSCORES")
-                .query_async(&mut conn)
-                .await?;
-            for (user_id, before) in kept {
-                subscribers.remember(Revocation::User {
-                    user_id,
-                    before: before as u64,
-                });
-            }
+            let (name, args) = redis_kept_query(channel);
+            let kept: Vec<String> = redis::cmd(name).arg(args).query_async(&mut conn).await?;
+            subscribers.remember_kept(&kept);
             let channel: Arc<str> = Arc::from(channel);
             {
                 let subscribers = subscribers.clone();
@@ -126,28 +111,13 @@ mod redis {
             Box::pin(async move {
                 let sent = match self.pool.get().await {
                     Ok(mut conn) => {
-                        if let Revocation::User { user_id, before } = revocation {
-                            // Kept (a sorted set: user → latest revocation) for instances that
-                            // start later; revocations past their lifetime are dropped.
-                            let key = kept_key(&self.channel);
-                            let kept: Result<(), _> = redis::pipe()
-                                .cmd("ZADD")
-                                .arg(&key)
-                                .arg("GT")
-                                .arg(before)
-                                .arg(user_id)
-                                .ignore()
-                                .cmd("ZREMRANGEBYSCORE")
-                                .arg(&key)
-                                .arg("-inf")
-                                .arg(format!("({}", before.saturating_sub(keep_for.as_secs())))
-                                .ignore()
-                                .cmd("EXPIRE")
-                                .arg(&key)
-                                .arg(keep_for.as_secs().max(1))
-                                .ignore()
-                                .query_async(&mut conn)
-                                .await;
+                        let keep = redis_keep_commands(&self.channel, &revocation, keep_for);
+                        if !keep.is_empty() {
+                            let mut pipe = redis::pipe();
+                            for (name, args) in keep {
+                                pipe.cmd(name).arg(args).ignore();
+                            }
+                            let kept: Result<(), _> = pipe.query_async(&mut conn).await;
                             if let Err(e) = kept {
                                 tracing::error!(error = %e, "could not keep a revocation in Redis");
                             }

@@ -21,7 +21,7 @@ mod redis {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use discord_oauth_core::login::revocation::{Revocation, Subscribers};
+    use discord_oauth_core::login::revocation::{Revocation, Subscribers, redis_keep_commands, redis_kept_query};
     use fred::clients::{Pool, SubscriberClient};
     use fred::interfaces::{ClientLike as _, EventInterface as _, PubsubInterface as _};
     use fred::types::{ClusterHash, CustomCommand};
@@ -29,11 +29,6 @@ mod redis {
     use super::{Broadcast, Handler};
 
     pub use discord_oauth_core::login::revocation::DEFAULT_CHANNEL;
-
-    /// The Redis key of the user-wide revocations kept for instances that start later.
-    fn kept_key(channel: &str) -> String {
-        format!("{channel}:users")
-    }
 
     /// Revocations over Redis pub/sub (cargo feature `redis`). User-wide revocations ("log out
     /// of all devices", deauthorization) are also kept in a sorted set (`<channel>:users`,
@@ -83,28 +78,10 @@ mod redis {
         ) -> Result<Self, fred::error::Error> {
             let subscribers = Subscribers::default();
             // User-wide revocations kept in Redis for instances that start later.
-            let kept: Vec<String> = publisher
-                .next()
-                .custom(
-                    CustomCommand::new_static("ZRANGE", ClusterHash::FirstKey, false),
-                    vec![
-                        kept_key(channel),
-                        "0".to_owned(),
-                        "-1".to_owned(),
-                        "WITHSCORES".to_owned(),
-                    ],
-                )
-                .await?;
-            for pair in kept.chunks(2) {
-                if let [user, before] = pair
-                    && let (Ok(user_id), Ok(before)) = (user.parse(), before.parse::<f64>())
-                {
-                    subscribers.remember(Revocation::User {
-                        user_id,
-                        before: before as u64,
-                    });
-                }
-            }
+            let (name, args) = redis_kept_query(channel);
+            let command = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
+            let kept: Vec<String> = publisher.next().custom(command, args).await?;
+            subscribers.remember_kept(&kept);
             let mut messages = subscriber.message_rx();
             subscriber.init().await?;
             subscriber.subscribe(channel).await?;
@@ -147,29 +124,11 @@ mod redis {
         fn publish(&self, revocation: Revocation, keep_for: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
             Box::pin(async move {
                 let client = self.publisher.next();
-                if let Revocation::User { user_id, before } = revocation {
-                    // Kept (as a sorted set: user → latest revocation) for instances that start
-                    // later; revocations past their lifetime are dropped on the way.
-                    let key = kept_key(&self.channel);
-                    let cutoff = before.saturating_sub(keep_for.as_secs());
-                    let commands = [
-                        (
-                            "ZADD",
-                            vec![key.clone(), "GT".into(), before.to_string(), user_id.to_string()],
-                        ),
-                        (
-                            "ZREMRANGEBYSCORE",
-                            vec![key.clone(), "-inf".into(), format!("({cutoff}")],
-                        ),
-                        ("EXPIRE", vec![key, keep_for.as_secs().max(1).to_string()]),
-                    ];
-                    for (name, args) in commands {
-                        let done: Result<fred::types::Value, _> = client
-                            .custom(CustomCommand::new_static(name, ClusterHash::FirstKey, false), args)
-                            .await;
-                        if let Err(e) = done {
-                            tracing::error!(error = %e, "could not keep a revocation in Redis");
-                        }
+                for (name, args) in redis_keep_commands(&self.channel, &revocation, keep_for) {
+                    let command = CustomCommand::new_static(name, ClusterHash::FirstKey, false);
+                    let done: Result<fred::types::Value, _> = client.custom(command, args).await;
+                    if let Err(e) = done {
+                        tracing::error!(error = %e, "could not keep a revocation in Redis");
                     }
                 }
                 let sent: Result<i64, _> = client.publish(&*self.channel, revocation.to_message()).await;

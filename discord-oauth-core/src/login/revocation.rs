@@ -37,6 +37,56 @@ pub fn channel_for(client_id: &str) -> String {
     format!("{DEFAULT_CHANNEL}:{client_id}")
 }
 
+/// One Redis command: its name and arguments, for an integration to run on its client.
+pub type RedisCommand = (&'static str, Vec<String>);
+
+/// The Redis key where user-wide revocations are kept for instances that start later: a
+/// sorted set, member = user id, score = the revocation's `before` (`<channel>:users`).
+pub fn redis_kept_key(channel: &str) -> String {
+    format!("{channel}:users")
+}
+
+/// The commands that keep a user-wide `revocation` in Redis (nothing for a single login's):
+/// the newest `before` per user (`ZADD … GT`), entries past `keep_for` dropped, the key
+/// expiring with the last of them. Every integration's Redis broadcast runs these before it
+/// publishes [`Revocation::to_message`] on `channel`.
+///
+/// ```
+/// use std::time::Duration;
+/// use discord_oauth_core::login::revocation::{Revocation, redis_keep_commands};
+/// let user = Revocation::User { user_id: 42, before: 1_000 };
+/// let commands = redis_keep_commands("c", &user, Duration::from_secs(100));
+/// assert_eq!(commands[0], ("ZADD", vec!["c:users".into(), "GT".into(), "1000".into(), "42".into()]));
+/// assert_eq!(commands.len(), 3);
+/// ```
+pub fn redis_keep_commands(channel: &str, revocation: &Revocation, keep_for: Duration) -> Vec<RedisCommand> {
+    let Revocation::User { user_id, before } = *revocation else {
+        return Vec::new();
+    };
+    let key = redis_kept_key(channel);
+    let cutoff = before.saturating_sub(keep_for.as_secs());
+    vec![
+        (
+            "ZADD",
+            vec![key.clone(), "GT".into(), before.to_string(), user_id.to_string()],
+        ),
+        (
+            "ZREMRANGEBYSCORE",
+            vec![key.clone(), "-inf".into(), format!("({cutoff}")],
+        ),
+        ("EXPIRE", vec![key, keep_for.as_secs().max(1).to_string()]),
+    ]
+}
+
+/// The command that reads the kept user-wide revocations at start-up; its reply (member,
+/// score, …) goes to [`Subscribers::remember_kept`].
+pub fn redis_kept_query(channel: &str) -> RedisCommand {
+    (
+        "ZRANGE",
+        vec![redis_kept_key(channel), "0".into(), "-1".into(), "WITHSCORES".into()],
+    )
+}
+
 /// What an instance does with a revocation announced by another one.
 pub type Handler = Arc<dyn Fn(Revocation) + Send + Sync>;
 
@@ -93,6 +143,31 @@ impl Subscribers {
         if inner.1.len() < Revocations::DEFAULT_CAPACITY {
             inner.1.push(revocation);
         }
+    }
+
+    /// Keeps the user-wide revocations of a Redis reply to [`redis_kept_query`] (member,
+    /// score pairs); returns how many it read.
+    ///
+    /// ```
+    /// use discord_oauth_core::login::revocation::Subscribers;
+    /// let subscribers = Subscribers::default();
+    /// let reply = ["42".to_owned(), "1700000000".to_owned(), "bad".to_owned(), "1".to_owned()];
+    /// assert_eq!(subscribers.remember_kept(&reply), 1);
+    /// ```
+    pub fn remember_kept(&self, reply: &[String]) -> usize {
+        let mut read = 0;
+        for pair in reply.chunks(2) {
+            if let [user, before] = pair
+                && let (Ok(user_id), Ok(before)) = (user.parse(), before.parse::<f64>())
+            {
+                self.remember(Revocation::User {
+                    user_id,
+                    before: before as u64,
+                });
+                read += 1;
+            }
+        }
+        read
     }
 
     /// Parses a received message and calls every handler with it; `false` (and nobody called)
