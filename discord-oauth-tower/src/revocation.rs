@@ -30,10 +30,12 @@ mod redis {
 
     pub use discord_oauth_core::login::revocation::DEFAULT_CHANNEL;
 
-    /// Revocations over Redis pub/sub (cargo feature `redis`). User-wide revocations ("log out
-    /// of all devices", deauthorization) are also kept in a sorted set (`<channel>:users`,
-    /// one member per user, pruned past the session lifetime), read when an instance connects,
-    /// so that an instance started later refuses those sessions too.
+    /// Ended logins over Redis pub/sub (cargo feature `redis`), the protocol of
+    /// [`discord_oauth_core::login::revocation`]: each revocation published on the channel,
+    /// user-wide ones also kept for instances that start later
+    /// ([`redis_keep_commands`](discord_oauth_core::login::revocation::redis_keep_commands),
+    /// read back at connection with
+    /// [`redis_kept_query`](discord_oauth_core::login::revocation::redis_kept_query)).
     ///
     /// ```no_run
     /// # async fn f() -> Result<(), Box<dyn std::error::Error>> {

@@ -1,6 +1,8 @@
 //! [`RedisRefreshLock`]: token refreshes single-flight across every instance sharing a Redis
 //! (cargo feature `redis`).
 
+mod revocations;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -11,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use discord_oauth_core::login::driver::Recent;
 use discord_oauth_runtime::locks::{REDIS_RELEASE_SCRIPT, lock_token, take_redis_lock};
+
+pub use revocations::{DEFAULT_CHANNEL, RedisRevocations};
 
 type RefreshKey = [u8; 32];
 
