@@ -10,7 +10,7 @@ use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
-use actix_web::http::header::{ACCEPT, HeaderValue};
+use actix_web::http::header::HeaderValue;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use discord_oauth_core::login::answer::{self, Refusal};
 use discord_oauth_core::login::driver::Attached;
@@ -72,12 +72,7 @@ impl<T: HttpMessage> DiscordAuthExt for T {
 
 /// Whether a refusal of this request is a redirect (a page load) rather than JSON.
 pub(crate) fn wants_html_parts(method: &actix_web::http::Method, h: &actix_web::http::header::HeaderMap) -> bool {
-    answer::wants_html(
-        method.as_str(),
-        h.get(ACCEPT).map(HeaderValue::as_bytes),
-        h.get("sec-fetch-mode").map(HeaderValue::as_bytes),
-        h.contains_key("x-requested-with"),
-    )
+    answer::is_page_load(method.as_str(), |name| h.get(name).map(HeaderValue::as_bytes))
 }
 
 /// Where the request was for, and whether a refusal should be a redirect.

@@ -4,11 +4,9 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
-use discord_oauth_core::login::answer::{Refusal, wants_html};
+use discord_oauth_core::login::answer::{Refusal, request_context};
 use discord_oauth_core::login::visitor::{LoggedIn, UserToken};
 use discord_oauth_tower::AuthState;
-use http::HeaderValue;
-use http::header::ACCEPT;
 use http::request::Parts;
 
 discord_oauth_runtime::deref_newtype! {
@@ -48,14 +46,7 @@ pub(crate) fn state(parts: &Parts) -> Result<&AuthState, DiscordUserRejection> {
 
 /// Where the request was for, and whether a refusal should be a redirect (a page load).
 pub(crate) fn here(parts: &Parts) -> (&str, bool) {
-    let h = |name| parts.headers.get(name).map(HeaderValue::as_bytes);
-    let html = wants_html(
-        parts.method.as_str(),
-        h(ACCEPT.as_str()),
-        h("sec-fetch-mode"),
-        parts.headers.contains_key("x-requested-with"),
-    );
-    (parts.uri.path_and_query().map_or("/", |pq| pq.as_str()), html)
+    request_context(&parts.method, &parts.uri, &parts.headers)
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for DiscordUser {

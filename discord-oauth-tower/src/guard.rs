@@ -16,9 +16,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use discord_oauth_core::login::answer::{Refusal, wants_html};
+use discord_oauth_core::login::answer::{Refusal, request_context};
 use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
-use http::header::{ACCEPT, HeaderValue};
 use http::{Request, Response};
 use tower::{Layer, Service};
 
@@ -115,18 +114,9 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let layer = self.layer.clone();
-        let headers = req.headers();
-        let html = wants_html(
-            req.method().as_str(),
-            headers.get(ACCEPT).map(HeaderValue::as_bytes),
-            headers.get("sec-fetch-mode").map(HeaderValue::as_bytes),
-            headers.contains_key("x-requested-with"),
-        );
         let state = req.extensions().get::<AuthState>().cloned();
-        let here = req
-            .uri()
-            .path_and_query()
-            .map_or_else(|| "/".to_owned(), |pq| pq.as_str().to_owned());
+        let (here, html) = request_context(req.method(), req.uri(), req.headers());
+        let here = here.to_owned();
         Box::pin(async move {
             let Some(state) = state else {
                 let refusal = Refusal::Misconfigured {

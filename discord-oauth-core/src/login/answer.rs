@@ -131,6 +131,32 @@ pub fn wants_html(method: &str, accept: Option<&[u8]>, sec_fetch_mode: Option<&[
     method_ok && accepts_html && !cors && !requested_with
 }
 
+/// [`wants_html`] from a request's method and a lookup of its headers by (lower-case) name:
+/// the headers that decide it, named once for every integration.
+///
+/// ```
+/// use discord_oauth_core::login::answer::is_page_load;
+/// let header = |name: &str| (name == "accept").then_some(b"text/html".as_slice());
+/// assert!(is_page_load("GET", header));
+/// assert!(!is_page_load("POST", header));
+/// ```
+pub fn is_page_load<'a>(method: &str, header: impl Fn(&str) -> Option<&'a [u8]>) -> bool {
+    wants_html(
+        method,
+        header("accept"),
+        header("sec-fetch-mode"),
+        header("x-requested-with").is_some(),
+    )
+}
+
+/// Where a request was for (path and query, `/` when it has none) and whether a refusal of
+/// it is a redirect to the login page ([`is_page_load`]), for integrations on the `http`
+/// crate's types.
+pub fn request_context<'a>(method: &http::Method, uri: &'a http::Uri, headers: &'a http::HeaderMap) -> (&'a str, bool) {
+    let html = is_page_load(method.as_str(), |name| headers.get(name).map(HeaderValue::as_bytes));
+    (uri.path_and_query().map_or("/", |pq| pq.as_str()), html)
+}
+
 fn set_retry_after(r: &mut Response<String>, secs: u64) {
     if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
         r.headers_mut().insert(RETRY_AFTER, v);

@@ -409,6 +409,8 @@ impl Driver {
         if let Err(e) = session.purge().await {
             return store_unavailable(&e);
         }
+        // Once more now that the store has no record: a request that read it between the
+        // first forget and the purge may have cached it meanwhile.
         session.forget(None);
         if let Some(a) = &auth {
             if let Some(tokens) = &a.tokens {
