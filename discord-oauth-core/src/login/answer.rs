@@ -285,9 +285,17 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    /// The status of [`Refusal::answer`].
+    /// The status of [`Refusal::answer`], without rendering (or logging) it.
     pub fn status(&self) -> StatusCode {
-        self.answer("/").status()
+        match self {
+            Refusal::StoreUnavailable | Refusal::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::NotLoggedIn { html: true, .. } => StatusCode::SEE_OTHER,
+            Refusal::NotLoggedIn { html: false, .. } => StatusCode::UNAUTHORIZED,
+            Refusal::NoToken | Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Refusal::NotFound => StatusCode::NOT_FOUND,
+            Refusal::BadGateway => StatusCode::BAD_GATEWAY,
+            Refusal::Misconfigured { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
     }
 
     /// The answer; `back` is the link on HTML pages.
@@ -359,5 +367,41 @@ impl Refusal {
         r.headers_mut()
             .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusals_status_is_the_status_of_its_answer() {
+        let every = [
+            Refusal::StoreUnavailable,
+            Refusal::NotLoggedIn {
+                login_url: "/auth/login".into(),
+                html: true,
+            },
+            Refusal::NotLoggedIn {
+                login_url: "/auth/login".into(),
+                html: false,
+            },
+            Refusal::NoToken,
+            Refusal::Forbidden {
+                html: true,
+                reason: "no",
+            },
+            Refusal::Forbidden {
+                html: false,
+                reason: "no",
+            },
+            Refusal::Unavailable { retry_after: 5 },
+            Refusal::NotFound,
+            Refusal::BadGateway,
+            Refusal::Misconfigured { message: "fix it" },
+        ];
+        for refusal in every {
+            assert_eq!(refusal.status(), refusal.answer("/").status(), "{refusal:?}");
+        }
     }
 }
