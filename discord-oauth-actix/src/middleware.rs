@@ -76,39 +76,39 @@ async fn refresh_shared(
     key: [u8; 32],
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
-    let timeout = shared.store_timeout();
+    let (lock, name) = (&lock.0, crate::redis::lock_name(&key));
     let guard = lock
-        .acquire(&key, shared.refresh_lease(), timeout)
+        .acquire(&name, shared.refresh_lease())
         .await
         .map_err(|e| lock_unavailable(&e))?;
-    let published = match lock.outcome(&key, timeout).await {
+    let published = match lock.outcome(&name).await {
         Ok(published) => published,
         Err(e) => {
-            guard.release(timeout).await;
+            guard.release().await;
             return Err(lock_unavailable(&e));
         }
     };
     let refreshed = match shared.driver.refresh_locked(&shared.io, io, stale, published).await {
         Ok(refreshed) => refreshed,
         Err(answer) => {
-            guard.release(timeout).await;
+            guard.release().await;
             return Err(answer);
         }
     };
     if let Some(spent) = &refreshed.spent {
         let ttl = RECENT_TTL.max(shared.refresh_lease().saturating_mul(2));
-        if let Err(e) = lock.publish(&key, spent, ttl, timeout).await {
+        if let Err(e) = lock.publish(&name, spent, ttl).await {
             tracing::error!(error = %e, "could not publish the refreshed session; holding the refresh lock until its lease ends");
             guard.keep_until_lease_ends();
             return Ok(refreshed.session);
         }
     }
-    guard.release(timeout).await;
+    guard.release().await;
     Ok(refreshed.session)
 }
 
 #[cfg(feature = "redis")]
-fn lock_unavailable(e: &crate::redis::LockError) -> http::Response<String> {
+fn lock_unavailable(e: &discord_oauth_runtime::locks::LockError) -> http::Response<String> {
     tracing::error!(error = %e, "refresh lock failed");
     answer::store_unavailable()
 }

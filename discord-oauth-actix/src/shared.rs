@@ -355,7 +355,9 @@ impl DiscordOAuthBuilder {
                 store_timeout: self.store_timeout,
                 refresh_locks: discord_oauth_runtime::locks::KeyedLocks::default(),
                 #[cfg(feature = "redis")]
-                redis_lock: self.redis_lock,
+                redis_lock: self
+                    .redis_lock
+                    .map(|lock| crate::redis::RedisRefreshLock(lock.0.command_timeout(self.store_timeout))),
                 fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
             }),
         };

@@ -32,6 +32,7 @@
 
 pub mod locks;
 mod outbound;
+pub mod redis;
 pub mod store;
 pub mod transport;
 

@@ -100,6 +100,18 @@ impl<K: Eq + Hash> Drop for KeyedGuard<K> {
     }
 }
 
+/// Why a refresh lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// The lock's backend (Redis) failed or did not answer in time.
+    #[error("the refresh lock's backend failed: {0}")]
+    Backend(String),
+    /// The lock stayed taken for the whole lease: its holder outlived the lease.
+    #[error("timed out waiting for the refresh lock")]
+    Timeout,
+}
+
 /// The Lua script that releases a Redis lock (`KEYS[1]`) only if it still holds this holder's
 /// token (`ARGV[1]`): a holder whose lease expired must not release the next holder's lock.
 /// Both integrations' Redis refresh locks run it, each with its Redis client.

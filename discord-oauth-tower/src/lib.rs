@@ -58,6 +58,8 @@ mod guard;
 mod layer;
 pub mod lock;
 pub mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 pub mod revocation;
 #[cfg(feature = "key-rotation")]
 pub mod rotation;

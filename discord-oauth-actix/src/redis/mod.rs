@@ -1,25 +1,50 @@
-//! [`RedisRefreshLock`]: token refreshes single-flight across every instance sharing a Redis
-//! (cargo feature `redis`).
-
-mod revocations;
+//! Several instances on one Redis (cargo feature `redis`): [`RedisRefreshLock`], token
+//! refreshes single-flight across every instance, and [`RedisRevocations`], ended logins
+//! announced to every instance. Both are `discord_oauth_runtime::redis` (written once for
+//! every framework) on a `deadpool-redis` pool, the one actix-session's Redis store uses.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use deadpool_redis::Pool;
-use deadpool_redis::redis::{self, FromRedisValue};
-use discord_oauth_core::login::AuthSession;
-use serde::{Deserialize, Serialize};
+use deadpool_redis::redis::{self, Value};
+use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
+use discord_oauth_runtime::BoxFuture;
+use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisLock, Reply};
+use futures_util::StreamExt as _;
 
-use discord_oauth_core::login::driver::Recent;
-use discord_oauth_runtime::locks::{REDIS_RELEASE_SCRIPT, lock_token, take_redis_lock};
+pub use discord_oauth_runtime::redis::{DEFAULT_CHANNEL, DEFAULT_REDIS_PREFIX};
 
-pub use revocations::{DEFAULT_CHANNEL, RedisRevocations};
+/// A `deadpool-redis` pool as the runtime's [`RedisClient`].
+#[derive(Clone)]
+pub(crate) struct Deadpool(Pool);
 
-type RefreshKey = [u8; 32];
+impl RedisClient for Deadpool {
+    fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
+        let pool = self.0.clone();
+        Box::pin(async move {
+            let mut conn = pool.get().await.map_err(|e| RedisError(e.to_string()))?;
+            let value: Value = redis::cmd(command)
+                .arg(args)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| RedisError(e.to_string()))?;
+            Ok(reply(value))
+        })
+    }
+}
 
-/// Default prefix of the keys the lock writes.
-pub const DEFAULT_REDIS_PREFIX: &str = "discord_oauth:refresh:";
+fn reply(value: Value) -> Reply {
+    let text = |value: Value| redis::from_redis_value::<String>(&value).ok();
+    match value {
+        Value::Nil => Reply::Nil,
+        Value::Int(i) => Reply::Int(i),
+        Value::Array(values) => Reply::List(values.into_iter().filter_map(text).collect()),
+        other => text(other).map_or(Reply::Other, Reply::Text),
+    }
+}
 
 /// Discord rotates the refresh token on every refresh: the old one stops working. Two
 /// instances refreshing one session at the same time would both send the same refresh token;
@@ -74,183 +99,99 @@ pub const DEFAULT_REDIS_PREFIX: &str = "discord_oauth:refresh:";
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct RedisRefreshLock {
-    pool: Pool,
-    prefix: String,
-}
+pub struct RedisRefreshLock(pub(crate) RedisLock<Deadpool>);
 
 impl fmt::Debug for RedisRefreshLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisRefreshLock")
-            .field("prefix", &self.prefix)
-            .finish_non_exhaustive()
+        f.debug_tuple("RedisRefreshLock").field(&self.0).finish()
     }
-}
-
-/// The shared lock failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum LockError {
-    /// Redis failed or did not answer in time.
-    #[error("the refresh lock's Redis failed: {0}")]
-    Backend(String),
-    /// Another holder kept the lock for longer than the lease.
-    #[error("timed out waiting for the refresh lock")]
-    Timeout,
-}
-
-/// What became of a refresh token, as stored in Redis.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Outcome {
-    Refreshed(Box<AuthSession>),
-    LoggedOut,
 }
 
 impl RedisRefreshLock {
-    /// A lock on `pool` (the pool of the Redis session store, typically).
+    /// A lock on `pool` (the session store's), keys under [`DEFAULT_REDIS_PREFIX`].
     pub fn new(pool: Pool) -> Self {
-        Self {
-            pool,
-            prefix: DEFAULT_REDIS_PREFIX.to_owned(),
-        }
+        Self(RedisLock::new(Deadpool(pool)))
     }
 
-    /// The prefix of the keys (default `discord_oauth:refresh:`); `lock:` or `done:` and a hex
-    /// digest follow it.
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.prefix = prefix.into();
-        self
+    /// Keys under `prefix` instead (sites sharing one Redis).
+    pub fn prefix(self, prefix: impl Into<String>) -> Self {
+        Self(self.0.prefix(prefix))
+    }
+}
+
+/// The name a refresh's keys are known by: the hex SHA-256 of the refresh token about to be
+/// spent (never the token itself).
+pub(crate) fn lock_name(key: &[u8; 32]) -> String {
+    use fmt::Write as _;
+    key.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Revocations over Redis pub/sub (cargo feature `redis`). User-wide revocations ("log out
+/// of all devices", deauthorization) are also kept in a sorted set (`<channel>:users`, one
+/// member per user, pruned past the session lifetime), read when an instance connects, so
+/// that an instance started later refuses those sessions too. Published through the
+/// session store's pool, received on a dedicated connection that reconnects by itself.
+///
+/// ```no_run
+/// # async fn f(pool: deadpool_redis::Pool) -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_actix::RedisRevocations;
+/// let revocations = RedisRevocations::connect(pool, "redis://127.0.0.1:6379").await?;
+/// // DiscordOAuth::builder(config, transport).revocation_broadcast(revocations)
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisRevocations(discord_oauth_runtime::redis::RedisRevocations<Deadpool>);
+
+impl RedisRevocations {
+    /// Publishes through `pool` and listens on [`DEFAULT_CHANNEL`] with a connection of its
+    /// own to `url`.
+    pub async fn connect(pool: Pool, url: &str) -> Result<Self, redis::RedisError> {
+        Self::connect_to(pool, url, DEFAULT_CHANNEL).await
     }
 
-    fn key(&self, kind: &str, key: &RefreshKey) -> String {
-        use fmt::Write as _;
-        key.iter().fold(format!("{}{kind}:", self.prefix), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-    }
-
-    async fn run<T: FromRedisValue>(&self, cmd: &redis::Cmd, timeout: Duration) -> Result<T, LockError> {
-        run(&self.pool, cmd, timeout).await
-    }
-
-    /// Takes the lock of `key`, waiting up to `lease` for another holder.
-    pub(crate) async fn acquire(
-        &self,
-        key: &RefreshKey,
-        lease: Duration,
-        timeout: Duration,
-    ) -> Result<RedisGuard, LockError> {
-        let (lock_key, token) = (self.key("lock", key), lock_token());
-        let lease_ms = lease.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
-        let mut set = redis::cmd("SET");
-        set.arg(&lock_key).arg(&token).arg("NX").arg("PX").arg(lease_ms);
-        let taken = take_redis_lock(lease, || async {
-            let taken: Option<String> = self.run(&set, timeout).await?;
-            Ok(taken.is_some())
+    /// The same on another channel (one per site sharing a Redis).
+    pub async fn connect_to(pool: Pool, url: &str, channel: &str) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        let started = discord_oauth_runtime::redis::RedisRevocations::start(Deadpool(pool), channel).await;
+        let revocations =
+            started.map_err(|e| redis::RedisError::from((redis::ErrorKind::ResponseError, "kept revocations", e.0)))?;
+        let listening = revocations.clone();
+        tokio::spawn(async move {
+            let mut pubsub = Some(pubsub);
+            loop {
+                if let Some(connected) = pubsub.take() {
+                    let mut messages = connected.into_on_message();
+                    while let Some(message) = messages.next().await {
+                        listening.deliver(&message.get_payload::<String>().unwrap_or_default());
+                    }
+                    tracing::error!("lost the revocation channel; reconnecting");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                match client.get_async_pubsub().await {
+                    Ok(mut p) => match p.subscribe(listening.channel()).await {
+                        Ok(()) => pubsub = Some(p),
+                        Err(e) => tracing::error!(error = %e, "could not subscribe to the revocation channel"),
+                    },
+                    Err(e) => tracing::error!(error = %e, "could not reconnect to the revocation channel"),
+                }
+            }
         });
-        if !taken.await? {
-            return Err(LockError::Timeout);
-        }
-        Ok(RedisGuard {
-            pool: self.pool.clone(),
-            key: lock_key,
-            token,
-            held: true,
-        })
-    }
-
-    /// What became of the refresh token behind `key`, if another instance spent it lately.
-    pub(crate) async fn outcome(&self, key: &RefreshKey, timeout: Duration) -> Result<Option<Recent>, LockError> {
-        let mut get = redis::cmd("GET");
-        get.arg(self.key("done", key));
-        let value: Option<String> = self.run(&get, timeout).await?;
-        let Some(value) = value else { return Ok(None) };
-        match serde_json::from_str::<Outcome>(&value) {
-            Ok(Outcome::Refreshed(session)) => Ok(Some(Recent::Refreshed(std::sync::Arc::new(*session)))),
-            Ok(Outcome::LoggedOut) => Ok(Some(Recent::LoggedOut)),
-            Err(e) => Err(LockError::Backend(format!("unreadable refresh outcome: {e}"))),
-        }
-    }
-
-    /// Tells the other instances what became of the refresh token behind `key`, for `ttl`.
-    pub(crate) async fn publish(
-        &self,
-        key: &RefreshKey,
-        recent: &Recent,
-        ttl: Duration,
-        timeout: Duration,
-    ) -> Result<(), LockError> {
-        let outcome = match recent {
-            Recent::Refreshed(session) => Outcome::Refreshed(Box::new(session.as_ref().clone())),
-            Recent::LoggedOut => Outcome::LoggedOut,
-        };
-        let value = serde_json::to_string(&outcome).map_err(|e| LockError::Backend(e.to_string()))?;
-        let ttl_ms = ttl.as_millis().clamp(1, u128::from(u32::MAX)) as u64;
-        let mut set = redis::cmd("SET");
-        set.arg(self.key("done", key)).arg(value).arg("PX").arg(ttl_ms);
-        let _: () = self.run(&set, timeout).await?;
-        Ok(())
+        Ok(Self(revocations))
     }
 }
 
-async fn run<T: FromRedisValue>(pool: &Pool, cmd: &redis::Cmd, timeout: Duration) -> Result<T, LockError> {
-    let work = async {
-        let mut conn = pool.get().await.map_err(|e| LockError::Backend(e.to_string()))?;
-        cmd.query_async::<T>(&mut conn)
-            .await
-            .map_err(|e| LockError::Backend(e.to_string()))
-    };
-    tokio::time::timeout(timeout, work)
-        .await
-        .map_err(|_| LockError::Backend(format!("no answer within {timeout:?}")))?
-}
-
-/// A held [`RedisRefreshLock`]. Release it with [`RedisGuard::release`]; dropping it releases
-/// it in a background task.
-pub(crate) struct RedisGuard {
-    pool: Pool,
-    key: String,
-    token: String,
-    held: bool,
-}
-
-impl RedisGuard {
-    /// Releases the lock now (only if this holder still has it).
-    pub(crate) async fn release(mut self, timeout: Duration) {
-        self.held = false;
-        release(&self.pool, &self.key, &self.token, timeout).await;
+impl Broadcast for RedisRevocations {
+    fn publish(&self, revocation: Revocation, keep_for: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.0.publish(revocation, keep_for)
     }
 
-    /// Leaves the lock to expire with its lease.
-    pub(crate) fn keep_until_lease_ends(mut self) {
-        self.held = false;
-    }
-}
-
-impl Drop for RedisGuard {
-    fn drop(&mut self) {
-        if !self.held {
-            return;
-        }
-        // A request dropped half-way (the client went away). Without a runtime the lease
-        // ends it.
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let (pool, key, token) = (
-                self.pool.clone(),
-                std::mem::take(&mut self.key),
-                std::mem::take(&mut self.token),
-            );
-            handle.spawn(async move { release(&pool, &key, &token, Duration::from_secs(2)).await });
-        }
-    }
-}
-
-async fn release(pool: &Pool, key: &str, token: &str, timeout: Duration) {
-    let mut eval = redis::cmd("EVAL");
-    eval.arg(REDIS_RELEASE_SCRIPT).arg(1).arg(key).arg(token);
-    if let Err(e) = run::<i64>(pool, &eval, timeout).await {
-        tracing::warn!(error = %e, "could not release the refresh lock; it expires with its lease");
+    fn subscribe(&self, handler: Handler) {
+        self.0.subscribe(handler);
     }
 }
 
@@ -260,21 +201,23 @@ mod tests {
 
     #[test]
     fn keys_name_a_digest_never_the_token() {
-        let lock = RedisRefreshLock::new(
-            deadpool_redis::Config::from_url("redis://127.0.0.1:1")
-                .create_pool(Some(deadpool_redis::Runtime::Tokio1))
-                .unwrap(),
-        )
-        .prefix("p:");
-        let key = [0xab; 32];
-        assert_eq!(lock.key("lock", &key), format!("p:lock:{}", "ab".repeat(32)));
-        assert_eq!(lock.key("done", &key), format!("p:done:{}", "ab".repeat(32)));
+        let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:1")
+            .create_pool(Some(deadpool_redis::Runtime::Tokio1))
+            .unwrap();
+        let lock = RedisRefreshLock::new(pool).prefix("p:");
+        let name = lock_name(&[0xab; 32]);
+        assert_eq!(lock.0.key(&name), format!("p:lock:{}", "ab".repeat(32)));
     }
 
     #[test]
-    fn outcomes_round_trip() {
-        let json = serde_json::to_string(&Outcome::LoggedOut).unwrap();
-        assert_eq!(json, r#""logged_out""#);
-        assert!(matches!(serde_json::from_str(&json).unwrap(), Outcome::LoggedOut));
+    fn replies_keep_what_the_lock_and_the_broadcast_read() {
+        assert_eq!(reply(Value::Nil), Reply::Nil);
+        assert_eq!(reply(Value::Int(1)), Reply::Int(1));
+        assert_eq!(reply(Value::Okay), Reply::Text("OK".into()));
+        let kept = Value::Array(vec![
+            Value::BulkString(b"7".to_vec()),
+            Value::BulkString(b"12".to_vec()),
+        ]);
+        assert_eq!(reply(kept), Reply::List(vec!["7".into(), "12".into()]));
     }
 }

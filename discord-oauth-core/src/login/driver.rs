@@ -141,6 +141,39 @@ impl Recent {
             Recent::LoggedOut => None,
         }
     }
+
+    /// The text a shared refresh lock publishes for the other instances (JSON:
+    /// `{"refreshed":{…}}` or `"logged_out"`); read back with [`Recent::decode`]. It holds the
+    /// refreshed tokens: whatever stores it must be as private as the session store.
+    ///
+    /// ```
+    /// use discord_oauth_core::login::driver::Recent;
+    /// let text = Recent::LoggedOut.encode();
+    /// assert!(matches!(Recent::decode(&text), Some(Recent::LoggedOut)));
+    /// assert!(Recent::decode("not json").is_none());
+    /// ```
+    pub fn encode(&self) -> String {
+        let wire = match self {
+            Recent::Refreshed(session) => RecentWire::Refreshed(Box::new(session.as_ref().clone())),
+            Recent::LoggedOut => RecentWire::LoggedOut,
+        };
+        serde_json::to_string(&wire).unwrap_or_default()
+    }
+
+    /// Reads what [`Recent::encode`] wrote; `None` for anything else.
+    pub fn decode(text: &str) -> Option<Recent> {
+        match serde_json::from_str::<RecentWire>(text).ok()? {
+            RecentWire::Refreshed(session) => Some(Recent::Refreshed(Arc::new(*session))),
+            RecentWire::LoggedOut => Some(Recent::LoggedOut),
+        }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RecentWire {
+    Refreshed(Box<AuthSession>),
+    LoggedOut,
 }
 
 /// The key a refresh is known by: the SHA-256 of the refresh token it spends (refresh tokens

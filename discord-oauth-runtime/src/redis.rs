@@ -1,0 +1,341 @@
+//! Redis for sites of several instances, written once for every framework: the refresh lock
+//! ([`RedisLock`]) and the broadcast of ended logins ([`RedisRevocations`]).
+//!
+//! Each framework's integration brings the Redis client its session crate already uses
+//! (tower-sessions' store is on `fred`, actix-session's on `redis-rs`/`deadpool-redis`) and
+//! implements [`RedisClient`] for it: one method that runs a command. What the commands are —
+//! `SET NX PX` with a random holder token, the release script, the published refresh outcome,
+//! the kept user-wide revocations — is here and in the core
+//! ([`discord_oauth_core::login::revocation::redis_keep_commands`],
+//! [`discord_oauth_core::login::driver::Recent::encode`]); hearing the revocation channel
+//! (pub/sub) stays with each client, which hands every message to
+//! [`RedisRevocations::deliver`].
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use std::collections::HashMap;
+//! use std::sync::{Arc, Mutex};
+//! use std::time::Duration;
+//! use discord_oauth_runtime::BoxFuture;
+//! use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisLock, Reply};
+//!
+//! // A toy Redis that knows `SET … NX PX` and the release script, enough for the lock.
+//! #[derive(Clone, Default)]
+//! struct Toy(Arc<Mutex<HashMap<String, String>>>);
+//! impl RedisClient for Toy {
+//!     fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
+//!         let mut map = self.0.lock().unwrap();
+//!         let reply = match command {
+//!             "SET" if map.contains_key(&args[0]) => Reply::Nil,
+//!             "SET" => { map.insert(args[0].clone(), args[1].clone()); Reply::Text("OK".into()) }
+//!             "EVAL" if map.get(&args[2]) == Some(&args[3]) => { map.remove(&args[2]); Reply::Int(1) }
+//!             _ => Reply::Int(0),
+//!         };
+//!         Box::pin(std::future::ready(Ok(reply)))
+//!     }
+//! }
+//!
+//! let lock = RedisLock::new(Toy::default());
+//! let held = lock.acquire("session-1", Duration::from_secs(5)).await.unwrap();
+//! // Someone else's turn waits for the lease; with a short one it gives up.
+//! assert!(lock.acquire("session-1", Duration::from_millis(20)).await.is_err());
+//! held.release().await;
+//! assert!(lock.acquire("session-1", Duration::from_millis(20)).await.is_ok());
+//! # }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use discord_oauth_core::login::driver::Recent;
+use discord_oauth_core::login::revocation::{
+    Broadcast, Handler, Revocation, Subscribers, redis_keep_commands, redis_kept_query,
+};
+
+use crate::BoxFuture;
+use crate::locks::{LockError, REDIS_RELEASE_SCRIPT, lock_token, take_redis_lock};
+
+pub use discord_oauth_core::login::revocation::DEFAULT_CHANNEL;
+
+/// Where the refresh lock's keys live by default: `discord_oauth:refresh:lock:<name>` (the
+/// lock) and `discord_oauth:refresh:done:<name>` (a finished refresh's outcome).
+pub const DEFAULT_REDIS_PREFIX: &str = "discord_oauth:refresh:";
+
+/// How long one command may take before the lock or the broadcast treats Redis as down: 2 s.
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A Redis client's failure, as text (each client has its own error type).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct RedisError(pub String);
+
+/// A command's reply, as much of it as the lock and the broadcast read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reply {
+    /// Nil (`SET NX` that did not set, `GET` of a missing key).
+    Nil,
+    /// An integer.
+    Int(i64),
+    /// A bulk or status string.
+    Text(String),
+    /// An array of strings (`ZRANGE … WITHSCORES`).
+    List(Vec<String>),
+    /// Anything else.
+    Other,
+}
+
+/// What the Redis pieces need from a Redis client: run one command, with its arguments as
+/// text, and give back the reply. Implemented by each integration for its client.
+pub trait RedisClient: Clone + Send + Sync + 'static {
+    /// Runs `command args…`.
+    fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>>;
+}
+
+async fn run(
+    client: &impl RedisClient,
+    timeout: Duration,
+    command: &'static str,
+    args: Vec<String>,
+) -> Result<Reply, LockError> {
+    match tokio::time::timeout(timeout, client.run(command, args)).await {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(e)) => Err(LockError::Backend(e.0)),
+        Err(_) => Err(LockError::Backend(format!("no answer within {timeout:?}"))),
+    }
+}
+
+/// A lock in Redis, one per name (a session, a refresh token): `SET name token NX PX lease`,
+/// released by a script that deletes it only while it holds this holder's token, so a holder
+/// whose lease ran out cannot free its successor's lock. A holder that dies holds it for its
+/// lease at most. Beside the lock, the outcome of a finished refresh is published for a
+/// while ([`RedisLock::publish`]) so that the next holder reuses it instead of spending the
+/// refresh token again.
+#[derive(Clone)]
+pub struct RedisLock<C> {
+    client: C,
+    prefix: String,
+    timeout: Duration,
+}
+
+impl<C> fmt::Debug for RedisLock<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLock")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: RedisClient> RedisLock<C> {
+    /// A lock on `client`, keys under [`DEFAULT_REDIS_PREFIX`].
+    pub fn new(client: C) -> Self {
+        Self {
+            client,
+            prefix: DEFAULT_REDIS_PREFIX.to_owned(),
+            timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+
+    /// How long one command may take before Redis counts as down
+    /// ([`DEFAULT_COMMAND_TIMEOUT`] unless set).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Keys under `prefix` instead (sites sharing one Redis).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The Redis key of `name`'s lock.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}lock:{name}", self.prefix)
+    }
+
+    fn done_key(&self, name: &str) -> String {
+        format!("{}done:{name}", self.prefix)
+    }
+
+    /// Takes `name`'s lock for `lease`, waiting (polling from 5 to 100 ms) at most `lease` for
+    /// the current holder ([`LockError::Timeout`] then).
+    pub async fn acquire(&self, name: &str, lease: Duration) -> Result<RedisHeld<C>, LockError> {
+        let (key, token) = (self.key(name), lock_token());
+        let lease_ms = lease.as_millis().clamp(1, u128::from(u32::MAX)).to_string();
+        let set = || {
+            let args = vec![key.clone(), token.clone(), "NX".into(), "PX".into(), lease_ms.clone()];
+            async { Ok(run(&self.client, self.timeout, "SET", args).await? != Reply::Nil) }
+        };
+        if !take_redis_lock(lease, set).await? {
+            return Err(LockError::Timeout);
+        }
+        Ok(RedisHeld {
+            client: self.client.clone(),
+            key,
+            token,
+            timeout: self.timeout,
+            held: true,
+        })
+    }
+
+    /// The outcome another holder published for `name`, if any.
+    pub async fn outcome(&self, name: &str) -> Result<Option<Recent>, LockError> {
+        match run(&self.client, self.timeout, "GET", vec![self.done_key(name)]).await? {
+            Reply::Text(text) => Recent::decode(&text)
+                .map(Some)
+                .ok_or_else(|| LockError::Backend("unreadable refresh outcome".into())),
+            _ => Ok(None),
+        }
+    }
+
+    /// Publishes `recent` as `name`'s outcome for `ttl`.
+    pub async fn publish(&self, name: &str, recent: &Recent, ttl: Duration) -> Result<(), LockError> {
+        let ttl_ms = ttl.as_millis().clamp(1, u128::from(u32::MAX)).to_string();
+        let args = vec![self.done_key(name), recent.encode(), "PX".into(), ttl_ms];
+        run(&self.client, self.timeout, "SET", args).await.map(drop)
+    }
+}
+
+/// A held [`RedisLock`]. [`RedisHeld::release`] frees it; dropped unreleased (a request
+/// that went away half-way) it is released in the background when a tokio runtime is there,
+/// else when its lease ends.
+#[must_use = "the lock is released when the guard is dropped"]
+pub struct RedisHeld<C: RedisClient> {
+    client: C,
+    key: String,
+    token: String,
+    timeout: Duration,
+    held: bool,
+}
+
+impl<C: RedisClient> fmt::Debug for RedisHeld<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisHeld")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: RedisClient> RedisHeld<C> {
+    /// Frees the lock (if it still holds this holder's token).
+    pub async fn release(mut self) {
+        self.held = false;
+        release(
+            &self.client,
+            self.timeout,
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.token),
+        )
+        .await;
+    }
+
+    /// Leaves the lock to its lease (a refresh whose outcome is unknown: the next holder
+    /// must not start at once).
+    pub fn keep_until_lease_ends(mut self) {
+        self.held = false;
+    }
+}
+
+impl<C: RedisClient> Drop for RedisHeld<C> {
+    fn drop(&mut self) {
+        if !self.held {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let (client, timeout, key, token) = (
+                self.client.clone(),
+                self.timeout,
+                std::mem::take(&mut self.key),
+                std::mem::take(&mut self.token),
+            );
+            handle.spawn(async move { release(&client, timeout, key, token).await });
+        }
+    }
+}
+
+async fn release(client: &impl RedisClient, timeout: Duration, key: String, token: String) {
+    let args = vec![REDIS_RELEASE_SCRIPT.to_owned(), "1".into(), key, token];
+    if let Err(e) = run(client, timeout, "EVAL", args).await {
+        tracing::warn!(error = %e, "could not release the refresh lock; it expires with its lease");
+    }
+}
+
+/// The broadcast of ended logins over Redis: [`Broadcast::publish`] keeps user-wide
+/// revocations (for instances that start later) and `PUBLISH`es on the channel; the
+/// integration subscribes to [`RedisRevocations::channel`] with its client's pub/sub and
+/// hands every message to [`RedisRevocations::deliver`].
+#[derive(Clone)]
+pub struct RedisRevocations<C> {
+    client: C,
+    channel: Arc<str>,
+    subscribers: Subscribers,
+}
+
+impl<C> fmt::Debug for RedisRevocations<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRevocations")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: RedisClient> RedisRevocations<C> {
+    /// The broadcast on `channel`, after reading the user-wide revocations kept there.
+    pub async fn start(client: C, channel: &str) -> Result<Self, RedisError> {
+        let subscribers = Subscribers::default();
+        let (name, args) = redis_kept_query(channel);
+        match client.run(name, args).await? {
+            Reply::List(kept) => {
+                subscribers.remember_kept(&kept);
+            }
+            Reply::Nil => {}
+            other => {
+                return Err(RedisError(format!(
+                    "unexpected reply to the kept revocations: {other:?}"
+                )));
+            }
+        }
+        Ok(Self {
+            client,
+            channel: Arc::from(channel),
+            subscribers,
+        })
+    }
+
+    /// The channel to subscribe to.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// Hands a message heard on the channel to the subscribers (a malformed one is logged and
+    /// ignored).
+    pub fn deliver(&self, message: &str) {
+        if !self.subscribers.deliver(message) {
+            tracing::warn!("ignored a malformed message on the revocation channel");
+        }
+    }
+}
+
+impl<C: RedisClient> Broadcast for RedisRevocations<C> {
+    fn publish(&self, revocation: Revocation, keep_for: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            for (name, args) in redis_keep_commands(&self.channel, &revocation, keep_for) {
+                if let Err(e) = run(&self.client, DEFAULT_COMMAND_TIMEOUT, name, args).await {
+                    tracing::error!(error = %e, "could not keep a revocation in Redis");
+                }
+            }
+            let args = vec![self.channel.to_string(), revocation.to_message()];
+            if let Err(e) = run(&self.client, DEFAULT_COMMAND_TIMEOUT, "PUBLISH", args).await {
+                tracing::error!(error = %e, "could not announce an ended login to the other instances");
+            }
+        })
+    }
+
+    fn subscribe(&self, handler: Handler) {
+        self.subscribers.add(handler);
+    }
+}

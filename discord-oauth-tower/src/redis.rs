@@ -1,0 +1,202 @@
+//! Several instances on one Redis (cargo feature `redis`): the refresh lock and the broadcast
+//! of ended logins, both `discord_oauth_runtime::redis` (written once for every framework) on
+//! a `fred` client, the client `tower-sessions-redis-store` uses.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
+use discord_oauth_runtime::BoxFuture;
+use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisHeld, RedisLock, Reply};
+use fred::clients::{Pool, SubscriberClient};
+use fred::interfaces::{ClientLike, EventInterface as _, PubsubInterface as _};
+use fred::types::{ClusterHash, CustomCommand, Value};
+use tower_sessions::session::Id;
+
+use crate::lock::{HeldLock, LocalGuard, LocalRefreshLock, LockError, LockFuture, RefreshGuard, RefreshLock};
+
+pub use discord_oauth_runtime::redis::{DEFAULT_CHANNEL, DEFAULT_REDIS_PREFIX};
+
+/// A fred client as the runtime's [`RedisClient`].
+#[derive(Clone)]
+struct Fred<C>(C);
+
+impl<C: ClientLike + Clone + Send + Sync + 'static> RedisClient for Fred<C> {
+    fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
+        let client = self.0.clone();
+        Box::pin(async move {
+            // The key is the first argument, but EVAL's third (after the script and the count).
+            let hash = if command == "EVAL" {
+                ClusterHash::Offset(2)
+            } else {
+                ClusterHash::FirstKey
+            };
+            // A custom command: fred's typed interfaces are not implemented for every client
+            // (`with_options`), and the runtime names its commands as text.
+            let command = CustomCommand::new_static(command, hash, false);
+            let value: Value = client
+                .custom(command, args)
+                .await
+                .map_err(|e| RedisError(e.to_string()))?;
+            Ok(match value {
+                Value::Null => Reply::Nil,
+                Value::Integer(i) => Reply::Int(i),
+                Value::Array(values) => Reply::List(values.into_iter().filter_map(Value::into_string).collect()),
+                other => other.into_string().map_or(Reply::Other, Reply::Text),
+            })
+        })
+    }
+}
+
+/// The refresh lock for several instances sharing a Redis session store (cargo feature
+/// `redis`).
+///
+/// Acquiring takes the in-process lock first (so one request per instance talks to Redis),
+/// then `SET {prefix}lock:{session id} {random token} NX PX {lease}`, retrying every few
+/// milliseconds (backing off to 100 ms) while another instance holds it, for at most the
+/// lease. Releasing deletes the key only if it still holds this holder's token (a Lua
+/// compare-and-delete). A crashed holder's key expires after the lease.
+///
+/// Use the same fred client or pool as the session store:
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_tower::RedisRefreshLock;
+/// use fred::prelude::*;
+///
+/// let pool = Builder::from_config(Config::from_url("redis://127.0.0.1:6379")?).build_pool(4)?;
+/// pool.init().await?;
+/// let lock = RedisRefreshLock::new(pool.clone());
+/// // DiscordOAuthLayer::builder(config, transport).refresh_lock(lock) …
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisRefreshLock<C = Pool> {
+    lock: RedisLock<Fred<C>>,
+    local: LocalRefreshLock,
+}
+
+impl<C> fmt::Debug for RedisRefreshLock<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisRefreshLock")
+            .field("lock", &self.lock)
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+impl<C: ClientLike + Clone + Send + Sync + 'static> RedisRefreshLock<C> {
+    /// A lock using `client` (a fred `Client`, `Pool`, or either `with_options`, e.g. with
+    /// a timeout), keys under [`DEFAULT_REDIS_PREFIX`].
+    pub fn new(client: C) -> Self {
+        Self {
+            lock: RedisLock::new(Fred(client)),
+            local: LocalRefreshLock::new(),
+        }
+    }
+
+    /// Keys under `prefix` instead (sites sharing one Redis).
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.lock = self.lock.prefix(prefix);
+        self
+    }
+
+    /// The Redis key of `session`'s lock.
+    pub fn key(&self, session: Id) -> String {
+        self.lock.key(&session.to_string())
+    }
+}
+
+impl<C: ClientLike + Clone + Send + Sync + 'static> RefreshLock for RedisRefreshLock<C> {
+    fn acquire(&self, session: Id, lease: Duration) -> LockFuture<'_, Result<RefreshGuard, LockError>> {
+        Box::pin(async move {
+            let local = self.local.lock(session).await;
+            let redis = self.lock.acquire(&session.to_string(), lease).await?;
+            Ok(RefreshGuard::new(Held { redis, _local: local }))
+        })
+    }
+}
+
+struct Held<C: RedisClient> {
+    redis: RedisHeld<C>,
+    _local: LocalGuard,
+}
+
+impl<C: RedisClient> HeldLock for Held<C> {
+    fn release(self: Box<Self>) -> LockFuture<'static, ()> {
+        // The in-process lock is released after Redis's.
+        Box::pin(async move { self.redis.release().await })
+    }
+}
+
+/// Ended logins over Redis pub/sub (cargo feature `redis`), the protocol of
+/// [`discord_oauth_core::login::revocation`]: each revocation published on the channel,
+/// user-wide ones also kept for instances that start later.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_tower::RedisRevocations;
+/// use fred::prelude::*;
+/// let config = Config::from_url("redis://127.0.0.1:6379")?;
+/// let pool = Builder::from_config(config.clone()).build_pool(4)?;
+/// pool.init().await?;
+/// let subscriber = Builder::from_config(config).build_subscriber_client()?;
+/// let revocations = RedisRevocations::connect(pool, subscriber).await?;
+/// // DiscordOAuthLayer::builder(config, transport).revocation_broadcast(revocations)
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisRevocations(discord_oauth_runtime::redis::RedisRevocations<Fred<Pool>>);
+
+impl RedisRevocations {
+    /// Subscribes `subscriber` (a dedicated connection; it is connected here and
+    /// re-subscribes after reconnecting) to [`DEFAULT_CHANNEL`] and publishes through
+    /// `publisher` (e.g. the session store's pool).
+    pub async fn connect(publisher: Pool, subscriber: SubscriberClient) -> Result<Self, fred::error::Error> {
+        Self::connect_to(publisher, subscriber, DEFAULT_CHANNEL).await
+    }
+
+    /// The same on another channel (one per site sharing a Redis).
+    pub async fn connect_to(
+        publisher: Pool,
+        subscriber: SubscriberClient,
+        channel: &str,
+    ) -> Result<Self, fred::error::Error> {
+        let started = discord_oauth_runtime::redis::RedisRevocations::start(Fred(publisher), channel).await;
+        let revocations = started.map_err(|e| fred::error::Error::new(fred::error::ErrorKind::Unknown, e.0))?;
+        let mut messages = subscriber.message_rx();
+        subscriber.init().await?;
+        subscriber.subscribe(channel).await?;
+        let _resubscribe = subscriber.manage_subscriptions();
+        let listening = revocations.clone();
+        tokio::spawn(async move {
+            // Keeps the subscriber connected as long as messages are read.
+            let _subscriber = subscriber;
+            loop {
+                match messages.recv().await {
+                    Ok(message) if *message.channel == *listening.channel() => {
+                        listening.deliver(&message.value.as_str().unwrap_or_default());
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::error!(missed = n, "revocation messages were missed");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Ok(Self(revocations))
+    }
+}
+
+impl Broadcast for RedisRevocations {
+    fn publish(&self, revocation: Revocation, keep_for: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.0.publish(revocation, keep_for)
+    }
+
+    fn subscribe(&self, handler: Handler) {
+        self.0.subscribe(handler);
+    }
+}
