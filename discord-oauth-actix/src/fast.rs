@@ -37,14 +37,16 @@
 //!   remembered waits for the entry to expire).
 
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
-use discord_oauth_core::bounded::{IndexLimits, KeyIndex};
+use discord_oauth_core::fast_index::cookie_key;
 use discord_oauth_core::login::driver::{SEEN_KEY, from_unix_seconds};
 use discord_oauth_core::login::revocation::{LoginKey, Revocation, login_key};
 use discord_oauth_core::login::{AuthSession, IdleCheck, SessionStatus};
+
+pub use discord_oauth_core::fast_index::DEFAULT_INDEX_BYTES;
 
 use crate::sessions::Snapshot;
 use crate::shared::Shared;
@@ -56,23 +58,16 @@ pub const DEFAULT_FAST_PATH_TTL: Duration = Duration::from_secs(30);
 /// How many sessions are remembered at most by default.
 pub const DEFAULT_FAST_PATH_CAPACITY: usize = 10_000;
 
-/// Longest `Cookie` header that is remembered.
-const MAX_KEY_LEN: usize = 4096;
+/// Most `Cookie` headers remembered per login: a client that varies its header on every
+/// request replaces its own entries.
+pub const MAX_HEADERS_PER_LOGIN: usize = discord_oauth_core::fast_index::MAX_HEADERS_PER_OWNER;
 
-/// Most `Cookie` headers remembered per login: a logged-in client that varies its header on
-/// every request replaces its own entries instead of growing the index.
-pub const MAX_HEADERS_PER_LOGIN: usize = 4;
-
-/// Most bytes of `Cookie` headers remembered, all logins together: 16 MiB (or 256 bytes per
-/// entry of the capacity, if more).
-pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
-
-/// A remembered session: what the store held for a `Cookie` header, and the login.
+/// What is remembered for a `Cookie` header: the login, the session's content and its
+/// activity mark.
 pub(crate) struct Entry {
     pub(crate) auth: Arc<AuthSession>,
     pub(crate) snapshot: Snapshot,
     seen: Option<u64>,
-    at: Instant,
 }
 
 impl fmt::Debug for Entry {
@@ -84,68 +79,26 @@ impl fmt::Debug for Entry {
     }
 }
 
-/// Remembered sessions, by `Cookie` header.
-pub(crate) struct FastIndex {
-    inner: RwLock<Inner>,
-    ttl: Duration,
-    capacity: usize,
-}
-
-struct Inner {
-    /// `foldhash` (randomly seeded per process) rather than SipHash: hashing the whole header
-    /// (about 900 bytes with the cookie store) is a visible part of a fast request otherwise,
-    /// and only headers whose session was checked get in. Bounded in entries, bytes of
-    /// headers ([`DEFAULT_INDEX_BYTES`]) and headers per login ([`MAX_HEADERS_PER_LOGIN`]).
-    map: KeyIndex<LoginKey, Arc<Entry>, foldhash::fast::RandomState>,
-    /// Counts the removals: an entry offered by a request that started before one is not
-    /// remembered (it may hold what the removal was for).
-    epoch: u64,
-}
-
-impl fmt::Debug for FastIndex {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FastIndex")
-            .field("ttl", &self.ttl)
-            .field("capacity", &self.capacity)
-            .finish_non_exhaustive()
-    }
-}
+/// The index: the core's [`discord_oauth_core::fast_index::FastIndex`] (bounds, TTL, the
+/// epoch that keeps a read from before a logout out), by login.
+#[derive(Debug)]
+pub(crate) struct FastIndex(
+    discord_oauth_core::fast_index::FastIndex<LoginKey, Arc<Entry>, foldhash::fast::RandomState>,
+);
 
 impl FastIndex {
     pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
-        let limits = IndexLimits {
-            entries: capacity,
-            bytes: DEFAULT_INDEX_BYTES.max(capacity.saturating_mul(256)),
-            per_owner: MAX_HEADERS_PER_LOGIN,
-        };
-        Self {
-            inner: RwLock::new(Inner {
-                map: KeyIndex::with_hasher(limits, foldhash::fast::RandomState::default()),
-                epoch: 0,
-            }),
-            ttl,
-            capacity,
-        }
+        Self(discord_oauth_core::fast_index::FastIndex::new(ttl, capacity))
     }
 
-    fn enabled(&self) -> bool {
-        !self.ttl.is_zero() && self.capacity > 0
+    /// The request's key: its one `Cookie` header, if short enough.
+    pub(crate) fn key(headers: &HeaderMap) -> Option<&[u8]> {
+        cookie_key(headers.get_all(COOKIE).map(HeaderValue::as_bytes))
     }
 
-    /// The request's one `Cookie` header, if it has exactly one and it is short enough to be a
-    /// key.
-    pub(crate) fn key(headers: &HeaderMap) -> Option<&HeaderValue> {
-        let mut all = headers.get_all(COOKIE);
-        let first = all.next()?;
-        (all.next().is_none() && first.len() <= MAX_KEY_LEN).then_some(first)
-    }
-
-    /// The remembered session a request with `headers` can be served with now, if any.
+    /// The entry to serve this request with: remembered, and its login valid and active now.
     pub(crate) fn serve(&self, headers: &HeaderMap, shared: &Shared) -> Option<Arc<Entry>> {
-        if !self.enabled() {
-            return None;
-        }
-        let entry = self.get(Self::key(headers)?.as_bytes())?;
+        let entry = self.get(Self::key(headers)?)?;
         let (config, now) = (shared.config(), shared.now());
         let idle = config.idle_check(entry.seen.map(from_unix_seconds), now);
         (idle == IdleCheck::Active && config.session_status(&entry.auth, now) == SessionStatus::Valid).then_some(entry)
@@ -153,13 +106,12 @@ impl FastIndex {
 
     /// The current removal count, to pass to [`FastIndex::remember`] once the request is done.
     pub(crate) fn epoch(&self) -> u64 {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).epoch
+        self.0.epoch()
     }
 
-    /// Remembers the session `snapshot` of `auth` for `cookie`, unless something was removed
-    /// since `epoch`, or it cannot be served fast (no key in the store, a bad activity mark).
+    /// Remembers a session the store had, unless a removal happened since `epoch`.
     pub(crate) fn remember(&self, cookie: &[u8], snapshot: Snapshot, auth: Arc<AuthSession>, epoch: u64) {
-        if !self.enabled() || cookie.len() > MAX_KEY_LEN || snapshot.key.is_none() {
+        if snapshot.key.is_none() {
             return;
         }
         let seen = match snapshot.login.get(SEEN_KEY) {
@@ -170,44 +122,35 @@ impl FastIndex {
             None => None,
         };
         let login = login_key(&auth);
-        let entry = Arc::new(Entry {
-            auth,
-            snapshot,
-            seen,
-            at: Instant::now(),
-        });
-        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        if inner.epoch == epoch {
-            inner.map.insert(cookie, login, entry, |e| e.at.elapsed() < self.ttl);
-        }
+        let entry = Arc::new(Entry { auth, snapshot, seen });
+        self.0.insert(cookie, login, entry, epoch, Instant::now(), |_| true);
     }
 
     fn get(&self, cookie: &[u8]) -> Option<Arc<Entry>> {
-        let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        inner.map.get(cookie).filter(|e| e.at.elapsed() < self.ttl).cloned()
+        self.0.get(cookie, Instant::now(), |_| true)
     }
 
-    /// Forgets what is remembered for `cookie` (its session changed).
+    /// Forgets one header (its session changed).
     pub(crate) fn remove(&self, cookie: &[u8]) {
-        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        inner.epoch = inner.epoch.wrapping_add(1);
-        inner.map.remove(cookie);
+        self.0.remove(cookie);
     }
 
-    /// Forgets every remembered header of the logins `revocation` names (at logout, or when
-    /// another instance announces one).
+    /// Forgets what `revocation` ended.
     pub(crate) fn forget(&self, revocation: &Revocation) {
-        let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
-        inner.epoch = inner.epoch.wrapping_add(1);
         match revocation {
-            Revocation::Login(login) => inner.map.remove_owner(login),
-            Revocation::User { .. } => inner.map.sweep(|e| !revocation.matches(&e.auth)),
+            Revocation::Login(login) => self.0.remove_owner(login),
+            Revocation::User { .. } => self.0.retain(|e| !revocation.matches(&e.auth)),
         }
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.inner.read().unwrap_or_else(PoisonError::into_inner).map.len()
+        self.0.len()
+    }
+
+    #[cfg(test)]
+    fn enabled(&self) -> bool {
+        self.0.enabled()
     }
 }
 
@@ -217,6 +160,8 @@ mod tests {
 
     use discord_oauth_core::api::User;
     use serde_json::value::RawValue;
+
+    use discord_oauth_core::fast_index::MAX_KEY_LEN;
 
     use super::*;
 
@@ -330,7 +275,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         assert!(FastIndex::key(&headers).is_none());
         headers.insert(COOKIE, HeaderValue::from_static("a=1"));
-        assert_eq!(FastIndex::key(&headers).map(HeaderValue::as_bytes), Some(&b"a=1"[..]));
+        assert_eq!(FastIndex::key(&headers), Some(&b"a=1"[..]));
         headers.append(COOKIE, HeaderValue::from_static("b=2"));
         assert!(FastIndex::key(&headers).is_none());
         let mut big = HeaderMap::new();

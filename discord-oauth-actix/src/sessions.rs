@@ -310,7 +310,7 @@ where
         }
     }
     let mut res = service.call(req).await?;
-    let header = || FastIndex::key(res.request().headers()).map(HeaderValue::as_bytes);
+    let header = || FastIndex::key(res.request().headers());
     match loaded.snapshot().change(&res.request().get_session(), login.as_deref()) {
         None => {
             if let (Loaded::Stored(snapshot, epoch), Some(auth)) = (loaded, &auth)

@@ -101,6 +101,7 @@ mod client;
 pub mod embedded;
 mod error;
 pub mod events;
+pub mod fast_index;
 pub mod http_client;
 pub mod implicit;
 pub mod login;

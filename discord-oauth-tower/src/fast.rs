@@ -35,11 +35,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
-use discord_oauth_core::bounded::{IndexLimits, KeyIndex};
+use discord_oauth_core::fast_index::FastIndex;
+use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
 use discord_oauth_core::login::driver::Attached;
@@ -53,97 +53,51 @@ use crate::cache::CachedSession;
 use crate::extension::AuthState;
 use crate::service::{ResponseFuture, Shared, monotonic_now};
 
-/// Longest `Cookie` header the fast path indexes.
-const MAX_KEY_LEN: usize = 4096;
-
-/// Most `Cookie` headers indexed per session: a logged-in client that varies its header on
+/// Most `Cookie` headers the fast path keeps per session: a client that varies its header on
 /// every request (a padding cookie) replaces its own entries instead of growing the index.
-pub const MAX_HEADERS_PER_SESSION: usize = 4;
+pub const MAX_HEADERS_PER_SESSION: usize = discord_oauth_core::fast_index::MAX_HEADERS_PER_OWNER;
 
 /// Most bytes of `Cookie` headers the index holds, all sessions together: 16 MiB by default
 /// (with the default 100,000-session capacity), or 256 bytes per session of the cache's
 /// capacity if that is more.
-pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
+pub const DEFAULT_INDEX_BYTES: usize = discord_oauth_core::fast_index::DEFAULT_INDEX_BYTES;
 
-/// `Cookie` header → the cached session it carries, for sessions seen authenticated.
+/// `Cookie` header → the cached session it carries, for sessions seen authenticated: the
+/// core's [`FastIndex`] (bounds, TTL, invalidation).
 ///
 /// An entry points straight at the cache's [`CachedSession`], which dies when it leaves the
 /// cache (logout, refresh, session end, eviction) or outlives the TTL: one lookup answers
-/// both "which session is this?" and "is it still cached?". Bounded by
-/// [`discord_oauth_core::bounded::KeyIndex`]: the cache's capacity in entries,
-/// [`DEFAULT_INDEX_BYTES`] of headers, [`MAX_HEADERS_PER_SESSION`] per session; dead entries
-/// are swept long before it fills.
-#[derive(Debug)]
-pub(crate) struct CookieIndex {
-    map: RwLock<KeyIndex<Id, IndexEntry, foldhash::fast::RandomState>>,
-    ttl: Duration,
-    capacity: usize,
-}
+/// both "which session is this?" and "is it still cached?".
+pub(crate) type CookieIndex = FastIndex<Id, IndexEntry, foldhash::fast::RandomState>;
 
 #[derive(Debug, Clone)]
-struct IndexEntry {
+pub(crate) struct IndexEntry {
     expiry: Option<Expiry>,
     session: Arc<CachedSession>,
 }
 
-impl CookieIndex {
-    pub(crate) fn new(ttl: Duration, capacity: usize) -> Self {
-        let limits = IndexLimits {
-            entries: capacity,
-            bytes: DEFAULT_INDEX_BYTES.max(capacity.saturating_mul(256)),
-            per_owner: MAX_HEADERS_PER_SESSION,
-        };
-        Self {
-            map: RwLock::new(KeyIndex::with_hasher(limits, foldhash::fast::RandomState::default())),
-            ttl,
-            capacity,
-        }
-    }
-
-    fn disabled(&self) -> bool {
-        self.ttl.is_zero() || self.capacity == 0
-    }
-
-    /// Records that requests with this `Cookie` header belong to session `id`, cached as
-    /// `session`.
-    pub(crate) fn insert(&self, cookie: &[u8], id: Id, expiry: Option<Expiry>, session: Arc<CachedSession>) {
-        if self.disabled() || cookie.len() > MAX_KEY_LEN {
-            return;
-        }
-        let now = monotonic_now();
-        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        if map.get(cookie).is_some_and(|e| Arc::ptr_eq(&e.session, &session)) {
-            return;
-        }
-        map.insert(cookie, id, IndexEntry { expiry, session }, |e| {
-            e.session.is_live(now, self.ttl)
+/// Keeps `session` for the request's `Cookie` header.
+pub(crate) fn remember(
+    index: &CookieIndex,
+    cookie: &[u8],
+    id: Id,
+    expiry: Option<Expiry>,
+    session: Arc<CachedSession>,
+) {
+    let (now, ttl) = (monotonic_now(), index.ttl());
+    if index.get(cookie, now, |e| Arc::ptr_eq(&e.session, &session)).is_none() {
+        index.insert(cookie, id, IndexEntry { expiry, session }, index.epoch(), now, |e| {
+            e.session.is_live(now, ttl)
         });
-    }
-
-    /// The session id, its expiry and its login for this `Cookie` header, if the session is
-    /// still cached and within the TTL.
-    fn get(&self, cookie: &[u8]) -> Option<(Id, Option<Expiry>, Arc<discord_oauth_core::login::AuthSession>)> {
-        if self.disabled() {
-            return None;
-        }
-        let now = monotonic_now();
-        let map = self.map.read().unwrap_or_else(PoisonError::into_inner);
-        let e = map.get(cookie).filter(|e| e.session.is_live(now, self.ttl))?;
-        Some((e.session.id, e.expiry, Arc::clone(&e.session.auth)))
-    }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(PoisonError::into_inner).len()
-    }
-
-    #[cfg(test)]
-    pub(crate) fn bytes(&self) -> usize {
-        self.map.read().unwrap_or_else(PoisonError::into_inner).bytes()
     }
 }
 
-/// The one `Cookie` header of a request, if it has exactly one.
+fn indexed(index: &CookieIndex, cookie: &[u8]) -> Option<(Id, Option<Expiry>, Arc<AuthSession>)> {
+    let (now, ttl) = (monotonic_now(), index.ttl());
+    let e = index.get(cookie, now, |e| e.session.is_live(now, ttl))?;
+    Some((e.session.id, e.expiry, Arc::clone(&e.session.auth)))
+}
+
 pub(crate) fn single_cookie_header<B>(req: &Request<B>) -> Option<&HeaderValue> {
     let mut all = req.headers().get_all(COOKIE).iter();
     let first = all.next()?;
@@ -201,7 +155,7 @@ impl<F, S, St, T: crate::Transport> FastPath<F, S, St, T> {
             return None;
         }
         let cookie = single_cookie_header(req)?;
-        let (id, expiry, auth) = shared.index.get(cookie.as_bytes())?;
+        let (id, expiry, auth) = indexed(&shared.index, cookie.as_bytes())?;
         match shared.config().session_status(&auth, shared.now()) {
             SessionStatus::Valid => Some((
                 id,
@@ -442,7 +396,7 @@ where
 mod tests {
     use super::*;
 
-    use std::time::SystemTime;
+    use std::time::{Duration, SystemTime};
 
     use crate::cache::AuthCache;
     use discord_oauth_core::api::User;
@@ -473,25 +427,25 @@ mod tests {
         let mut caches = Vec::new();
         for (n, id) in ids.iter().enumerate() {
             let (cache, entry) = cached(*id, Duration::from_secs(60));
-            index.insert(format!("s={n}").as_bytes(), *id, None, entry);
+            remember(&index, format!("s={n}").as_bytes(), *id, None, entry);
             caches.push(cache);
             assert!(index.len() <= 10);
         }
-        assert_eq!(index.get(b"s=99").map(|e| e.0), Some(ids[99]));
+        assert_eq!(indexed(&index, b"s=99").map(|e| e.0), Some(ids[99]));
         assert!(
             (0..100)
-                .filter(|n| index.get(format!("s={n}").as_bytes()).is_some())
+                .filter(|n| indexed(&index, format!("s={n}").as_bytes()).is_some())
                 .count()
                 <= 10,
             "older entries made room"
         );
-        assert!(index.get(b"s=99 ").is_none(), "the key is the exact header");
+        assert!(indexed(&index, b"s=99 ").is_none(), "the key is the exact header");
 
         let index = CookieIndex::new(Duration::from_millis(1), 10);
         let (_cache, entry) = cached(ids[0], Duration::from_secs(60));
-        index.insert(b"s=1", ids[0], None, entry);
+        remember(&index, b"s=1", ids[0], None, entry);
         std::thread::sleep(Duration::from_millis(5));
-        assert!(index.get(b"s=1").is_none(), "expired entries are not served");
+        assert!(indexed(&index, b"s=1").is_none(), "expired entries are not served");
     }
 
     #[test]
@@ -499,11 +453,11 @@ mod tests {
         let index = CookieIndex::new(Duration::from_secs(60), 10);
         let id = Id::default();
         let (cache, entry) = cached(id, Duration::from_secs(60));
-        index.insert(b"s=1", id, None, entry);
-        assert!(index.get(b"s=1").is_some());
+        remember(&index, b"s=1", id, None, entry);
+        assert!(indexed(&index, b"s=1").is_some());
         cache.remove(&id);
         assert!(
-            index.get(b"s=1").is_none(),
+            indexed(&index, b"s=1").is_none(),
             "logout/refresh/end removes it from the cache"
         );
     }
@@ -516,7 +470,7 @@ mod tests {
         // A logged-in client varying a 4 KiB padding cookie on every request.
         for n in 0..10_000 {
             let header = format!("s=1; pad{n}={}", "x".repeat(4000));
-            index.insert(header.as_bytes(), id, None, Arc::clone(&entry));
+            remember(&index, header.as_bytes(), id, None, Arc::clone(&entry));
             assert!(index.len() <= MAX_HEADERS_PER_SESSION);
         }
         assert!(
@@ -526,33 +480,9 @@ mod tests {
         );
         let newest = format!("s=1; pad9999={}", "x".repeat(4000));
         assert!(
-            index.get(newest.as_bytes()).is_some(),
+            indexed(&index, newest.as_bytes()).is_some(),
             "the newest header still takes the fast path"
         );
-    }
-
-    #[test]
-    fn zero_ttl_or_capacity_disables_the_index() {
-        for index in [
-            CookieIndex::new(Duration::ZERO, 10),
-            CookieIndex::new(Duration::from_secs(1), 0),
-        ] {
-            let id = Id::default();
-            let (_cache, entry) = cached(id, Duration::from_secs(60));
-            index.insert(b"s=1", id, None, entry);
-            assert!(index.get(b"s=1").is_none());
-            assert_eq!(index.len(), 0);
-        }
-    }
-
-    #[test]
-    fn oversized_headers_are_not_indexed() {
-        let index = CookieIndex::new(Duration::from_secs(60), 10);
-        let big = vec![b'a'; MAX_KEY_LEN + 1];
-        let id = Id::default();
-        let (_cache, entry) = cached(id, Duration::from_secs(60));
-        index.insert(&big, id, None, entry);
-        assert_eq!(index.len(), 0);
     }
 
     #[test]

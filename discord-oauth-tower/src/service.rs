@@ -207,7 +207,7 @@ where
                     // Requests with this exact Cookie header carry this session: the fast
                     // path may serve them from the cache entry this request was served with.
                     if let (Some(cookie), Some(id), Some(cached)) = (cookie, session.id(), cached) {
-                        shared.index.insert(cookie.as_bytes(), id, session.expiry(), cached);
+                        crate::fast::remember(&shared.index, cookie.as_bytes(), id, session.expiry(), cached);
                     }
                     req.extensions_mut().insert(state);
                     let mut response = inner.call(req).await?;
