@@ -28,9 +28,8 @@ pub(crate) struct Shared {
     /// Transport, timeout, bound on requests in flight, clock.
     pub(crate) io: Io,
     store_timeout: Duration,
-    pub(crate) refresh_locks: discord_oauth_runtime::locks::KeyedLocks<[u8; 32]>,
-    #[cfg(feature = "redis")]
-    pub(crate) redis_lock: Option<crate::redis::RedisRefreshLock>,
+    /// Refreshes single-flight (across instances with a `RedisRefreshLock`).
+    pub(crate) refresh: discord_oauth_runtime::refresh::RefreshLocks,
     pub(crate) fast: crate::fast::FastIndex,
     /// The login route's path, shared by every request's `AuthState`.
     pub(crate) login_path: Arc<str>,
@@ -56,15 +55,6 @@ impl Shared {
 
     pub(crate) fn store_timeout(&self) -> Duration {
         self.store_timeout
-    }
-
-    /// How long a refresh may hold its session's shared lock: longer than a refresh can take
-    /// (two requests to Discord, each bounded by the timeout, with at most a 5 s rate-limit
-    /// wait between them) plus time to store the result. The same bound as
-    /// `discord-oauth-tower`'s.
-    #[cfg(feature = "redis")]
-    pub(crate) fn refresh_lease(&self) -> Duration {
-        Driver::refresh_lease(self.io.timeout())
     }
 
     pub(crate) fn config(&self) -> &LoginConfig {
@@ -119,6 +109,7 @@ impl fmt::Debug for DiscordOAuth {
 #[error("could not build the Discord HTTP client: {0}")]
 pub struct BuildError(String);
 
+#[cfg(feature = "reqwest")]
 pub(crate) fn build_error(e: &impl fmt::Display) -> BuildError {
     BuildError(e.to_string())
 }
@@ -353,11 +344,12 @@ impl DiscordOAuthBuilder {
                 )
                 .with_clock(self.clock),
                 store_timeout: self.store_timeout,
-                refresh_locks: discord_oauth_runtime::locks::KeyedLocks::default(),
                 #[cfg(feature = "redis")]
-                redis_lock: self
-                    .redis_lock
-                    .map(|lock| crate::redis::RedisRefreshLock(lock.0.command_timeout(self.store_timeout))),
+                refresh: self.redis_lock.map_or_else(Default::default, |lock| {
+                    discord_oauth_runtime::refresh::RefreshLocks::shared(lock.0.command_timeout(self.store_timeout))
+                }),
+                #[cfg(not(feature = "redis"))]
+                refresh: Default::default(),
                 fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
             }),
         };

@@ -42,8 +42,8 @@ pub use discord_oauth_core::api::client::{ApiDriverConfig, ClientError, UserCall
 pub use discord_oauth_tower::SessionKeyRotationLayer;
 pub use discord_oauth_tower::UserApi;
 pub use discord_oauth_tower::{
-    AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LocalRefreshLock, LoginConfig, MemoryStore,
-    RefreshLock, Routes, lock, session_cookie_name, session_layer, tower_sessions, transport,
+    AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LoginConfig, MemoryStore, RefreshLocks, Routes,
+    SharedLock, lock, session_cookie_name, session_layer, tower_sessions, transport,
 };
 #[cfg(feature = "redis")]
 pub use discord_oauth_tower::{RedisRefreshLock, RedisRevocations};

@@ -33,6 +33,7 @@
 pub mod locks;
 mod outbound;
 pub mod redis;
+pub mod refresh;
 pub mod store;
 pub mod transport;
 

@@ -19,7 +19,7 @@ use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 
 use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
-use crate::lock::{LocalRefreshLock, RefreshLock};
+use crate::lock::RefreshLocks;
 use crate::revocation::Broadcast;
 use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
 use crate::transport::Transport;
@@ -94,7 +94,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
             cache_ttl: DEFAULT_CACHE_TTL,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             clock: Arc::new(std::time::SystemTime::now),
-            refresh_lock: Arc::new(LocalRefreshLock::new()),
+            refresh: RefreshLocks::default(),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             broadcast: None,
             api: ApiDriverConfig::default(),
@@ -266,7 +266,7 @@ impl<T> fmt::Debug for DiscordOAuthLayerBuilder<T> {
             .field("timeout", &self.timeout)
             .field("cache_ttl", &self.cache_ttl)
             .field("cache_capacity", &self.cache_capacity)
-            .field("refresh_lock", &self.refresh_lock)
+            .field("refresh", &self.refresh)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("broadcast", &self.broadcast)
             .finish_non_exhaustive()
@@ -282,7 +282,7 @@ pub struct DiscordOAuthLayerBuilder<T> {
     cache_ttl: Duration,
     cache_capacity: usize,
     clock: Clock,
-    refresh_lock: Arc<dyn RefreshLock>,
+    refresh: RefreshLocks,
     max_concurrent_requests: usize,
     broadcast: Option<Arc<dyn Broadcast>>,
     api: ApiDriverConfig,
@@ -328,19 +328,19 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
         self
     }
 
-    /// The lock that makes token refreshes single flight per session (default:
-    /// [`LocalRefreshLock`], which covers one process). With several instances sharing a
-    /// session store, use a lock they share, e.g. `RedisRefreshLock` (cargo feature
-    /// `redis`); otherwise two instances may refresh the same session at once, and the second
-    /// refresh fails because Discord rotated the refresh token (the layer then re-reads the
-    /// store and uses the first refresh's tokens if it finds them, but a shared lock avoids
-    /// the failed request to Discord altogether).
+    /// A refresh lock the instances share (default: an in-process one, which covers one
+    /// process): `RedisRefreshLock` (cargo feature `redis`), or any
+    /// [`SharedLock`](crate::lock::SharedLock). Without one, two instances may refresh the
+    /// same session at once, and the second refresh fails because Discord rotated the
+    /// refresh token (the layer then re-reads the store and uses the first refresh's tokens
+    /// if it finds them, but a shared lock avoids the failed request to Discord altogether).
+    /// The strategy is the runtime's [`RefreshLocks`], the same on every framework.
     ///
     /// The layer holds the lock for at most twice the [timeout](Self::timeout) plus 10 s
     /// (30 s by default): longer than a refresh can take. Requests waiting for it wait at
     /// most that long, then get a `503`.
-    pub fn refresh_lock(mut self, lock: impl RefreshLock) -> Self {
-        self.refresh_lock = Arc::new(lock);
+    pub fn refresh_lock(mut self, lock: impl Into<RefreshLocks>) -> Self {
+        self.refresh = lock.into();
         self
     }
 
@@ -395,7 +395,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
             Outbound::new(self.max_concurrent_requests),
         )
         .with_clock(self.clock);
-        let shared = Shared::new(driver, io, cache, self.refresh_lock, index);
+        let shared = Shared::new(driver, io, cache, self.refresh, index);
         let shared = Arc::new(shared);
         if let Some(broadcast) = &self.broadcast {
             let weak = Arc::downgrade(&shared);

@@ -28,7 +28,7 @@
 //!
 //! Behind a load balancer, give every instance the same session store (e.g.
 //! `tower-sessions-redis-store`), the same cookie key (rotated with `SessionKeyRotationLayer`,
-//! cargo feature `key-rotation`), and a shared [`RefreshLock`] (`RedisRefreshLock`, cargo
+//! cargo feature `key-rotation`), and a shared [`SharedLock`] (`RedisRefreshLock`, cargo
 //! feature `redis`). Then:
 //! - a login on one instance is valid on all of them;
 //! - a refresh happens once per session across instances: the others wait for the lock, then
@@ -80,7 +80,7 @@ pub use layer::{
 };
 #[cfg(feature = "redis")]
 pub use lock::RedisRefreshLock;
-pub use lock::{LocalRefreshLock, RefreshLock};
+pub use lock::{RefreshLocks, SharedLock};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;

@@ -2,20 +2,17 @@
 //! of ended logins, both `discord_oauth_runtime::redis` (written once for every framework) on
 //! a `fred` client, the client `tower-sessions-redis-store` uses.
 
-use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
 use discord_oauth_runtime::BoxFuture;
-use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisHeld, RedisLock, Reply};
+use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisLock, Reply};
+use discord_oauth_runtime::refresh::RefreshLocks;
 use fred::clients::{Pool, SubscriberClient};
 use fred::interfaces::{ClientLike, EventInterface as _, PubsubInterface as _};
 use fred::types::{ClusterHash, CustomCommand, Value};
-use tower_sessions::session::Id;
-
-use crate::lock::{HeldLock, LocalGuard, LocalRefreshLock, LockError, LockFuture, RefreshGuard, RefreshLock};
 
 pub use discord_oauth_runtime::redis::{DEFAULT_CHANNEL, DEFAULT_REDIS_PREFIX};
 
@@ -51,13 +48,18 @@ impl<C: ClientLike + Clone + Send + Sync + 'static> RedisClient for Fred<C> {
 }
 
 /// The refresh lock for several instances sharing a Redis session store (cargo feature
-/// `redis`).
+/// `redis`): the runtime's [`RedisLock`] on a fred client, set with
+/// [`DiscordOAuthLayerBuilder::refresh_lock`](crate::DiscordOAuthLayerBuilder::refresh_lock).
 ///
-/// Acquiring takes the in-process lock first (so one request per instance talks to Redis),
-/// then `SET {prefix}lock:{session id} {random token} NX PX {lease}`, retrying every few
-/// milliseconds (backing off to 100 ms) while another instance holds it, for at most the
-/// lease. Releasing deletes the key only if it still holds this holder's token (a Lua
-/// compare-and-delete). A crashed holder's key expires after the lease.
+/// Under `{prefix}lock:{digest}` (the SHA-256 of the refresh token about to be spent, never
+/// the token): `SET … {random token} NX PX {lease}`, retried every few milliseconds (backing
+/// off to 100 ms) while another instance holds it, for at most the lease. Under the lock the
+/// outcome another instance published at `{prefix}done:{digest}` is used as it is; otherwise
+/// this instance refreshes and publishes its outcome there (60 s). Releasing deletes the key
+/// only if it still holds this holder's token (a Lua compare-and-delete); a crashed holder's
+/// key expires after the lease. Each command is bounded by 2 s
+/// ([`RedisRefreshLock::command_timeout`]). The published record holds the new tokens, as
+/// the session in Redis does: protect Redis accordingly.
 ///
 /// Use the same fred client or pool as the session store:
 ///
@@ -72,62 +74,35 @@ impl<C: ClientLike + Clone + Send + Sync + 'static> RedisClient for Fred<C> {
 /// // DiscordOAuthLayer::builder(config, transport).refresh_lock(lock) …
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct RedisRefreshLock<C = Pool> {
-    lock: RedisLock<Fred<C>>,
-    local: LocalRefreshLock,
-}
-
-impl<C> fmt::Debug for RedisRefreshLock<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisRefreshLock")
-            .field("lock", &self.lock)
-            .field("local", &self.local)
-            .finish()
-    }
-}
+#[derive(Clone, Debug)]
+pub struct RedisRefreshLock<C = Pool>(RedisLock<Fred<C>>);
 
 impl<C: ClientLike + Clone + Send + Sync + 'static> RedisRefreshLock<C> {
-    /// A lock using `client` (a fred `Client`, `Pool`, or either `with_options`, e.g. with
-    /// a timeout), keys under [`DEFAULT_REDIS_PREFIX`].
+    /// A lock using `client` (a fred `Client`, `Pool`, or either `with_options`), keys under
+    /// [`DEFAULT_REDIS_PREFIX`].
     pub fn new(client: C) -> Self {
-        Self {
-            lock: RedisLock::new(Fred(client)),
-            local: LocalRefreshLock::new(),
-        }
+        Self(RedisLock::new(Fred(client)))
     }
 
     /// Keys under `prefix` instead (sites sharing one Redis).
-    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
-        self.lock = self.lock.prefix(prefix);
-        self
+    pub fn prefix(self, prefix: impl Into<String>) -> Self {
+        Self(self.0.prefix(prefix))
     }
 
-    /// The Redis key of `session`'s lock.
-    pub fn key(&self, session: Id) -> String {
-        self.lock.key(&session.to_string())
+    /// How long one Redis command may take (2 s unless set).
+    pub fn command_timeout(self, timeout: Duration) -> Self {
+        Self(self.0.command_timeout(timeout))
     }
-}
 
-impl<C: ClientLike + Clone + Send + Sync + 'static> RefreshLock for RedisRefreshLock<C> {
-    fn acquire(&self, session: Id, lease: Duration) -> LockFuture<'_, Result<RefreshGuard, LockError>> {
-        Box::pin(async move {
-            let local = self.local.lock(session).await;
-            let redis = self.lock.acquire(&session.to_string(), lease).await?;
-            Ok(RefreshGuard::new(Held { redis, _local: local }))
-        })
+    /// The lock itself (to take it by name, e.g. in tests of the lease).
+    pub fn lock(&self) -> &RedisLock<impl RedisClient> {
+        &self.0
     }
 }
 
-struct Held<C: RedisClient> {
-    redis: RedisHeld<C>,
-    _local: LocalGuard,
-}
-
-impl<C: RedisClient> HeldLock for Held<C> {
-    fn release(self: Box<Self>) -> LockFuture<'static, ()> {
-        // The in-process lock is released after Redis's.
-        Box::pin(async move { self.redis.release().await })
+impl<C: ClientLike + Clone + Send + Sync + 'static> From<RedisRefreshLock<C>> for RefreshLocks {
+    fn from(lock: RedisRefreshLock<C>) -> Self {
+        RefreshLocks::shared(lock.0)
     }
 }
 

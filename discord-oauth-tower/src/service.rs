@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use discord_oauth_core::login::answer::{self, Refusal, Route};
 use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest, SessionIo};
@@ -24,13 +24,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower::Service;
 use tower_sessions::Session;
-use tower_sessions::session::Id;
 use tracing::Instrument as _;
 
 use crate::cache::{AuthCache, CachedSession};
 use crate::extension::AuthState;
 use crate::fast::{CookieIndex, single_cookie_header};
-use crate::lock::RefreshLock;
+use crate::lock::RefreshLocks;
 use crate::transport::Transport;
 
 pub use discord_oauth_runtime::Clock;
@@ -42,7 +41,8 @@ pub(crate) struct Shared<T> {
     /// Transport, timeout, bound on requests in flight, clock.
     pub(crate) io: Io,
     pub(crate) cache: AuthCache,
-    pub(crate) refresh_lock: Arc<dyn RefreshLock>,
+    /// Refreshes single-flight (across instances with a shared lock).
+    pub(crate) refresh: RefreshLocks,
     /// The login route's path, shared by every request's [`AuthState`].
     pub(crate) login_path: Arc<str>,
     /// `Cookie` header → session id, for the fast path ([`crate::fast`]).
@@ -53,13 +53,7 @@ pub(crate) struct Shared<T> {
 }
 
 impl<T> Shared<T> {
-    pub(crate) fn new(
-        driver: Driver,
-        io: Io,
-        cache: AuthCache,
-        refresh_lock: Arc<dyn RefreshLock>,
-        index: CookieIndex,
-    ) -> Self {
+    pub(crate) fn new(driver: Driver, io: Io, cache: AuthCache, refresh: RefreshLocks, index: CookieIndex) -> Self {
         Self {
             index,
             fast_path: AtomicBool::new(false),
@@ -67,7 +61,7 @@ impl<T> Shared<T> {
             driver,
             io,
             cache,
-            refresh_lock,
+            refresh,
             transport: PhantomData,
         }
     }
@@ -101,11 +95,6 @@ impl<T> Shared<T> {
         self.apply_revocation(revocation);
         self.driver.announce(revocation, self.now()).await;
     }
-
-    /// How long a refresh may hold its session's lock ([`Driver::refresh_lease`]).
-    pub(crate) fn refresh_lease(&self) -> Duration {
-        Driver::refresh_lease(self.io.timeout())
-    }
 }
 
 impl<T> fmt::Debug for Shared<T> {
@@ -113,7 +102,7 @@ impl<T> fmt::Debug for Shared<T> {
         f.debug_struct("Shared")
             .field("config", self.config())
             .field("io", &self.io)
-            .field("refresh_lock", &self.refresh_lock)
+            .field("refresh", &self.refresh)
             .finish_non_exhaustive()
     }
 }
@@ -304,7 +293,7 @@ async fn attach<T: Transport>(
             return Ok((AuthState::new(decided, login_path, None), None));
         }
         Attached::Authenticated(auth) => auth,
-        Attached::NeedsRefresh(stale) => match refresh(shared, session, id, stale).await? {
+        Attached::NeedsRefresh(stale) => match refresh(shared, session, stale).await? {
             Some(fresh) => fresh,
             None => return Ok((AuthState::new(Attached::Anonymous, login_path, None), None)),
         },
@@ -317,16 +306,15 @@ async fn attach<T: Transport>(
     Ok((state, cached))
 }
 
-/// Refreshes the session's tokens, once per session at a time: concurrent requests (on this
-/// instance, and on others if the refresh lock spans instances) wait for the first one and
-/// then use the tokens it stored (Discord's refresh tokens are single use, F-05).
+/// Refreshes the session's tokens with the runtime's strategy
+/// ([`RefreshLocks`]): concurrent requests (on this instance, and on others if the lock spans
+/// instances) wait for the first one and use its outcome (refresh tokens are single use, F-05).
 ///
 /// The refresh runs in its own task, so that a request cancelled half-way (the client went
 /// away) still stores the rotated refresh token Discord handed out.
 async fn refresh<T: Transport>(
     shared: &Arc<Shared<T>>,
     session: &Session,
-    id: Id,
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, Response<String>> {
     let task = {
@@ -334,20 +322,12 @@ async fn refresh<T: Transport>(
         let session = session.clone();
         tokio::spawn(
             async move {
-                let guard = match shared.refresh_lock.acquire(id, shared.refresh_lease()).await {
-                    Ok(guard) => guard,
-                    Err(e) => {
-                        tracing::error!(error = %e, "refresh lock failed");
-                        return Err(answer::store_unavailable());
-                    }
-                };
                 let io = TowerSession {
                     session: &session,
                     shared: &shared,
                 };
-                let result = Box::pin(shared.driver.refresh_locked(&shared.io, &io, stale, None)).await;
-                guard.release().await;
-                result.map(|refreshed| refreshed.session)
+                let lease = Driver::refresh_lease(shared.io.timeout());
+                Box::pin(shared.refresh.refresh(&shared.driver, &shared.io, &io, stale, lease)).await
             }
             .in_current_span(),
         )
@@ -367,58 +347,4 @@ async fn refresh<T: Transport>(
 /// The monotonic clock of the cache and the ended-logins list.
 pub(crate) fn monotonic_now() -> Instant {
     Instant::now()
-}
-
-#[cfg(test)]
-mod tests {
-    use discord_oauth_core::login::flow::MAX_INLINE_RETRY_WAIT;
-
-    use super::*;
-    use crate::lock::LocalRefreshLock;
-
-    #[derive(Clone)]
-    struct NoTransport;
-
-    impl tower::Service<http::Request<Vec<u8>>> for NoTransport {
-        type Response = http::Response<Vec<u8>>;
-        type Error = std::convert::Infallible;
-        type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
-
-        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-            Poll::Ready(Ok(()))
-        }
-
-        fn call(&mut self, _req: http::Request<Vec<u8>>) -> Self::Future {
-            std::future::ready(Ok(http::Response::new(Vec::new())))
-        }
-    }
-
-    #[test]
-    fn f07_the_refresh_lease_outlasts_the_longest_refresh() {
-        let config = LoginConfig::builder("1", "https://a.example/auth/callback")
-            .build()
-            .unwrap();
-        for secs in [1, 5, 10, 60, 600] {
-            let timeout = Duration::from_secs(secs);
-            let shared: Shared<()> = Shared::new(
-                Driver::new(
-                    config.clone(),
-                    discord_oauth_core::api::client::ApiDriverConfig::default(),
-                ),
-                Io::new(NoTransport, timeout, discord_oauth_runtime::Outbound::new(1)),
-                AuthCache::new(Duration::ZERO, 0),
-                Arc::new(LocalRefreshLock::new()),
-                crate::fast::CookieIndex::new(Duration::ZERO, 0),
-            );
-            // A refresh is at most two requests, each cut off at the timeout, with one
-            // rate-limit wait between them; then a store write. The lock must outlive it, so
-            // that a slow refresh never loses its lock to a second one (F-07).
-            let longest_refresh = timeout * 2 + MAX_INLINE_RETRY_WAIT;
-            assert!(
-                shared.refresh_lease() >= longest_refresh + Duration::from_secs(5),
-                "lease {:?} for a {timeout:?} timeout",
-                shared.refresh_lease()
-            );
-        }
-    }
 }

@@ -119,16 +119,6 @@ impl RedisRefreshLock {
     }
 }
 
-/// The name a refresh's keys are known by: the hex SHA-256 of the refresh token about to be
-/// spent (never the token itself).
-pub(crate) fn lock_name(key: &[u8; 32]) -> String {
-    use fmt::Write as _;
-    key.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// Revocations over Redis pub/sub (cargo feature `redis`). User-wide revocations ("log out
 /// of all devices", deauthorization) are also kept in a sorted set (`<channel>:users`, one
 /// member per user, pruned past the session lifetime), read when an instance connects, so
@@ -205,7 +195,7 @@ mod tests {
             .create_pool(Some(deadpool_redis::Runtime::Tokio1))
             .unwrap();
         let lock = RedisRefreshLock::new(pool).prefix("p:");
-        let name = lock_name(&[0xab; 32]);
+        let name = discord_oauth_runtime::refresh::hex(&[0xab; 32]);
         assert_eq!(lock.0.key(&name), format!("p:lock:{}", "ab".repeat(32)));
     }
 

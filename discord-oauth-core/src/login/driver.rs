@@ -756,3 +756,27 @@ pub fn from_unix_seconds(secs: u64) -> SystemTime {
         .checked_add(Duration::from_secs(secs))
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Driver;
+    use crate::login::flow::MAX_INLINE_RETRY_WAIT;
+
+    #[test]
+    fn f07_the_refresh_lease_outlasts_the_longest_refresh() {
+        for secs in [1, 5, 10, 60, 600] {
+            let timeout = Duration::from_secs(secs);
+            // A refresh is at most two requests, each cut off at the timeout, with one
+            // rate-limit wait between them; then a store write. The lock must outlive it, so
+            // that a slow refresh never loses its lock to a second one (F-07).
+            let longest_refresh = timeout * 2 + MAX_INLINE_RETRY_WAIT;
+            let lease = Driver::refresh_lease(timeout);
+            assert!(
+                lease >= longest_refresh + Duration::from_secs(5),
+                "lease {lease:?} for a {timeout:?} timeout"
+            );
+        }
+    }
+}

@@ -8,8 +8,7 @@
 use std::time::Duration;
 
 use discord_oauth_axum::RedisRefreshLock;
-use discord_oauth_axum::lock::{LockError, RefreshLock};
-use discord_oauth_axum::tower_sessions::session::Id;
+use discord_oauth_axum::lock::LockError;
 use discord_oauth_scenarios::redis::RedisServer;
 use fred::interfaces::KeysInterface as _;
 
@@ -20,7 +19,9 @@ async fn k08_a_holder_that_dies_mid_refresh_blocks_the_session_for_at_most_its_l
     };
     let dying = RedisRefreshLock::new(redis.client().await);
     let survivor = RedisRefreshLock::new(redis.client().await);
-    let session = Id::default();
+    let (dying, survivor) = (dying.lock(), survivor.lock());
+    // One login's refresh (the lock is named after the refresh token's digest).
+    let session = "a-refresh";
     let held = dying.acquire(session, Duration::from_millis(300)).await.unwrap();
     // The instance dies mid-refresh: the guard is neither released nor dropped.
     std::mem::forget(held);
@@ -42,7 +43,8 @@ async fn k08_a_holder_back_after_its_lease_cannot_free_its_successors_lock() {
     let slow = RedisRefreshLock::new(redis.client().await);
     let next = RedisRefreshLock::new(redis.client().await);
     let third = RedisRefreshLock::new(redis.client().await);
-    let session = Id::default();
+    let (slow, next, third) = (slow.lock(), next.lock(), third.lock());
+    let session = "a-refresh";
     let late = slow.acquire(session, Duration::from_millis(300)).await.unwrap();
     let current = next.acquire(session, Duration::from_secs(10)).await.unwrap();
     late.release().await;
