@@ -13,6 +13,7 @@ use discord_oauth_core::login::revocation::{Revocation, Revocations};
 use discord_oauth_core::login::{LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
 
+use discord_oauth_runtime::refresh::RefreshLocks;
 use discord_oauth_runtime::{Io, Outbound};
 
 use crate::transport::Transport;
@@ -130,8 +131,7 @@ impl DiscordOAuth {
             timeout: DEFAULT_TIMEOUT,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             clock: Arc::new(SystemTime::now),
-            #[cfg(feature = "redis")]
-            redis_lock: None,
+            refresh: RefreshLocks::default(),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             fast_path: (
                 crate::fast::DEFAULT_FAST_PATH_TTL,
@@ -202,8 +202,7 @@ pub struct DiscordOAuthBuilder {
     timeout: Duration,
     store_timeout: Duration,
     clock: Clock,
-    #[cfg(feature = "redis")]
-    redis_lock: Option<crate::redis::RedisRefreshLock>,
+    refresh: RefreshLocks,
     max_concurrent_requests: usize,
     fast_path: (Duration, usize),
     broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
@@ -238,13 +237,14 @@ impl DiscordOAuthBuilder {
         self
     }
 
-    /// Makes token refreshes single-flight across every instance sharing `lock`'s Redis
-    /// (cargo feature `redis`); see [`crate::RedisRefreshLock`]. Without it refreshes are
+    /// Makes token refreshes single-flight across every instance sharing `lock`:
+    /// `RedisRefreshLock` (cargo feature `redis`) or any
+    /// [`SharedLock`](discord_oauth_runtime::refresh::SharedLock). Without it refreshes are
     /// single-flight within this process only, which is enough with the cookie store or a
-    /// single instance.
-    #[cfg(feature = "redis")]
-    pub fn refresh_lock(mut self, lock: crate::redis::RedisRefreshLock) -> Self {
-        self.redis_lock = Some(lock);
+    /// single instance. The strategy is the runtime's [`RefreshLocks`], the same on every
+    /// framework.
+    pub fn refresh_lock(mut self, lock: impl Into<RefreshLocks>) -> Self {
+        self.refresh = lock.into();
         self
     }
 
@@ -344,12 +344,7 @@ impl DiscordOAuthBuilder {
                 )
                 .with_clock(self.clock),
                 store_timeout: self.store_timeout,
-                #[cfg(feature = "redis")]
-                refresh: self.redis_lock.map_or_else(Default::default, |lock| {
-                    discord_oauth_runtime::refresh::RefreshLocks::shared(lock.0.command_timeout(self.store_timeout))
-                }),
-                #[cfg(not(feature = "redis"))]
-                refresh: Default::default(),
+                refresh: self.refresh,
                 fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
             }),
         };

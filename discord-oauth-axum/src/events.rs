@@ -20,12 +20,11 @@ use axum::routing::MethodRouter;
 use discord_oauth_core::events::{
     EventRejection, EventVerifier, MAX_EVENT_BODY_BYTES, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookPayload,
 };
-use discord_oauth_tower::Transport;
 use http::header::CONTENT_LENGTH;
 
 use crate::DiscordOAuth;
 
-impl<T: Transport> DiscordOAuth<T> {
+impl DiscordOAuth {
     /// The webhook events receiver as a route (any method: others than `POST` get `405`).
     /// `on_event` is called with every verified event (PING included) after the receiver has
     /// done its own part (ending a deauthorized user's sessions).

@@ -51,30 +51,27 @@ pub use embedded::{EmbeddedBackend, WebsocketUser};
 pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};
 
 use axum::Router;
-use discord_oauth_tower::Transport;
 use discord_oauth_tower::tower_sessions::SessionStore;
 use discord_oauth_tower::tower_sessions::service::CookieController;
 
 /// One-line mounting: wraps a router with the session layer and [`DiscordOAuthLayer`], so the
 /// login routes are served and every handler can extract the user.
 #[derive(Debug, Clone)]
-pub struct DiscordOAuth<T: Transport> {
-    layer: DiscordOAuthLayer<T>,
+pub struct DiscordOAuth {
+    layer: DiscordOAuthLayer,
 }
 
-#[cfg(feature = "reqwest")]
-impl DiscordOAuth<discord_oauth_tower::transport::ReqwestTransport> {
+impl DiscordOAuth {
     /// With the default transport (reqwest + rustls).
+    #[cfg(feature = "reqwest")]
     pub fn new(config: LoginConfig) -> Result<Self, discord_oauth_tower::BuildError> {
         Ok(Self {
             layer: DiscordOAuthLayer::new(config)?,
         })
     }
-}
 
-impl<T: Transport> DiscordOAuth<T> {
     /// From a layer you built (custom transport, timeouts, cache settings).
-    pub fn from_layer(layer: DiscordOAuthLayer<T>) -> Self {
+    pub fn from_layer(layer: DiscordOAuthLayer) -> Self {
         Self { layer }
     }
 
@@ -84,7 +81,7 @@ impl<T: Transport> DiscordOAuth<T> {
     }
 
     /// The layer itself.
-    pub fn layer(&self) -> DiscordOAuthLayer<T> {
+    pub fn layer(&self) -> DiscordOAuthLayer {
         self.layer.clone()
     }
 

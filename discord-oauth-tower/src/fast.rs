@@ -107,21 +107,21 @@ pub(crate) fn single_cookie_header<B>(req: &Request<B>) -> Option<&HeaderValue> 
 /// The service built by [`crate::DiscordOAuthLayer::fast_path`]: serves cached authenticated
 /// sessions straight to `fast` (the application without the session and login layers) and
 /// everything else to `slow` (the application with them).
-pub struct FastPath<F, S, St, T> {
+pub struct FastPath<F, S, St> {
     fast: F,
     /// Behind one `Arc`: axum clones a route's service for every request, and this way that
     /// costs one reference count, not three. `slow` is cloned only for a request that takes
     /// it.
-    inner: Arc<Inner<S, St, T>>,
+    inner: Arc<Inner<S, St>>,
 }
 
-struct Inner<S, St, T> {
+struct Inner<S, St> {
     slow: S,
     store: Arc<St>,
-    shared: Arc<Shared<T>>,
+    shared: Arc<Shared>,
 }
 
-impl<F: Clone, S, St, T> Clone for FastPath<F, S, St, T> {
+impl<F: Clone, S, St> Clone for FastPath<F, S, St> {
     fn clone(&self) -> Self {
         Self {
             fast: self.fast.clone(),
@@ -130,14 +130,14 @@ impl<F: Clone, S, St, T> Clone for FastPath<F, S, St, T> {
     }
 }
 
-impl<F, S, St, T> fmt::Debug for FastPath<F, S, St, T> {
+impl<F, S, St> fmt::Debug for FastPath<F, S, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FastPath").finish_non_exhaustive()
     }
 }
 
-impl<F, S, St, T: crate::Transport> FastPath<F, S, St, T> {
-    pub(crate) fn new(fast: F, slow: S, store: St, shared: Arc<Shared<T>>) -> Self {
+impl<F, S, St> FastPath<F, S, St> {
+    pub(crate) fn new(fast: F, slow: S, store: St, shared: Arc<Shared>) -> Self {
         Self {
             fast,
             inner: Arc::new(Inner {
@@ -171,20 +171,19 @@ impl<F, S, St, T: crate::Transport> FastPath<F, S, St, T> {
     }
 }
 
-impl<F, S, St, T, B, RB> Service<Request<B>> for FastPath<F, S, St, T>
+impl<F, S, St, B, RB> Service<Request<B>> for FastPath<F, S, St>
 where
     F: Service<Request<B>, Response = Response<RB>> + Clone + Send + 'static,
     F::Future: Send + 'static,
     S: Service<Request<B>, Response = Response<RB>, Error = F::Error> + Clone + Send + 'static,
     S::Future: Send + 'static,
     St: SessionStore,
-    T: crate::Transport,
     B: Send + 'static,
     RB: From<String> + Send + 'static,
 {
     type Response = Response<RB>;
     type Error = F::Error;
-    type Future = FastPathFuture<F::Future, Response<RB>, F::Error, T>;
+    type Future = FastPathFuture<F::Future, Response<RB>, F::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         // The slow side is polled when a request takes it (`oneshot`).
@@ -218,21 +217,21 @@ where
 pin_project_lite::pin_project! {
     /// The response future of [`FastPath`]. A request on the fast path is not boxed: its
     /// future is the application's, polled in place.
-    pub struct FastPathFuture<Fut, R, E, T> {
+    pub struct FastPathFuture<Fut, R, E> {
         #[pin]
-        state: State<Fut, R, E, T>,
+        state: State<Fut, R, E>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = StateProj]
-    enum State<Fut, R, E, T> {
+    enum State<Fut, R, E> {
         Fast {
             #[pin]
             call: Fut,
             session: Session,
             id: Id,
-            shared: Arc<Shared<T>>,
+            shared: Arc<Shared>,
         },
         // The normal path, and saving a session a handler changed on the fast path: both
         // rare on a busy site's authenticated traffic, and large.
@@ -240,18 +239,17 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<Fut, R, E, T> fmt::Debug for FastPathFuture<Fut, R, E, T> {
+impl<Fut, R, E> fmt::Debug for FastPathFuture<Fut, R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FastPathFuture").finish_non_exhaustive()
     }
 }
 
-impl<Fut, RB, E, T> Future for FastPathFuture<Fut, Response<RB>, E, T>
+impl<Fut, RB, E> Future for FastPathFuture<Fut, Response<RB>, E>
 where
     Fut: Future<Output = Result<Response<RB>, E>>,
     RB: From<String> + Send + 'static,
     E: 'static,
-    T: Send + Sync + 'static,
 {
     type Output = Result<Response<RB>, E>;
 
@@ -296,9 +294,9 @@ where
 /// tower-sessions deletes the session cookie with a bare `Set-Cookie` (name, `Path`,
 /// `Max-Age=0`); send the removal with the cookie's own attributes instead, as every
 /// framework does ([`discord_oauth_core::login::LoginConfig::session_cookie_removal`]).
-async fn harden_removal<T, RB, E>(
+async fn harden_removal<RB, E>(
     response: impl Future<Output = Result<Response<RB>, E>>,
-    shared: Arc<Shared<T>>,
+    shared: Arc<Shared>,
 ) -> Result<Response<RB>, E> {
     let mut response = response.await?;
     let name = shared.config().session_cookie_name();
@@ -327,7 +325,7 @@ async fn harden_removal<T, RB, E>(
     Ok(response)
 }
 
-async fn save_changes<T>(shared: &Shared<T>, session: &Session, id: Id) -> bool {
+async fn save_changes(shared: &Shared, session: &Session, id: Id) -> bool {
     shared.cache.remove(&id);
     if session.id() != Some(id) && !session.is_empty().await {
         tracing::error!(
@@ -349,42 +347,32 @@ async fn save_changes<T>(shared: &Shared<T>, session: &Session, id: Id) -> bool 
 /// normal side. Made for `axum::Router::layer`, which wraps each route (and the fallback)
 /// after routing, so a request is routed once whichever side serves it. Built by
 /// [`crate::DiscordOAuthLayer::fast_path_layer`].
-pub struct FastPathLayer<L, St, T> {
-    oauth: crate::DiscordOAuthLayer<T>,
+#[derive(Clone)]
+pub struct FastPathLayer<L, St> {
+    oauth: crate::DiscordOAuthLayer,
     sessions: L,
     store: St,
 }
 
-impl<L: Clone, St: Clone, T> Clone for FastPathLayer<L, St, T> {
-    fn clone(&self) -> Self {
-        Self {
-            oauth: self.oauth.clone(),
-            sessions: self.sessions.clone(),
-            store: self.store.clone(),
-        }
-    }
-}
-
-impl<L, St, T> fmt::Debug for FastPathLayer<L, St, T> {
+impl<L, St> fmt::Debug for FastPathLayer<L, St> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FastPathLayer").finish_non_exhaustive()
     }
 }
 
-impl<L, St, T> FastPathLayer<L, St, T> {
-    pub(crate) fn new(oauth: crate::DiscordOAuthLayer<T>, sessions: L, store: St) -> Self {
+impl<L, St> FastPathLayer<L, St> {
+    pub(crate) fn new(oauth: crate::DiscordOAuthLayer, sessions: L, store: St) -> Self {
         Self { oauth, sessions, store }
     }
 }
 
-impl<R, L, St, T> tower::Layer<R> for FastPathLayer<L, St, T>
+impl<R, L, St> tower::Layer<R> for FastPathLayer<L, St>
 where
     R: Clone,
-    L: tower::Layer<crate::DiscordOAuthService<R, T>>,
+    L: tower::Layer<crate::DiscordOAuthService<R>>,
     St: Clone,
-    T: crate::Transport,
 {
-    type Service = FastPath<R, L::Service, St, T>;
+    type Service = FastPath<R, L::Service, St>;
 
     fn layer(&self, inner: R) -> Self::Service {
         let slow = self.sessions.layer(tower::Layer::layer(&self.oauth, inner.clone()));

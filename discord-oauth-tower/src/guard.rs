@@ -23,26 +23,16 @@ use tower::{Layer, Service};
 
 use crate::AuthState;
 use crate::service::{ResponseFuture, Shared};
-use crate::transport::Transport;
 
 /// A layer that lets a request through only for members of a guild (optionally with a role).
-pub struct RequireGuildLayer<T> {
-    shared: Arc<Shared<T>>,
+#[derive(Clone)]
+pub struct RequireGuildLayer {
+    shared: Arc<Shared>,
     requirement: GuildRequirement,
     decisions: Arc<GuardDecisions>,
 }
 
-impl<T> Clone for RequireGuildLayer<T> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-            requirement: self.requirement,
-            decisions: Arc::clone(&self.decisions),
-        }
-    }
-}
-
-impl<T> fmt::Debug for RequireGuildLayer<T> {
+impl fmt::Debug for RequireGuildLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RequireGuildLayer")
             .field("requirement", &self.requirement)
@@ -50,8 +40,8 @@ impl<T> fmt::Debug for RequireGuildLayer<T> {
     }
 }
 
-impl<T> RequireGuildLayer<T> {
-    pub(crate) fn new(shared: Arc<Shared<T>>, requirement: GuildRequirement) -> Self {
+impl RequireGuildLayer {
+    pub(crate) fn new(shared: Arc<Shared>, requirement: GuildRequirement) -> Self {
         Self {
             shared,
             requirement,
@@ -60,8 +50,8 @@ impl<T> RequireGuildLayer<T> {
     }
 }
 
-impl<S, T> Layer<S> for RequireGuildLayer<T> {
-    type Service = RequireGuild<S, T>;
+impl<S> Layer<S> for RequireGuildLayer {
+    type Service = RequireGuild<S>;
     fn layer(&self, inner: S) -> Self::Service {
         RequireGuild {
             inner,
@@ -71,34 +61,16 @@ impl<S, T> Layer<S> for RequireGuildLayer<T> {
 }
 
 /// The service of [`RequireGuildLayer`].
-pub struct RequireGuild<S, T> {
+#[derive(Clone, Debug)]
+pub struct RequireGuild<S> {
     inner: S,
-    layer: RequireGuildLayer<T>,
+    layer: RequireGuildLayer,
 }
 
-impl<S: Clone, T> Clone for RequireGuild<S, T> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            layer: self.layer.clone(),
-        }
-    }
-}
-
-impl<S: fmt::Debug, T> fmt::Debug for RequireGuild<S, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireGuild")
-            .field("inner", &self.inner)
-            .field("layer", &self.layer)
-            .finish()
-    }
-}
-
-impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for RequireGuild<S, T>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequireGuild<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    T: Transport,
     ReqBody: Send + 'static,
     ResBody: From<String> + Send + 'static,
 {
@@ -135,12 +107,7 @@ where
 }
 
 /// The driver's guard decision for this request.
-async fn check<T: Transport>(
-    layer: &RequireGuildLayer<T>,
-    html: bool,
-    state: &AuthState,
-    here: &str,
-) -> Result<(), Refusal> {
+async fn check(layer: &RequireGuildLayer, html: bool, state: &AuthState, here: &str) -> Result<(), Refusal> {
     let subject = state.subject(here);
     let shared = layer.shared.as_ref();
     shared

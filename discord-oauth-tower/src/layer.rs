@@ -50,33 +50,13 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 ///     .layer(DiscordOAuthLayer::new(config)?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct DiscordOAuthLayer<T = DefaultTransport> {
-    shared: Arc<Shared<T>>,
+#[derive(Clone, Debug)]
+pub struct DiscordOAuthLayer {
+    shared: Arc<Shared>,
 }
 
 #[cfg(feature = "reqwest")]
-type DefaultTransport = crate::transport::ReqwestTransport;
-#[cfg(not(feature = "reqwest"))]
-type DefaultTransport = ();
-
-impl<T> Clone for DiscordOAuthLayer<T> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-impl<T> fmt::Debug for DiscordOAuthLayer<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordOAuthLayer")
-            .field("shared", &self.shared)
-            .finish()
-    }
-}
-
-#[cfg(feature = "reqwest")]
-impl DiscordOAuthLayer<crate::transport::ReqwestTransport> {
+impl DiscordOAuthLayer {
     /// A layer with the default transport (reqwest + rustls) and default settings.
     pub fn new(config: LoginConfig) -> Result<Self, crate::BuildError> {
         let transport = crate::transport::ReqwestTransport::new().map_err(|e| crate::BuildError(e.to_string()))?;
@@ -84,12 +64,12 @@ impl DiscordOAuthLayer<crate::transport::ReqwestTransport> {
     }
 }
 
-impl<T: Transport> DiscordOAuthLayer<T> {
+impl DiscordOAuthLayer {
     /// A builder with a transport of your choice.
-    pub fn builder(config: LoginConfig, transport: T) -> DiscordOAuthLayerBuilder<T> {
+    pub fn builder(config: LoginConfig, transport: impl Transport) -> DiscordOAuthLayerBuilder {
         DiscordOAuthLayerBuilder {
             config,
-            transport,
+            transport: Arc::new(transport),
             timeout: DEFAULT_TIMEOUT,
             cache_ttl: DEFAULT_CACHE_TTL,
             cache_capacity: DEFAULT_CACHE_CAPACITY,
@@ -135,7 +115,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
     /// let service = layer.fast_path(app, slow, store);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn fast_path<F, S, St>(&self, app: F, slow: S, store: St) -> FastPath<F, S, St, T> {
+    pub fn fast_path<F, S, St>(&self, app: F, slow: S, store: St) -> FastPath<F, S, St> {
         self.shared.fast_path.store(true, std::sync::atomic::Ordering::Relaxed);
         FastPath::new(app, slow, store, Arc::clone(&self.shared))
     }
@@ -144,13 +124,13 @@ impl<T: Transport> DiscordOAuthLayer<T> {
     /// [`FastPath`] whose normal side is `sessions` around this layer around that service.
     /// For `axum::Router::layer` (what `discord-oauth-axum`'s `mount` uses): routing happens
     /// once, before either side.
-    pub fn fast_path_layer<L, St>(&self, sessions: L, store: St) -> crate::fast::FastPathLayer<L, St, T> {
+    pub fn fast_path_layer<L, St>(&self, sessions: L, store: St) -> crate::fast::FastPathLayer<L, St> {
         crate::fast::FastPathLayer::new(self.clone(), sessions, store)
     }
 
     /// A guard layer letting through only members of `guild_id`. Add it inside this layer,
     /// on the routes to protect. Needs the `guilds` or `guilds.members.read` scope.
-    pub fn require_guild(&self, guild_id: u64) -> RequireGuildLayer<T> {
+    pub fn require_guild(&self, guild_id: u64) -> RequireGuildLayer {
         RequireGuildLayer::new(
             Arc::clone(&self.shared),
             GuildRequirement {
@@ -162,7 +142,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
 
     /// A guard layer letting through only members of `guild_id` who have `role_id`. Needs the
     /// `guilds.members.read` scope.
-    pub fn require_role(&self, guild_id: u64, role_id: u64) -> RequireGuildLayer<T> {
+    pub fn require_role(&self, guild_id: u64, role_id: u64) -> RequireGuildLayer {
         RequireGuildLayer::new(
             Arc::clone(&self.shared),
             GuildRequirement {
@@ -198,7 +178,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
 
     /// A handle for calling Discord's API with this layer's transport and timeout, e.g. with
     /// the user's token from [`crate::AuthState::access_token`].
-    pub fn api(&self) -> DiscordApi<T> {
+    pub fn api(&self) -> DiscordApi {
         DiscordApi {
             shared: Arc::clone(&self.shared),
         }
@@ -209,7 +189,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
 /// (one retry after a 429 of at most 5 s). Cheap to clone.
 ///
 /// ```no_run
-/// # async fn f(api: discord_oauth_tower::DiscordApi<discord_oauth_tower::transport::ReqwestTransport>,
+/// # async fn f(api: discord_oauth_tower::DiscordApi,
 /// #            state: discord_oauth_tower::AuthState) {
 /// use discord_oauth_core::api;
 /// if let Some(token) = state.access_token() {
@@ -218,25 +198,18 @@ impl<T: Transport> DiscordOAuthLayer<T> {
 /// }
 /// # }
 /// ```
-pub struct DiscordApi<T> {
-    shared: Arc<Shared<T>>,
+#[derive(Clone)]
+pub struct DiscordApi {
+    shared: Arc<Shared>,
 }
 
-impl<T> Clone for DiscordApi<T> {
-    fn clone(&self) -> Self {
-        Self {
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-impl<T> fmt::Debug for DiscordApi<T> {
+impl fmt::Debug for DiscordApi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DiscordApi").finish_non_exhaustive()
     }
 }
 
-impl<T: Transport> DiscordApi<T> {
+impl DiscordApi {
     /// Discord's endpoints (for building calls with [`discord_oauth_core::api`]).
     pub fn endpoints(&self) -> &discord_oauth_core::Endpoints {
         self.shared.config().client().endpoints()
@@ -248,8 +221,8 @@ impl<T: Transport> DiscordApi<T> {
     }
 }
 
-impl<S, T> Layer<S> for DiscordOAuthLayer<T> {
-    type Service = DiscordOAuthService<S, T>;
+impl<S> Layer<S> for DiscordOAuthLayer {
+    type Service = DiscordOAuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
         DiscordOAuthService {
@@ -259,7 +232,7 @@ impl<S, T> Layer<S> for DiscordOAuthLayer<T> {
     }
 }
 
-impl<T> fmt::Debug for DiscordOAuthLayerBuilder<T> {
+impl fmt::Debug for DiscordOAuthLayerBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DiscordOAuthLayerBuilder")
             .field("config", &self.config)
@@ -275,9 +248,9 @@ impl<T> fmt::Debug for DiscordOAuthLayerBuilder<T> {
 
 /// Builder for [`DiscordOAuthLayer`].
 #[must_use = "call `.build()`"]
-pub struct DiscordOAuthLayerBuilder<T> {
+pub struct DiscordOAuthLayerBuilder {
     config: LoginConfig,
-    transport: T,
+    transport: Arc<dyn Transport>,
     timeout: Duration,
     cache_ttl: Duration,
     cache_capacity: usize,
@@ -288,7 +261,7 @@ pub struct DiscordOAuthLayerBuilder<T> {
     api: ApiDriverConfig,
 }
 
-impl<T: Transport> DiscordOAuthLayerBuilder<T> {
+impl DiscordOAuthLayerBuilder {
     /// Where ended logins are announced to the other instances (and heard from them), e.g.
     /// `RedisRevocations` (cargo feature `redis`): then a logout on one instance ends every
     /// cached copy of the session on all of them at once, instead of within the
@@ -380,7 +353,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
     }
 
     /// Builds the layer.
-    pub fn build(self) -> DiscordOAuthLayer<T> {
+    pub fn build(self) -> DiscordOAuthLayer {
         let mut config = self.config;
         // Logins in progress are sealed into cookies with this key (random per process
         // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
@@ -389,7 +362,7 @@ impl<T: Transport> DiscordOAuthLayerBuilder<T> {
         let index = CookieIndex::new(self.cache_ttl, self.cache_capacity);
         let driver = Driver::new(config, self.api)
             .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone()));
-        let io = Io::new(
+        let io = Io::shared(
             self.transport,
             self.timeout,
             Outbound::new(self.max_concurrent_requests),

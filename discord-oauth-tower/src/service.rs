@@ -4,7 +4,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,12 +29,11 @@ use crate::cache::{AuthCache, CachedSession};
 use crate::extension::AuthState;
 use crate::fast::{CookieIndex, single_cookie_header};
 use crate::lock::RefreshLocks;
-use crate::transport::Transport;
 
 pub use discord_oauth_runtime::Clock;
 
 /// State shared by every clone of the layer and service.
-pub(crate) struct Shared<T> {
+pub(crate) struct Shared {
     /// Every decision about a login.
     pub(crate) driver: Driver,
     /// Transport, timeout, bound on requests in flight, clock.
@@ -49,10 +47,9 @@ pub(crate) struct Shared<T> {
     pub(crate) index: CookieIndex,
     /// Whether a fast path serves this layer's sessions (then the index is kept).
     pub(crate) fast_path: AtomicBool,
-    transport: PhantomData<fn() -> T>,
 }
 
-impl<T> Shared<T> {
+impl Shared {
     pub(crate) fn new(driver: Driver, io: Io, cache: AuthCache, refresh: RefreshLocks, index: CookieIndex) -> Self {
         Self {
             index,
@@ -62,7 +59,6 @@ impl<T> Shared<T> {
             io,
             cache,
             refresh,
-            transport: PhantomData,
         }
     }
 
@@ -75,14 +71,14 @@ impl<T> Shared<T> {
     }
 }
 
-impl<T: Transport> Shared<T> {
+impl Shared {
     /// The handle every logged-in request's [`AuthState`] carries.
     pub(crate) fn user_api(self: &Arc<Self>) -> crate::UserApi {
         crate::UserApi(Arc::clone(self) as Arc<dyn crate::user_api::Backend>)
     }
 }
 
-impl<T> Shared<T> {
+impl Shared {
     /// Ends the logins `revocation` names on this instance: remembered as ended, and gone
     /// from the cache (and so from the fast path) at once.
     pub(crate) fn apply_revocation(&self, revocation: Revocation) {
@@ -97,7 +93,7 @@ impl<T> Shared<T> {
     }
 }
 
-impl<T> fmt::Debug for Shared<T> {
+impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared")
             .field("config", self.config())
@@ -111,37 +107,19 @@ impl<T> fmt::Debug for Shared<T> {
 ///
 /// It must run inside a `tower_sessions::SessionManagerLayer` (see
 /// [`crate::session_layer`]); without one every request gets a 500 that says so.
-pub struct DiscordOAuthService<S, T> {
+#[derive(Clone, Debug)]
+pub struct DiscordOAuthService<S> {
     pub(crate) inner: S,
-    pub(crate) shared: Arc<Shared<T>>,
-}
-
-impl<S: Clone, T> Clone for DiscordOAuthService<S, T> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            shared: Arc::clone(&self.shared),
-        }
-    }
-}
-
-impl<S: fmt::Debug, T> fmt::Debug for DiscordOAuthService<S, T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordOAuthService")
-            .field("inner", &self.inner)
-            .field("shared", &self.shared)
-            .finish()
-    }
+    pub(crate) shared: Arc<Shared>,
 }
 
 /// The response future of [`DiscordOAuthService`].
 pub type ResponseFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send + 'static>>;
 
-impl<S, T, ReqBody, ResBody> Service<Request<ReqBody>> for DiscordOAuthService<S, T>
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for DiscordOAuthService<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    T: Transport,
     ReqBody: Send + 'static,
     ResBody: From<String> + Send + 'static,
 {
@@ -219,12 +197,12 @@ where
 // ------------------------------------------------------------------ IO for the driver
 
 /// A `tower_sessions::Session` for the driver, with this layer's cache.
-struct TowerSession<'a, T> {
+struct TowerSession<'a> {
     session: &'a Session,
-    shared: &'a Shared<T>,
+    shared: &'a Shared,
 }
 
-impl<T> SessionIo for TowerSession<'_, T> {
+impl SessionIo for TowerSession<'_> {
     type Error = tower_sessions::session::Error;
 
     async fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Self::Error> {
@@ -261,7 +239,7 @@ impl<T> SessionIo for TowerSession<'_, T> {
     }
 }
 
-pub(crate) async fn call_api<T: Transport, R>(shared: &Shared<T>, call: &ApiCall<R>) -> Result<R, LoginError> {
+pub(crate) async fn call_api<R>(shared: &Shared, call: &ApiCall<R>) -> Result<R, LoginError> {
     drive(ApiFlow::new(call), &shared.io).await
 }
 
@@ -271,8 +249,8 @@ pub(crate) async fn call_api<T: Transport, R>(shared: &Shared<T>, call: &ApiCall
 /// lock if needed: what the inner service sees, with the cache entry of the login it is served
 /// with, if the login is valid and cached (for the cookie index). Errors are answers to send
 /// instead of calling the inner service.
-async fn attach<T: Transport>(
-    shared: &Arc<Shared<T>>,
+async fn attach(
+    shared: &Arc<Shared>,
     session: &Session,
 ) -> Result<(AuthState, Option<Arc<CachedSession>>), Response<String>> {
     let login_path = Arc::clone(&shared.login_path);
@@ -312,8 +290,8 @@ async fn attach<T: Transport>(
 ///
 /// The refresh runs in its own task, so that a request cancelled half-way (the client went
 /// away) still stores the rotated refresh token Discord handed out.
-async fn refresh<T: Transport>(
-    shared: &Arc<Shared<T>>,
+async fn refresh(
+    shared: &Arc<Shared>,
     session: &Session,
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, Response<String>> {

@@ -11,7 +11,6 @@ use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 
 use crate::service::Shared;
-use crate::transport::Transport;
 
 type Answer<'a> = Pin<Box<dyn Future<Output = Result<http::Response<Vec<u8>>, ClientError>> + Send + 'a>>;
 
@@ -22,7 +21,7 @@ pub(crate) trait Backend: Send + Sync {
     fn send<'a>(&'a self, request: http::Request<Vec<u8>>, token: &'a AccessToken) -> Answer<'a>;
 }
 
-impl<T: Transport> Backend for Shared<T> {
+impl Backend for Shared {
     fn endpoints(&self) -> &Endpoints {
         self.config().client().endpoints()
     }

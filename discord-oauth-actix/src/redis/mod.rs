@@ -13,13 +13,14 @@ use deadpool_redis::redis::{self, Value};
 use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
 use discord_oauth_runtime::BoxFuture;
 use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisLock, Reply};
+use discord_oauth_runtime::refresh::RefreshLocks;
 use futures_util::StreamExt as _;
 
 pub use discord_oauth_runtime::redis::{DEFAULT_CHANNEL, DEFAULT_REDIS_PREFIX};
 
 /// A `deadpool-redis` pool as the runtime's [`RedisClient`].
 #[derive(Clone)]
-pub(crate) struct Deadpool(Pool);
+struct Deadpool(Pool);
 
 impl RedisClient for Deadpool {
     fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
@@ -52,36 +53,20 @@ fn reply(value: Value) -> Reply {
 /// [`crate::DiscordOAuthBuilder::refresh_lock`]) a refresh runs under a Redis lock shared by
 /// every instance, and whoever waited for it uses the tokens it got.
 ///
-/// # How it works
-/// Keys are named after a SHA-256 digest of the refresh token about to be spent (never the
-/// token itself), so every request carrying the same session meets at the same keys:
-///
-/// 1. Within one process, requests of the same session queue on an in-process mutex first, so
-///    one request per instance talks to Redis.
-/// 2. `SET {prefix}lock:{digest} {random token} NX PX {lease}`, retried every few milliseconds
-///    (backing off to 100 ms) while another instance holds it, for at most the lease; then the
-///    request answers `503` with `Retry-After`.
-/// 3. Under the lock: `GET {prefix}done:{digest}`. If another instance already spent this
-///    refresh token, it left the outcome there (the new session record, or "logged out"); the
-///    request uses it and writes the fresher tokens into its own session.
-/// 4. Otherwise it refreshes at Discord, puts the outcome at `{prefix}done:{digest}` (kept 60 s,
-///    or twice the lease if longer), and releases the lock with a Lua compare-and-delete (only
-///    if the key still holds its token).
+/// How it works — the runtime's strategy, the same on every framework
+/// ([`discord_oauth_runtime::refresh`]): requests of one process queue on an in-process lock
+/// named after the SHA-256 of the refresh token about to be spent (never the token); then
+/// `SET {prefix}lock:{digest} {random token} NX PX {lease}` across instances; under it the
+/// outcome another instance published at `{prefix}done:{digest}` is used as it is, else this
+/// instance refreshes and publishes its outcome there (60 s), and releases the lock with a Lua
+/// compare-and-delete. The lease is twice the Discord timeout plus 10 s (30 s by default); a
+/// crashed holder blocks its login's refresh for at most one lease, and requests waiting that
+/// long answer `503`, never "logged out". Each Redis command is bounded by 2 s
+/// ([`RedisRefreshLock::command_timeout`]).
 ///
 /// Why publish the outcome rather than re-read the session: actix-session loads a session
-/// once, before the handler runs, and writes it after the response; it offers no way to
-/// re-read the stored session mid-request, and the winner's own write lands only when its
-/// response is done, after it released the lock.
-///
-/// # Bounds
-/// The lease is twice the Discord request timeout plus 10 s (30 s by default): longer than a
-/// refresh can take (two requests to Discord, each bounded by the timeout, with at most a 5 s
-/// rate-limit wait between them) plus time to write the result. A holder that crashes blocks
-/// its session's refresh for at most one lease; requests waiting that long answer `503`. If
-/// the outcome cannot be written, the holder keeps the lock until its lease ends rather than
-/// let another instance spend the rotated refresh token. Every Redis command is bounded by the
-/// store timeout ([`crate::DiscordOAuthBuilder::store_timeout`]); a Redis failure answers
-/// `503`, never "logged out".
+/// once, before the handler runs, and writes it after the response; the winner's own write
+/// lands only when its response is done, after it released the lock.
 ///
 /// The published record holds the new tokens, as the session in Redis does: protect Redis
 /// accordingly (password, TLS with `rediss://`, not reachable from outside).
@@ -99,7 +84,7 @@ fn reply(value: Value) -> Reply {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct RedisRefreshLock(pub(crate) RedisLock<Deadpool>);
+pub struct RedisRefreshLock(RedisLock<Deadpool>);
 
 impl fmt::Debug for RedisRefreshLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -116,6 +101,17 @@ impl RedisRefreshLock {
     /// Keys under `prefix` instead (sites sharing one Redis).
     pub fn prefix(self, prefix: impl Into<String>) -> Self {
         Self(self.0.prefix(prefix))
+    }
+
+    /// How long one Redis command may take (2 s unless set).
+    pub fn command_timeout(self, timeout: Duration) -> Self {
+        Self(self.0.command_timeout(timeout))
+    }
+}
+
+impl From<RedisRefreshLock> for RefreshLocks {
+    fn from(lock: RedisRefreshLock) -> Self {
+        RefreshLocks::shared(lock.0)
     }
 }
 

@@ -126,13 +126,7 @@ pub async fn start(settings: Settings, switches: &Switches) -> Result<Site, BoxE
 
 /// The sample's routes, mounted with the login layers, sessions in `store`, the cookie
 /// encrypted with `key` (and `SameSite=Strict` with `strict_cookies`).
-pub fn router<S: Store + Clone>(
-    oauth: &DiscordOAuth<ReqwestTransport>,
-    page: Page,
-    store: S,
-    key: Key,
-    strict_cookies: bool,
-) -> Router {
+pub fn router<S: Store + Clone>(oauth: &DiscordOAuth, page: Page, store: S, key: Key, strict_cookies: bool) -> Router {
     let routes = Router::new()
         .route("/", get(home))
         .route("/me", get(me))
