@@ -7,11 +7,11 @@
 //!   carries the same session cookie, so it names the same session: nothing is decoded or
 //!   trusted that the session layer did not check first. A request with another header (or
 //!   several `Cookie` fields, or a header over 4 KiB) takes the normal path.
-//! - The session itself is the entry of the layer's cache of authenticated sessions: the index
-//!   points straight at it, and it dies when it leaves the cache, so everything that removes or
-//!   replaces a cached session — logout, refresh, the session's end, eviction, the TTL —
-//!   applies to the fast path at once: an index entry whose session is dead is a miss. One
-//!   lookup (the header) serves a request; there is no second one by session id.
+//! - The index is the layer's one cache of authenticated sessions (the normal path reads it
+//!   before the store too), on the core's `FastIndex`: everything that ends or replaces a
+//!   session — logout, refresh, the session's end, a revocation — removes its headers at once,
+//!   and an epoch keeps a request that read the store before such a removal from putting the
+//!   login back. One lookup (the header) serves a request.
 //! - Only sessions that are valid *now* are served here; one that needs a refresh or has
 //!   ended takes the normal path, where refresh is single flight.
 //! - Handlers still get a `tower_sessions::Session` for the same id and store, loaded lazily
@@ -37,6 +37,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use discord_oauth_core::fast_index::FastIndex;
 use discord_oauth_core::login::AuthSession;
@@ -49,9 +50,15 @@ use tower::{Service, ServiceExt as _};
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
-use crate::cache::CachedSession;
 use crate::extension::AuthState;
 use crate::service::{ResponseFuture, Shared, monotonic_now};
+
+/// How long a login seen with a `Cookie` header is served for that header without the
+/// session store (default 30 s): also the bound on how late a logout or refresh on *another*
+/// instance (without a revocation broadcast) is seen here. Zero reads the store every time.
+pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How many `Cookie` headers are remembered at most (default 100 000).
+pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 
 /// Most `Cookie` headers the fast path keeps per session: a client that varies its header on
 /// every request (a padding cookie) replaces its own entries instead of growing the index.
@@ -62,40 +69,38 @@ pub const MAX_HEADERS_PER_SESSION: usize = discord_oauth_core::fast_index::MAX_H
 /// capacity if that is more.
 pub const DEFAULT_INDEX_BYTES: usize = discord_oauth_core::fast_index::DEFAULT_INDEX_BYTES;
 
-/// `Cookie` header → the cached session it carries, for sessions seen authenticated: the
-/// core's [`FastIndex`] (bounds, TTL, invalidation).
-///
-/// An entry points straight at the cache's [`CachedSession`], which dies when it leaves the
-/// cache (logout, refresh, session end, eviction) or outlives the TTL: one lookup answers
-/// both "which session is this?" and "is it still cached?".
+/// The layer's one cache of authenticated sessions: `Cookie` header → the login it carries,
+/// by session id, on the core's [`FastIndex`] (bounds, TTL, the removal epoch). The layer
+/// reads it before the session store (no store read for a header seen lately), the fast path
+/// serves from it; logout, refresh, the session's end and revocations remove entries at once.
 pub(crate) type CookieIndex = FastIndex<Id, IndexEntry, foldhash::fast::RandomState>;
 
 #[derive(Debug, Clone)]
 pub(crate) struct IndexEntry {
+    pub(crate) id: Id,
     expiry: Option<Expiry>,
-    session: Arc<CachedSession>,
+    pub(crate) auth: Arc<AuthSession>,
 }
 
-/// Keeps `session` for the request's `Cookie` header.
+/// Remembers `auth` for the request's `Cookie` header, unless a removal happened since `epoch`
+/// (read before the session was) or it is there already.
 pub(crate) fn remember(
     index: &CookieIndex,
     cookie: &[u8],
-    id: Id,
-    expiry: Option<Expiry>,
-    session: Arc<CachedSession>,
+    (id, expiry): (Id, Option<Expiry>),
+    auth: &Arc<AuthSession>,
+    epoch: u64,
 ) {
-    let (now, ttl) = (monotonic_now(), index.ttl());
-    if index.get(cookie, now, |e| Arc::ptr_eq(&e.session, &session)).is_none() {
-        index.insert(cookie, id, IndexEntry { expiry, session }, index.epoch(), now, |e| {
-            e.session.is_live(now, ttl)
-        });
+    let now = monotonic_now();
+    if index.get(cookie, now, |e| Arc::ptr_eq(&e.auth, auth)).is_none() {
+        let auth = Arc::clone(auth);
+        index.insert(cookie, id, IndexEntry { id, expiry, auth }, epoch, now, |_| true);
     }
 }
 
-fn indexed(index: &CookieIndex, cookie: &[u8]) -> Option<(Id, Option<Expiry>, Arc<AuthSession>)> {
-    let (now, ttl) = (monotonic_now(), index.ttl());
-    let e = index.get(cookie, now, |e| e.session.is_live(now, ttl))?;
-    Some((e.session.id, e.expiry, Arc::clone(&e.session.auth)))
+/// The login remembered for this `Cookie` header.
+pub(crate) fn indexed(index: &CookieIndex, cookie: &[u8]) -> Option<IndexEntry> {
+    index.get(cookie, monotonic_now(), |_| true)
 }
 
 pub(crate) fn single_cookie_header<B>(req: &Request<B>) -> Option<&HeaderValue> {
@@ -155,7 +160,7 @@ impl<F, S, St> FastPath<F, S, St> {
             return None;
         }
         let cookie = single_cookie_header(req)?;
-        let (id, expiry, auth) = indexed(&shared.index, cookie.as_bytes())?;
+        let IndexEntry { id, expiry, auth } = indexed(&shared.index, cookie.as_bytes())?;
         match shared.config().session_status(&auth, shared.now()) {
             SessionStatus::Valid => Some((
                 id,
@@ -326,7 +331,7 @@ async fn harden_removal<RB, E>(
 }
 
 async fn save_changes(shared: &Shared, session: &Session, id: Id) -> bool {
-    shared.cache.remove(&id);
+    shared.index.remove_owner(&id);
     if session.id() != Some(id) && !session.is_empty().await {
         tracing::error!(
             "a handler changed the session id on a request served by the authenticated fast \
@@ -386,90 +391,31 @@ mod tests {
 
     use std::time::{Duration, SystemTime};
 
-    use crate::cache::AuthCache;
-    use discord_oauth_core::api::User;
-    use discord_oauth_core::login::AuthSession;
-
-    /// A cache holding a live session for `id` (kept alive by the returned cache).
-    fn cached(id: Id, ttl: Duration) -> (AuthCache, Arc<CachedSession>) {
-        let cache = AuthCache::new(ttl, 1000);
-        let user: User = serde_json::from_value(serde_json::json!({"id": "1", "username": "u"})).unwrap();
-        cache.insert(
-            id,
-            Arc::new(AuthSession {
-                user,
-                tokens: None,
-                authenticated_at: SystemTime::UNIX_EPOCH,
-                login_id: 0,
-            }),
-            cache.epoch(),
-        );
-        let entry = cache.entry(&id).unwrap();
-        (cache, entry)
+    fn login(n: u64) -> Arc<AuthSession> {
+        let user = serde_json::from_value(serde_json::json!({"id": n.to_string(), "username": "u"})).unwrap();
+        Arc::new(AuthSession {
+            user,
+            tokens: None,
+            authenticated_at: SystemTime::UNIX_EPOCH,
+            login_id: 0,
+        })
     }
 
     #[test]
-    fn index_is_bounded_and_expires() {
+    fn a_header_serves_its_login_until_the_session_is_forgotten() {
         let index = CookieIndex::new(Duration::from_secs(60), 10);
-        let ids: Vec<Id> = (0..100).map(|_| Id::default()).collect();
-        let mut caches = Vec::new();
-        for (n, id) in ids.iter().enumerate() {
-            let (cache, entry) = cached(*id, Duration::from_secs(60));
-            remember(&index, format!("s={n}").as_bytes(), *id, None, entry);
-            caches.push(cache);
-            assert!(index.len() <= 10);
-        }
-        assert_eq!(indexed(&index, b"s=99").map(|e| e.0), Some(ids[99]));
-        assert!(
-            (0..100)
-                .filter(|n| indexed(&index, format!("s={n}").as_bytes()).is_some())
-                .count()
-                <= 10,
-            "older entries made room"
-        );
-        assert!(indexed(&index, b"s=99 ").is_none(), "the key is the exact header");
-
-        let index = CookieIndex::new(Duration::from_millis(1), 10);
-        let (_cache, entry) = cached(ids[0], Duration::from_secs(60));
-        remember(&index, b"s=1", ids[0], None, entry);
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(indexed(&index, b"s=1").is_none(), "expired entries are not served");
-    }
-
-    #[test]
-    fn an_entry_stops_serving_when_its_session_leaves_the_cache() {
-        let index = CookieIndex::new(Duration::from_secs(60), 10);
-        let id = Id::default();
-        let (cache, entry) = cached(id, Duration::from_secs(60));
-        remember(&index, b"s=1", id, None, entry);
-        assert!(indexed(&index, b"s=1").is_some());
-        cache.remove(&id);
+        let (id, auth) = (Id::default(), login(1));
+        remember(&index, b"s=1", (id, None), &auth, index.epoch());
+        remember(&index, b"s=1; pad=2", (id, None), &auth, index.epoch());
+        assert!(Arc::ptr_eq(&indexed(&index, b"s=1").unwrap().auth, &auth));
+        assert!(indexed(&index, b"s=1 ").is_none(), "the key is the exact header");
+        let before = index.epoch();
+        index.remove_owner(&id); // logout, refresh, the session's end
+        assert!(indexed(&index, b"s=1").is_none() && indexed(&index, b"s=1; pad=2").is_none());
+        remember(&index, b"s=1", (id, None), &auth, before);
         assert!(
             indexed(&index, b"s=1").is_none(),
-            "logout/refresh/end removes it from the cache"
-        );
-    }
-
-    #[test]
-    fn one_login_cannot_pin_more_than_a_few_headers() {
-        let index = CookieIndex::new(Duration::from_secs(60), 100_000);
-        let id = Id::default();
-        let (_cache, entry) = cached(id, Duration::from_secs(60));
-        // A logged-in client varying a 4 KiB padding cookie on every request.
-        for n in 0..10_000 {
-            let header = format!("s=1; pad{n}={}", "x".repeat(4000));
-            remember(&index, header.as_bytes(), id, None, Arc::clone(&entry));
-            assert!(index.len() <= MAX_HEADERS_PER_SESSION);
-        }
-        assert!(
-            index.bytes() <= MAX_HEADERS_PER_SESSION * 4100,
-            "{} bytes",
-            index.bytes()
-        );
-        let newest = format!("s=1; pad9999={}", "x".repeat(4000));
-        assert!(
-            indexed(&index, newest.as_bytes()).is_some(),
-            "the newest header still takes the fast path"
+            "a read from before the removal is not kept"
         );
     }
 

@@ -12,8 +12,7 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
-use crate::cache::{AuthCache, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
-use crate::fast::CookieIndex;
+use crate::fast::{CookieIndex, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 use discord_oauth_core::login::flow::GuildRequirement;
 use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 
@@ -116,7 +115,6 @@ impl DiscordOAuthLayer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn fast_path<F, S, St>(&self, app: F, slow: S, store: St) -> FastPath<F, S, St> {
-        self.shared.fast_path.store(true, std::sync::atomic::Ordering::Relaxed);
         FastPath::new(app, slow, store, Arc::clone(&self.shared))
     }
 
@@ -358,7 +356,6 @@ impl DiscordOAuthLayerBuilder {
         // Logins in progress are sealed into cookies with this key (random per process
         // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
         config.ensure_login_cookie_key(&mut rand::rng());
-        let cache = AuthCache::new(self.cache_ttl, self.cache_capacity);
         let index = CookieIndex::new(self.cache_ttl, self.cache_capacity);
         let driver = Driver::new(config, self.api)
             .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone()));
@@ -368,7 +365,7 @@ impl DiscordOAuthLayerBuilder {
             Outbound::new(self.max_concurrent_requests),
         )
         .with_clock(self.clock);
-        let shared = Shared::new(driver, io, cache, self.refresh, index);
+        let shared = Shared::new(driver, io, self.refresh, index);
         let shared = Arc::new(shared);
         if let Some(broadcast) = &self.broadcast {
             let weak = Arc::downgrade(&shared);

@@ -51,7 +51,6 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-mod cache;
 mod extension;
 pub mod fast;
 mod guard;
@@ -67,12 +66,12 @@ mod service;
 pub mod transport;
 mod user_api;
 
-pub use cache::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use discord_oauth_core as core;
 pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 pub use discord_oauth_runtime::{Outbound, OutboundSlot};
 pub use extension::AuthState;
+pub use fast::{DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
 pub use fast::{FastPath, FastPathFuture, FastPathLayer};
 pub use guard::{RequireGuild, RequireGuildLayer};
 pub use layer::{

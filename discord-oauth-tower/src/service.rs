@@ -6,7 +6,6 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
@@ -25,7 +24,6 @@ use tower::Service;
 use tower_sessions::Session;
 use tracing::Instrument as _;
 
-use crate::cache::{AuthCache, CachedSession};
 use crate::extension::AuthState;
 use crate::fast::{CookieIndex, single_cookie_header};
 use crate::lock::RefreshLocks;
@@ -38,26 +36,21 @@ pub(crate) struct Shared {
     pub(crate) driver: Driver,
     /// Transport, timeout, bound on requests in flight, clock.
     pub(crate) io: Io,
-    pub(crate) cache: AuthCache,
     /// Refreshes single-flight (across instances with a shared lock).
     pub(crate) refresh: RefreshLocks,
     /// The login route's path, shared by every request's [`AuthState`].
     pub(crate) login_path: Arc<str>,
-    /// `Cookie` header → session id, for the fast path ([`crate::fast`]).
+    /// The cache of authenticated sessions, by `Cookie` header ([`crate::fast`]).
     pub(crate) index: CookieIndex,
-    /// Whether a fast path serves this layer's sessions (then the index is kept).
-    pub(crate) fast_path: AtomicBool,
 }
 
 impl Shared {
-    pub(crate) fn new(driver: Driver, io: Io, cache: AuthCache, refresh: RefreshLocks, index: CookieIndex) -> Self {
+    pub(crate) fn new(driver: Driver, io: Io, refresh: RefreshLocks, index: CookieIndex) -> Self {
         Self {
             index,
-            fast_path: AtomicBool::new(false),
             login_path: Arc::from(driver.config().routes().login.as_str()),
             driver,
             io,
-            cache,
             refresh,
         }
     }
@@ -83,7 +76,7 @@ impl Shared {
     /// from the cache (and so from the fast path) at once.
     pub(crate) fn apply_revocation(&self, revocation: Revocation) {
         self.driver.apply_revocation(revocation, self.now(), monotonic_now());
-        self.cache.remove_matching(&revocation);
+        self.index.retain(|e| !revocation.matches(&e.auth));
     }
 
     /// [`Shared::apply_revocation`], then tells the other instances.
@@ -163,19 +156,10 @@ where
                 };
                 return Ok(response.map(ResBody::from));
             }
-            let cookie = if shared.fast_path.load(Ordering::Relaxed) {
-                single_cookie_header(&req).cloned()
-            } else {
-                None
-            };
-            match attach(&shared, &session).await {
-                Ok((state, cached)) => {
+            let cookie = single_cookie_header(&req).cloned();
+            match attach(&shared, &session, cookie.as_ref()).await {
+                Ok(state) => {
                     let authenticated = state.session().is_some();
-                    // Requests with this exact Cookie header carry this session: the fast
-                    // path may serve them from the cache entry this request was served with.
-                    if let (Some(cookie), Some(id), Some(cached)) = (cookie, session.id(), cached) {
-                        crate::fast::remember(&shared.index, cookie.as_bytes(), id, session.expiry(), cached);
-                    }
                     req.extensions_mut().insert(state);
                     let mut response = inner.call(req).await?;
                     // Pages served to a logged-in user are personal: keep them out of shared
@@ -231,10 +215,10 @@ impl SessionIo for TowerSession<'_> {
 
     fn forget(&self, revocation: Option<&Revocation>) {
         if let Some(id) = self.session.id() {
-            self.shared.cache.remove(&id);
+            self.shared.index.remove_owner(&id);
         }
         if let Some(revocation) = revocation {
-            self.shared.cache.remove_matching(revocation);
+            self.shared.index.retain(|e| !revocation.matches(&e.auth));
         }
     }
 }
@@ -245,43 +229,45 @@ pub(crate) async fn call_api<R>(shared: &Shared, call: &ApiCall<R>) -> Result<R,
 
 // ------------------------------------------------------------------ every other request
 
-/// The driver's decision for this request (cache first), refreshing under the layer's refresh
-/// lock if needed: what the inner service sees, with the cache entry of the login it is served
-/// with, if the login is valid and cached (for the cookie index). Errors are answers to send
-/// instead of calling the inner service.
+/// The driver's decision for this request (the login remembered for its `Cookie` header
+/// first), refreshing under the layer's refresh lock if needed: what the inner service sees.
+/// A valid login is remembered for the header (for the next request and the fast path).
+/// Errors are answers to send instead of calling the inner service.
 async fn attach(
     shared: &Arc<Shared>,
     session: &Session,
-) -> Result<(AuthState, Option<Arc<CachedSession>>), Response<String>> {
+    cookie: Option<&HeaderValue>,
+) -> Result<AuthState, Response<String>> {
     let login_path = Arc::clone(&shared.login_path);
     let Some(id) = session.id() else {
-        return Ok((AuthState::new(Attached::Anonymous, login_path, None), None));
+        return Ok(AuthState::new(Attached::Anonymous, login_path, None));
     };
     // A logout or refresh that starts after this read bumps the epoch: what this request read
-    // is then not cached.
-    let epoch = shared.cache.epoch();
-    let cached = shared.cache.entry(&id);
+    // is then not remembered.
+    let epoch = shared.index.epoch();
+    let known = cookie
+        .and_then(|c| crate::fast::indexed(&shared.index, c.as_bytes()))
+        .filter(|e| e.id == id)
+        .map(|e| e.auth);
     let io = TowerSession { session, shared };
-    let decided = shared
-        .driver
-        .attach(&shared.io, &io, cached.as_ref().map(|e| Arc::clone(&e.auth)))
-        .await?;
-    let auth = match decided {
+    let auth = match shared.driver.attach(&shared.io, &io, known).await? {
         decided @ (Attached::Anonymous | Attached::Unavailable) => {
-            return Ok((AuthState::new(decided, login_path, None), None));
+            return Ok(AuthState::new(decided, login_path, None));
         }
         Attached::Authenticated(auth) => auth,
         Attached::NeedsRefresh(stale) => match refresh(shared, session, stale).await? {
             Some(fresh) => fresh,
-            None => return Ok((AuthState::new(Attached::Anonymous, login_path, None), None)),
+            None => return Ok(AuthState::new(Attached::Anonymous, login_path, None)),
         },
     };
-    let cached = match cached {
-        Some(e) if Arc::ptr_eq(&e.auth, &auth) => Some(e),
-        _ => shared.cache.insert(id, Arc::clone(&auth), epoch),
-    };
-    let state = AuthState::new(Attached::Authenticated(auth), login_path, Some(shared.user_api()));
-    Ok((state, cached))
+    if let Some(cookie) = cookie {
+        crate::fast::remember(&shared.index, cookie.as_bytes(), (id, session.expiry()), &auth, epoch);
+    }
+    Ok(AuthState::new(
+        Attached::Authenticated(auth),
+        login_path,
+        Some(shared.user_api()),
+    ))
 }
 
 /// Refreshes the session's tokens with the runtime's strategy
