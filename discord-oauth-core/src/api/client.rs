@@ -15,7 +15,10 @@
 //!    more with it; a second `401` (or no refreshed token) ends with
 //!    [`ClientError::TokenRejected`];
 //! 6. on a `429` that slipped through (another process sharing the token, a global limit),
-//!    goes back to step 3 once: the limiter now knows how long to wait;
+//!    goes back to step 3 once: the limiter now knows how long to wait; a request the
+//!    integration's global-`429` breaker held back (a global `429` closes the whole process
+//!    for its `retry_after`, [`crate::login::outbound`]) is waited out once, within the same
+//!    bound;
 //! 7. caches a successful `GET`, and drops the token's cached reads after any successful
 //!    write (the user's own change must show at once).
 //!
@@ -77,13 +80,16 @@ use super::ratelimit::{
     RateLimiter, RateLimiterConfig, RateLimiterStats, RouteKey, Throttled, TokenKey,
 };
 use super::{
-    ApiCall, ApiError, AuthorizationInfo, Connection, CurrentUserGuild, GuildsQuery, Member, RoleConnection, Snowflake,
-    User,
+    AddGuildMember, AddGuildMemberOutcome, ApiCall, ApiError, Application, AuthorizationInfo, BotToken, Connection,
+    CurrentUserGuild, GuildsQuery, Member, RoleConnection, Snowflake, User,
 };
 use crate::Endpoints;
+use crate::login::LoginError;
 use crate::login::answer::Refusal;
 use crate::login::flow::FlowIo;
+use crate::login::outbound::NotSent;
 use crate::oidc::UserInfo;
+use crate::response::{RateLimit, ResponseError};
 
 /// How long a user's reads are cached by default: 30 s, enough to absorb page reloads, short
 /// enough that a change made in Discord shows within half a minute.
@@ -140,6 +146,10 @@ pub enum ClientError {
     /// Discord could not be reached (transport error or timeout).
     #[error("Discord could not be reached: {0}")]
     Unreachable(String),
+    /// Discord rejected the application's bot token (`401`): the server is configured with a
+    /// wrong or reset bot token. Answered as a generic `500`; the fix goes to the log.
+    #[error("Discord rejected the bot token (401); check the bot token this server is configured with")]
+    BotTokenRejected,
 }
 
 impl From<ApiError> for ClientError {
@@ -180,6 +190,27 @@ impl ClientError {
             },
             Self::Api(ApiError::NotFound(_)) => Refusal::NotFound,
             Self::Api(_) => Refusal::BadGateway,
+            Self::BotTokenRejected => Refusal::Misconfigured {
+                message: "Discord rejected the bot token (401): check the bot token given to the bot client",
+            },
+        }
+    }
+}
+
+/// For the integrations' older `call` methods, which answer [`LoginError`]: a throttled call
+/// is a rate-limited answer (`503` with `Retry-After`), a rejected token an `Unauthorized`
+/// API error.
+impl From<ClientError> for LoginError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Throttled(t) => Self::User(ApiError::Response(ResponseError::RateLimited(RateLimit {
+                retry_after: Some(t.retry_after()),
+                global: matches!(t, Throttled::RateLimited { global: true, .. }),
+                ..RateLimit::default()
+            }))),
+            ClientError::TokenRejected | ClientError::BotTokenRejected => Self::User(ApiError::Unauthorized),
+            ClientError::Api(e) => Self::User(e),
+            ClientError::Unreachable(e) => Self::Unreachable(e),
         }
     }
 }
@@ -337,6 +368,18 @@ impl ApiDriver {
         self.lock().cache.invalidate_user(&key)
     }
 
+    /// How long every route of the token `key` is paused at `now` after a global `429`
+    /// ([`RateLimiter::token_paused_for`]), if it is.
+    pub fn token_paused_for(&self, key: TokenKey, now: Instant) -> Option<Duration> {
+        self.lock().limiter.token_paused_for(key, now)
+    }
+
+    /// The invalid requests (`401`, `403`, `429`) counted in the budget's window at `now`
+    /// ([`InvalidRequestBudget::count`]).
+    pub fn invalid_requests(&self, now: Instant) -> u32 {
+        self.lock().budget.count(now)
+    }
+
     /// [`invalidate_user`](Self::invalidate_user) for the user's access token.
     pub fn invalidate_token(&self, token: &AccessToken) -> usize {
         self.invalidate_user(TokenKey::bearer(token))
@@ -373,36 +416,111 @@ impl ApiDriver {
         I: ClientIo + Sync,
         F: TokenRefresh,
     {
+        self.send_as(io, request, Credentials::User(token.clone()), refresh)
+            .await
+    }
+
+    /// Sends `call` with the application's bot token `bot` (whatever credential the call was
+    /// built with) and parses the answer: the same budget, rate limiting (keyed by the bot
+    /// token, [`TokenKey::bot`]) and read cache as users' calls. A `401` ends the call with
+    /// [`ClientError::BotTokenRejected`]: a bot token is not refreshed.
+    pub async fn call_bot<R, I>(&self, io: &I, call: &ApiCall<R>, bot: &BotToken) -> Result<R, ClientError>
+    where
+        I: ClientIo + Sync,
+    {
+        let response = self.send_bot(io, call.request(), bot).await?;
+        call.parse(response).map_err(ClientError::from)
+    }
+
+    /// Like [`call_bot`](Self::call_bot), but returns Discord's answer unparsed (see
+    /// [`send`](Self::send)).
+    pub async fn send_bot<I>(
+        &self,
+        io: &I,
+        request: http::Request<Vec<u8>>,
+        bot: &BotToken,
+    ) -> Result<http::Response<Vec<u8>>, ClientError>
+    where
+        I: ClientIo + Sync,
+    {
+        self.send_as(io, request, Credentials::Bot(bot.clone()), &NoRefresh)
+            .await
+    }
+
+    /// Sends `call` with the credential it was built with (a user's bearer token, the bot
+    /// token, or none) and parses the answer: the budget, the rate limits of that credential
+    /// ([`TokenKey::from_request`]) and the read cache, without a refresh on `401` (what the
+    /// integrations' plain `call` escape hatches use).
+    pub async fn call_as_built<R, I>(&self, io: &I, call: &ApiCall<R>) -> Result<R, ClientError>
+    where
+        I: ClientIo + Sync,
+    {
+        let request = call.request();
+        let credentials = Credentials::AsBuilt(TokenKey::from_request(&request));
+        let response = self.send_as(io, request, credentials, &NoRefresh).await?;
+        call.parse(response).map_err(ClientError::from)
+    }
+
+    async fn send_as<I, F>(
+        &self,
+        io: &I,
+        request: http::Request<Vec<u8>>,
+        mut credentials: Credentials,
+        refresh: &F,
+    ) -> Result<http::Response<Vec<u8>>, ClientError>
+    where
+        I: ClientIo + Sync,
+        F: TokenRefresh,
+    {
         let key = cache_key(&request).filter(|_| !self.config.cache_ttl.is_zero());
         let is_read = request.method() == http::Method::GET;
         let route = RouteKey::from_request(&request, &self.endpoints);
-        let mut token = token.clone();
         let mut refreshed = false;
         let mut retried_429 = false;
+        let mut waited_held = false;
         let deadline = io
             .instant()
             .checked_add(self.config.max_wait)
             .unwrap_or_else(|| io.instant());
         loop {
-            let who = TokenKey::bearer(&token);
+            let who = credentials.key();
             if let Some(key) = &key
                 && let Some(body) = self.lock().cache.get(&who, key, io.instant())
             {
                 return Ok(http::Response::new(body.to_vec()));
             }
             let (response, outcome) = self
-                .attempt(io, with_token(&request, &token), who, &route, deadline)
+                .attempt(io, credentials.apply(&request), who, &route, deadline)
                 .await?;
             let status = response.status();
+            if let Some(NotSent::GlobalRateLimit(wait)) = NotSent::from_held(&response) {
+                // Not sent: the process's global-429 breaker is closed (a global 429, for
+                // any token). Wait it out once within the allowed wait, else refuse.
+                let now = io.instant();
+                if waited_held || now.checked_add(wait).is_none_or(|end| end > deadline) {
+                    return Err(ClientError::Throttled(Throttled::RateLimited {
+                        retry_after: wait,
+                        global: true,
+                    }));
+                }
+                waited_held = true;
+                io.wait(wait).await;
+                continue;
+            }
             if status == http::StatusCode::UNAUTHORIZED {
                 self.invalidate_user(who);
+                let token = match &credentials {
+                    Credentials::Bot(_) => return Err(ClientError::BotTokenRejected),
+                    Credentials::AsBuilt(_) => return Err(ClientError::TokenRejected),
+                    Credentials::User(token) => token,
+                };
                 if refreshed {
                     return Err(ClientError::TokenRejected);
                 }
                 refreshed = true;
-                match refresh.refresh(&token).await {
+                match refresh.refresh(token).await {
                     Some(fresh) if fresh.secret() != token.secret() => {
-                        token = fresh;
+                        credentials = Credentials::User(fresh);
                         continue;
                     }
                     _ => return Err(ClientError::TokenRejected),
@@ -479,14 +597,40 @@ impl ApiDriver {
     }
 }
 
-/// `request` with `Authorization: Bearer {token}` (marked sensitive).
-fn with_token(request: &http::Request<Vec<u8>>, token: &AccessToken) -> http::Request<Vec<u8>> {
-    let mut request = request.clone();
-    if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {}", token.secret())) {
-        value.set_sensitive(true);
-        request.headers_mut().insert(AUTHORIZATION, value);
+/// The credential a call is sent with.
+enum Credentials {
+    /// A user's access token (`Authorization: Bearer …`), replaced after a refresh.
+    User(AccessToken),
+    /// The application's bot token (`Authorization: Bot …`).
+    Bot(BotToken),
+    /// Whatever the request was built with, known by this key.
+    AsBuilt(TokenKey),
+}
+
+impl Credentials {
+    /// What the limiter, the cache and the budget know the credential by.
+    fn key(&self) -> TokenKey {
+        match self {
+            Self::User(token) => TokenKey::bearer(token),
+            Self::Bot(token) => TokenKey::bot(token),
+            Self::AsBuilt(key) => *key,
+        }
     }
-    request
+
+    /// `request` with this credential in its `Authorization` header (marked sensitive).
+    fn apply(&self, request: &http::Request<Vec<u8>>) -> http::Request<Vec<u8>> {
+        let mut request = request.clone();
+        let value = match self {
+            Self::User(token) => format!("Bearer {}", token.secret()),
+            Self::Bot(token) => format!("Bot {}", token.secret()),
+            Self::AsBuilt(_) => return request,
+        };
+        if let Ok(mut value) = HeaderValue::from_str(&value) {
+            value.set_sensitive(true);
+            request.headers_mut().insert(AUTHORIZATION, value);
+        }
+        request
+    }
 }
 
 /// The typed user calls of an integration's user-bound client (`DiscordClient` in
@@ -608,5 +752,65 @@ pub trait UserCalls: Sync {
     /// `GET /oauth2/userinfo` (`openid` scope).
     fn userinfo(&self) -> impl Future<Output = Result<UserInfo, Self::Error>> + Send {
         async move { self.call(&super::userinfo(self.endpoints(), self.access_token())).await }
+    }
+}
+
+/// The typed calls of an integration's bot client (`BotApi` in `discord-oauth-tower`,
+/// `DiscordOAuth::bot_api` in `discord-oauth-actix`): the few OAuth2-related calls that need
+/// the application's bot token (`Authorization: Bot …`), sent through the same
+/// [`ApiDriver`] as users' calls (budget, rate limits keyed by the bot token, read cache).
+/// Implementors provide the endpoints, the token and `call`; every other method is provided.
+///
+/// ```
+/// use discord_oauth_core::api::client::{BotCalls, ClientError};
+/// use discord_oauth_core::{AccessToken, Snowflake};
+/// async fn welcome(bot: &impl BotCalls<Error = ClientError>, user: Snowflake, token: &AccessToken) -> Result<(), ClientError> {
+///     let guild = Snowflake::new(1200000000000000001);
+///     bot.add_guild_member(guild, user, token, &Default::default()).await?;
+///     Ok(())
+/// }
+/// ```
+pub trait BotCalls: Sync {
+    /// What a failed call returns.
+    type Error: From<ClientError> + Send;
+
+    /// Discord's endpoints.
+    fn endpoints(&self) -> &Endpoints;
+
+    /// The application's bot token the calls are built with.
+    fn bot_token(&self) -> &BotToken;
+
+    /// Sends any call (built with [`crate::api`]'s functions) with the bot token, through the
+    /// driver ([`ApiDriver::call_bot`]).
+    fn call<R: Send>(&self, call: &ApiCall<R>) -> impl Future<Output = Result<R, Self::Error>> + Send;
+
+    /// `GET /oauth2/applications/@me`: the application the bot belongs to.
+    fn current_application(&self) -> impl Future<Output = Result<Application, Self::Error>> + Send {
+        async move {
+            self.call(&super::current_application(self.endpoints(), self.bot_token()))
+                .await
+        }
+    }
+
+    /// `PUT /guilds/{guild_id}/members/{user_id}`: puts the user in the guild with the user's
+    /// access token (granted with the `guilds.join` scope); the bot must be in the guild with
+    /// `CREATE_INSTANT_INVITE`. [`AddGuildMemberOutcome::AlreadyMember`] when the user was
+    /// a member already.
+    fn add_guild_member(
+        &self,
+        guild_id: Snowflake,
+        user_id: Snowflake,
+        user_token: &AccessToken,
+        options: &AddGuildMember,
+    ) -> impl Future<Output = Result<AddGuildMemberOutcome, Self::Error>> + Send {
+        let call = super::add_guild_member(
+            self.endpoints(),
+            self.bot_token(),
+            guild_id,
+            user_id,
+            user_token,
+            options,
+        );
+        async move { self.call(&call).await }
     }
 }
