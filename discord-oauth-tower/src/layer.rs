@@ -21,7 +21,7 @@ use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
 use crate::lock::{LocalRefreshLock, RefreshLock};
 use crate::revocation::Broadcast;
-use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
+use crate::service::{Clock, DiscordOAuthService, Shared};
 use crate::transport::Transport;
 use discord_oauth_core::login::revocation::Revocations;
 use discord_oauth_runtime::{Io, Outbound};
@@ -196,6 +196,21 @@ impl<T: Transport> DiscordOAuthLayer<T> {
         self.shared.user_api()
     }
 
+    /// The application's bot client ([`crate::BotApi`]: `GET /oauth2/applications/@me`,
+    /// `PUT /guilds/{guild.id}/members/{user.id}`, any call with `Authorization: Bot …`),
+    /// through the same driver as users' calls, its rate limits keyed by the bot token.
+    ///
+    /// ```
+    /// use discord_oauth_core::api::BotToken;
+    /// # let config = discord_oauth_tower::LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
+    /// let layer = discord_oauth_tower::DiscordOAuthLayer::new(config).unwrap();
+    /// let bot = layer.bot_api(BotToken::new("bot-token-from-the-portal".into()));
+    /// assert!(!format!("{bot:?}").contains("bot-token-from-the-portal"));
+    /// ```
+    pub fn bot_api(&self, token: discord_oauth_core::api::BotToken) -> crate::BotApi {
+        self.shared.user_api().bot(token)
+    }
+
     /// A handle for calling Discord's API with this layer's transport and timeout, e.g. with
     /// the user's token from [`crate::AuthState::access_token`].
     pub fn api(&self) -> DiscordApi<T> {
@@ -205,8 +220,10 @@ impl<T: Transport> DiscordOAuthLayer<T> {
     }
 }
 
-/// Calls Discord's API through the login layer's transport, honouring short rate limits
-/// (one retry after a 429 of at most 5 s). Cheap to clone.
+/// Calls Discord's API through the login layer's transport and its user-API driver, with the
+/// credential each call was built with: the invalid-request budget, that credential's rate
+/// limits (waiting up to the configured bound) and the read cache, as for [`crate::UserApi`],
+/// but without a refresh on `401`. Cheap to clone.
 ///
 /// ```no_run
 /// # async fn f(api: discord_oauth_tower::DiscordApi<discord_oauth_tower::transport::ReqwestTransport>,
@@ -242,9 +259,15 @@ impl<T: Transport> DiscordApi<T> {
         self.shared.config().client().endpoints()
     }
 
-    /// Sends the call and parses the answer.
+    /// Sends the call through the driver and parses the answer. A call the driver refused
+    /// (budget spent, no turn soon enough) is a rate-limited [`LoginError::User`] (`503` with
+    /// `Retry-After`); a rejected token is [`discord_oauth_core::ApiError::Unauthorized`].
     pub async fn call<R>(&self, call: &discord_oauth_core::response::ApiCall<R>) -> Result<R, LoginError> {
-        call_api(&self.shared, call).await
+        let driver = self.shared.driver.api();
+        driver
+            .call_as_built(&self.shared.io, call)
+            .await
+            .map_err(LoginError::from)
     }
 }
 

@@ -13,10 +13,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::login::answer::{self, Refusal, Route};
 use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest, SessionIo};
-use discord_oauth_core::login::flow::{ApiFlow, drive};
 use discord_oauth_core::login::revocation::Revocation;
-use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
-use discord_oauth_core::response::ApiCall;
+use discord_oauth_core::login::{AuthSession, LoginConfig};
 use discord_oauth_runtime::Io;
 use http::header::{COOKIE, HeaderValue, ORIGIN};
 use http::{Request, Response};
@@ -229,10 +227,11 @@ where
 
 // ------------------------------------------------------------------ IO for the driver
 
-/// A `tower_sessions::Session` for the driver, with this layer's cache.
-struct TowerSession<'a, T> {
-    session: &'a Session,
-    shared: &'a Shared<T>,
+/// A `tower_sessions::Session` for the driver, with this layer's cache (also used by
+/// [`crate::user_api`]'s refresh after a `401`).
+pub(crate) struct TowerSession<'a, T> {
+    pub(crate) session: &'a Session,
+    pub(crate) shared: &'a Shared<T>,
 }
 
 impl<T> SessionIo for TowerSession<'_, T> {
@@ -270,10 +269,6 @@ impl<T> SessionIo for TowerSession<'_, T> {
             self.shared.cache.remove_matching(revocation);
         }
     }
-}
-
-pub(crate) async fn call_api<T: Transport, R>(shared: &Shared<T>, call: &ApiCall<R>) -> Result<R, LoginError> {
-    drive(ApiFlow::new(call), &shared.io).await
 }
 
 // ------------------------------------------------------------------ every other request
