@@ -514,7 +514,8 @@ impl Driver {
         stale: Arc<AuthSession>,
         published: Option<Recent>,
     ) -> Result<Refreshed, Response<String>> {
-        self.refresh_planned(io, session, stale, published, None).await
+        // Boxed: the refresh is a large future, and rare.
+        Box::pin(self.refresh_planned(io, session, stale, published, None)).await
     }
 
     /// Refreshes `stale` after Discord answered `401` to its access token `rejected` during a
@@ -534,8 +535,7 @@ impl Driver {
         rejected: &AccessToken,
         published: Option<Recent>,
     ) -> Result<Refreshed, Response<String>> {
-        self.refresh_planned(io, session, stale, published, Some(rejected))
-            .await
+        Box::pin(self.refresh_planned(io, session, stale, published, Some(rejected))).await
     }
 
     /// [`Driver::refresh_locked`], forced past a valid-looking expiry when `rejected` names
