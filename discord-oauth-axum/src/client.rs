@@ -17,7 +17,7 @@ use crate::extract::{DiscordUserRejection, here, state};
 
 /// Calls Discord's API with the logged-in user's token, through the layer's one driver: the
 /// invalid-request budget, the token's rate limits (waiting up to the configured bound) and
-/// the read cache ([`DiscordOAuthLayerBuilder::api`](crate::DiscordOAuthLayerBuilder::api)).
+/// the read cache ([`DiscordOAuthLayerBuilder::api`](discord_oauth_tower::DiscordOAuthLayerBuilder::api)).
 ///
 /// The typed calls come from [`UserCalls`] (`current_user`, `guilds`, `all_guilds`,
 /// `guild_member`, `connections`, `role_connection`, `update_role_connection`,

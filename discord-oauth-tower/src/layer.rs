@@ -212,7 +212,7 @@ impl<T: Transport> DiscordOAuthLayer<T> {
     }
 
     /// A handle for calling Discord's API with this layer's transport and timeout, e.g. with
-    /// the user's token from [`crate::AuthState::access_token`].
+    /// the user's token from `AuthState::access_token` ([`Visitor::access_token`](discord_oauth_core::login::visitor::Visitor::access_token)).
     pub fn api(&self) -> DiscordApi<T> {
         DiscordApi {
             shared: Arc::clone(&self.shared),
@@ -225,15 +225,24 @@ impl<T: Transport> DiscordOAuthLayer<T> {
 /// limits (waiting up to the configured bound) and the read cache, as for [`crate::UserApi`],
 /// but without a refresh on `401`. Cheap to clone.
 ///
-/// ```no_run
-/// # async fn f(api: discord_oauth_tower::DiscordApi<discord_oauth_tower::transport::ReqwestTransport>,
-/// #            state: discord_oauth_tower::AuthState) {
-/// use discord_oauth_core::api;
-/// if let Some(token) = state.access_token() {
-///     let call = api::current_user_guilds(api.endpoints(), token, &api::GuildsQuery::default());
-///     let guilds = api.call(&call).await;
-/// }
-/// # }
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_core::{AccessToken, Endpoints, api};
+/// use discord_oauth_mock::{MockDiscord, fixture};
+/// use discord_oauth_tower::{DiscordOAuthLayer, LoginConfig, transport::ReqwestTransport};
+///
+/// let discord = MockDiscord::start().await?;
+/// let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
+///     .endpoints(Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?)
+///     .build()?;
+/// let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?).build();
+/// let token = AccessToken::new(discord.issue_tokens(fixture::WUMPUS_ID, "identify guilds")?.access_token);
+///
+/// let api = layer.api();
+/// let call = api::current_user_guilds(api.endpoints(), &token, &api::GuildsQuery::default());
+/// assert!(!api.call(&call).await?.is_empty());
+/// # Ok(()) }
 /// ```
 pub struct DiscordApi<T> {
     shared: Arc<Shared<T>>,

@@ -287,6 +287,22 @@ impl UserApi {
     }
 
     /// A client with the application's bot token through the same driver: see [`BotApi`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use discord_oauth_core::{AccessToken, Endpoints};
+    /// # use discord_oauth_mock::{MockDiscord, fixture};
+    /// # use discord_oauth_tower::{DiscordOAuthLayer, LoginConfig, transport::ReqwestTransport};
+    /// # let discord = MockDiscord::start().await?;
+    /// # let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
+    /// #     .endpoints(Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?).build()?;
+    /// # let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?).build();
+    /// use discord_oauth_core::api::{BotToken, client::BotCalls};
+    /// let bot = layer.user_api().bot(BotToken::new(fixture::BOT_TOKEN.into()));
+    /// assert_eq!(bot.current_application().await?.id.to_string(), fixture::CLIENT_ID);
+    /// # Ok(()) }
+    /// ```
     pub fn bot(&self, token: BotToken) -> BotApi {
         BotApi {
             backend: Arc::clone(&self.0),
@@ -334,6 +350,26 @@ impl fmt::Debug for UserClient {
 
 impl UserClient {
     /// The layer's handle (its driver's statistics, cache invalidation).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use discord_oauth_core::{AccessToken, Endpoints};
+    /// # use discord_oauth_mock::{MockDiscord, fixture};
+    /// # use discord_oauth_tower::{DiscordOAuthLayer, LoginConfig, transport::ReqwestTransport};
+    /// # let discord = MockDiscord::start().await?;
+    /// # let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
+    /// #     .endpoints(Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?).build()?;
+    /// # let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?).build();
+    /// use discord_oauth_core::api::client::UserCalls;
+    /// let token = AccessToken::new(discord.issue_tokens(fixture::WUMPUS_ID, "identify")?.access_token);
+    /// let client = layer.user_api().for_token(token.clone());
+    /// client.current_user().await?;
+    /// assert_eq!(client.user_api().driver().stats().cached_entries, 1, "the read is cached");
+    /// client.user_api().driver().invalidate_token(&token);
+    /// assert_eq!(client.user_api().driver().stats().cached_entries, 0);
+    /// # Ok(()) }
+    /// ```
     pub fn user_api(&self) -> &UserApi {
         &self.api
     }
@@ -342,6 +378,22 @@ impl UserClient {
     ///
     /// # Security
     /// Never log or display this value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use discord_oauth_core::{AccessToken, Endpoints};
+    /// # use discord_oauth_mock::{MockDiscord, fixture};
+    /// # use discord_oauth_tower::{DiscordOAuthLayer, LoginConfig, transport::ReqwestTransport};
+    /// # let discord = MockDiscord::start().await?;
+    /// # let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
+    /// #     .endpoints(Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?).build()?;
+    /// # let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?).build();
+    /// let token = AccessToken::new(discord.issue_tokens(fixture::WUMPUS_ID, "identify")?.access_token);
+    /// let client = layer.user_api().for_token(token.clone());
+    /// assert_eq!(client.current_token().secret(), token.secret(), "a bare token is never replaced");
+    /// # Ok(()) }
+    /// ```
     pub fn current_token(&self) -> AccessToken {
         self.login
             .as_ref()
