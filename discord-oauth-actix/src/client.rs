@@ -4,7 +4,8 @@ use std::future::{Ready, ready};
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
-use discord_oauth_core::api::client::{CallFailure, ClientError, NoRefresh, UserCalls};
+use discord_oauth_core::api::BotToken;
+use discord_oauth_core::api::client::{BotCalls, CallFailure, ClientError, NoRefresh, UserCalls};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 
@@ -18,13 +19,24 @@ use crate::extract::{DiscordUserRejection, here, state};
 /// [`crate::DiscordToken`]; failed calls are [`DiscordClientError`]s, which answer the way the
 /// core renders them, identically on axum.
 ///
-/// ```no_run
+/// # A `401` from Discord
+/// Unlike `discord-oauth-axum`'s `DiscordClient`, this one does **not** refresh the login
+/// when Discord answers `401`: the call fails with [`ClientError::TokenRejected`] (the answer
+/// asks the user to log in again). The middleware refreshes tokens before they expire,
+/// before the handler runs, so a `401` here means the grant was revoked or the token expired
+/// early. Refreshing from a handler would need the middleware's per-request login state (an
+/// `Rc`, absent on the fast path, written back by the middleware after the handler) to be
+/// reachable from a `Send` client; that is not done yet.
+///
+/// ```
 /// use discord_oauth_actix::{DiscordClient, DiscordClientError, UserCalls};
 /// async fn guilds(client: DiscordClient) -> Result<String, DiscordClientError> {
 ///     let guilds = client.guilds(&Default::default()).await?;
 ///     Ok(guilds.into_iter().map(|g| g.name).collect::<Vec<_>>().join(", "))
 /// }
 /// ```
+///
+/// A whole app against the mock Discord is in this crate's `tests/client.rs`.
 #[derive(Debug, Clone)]
 pub struct DiscordClient {
     oauth: DiscordOAuth,
@@ -73,8 +85,76 @@ impl UserCalls for DiscordClient {
 
 impl DiscordClient {
     /// The integration (its driver's statistics: `oauth().api_driver()`).
+    ///
+    /// ```
+    /// use discord_oauth_actix::DiscordClient;
+    /// async fn cached(client: DiscordClient) -> String {
+    ///     client.oauth().api_driver().stats().cached_entries.to_string()
+    /// }
+    /// ```
     pub fn oauth(&self) -> &DiscordOAuth {
         &self.oauth
+    }
+}
+
+impl DiscordOAuth {
+    /// The application's bot client ([`BotApi`], calls of [`BotCalls`]): the same driver as
+    /// [`DiscordClient`]'s calls (budget, rate limits keyed by the bot token, read cache).
+    /// Keep it in `app_data`.
+    ///
+    /// ```
+    /// # #[actix_web::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use discord_oauth_actix::{BotCalls, BotToken, DiscordOAuth, LoginConfig};
+    /// # use discord_oauth_mock::{MockDiscord, fixture};
+    /// # let discord = MockDiscord::start().await?;
+    /// # let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
+    /// #     .endpoints(discord_oauth_actix::core::Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?)
+    /// #     .build()?;
+    /// let bot = DiscordOAuth::new(config)?.bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
+    /// assert!(!format!("{bot:?}").contains(fixture::BOT_TOKEN));
+    /// let app = bot.current_application().await?;
+    /// assert_eq!(app.id.to_string(), fixture::CLIENT_ID);
+    /// # Ok(()) }
+    /// ```
+    pub fn bot_api(&self, token: BotToken) -> BotApi {
+        BotApi {
+            oauth: self.clone(),
+            token,
+        }
+    }
+}
+
+/// The application's bot client: the calls of [`BotCalls`] (`current_application`,
+/// `add_guild_member`, and `call` for any [`ApiCall`]) sent with `Authorization: Bot …`
+/// through the integration's driver — the same invalid-request budget and read cache as
+/// users' calls, rate limits kept under the bot token's own key. A `401` fails with
+/// [`ClientError::BotTokenRejected`] (answered as a `500`: the configuration is wrong).
+/// `Debug` never shows the token. Made by [`DiscordOAuth::bot_api`]; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct BotApi {
+    oauth: DiscordOAuth,
+    token: BotToken,
+}
+
+impl BotCalls for BotApi {
+    type Error = ClientError;
+
+    fn endpoints(&self) -> &Endpoints {
+        self.oauth.endpoints()
+    }
+
+    fn bot_token(&self) -> &BotToken {
+        &self.token
+    }
+
+    async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, ClientError> {
+        self.oauth
+            .shared
+            .driver
+            .api()
+            .call_bot(&self.oauth.shared.io, call, &self.token)
+            .await
     }
 }
 

@@ -145,11 +145,12 @@ mod shared;
 pub mod transport;
 
 pub use actix_session;
-pub use client::{DiscordClient, DiscordClientError};
+pub use client::{BotApi, DiscordClient, DiscordClientError};
 #[cfg(feature = "redis")]
 pub use deadpool_redis;
 pub use discord_oauth_core as core;
-pub use discord_oauth_core::api::client::{ApiDriverConfig, ClientError, UserCalls};
+pub use discord_oauth_core::api::BotToken;
+pub use discord_oauth_core::api::client::{ApiDriverConfig, BotCalls, ClientError, UserCalls};
 pub use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 pub use discord_oauth_core::login::{LoginConfig, Routes};
 #[allow(deprecated)]

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
 use discord_oauth_core::login::driver::Driver;
-use discord_oauth_core::login::flow::{ApiFlow, drive};
 use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 use discord_oauth_core::login::revocation::{Revocation, Revocations};
 use discord_oauth_core::login::{LoginConfig, LoginError};
@@ -179,8 +178,11 @@ impl DiscordOAuth {
         self.shared.driver.api()
     }
 
-    /// Sends an API call through this integration's transport and timeout, honouring short
-    /// rate limits (one retry after a 429 of at most 5 s).
+    /// Sends an API call, with the credential it was built with, through this integration's
+    /// transport and its user-API driver ([`DiscordOAuth::api_driver`]): the invalid-request
+    /// budget, that credential's rate limits (waiting up to the configured bound) and the
+    /// read cache, without a refresh on `401` (a refused call is a rate-limited
+    /// [`LoginError::User`], `503` with `Retry-After`).
     ///
     /// ```no_run
     /// # async fn f(discord: discord_oauth_actix::DiscordOAuth, token: discord_oauth_actix::DiscordToken) {
@@ -190,7 +192,11 @@ impl DiscordOAuth {
     /// # }
     /// ```
     pub async fn call<R>(&self, call: &ApiCall<R>) -> Result<R, LoginError> {
-        drive(ApiFlow::new(call), &self.shared.io).await
+        let driver = self.shared.driver.api();
+        driver
+            .call_as_built(&self.shared.io, call)
+            .await
+            .map_err(LoginError::from)
     }
 }
 

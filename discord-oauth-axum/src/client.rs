@@ -1,11 +1,14 @@
 //! [`DiscordClient`]: call Discord for the logged-in user.
 
+use std::sync::Arc;
+
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use discord_oauth_core::api::client::{CallFailure, UserCalls};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
-use discord_oauth_tower::UserApi;
+use discord_oauth_tower::tower_sessions::Session;
+use discord_oauth_tower::{UserApi, UserClient};
 use http::request::Parts;
 
 use discord_oauth_core::login::answer::Refusal;
@@ -14,7 +17,7 @@ use crate::extract::{DiscordUserRejection, here, state};
 
 /// Calls Discord's API with the logged-in user's token, through the layer's one driver: the
 /// invalid-request budget, the token's rate limits (waiting up to the configured bound) and
-/// the read cache ([`DiscordOAuthLayerBuilder::api`](crate::DiscordOAuthLayerBuilder::api)).
+/// the read cache ([`DiscordOAuthLayerBuilder::api`](discord_oauth_tower::DiscordOAuthLayerBuilder::api)).
 ///
 /// The typed calls come from [`UserCalls`] (`current_user`, `guilds`, `all_guilds`,
 /// `guild_member`, `connections`, `role_connection`, `update_role_connection`,
@@ -23,22 +26,57 @@ use crate::extract::{DiscordUserRejection, here, state};
 /// `Retry-After` when throttled, login again when the token is rejected, …), identically on
 /// actix-web.
 ///
-/// A `401` from Discord ends the call with [`ClientError::TokenRejected`](discord_oauth_core::api::client::ClientError::TokenRejected): the layer refreshes
-/// tokens before they expire, before the handler runs, so a `401` means the grant was revoked.
+/// When Discord answers `401` (the token was revoked or expired early), the login is
+/// refreshed once — under the layer's refresh lock, the new tokens stored in the session
+/// before they are used — and the call is sent once more
+/// ([`UserApi::for_session`](discord_oauth_tower::UserApi::for_session)). A second `401`,
+/// or a refresh Discord refuses (the session then ends), fails the call with
+/// [`ClientError::TokenRejected`](discord_oauth_core::api::client::ClientError::TokenRejected):
+/// the user has to log in again.
 ///
 /// Rejections as for [`crate::DiscordToken`].
 ///
 /// ```
-/// use discord_oauth_axum::{DiscordClient, DiscordClientError, UserCalls};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use axum::{Router, routing::get};
+/// use discord_oauth_axum::{DiscordClient, DiscordClientError, DiscordOAuth, LoginConfig, MemoryStore, UserCalls};
+///
 /// async fn guilds(client: DiscordClient) -> Result<String, DiscordClientError> {
 ///     let guilds = client.guilds(&Default::default()).await?;
 ///     Ok(guilds.into_iter().map(|g| g.name).collect::<Vec<_>>().join(", "))
 /// }
+///
+/// # use discord_oauth_mock::{MockDiscord, fixture};
+/// # use tower::ServiceExt as _;
+/// # let discord = MockDiscord::builder().auto_consent(true).start().await?;
+/// # discord.add_redirect_uri(fixture::CLIENT_ID, "http://127.0.0.1:1/auth/callback")?;
+/// # let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:1/auth/callback")
+/// #     .client_secret(fixture::CLIENT_SECRET)
+/// #     .scopes([discord_oauth_axum::core::Scope::Identify, discord_oauth_axum::core::Scope::Guilds])
+/// #     .endpoints(discord_oauth_axum::core::Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?)
+/// #     .build()?;
+/// let app = DiscordOAuth::new(config)?.mount(Router::new().route("/guilds", get(guilds)), MemoryStore::default());
+/// # // Log in as the mock's default user: login, consent, callback.
+/// # let get = |uri: String, cookie: String| http::Request::get(uri).header("cookie", cookie).body(axum::body::Body::empty()).unwrap();
+/// # let cookies = |r: &http::Response<axum::body::Body>| r.headers().get_all("set-cookie").iter()
+/// #     .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned()).collect::<Vec<_>>().join("; ");
+/// # let to_discord = app.clone().oneshot(get("/auth/login?return_to=/guilds".into(), String::new())).await?;
+/// # let pending = cookies(&to_discord);
+/// # let consent = http::Request::get(to_discord.headers()["location"].to_str()?).body(Vec::new())?;
+/// # let back = discord_oauth_axum::transport::ReqwestTransport::new()?.oneshot(consent).await?;
+/// # let callback = back.headers()["location"].to_str()?.trim_start_matches("http://127.0.0.1:1").to_owned();
+/// # let logged_in = app.clone().oneshot(get(callback, pending)).await?;
+/// # let session = cookies(&logged_in);
+/// let answer = app.oneshot(get("/guilds".into(), session)).await?;
+/// assert_eq!(answer.status(), 200);
+/// # let body = axum::body::to_bytes(answer.into_body(), 1 << 16).await?;
+/// # assert!(String::from_utf8(body.to_vec())?.contains("Mock Guild"));
+/// # Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
 pub struct DiscordClient {
-    api: UserApi,
-    token: AccessToken,
+    client: UserClient,
     login_url: String,
     html: bool,
 }
@@ -55,16 +93,16 @@ impl UserCalls for DiscordClient {
     type Error = DiscordClientError;
 
     fn endpoints(&self) -> &Endpoints {
-        self.api.endpoints()
+        self.client.endpoints()
     }
 
     fn access_token(&self) -> &AccessToken {
-        &self.token
+        self.client.access_token()
     }
 
     async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, DiscordClientError> {
-        self.api
-            .call(call, &self.token)
+        self.client
+            .call(call)
             .await
             .map_err(|error| DiscordClientError(CallFailure::new(error, self.login_url.clone(), self.html)))
     }
@@ -72,8 +110,29 @@ impl UserCalls for DiscordClient {
 
 impl DiscordClient {
     /// The layer's handle (its driver's statistics, cache invalidation).
+    ///
+    /// ```
+    /// use discord_oauth_axum::DiscordClient;
+    /// async fn cached(client: DiscordClient) -> String {
+    ///     client.user_api().driver().stats().cached_entries.to_string()
+    /// }
+    /// ```
     pub fn user_api(&self) -> &UserApi {
-        &self.api
+        self.client.user_api()
+    }
+
+    /// The tower client underneath (errors as [`ClientError`](discord_oauth_core::api::client::ClientError),
+    /// the newest token after a refresh).
+    ///
+    /// ```
+    /// use discord_oauth_axum::DiscordClient;
+    /// use discord_oauth_axum::core::api::client::{ClientError, UserCalls};
+    /// async fn me(client: DiscordClient) -> Result<String, ClientError> {
+    ///     Ok(client.user_client().current_user().await?.username)
+    /// }
+    /// ```
+    pub fn user_client(&self) -> &UserClient {
+        &self.client
     }
 }
 
@@ -83,9 +142,14 @@ fn client(parts: &Parts, tokens: &discord_oauth_core::TokenSet) -> Result<Discor
     let api = auth.user_api().ok_or(DiscordUserRejection(Refusal::Misconfigured {
         message: "DiscordClient needs the login layer's user API (a state built for tests has none)",
     }))?;
+    // Bound to the login in the request's session, so that a 401 refreshes it; a bare token
+    // where there is none (a state inserted by hand).
+    let bound = match (parts.extensions.get::<Session>(), auth.session()) {
+        (Some(session), Some(login)) => api.for_session(session.clone(), Arc::clone(login)),
+        _ => None,
+    };
     Ok(DiscordClient {
-        api: api.clone(),
-        token: tokens.access_token.clone(),
+        client: bound.unwrap_or_else(|| api.for_token(tokens.access_token.clone())),
         login_url: auth.login_url(here),
         html,
     })

@@ -37,14 +37,15 @@ mod extract;
 
 pub use client::{DiscordClient, DiscordClientError};
 pub use discord_oauth_core as core;
-pub use discord_oauth_core::api::client::{ApiDriverConfig, ClientError, UserCalls};
+pub use discord_oauth_core::api::BotToken;
+pub use discord_oauth_core::api::client::{ApiDriverConfig, BotCalls, ClientError, UserCalls};
 #[cfg(feature = "key-rotation")]
 pub use discord_oauth_tower::SessionKeyRotationLayer;
-pub use discord_oauth_tower::UserApi;
 pub use discord_oauth_tower::{
     AuthState, Clock, DEFAULT_CACHE_TTL, DiscordApi, DiscordOAuthLayer, LoginConfig, MemoryStore, RefreshLocks, Routes,
     SharedLock, lock, session_cookie_name, session_layer, tower_sessions, transport,
 };
+pub use discord_oauth_tower::{BotApi, UserApi, UserClient};
 #[cfg(feature = "redis")]
 pub use discord_oauth_tower::{RedisRefreshLock, RedisRevocations};
 pub use embedded::{EmbeddedBackend, WebsocketUser};
@@ -83,6 +84,28 @@ impl DiscordOAuth {
     /// The layer itself.
     pub fn layer(&self) -> DiscordOAuthLayer {
         self.layer.clone()
+    }
+
+    /// The application's bot client ([`BotApi`], calls of [`BotCalls`]): the same driver as
+    /// [`DiscordClient`]'s calls (budget, rate limits keyed by the bot token, read cache).
+    /// Keep it in the router's state, or in an `Extension`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use discord_oauth_axum::{BotCalls, BotToken, DiscordOAuth, LoginConfig};
+    /// # use discord_oauth_mock::{MockDiscord, fixture};
+    /// # let discord = MockDiscord::start().await?;
+    /// # let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
+    /// #     .endpoints(discord_oauth_axum::core::Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?)
+    /// #     .build()?;
+    /// let bot = DiscordOAuth::new(config)?.bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
+    /// let app = bot.current_application().await?;
+    /// assert_eq!(app.id.to_string(), fixture::CLIENT_ID);
+    /// # Ok(()) }
+    /// ```
+    pub fn bot_api(&self, token: BotToken) -> BotApi {
+        self.layer.bot_api(token)
     }
 
     /// Adds the login routes and session handling to `router`, with sessions kept in `store`.

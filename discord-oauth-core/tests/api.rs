@@ -431,6 +431,7 @@ fn add_guild_member_request_and_both_outcomes() {
         roles: vec![Snowflake::new(11), Snowflake::new(12)],
         mute: Some(false),
         deaf: None,
+        flags: Some(1 << 2),
     };
     let call = api::add_guild_member(
         &endpoints(),
@@ -450,6 +451,7 @@ fn add_guild_member_request_and_both_outcomes() {
             "nick": "newbie",
             "roles": ["11", "12"],
             "mute": false,
+            "flags": 4,
         })),
     );
     match call.parse(response(201, MEMBER)).unwrap() {

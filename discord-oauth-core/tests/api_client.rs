@@ -387,3 +387,138 @@ fn reads_are_cached_per_token_until_the_ttl_and_dropped_by_writes_and_invalidati
     assert_eq!(discord.sent(), 7, "invalidated at logout or refresh");
     assert!(driver.stats().cached_entries <= 2);
 }
+
+#[test]
+fn bot_calls_carry_the_bot_token_and_are_limited_under_its_own_key() {
+    let mut discord = Discord::new(1, Duration::from_secs(1));
+    discord.rejected = vec!["Bot wrong-bot".into()];
+    let driver = driver(no_cache());
+    let bot = api::BotToken::new("bot-secret".into());
+    let user = token("user");
+    // The user's bucket is spent: the bot's call does not wait for it.
+    run(driver.call(&discord, &guilds_call(&user), &user, &NoRefresh)).unwrap();
+    let call = api::current_application(&Endpoints::discord(), &api::BotToken::new("built-with".into()));
+    let answer = run(driver.send_bot(&discord, call.request(), &bot)).unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        discord.waited.lock().unwrap().is_empty(),
+        "keyed by the bot token, not the user's"
+    );
+    let sent = discord.sent.lock().unwrap().clone();
+    assert_eq!(sent[1].1, "Bot bot-secret", "sent with the driver's bot token");
+    assert_eq!(sent[1].2, "/api/v10/oauth2/applications/@me");
+    // The bot's own bucket (limit 1) is spent now: its next call waits for the reset.
+    run(driver.send_bot(&discord, call.request(), &bot)).unwrap();
+    assert_eq!(discord.waited.lock().unwrap().len(), 1, "the bot's second call waited");
+    assert_eq!(discord.count(429), 0);
+
+    // A rejected bot token is not refreshed: the server's configuration is wrong.
+    let err = run(driver.send_bot(&discord, call.request(), &api::BotToken::new("wrong-bot".into()))).unwrap_err();
+    assert!(matches!(err, ClientError::BotTokenRejected), "{err:?}");
+    assert_eq!(discord.sent(), 4, "no retry");
+    assert_eq!(err.refusal(String::new(), false).answer("/").status(), 500);
+    assert!(!format!("{bot:?}").contains("bot-secret"), "the bot token is redacted");
+}
+
+#[test]
+fn bot_calls_count_against_the_same_invalid_request_budget() {
+    let mut discord = Discord::new(5, Duration::from_secs(1));
+    discord.rejected = vec!["Bot wrong-bot".into(), "stale".into()];
+    let driver = driver(ApiDriverConfig {
+        invalid_request_threshold: 2,
+        ..no_cache()
+    });
+    let bad_bot = api::BotToken::new("wrong-bot".into());
+    let call = api::current_application(&Endpoints::discord(), &bad_bot);
+    let err = run(driver.call_bot(&discord, &call, &bad_bot)).unwrap_err();
+    assert!(matches!(err, ClientError::BotTokenRejected));
+    let stale = token("stale");
+    let err = run(driver.call(&discord, &guilds_call(&stale), &stale, &NoRefresh)).unwrap_err();
+    assert!(matches!(err, ClientError::TokenRejected));
+    assert_eq!(driver.invalid_requests(*discord.clock.lock().unwrap()), 2);
+    let good = api::BotToken::new("good-bot".into());
+    let err = run(driver.call_bot(&discord, &call, &good)).unwrap_err();
+    assert!(
+        matches!(err, ClientError::Throttled(Throttled::InvalidRequestBudget { .. })),
+        "{err:?}"
+    );
+    assert_eq!(discord.sent(), 2, "nothing was sent once the budget was spent");
+}
+
+/// The scripted Discord behind a global-429 breaker that holds the first `held` requests
+/// back (they never reach Discord).
+struct Breaker {
+    discord: Discord,
+    held: Mutex<u32>,
+    wait: Duration,
+}
+
+impl FlowIo for Breaker {
+    type Error = String;
+    fn send(
+        &self,
+        request: http::Request<Vec<u8>>,
+    ) -> impl Future<Output = Result<http::Response<Vec<u8>>, String>> + Send {
+        let mut held = self.held.lock().unwrap();
+        if *held > 0 {
+            *held -= 1;
+            return std::future::ready(Ok(discord_oauth_core::login::outbound::held_answer(self.wait)));
+        }
+        drop(held);
+        let response = self.discord.answer(&request);
+        std::future::ready(Ok(response))
+    }
+    fn wait(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        self.discord.wait(duration)
+    }
+    fn now(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH
+    }
+}
+
+impl ClientIo for Breaker {
+    fn instant(&self) -> Instant {
+        self.discord.instant()
+    }
+}
+
+#[test]
+fn a_call_held_back_by_the_global_breaker_waits_once_then_is_refused() {
+    let breaker = Breaker {
+        discord: Discord::new(5, Duration::from_secs(1)),
+        held: Mutex::new(1),
+        wait: Duration::from_millis(800),
+    };
+    let driver = driver(no_cache());
+    let t = token("user");
+    let guilds = run(driver.call(&breaker, &guilds_call(&t), &t, &NoRefresh)).unwrap();
+    assert_eq!(guilds.len(), 1, "held once, waited out, sent");
+    assert_eq!(breaker.discord.sent(), 1);
+    assert_eq!(breaker.discord.waited.lock().unwrap().len(), 1);
+    assert_eq!(
+        driver.invalid_requests(breaker.discord.instant()),
+        0,
+        "a held answer never reached Discord"
+    );
+
+    // Held twice: one wait, then the caller gets the refusal (a 503 with Retry-After), not
+    // the local 429 as if Discord had sent it.
+    *breaker.held.lock().unwrap() = 2;
+    let err = run(driver.call(&breaker, &guilds_call(&t), &t, &NoRefresh)).unwrap_err();
+    assert!(
+        matches!(err, ClientError::Throttled(Throttled::RateLimited { global: true, .. })),
+        "{err:?}"
+    );
+    assert_eq!(breaker.discord.sent(), 1);
+    assert_eq!(err.refusal(String::new(), false).answer("/").status(), 503);
+
+    // A hold longer than the allowed wait is refused at once.
+    let long = Breaker {
+        discord: Discord::new(5, Duration::from_secs(1)),
+        held: Mutex::new(1),
+        wait: Duration::from_secs(60),
+    };
+    let err = run(driver.call(&long, &guilds_call(&t), &t, &NoRefresh)).unwrap_err();
+    assert!(matches!(err, ClientError::Throttled(_)), "{err:?}");
+    assert!(long.discord.waited.lock().unwrap().is_empty());
+}

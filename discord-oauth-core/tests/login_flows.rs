@@ -542,3 +542,39 @@ fn k03_a_held_request_is_handled_like_discords_own_429() {
     assert_eq!(e.status(), 503);
     assert_eq!(e.retry_after(), Some(30));
 }
+
+#[test]
+fn a_forced_refresh_after_a_401_refreshes_a_valid_looking_record_once() {
+    let c = config();
+    let valid = session(604_800, 1);
+    let rejected = valid.tokens.as_ref().unwrap().access_token.clone();
+    // The expiry says valid, but Discord rejected its token: refresh anyway.
+    assert!(matches!(
+        c.plan_refresh(&valid, Some(&valid), now()),
+        RefreshPlan::UseCurrent { write_back: false }
+    ));
+    let RefreshPlan::Refresh(mut flow) = c.plan_forced_refresh(&valid, Some(&valid), &rejected) else {
+        panic!("expected a refresh");
+    };
+    let Step::Send(req) = flow.poll() else { panic!() };
+    let body = String::from_utf8(req.body().clone()).unwrap();
+    assert!(body.contains("refresh_token=rt1"), "{body}");
+    // A transient failure does not keep the rejected token: there is nothing to retry with.
+    let RefreshPlan::Refresh(flow) = c.plan_forced_refresh(&valid, Some(&valid), &rejected) else {
+        panic!("expected a refresh");
+    };
+    let (out, _) = run(flow, VecDeque::from([Ok(resp(502, "bad gateway"))]));
+    assert!(matches!(out, RefreshOutcome::Unavailable { .. }), "{out:?}");
+
+    // The store holds other tokens already (refreshed meanwhile): use them, no second refresh.
+    let refreshed = session(604_900, 2);
+    assert!(matches!(
+        c.plan_forced_refresh(&valid, Some(&refreshed), &rejected),
+        RefreshPlan::UseCurrent { write_back: true }
+    ));
+    // Logged out meanwhile.
+    assert!(matches!(
+        c.plan_forced_refresh(&valid, None, &rejected),
+        RefreshPlan::Gone
+    ));
+}

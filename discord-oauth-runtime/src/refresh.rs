@@ -26,9 +26,10 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use discord_oauth_core::AccessToken;
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::answer;
-use discord_oauth_core::login::driver::{Driver, DriverIo, RECENT_TTL, Recent, SessionIo, refresh_key};
+use discord_oauth_core::login::driver::{Driver, DriverIo, RECENT_TTL, Recent, Refreshed, SessionIo, refresh_key};
 
 use crate::locks::{KeyedLocks, LockError};
 use crate::redis::{RedisClient, RedisHeld, RedisLock};
@@ -134,54 +135,89 @@ impl RefreshLocks {
         stale: Arc<AuthSession>,
         lease: Duration,
     ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
+        self.run(driver, io, session, stale, lease, None).await
+    }
+
+    /// The same after Discord answered `401` to the access token `rejected` of `stale` during
+    /// a handler's API call ([`Driver::refresh_rejected`]: refreshed although its expiry looks
+    /// valid, unless someone already did). The caller compares the result's access token with
+    /// `rejected`: the same one means there is nothing fresher to retry with.
+    pub async fn refresh_rejected<S: SessionIo, I: DriverIo>(
+        &self,
+        driver: &Driver,
+        io: &I,
+        session: &S,
+        (stale, rejected): (Arc<AuthSession>, &AccessToken),
+        lease: Duration,
+    ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
+        self.run(driver, io, session, stale, lease, Some(rejected)).await
+    }
+
+    async fn run<S: SessionIo, I: DriverIo>(
+        &self,
+        driver: &Driver,
+        io: &I,
+        session: &S,
+        stale: Arc<AuthSession>,
+        lease: Duration,
+        rejected: Option<&AccessToken>,
+    ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
         let Some(key) = refresh_key(&stale) else {
             return Ok(Some(stale));
         };
         let _local = self.local.lock(key).await;
-        match &self.shared {
-            Some(lock) if driver.recent().get(&key, Instant::now()).is_none() => {
-                refresh_shared(lock.as_ref(), driver, io, session, key, stale, lease).await
+        let shared = self
+            .shared
+            .as_deref()
+            .filter(|_| driver.recent().get(&key, Instant::now()).is_none());
+        let Some(lock) = shared else {
+            return locked(driver, io, session, stale, None, rejected)
+                .await
+                .map(|r| r.session);
+        };
+        let name = hex(&key);
+        let held = lock.acquire(&name, lease).await.map_err(|e| unavailable(&e))?;
+        let published = match lock.outcome(&name).await {
+            Ok(published) => published,
+            Err(e) => {
+                held.release().await;
+                return Err(unavailable(&e));
             }
-            _ => driver.refresh_locked(io, session, stale, None).await.map(|r| r.session),
+        };
+        let refreshed = match locked(driver, io, session, stale, published, rejected).await {
+            Ok(refreshed) => refreshed,
+            Err(answer) => {
+                held.release().await;
+                return Err(answer);
+            }
+        };
+        if let Some(spent) = &refreshed.spent {
+            let ttl = RECENT_TTL.max(lease.saturating_mul(2));
+            if let Err(e) = lock.publish(&name, spent, ttl).await {
+                tracing::error!(error = %e, "could not publish the refreshed session; holding the refresh lock until its lease ends");
+                held.keep_until_lease_ends();
+                return Ok(refreshed.session);
+            }
         }
+        held.release().await;
+        Ok(refreshed.session)
     }
 }
 
-async fn refresh_shared<S: SessionIo, I: DriverIo>(
-    lock: &dyn SharedLock,
+/// The driver's refresh once the locks are held: forced past a valid-looking expiry when
+/// Discord rejected `rejected`.
+async fn locked<S: SessionIo, I: DriverIo>(
     driver: &Driver,
     io: &I,
     session: &S,
-    key: [u8; 32],
     stale: Arc<AuthSession>,
-    lease: Duration,
-) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
-    let name = hex(&key);
-    let held = lock.acquire(&name, lease).await.map_err(|e| unavailable(&e))?;
-    let published = match lock.outcome(&name).await {
-        Ok(published) => published,
-        Err(e) => {
-            held.release().await;
-            return Err(unavailable(&e));
-        }
-    };
-    let refreshed = match driver.refresh_locked(io, session, stale, published).await {
-        Ok(refreshed) => refreshed,
-        Err(answer) => {
-            held.release().await;
-            return Err(answer);
-        }
-    };
-    if let Some(spent) = &refreshed.spent {
-        let ttl = RECENT_TTL.max(lease.saturating_mul(2));
-        if let Err(e) = lock.publish(&name, spent, ttl).await {
-            tracing::error!(error = %e, "could not publish the refreshed session; holding the refresh lock until its lease ends");
-            held.keep_until_lease_ends();
-            return Ok(refreshed.session);
-        }
+    published: Option<Recent>,
+    rejected: Option<&AccessToken>,
+) -> Result<Refreshed, http::Response<String>> {
+    match rejected {
+        None => driver.refresh_locked(io, session, stale, published).await,
+        Some(rejected) => driver.refresh_rejected(io, session, stale, rejected, published).await,
     }
-    held.release().await;
-    Ok(refreshed.session)
 }
 
 fn unavailable(e: &LockError) -> http::Response<String> {

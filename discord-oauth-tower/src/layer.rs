@@ -20,7 +20,7 @@ use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
 use crate::lock::RefreshLocks;
 use crate::revocation::Broadcast;
-use crate::service::{Clock, DiscordOAuthService, Shared, call_api};
+use crate::service::{Clock, DiscordOAuthService, Shared};
 use crate::transport::Transport;
 use discord_oauth_core::login::revocation::Revocations;
 use discord_oauth_runtime::{Io, Outbound};
@@ -174,8 +174,23 @@ impl DiscordOAuthLayer {
         self.shared.user_api()
     }
 
+    /// The application's bot client ([`crate::BotApi`]: `GET /oauth2/applications/@me`,
+    /// `PUT /guilds/{guild.id}/members/{user.id}`, any call with `Authorization: Bot …`),
+    /// through the same driver as users' calls, its rate limits keyed by the bot token.
+    ///
+    /// ```
+    /// use discord_oauth_core::api::BotToken;
+    /// # let config = discord_oauth_tower::LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
+    /// let layer = discord_oauth_tower::DiscordOAuthLayer::new(config).unwrap();
+    /// let bot = layer.bot_api(BotToken::new("bot-token-from-the-portal".into()));
+    /// assert!(!format!("{bot:?}").contains("bot-token-from-the-portal"));
+    /// ```
+    pub fn bot_api(&self, token: discord_oauth_core::api::BotToken) -> crate::BotApi {
+        self.shared.user_api().bot(token)
+    }
+
     /// A handle for calling Discord's API with this layer's transport and timeout, e.g. with
-    /// the user's token from [`crate::AuthState::access_token`].
+    /// the user's token from `AuthState::access_token` ([`Visitor::access_token`](discord_oauth_core::login::visitor::Visitor::access_token)).
     pub fn api(&self) -> DiscordApi {
         DiscordApi {
             shared: Arc::clone(&self.shared),
@@ -183,18 +198,29 @@ impl DiscordOAuthLayer {
     }
 }
 
-/// Calls Discord's API through the login layer's transport, honouring short rate limits
-/// (one retry after a 429 of at most 5 s). Cheap to clone.
+/// Calls Discord's API through the login layer's transport and its user-API driver, with the
+/// credential each call was built with: the invalid-request budget, that credential's rate
+/// limits (waiting up to the configured bound) and the read cache, as for [`crate::UserApi`],
+/// but without a refresh on `401`. Cheap to clone.
 ///
-/// ```no_run
-/// # async fn f(api: discord_oauth_tower::DiscordApi,
-/// #            state: discord_oauth_tower::AuthState) {
-/// use discord_oauth_core::api;
-/// if let Some(token) = state.access_token() {
-///     let call = api::current_user_guilds(api.endpoints(), token, &api::GuildsQuery::default());
-///     let guilds = api.call(&call).await;
-/// }
-/// # }
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_core::{AccessToken, Endpoints, api};
+/// use discord_oauth_mock::{MockDiscord, fixture};
+/// use discord_oauth_tower::{DiscordOAuthLayer, LoginConfig, transport::ReqwestTransport};
+///
+/// let discord = MockDiscord::start().await?;
+/// let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
+///     .endpoints(Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?)
+///     .build()?;
+/// let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?).build();
+/// let token = AccessToken::new(discord.issue_tokens(fixture::WUMPUS_ID, "identify guilds")?.access_token);
+///
+/// let api = layer.api();
+/// let call = api::current_user_guilds(api.endpoints(), &token, &api::GuildsQuery::default());
+/// assert!(!api.call(&call).await?.is_empty());
+/// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct DiscordApi {
@@ -213,9 +239,15 @@ impl DiscordApi {
         self.shared.config().client().endpoints()
     }
 
-    /// Sends the call and parses the answer.
+    /// Sends the call through the driver and parses the answer. A call the driver refused
+    /// (budget spent, no turn soon enough) is a rate-limited [`LoginError::User`] (`503` with
+    /// `Retry-After`); a rejected token is [`discord_oauth_core::ApiError::Unauthorized`].
     pub async fn call<R>(&self, call: &discord_oauth_core::response::ApiCall<R>) -> Result<R, LoginError> {
-        call_api(&self.shared, call).await
+        let driver = self.shared.driver.api();
+        driver
+            .call_as_built(&self.shared.io, call)
+            .await
+            .map_err(LoginError::from)
     }
 }
 

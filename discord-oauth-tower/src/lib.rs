@@ -88,7 +88,7 @@ pub use rotation::{SessionKeyRotation, SessionKeyRotationLayer};
 pub use service::{Clock, DiscordOAuthService, ResponseFuture};
 pub use tower_sessions;
 pub use transport::{Transport, TransportError};
-pub use user_api::UserApi;
+pub use user_api::{BotApi, UserApi, UserClient};
 
 /// The layer could not be built (the default HTTP client failed to initialise).
 #[derive(Debug, thiserror::Error)]

@@ -11,10 +11,8 @@ use std::time::{Instant, SystemTime};
 
 use discord_oauth_core::login::answer::{self, Refusal, Route};
 use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest, SessionIo};
-use discord_oauth_core::login::flow::{ApiFlow, drive};
 use discord_oauth_core::login::revocation::Revocation;
-use discord_oauth_core::login::{AuthSession, LoginConfig, LoginError};
-use discord_oauth_core::response::ApiCall;
+use discord_oauth_core::login::{AuthSession, LoginConfig};
 use discord_oauth_runtime::Io;
 use http::header::{COOKIE, HeaderValue, ORIGIN};
 use http::{Request, Response};
@@ -180,10 +178,11 @@ where
 
 // ------------------------------------------------------------------ IO for the driver
 
-/// A `tower_sessions::Session` for the driver, with this layer's cache.
-struct TowerSession<'a> {
-    session: &'a Session,
-    shared: &'a Shared,
+/// A `tower_sessions::Session` for the driver, with this layer's cache (also used by
+/// [`crate::user_api`]'s refresh after a `401`).
+pub(crate) struct TowerSession<'a> {
+    pub(crate) session: &'a Session,
+    pub(crate) shared: &'a Shared,
 }
 
 impl SessionIo for TowerSession<'_> {
@@ -221,10 +220,6 @@ impl SessionIo for TowerSession<'_> {
             self.shared.index.retain(|e| !revocation.matches(&e.auth));
         }
     }
-}
-
-pub(crate) async fn call_api<R>(shared: &Shared, call: &ApiCall<R>) -> Result<R, LoginError> {
-    drive(ApiFlow::new(call), &shared.io).await
 }
 
 // ------------------------------------------------------------------ every other request

@@ -588,6 +588,10 @@ pub struct AddGuildMember {
     /// Whether to server-deafen the member.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deaf: Option<bool>,
+    /// Guild member flags to set (Discord's `flags` of `BotAddGuildMemberRequest`, e.g.
+    /// `BYPASSES_VERIFICATION` = `1 << 2`; needs `MANAGE_GUILD` or similar).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<u64>,
 }
 
 /// What [`add_guild_member`] did.

@@ -41,7 +41,7 @@ use super::revocation::{Revocation, Revocations};
 use super::{AuthSession, IdleCheck, LoginConfig, LoginError, SessionStatus};
 use crate::api::client::{ApiDriver, ApiDriverConfig, ClientIo};
 use crate::bounded::ExpiringMap;
-use crate::{CodeExchange, ReturnTo};
+use crate::{AccessToken, CodeExchange, ReturnTo};
 
 /// The session key of the [`AuthSession`].
 pub const AUTH_KEY: &str = "discord_oauth.auth";
@@ -547,6 +547,40 @@ impl Driver {
         stale: Arc<AuthSession>,
         published: Option<Recent>,
     ) -> Result<Refreshed, Response<String>> {
+        // Boxed: the refresh is a large future, and rare.
+        Box::pin(self.refresh_planned(io, session, stale, published, None)).await
+    }
+
+    /// Refreshes `stale` after Discord answered `401` to its access token `rejected` during a
+    /// handler's API call (the user-API driver's [`TokenRefresh`](crate::api::client::TokenRefresh)),
+    /// once the integration holds the refresh lock for [`refresh_key`]`(stale)`: the same
+    /// protocol as [`Driver::refresh_locked`] (recent outcomes first, then the store, the new
+    /// record stored before it is used), except that the stored record is refreshed even
+    /// though its expiry says it is valid, if it still holds `rejected`
+    /// ([`LoginConfig::plan_forced_refresh`](crate::login::LoginConfig::plan_forced_refresh)).
+    /// The caller compares the access token of the result with `rejected`: the same token
+    /// (or no session) means there is nothing fresher to retry with.
+    pub async fn refresh_rejected<S: SessionIo, I: DriverIo>(
+        &self,
+        io: &I,
+        session: &S,
+        stale: Arc<AuthSession>,
+        rejected: &AccessToken,
+        published: Option<Recent>,
+    ) -> Result<Refreshed, Response<String>> {
+        Box::pin(self.refresh_planned(io, session, stale, published, Some(rejected))).await
+    }
+
+    /// [`Driver::refresh_locked`], forced past a valid-looking expiry when `rejected` names
+    /// the access token Discord just rejected.
+    async fn refresh_planned<S: SessionIo, I: DriverIo>(
+        &self,
+        io: &I,
+        session: &S,
+        stale: Arc<AuthSession>,
+        published: Option<Recent>,
+        rejected: Option<&AccessToken>,
+    ) -> Result<Refreshed, Response<String>> {
         let Some(key) = refresh_key(&stale) else {
             return Ok(Refreshed {
                 session: Some(stale),
@@ -560,7 +594,11 @@ impl Driver {
             return self.settle_known(io, session, &stale, known.current()).await;
         }
         let (_, current) = reload(session).await?;
-        let flow = match self.config.plan_refresh(&stale, current.as_deref(), io.now()) {
+        let plan = match rejected {
+            None => self.config.plan_refresh(&stale, current.as_deref(), io.now()),
+            Some(rejected) => self.config.plan_forced_refresh(&stale, current.as_deref(), rejected),
+        };
+        let flow = match plan {
             RefreshPlan::Refresh(flow) => flow,
             RefreshPlan::Gone | RefreshPlan::UseCurrent { .. } => {
                 return self.settle_known(io, session, &stale, current).await;

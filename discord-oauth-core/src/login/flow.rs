@@ -27,7 +27,10 @@ use super::answer::Refusal;
 use super::{AuthSession, LoginConfig, LoginError, SessionStatus};
 use crate::api::{self, User};
 use crate::response::ApiCall;
-use crate::{CodeExchange, RateLimit, RefreshExchange, ReturnTo, RevocableToken, RevokeRequest, TokenError, TokenSet};
+use crate::{
+    AccessToken, CodeExchange, RateLimit, RefreshExchange, ReturnTo, RevocableToken, RevokeRequest, TokenError,
+    TokenSet,
+};
 
 /// The longest wait for a Discord 429 that is honoured inline; longer rate limits are
 /// answered with 503 and `Retry-After` instead of holding the user's request.
@@ -495,6 +498,40 @@ impl LoginConfig {
                 session: current.clone(),
                 exchange,
                 still_valid,
+                attempt: Attempt::default(),
+                outcome: None,
+            }),
+            Err(_) => RefreshPlan::UseCurrent { write_back: false },
+        }
+    }
+
+    /// What to do after Discord answered `401` to the access token `rejected` of `stale` (the
+    /// record the request was served with), given the `current` record in the store: like
+    /// [`plan_refresh`](Self::plan_refresh), but the stored record is refreshed even though
+    /// it looks valid, as long as it still holds the rejected token. A record whose access
+    /// token differs was refreshed meanwhile (by another request or instance): use it.
+    pub fn plan_forced_refresh(
+        &self,
+        stale: &AuthSession,
+        current: Option<&AuthSession>,
+        rejected: &AccessToken,
+    ) -> RefreshPlan {
+        let Some(current) = current else {
+            return RefreshPlan::Gone;
+        };
+        let Some(tokens) = current.tokens.clone() else {
+            return RefreshPlan::UseCurrent { write_back: false };
+        };
+        if tokens.access_token.secret() != rejected.secret() {
+            let fresher = stale.tokens.as_ref().is_some_and(|s| tokens.expires_at > s.expires_at);
+            return RefreshPlan::UseCurrent { write_back: fresher };
+        }
+        match self.client().refresh(tokens) {
+            // Not `still_valid`: the token was just rejected, keeping it would serve nothing.
+            Ok(exchange) => RefreshPlan::Refresh(RefreshFlow {
+                session: current.clone(),
+                exchange,
+                still_valid: false,
                 attempt: Attempt::default(),
                 outcome: None,
             }),

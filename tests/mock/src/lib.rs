@@ -331,8 +331,9 @@ impl MockDiscordBuilder {
         self
     }
 
-    /// Enforces Discord-style rate-limit buckets on the API: every bearer-token request gets
-    /// a turn in its token's bucket for that endpoint, `requests` per `window` (fixed windows
+    /// Enforces Discord-style rate-limit buckets on the API: every request with a token
+    /// (`Authorization: Bearer …`, or a bot's `Bot …`) gets a turn in its token's bucket for
+    /// that endpoint, `requests` per `window` (fixed windows
     /// starting at a bucket's first request), with real `X-RateLimit-Limit`/`-Remaining`/
     /// `-Reset-After`/`-Bucket` headers; past the limit the request is not served and gets a
     /// `429` with `retry_after` (JSON), `Retry-After` and `X-RateLimit-Scope: user`. Off by
@@ -417,6 +418,9 @@ impl Drop for ServerGuard {
         }
     }
 }
+
+/// The longest [`MockDiscord::global_rate_limit`] (60 s): a test cannot park the mock for long.
+pub const MAX_GLOBAL_RATE_LIMIT: Duration = Duration::from_secs(60);
 
 /// A running mock Discord. Cheap to clone; the server stops when the last clone is dropped
 /// or [`shutdown`](Self::shutdown) is called.
@@ -570,9 +574,33 @@ impl MockDiscord {
         self.shared.lock().faults.push(fault);
     }
 
-    /// Removes every pending fault.
+    /// Removes every pending fault, and ends a [`global_rate_limit`](Self::global_rate_limit).
     pub fn clear_faults(&self) {
-        self.shared.lock().faults.clear();
+        let mut st = self.shared.lock();
+        st.faults.clear();
+        st.global_until = None;
+    }
+
+    /// Puts the application over Discord's global rate limit for `retry_after` (at most
+    /// [`MAX_GLOBAL_RATE_LIMIT`], longer values are cut to it), from now, in real time: until
+    /// then every API request, whatever its token and endpoint, is answered the way Discord
+    /// answers it — `429` with `{"message": "You are being rate limited.", "retry_after": <the
+    /// seconds left>, "global": true}`, `Retry-After`, `X-RateLimit-Global: true` and
+    /// `X-RateLimit-Scope: global` — and recorded with that status. A client that honours the
+    /// first global `429` sends nothing until the time is over, so the mock records exactly one
+    /// `429`; each request that came too early shows as one more. An injected fault that
+    /// matches a request still comes first; [`clear_faults`](Self::clear_faults) ends it early.
+    ///
+    /// ```no_run
+    /// # async fn f() -> Result<(), discord_oauth_mock::MockError> {
+    /// use std::time::Duration;
+    /// let mock = discord_oauth_mock::MockDiscord::start().await?;
+    /// mock.global_rate_limit(Duration::from_millis(1500));
+    /// # Ok(()) }
+    /// ```
+    pub fn global_rate_limit(&self, retry_after: Duration) {
+        let until = std::time::Instant::now().checked_add(retry_after.min(MAX_GLOBAL_RATE_LIMIT));
+        self.shared.lock().global_until = until;
     }
 
     // -- tokens and time -----------------------------------------------------------------

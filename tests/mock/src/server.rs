@@ -165,7 +165,7 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
         (seq, fault, now_secs)
     };
     let req = Request::from_parts(parts, Body::from(bytes));
-    let mut resp = match fault.map(|f| f.kind) {
+    let mut resp = match fault.map(|f| f.kind).or_else(|| global_limit(&shared, &path)) {
         Some(FaultKind::Delay(d)) => {
             let mut rx = shared.shutdown.subscribe();
             let cancelled = tokio::select! {
@@ -213,21 +213,42 @@ async fn mock_layer(AxState(shared): AxState<Arc<Shared>>, req: Request, next: N
     resp
 }
 
-/// With enforced buckets ([`crate::MockDiscordBuilder::rate_limit_buckets`]): a user-endpoint
-/// request (a bearer token) takes a turn in its token's bucket for that endpoint. `Ok`: the
-/// `X-RateLimit-*` headers to answer with; `Err`: the 429 to answer instead (the request is not
-/// served). `None`: not limited.
+/// The global `429` an API request at `path` gets while
+/// [`crate::MockDiscord::global_rate_limit`] lasts: `retry_after` is the time left.
+fn global_limit(shared: &Arc<Shared>, path: &str) -> Option<FaultKind> {
+    if !is_api(path) {
+        return None;
+    }
+    let mut st = shared.lock();
+    let until = st.global_until?;
+    let left = until.saturating_duration_since(std::time::Instant::now());
+    if left.is_zero() {
+        st.global_until = None;
+        return None;
+    }
+    Some(FaultKind::RateLimited {
+        retry_after: left.as_secs_f64(),
+        global: true,
+        style: crate::fault::RateLimitStyle::Full,
+    })
+}
+
+/// With enforced buckets ([`crate::MockDiscordBuilder::rate_limit_buckets`]): an API request
+/// with a token (`Bearer …` or `Bot …`) takes a turn in its token's bucket for that endpoint.
+/// `Ok`: the `X-RateLimit-*` headers to answer with; `Err`: the 429 to answer instead (the
+/// request is not served). `None`: not limited.
 fn bucket_turn(
     shared: &Arc<Shared>,
     req: &Request,
     endpoint: Endpoint,
 ) -> Option<Result<axum::http::HeaderMap, Response>> {
+    // The whole header: a bot token and a bearer token with the same text are two tokens.
     let token = req
         .headers()
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?
+        .ok()
+        .filter(|h| h.starts_with("Bearer ") || h.starts_with("Bot "))?
         .to_owned();
     let mut st = shared.lock();
     let (limit, window) = st.config.buckets?;

@@ -163,6 +163,9 @@ pub(crate) struct State {
     pub(crate) event_deliveries: Vec<EventDelivery>,
     /// Enforced rate-limit buckets (`Config::buckets`): (token, bucket) → window start, turns.
     pub(crate) buckets: HashMap<(String, String), (std::time::Instant, u32)>,
+    /// Until when every API request gets the global `429`
+    /// ([`crate::MockDiscord::global_rate_limit`]).
+    pub(crate) global_until: Option<std::time::Instant>,
 }
 
 /// Requests being handled right now, per endpoint and for the API as a whole, and the most

@@ -420,3 +420,64 @@ async fn max_in_flight_counts_concurrent_requests_per_endpoint() {
     mock.clear_requests();
     assert_eq!(mock.max_in_flight(None), 0, "reset, nothing in flight");
 }
+
+#[tokio::test]
+async fn a_global_rate_limit_answers_every_api_request_until_cleared() {
+    let mock = MockDiscord::start().await.unwrap();
+    let wumpus = mock.issue_tokens(fixture::WUMPUS_ID, "identify").unwrap();
+    let lena = mock.issue_tokens(fixture::LENA_ID, "identify").unwrap();
+    // Long enough never to end during the test: it is ended with clear_faults.
+    mock.global_rate_limit(Duration::from_secs(30));
+    for token in [&wumpus.access_token, &lena.access_token] {
+        let resp = me(&mock, token).await;
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(header(&resp, "x-ratelimit-global").as_deref(), Some("true"));
+        assert_eq!(header(&resp, "x-ratelimit-scope").as_deref(), Some("global"));
+        let (_, body) = json_of(resp).await;
+        assert_eq!(body["global"], json!(true));
+        let left = body["retry_after"].as_f64().unwrap();
+        assert!(left > 0.0 && left <= 30.0, "the time left: {left}");
+    }
+    // The bot's calls too: the limit is the application's.
+    let bot = http()
+        .get(format!("{}/oauth2/applications/@me", mock.api_base()))
+        .header("authorization", format!("Bot {}", fixture::BOT_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bot.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        mock.requests().iter().filter(|r| r.status() == Some(429)).count(),
+        3,
+        "each early request is recorded with its 429"
+    );
+    mock.clear_faults();
+    assert_eq!(me(&mock, &wumpus.access_token).await.status(), StatusCode::OK);
+    // Capped: a test cannot park the mock for more than a minute.
+    assert_eq!(discord_oauth_mock::MAX_GLOBAL_RATE_LIMIT, Duration::from_secs(60));
+}
+
+#[tokio::test]
+async fn bot_tokens_get_buckets_of_their_own() {
+    let mock = MockDiscord::builder()
+        .rate_limit_buckets(1, Duration::from_secs(30))
+        .start()
+        .await
+        .unwrap();
+    let app = || {
+        http()
+            .get(format!("{}/oauth2/applications/@me", mock.api_base()))
+            .header("authorization", format!("Bot {}", fixture::BOT_TOKEN))
+            .send()
+    };
+    let first = app().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(header(&first, "x-ratelimit-remaining").as_deref(), Some("0"));
+    let second = app().await.unwrap();
+    assert_eq!(
+        second.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the bot's bucket is spent"
+    );
+    assert_eq!(header(&second, "x-ratelimit-scope").as_deref(), Some("user"));
+}
