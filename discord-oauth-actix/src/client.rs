@@ -1,16 +1,18 @@
 //! [`DiscordClient`]: call Discord for the logged-in user.
 
 use std::future::{Ready, ready};
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use discord_oauth_core::api::BotToken;
-use discord_oauth_core::api::client::{BotCalls, CallFailure, ClientError, NoRefresh, UserCalls};
+use discord_oauth_core::api::client::{CallFailure, ClientError, NoRefresh, UserCalls};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 
 use crate::DiscordOAuth;
 use crate::extract::{DiscordUserRejection, here, state};
+pub use discord_oauth_runtime::api::BotApi;
 
 /// A client bound to the logged-in user: every call carries the user's access token and goes
 /// through the integration's driver (`discord_oauth_core::api::client::ApiDriver`): the
@@ -118,43 +120,10 @@ impl DiscordOAuth {
     /// # Ok(()) }
     /// ```
     pub fn bot_api(&self, token: BotToken) -> BotApi {
-        BotApi {
-            oauth: self.clone(),
+        BotApi::new(
+            Arc::clone(&self.shared) as Arc<dyn discord_oauth_runtime::api::Site>,
             token,
-        }
-    }
-}
-
-/// The application's bot client: the calls of [`BotCalls`] (`current_application`,
-/// `add_guild_member`, and `call` for any [`ApiCall`]) sent with `Authorization: Bot …`
-/// through the integration's driver — the same invalid-request budget and read cache as
-/// users' calls, rate limits kept under the bot token's own key. A `401` fails with
-/// [`ClientError::BotTokenRejected`] (answered as a `500`: the configuration is wrong).
-/// `Debug` never shows the token. Made by [`DiscordOAuth::bot_api`]; cheap to clone.
-#[derive(Debug, Clone)]
-pub struct BotApi {
-    oauth: DiscordOAuth,
-    token: BotToken,
-}
-
-impl BotCalls for BotApi {
-    type Error = ClientError;
-
-    fn endpoints(&self) -> &Endpoints {
-        self.oauth.endpoints()
-    }
-
-    fn bot_token(&self) -> &BotToken {
-        &self.token
-    }
-
-    async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, ClientError> {
-        self.oauth
-            .shared
-            .driver
-            .api()
-            .call_bot(&self.oauth.shared.io, call, &self.token)
-            .await
+        )
     }
 }
 

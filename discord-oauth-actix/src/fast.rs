@@ -27,7 +27,7 @@
 //!   Refreshes and expiries on *other* instances (a shared Redis store) are seen here when the
 //!   remembered entry expires: after
 //!   [`DEFAULT_FAST_PATH_TTL`] (30 s) by default, set with
-//!   [`crate::DiscordOAuthBuilder::fast_path`]. A token refresh due on the remembered login is
+//!   `DiscordOAuthBuilder::cache_ttl`. A token refresh due on the remembered login is
 //!   seen at once (the login's expiry is checked on every request).
 //! - **Bounded**: at most [`DEFAULT_FAST_PATH_CAPACITY`] entries by default, [`DEFAULT_INDEX_BYTES`]
 //!   of headers and [`MAX_HEADERS_PER_LOGIN`] headers per login (`discord_oauth_core::bounded::KeyIndex`:

@@ -88,7 +88,7 @@
 //!   store read, no decoding) while its login is valid; a handler's changes to the session are
 //!   still written. Logout on this instance takes effect on the next request; on other
 //!   instances sharing a Redis store, within the 30 s
-//!   ([`DiscordOAuthBuilder::fast_path`] sets it; zero turns the fast path off).
+//!   (`DiscordOAuthBuilder::cache_ttl` sets it; zero turns the fast path off).
 //! - **Requests to Discord**: at most 32 in flight ([`DiscordOAuthBuilder::max_concurrent_requests`]);
 //!   after a global `429` nothing is sent until Discord's `retry_after` is over.
 //! - **Transport**: reqwest with rustls ([`transport`]), not `awc`, see there.

@@ -5,22 +5,20 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
+use discord_oauth_core::api::client::ApiDriver;
 use discord_oauth_core::login::driver::Driver;
-use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
-use discord_oauth_core::login::revocation::{Revocation, Revocations};
+use discord_oauth_core::login::revocation::Revocation;
 use discord_oauth_core::login::{LoginConfig, LoginError};
 use discord_oauth_core::response::ApiCall;
 
-use discord_oauth_runtime::refresh::RefreshLocks;
-use discord_oauth_runtime::{Io, Outbound};
+use discord_oauth_runtime::Io;
+use discord_oauth_runtime::builder::{Builder, Integration, Parts};
 
 use crate::transport::Transport;
 
 pub use discord_oauth_runtime::{Clock, DEFAULT_TIMEOUT};
 
-/// The default time limit for one session-store (or refresh-lock) operation.
-pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_secs(2);
+pub use discord_oauth_runtime::builder::DEFAULT_STORE_TIMEOUT;
 
 pub(crate) struct Shared {
     /// Every decision about a login.
@@ -33,6 +31,16 @@ pub(crate) struct Shared {
     pub(crate) fast: crate::fast::FastIndex,
     /// The login route's path, shared by every request's `AuthState`.
     pub(crate) login_path: Arc<str>,
+}
+
+impl discord_oauth_runtime::api::Site for Shared {
+    fn driver(&self) -> &Driver {
+        &self.driver
+    }
+
+    fn io(&self) -> &Io {
+        &self.io
+    }
 }
 
 impl Shared {
@@ -124,21 +132,7 @@ impl DiscordOAuth {
 
     /// A builder with a transport of your choice.
     pub fn builder(config: LoginConfig, transport: impl Transport) -> DiscordOAuthBuilder {
-        DiscordOAuthBuilder {
-            config,
-            transport: Arc::new(transport),
-            timeout: DEFAULT_TIMEOUT,
-            store_timeout: DEFAULT_STORE_TIMEOUT,
-            clock: Arc::new(SystemTime::now),
-            refresh: RefreshLocks::default(),
-            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
-            fast_path: (
-                crate::fast::DEFAULT_FAST_PATH_TTL,
-                crate::fast::DEFAULT_FAST_PATH_CAPACITY,
-            ),
-            broadcast: None,
-            api: ApiDriverConfig::default(),
-        }
+        DiscordOAuthBuilder::new(config, transport)
     }
 
     /// Ends every session of `user_id` that started up to now, on this instance at once and,
@@ -200,168 +194,24 @@ impl DiscordOAuth {
     }
 }
 
-/// Builder for [`DiscordOAuth`].
-#[must_use = "call `.build()`"]
-pub struct DiscordOAuthBuilder {
-    config: LoginConfig,
-    transport: Arc<dyn Transport>,
-    timeout: Duration,
-    store_timeout: Duration,
-    clock: Clock,
-    refresh: RefreshLocks,
-    max_concurrent_requests: usize,
-    fast_path: (Duration, usize),
-    broadcast: Option<Arc<dyn crate::revocation::Broadcast>>,
-    api: ApiDriverConfig,
-}
+/// Builds a [`DiscordOAuth`]: the runtime's [`Builder`], the same settings and defaults on
+/// every framework (cache capacity [`DEFAULT_FAST_PATH_CAPACITY`](crate::fast::DEFAULT_FAST_PATH_CAPACITY)
+/// here: an entry also holds the session's content). Made by [`DiscordOAuth::builder`].
+pub type DiscordOAuthBuilder = Builder<DiscordOAuth>;
 
-impl fmt::Debug for DiscordOAuthBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordOAuthBuilder")
-            .field("config", &self.config)
-            .field("timeout", &self.timeout)
-            .field("store_timeout", &self.store_timeout)
-            .field("max_concurrent_requests", &self.max_concurrent_requests)
-            .field("fast_path", &self.fast_path)
-            .finish_non_exhaustive()
-    }
-}
+impl Integration for DiscordOAuth {
+    const DEFAULT_CACHE_CAPACITY: usize = crate::fast::DEFAULT_FAST_PATH_CAPACITY;
 
-impl DiscordOAuthBuilder {
-    /// The time limit for one request to Discord (default 10 s). A hung Discord then costs a
-    /// request at most this long (checklist K-02).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// The time limit for one session-store operation (load, save, …) and for one command of
-    /// the shared refresh lock (default 2 s). Past it the request answers `503` with
-    /// `Retry-After`, as when the store fails outright.
-    pub fn store_timeout(mut self, timeout: Duration) -> Self {
-        self.store_timeout = timeout;
-        self
-    }
-
-    /// Makes token refreshes single-flight across every instance sharing `lock`:
-    /// `RedisRefreshLock` (cargo feature `redis`) or any
-    /// [`SharedLock`](discord_oauth_runtime::refresh::SharedLock). Without it refreshes are
-    /// single-flight within this process only, which is enough with the cookie store or a
-    /// single instance. The strategy is the runtime's [`RefreshLocks`], the same on every
-    /// framework.
-    pub fn refresh_lock(mut self, lock: impl Into<RefreshLocks>) -> Self {
-        self.refresh = lock.into();
-        self
-    }
-
-    /// Replaces the wall clock (default `SystemTime::now`). For tests that need time to pass
-    /// (token expiry, session lifetime) and for clock-skew drills.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// How many requests this integration (every worker together) has in flight to Discord
-    /// at most (default [`DEFAULT_MAX_CONCURRENT_REQUESTS`], 32; at least 1). More wait for a
-    /// free slot, up to the [timeout](Self::timeout); past it they are not sent, and the user
-    /// gets a `503` with `Retry-After` (checklist K-04).
-    ///
-    /// Whatever this bound, when Discord answers `429` for its global rate limit nothing more
-    /// is sent until the announced wait is over (requests meanwhile get `503` with
-    /// `Retry-After`, or wait if it is short; K-03).
-    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
-        self.max_concurrent_requests = max;
-        self
-    }
-
-    /// The authenticated fast path of [`crate::DiscordSessions`] (see [`crate::fast`]): how
-    /// long a session seen logged in is served without reading the store (default
-    /// [`DEFAULT_FAST_PATH_TTL`](crate::fast::DEFAULT_FAST_PATH_TTL), 30 s) and how many
-    /// sessions are remembered at most (default
-    /// [`DEFAULT_FAST_PATH_CAPACITY`](crate::fast::DEFAULT_FAST_PATH_CAPACITY), 10,000).
-    ///
-    /// The TTL bounds how late a logout or token refresh on *another* instance sharing a Redis
-    /// store is seen by this one; logouts on this instance take effect at once. Zero for
-    /// either turns the fast path off: every request then loads its session from the store.
-    ///
-    /// ```
-    /// # use discord_oauth_actix::{DiscordOAuth, LoginConfig};
-    /// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build().unwrap();
-    /// # let transport = discord_oauth_actix::transport::from_fn(|_req| async {
-    /// #     Err::<http::Response<Vec<u8>>, _>(discord_oauth_actix::TransportError::Failed("offline".into()))
-    /// # });
-    /// use std::time::Duration;
-    /// let discord = DiscordOAuth::builder(config, transport)
-    ///     .fast_path(Duration::from_secs(5), 1_000)
-    ///     .build();
-    /// ```
-    pub fn fast_path(mut self, ttl: Duration, capacity: usize) -> Self {
-        self.fast_path = (ttl, capacity);
-        self
-    }
-
-    /// Where ended logins are announced to the other instances (and heard from them), e.g.
-    /// `RedisRevocations` (cargo feature `redis`): then a logout on one instance ends every
-    /// remembered copy of the session on all of them at once, instead of within the fast
-    /// path's TTL; with the cookie store, it also refuses copies of the logged-out cookie on
-    /// every instance.
-    pub fn revocation_broadcast(mut self, broadcast: impl crate::revocation::Broadcast) -> Self {
-        self.broadcast = Some(Arc::new(broadcast));
-        self
-    }
-
-    /// How [`crate::DiscordClient`] calls Discord for users: the rate limiter's bounds, how
-    /// long a call may wait for its turn, the read cache's TTL and bounds, the
-    /// invalid-request threshold (the same settings as `discord-oauth-tower`'s).
-    ///
-    /// ```
-    /// # use discord_oauth_actix::{DiscordOAuth, LoginConfig};
-    /// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build().unwrap();
-    /// # let transport = discord_oauth_actix::transport::from_fn(|_req| async {
-    /// #     Err::<http::Response<Vec<u8>>, _>(discord_oauth_actix::TransportError::Failed("offline".into()))
-    /// # });
-    /// use std::time::Duration;
-    /// use discord_oauth_core::api::client::ApiDriverConfig;
-    /// let discord = DiscordOAuth::builder(config, transport)
-    ///     .api(ApiDriverConfig { cache_ttl: Duration::from_secs(60), ..ApiDriverConfig::default() })
-    ///     .build();
-    /// ```
-    pub fn api(mut self, config: ApiDriverConfig) -> Self {
-        self.api = config;
-        self
-    }
-
-    /// Builds it.
-    pub fn build(self) -> DiscordOAuth {
-        let mut config = self.config;
-        // Logins in progress are sealed into cookies with this key (random per process
-        // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
-        config.ensure_login_cookie_key(&mut rand::rng());
-        let login_path = Arc::from(config.routes().login.as_str());
-        let discord = DiscordOAuth {
-            shared: Arc::new(Shared {
-                login_path,
-                driver: Driver::new(config, self.api)
-                    .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone())),
-                io: Io::shared(
-                    self.transport,
-                    self.timeout,
-                    Outbound::new(self.max_concurrent_requests),
-                )
-                .with_clock(self.clock),
-                store_timeout: self.store_timeout,
-                refresh: self.refresh,
-                fast: crate::fast::FastIndex::new(self.fast_path.0, self.fast_path.1),
-            }),
-        };
-        if let Some(broadcast) = &self.broadcast {
-            let weak = Arc::downgrade(&discord.shared);
-            broadcast.subscribe(Arc::new(move |revocation| {
-                if let Some(shared) = weak.upgrade() {
-                    shared.apply_revocation(revocation);
-                }
-            }));
-        }
-        discord
+    fn build(parts: Parts) -> Self {
+        let shared = Arc::new(Shared {
+            login_path: Arc::from(parts.driver.config().routes().login.as_str()),
+            fast: crate::fast::FastIndex::new(parts.cache_ttl, parts.cache_capacity),
+            driver: parts.driver,
+            io: parts.io,
+            store_timeout: parts.store_timeout,
+            refresh: parts.refresh,
+        });
+        parts.broadcast.subscribe(&shared, Shared::apply_revocation);
+        DiscordOAuth { shared }
     }
 }

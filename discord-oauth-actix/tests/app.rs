@@ -558,7 +558,7 @@ mod flaky {
 async fn option_discord_user_answers_503_when_the_store_is_down() {
     // The fast path off: every request reads the store.
     let d = builder(&Counts::default(), 200, "http://localhost:8080/auth/callback")
-        .fast_path(std::time::Duration::ZERO, 0)
+        .cache_ttl(std::time::Duration::ZERO)
         .build();
     let store = FlakyStore::default();
     let app = test::init_service(

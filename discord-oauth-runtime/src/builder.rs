@@ -51,14 +51,19 @@ pub struct Parts {
     pub cache_capacity: usize,
     /// The bound on one session store operation ([`Builder::store_timeout`]).
     pub store_timeout: Duration,
-    broadcast: Option<Arc<dyn Broadcast>>,
+    /// The revocation broadcast, to subscribe the built integration to.
+    pub broadcast: Subscription,
 }
 
-impl Parts {
+/// The [revocation broadcast](Builder::revocation_broadcast) of a built integration, if any.
+#[derive(Debug)]
+pub struct Subscription(Option<Arc<dyn Broadcast>>);
+
+impl Subscription {
     /// Applies every revocation the broadcast hears from other instances to `target` (held
     /// weakly: the subscription does not keep it alive).
-    pub fn subscribe<S: Send + Sync + 'static>(&self, target: &Arc<S>, apply: fn(&S, Revocation)) {
-        if let Some(broadcast) = &self.broadcast {
+    pub fn subscribe<S: Send + Sync + 'static>(self, target: &Arc<S>, apply: fn(&S, Revocation)) {
+        if let Some(broadcast) = &self.0 {
             let weak: Weak<S> = Arc::downgrade(target);
             broadcast.subscribe(Arc::new(move |revocation| {
                 if let Some(target) = weak.upgrade() {
@@ -213,7 +218,7 @@ impl<I: Integration> Builder<I> {
             cache_ttl: self.cache_ttl,
             cache_capacity: self.cache_capacity.unwrap_or(I::DEFAULT_CACHE_CAPACITY),
             store_timeout: self.store_timeout,
-            broadcast: self.broadcast,
+            broadcast: Subscription(self.broadcast),
         })
     }
 }

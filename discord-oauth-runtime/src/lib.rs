@@ -30,6 +30,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
+pub mod builder;
 pub mod locks;
 mod outbound;
 pub mod redis;
@@ -45,6 +47,7 @@ use std::time::{Duration, Instant, SystemTime};
 use discord_oauth_core::api::client::ClientIo;
 use discord_oauth_core::login::flow::FlowIo;
 
+pub use builder::{Builder, Integration};
 pub use outbound::{Outbound, OutboundSlot};
 #[cfg(feature = "reqwest")]
 pub use transport::ReqwestTransport;

@@ -56,7 +56,7 @@ use crate::service::{ResponseFuture, Shared, monotonic_now};
 /// How long a login seen with a `Cookie` header is served for that header without the
 /// session store (default 30 s): also the bound on how late a logout or refresh on *another*
 /// instance (without a revocation broadcast) is seen here. Zero reads the store every time.
-pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(30);
+pub const DEFAULT_CACHE_TTL: Duration = discord_oauth_runtime::builder::DEFAULT_CACHE_TTL;
 /// How many `Cookie` headers are remembered at most (default 100 000).
 pub const DEFAULT_CACHE_CAPACITY: usize = 100_000;
 

@@ -2,31 +2,24 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
-use discord_oauth_core::api::client::ApiDriverConfig;
-use discord_oauth_core::login::driver::Driver;
 use discord_oauth_core::login::{LoginConfig, LoginError};
+use discord_oauth_runtime::builder::{Builder, Integration, Parts};
 use tower::Layer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
-use crate::fast::{CookieIndex, DEFAULT_CACHE_CAPACITY, DEFAULT_CACHE_TTL};
+use crate::fast::{CookieIndex, DEFAULT_CACHE_CAPACITY};
 use discord_oauth_core::login::flow::GuildRequirement;
-use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 
 use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
-use crate::lock::RefreshLocks;
-use crate::revocation::Broadcast;
-use crate::service::{Clock, DiscordOAuthService, Shared};
+use crate::service::{DiscordOAuthService, Shared};
 use crate::transport::Transport;
-use discord_oauth_core::login::revocation::Revocations;
-use discord_oauth_runtime::{Io, Outbound};
 
 /// The default time limit for one request to Discord.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub use discord_oauth_runtime::DEFAULT_TIMEOUT;
 
 /// A tower layer that adds "Log in with Discord" to a service: it serves the login, callback
 /// and logout routes of its [`LoginConfig`] and puts an [`crate::AuthState`] into the
@@ -66,18 +59,7 @@ impl DiscordOAuthLayer {
 impl DiscordOAuthLayer {
     /// A builder with a transport of your choice.
     pub fn builder(config: LoginConfig, transport: impl Transport) -> DiscordOAuthLayerBuilder {
-        DiscordOAuthLayerBuilder {
-            config,
-            transport: Arc::new(transport),
-            timeout: DEFAULT_TIMEOUT,
-            cache_ttl: DEFAULT_CACHE_TTL,
-            cache_capacity: DEFAULT_CACHE_CAPACITY,
-            clock: Arc::new(std::time::SystemTime::now),
-            refresh: RefreshLocks::default(),
-            max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
-            broadcast: None,
-            api: ApiDriverConfig::default(),
-        }
+        DiscordOAuthLayerBuilder::new(config, transport)
     }
 
     /// The configuration.
@@ -262,151 +244,32 @@ impl<S> Layer<S> for DiscordOAuthLayer {
     }
 }
 
-impl fmt::Debug for DiscordOAuthLayerBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DiscordOAuthLayerBuilder")
-            .field("config", &self.config)
-            .field("timeout", &self.timeout)
-            .field("cache_ttl", &self.cache_ttl)
-            .field("cache_capacity", &self.cache_capacity)
-            .field("refresh", &self.refresh)
-            .field("max_concurrent_requests", &self.max_concurrent_requests)
-            .field("broadcast", &self.broadcast)
-            .finish_non_exhaustive()
-    }
-}
+/// Builds a [`DiscordOAuthLayer`]: the runtime's [`Builder`], the same settings and defaults
+/// on every framework (cache capacity 100 000 here). Made by [`DiscordOAuthLayer::builder`].
+///
+/// ```
+/// # use discord_oauth_core::login::LoginConfig;
+/// use std::time::Duration;
+/// use discord_oauth_core::api::client::ApiDriverConfig;
+/// use discord_oauth_tower::transport::ReqwestTransport;
+/// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build()?;
+/// let layer = discord_oauth_tower::DiscordOAuthLayer::builder(config, ReqwestTransport::new()?)
+///     .timeout(Duration::from_secs(5))
+///     .cache_ttl(Duration::from_secs(10))
+///     .api(ApiDriverConfig { cache_ttl: Duration::from_secs(60), ..ApiDriverConfig::default() })
+///     .build();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub type DiscordOAuthLayerBuilder = Builder<DiscordOAuthLayer>;
 
-/// Builder for [`DiscordOAuthLayer`].
-#[must_use = "call `.build()`"]
-pub struct DiscordOAuthLayerBuilder {
-    config: LoginConfig,
-    transport: Arc<dyn Transport>,
-    timeout: Duration,
-    cache_ttl: Duration,
-    cache_capacity: usize,
-    clock: Clock,
-    refresh: RefreshLocks,
-    max_concurrent_requests: usize,
-    broadcast: Option<Arc<dyn Broadcast>>,
-    api: ApiDriverConfig,
-}
+impl Integration for DiscordOAuthLayer {
+    const DEFAULT_CACHE_CAPACITY: usize = DEFAULT_CACHE_CAPACITY;
 
-impl DiscordOAuthLayerBuilder {
-    /// Where ended logins are announced to the other instances (and heard from them), e.g.
-    /// `RedisRevocations` (cargo feature `redis`): then a logout on one instance ends every
-    /// cached copy of the session on all of them at once, instead of within the
-    /// [cache TTL](Self::cache_ttl). Without one, each instance learns of a logout elsewhere
-    /// when its cache entry expires.
-    pub fn revocation_broadcast(mut self, broadcast: impl Broadcast) -> Self {
-        self.broadcast = Some(Arc::new(broadcast));
-        self
-    }
-
-    /// Replaces the wall clock (default `SystemTime::now`). For tests that need time to pass
-    /// (token expiry, session lifetime) and for clock-skew drills.
-    pub fn clock(mut self, clock: Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// The time limit for one request to Discord (default 10 s). A hung Discord then costs a
-    /// request at most this long (checklist K-02).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = timeout;
-        self
-    }
-
-    /// How long a decoded session may be served from memory without reading the store
-    /// (default 30 s). This bounds how long a logout on another instance takes to be seen
-    /// here, and how long a session store outage goes unnoticed by sessions cached here;
-    /// zero disables the cache.
-    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
-        self.cache_ttl = ttl;
-        self
-    }
-
-    /// How many sessions the in-process cache holds at most (default 100 000).
-    pub fn cache_capacity(mut self, capacity: usize) -> Self {
-        self.cache_capacity = capacity;
-        self
-    }
-
-    /// A refresh lock the instances share (default: an in-process one, which covers one
-    /// process): `RedisRefreshLock` (cargo feature `redis`), or any
-    /// [`SharedLock`](crate::lock::SharedLock). Without one, two instances may refresh the
-    /// same session at once, and the second refresh fails because Discord rotated the
-    /// refresh token (the layer then re-reads the store and uses the first refresh's tokens
-    /// if it finds them, but a shared lock avoids the failed request to Discord altogether).
-    /// The strategy is the runtime's [`RefreshLocks`], the same on every framework.
-    ///
-    /// The layer holds the lock for at most twice the [timeout](Self::timeout) plus 10 s
-    /// (30 s by default): longer than a refresh can take. Requests waiting for it wait at
-    /// most that long, then get a `503`.
-    pub fn refresh_lock(mut self, lock: impl Into<RefreshLocks>) -> Self {
-        self.refresh = lock.into();
-        self
-    }
-
-    /// How many requests this layer (with its guards and [`DiscordApi`] handle) has in flight
-    /// to Discord at most (default [`DEFAULT_MAX_CONCURRENT_REQUESTS`], 32; at least 1).
-    /// More wait for a free slot, up to the [timeout](Self::timeout); past it they are not
-    /// sent, and the user gets a `503` with `Retry-After` (checklist K-04): a burst of logins
-    /// then reaches Discord at a bounded rate instead of all at once.
-    ///
-    /// Whatever this bound, when Discord answers `429` for its global rate limit the layer
-    /// sends nothing more until the announced wait is over (requests meanwhile get `503`
-    /// with `Retry-After`, or wait if it is short; K-03).
-    pub fn max_concurrent_requests(mut self, max: usize) -> Self {
-        self.max_concurrent_requests = max;
-        self
-    }
-
-    /// The settings of users' API calls ([`crate::UserApi`], `discord-oauth-axum`'s
-    /// `DiscordClient`): the read cache's time to live (default 30 s) and bounds, the longest
-    /// wait for a rate-limit turn (default 5 s), the rate limiter's bounds and the
-    /// invalid-request threshold.
-    ///
-    /// ```
-    /// # use discord_oauth_core::login::LoginConfig;
-    /// use std::time::Duration;
-    /// use discord_oauth_core::api::client::ApiDriverConfig;
-    /// use discord_oauth_tower::transport::ReqwestTransport;
-    /// # let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").build()?;
-    /// let layer = discord_oauth_tower::DiscordOAuthLayer::builder(config, ReqwestTransport::new()?)
-    ///     .api(ApiDriverConfig { cache_ttl: Duration::from_secs(60), ..ApiDriverConfig::default() })
-    ///     .build();
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn api(mut self, config: ApiDriverConfig) -> Self {
-        self.api = config;
-        self
-    }
-
-    /// Builds the layer.
-    pub fn build(self) -> DiscordOAuthLayer {
-        let mut config = self.config;
-        // Logins in progress are sealed into cookies with this key (random per process
-        // unless the configuration names one: see `LoginConfigBuilder::login_cookie_key`).
-        config.ensure_login_cookie_key(&mut rand::rng());
-        let index = CookieIndex::new(self.cache_ttl, self.cache_capacity);
-        let driver = Driver::new(config, self.api)
-            .with_revocations(Revocations::default().with_broadcast(self.broadcast.clone()));
-        let io = Io::shared(
-            self.transport,
-            self.timeout,
-            Outbound::new(self.max_concurrent_requests),
-        )
-        .with_clock(self.clock);
-        let shared = Shared::new(driver, io, self.refresh, index);
+    fn build(parts: Parts) -> Self {
+        let index = CookieIndex::new(parts.cache_ttl, parts.cache_capacity);
+        let shared = Shared::new(parts.driver, parts.io, parts.refresh, index, parts.store_timeout);
         let shared = Arc::new(shared);
-        if let Some(broadcast) = &self.broadcast {
-            let weak = Arc::downgrade(&shared);
-            broadcast.subscribe(Arc::new(move |revocation| {
-                if let Some(shared) = weak.upgrade() {
-                    shared.apply_revocation(revocation);
-                }
-            }));
-        }
+        parts.broadcast.subscribe(&shared, Shared::apply_revocation);
         DiscordOAuthLayer { shared }
     }
 }

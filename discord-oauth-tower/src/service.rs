@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use discord_oauth_core::login::answer::{self, Refusal, Route};
 use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest, SessionIo};
@@ -40,16 +40,25 @@ pub(crate) struct Shared {
     pub(crate) login_path: Arc<str>,
     /// The cache of authenticated sessions, by `Cookie` header ([`crate::fast`]).
     pub(crate) index: CookieIndex,
+    /// The bound on one session store operation.
+    store_timeout: Duration,
 }
 
 impl Shared {
-    pub(crate) fn new(driver: Driver, io: Io, refresh: RefreshLocks, index: CookieIndex) -> Self {
+    pub(crate) fn new(
+        driver: Driver,
+        io: Io,
+        refresh: RefreshLocks,
+        index: CookieIndex,
+        store_timeout: Duration,
+    ) -> Self {
         Self {
             index,
             login_path: Arc::from(driver.config().routes().login.as_str()),
             driver,
             io,
             refresh,
+            store_timeout,
         }
     }
 
@@ -65,7 +74,7 @@ impl Shared {
 impl Shared {
     /// The handle every logged-in request's [`AuthState`] carries.
     pub(crate) fn user_api(self: &Arc<Self>) -> crate::UserApi {
-        crate::UserApi(Arc::clone(self) as Arc<dyn crate::user_api::Backend>)
+        crate::UserApi(Arc::clone(self))
     }
 }
 
@@ -185,31 +194,52 @@ pub(crate) struct TowerSession<'a> {
     pub(crate) shared: &'a Shared,
 }
 
+/// A session store that failed, or did not answer within the store timeout.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreError {
+    #[error(transparent)]
+    Store(#[from] tower_sessions::session::Error),
+    #[error("the session store did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+impl TowerSession<'_> {
+    async fn bounded<V>(
+        &self,
+        op: impl Future<Output = Result<V, tower_sessions::session::Error>>,
+    ) -> Result<V, StoreError> {
+        let timeout = self.shared.store_timeout;
+        Ok(tokio::time::timeout(timeout, op)
+            .await
+            .map_err(|_| StoreError::Timeout(timeout))??)
+    }
+}
+
 impl SessionIo for TowerSession<'_> {
-    type Error = tower_sessions::session::Error;
+    type Error = StoreError;
 
     async fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Self::Error> {
-        self.session.get(key).await
+        self.bounded(self.session.get(key)).await
     }
 
     async fn insert<V: Serialize + Sync>(&self, key: &str, value: &V) -> Result<(), Self::Error> {
-        self.session.insert(key, value).await
+        self.bounded(self.session.insert(key, value)).await
     }
 
     async fn cycle_id(&self) -> Result<(), Self::Error> {
-        self.session.cycle_id().await
+        self.bounded(self.session.cycle_id()).await
     }
 
     async fn purge(&self) -> Result<(), Self::Error> {
-        self.session.flush().await
+        self.bounded(self.session.flush()).await
     }
 
     async fn save(&self) -> Result<(), Self::Error> {
-        self.session.save().await
+        self.bounded(self.session.save()).await
     }
 
     async fn reload(&self) -> Result<bool, Self::Error> {
-        self.session.load().await.map(|()| true)
+        self.bounded(self.session.load()).await.map(|()| true)
     }
 
     fn forget(&self, revocation: Option<&Revocation>) {

@@ -9,56 +9,75 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use discord_oauth_core::api::BotToken;
-use discord_oauth_core::api::client::{ApiDriver, BotCalls, ClientError, NoRefresh, TokenRefresh, UserCalls};
+use discord_oauth_core::api::client::{ApiDriver, ClientError, NoRefresh, TokenRefresh, UserCalls};
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 use tower_sessions::Session;
 use tracing::Instrument as _;
 
+use discord_oauth_core::login::driver::Driver;
+use discord_oauth_runtime::Io;
+use discord_oauth_runtime::api::Site;
+
 use crate::service::{Shared, TowerSession};
 
-type Answer<'a> = Pin<Box<dyn Future<Output = Result<http::Response<Vec<u8>>, ClientError>> + Send + 'a>>;
+/// Made by [`DiscordOAuthLayer::bot_api`](crate::DiscordOAuthLayer::bot_api) or
+/// [`UserApi::bot`]:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_core::api::BotToken;
+/// use discord_oauth_core::api::client::BotCalls;
+/// use discord_oauth_core::{AccessToken, Endpoints, Snowflake, api::AddGuildMemberOutcome};
+/// use discord_oauth_mock::{MockDiscord, fixture};
+/// use discord_oauth_tower::{DiscordOAuthLayer, LoginConfig, transport::ReqwestTransport};
+///
+/// let discord = MockDiscord::start().await?;
+/// let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
+///     .client_secret(fixture::CLIENT_SECRET)
+///     .endpoints(Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?)
+///     .build()?;
+/// let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?).build();
+/// let bot = layer.bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
+/// assert!(!format!("{bot:?}").contains(fixture::BOT_TOKEN));
+///
+/// let app = bot.current_application().await?;
+/// assert_eq!(app.id.to_string(), fixture::CLIENT_ID);
+///
+/// // Nova granted `guilds.join`: the bot puts her in a guild it is in.
+/// let nova = discord.issue_tokens(fixture::NOVA_ID, "identify guilds.join")?;
+/// let outcome = bot
+///     .add_guild_member(
+///         fixture::SECOND_GUILD_ID.parse::<Snowflake>()?,
+///         fixture::NOVA_ID.parse::<Snowflake>()?,
+///         &AccessToken::new(nova.access_token),
+///         &Default::default(),
+///     )
+///     .await?;
+/// assert!(matches!(outcome, AddGuildMemberOutcome::Added(_)));
+/// assert!(discord.is_member(fixture::SECOND_GUILD_ID, fixture::NOVA_ID));
+/// # Ok(()) }
+/// ```
+#[doc(inline)]
+pub use discord_oauth_runtime::api::BotApi;
+
 type Fresh = Pin<Box<dyn Future<Output = Option<Arc<AuthSession>>> + Send + 'static>>;
 
-/// The layer's state, with its transport type erased.
-pub(crate) trait Backend: Send + Sync {
-    fn endpoints(&self) -> &Endpoints;
-    fn driver(&self) -> &ApiDriver;
-    fn send<'a>(
-        &'a self,
-        request: http::Request<Vec<u8>>,
-        token: &'a AccessToken,
-        refresh: &'a Refresh<'a>,
-    ) -> Answer<'a>;
-    fn send_bot<'a>(&'a self, request: http::Request<Vec<u8>>, bot: &'a BotToken) -> Answer<'a>;
-    /// Refreshes the login `stale` of `session` after Discord rejected its access token
-    /// `rejected`: the new login, or `None` if there is none to retry with.
-    fn refresh_session(self: Arc<Self>, session: Session, stale: Arc<AuthSession>, rejected: AccessToken) -> Fresh;
+impl Site for Shared {
+    fn driver(&self) -> &Driver {
+        &self.driver
+    }
+
+    fn io(&self) -> &Io {
+        &self.io
+    }
 }
 
-impl Backend for Shared {
-    fn endpoints(&self) -> &Endpoints {
-        self.config().client().endpoints()
-    }
-
-    fn driver(&self) -> &ApiDriver {
-        self.driver.api()
-    }
-
-    fn send<'a>(
-        &'a self,
-        request: http::Request<Vec<u8>>,
-        token: &'a AccessToken,
-        refresh: &'a Refresh<'a>,
-    ) -> Answer<'a> {
-        Box::pin(self.driver.api().send(&self.io, request, token, refresh))
-    }
-
-    fn send_bot<'a>(&'a self, request: http::Request<Vec<u8>>, bot: &'a BotToken) -> Answer<'a> {
-        Box::pin(self.driver.api().send_bot(&self.io, request, bot))
-    }
-
+impl Shared {
+    /// Refreshes the login `stale` of `session` after Discord rejected its access token
+    /// `rejected`: the new login, or `None` if there is none to retry with.
     fn refresh_session(self: Arc<Self>, session: Session, stale: Arc<AuthSession>, rejected: AccessToken) -> Fresh {
         Box::pin(async move {
             let id = session.id()?;
@@ -70,7 +89,7 @@ impl Backend for Shared {
                         session: &session,
                         shared: &self,
                     };
-                    let lease = discord_oauth_core::login::driver::Driver::refresh_lease(self.io.timeout());
+                    let lease = Driver::refresh_lease(self.io.timeout());
                     let refreshing =
                         self.refresh
                             .refresh_rejected(&self.driver, &self.io, &io, (stale, &rejected), lease);
@@ -99,7 +118,7 @@ pub(crate) enum Refresh<'a> {
     Not,
     /// Refreshes the login held in `session`, keeping the newest record in `login`.
     Session {
-        backend: &'a Arc<dyn Backend>,
+        shared: &'a Arc<Shared>,
         session: &'a Session,
         login: &'a Mutex<Arc<AuthSession>>,
     },
@@ -107,16 +126,11 @@ pub(crate) enum Refresh<'a> {
 
 impl TokenRefresh for Refresh<'_> {
     async fn refresh(&self, rejected: &AccessToken) -> Option<AccessToken> {
-        let Refresh::Session {
-            backend,
-            session,
-            login,
-        } = self
-        else {
+        let Refresh::Session { shared, session, login } = self else {
             return NoRefresh.refresh(rejected).await;
         };
         let stale = Arc::clone(&login.lock().unwrap_or_else(PoisonError::into_inner));
-        let fresh = Arc::clone(backend)
+        let fresh = Arc::clone(shared)
             .refresh_session((*session).clone(), stale, rejected.clone())
             .await?;
         let token = fresh.tokens.as_ref()?.access_token.clone();
@@ -158,11 +172,11 @@ impl TokenRefresh for Refresh<'_> {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct UserApi(pub(crate) Arc<dyn Backend>);
+pub struct UserApi(pub(crate) Arc<Shared>);
 
 impl fmt::Debug for UserApi {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("UserApi").field(self.0.driver()).finish()
+        f.debug_tuple("UserApi").field(self.0.driver.api()).finish()
     }
 }
 
@@ -175,7 +189,7 @@ impl UserApi {
     /// assert_eq!(layer.user_api().endpoints().api_base.as_str(), "https://discord.com/api/v10");
     /// ```
     pub fn endpoints(&self) -> &Endpoints {
-        self.0.endpoints()
+        self.0.config().client().endpoints()
     }
 
     /// The driver (for its statistics, or to drop a token's cached reads).
@@ -186,7 +200,7 @@ impl UserApi {
     /// assert_eq!(layer.user_api().driver().stats().cached_entries, 0);
     /// ```
     pub fn driver(&self) -> &ApiDriver {
-        self.0.driver()
+        self.0.driver.api()
     }
 
     /// Sends `call` with `token` through the driver and parses the answer. A `401` ends the
@@ -210,8 +224,7 @@ impl UserApi {
     /// # Ok(()) }
     /// ```
     pub async fn call<R>(&self, call: &ApiCall<R>, token: &AccessToken) -> Result<R, ClientError> {
-        let response = self.0.send(call.request(), token, &Refresh::Not).await?;
-        call.parse(response).map_err(ClientError::from)
+        self.send(call, token, &Refresh::Not).await
     }
 
     /// A client for a bare access token (a background job's, stored elsewhere): the typed
@@ -298,10 +311,17 @@ impl UserApi {
     /// # Ok(()) }
     /// ```
     pub fn bot(&self, token: BotToken) -> BotApi {
-        BotApi {
-            backend: Arc::clone(&self.0),
-            token,
-        }
+        BotApi::new(Arc::clone(&self.0) as Arc<dyn Site>, token)
+    }
+
+    async fn send<R>(&self, call: &ApiCall<R>, token: &AccessToken, refresh: &Refresh<'_>) -> Result<R, ClientError> {
+        let response = self
+            .0
+            .driver
+            .api()
+            .send(&self.0.io, call.request(), token, refresh)
+            .await?;
+        call.parse(response).map_err(ClientError::from)
     }
 }
 
@@ -414,88 +434,12 @@ impl UserCalls for UserClient {
         let token = self.current_token();
         let refresh = match &self.login {
             Some(l) => Refresh::Session {
-                backend: &self.api.0,
+                shared: &self.api.0,
                 session: &l.session,
                 login: &l.login,
             },
             None => Refresh::Not,
         };
-        let response = self.api.0.send(call.request(), &token, &refresh).await?;
-        call.parse(response).map_err(ClientError::from)
-    }
-}
-
-/// The application's bot client: the calls of [`BotCalls`] (`current_application`,
-/// `add_guild_member`, and `call` for any [`ApiCall`]) sent with `Authorization: Bot …`
-/// through the layer's [`ApiDriver`] — the same invalid-request budget and read cache as
-/// users' calls, rate limits kept under the bot token's own key. A `401` ends the call with
-/// [`ClientError::BotTokenRejected`] (answered as a `500`: the configuration is wrong).
-/// `Debug` never shows the token. Made by
-/// [`DiscordOAuthLayer::bot_api`](crate::DiscordOAuthLayer::bot_api) or [`UserApi::bot`];
-/// cheap to clone.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use discord_oauth_core::api::BotToken;
-/// use discord_oauth_core::api::client::BotCalls;
-/// use discord_oauth_core::{AccessToken, Endpoints, Snowflake, api::AddGuildMemberOutcome};
-/// use discord_oauth_mock::{MockDiscord, fixture};
-/// use discord_oauth_tower::{DiscordOAuthLayer, LoginConfig, transport::ReqwestTransport};
-///
-/// let discord = MockDiscord::start().await?;
-/// let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:3000/auth/callback")
-///     .client_secret(fixture::CLIENT_SECRET)
-///     .endpoints(Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?)
-///     .build()?;
-/// let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new()?).build();
-/// let bot = layer.bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
-/// assert!(!format!("{bot:?}").contains(fixture::BOT_TOKEN));
-///
-/// let app = bot.current_application().await?;
-/// assert_eq!(app.id.to_string(), fixture::CLIENT_ID);
-///
-/// // Nova granted `guilds.join`: the bot puts her in a guild it is in.
-/// let nova = discord.issue_tokens(fixture::NOVA_ID, "identify guilds.join")?;
-/// let outcome = bot
-///     .add_guild_member(
-///         fixture::SECOND_GUILD_ID.parse::<Snowflake>()?,
-///         fixture::NOVA_ID.parse::<Snowflake>()?,
-///         &AccessToken::new(nova.access_token),
-///         &Default::default(),
-///     )
-///     .await?;
-/// assert!(matches!(outcome, AddGuildMemberOutcome::Added(_)));
-/// assert!(discord.is_member(fixture::SECOND_GUILD_ID, fixture::NOVA_ID));
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct BotApi {
-    backend: Arc<dyn Backend>,
-    token: BotToken,
-}
-
-impl fmt::Debug for BotApi {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("BotApi")
-            .field("token", &self.token)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BotCalls for BotApi {
-    type Error = ClientError;
-
-    fn endpoints(&self) -> &Endpoints {
-        self.backend.endpoints()
-    }
-
-    fn bot_token(&self) -> &BotToken {
-        &self.token
-    }
-
-    async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, ClientError> {
-        let response = self.backend.send_bot(call.request(), &self.token).await?;
-        call.parse(response).map_err(ClientError::from)
+        self.api.send(call, &token, &refresh).await
     }
 }

@@ -26,6 +26,8 @@ use reqwest::StatusCode;
 struct FlakyStore {
     inner: MemoryStore,
     down: Arc<AtomicBool>,
+    /// Reads never answer.
+    hangs: Arc<AtomicBool>,
 }
 
 impl FlakyStore {
@@ -50,6 +52,9 @@ impl SessionStore for FlakyStore {
     }
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         self.check()?;
+        if self.hangs.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.inner.load(id).await
     }
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
@@ -63,6 +68,10 @@ async fn me(user: DiscordUser) -> String {
 }
 
 async fn start(cache_ttl: Duration) -> (Browser, FlakyStore, MockDiscord) {
+    start_with(cache_ttl, Duration::from_secs(2)).await
+}
+
+async fn start_with(cache_ttl: Duration, store_timeout: Duration) -> (Browser, FlakyStore, MockDiscord) {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -75,6 +84,7 @@ async fn start(cache_ttl: Duration) -> (Browser, FlakyStore, MockDiscord) {
         .unwrap();
     let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
         .cache_ttl(cache_ttl)
+        .store_timeout(store_timeout)
         .build();
     let store = FlakyStore::default();
     let oauth = DiscordOAuth::from_layer(layer);
@@ -117,6 +127,27 @@ async fn k05_store_outage_gives_503_and_recovers() {
         "recovers without a restart, still logged in"
     );
     assert_eq!(r.text().await.unwrap(), fixture::WUMPUS_ID);
+}
+
+/// A store that never answers costs a request the store timeout, then `503` with
+/// `Retry-After` (K-05), the same bound as actix's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tower_hanging_store_gives_503_after_the_store_timeout() {
+    let (b, store, _mock) = start_with(Duration::ZERO, Duration::from_millis(200)).await;
+    b.login(None).await;
+    store.hangs.store(true, Ordering::SeqCst);
+    // Without the bound the request would never end: fail instead of hanging the suite.
+    let r = tokio::time::timeout(Duration::from_secs(60), b.get_json("/me"))
+        .await
+        .expect("the request ends although the store never answers");
+    assert_eq!(
+        r.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "bounded by the store timeout"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+    store.hangs.store(false, Ordering::SeqCst);
+    assert_eq!(b.get("/me").await.status(), StatusCode::OK, "still logged in");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,7 +259,8 @@ mod actix {
             .unwrap();
         let discord = DiscordOAuth::builder(config, ReqwestTransport::new().unwrap())
             .store_timeout(store_timeout)
-            .fast_path(fast_path, 100)
+            .cache_ttl(fast_path)
+            .cache_capacity(100)
             .build();
         let store = FlakyStore::default();
         let server = {

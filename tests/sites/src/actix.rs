@@ -12,8 +12,7 @@ use discord_oauth_actix::core::login::revocation::channel_for;
 use discord_oauth_actix::deadpool_redis::Pool;
 use discord_oauth_actix::transport::ReqwestTransport;
 use discord_oauth_actix::{
-    DEFAULT_FAST_PATH_CAPACITY, DEFAULT_FAST_PATH_TTL, DiscordClient, DiscordOAuth, DiscordUser, MemoryStore,
-    RedisRefreshLock, RedisRevocations,
+    DEFAULT_FAST_PATH_TTL, DiscordClient, DiscordOAuth, DiscordUser, MemoryStore, RedisRefreshLock, RedisRevocations,
 };
 use discord_oauth_mock::MockDiscord;
 use sample_common::redis::REDIS_TIMEOUT;
@@ -58,10 +57,7 @@ pub async fn start(settings: Settings, switches: &Switches) -> Result<Site, BoxE
         .timeout(switches.timeout)
         .store_timeout(REDIS_TIMEOUT)
         .max_concurrent_requests(switches.max_concurrent_requests)
-        .fast_path(
-            switches.cache_ttl.unwrap_or(DEFAULT_FAST_PATH_TTL),
-            DEFAULT_FAST_PATH_CAPACITY,
-        )
+        .cache_ttl(switches.cache_ttl.unwrap_or(DEFAULT_FAST_PATH_TTL))
         .api(sample_common::api_config());
     if let Some(clock) = switches.clock.clone() {
         builder = builder.clock(clock);
