@@ -160,7 +160,7 @@ pub use fast::{DEFAULT_FAST_PATH_CAPACITY, DEFAULT_FAST_PATH_TTL};
 pub use guard::{RequireGuild, RequireGuildMiddleware};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
+pub use redis::{DEFAULT_REDIS_PREFIX, Deadpool, RedisRefreshLock};
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;
 pub use sessions::{DiscordSessions, DiscordSessionsService, SessionCookie};

@@ -13,10 +13,10 @@ use actix_web::http::StatusCode;
 use actix_web::{App, HttpResponse, test, web};
 use discord_oauth_actix::transport::ReqwestTransport;
 use discord_oauth_actix::{
-    ApiDriverConfig, BotCalls, BotToken, DiscordClient, DiscordClientError, DiscordOAuth, LoginConfig, UserCalls,
+    ApiDriverConfig, BotCalls, BotToken, DiscordClient, DiscordClientError, DiscordOAuth, UserCalls,
 };
 use discord_oauth_core::api::{self, GuildsQuery};
-use discord_oauth_core::{Endpoints, Scope, Snowflake};
+use discord_oauth_core::{Scope, Snowflake};
 use discord_oauth_mock::{Endpoint, Fault, MockDiscord, RecordedRequest, fixture};
 
 const REDIRECT_URI: &str = "http://127.0.0.1:1/auth/callback";
@@ -33,23 +33,15 @@ async fn member(client: DiscordClient) -> Result<HttpResponse, DiscordClientErro
 }
 
 fn oauth(mock: &MockDiscord, api: ApiDriverConfig) -> DiscordOAuth {
-    mock.add_redirect_uri(fixture::CLIENT_ID, REDIRECT_URI).unwrap();
-    let config = LoginConfig::builder(fixture::CLIENT_ID, REDIRECT_URI)
-        .client_secret(fixture::CLIENT_SECRET)
+    let config = mock
+        .login_config(REDIRECT_URI)
+        .unwrap()
         .scopes([Scope::Identify, Scope::Guilds])
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
         .build()
         .unwrap();
     DiscordOAuth::builder(config, ReqwestTransport::new().unwrap())
         .api(api)
         .build()
-}
-
-fn no_cache() -> ApiDriverConfig {
-    ApiDriverConfig {
-        cache_ttl: Duration::ZERO,
-        ..ApiDriverConfig::default()
-    }
 }
 
 macro_rules! app {
@@ -132,7 +124,7 @@ async fn the_client_waits_for_an_exhausted_bucket_instead_of_drawing_a_429() {
         .start()
         .await
         .unwrap();
-    let app = app!(oauth(&mock, no_cache()));
+    let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
     let session = log_in(&app).await;
     for _ in 0..5 {
         let (status, body) = get(&app, "/guilds", &session).await;
@@ -149,7 +141,7 @@ async fn the_invalid_request_budget_stops_sending_at_its_threshold() {
         &mock,
         ApiDriverConfig {
             invalid_request_threshold: 2,
-            ..no_cache()
+            ..ApiDriverConfig::uncached()
         },
     );
     let app = app!(discord.clone());
@@ -186,7 +178,7 @@ async fn the_invalid_request_budget_stops_sending_at_its_threshold() {
 #[actix_web::test]
 async fn a_401_ends_the_tokens_use_without_a_refresh() {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
-    let app = app!(oauth(&mock, no_cache()));
+    let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
     let session = log_in(&app).await;
     mock.inject(Fault::status(Endpoint::CurrentUserGuilds, 401).once());
     let (status, body) = get(&app, "/guilds", &session).await;
@@ -203,7 +195,7 @@ async fn a_401_ends_the_tokens_use_without_a_refresh() {
 #[actix_web::test]
 async fn the_bot_client_carries_the_bot_token_and_adds_a_member() {
     let mock = MockDiscord::start().await.unwrap();
-    let bot = oauth(&mock, no_cache()).bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
+    let bot = oauth(&mock, ApiDriverConfig::uncached()).bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
     assert!(!format!("{bot:?}").contains(fixture::BOT_TOKEN));
     assert_eq!(
         bot.current_application().await.unwrap().id.to_string(),
@@ -227,7 +219,7 @@ async fn the_bot_client_carries_the_bot_token_and_adds_a_member() {
             Some(format!("Bot {}", fixture::BOT_TOKEN).as_str())
         );
     }
-    let wrong = oauth(&mock, no_cache()).bot_api(BotToken::new("wrong".into()));
+    let wrong = oauth(&mock, ApiDriverConfig::uncached()).bot_api(BotToken::new("wrong".into()));
     let e = wrong.current_application().await.unwrap_err();
     assert!(matches!(e, discord_oauth_actix::ClientError::BotTokenRejected), "{e:?}");
 }

@@ -10,12 +10,11 @@ use axum::body::Body;
 use axum::routing::get;
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{
-    ApiDriverConfig, DiscordClient, DiscordClientError, DiscordOAuth, DiscordOAuthLayer, LoginConfig, MemoryStore,
-    UserCalls,
+    ApiDriverConfig, DiscordClient, DiscordClientError, DiscordOAuth, DiscordOAuthLayer, MemoryStore, UserCalls,
 };
+use discord_oauth_core::Scope;
 use discord_oauth_core::api::GuildsQuery;
-use discord_oauth_core::{Endpoints, Scope};
-use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+use discord_oauth_mock::{Endpoint, Fault, MockDiscord};
 use http::{Request, StatusCode};
 use tower::ServiceExt as _;
 
@@ -34,11 +33,10 @@ struct Site {
 impl Site {
     async fn logged_in() -> Self {
         let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
-        mock.add_redirect_uri(fixture::CLIENT_ID, REDIRECT_URI).unwrap();
-        let config = LoginConfig::builder(fixture::CLIENT_ID, REDIRECT_URI)
-            .client_secret(fixture::CLIENT_SECRET)
+        let config = mock
+            .login_config(REDIRECT_URI)
+            .unwrap()
             .scopes([Scope::Identify, Scope::Guilds])
-            .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
             .build()
             .unwrap();
         let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())

@@ -168,13 +168,6 @@ fn driver(config: ApiDriverConfig) -> ApiDriver {
     ApiDriver::new(Endpoints::discord(), config)
 }
 
-fn no_cache() -> ApiDriverConfig {
-    ApiDriverConfig {
-        cache_ttl: Duration::ZERO,
-        ..ApiDriverConfig::default()
-    }
-}
-
 fn token(s: &str) -> AccessToken {
     AccessToken::new(s.to_owned())
 }
@@ -186,7 +179,7 @@ fn guilds_call(t: &AccessToken) -> api::ApiCall<Vec<api::CurrentUserGuild>> {
 #[test]
 fn a_burst_within_the_allowed_wait_never_draws_a_429() {
     let discord = Discord::new(2, Duration::from_secs(1));
-    let driver = driver(no_cache());
+    let driver = driver(ApiDriverConfig::uncached());
     let t = token("alice");
     for _ in 0..8 {
         let guilds = run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap();
@@ -202,7 +195,7 @@ fn a_burst_within_the_allowed_wait_never_draws_a_429() {
 #[test]
 fn an_exhausted_bucket_makes_the_next_call_wait_until_the_reset() {
     let discord = Discord::new(1, Duration::from_secs(2));
-    let driver = driver(no_cache());
+    let driver = driver(ApiDriverConfig::uncached());
     let t = token("alice");
     run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap();
     let first = discord.sent.lock().unwrap()[0].0;
@@ -216,7 +209,7 @@ fn an_exhausted_bucket_makes_the_next_call_wait_until_the_reset() {
 #[test]
 fn a_wait_longer_than_allowed_is_refused_with_retry_after() {
     let discord = Discord::new(1, Duration::from_secs(30));
-    let driver = driver(no_cache());
+    let driver = driver(ApiDriverConfig::uncached());
     let t = token("alice");
     run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap();
     let err = run(driver.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap_err();
@@ -238,7 +231,7 @@ fn a_wait_longer_than_allowed_is_refused_with_retry_after() {
 fn a_global_429_pauses_every_route_of_that_token_only() {
     let discord = Discord::new(50, Duration::from_secs(1));
     *discord.global_429.lock().unwrap() = Some(Duration::from_secs(3));
-    let driver = driver(no_cache());
+    let driver = driver(ApiDriverConfig::uncached());
     let (alice, bob) = (token("alice"), token("bob"));
     // The 429 is answered, the driver waits out the pause and retries once: success.
     run(driver.call(&discord, &guilds_call(&alice), &alice, &NoRefresh)).unwrap();
@@ -290,7 +283,7 @@ impl TokenRefresh for Refresher {
 fn a_401_refreshes_once_and_retries_once_with_the_new_token() {
     let mut discord = Discord::new(5, Duration::from_secs(1));
     discord.rejected = vec!["stale".into()];
-    let driver = driver(no_cache());
+    let driver = driver(ApiDriverConfig::uncached());
     let stale = token("stale");
     let refresher = Refresher {
         calls: Mutex::new(0),
@@ -307,7 +300,7 @@ fn a_401_refreshes_once_and_retries_once_with_the_new_token() {
 fn a_second_401_ends_the_tokens_use() {
     let mut discord = Discord::new(5, Duration::from_secs(1));
     discord.rejected = vec!["stale".into(), "also-bad".into()];
-    let driver = driver(no_cache());
+    let driver = driver(ApiDriverConfig::uncached());
     let stale = token("stale");
     let refresher = Refresher {
         calls: Mutex::new(0),
@@ -332,7 +325,7 @@ fn the_invalid_request_budget_trips_at_its_threshold() {
     discord.rejected = (0..10).map(|i| format!("bad{i}")).collect();
     let driver = driver(ApiDriverConfig {
         invalid_request_threshold: 3,
-        ..no_cache()
+        ..ApiDriverConfig::uncached()
     });
     for i in 0..3 {
         let t = token(&format!("bad{i}"));
@@ -392,7 +385,7 @@ fn reads_are_cached_per_token_until_the_ttl_and_dropped_by_writes_and_invalidati
 fn bot_calls_carry_the_bot_token_and_are_limited_under_its_own_key() {
     let mut discord = Discord::new(1, Duration::from_secs(1));
     discord.rejected = vec!["Bot wrong-bot".into()];
-    let driver = driver(no_cache());
+    let driver = driver(ApiDriverConfig::uncached());
     let bot = api::BotToken::new("bot-secret".into());
     let user = token("user");
     // The user's bucket is spent: the bot's call does not wait for it.
@@ -426,7 +419,7 @@ fn bot_calls_count_against_the_same_invalid_request_budget() {
     discord.rejected = vec!["Bot wrong-bot".into(), "stale".into()];
     let driver = driver(ApiDriverConfig {
         invalid_request_threshold: 2,
-        ..no_cache()
+        ..ApiDriverConfig::uncached()
     });
     let bad_bot = api::BotToken::new("wrong-bot".into());
     let call = api::current_application(&Endpoints::discord(), &bad_bot);
@@ -489,7 +482,7 @@ fn a_call_held_back_by_the_global_breaker_waits_once_then_is_refused() {
         held: Mutex::new(1),
         wait: Duration::from_millis(800),
     };
-    let driver = driver(no_cache());
+    let driver = driver(ApiDriverConfig::uncached());
     let t = token("user");
     let guilds = run(driver.call(&breaker, &guilds_call(&t), &t, &NoRefresh)).unwrap();
     assert_eq!(guilds.len(), 1, "held once, waited out, sent");

@@ -184,6 +184,34 @@ macro_rules! deref_newtype {
     };
 }
 
+/// Declares an integration's `RedisRevocations`: a newtype over
+/// [`redis::RedisRevocations`] on that integration's Redis client, answering as the
+/// [`Broadcast`](discord_oauth_core::login::revocation::Broadcast) it wraps. Written once for
+/// both frameworks; each adds its `connect` (its client's pub/sub). Attributes (docs) go
+/// before `pub struct`.
+#[macro_export]
+macro_rules! redis_revocations {
+    ($(#[$meta:meta])* pub struct $name:ident($client:ty);) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug)]
+        pub struct $name($crate::redis::RedisRevocations<$client>);
+
+        impl discord_oauth_core::login::revocation::Broadcast for $name {
+            fn publish(
+                &self,
+                revocation: discord_oauth_core::login::revocation::Revocation,
+                keep_for: ::std::time::Duration,
+            ) -> ::std::pin::Pin<Box<dyn ::std::future::Future<Output = ()> + Send + '_>> {
+                self.0.publish(revocation, keep_for)
+            }
+
+            fn subscribe(&self, handler: discord_oauth_core::login::revocation::Handler) {
+                self.0.subscribe(handler);
+            }
+        }
+    };
+}
+
 /// Declares the integrations' `DiscordClientError`: the core's
 /// [`CallFailure`](discord_oauth_core::api::client::CallFailure) as a local type (so that
 /// each framework can render it), dereferencing to it, convertible from a

@@ -35,7 +35,7 @@
 //!     }
 //! }
 //!
-//! let lock = RedisLock::new(Toy::default());
+//! let lock: RedisLock<Toy> = RedisLock::new(Toy::default());
 //! let held = lock.acquire("session-1", Duration::from_secs(5)).await.unwrap();
 //! // Someone else's turn waits for the lease; with a short one it gives up.
 //! assert!(lock.acquire("session-1", Duration::from_millis(20)).await.is_err());
@@ -130,10 +130,11 @@ impl<C> fmt::Debug for RedisLock<C> {
 }
 
 impl<C: RedisClient> RedisLock<C> {
-    /// A lock on `client`, keys under [`DEFAULT_REDIS_PREFIX`].
-    pub fn new(client: C) -> Self {
+    /// A lock on `client` (or on what converts into it: each integration's Redis client),
+    /// keys under [`DEFAULT_REDIS_PREFIX`].
+    pub fn new(client: impl Into<C>) -> Self {
         Self {
-            client,
+            client: client.into(),
             prefix: DEFAULT_REDIS_PREFIX.to_owned(),
             timeout: DEFAULT_COMMAND_TIMEOUT,
         }

@@ -17,4 +17,4 @@ pub use discord_oauth_runtime::locks::LockError;
 pub use discord_oauth_runtime::refresh::{RefreshLocks, SharedHeld, SharedLock};
 
 #[cfg(feature = "redis")]
-pub use crate::redis::{DEFAULT_REDIS_PREFIX, RedisRefreshLock};
+pub use crate::redis::{DEFAULT_REDIS_PREFIX, Fred, RedisRefreshLock};

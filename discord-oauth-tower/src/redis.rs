@@ -2,23 +2,32 @@
 //! of ended logins, both `discord_oauth_runtime::redis` (written once for every framework) on
 //! a `fred` client, the client `tower-sessions-redis-store` uses.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::time::Duration;
+use std::fmt;
 
-use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
 use discord_oauth_runtime::BoxFuture;
 use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisLock, Reply};
-use discord_oauth_runtime::refresh::RefreshLocks;
 use fred::clients::{Pool, SubscriberClient};
 use fred::interfaces::{ClientLike, EventInterface as _, PubsubInterface as _};
 use fred::types::{ClusterHash, CustomCommand, Value};
 
 pub use discord_oauth_runtime::redis::{DEFAULT_CHANNEL, DEFAULT_REDIS_PREFIX};
 
-/// A fred client as the runtime's [`RedisClient`].
+/// A fred client (`Client`, `Pool`, or either `with_options`) as the runtime's
+/// [`RedisClient`]; made from the client by [`RedisRefreshLock::new`].
 #[derive(Clone)]
-struct Fred<C>(C);
+pub struct Fred<C>(C);
+
+impl<C> fmt::Debug for Fred<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Fred")
+    }
+}
+
+impl<C> From<C> for Fred<C> {
+    fn from(client: C) -> Self {
+        Self(client)
+    }
+}
 
 impl<C: ClientLike + Clone + Send + Sync + 'static> RedisClient for Fred<C> {
     fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
@@ -58,7 +67,7 @@ impl<C: ClientLike + Clone + Send + Sync + 'static> RedisClient for Fred<C> {
 /// this instance refreshes and publishes its outcome there (60 s). Releasing deletes the key
 /// only if it still holds this holder's token (a Lua compare-and-delete); a crashed holder's
 /// key expires after the lease. Each command is bounded by 2 s
-/// ([`RedisRefreshLock::command_timeout`]). The published record holds the new tokens, as
+/// (`command_timeout`). The published record holds the new tokens, as
 /// the session in Redis does: protect Redis accordingly.
 ///
 /// Use the same fred client or pool as the session store:
@@ -74,38 +83,9 @@ impl<C: ClientLike + Clone + Send + Sync + 'static> RedisClient for Fred<C> {
 /// // DiscordOAuthLayer::builder(config, transport).refresh_lock(lock) …
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
-pub struct RedisRefreshLock<C = Pool>(RedisLock<Fred<C>>);
+pub type RedisRefreshLock<C = Pool> = RedisLock<Fred<C>>;
 
-impl<C: ClientLike + Clone + Send + Sync + 'static> RedisRefreshLock<C> {
-    /// A lock using `client` (a fred `Client`, `Pool`, or either `with_options`), keys under
-    /// [`DEFAULT_REDIS_PREFIX`].
-    pub fn new(client: C) -> Self {
-        Self(RedisLock::new(Fred(client)))
-    }
-
-    /// Keys under `prefix` instead (sites sharing one Redis).
-    pub fn prefix(self, prefix: impl Into<String>) -> Self {
-        Self(self.0.prefix(prefix))
-    }
-
-    /// How long one Redis command may take (2 s unless set).
-    pub fn command_timeout(self, timeout: Duration) -> Self {
-        Self(self.0.command_timeout(timeout))
-    }
-
-    /// The lock itself (to take it by name, e.g. in tests of the lease).
-    pub fn lock(&self) -> &RedisLock<impl RedisClient> {
-        &self.0
-    }
-}
-
-impl<C: ClientLike + Clone + Send + Sync + 'static> From<RedisRefreshLock<C>> for RefreshLocks {
-    fn from(lock: RedisRefreshLock<C>) -> Self {
-        RefreshLocks::shared(lock.0)
-    }
-}
-
+discord_oauth_runtime::redis_revocations! {
 /// Ended logins over Redis pub/sub (cargo feature `redis`), the protocol of
 /// [`discord_oauth_core::login::revocation`]: each revocation published on the channel,
 /// user-wide ones also kept for instances that start later.
@@ -122,8 +102,8 @@ impl<C: ClientLike + Clone + Send + Sync + 'static> From<RedisRefreshLock<C>> fo
 /// // DiscordOAuthLayer::builder(config, transport).revocation_broadcast(revocations)
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
-pub struct RedisRevocations(discord_oauth_runtime::redis::RedisRevocations<Fred<Pool>>);
+    pub struct RedisRevocations(Fred<Pool>);
+}
 
 impl RedisRevocations {
     /// Subscribes `subscriber` (a dedicated connection; it is connected here and
@@ -163,15 +143,5 @@ impl RedisRevocations {
             }
         });
         Ok(Self(revocations))
-    }
-}
-
-impl Broadcast for RedisRevocations {
-    fn publish(&self, revocation: Revocation, keep_for: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.0.publish(revocation, keep_for)
-    }
-
-    fn subscribe(&self, handler: Handler) {
-        self.0.subscribe(handler);
     }
 }

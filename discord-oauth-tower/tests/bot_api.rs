@@ -8,27 +8,20 @@ use std::time::Duration;
 use discord_oauth_core::api::client::{ApiDriverConfig, BotCalls, ClientError, UserCalls};
 use discord_oauth_core::api::ratelimit::Throttled;
 use discord_oauth_core::api::{AddGuildMember, AddGuildMemberOutcome, BotToken};
-use discord_oauth_core::{AccessToken, Endpoints, Snowflake};
+use discord_oauth_core::{AccessToken, Snowflake};
 use discord_oauth_mock::{Endpoint, MockDiscord, RecordedRequest, fixture};
+use discord_oauth_tower::DiscordOAuthLayer;
 use discord_oauth_tower::transport::ReqwestTransport;
-use discord_oauth_tower::{DiscordOAuthLayer, LoginConfig};
 
 fn layer(mock: &MockDiscord, api: ApiDriverConfig) -> DiscordOAuthLayer {
-    let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:1/auth/callback")
-        .client_secret(fixture::CLIENT_SECRET)
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+    let config = mock
+        .login_config("http://127.0.0.1:1/auth/callback")
+        .unwrap()
         .build()
         .unwrap();
     DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
         .api(api)
         .build()
-}
-
-fn no_cache() -> ApiDriverConfig {
-    ApiDriverConfig {
-        cache_ttl: Duration::ZERO,
-        ..ApiDriverConfig::default()
-    }
 }
 
 fn sf(s: &str) -> Snowflake {
@@ -38,7 +31,7 @@ fn sf(s: &str) -> Snowflake {
 #[tokio::test]
 async fn the_bot_reads_its_application_and_adds_a_user_to_a_guild() {
     let mock = MockDiscord::start().await.unwrap();
-    let bot = layer(&mock, no_cache()).bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
+    let bot = layer(&mock, ApiDriverConfig::uncached()).bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
     assert!(!format!("{bot:?}").contains(fixture::BOT_TOKEN), "{bot:?}");
 
     let app = bot.current_application().await.unwrap();
@@ -96,7 +89,7 @@ async fn the_bot_waits_for_its_own_bucket_and_a_wrong_bot_token_is_not_retried()
         .start()
         .await
         .unwrap();
-    let layer = layer(&mock, no_cache());
+    let layer = layer(&mock, ApiDriverConfig::uncached());
     let bot = layer.bot_api(BotToken::new(fixture::BOT_TOKEN.into()));
     for _ in 0..3 {
         bot.current_application().await.unwrap();
@@ -129,7 +122,7 @@ async fn bot_calls_and_user_calls_share_the_invalid_request_budget() {
         &mock,
         ApiDriverConfig {
             invalid_request_threshold: 2,
-            ..no_cache()
+            ..ApiDriverConfig::uncached()
         },
     );
     let wrong = layer.bot_api(BotToken::new("not-the-bot-token".into()));

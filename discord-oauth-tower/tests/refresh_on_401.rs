@@ -11,12 +11,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Extension;
 use axum::routing::get;
+use discord_oauth_core::Scope;
 use discord_oauth_core::api::GuildsQuery;
 use discord_oauth_core::api::client::{ApiDriverConfig, CallFailure, UserCalls};
-use discord_oauth_core::{Endpoints, Scope};
 use discord_oauth_mock::{Endpoint, Fault, MockDiscord, RecordedRequest, fixture};
 use discord_oauth_tower::transport::ReqwestTransport;
-use discord_oauth_tower::{AuthState, DiscordOAuthLayer, LoginConfig, MemoryStore, session_layer};
+use discord_oauth_tower::{AuthState, DiscordOAuthLayer, MemoryStore, session_layer};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use tower::ServiceExt as _;
@@ -51,11 +51,10 @@ struct Site {
 impl Site {
     async fn start() -> Self {
         let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
-        mock.add_redirect_uri(fixture::CLIENT_ID, REDIRECT_URI).unwrap();
-        let config = LoginConfig::builder(fixture::CLIENT_ID, REDIRECT_URI)
-            .client_secret(fixture::CLIENT_SECRET)
+        let config = mock
+            .login_config(REDIRECT_URI)
+            .unwrap()
             .scopes([Scope::Identify, Scope::Guilds])
-            .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
             .build()
             .unwrap();
         // No read cache: every call goes to the mock.

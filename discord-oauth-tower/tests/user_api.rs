@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
+use discord_oauth_core::AccessToken;
 use discord_oauth_core::ApiError;
 use discord_oauth_core::api::client::{ApiDriverConfig, CallFailure, ClientError, UserCalls};
 use discord_oauth_core::api::ratelimit::{Throttled, TokenKey};
 use discord_oauth_core::api::{self, GuildsQuery};
-use discord_oauth_core::login::{LoginConfig, LoginError};
-use discord_oauth_core::{AccessToken, Endpoints};
+use discord_oauth_core::login::LoginError;
 use discord_oauth_mock::{Endpoint, MockDiscord, RecordedRequest, fixture};
 use discord_oauth_tower::DiscordOAuthLayer;
 use discord_oauth_tower::transport::ReqwestTransport;
@@ -23,9 +23,9 @@ async fn a_burst_of_calls_never_draws_a_429_from_tight_buckets() {
         .start()
         .await
         .unwrap();
-    let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:1/auth/callback")
-        .client_secret(fixture::CLIENT_SECRET)
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+    let config = mock
+        .login_config("http://127.0.0.1:1/auth/callback")
+        .unwrap()
         .build()
         .unwrap();
     let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
@@ -63,21 +63,14 @@ async fn a_burst_of_calls_never_draws_a_429_from_tight_buckets() {
 
 /// A layer pointed at `mock`, its user-API driver configured by `api`.
 fn layer(mock: &MockDiscord, api: ApiDriverConfig) -> DiscordOAuthLayer {
-    let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:1/auth/callback")
-        .client_secret(fixture::CLIENT_SECRET)
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+    let config = mock
+        .login_config("http://127.0.0.1:1/auth/callback")
+        .unwrap()
         .build()
         .unwrap();
     DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
         .api(api)
         .build()
-}
-
-fn no_cache() -> ApiDriverConfig {
-    ApiDriverConfig {
-        cache_ttl: Duration::ZERO,
-        ..ApiDriverConfig::default()
-    }
 }
 
 fn statuses(seen: &[RecordedRequest]) -> Vec<Option<u16>> {
@@ -92,7 +85,7 @@ async fn an_exhausted_bucket_makes_the_next_call_wait_until_the_reset() {
         .start()
         .await
         .unwrap();
-    let layer = layer(&mock, no_cache());
+    let layer = layer(&mock, ApiDriverConfig::uncached());
     let token = AccessToken::new(mock.issue_tokens(fixture::WUMPUS_ID, "identify").unwrap().access_token);
     let client = layer.user_api().for_token(token);
     for _ in 0..5 {
@@ -109,7 +102,7 @@ async fn an_exhausted_bucket_makes_the_next_call_wait_until_the_reset() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_global_429_pauses_every_call_of_that_token_until_its_retry_after() {
     let mock = MockDiscord::start().await.unwrap();
-    let layer = layer(&mock, no_cache());
+    let layer = layer(&mock, ApiDriverConfig::uncached());
     let user_api = layer.user_api();
     let wumpus = AccessToken::new(
         mock.issue_tokens(fixture::WUMPUS_ID, "identify guilds")
@@ -186,7 +179,7 @@ async fn the_invalid_request_budget_refuses_to_send_once_its_threshold_is_reache
         &mock,
         ApiDriverConfig {
             invalid_request_threshold: 3,
-            ..no_cache()
+            ..ApiDriverConfig::uncached()
         },
     );
     let user_api = layer.user_api();

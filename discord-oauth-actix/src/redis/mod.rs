@@ -3,24 +3,26 @@
 //! announced to every instance. Both are `discord_oauth_runtime::redis` (written once for
 //! every framework) on a `deadpool-redis` pool, the one actix-session's Redis store uses.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
 
 use deadpool_redis::Pool;
 use deadpool_redis::redis::{self, Value};
-use discord_oauth_core::login::revocation::{Broadcast, Handler, Revocation};
 use discord_oauth_runtime::BoxFuture;
 use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisLock, Reply};
-use discord_oauth_runtime::refresh::RefreshLocks;
 use futures_util::StreamExt as _;
 
 pub use discord_oauth_runtime::redis::{DEFAULT_CHANNEL, DEFAULT_REDIS_PREFIX};
 
-/// A `deadpool-redis` pool as the runtime's [`RedisClient`].
-#[derive(Clone)]
-struct Deadpool(Pool);
+/// A `deadpool-redis` pool as the runtime's [`RedisClient`]; made from the pool by
+/// [`RedisRefreshLock::new`].
+#[derive(Clone, Debug)]
+pub struct Deadpool(Pool);
+
+impl From<Pool> for Deadpool {
+    fn from(pool: Pool) -> Self {
+        Self(pool)
+    }
+}
 
 impl RedisClient for Deadpool {
     fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
@@ -62,7 +64,7 @@ fn reply(value: Value) -> Reply {
 /// compare-and-delete. The lease is twice the Discord timeout plus 10 s (30 s by default); a
 /// crashed holder blocks its login's refresh for at most one lease, and requests waiting that
 /// long answer `503`, never "logged out". Each Redis command is bounded by 2 s
-/// ([`RedisRefreshLock::command_timeout`]).
+/// (`command_timeout`).
 ///
 /// Why publish the outcome rather than re-read the session: actix-session loads a session
 /// once, before the handler runs, and writes it after the response; the winner's own write
@@ -83,38 +85,9 @@ fn reply(value: Value) -> Reply {
 /// // sessions: discord.session_middleware(RedisSessionStore::new_pooled(pool).await?, key)
 /// # Ok(()) }
 /// ```
-#[derive(Clone)]
-pub struct RedisRefreshLock(RedisLock<Deadpool>);
+pub type RedisRefreshLock = RedisLock<Deadpool>;
 
-impl fmt::Debug for RedisRefreshLock {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RedisRefreshLock").field(&self.0).finish()
-    }
-}
-
-impl RedisRefreshLock {
-    /// A lock on `pool` (the session store's), keys under [`DEFAULT_REDIS_PREFIX`].
-    pub fn new(pool: Pool) -> Self {
-        Self(RedisLock::new(Deadpool(pool)))
-    }
-
-    /// Keys under `prefix` instead (sites sharing one Redis).
-    pub fn prefix(self, prefix: impl Into<String>) -> Self {
-        Self(self.0.prefix(prefix))
-    }
-
-    /// How long one Redis command may take (2 s unless set).
-    pub fn command_timeout(self, timeout: Duration) -> Self {
-        Self(self.0.command_timeout(timeout))
-    }
-}
-
-impl From<RedisRefreshLock> for RefreshLocks {
-    fn from(lock: RedisRefreshLock) -> Self {
-        RefreshLocks::shared(lock.0)
-    }
-}
-
+discord_oauth_runtime::redis_revocations! {
 /// Revocations over Redis pub/sub (cargo feature `redis`). User-wide revocations ("log out
 /// of all devices", deauthorization) are also kept in a sorted set (`<channel>:users`, one
 /// member per user, pruned past the session lifetime), read when an instance connects, so
@@ -128,8 +101,8 @@ impl From<RedisRefreshLock> for RefreshLocks {
 /// // DiscordOAuth::builder(config, transport).revocation_broadcast(revocations)
 /// # Ok(()) }
 /// ```
-#[derive(Clone, Debug)]
-pub struct RedisRevocations(discord_oauth_runtime::redis::RedisRevocations<Deadpool>);
+    pub struct RedisRevocations(Deadpool);
+}
 
 impl RedisRevocations {
     /// Publishes through `pool` and listens on [`DEFAULT_CHANNEL`] with a connection of its
@@ -171,16 +144,6 @@ impl RedisRevocations {
     }
 }
 
-impl Broadcast for RedisRevocations {
-    fn publish(&self, revocation: Revocation, keep_for: Duration) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        self.0.publish(revocation, keep_for)
-    }
-
-    fn subscribe(&self, handler: Handler) {
-        self.0.subscribe(handler);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,7 +155,7 @@ mod tests {
             .unwrap();
         let lock = RedisRefreshLock::new(pool).prefix("p:");
         let name = discord_oauth_runtime::refresh::hex(&[0xab; 32]);
-        assert_eq!(lock.0.key(&name), format!("p:lock:{}", "ab".repeat(32)));
+        assert_eq!(lock.key(&name), format!("p:lock:{}", "ab".repeat(32)));
     }
 
     #[test]

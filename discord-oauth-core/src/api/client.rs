@@ -189,6 +189,22 @@ pub struct ApiDriverConfig {
     pub max_wait: Duration,
 }
 
+impl ApiDriverConfig {
+    /// The defaults without the read cache: every call asks Discord (tests that count the
+    /// requests Discord gets, guards that must see a change at once).
+    ///
+    /// ```
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// assert!(ApiDriverConfig::uncached().cache_ttl.is_zero());
+    /// ```
+    pub fn uncached() -> Self {
+        Self {
+            cache_ttl: Duration::ZERO,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for ApiDriverConfig {
     fn default() -> Self {
         Self {

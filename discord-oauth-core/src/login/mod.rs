@@ -144,6 +144,7 @@ pub struct LoginConfigBuilder {
     require_issuer: bool,
     insecure_cookies: bool,
     login_cookie_key: Option<pending_cookie::LoginCookieKey>,
+    endpoints_error: Option<ConfigError>,
 }
 
 impl LoginConfig {
@@ -169,6 +170,7 @@ impl LoginConfig {
             require_issuer: false,
             insecure_cookies: false,
             login_cookie_key: None,
+            endpoints_error: None,
         }
     }
 
@@ -450,6 +452,32 @@ impl LoginConfigBuilder {
         self.endpoints = endpoints;
         self
     }
+    /// Discord's endpoints laid out as on discord.com under another origin: a mock, a proxy
+    /// ([`Endpoints::from_base`]: `{base}/oauth2/authorize`, `{base}/api/v10`, …). A base
+    /// that is not an absolute http(s) URL fails [`build`](Self::build) with a sentence
+    /// naming it.
+    ///
+    /// ```
+    /// use discord_oauth_core::login::LoginConfig;
+    /// let config = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback")
+    ///     .discord_base("http://127.0.0.1:4000")
+    ///     .build()?;
+    /// assert_eq!(config.client().endpoints().api_base.as_str(), "http://127.0.0.1:4000/api/v10");
+    /// let typo = LoginConfig::builder("1", "http://127.0.0.1:3000/auth/callback").discord_base("127.0.0.1:4000");
+    /// assert!(typo.build().unwrap_err().to_string().contains("127.0.0.1:4000"));
+    /// # Ok::<(), discord_oauth_core::ConfigError>(())
+    /// ```
+    pub fn discord_base(mut self, base: &str) -> Self {
+        let parsed = url::Url::parse(base).map_err(|e| ConfigError::InvalidUrl {
+            what: "Discord base URL",
+            reason: format!("{base:?} is not an absolute URL ({e})"),
+        });
+        match parsed.and_then(Endpoints::from_base) {
+            Ok(endpoints) => self.endpoints = endpoints,
+            Err(e) => self.endpoints_error = Some(e),
+        }
+        self
+    }
     /// Where to land after login when no valid `return_to` was given (default `/`).
     pub fn default_return_to(mut self, path: impl Into<String>) -> Self {
         self.default_return_to = path.into();
@@ -537,6 +565,9 @@ impl LoginConfigBuilder {
 
     /// Validates everything and builds the configuration.
     pub fn build(self) -> Result<LoginConfig, ConfigError> {
+        if let Some(e) = self.endpoints_error {
+            return Err(e);
+        }
         let client_id = self.client_id.trim();
         if client_id.is_empty() {
             return Err(ConfigError::Invalid(

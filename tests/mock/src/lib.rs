@@ -464,6 +464,29 @@ impl MockDiscord {
         format!("{}{}", self.shared.base_url, cdn::PREFIX)
     }
 
+    /// A login configuration of the fixture's confidential application
+    /// ([`fixture::CLIENT_ID`], its secret) pointed at this mock
+    /// ([`LoginConfigBuilder::discord_base`](discord_oauth_core::login::LoginConfigBuilder::discord_base)),
+    /// with `redirect_uri` registered here: the one call a test of an app needs (add scopes
+    /// and settings on the builder).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let discord = discord_oauth_mock::MockDiscord::start().await?;
+    /// let config = discord.login_config("http://127.0.0.1:3000/auth/callback")?.build()?;
+    /// assert!(config.client().endpoints().api_base.as_str().starts_with(&discord.base_url()));
+    /// # Ok(()) }
+    /// ```
+    pub fn login_config(&self, redirect_uri: &str) -> Result<discord_oauth_core::login::LoginConfigBuilder, MockError> {
+        self.add_redirect_uri(fixture::CLIENT_ID, redirect_uri)?;
+        Ok(
+            discord_oauth_core::login::LoginConfig::builder(fixture::CLIENT_ID, redirect_uri)
+                .client_secret(fixture::CLIENT_SECRET)
+                .discord_base(&self.base_url()),
+        )
+    }
+
     /// `{base}/oauth2/authorize`.
     pub fn authorize_url(&self) -> String {
         format!("{}/oauth2/authorize", self.shared.base_url)

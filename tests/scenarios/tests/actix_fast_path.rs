@@ -18,7 +18,6 @@ use discord_oauth_actix::actix_session::storage::CookieSessionStore;
 use discord_oauth_actix::actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use discord_oauth_actix::transport::ReqwestTransport;
 use discord_oauth_actix::{DiscordOAuth, DiscordUser, LoginConfig, MemoryStore};
-use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, fixture};
 use discord_oauth_scenarios::{Browser, ShiftClock, me_status_with_cookie_header};
 use reqwest::StatusCode;
@@ -129,7 +128,7 @@ async fn start(cookie_store: bool) -> Site {
         .unwrap();
     let config = LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
         .client_secret(fixture::CLIENT_SECRET)
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+        .discord_base(&mock.base_url())
         .build()
         .unwrap();
     let clock = ShiftClock::default();

@@ -15,7 +15,6 @@ use axum::routing::get;
 use discord_oauth_axum::tower_sessions::{MemoryStore, Session};
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{DiscordOAuthLayer, DiscordUser, LoginConfig, session_layer};
-use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, fixture};
 use discord_oauth_scenarios::{Browser, ShiftClock, me_status_with_cookie_header};
 use reqwest::StatusCode;
@@ -55,7 +54,7 @@ async fn start() -> Site {
         .unwrap();
     let config = LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
         .client_secret(fixture::CLIENT_SECRET)
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+        .discord_base(&mock.base_url())
         .build()
         .unwrap();
     let clock = ShiftClock::default();

@@ -9,7 +9,7 @@ use axum::routing::get;
 use discord_oauth_axum::tower_sessions::MemoryStore;
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, LoginConfig};
-use discord_oauth_core::{Endpoints, Scope, Scopes};
+use discord_oauth_core::{Scope, Scopes};
 use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
 use discord_oauth_scenarios::{Browser, location};
 use reqwest::StatusCode;
@@ -27,7 +27,7 @@ async fn start(scopes: Scopes) -> (Browser, MockDiscord) {
     let config = LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
         .client_secret(fixture::CLIENT_SECRET)
         .scopes(scopes)
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+        .discord_base(&mock.base_url())
         .build()
         .unwrap();
     let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap()).build();

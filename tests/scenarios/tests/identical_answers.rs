@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use discord_oauth_core::api::GuildsQuery;
 use discord_oauth_core::api::client::UserCalls as _;
-use discord_oauth_core::{Endpoints, Scope, Scopes};
+use discord_oauth_core::{Scope, Scopes};
 use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
 use discord_oauth_scenarios::Browser;
 
@@ -48,7 +48,7 @@ fn config(mock: &MockDiscord, url: &str) -> discord_oauth_core::login::LoginConf
     discord_oauth_core::login::LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
         .client_secret(fixture::CLIENT_SECRET)
         .scopes(Scopes::from([Scope::Identify, Scope::Guilds, Scope::GuildsMembersRead]))
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+        .discord_base(&mock.base_url())
         .build()
         .unwrap()
 }

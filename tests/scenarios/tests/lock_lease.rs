@@ -19,7 +19,6 @@ async fn k08_a_holder_that_dies_mid_refresh_blocks_the_session_for_at_most_its_l
     };
     let dying = RedisRefreshLock::new(redis.client().await);
     let survivor = RedisRefreshLock::new(redis.client().await);
-    let (dying, survivor) = (dying.lock(), survivor.lock());
     // One login's refresh (the lock is named after the refresh token's digest).
     let session = "a-refresh";
     let held = dying.acquire(session, Duration::from_millis(300)).await.unwrap();
@@ -43,7 +42,6 @@ async fn k08_a_holder_back_after_its_lease_cannot_free_its_successors_lock() {
     let slow = RedisRefreshLock::new(redis.client().await);
     let next = RedisRefreshLock::new(redis.client().await);
     let third = RedisRefreshLock::new(redis.client().await);
-    let (slow, next, third) = (slow.lock(), next.lock(), third.lock());
     let session = "a-refresh";
     let late = slow.acquire(session, Duration::from_millis(300)).await.unwrap();
     let current = next.acquire(session, Duration::from_secs(10)).await.unwrap();

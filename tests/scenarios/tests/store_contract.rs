@@ -20,7 +20,6 @@ use discord_oauth_axum::tower_sessions::session::{Id, Record};
 use discord_oauth_axum::tower_sessions::session_store::{self, SessionStore};
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConfig};
-use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, MockUser, fixture};
 use discord_oauth_scenarios::Browser;
 use discord_oauth_scenarios::redis::RedisServer;
@@ -78,7 +77,7 @@ async fn colliding_ids_never_overwrite<S: SessionStore + Clone>(store: S, regene
         .unwrap();
     let config = LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
         .client_secret(fixture::CLIENT_SECRET)
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+        .discord_base(&mock.base_url())
         .build()
         .unwrap();
     // No session cache: every request reads the store.

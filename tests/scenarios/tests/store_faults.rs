@@ -17,7 +17,6 @@ use discord_oauth_axum::tower_sessions::session::{Id, Record};
 use discord_oauth_axum::tower_sessions::session_store::{self, SessionStore};
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConfig};
-use discord_oauth_core::Endpoints;
 use discord_oauth_mock::{MockDiscord, fixture};
 use discord_oauth_scenarios::{Browser, location, me_status_with_cookie_header, session_cookie_pair};
 use reqwest::StatusCode;
@@ -79,7 +78,7 @@ async fn start_with(cache_ttl: Duration, store_timeout: Duration) -> (Browser, F
         .unwrap();
     let config = LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
         .client_secret(fixture::CLIENT_SECRET)
-        .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+        .discord_base(&mock.base_url())
         .build()
         .unwrap();
     let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
@@ -254,7 +253,7 @@ mod actix {
             .unwrap();
         let config = LoginConfig::builder(fixture::CLIENT_ID, format!("{url}/auth/callback"))
             .client_secret(fixture::CLIENT_SECRET)
-            .endpoints(Endpoints::new(mock.authorize_url().parse().unwrap(), mock.api_base().parse().unwrap()).unwrap())
+            .discord_base(&mock.base_url())
             .build()
             .unwrap();
         let discord = DiscordOAuth::builder(config, ReqwestTransport::new().unwrap())
