@@ -20,12 +20,17 @@ use discord_oauth_core::{AccessToken, Endpoints, Scope};
 /// `GET /users/@me/guilds` pages read at most (200 guilds each: more than a user can join).
 const MAX_GUILD_PAGES: usize = 5;
 
+/// Locks that make a user's re-check single flight: a user's concurrent requests wait for one
+/// round of calls to Discord instead of each making it (striped by user id: bounded memory).
+const FLIGHTS: usize = 64;
+
 /// The allow lists and the remembered decisions.
 #[derive(Debug)]
 pub(crate) struct Policy {
     users: HashSet<u64>,
     requirements: Vec<GuildRequirement>,
     decisions: GuardDecisions,
+    flights: Vec<tokio::sync::Mutex<()>>,
 }
 
 /// What the policy says about a logged-in user.
@@ -66,6 +71,7 @@ impl Policy {
             users,
             requirements,
             decisions,
+            flights: (0..FLIGHTS).map(|_| tokio::sync::Mutex::new(())).collect(),
         }
     }
 
@@ -79,17 +85,12 @@ impl Policy {
             .collect()
     }
 
-    /// The verdict on `session`'s user at `now`: any listed user, guild or role lets the user
+    /// The verdict on `session`'s user now: any listed user, guild or role lets the user
     /// through; with no list at all, every Discord user passes. Guild and role decisions older
-    /// than the re-check interval are asked again through `api`; when Discord cannot be asked,
-    /// the error (the caller answers `503`), except for a listed user, who passes without
-    /// groups.
-    pub(crate) async fn decide(
-        &self,
-        session: &AuthSession,
-        api: Option<&UserApi>,
-        now: SystemTime,
-    ) -> Result<Verdict, ClientError> {
+    /// than the re-check interval are asked again through `api`, once for all of the user's
+    /// concurrent requests; when Discord cannot be asked, the error (the caller answers
+    /// `503`), except for a listed user, who passes without groups.
+    pub(crate) async fn decide(&self, session: &AuthSession, api: Option<&UserApi>) -> Result<Verdict, ClientError> {
         let user_id = session.user.id.get();
         let listed = self.users.contains(&user_id);
         if self.requirements.is_empty() {
@@ -99,12 +100,19 @@ impl Policy {
                 Verdict::Denied
             });
         }
-        let remembered: Option<Vec<bool>> = self
-            .requirements
-            .iter()
-            .map(|r| self.decisions.get(user_id, *r, now))
-            .collect();
-        let met = match remembered {
+        let remembered = |now| -> Option<Vec<bool>> {
+            self.requirements
+                .iter()
+                .map(|r| self.decisions.get(user_id, *r, now))
+                .collect()
+        };
+        if let Some(met) = remembered(SystemTime::now()) {
+            return Ok(self.verdict(listed, met));
+        }
+        let _flight = self.flights[(user_id % FLIGHTS as u64) as usize].lock().await;
+        // Another request of this user may have asked while this one waited.
+        let now = SystemTime::now();
+        let met = match remembered(now) {
             Some(met) => met,
             None => match self.ask(session, api).await {
                 Ok(met) => {
@@ -120,17 +128,22 @@ impl Policy {
                 Err(e) => return Err(e),
             },
         };
+        Ok(self.verdict(listed, met))
+    }
+
+    /// The verdict from whether the user is `listed` and which requirements they `met`.
+    fn verdict(&self, listed: bool, met: Vec<bool>) -> Verdict {
         let held: Vec<GuildRequirement> = self
             .requirements
             .iter()
             .zip(met)
             .filter_map(|(r, m)| m.then_some(*r))
             .collect();
-        Ok(if listed || !held.is_empty() {
+        if listed || !held.is_empty() {
             Verdict::Allowed(held)
         } else {
             Verdict::Denied
-        })
+        }
     }
 
     /// Asks Discord: the guild list once (with `guilds`) for the guilds without a role, the

@@ -41,7 +41,8 @@
 //! - **Re-check interval 60 s** (`RECHECK_INTERVAL`), the library guards' own TTL: a member
 //!   removed from a guild, or whose role is removed, is refused at most that long after.
 //!   Decisions are kept per user and requirement in the core's bounded `GuardDecisions`
-//!   (10,000); the user-bound client's read cache is off, so a re-check really asks Discord:
+//!   (10,000); a user's concurrent requests re-check once (single flight per user); the
+//!   user-bound client's read cache is off, so a re-check really asks Discord:
 //!   the guild list once (`GET /users/@me/guilds`) for all listed guilds, the member record
 //!   once per listed guild with roles (`GET /users/@me/guilds/{id}/member`). When Discord
 //!   cannot be asked (rate limited beyond the client's wait bound, down), the answer is `503`
@@ -82,7 +83,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
@@ -275,7 +276,7 @@ impl Gateway {
             .require(|| (here, html))
             .map_err(|refusal| refusal.answer("/").into_response())?
             .clone();
-        match self.policy.decide(&session, state.user_api(), SystemTime::now()).await {
+        match self.policy.decide(&session, state.user_api()).await {
             Ok(Verdict::Allowed(held)) => Ok(Allowed { session, held }),
             Ok(Verdict::Denied) => {
                 tracing::info!(user_id = %session.user.id, "not on the allow lists: 403");
@@ -396,7 +397,8 @@ async fn forward_auth(State(gateway): State<Shared>, request: Request) -> Respon
 }
 
 /// `GET /oauth2/start?rd=/path`: `303` to the login, coming back to `rd` (or the original URI
-/// a reverse proxy names). For nginx: `error_page 401 = /oauth2/start;`.
+/// a reverse proxy names), with a page that goes there too. For nginx:
+/// `error_page 401 = /oauth2/start;`; for Traefik's `errors` middleware.
 async fn start(State(gateway): State<Shared>, request: Request) -> Response {
     let rd = request
         .uri()
@@ -404,8 +406,16 @@ async fn start(State(gateway): State<Shared>, request: Request) -> Response {
         .and_then(|q| url_decode_param(q, "rd"))
         .filter(|rd| rd.starts_with('/') && !rd.starts_with("//"))
         .unwrap_or_else(|| original_uri(request.headers()));
-    let mut response = StatusCode::SEE_OTHER.into_response();
-    if let Ok(location) = HeaderValue::from_str(&gateway.config.login_url(&rd)) {
+    let login = gateway.config.login_url(&rd);
+    // The page is for proxies that keep their own status and show this body (Traefik's
+    // `errors` middleware): it sends the browser on by itself.
+    let shown = login.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;");
+    let page = format!(
+        "<!doctype html><html><head><meta http-equiv=\"refresh\" content=\"0;url={shown}\">\
+         <title>Log in</title></head><body><a href=\"{shown}\">Log in with Discord</a></body></html>"
+    );
+    let mut response = (StatusCode::SEE_OTHER, axum::response::Html(page)).into_response();
+    if let Ok(location) = HeaderValue::from_str(&login) {
         response.headers_mut().insert(http::header::LOCATION, location);
     }
     response

@@ -107,7 +107,7 @@ async fn guilds_and_roles_gate_and_a_removed_role_is_refused_after_the_recheck()
         &[
             ("ALLOWED_GUILDS", fixture::THIRD_GUILD_ID),
             ("ALLOWED_ROLES", &roles),
-            ("RECHECK_INTERVAL", "300ms"),
+            ("RECHECK_INTERVAL", "2s"),
         ],
     )
     .await;
@@ -158,6 +158,19 @@ async fn guilds_and_roles_gate_and_a_removed_role_is_refused_after_the_recheck()
     assert_eq!(
         api(&anonymous, &format!("{url}/oauth2/auth")).await.status(),
         StatusCode::UNAUTHORIZED
+    );
+
+    // Once the decisions are older than the interval, a burst of wumpus's requests asks
+    // Discord once (the re-check is single flight per user).
+    let member_calls = mock.count(discord_oauth_mock::Endpoint::CurrentUserGuildMember);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let app = format!("{url}/app");
+    let burst = futures_util::future::join_all((0..16).map(|_| api(&wumpus, &app))).await;
+    assert!(burst.iter().all(|r| r.status() == StatusCode::OK));
+    assert_eq!(
+        mock.count(discord_oauth_mock::Endpoint::CurrentUserGuildMember) - member_calls,
+        1,
+        "one member call for 16 concurrent requests"
     );
 
     // The role is taken from wumpus at Discord: after the re-check interval, 403.
