@@ -88,7 +88,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use discord_oauth_axum::core::login::revocation::channel_for;
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{
@@ -205,7 +205,8 @@ async fn serve(sample: Sample, settings: GatewaySettings) -> Result<(), BoxError
         config: config.clone(),
     });
     let routes = Router::new()
-        .route("/oauth2/auth", get(forward_auth))
+        // Any method: nginx's auth_request asks with the original request's method.
+        .route("/oauth2/auth", any(forward_auth))
         .route("/oauth2/start", get(start))
         .route("/oauth2/userinfo", get(userinfo))
         .route("/ready", get(|| async { "OK" }))

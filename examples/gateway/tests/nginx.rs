@@ -183,6 +183,13 @@ async fn nginx_auth_request_sends_browsers_to_login_and_passes_the_user() {
         format!("guild:{}", fixture::SECOND_GUILD_ID)
     );
 
+    // Other methods are asked about too (auth_request keeps the method).
+    let posted = http.post(&back).body("form=1").send().await.unwrap();
+    assert_eq!(posted.status(), StatusCode::OK, "nginx log:\n{}", nginx.log());
+    let echo: serde_json::Value = posted.json().await.unwrap();
+    assert_eq!(echo["method"], "POST");
+    assert_eq!(header(&echo, "x-auth-request-user").unwrap(), fixture::WUMPUS_ID);
+
     // nova is not in the guild: nginx answers 403.
     let (nova, _) = browser();
     let start = page(&nova, &format!("{site}/protected/")).await;
