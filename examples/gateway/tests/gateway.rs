@@ -167,10 +167,11 @@ async fn guilds_and_roles_gate_and_a_removed_role_is_refused_after_the_recheck()
     let app = format!("{url}/app");
     let burst = futures_util::future::join_all((0..16).map(|_| api(&wumpus, &app))).await;
     assert!(burst.iter().all(|r| r.status() == StatusCode::OK));
-    assert_eq!(
-        mock.count(discord_oauth_mock::Endpoint::CurrentUserGuildMember) - member_calls,
-        1,
-        "one member call for 16 concurrent requests"
+    let asked = mock.count(discord_oauth_mock::Endpoint::CurrentUserGuildMember) - member_calls;
+    // One call per re-check (two if the burst outlasted an interval), not one per request.
+    assert!(
+        (1..=2).contains(&asked),
+        "{asked} member calls for 16 concurrent requests"
     );
 
     // The role is taken from wumpus at Discord: after the re-check interval, 403.
