@@ -641,6 +641,35 @@ pub struct GuildRequirement {
 }
 
 impl GuildRequirement {
+    /// Whether the user's membership of [`guild_id`](Self::guild_id) (`None`: not a member,
+    /// Discord's `404` of `GET /users/@me/guilds/{guild}/member`) meets this requirement: a
+    /// member passes, and holds [`role_id`](Self::role_id) when one is required. The one place
+    /// a member record is judged, for [`GuildRequirement::check`] and for integrations that
+    /// fetch the record themselves (e.g. through a user-bound API client) to test several
+    /// requirements with one call per guild.
+    ///
+    /// ```
+    /// use discord_oauth_core::api::Member;
+    /// use discord_oauth_core::login::flow::GuildRequirement;
+    /// let member: Member = serde_json::from_str(r#"{"roles": ["12"], "joined_at": null}"#)?;
+    /// let role = |role_id| GuildRequirement { guild_id: 1, role_id };
+    /// assert!(role(None).met_by_member(Some(&member)));
+    /// assert!(role(Some(12)).met_by_member(Some(&member)));
+    /// assert!(!role(Some(13)).met_by_member(Some(&member)));
+    /// assert!(!role(None).met_by_member(None));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn met_by_member(&self, member: Option<&api::Member>) -> bool {
+        member.is_some_and(|m| self.role_id.is_none_or(|role| m.roles.iter().any(|r| r.get() == role)))
+    }
+
+    /// Whether the user's guild list (`GET /users/@me/guilds`, one page or all of them) shows
+    /// this requirement met: only a requirement without a role can be, since the list carries
+    /// no roles (use [`GuildRequirement::met_by_member`] for roles).
+    pub fn met_by_guilds(&self, guilds: &[api::CurrentUserGuild]) -> bool {
+        self.role_id.is_none() && guilds.iter().any(|g| g.id.get() == self.guild_id)
+    }
+
     /// The refusal when the user does not meet this requirement.
     pub fn forbidden(&self, html: bool) -> Refusal {
         Refusal::Forbidden {
@@ -741,10 +770,8 @@ impl Flow for GuildCheckFlow {
             GuildStage::Member(call) => {
                 self.result = match self.attempt.settle(call.parse(response), crate::ApiError::rate_limit) {
                     None => None,
-                    Some(Ok(member)) => Some(Ok(req
-                        .role_id
-                        .is_none_or(|role| member.roles.iter().any(|r| r.get() == role)))),
-                    Some(Err(crate::ApiError::NotFound(_))) => Some(Ok(false)),
+                    Some(Ok(member)) => Some(Ok(req.met_by_member(Some(&member)))),
+                    Some(Err(crate::ApiError::NotFound(_))) => Some(Ok(req.met_by_member(None))),
                     Some(Err(e)) => Some(Err(LoginError::User(e))),
                 };
             }
@@ -752,7 +779,7 @@ impl Flow for GuildCheckFlow {
                 None => {}
                 Some(Err(e)) => self.result = Some(Err(LoginError::User(e))),
                 Some(Ok(page)) => {
-                    if page.iter().any(|g| g.id.get() == req.guild_id) {
+                    if req.met_by_guilds(&page) {
                         self.result = Some(Ok(true));
                     } else {
                         match page.last() {
@@ -785,23 +812,45 @@ impl Flow for GuildCheckFlow {
 
 /// Guard decisions remembered per user and requirement, so a guarded page does not ask
 /// Discord on every request: bounded ([`GuardDecisions::CAPACITY`]) and time-limited
-/// ([`GuardDecisions::TTL`]). The caller passes the time; nothing here reads a clock.
-#[derive(Debug, Default)]
+/// ([`GuardDecisions::TTL`] by default, [`GuardDecisions::with_ttl`]). The caller passes the
+/// time; nothing here reads a clock.
+#[derive(Debug)]
 pub struct GuardDecisions {
     map: std::sync::Mutex<std::collections::HashMap<(u64, GuildRequirement), (bool, SystemTime)>>,
+    ttl: Duration,
+}
+
+impl Default for GuardDecisions {
+    fn default() -> Self {
+        Self::with_ttl(Self::TTL)
+    }
 }
 
 impl GuardDecisions {
-    /// How long a decision is trusted: 60 s.
+    /// How long a decision is trusted by default: 60 s.
     pub const TTL: Duration = Duration::from_secs(60);
     /// The most decisions kept; when full, expired ones go, then all.
     pub const CAPACITY: usize = 10_000;
+
+    /// Decisions trusted for `ttl` instead of [`GuardDecisions::TTL`]: how long a member whose
+    /// role or membership was removed at Discord keeps passing. Zero remembers nothing.
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self {
+            map: std::sync::Mutex::default(),
+            ttl,
+        }
+    }
+
+    /// How long a decision is trusted.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
 
     /// The remembered decision for `user_id`, if still fresh at `now`.
     pub fn get(&self, user_id: u64, requirement: GuildRequirement, now: SystemTime) -> Option<bool> {
         let map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(&(user_id, requirement))
-            .filter(|(_, at)| now.duration_since(*at).is_ok_and(|age| age < Self::TTL))
+            .filter(|(_, at)| now.duration_since(*at).is_ok_and(|age| age < self.ttl))
             .map(|(allowed, _)| *allowed)
     }
 
@@ -809,7 +858,8 @@ impl GuardDecisions {
     pub fn remember(&self, user_id: u64, requirement: GuildRequirement, allowed: bool, now: SystemTime) {
         let mut map = self.map.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() >= Self::CAPACITY {
-            map.retain(|_, (_, at)| now.duration_since(*at).is_ok_and(|age| age < Self::TTL));
+            let ttl = self.ttl;
+            map.retain(|_, (_, at)| now.duration_since(*at).is_ok_and(|age| age < ttl));
             if map.len() >= Self::CAPACITY {
                 map.clear();
             }
@@ -850,5 +900,14 @@ mod guard_decision_tests {
             d.remember(user, r, false, t0);
         }
         assert!(d.map.lock().unwrap().len() <= GuardDecisions::CAPACITY);
+        let short = GuardDecisions::with_ttl(Duration::from_secs(2));
+        short.remember(7, r, true, t0);
+        assert_eq!(short.get(7, r, t0 + Duration::from_secs(1)), Some(true));
+        assert_eq!(
+            short.get(7, r, t0 + Duration::from_secs(2)),
+            None,
+            "expired after its own TTL"
+        );
+        assert_eq!(GuardDecisions::default().ttl(), GuardDecisions::TTL);
     }
 }

@@ -196,9 +196,6 @@ where
     F: FnOnce(Sample) -> Fut,
     Fut: Future<Output = Result<(), BoxError>>,
 {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(e) => {
@@ -206,6 +203,19 @@ where
             return ExitCode::FAILURE;
         }
     };
+    run_with(framework, settings, serve).await
+}
+
+/// [`run`] with [`Settings`] read elsewhere (e.g. the gateway's, which adds its own keys and a
+/// config file): logs to stdout, starts the [`Sample`], serves until `serve` returns or Ctrl-C.
+pub async fn run_with<F, Fut>(framework: &'static str, settings: Settings, serve: F) -> ExitCode
+where
+    F: FnOnce(Sample) -> Fut,
+    Fut: Future<Output = Result<(), BoxError>>,
+{
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
     let sample = match Sample::start(settings, framework).await {
         Ok(sample) => sample,
         Err(e) => {
