@@ -100,7 +100,7 @@ impl DiscordClient {
 }
 
 impl DiscordOAuth {
-    /// The application's bot client ([`BotApi`], calls of [`BotCalls`]): the same driver as
+    /// The application's bot client ([`BotApi`], calls of [`BotCalls`](discord_oauth_core::api::client::BotCalls)): the same driver as
     /// [`DiscordClient`]'s calls (budget, rate limits keyed by the bot token, read cache).
     /// Keep it in `app_data`.
     ///

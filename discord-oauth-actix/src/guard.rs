@@ -52,7 +52,7 @@ impl DiscordOAuth {
     }
 }
 
-/// A guild or role guard (middleware); see the [module docs](self).
+/// A guild or role guard (middleware), made by [`DiscordOAuth::require_guild`] or [`DiscordOAuth::require_role`].
 #[derive(Clone)]
 pub struct RequireGuild {
     oauth: DiscordOAuth,

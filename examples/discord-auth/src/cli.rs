@@ -32,10 +32,10 @@ pub struct Cli {
     /// The application's client id (stored at the first login and reused).
     #[arg(long, global = true, env = "DISCORD_CLIENT_ID", value_name = "ID")]
     pub client_id: Option<String>,
-    /// Discord's API base [default: https://discord.com/api/v10].
+    /// Discord's API base [default: `https://discord.com/api/v10`].
     #[arg(long, global = true, env = "DISCORD_API_BASE", value_name = "URL")]
     pub api_base: Option<Url>,
-    /// Discord's authorization page [default: https://discord.com/oauth2/authorize].
+    /// Discord's authorization page [default: `https://discord.com/oauth2/authorize`].
     #[arg(long, global = true, env = "DISCORD_AUTHORIZE_URL", value_name = "URL")]
     pub authorize_url: Option<Url>,
     /// The vault's directory [default: the platform's config directory, e.g. ~/.config/discord-auth].
