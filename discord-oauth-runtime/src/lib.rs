@@ -7,7 +7,15 @@
 //! - [`Outbound`]: the one bound on requests to Discord in flight, and the breaker that holds
 //!   every request while Discord's global rate limit is in effect;
 //! - [`Io`]: both together with a timeout and a clock, as the [`FlowIo`]/[`ClientIo`] the
-//!   core's login driver and user-API driver run on (tokio timers).
+//!   core's login driver and user-API driver run on (tokio timers);
+//! - [`Builder`]: the settings of an integration, one builder type for every framework
+//!   (`DiscordOAuthLayerBuilder` and actix's `DiscordOAuthBuilder` are it);
+//! - [`refresh::RefreshLocks`]: the refresh strategy (single flight per refresh token, in
+//!   process and, with a [`refresh::SharedLock`], across instances with published outcomes);
+//! - [`redis`]: the Redis lock and the broadcast of ended logins over a one-method client trait
+//!   each integration implements for its Redis client;
+//! - [`locks`]: the keyed in-process locks under both;
+//! - [`api`]: the application's bot client ([`api::BotApi`]) on any integration's state.
 //!
 //! The core (`discord-oauth-core`) stays sans-IO; this crate is where its IO happens, once for
 //! every framework.
