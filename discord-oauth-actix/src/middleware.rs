@@ -35,9 +35,8 @@ async fn refresh(
     io: &ActixSession<'_>,
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
-    let lease = discord_oauth_core::login::driver::Driver::refresh_lease(shared.io.timeout());
     shared
         .refresh
-        .refresh(&shared.driver, &shared.io, io, stale, lease)
+        .refresh(&shared.driver, &shared.io, io, stale, None)
         .await
 }

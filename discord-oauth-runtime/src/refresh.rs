@@ -24,15 +24,17 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use discord_oauth_core::AccessToken;
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::answer;
-use discord_oauth_core::login::driver::{Driver, DriverIo, RECENT_TTL, Recent, Refreshed, SessionIo, refresh_key};
+use discord_oauth_core::login::driver::{Driver, RECENT_TTL, Recent, Refreshed, SessionIo, refresh_key};
 
+use crate::Io;
 use crate::locks::{KeyedLocks, LockError};
 use crate::redis::{RedisClient, RedisHeld, RedisLock};
+use discord_oauth_core::api::client::ClientIo as _;
 
 type Fut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -124,52 +126,32 @@ impl RefreshLocks {
 
     /// Refreshes `stale` (the driver's [`Attached::NeedsRefresh`]) once however many requests
     /// ask: the login to serve the request with (`None`: it ended), or the answer to send
-    /// (`503` when a lock could not be had).
+    /// (`503` when a lock could not be had). Locks are held for at most
+    /// [`Driver::refresh_lease`] of `io`'s timeout.
+    ///
+    /// With `rejected`, the refresh follows Discord's `401` to that access token of `stale`
+    /// during a handler's API call ([`Driver::refresh_rejected`]: refreshed although its
+    /// expiry looks valid, unless someone already did); the caller compares the result's
+    /// access token with `rejected`: the same one means there is nothing fresher to retry with.
     ///
     /// [`Attached::NeedsRefresh`]: discord_oauth_core::login::driver::Attached::NeedsRefresh
-    pub async fn refresh<S: SessionIo, I: DriverIo>(
+    pub async fn refresh<S: SessionIo>(
         &self,
         driver: &Driver,
-        io: &I,
+        io: &Io,
         session: &S,
         stale: Arc<AuthSession>,
-        lease: Duration,
-    ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
-        self.run(driver, io, session, stale, lease, None).await
-    }
-
-    /// The same after Discord answered `401` to the access token `rejected` of `stale` during
-    /// a handler's API call ([`Driver::refresh_rejected`]: refreshed although its expiry looks
-    /// valid, unless someone already did). The caller compares the result's access token with
-    /// `rejected`: the same one means there is nothing fresher to retry with.
-    pub async fn refresh_rejected<S: SessionIo, I: DriverIo>(
-        &self,
-        driver: &Driver,
-        io: &I,
-        session: &S,
-        (stale, rejected): (Arc<AuthSession>, &AccessToken),
-        lease: Duration,
-    ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
-        self.run(driver, io, session, stale, lease, Some(rejected)).await
-    }
-
-    async fn run<S: SessionIo, I: DriverIo>(
-        &self,
-        driver: &Driver,
-        io: &I,
-        session: &S,
-        stale: Arc<AuthSession>,
-        lease: Duration,
         rejected: Option<&AccessToken>,
     ) -> Result<Option<Arc<AuthSession>>, http::Response<String>> {
         let Some(key) = refresh_key(&stale) else {
             return Ok(Some(stale));
         };
         let _local = self.local.lock(key).await;
+        let lease = Driver::refresh_lease(io.timeout());
         let shared = self
             .shared
             .as_deref()
-            .filter(|_| driver.recent().get(&key, Instant::now()).is_none());
+            .filter(|_| driver.recent().get(&key, io.instant()).is_none());
         let Some(lock) = shared else {
             return locked(driver, io, session, stale, None, rejected)
                 .await
@@ -206,9 +188,9 @@ impl RefreshLocks {
 
 /// The driver's refresh once the locks are held: forced past a valid-looking expiry when
 /// Discord rejected `rejected`.
-async fn locked<S: SessionIo, I: DriverIo>(
+async fn locked<S: SessionIo>(
     driver: &Driver,
-    io: &I,
+    io: &Io,
     session: &S,
     stale: Arc<AuthSession>,
     published: Option<Recent>,

@@ -187,11 +187,10 @@ where
 
 // ------------------------------------------------------------------ IO for the driver
 
-/// A `tower_sessions::Session` for the driver, with this layer's cache (also used by
-/// [`crate::user_api`]'s refresh after a `401`).
-pub(crate) struct TowerSession<'a> {
-    pub(crate) session: &'a Session,
-    pub(crate) shared: &'a Shared,
+/// A `tower_sessions::Session` for the driver, with this layer's cache.
+struct TowerSession<'a> {
+    session: &'a Session,
+    shared: &'a Shared,
 }
 
 /// A session store that failed, or did not answer within the store timeout.
@@ -298,37 +297,46 @@ async fn attach(
 /// Refreshes the session's tokens with the runtime's strategy
 /// ([`RefreshLocks`]): concurrent requests (on this instance, and on others if the lock spans
 /// instances) wait for the first one and use its outcome (refresh tokens are single use, F-05).
-///
-/// The refresh runs in its own task, so that a request cancelled half-way (the client went
-/// away) still stores the rotated refresh token Discord handed out.
 async fn refresh(
     shared: &Arc<Shared>,
     session: &Session,
     stale: Arc<AuthSession>,
 ) -> Result<Option<Arc<AuthSession>>, Response<String>> {
-    let task = {
-        let shared = Arc::clone(shared);
-        let session = session.clone();
-        tokio::spawn(
-            async move {
-                let io = TowerSession {
-                    session: &session,
-                    shared: &shared,
-                };
-                let lease = Driver::refresh_lease(shared.io.timeout());
-                Box::pin(shared.refresh.refresh(&shared.driver, &shared.io, &io, stale, lease)).await
+    let refreshed = Arc::clone(shared).refresh_in_task(session.clone(), stale, None).await;
+    refreshed.unwrap_or_else(|| {
+        Err(answer::unavailable(
+            "Service Unavailable: your login could not be refreshed; try again shortly.",
+            5,
+        ))
+    })
+}
+
+impl Shared {
+    /// [`RefreshLocks::refresh`] for `session` (after a `401` to `rejected`, if given), in
+    /// its own task, so that a request cancelled half-way still stores the rotated refresh
+    /// token Discord handed out. `None`: the task failed (logged).
+    pub(crate) async fn refresh_in_task(
+        self: Arc<Self>,
+        session: Session,
+        stale: Arc<AuthSession>,
+        rejected: Option<discord_oauth_core::AccessToken>,
+    ) -> Option<Result<Option<Arc<AuthSession>>, Response<String>>> {
+        let task = async move {
+            let io = TowerSession {
+                session: &session,
+                shared: &self,
+            };
+            let refreshing = self
+                .refresh
+                .refresh(&self.driver, &self.io, &io, stale, rejected.as_ref());
+            Box::pin(refreshing).await
+        };
+        match tokio::spawn(task.in_current_span()).await {
+            Ok(result) => Some(result),
+            Err(e) => {
+                tracing::error!(error = %e, "the token refresh task failed");
+                None
             }
-            .in_current_span(),
-        )
-    };
-    match task.await {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::error!(error = %e, "the token refresh task failed");
-            Err(answer::unavailable(
-                "Service Unavailable: your login could not be refreshed; try again shortly.",
-                5,
-            ))
         }
     }
 }

@@ -14,13 +14,12 @@ use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
 use tower_sessions::Session;
-use tracing::Instrument as _;
 
 use discord_oauth_core::login::driver::Driver;
 use discord_oauth_runtime::Io;
 use discord_oauth_runtime::api::Site;
 
-use crate::service::{Shared, TowerSession};
+use crate::service::Shared;
 
 /// Made by [`DiscordOAuthLayer::bot_api`](crate::DiscordOAuthLayer::bot_api) or
 /// [`UserApi::bot`]:
@@ -81,33 +80,12 @@ impl Shared {
     fn refresh_session(self: Arc<Self>, session: Session, stale: Arc<AuthSession>, rejected: AccessToken) -> Fresh {
         Box::pin(async move {
             let id = session.id()?;
-            // In its own task, like the layer's refresh: a handler cancelled half-way must
-            // still store the rotated refresh token Discord handed out.
-            let task = tokio::spawn(
-                async move {
-                    let io = TowerSession {
-                        session: &session,
-                        shared: &self,
-                    };
-                    let lease = Driver::refresh_lease(self.io.timeout());
-                    let refreshing =
-                        self.refresh
-                            .refresh_rejected(&self.driver, &self.io, &io, (stale, &rejected), lease);
-                    let fresh = Box::pin(refreshing).await.ok()??;
-                    // The cached login (and so the fast path) still holds the rejected token.
-                    self.index.remove_owner(&id);
-                    let token = &fresh.tokens.as_ref()?.access_token;
-                    (token.secret() != rejected.secret()).then_some(fresh)
-                }
-                .in_current_span(),
-            );
-            match task.await {
-                Ok(fresh) => fresh,
-                Err(e) => {
-                    tracing::error!(error = %e, "the token refresh task failed");
-                    None
-                }
-            }
+            let refreshed = Arc::clone(&self).refresh_in_task(session, stale, Some(rejected.clone()));
+            let fresh = refreshed.await?.ok()??;
+            // The cached login (and so the fast path) still holds the rejected token.
+            self.index.remove_owner(&id);
+            let token = &fresh.tokens.as_ref()?.access_token;
+            (token.secret() != rejected.secret()).then_some(fresh)
         })
     }
 }
