@@ -158,6 +158,8 @@ pub enum MockError {
     UnknownScope(String),
     /// A webhook event got no answer (connection refused, timeout, …).
     EventDelivery(String),
+    /// [`approve_as`] could not walk the consent page.
+    Consent(String),
 }
 
 impl fmt::Display for MockError {
@@ -169,6 +171,7 @@ impl fmt::Display for MockError {
             MockError::UnknownGuild(id) => write!(f, "the mock has no guild with id {id}"),
             MockError::UnknownScope(s) => write!(f, "unknown OAuth2 scope {s:?}"),
             MockError::EventDelivery(e) => write!(f, "the webhook event got no answer: {e}"),
+            MockError::Consent(e) => write!(f, "the consent page: {e}"),
         }
     }
 }
@@ -963,4 +966,68 @@ impl MockDiscord {
             t.abort();
         }
     }
+}
+
+/// Approves the mock's consent page as a person would: `authorize_url` is where a site sent the
+/// browser (its `/auth/login` redirect); the page's form is read and sent back approved as the
+/// mock user `user_id`. Returns where the mock sends the browser next: the site's callback URL
+/// with `code` and `state`. `http` must not follow redirects and should keep the site's
+/// cookies (the login in progress lives in one).
+pub async fn approve_as(http: &reqwest::Client, authorize_url: &str, user_id: &str) -> Result<String, MockError> {
+    let failed = |what: &str, e: &dyn fmt::Display| MockError::Consent(format!("{what}: {e}"));
+    let page = http
+        .get(authorize_url)
+        .send()
+        .await
+        .map_err(|e| failed("could not load it", &e))?;
+    if page.status() != reqwest::StatusCode::OK {
+        return Err(MockError::Consent(format!("it answered {}", page.status())));
+    }
+    let html = page.text().await.map_err(|e| failed("could not read it", &e))?;
+    let mut form: Vec<(String, String)> = html
+        .split("<input ")
+        .skip(1)
+        .filter(|tag| tag.starts_with("type=\"hidden\""))
+        .filter_map(|tag| Some((html_attribute(tag, "name")?, html_attribute(tag, "value")?)))
+        .collect();
+    form.push(("user_id".into(), user_id.into()));
+    form.push(("action".into(), "approve".into()));
+    let approved = http
+        .post(authorize_url)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| failed("could not send it", &e))?;
+    if !approved.status().is_redirection() {
+        return Err(MockError::Consent(format!("approving answered {}", approved.status())));
+    }
+    approved
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| MockError::Consent("approving sent no Location".into()))
+}
+
+/// The value of attribute `name` in an HTML tag (`tag` from just after `<input ` or `<img `),
+/// its escapes undone (`&amp;` last): for tests that read the pages a site or the mock serves.
+///
+/// ```
+/// let tag = r#"img src="/a?x=1&amp;y=&quot;2&quot;" alt="">"#;
+/// assert_eq!(discord_oauth_mock::html_attribute(tag, "src").unwrap(), r#"/a?x=1&y="2""#);
+/// ```
+pub fn html_attribute(tag: &str, name: &str) -> Option<String> {
+    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
+    let end = tag[start..].find('"')? + start;
+    let entities = [
+        ("&quot;", "\""),
+        ("&#39;", "'"),
+        ("&#x27;", "'"),
+        ("&lt;", "<"),
+        ("&gt;", ">"),
+        ("&amp;", "&"),
+    ];
+    Some(entities.iter().fold(tag[start..end].to_owned(), |text, (entity, raw)| {
+        text.replace(entity, raw)
+    }))
 }

@@ -98,28 +98,6 @@ pub fn start(binary: &str) -> Running {
     unreachable!("the loop returns or panics")
 }
 
-/// HTML's escapes in attribute values, `&amp;` last.
-const ENTITIES: [(&str, &str); 6] = [
-    ("&quot;", "\""),
-    ("&#39;", "'"),
-    ("&#x27;", "'"),
-    ("&lt;", "<"),
-    ("&gt;", ">"),
-    ("&amp;", "&"),
-];
-
-/// The value of attribute `name` in the tag `tag`.
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = tag[start..].find('"')? + start;
-    let value = &tag[start..end];
-    Some(
-        ENTITIES
-            .iter()
-            .fold(value.to_owned(), |text, (entity, raw)| text.replace(entity, raw)),
-    )
-}
-
 /// A browser: a cookie jar, redirects followed by hand.
 fn browser() -> reqwest::Client {
     reqwest::Client::builder()
@@ -148,20 +126,7 @@ async fn log_in(http: &reqwest::Client, site: &str, user_id: &str) -> String {
         .unwrap();
     assert_eq!(start.status(), StatusCode::SEE_OTHER, "the login starts");
     let authorize = location(&start);
-    let consent = http.get(&authorize).send().await.unwrap();
-    assert_eq!(consent.status(), StatusCode::OK, "the mock's consent page");
-    let page = consent.text().await.unwrap();
-    let mut form: Vec<(String, String)> = page
-        .split("<input ")
-        .skip(1)
-        .filter(|tag| tag.starts_with("type=\"hidden\""))
-        .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
-        .collect();
-    form.push(("user_id".into(), user_id.into()));
-    form.push(("action".into(), "approve".into()));
-    let approved = http.post(&authorize).form(&form).send().await.unwrap();
-    assert!(approved.status().is_redirection(), "consent: {}", approved.status());
-    let callback = location(&approved);
+    let callback = discord_oauth_mock::approve_as(http, &authorize, user_id).await.unwrap();
     assert!(callback.starts_with(&format!("{site}/auth/callback?")), "{callback}");
     let done = http.get(&callback).send().await.unwrap();
     assert_eq!(done.status(), StatusCode::SEE_OTHER, "the callback logs in");
@@ -199,7 +164,7 @@ pub async fn check_offline_demo(binary: &str) {
             .split("<img ")
             .nth(1)
             .unwrap_or_else(|| panic!("no avatar on {home}"));
-        let avatar = attribute(img, "src").unwrap();
+        let avatar = discord_oauth_mock::html_attribute(img, "src").unwrap();
         let picture = reqwest::get(&avatar).await.unwrap();
         assert_eq!(picture.status(), StatusCode::OK, "{avatar}");
         assert_eq!(picture.headers()[CONTENT_TYPE], "image/png", "{avatar}");

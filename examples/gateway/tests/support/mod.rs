@@ -287,13 +287,6 @@ pub(crate) fn location(response: &reqwest::Response, base: &str) -> String {
     }
 }
 
-/// The value of attribute `name` in an HTML tag (the mock's consent form).
-fn attribute(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = tag[start..].find('"')? + start;
-    Some(tag[start..end].replace("&quot;", "\"").replace("&amp;", "&"))
-}
-
 /// Follows a redirect to `/auth/login` at `base` (`login` is its full URL) through the mock's
 /// consent page as `user_id`, and the callback; returns where the gateway sends the browser
 /// afterwards (a full URL).
@@ -301,20 +294,7 @@ pub(crate) async fn log_in(http: &reqwest::Client, base: &str, login: &str, user
     let start = http.get(login).send().await.unwrap();
     assert_eq!(start.status(), StatusCode::SEE_OTHER, "the login starts");
     let authorize = location(&start, base);
-    let consent = http.get(&authorize).send().await.unwrap();
-    assert_eq!(consent.status(), StatusCode::OK, "the mock's consent page");
-    let page = consent.text().await.unwrap();
-    let mut form: Vec<(String, String)> = page
-        .split("<input ")
-        .skip(1)
-        .filter(|tag| tag.starts_with("type=\"hidden\""))
-        .filter_map(|tag| Some((attribute(tag, "name")?, attribute(tag, "value")?)))
-        .collect();
-    form.push(("user_id".into(), user_id.into()));
-    form.push(("action".into(), "approve".into()));
-    let approved = http.post(&authorize).form(&form).send().await.unwrap();
-    assert!(approved.status().is_redirection(), "consent: {}", approved.status());
-    let callback = location(&approved, base);
+    let callback = discord_oauth_mock::approve_as(http, &authorize, user_id).await.unwrap();
     assert!(callback.starts_with(&format!("{base}/auth/callback?")), "{callback}");
     let done = http.get(&callback).send().await.unwrap();
     assert_eq!(done.status(), StatusCode::SEE_OTHER, "the callback logs in");
