@@ -10,19 +10,9 @@ use discord_oauth_core::api::ratelimit::Throttled;
 use discord_oauth_core::api::{AddGuildMember, AddGuildMemberOutcome, BotToken};
 use discord_oauth_core::{AccessToken, Snowflake};
 use discord_oauth_mock::{Endpoint, MockDiscord, RecordedRequest, fixture};
-use discord_oauth_tower::DiscordOAuthLayer;
-use discord_oauth_tower::transport::ReqwestTransport;
 
-fn layer(mock: &MockDiscord, api: ApiDriverConfig) -> DiscordOAuthLayer {
-    let config = mock
-        .login_config("http://127.0.0.1:1/auth/callback")
-        .unwrap()
-        .build()
-        .unwrap();
-    DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
-        .api(api)
-        .build()
-}
+mod common;
+use common::layer;
 
 fn sf(s: &str) -> Snowflake {
     s.parse().unwrap()

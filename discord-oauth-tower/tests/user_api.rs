@@ -16,6 +16,9 @@ use discord_oauth_mock::{Endpoint, MockDiscord, RecordedRequest, fixture};
 use discord_oauth_tower::DiscordOAuthLayer;
 use discord_oauth_tower::transport::ReqwestTransport;
 
+mod common;
+use common::layer;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_calls_never_draws_a_429_from_tight_buckets() {
     let mock = MockDiscord::builder()
@@ -59,18 +62,6 @@ async fn a_burst_of_calls_never_draws_a_429_from_tight_buckets() {
             .map(discord_oauth_mock::RecordedRequest::status)
             .collect::<Vec<_>>()
     );
-}
-
-/// A layer pointed at `mock`, its user-API driver configured by `api`.
-fn layer(mock: &MockDiscord, api: ApiDriverConfig) -> DiscordOAuthLayer {
-    let config = mock
-        .login_config("http://127.0.0.1:1/auth/callback")
-        .unwrap()
-        .build()
-        .unwrap();
-    DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
-        .api(api)
-        .build()
 }
 
 fn statuses(seen: &[RecordedRequest]) -> Vec<Option<u16>> {
