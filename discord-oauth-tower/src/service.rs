@@ -274,7 +274,7 @@ async fn attach(
         .filter(|e| e.id == id)
         .map(|e| e.auth);
     let io = TowerSession { session, shared };
-    let auth = match shared.driver.attach(&shared.io, &io, known).await? {
+    let auth = match shared.driver.attach(&shared.io, &io, known.clone()).await? {
         decided @ (Attached::Anonymous | Attached::Unavailable) => {
             return Ok(AuthState::new(decided, login_path, None));
         }
@@ -284,7 +284,9 @@ async fn attach(
             None => return Ok(AuthState::new(Attached::Anonymous, login_path, None)),
         },
     };
-    if let Some(cookie) = cookie {
+    // Served from the index already: nothing to remember.
+    let remembered = known.is_some_and(|k| Arc::ptr_eq(&k, &auth));
+    if let (Some(cookie), false) = (cookie, remembered) {
         crate::fast::remember(&shared.index, cookie.as_bytes(), (id, session.expiry()), &auth, epoch);
     }
     Ok(AuthState::new(
