@@ -4,15 +4,20 @@ use std::future::{Ready, ready};
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
 use discord_oauth_core::api::BotToken;
-use discord_oauth_core::api::client::{CallFailure, ClientError, NoRefresh, UserCalls};
+use discord_oauth_core::api::client::{CallFailure, UserCalls};
+use discord_oauth_core::login::AuthSession;
+use discord_oauth_core::login::revocation::{Revocation, login_key};
 use discord_oauth_core::response::ApiCall;
 use discord_oauth_core::{AccessToken, Endpoints};
+use discord_oauth_runtime::api::{LoginRefresh, RefreshFuture};
 
 use crate::DiscordOAuth;
-use crate::extract::{DiscordUserRejection, here, state};
-pub use discord_oauth_runtime::api::BotApi;
+use crate::extract::{AuthState, DiscordUserRejection, here, state};
+use crate::routes::ActixSession;
+use crate::sessions::LoginPart;
+pub use discord_oauth_runtime::api::{BotApi, UserApi, UserClient};
 
 /// A client bound to the logged-in user: every call carries the user's access token and goes
 /// through the integration's driver (`discord_oauth_core::api::client::ApiDriver`): the
@@ -21,14 +26,12 @@ pub use discord_oauth_runtime::api::BotApi;
 /// [`crate::DiscordToken`]; failed calls are [`DiscordClientError`]s, which answer the way the
 /// core renders them, identically on axum.
 ///
-/// # A `401` from Discord
-/// Unlike `discord-oauth-axum`'s `DiscordClient`, this one does **not** refresh the login
-/// when Discord answers `401`: the call fails with [`ClientError::TokenRejected`] (the answer
-/// asks the user to log in again). The middleware refreshes tokens before they expire,
-/// before the handler runs, so a `401` here means the grant was revoked or the token expired
-/// early. Refreshing from a handler would need the middleware's per-request login state (an
-/// `Rc`, absent on the fast path, written back by the middleware after the handler) to be
-/// reachable from a `Send` client; that is not done yet.
+/// When Discord answers `401` (the token was revoked or expired early), the login is
+/// refreshed once — under the integration's refresh lock, single flight with the
+/// middleware's own refreshes — and the call is sent once more with the new token; the new
+/// tokens are written to the session with the response, as every change the middleware sees.
+/// A second `401`, or a refresh Discord refuses (the session then ends), fails the call with
+/// `ClientError::TokenRejected`: the answer asks the user to log in again.
 ///
 /// ```
 /// use discord_oauth_actix::{DiscordClient, DiscordClientError, UserCalls};
@@ -41,8 +44,7 @@ pub use discord_oauth_runtime::api::BotApi;
 /// A whole app against the mock Discord is in this crate's `tests/client.rs`.
 #[derive(Debug, Clone)]
 pub struct DiscordClient {
-    oauth: DiscordOAuth,
-    token: AccessToken,
+    client: UserClient,
     login_url: String,
     html: bool,
 }
@@ -63,43 +65,50 @@ impl UserCalls for DiscordClient {
     type Error = DiscordClientError;
 
     fn endpoints(&self) -> &Endpoints {
-        self.oauth.endpoints()
+        self.client.endpoints()
     }
 
     fn access_token(&self) -> &AccessToken {
-        &self.token
+        self.client.access_token()
     }
 
     async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, DiscordClientError> {
-        let shared = &self.oauth.shared;
-        // A 401 ends the token's use (`NoRefresh`): the middleware refreshes tokens before they
-        // expire, before the handler runs; a 401 afterwards means the grant was revoked.
-        let response = shared
-            .driver
-            .api()
-            .send(&shared.io, call.request(), &self.token, &NoRefresh)
-            .await;
-        response
-            .and_then(|r| call.parse(r).map_err(ClientError::from))
+        self.client
+            .call(call)
+            .await
             .map_err(|error| DiscordClientError(CallFailure::new(error, self.login_url.clone(), self.html)))
     }
 }
 
 impl DiscordClient {
-    /// The integration (its driver's statistics: `oauth().api_driver()`).
+    /// The runtime's client underneath (errors as `ClientError`, the newest token after a
+    /// refresh, the driver's statistics through `user_client().user_api().driver()`).
     ///
     /// ```
     /// use discord_oauth_actix::DiscordClient;
     /// async fn cached(client: DiscordClient) -> String {
-    ///     client.oauth().api_driver().stats().cached_entries.to_string()
+    ///     client.user_client().user_api().driver().stats().cached_entries.to_string()
     /// }
     /// ```
-    pub fn oauth(&self) -> &DiscordOAuth {
-        &self.oauth
+    pub fn user_client(&self) -> &UserClient {
+        &self.client
     }
 }
 
 impl DiscordOAuth {
+    /// The integration's handle for calling Discord with a user's token outside a request (a
+    /// background job with a stored token: [`UserApi::for_token`]); handlers use
+    /// [`DiscordClient`], which goes through the same driver.
+    ///
+    /// ```
+    /// # let config = discord_oauth_actix::LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
+    /// let discord = discord_oauth_actix::DiscordOAuth::new(config).unwrap();
+    /// assert_eq!(discord.user_api().driver().stats().cached_entries, 0);
+    /// ```
+    pub fn user_api(&self) -> UserApi {
+        UserApi::new(Arc::clone(&self.shared) as _)
+    }
+
     /// The application's bot client ([`BotApi`], calls of [`BotCalls`](discord_oauth_core::api::client::BotCalls)): the same driver as
     /// [`DiscordClient`]'s calls (budget, rate limits keyed by the bot token, read cache).
     /// Keep it in `app_data`.
@@ -120,10 +129,56 @@ impl DiscordOAuth {
     /// # Ok(()) }
     /// ```
     pub fn bot_api(&self, token: BotToken) -> BotApi {
-        BotApi::new(
-            Arc::clone(&self.shared) as Arc<dyn discord_oauth_runtime::api::Site>,
-            token,
-        )
+        self.user_api().bot(token)
+    }
+}
+
+/// The request's login part ([`LoginPart`]), refreshed after a `401`: the middleware's, or
+/// for a login served from the fast path one made now from the remembered session (the
+/// middleware writes it after the handler if it changed).
+struct PartLogin {
+    oauth: DiscordOAuth,
+    part: Arc<LoginPart>,
+}
+
+impl LoginRefresh for PartLogin {
+    fn refresh(&self, stale: Arc<AuthSession>, rejected: AccessToken) -> RefreshFuture<'_> {
+        Box::pin(async move {
+            let shared = &self.oauth.shared;
+            // Other `Cookie` headers of this login remembered with the rejected token.
+            shared.fast.forget(&Revocation::Login(login_key(&stale)));
+            let io = ActixSession {
+                login: &self.part,
+                shared,
+            };
+            let refreshing = shared
+                .refresh
+                .refresh(&shared.driver, &shared.io, &io, stale, Some(&rejected));
+            Box::pin(refreshing).await.ok()?
+        })
+    }
+}
+
+/// The client for this request: bound to its login where there is one to refresh.
+fn client(req: &HttpRequest, s: &AuthState, token: &AccessToken, here: &str, html: bool) -> DiscordClient {
+    let api = s.oauth().user_api();
+    let existing = req.extensions().get::<Arc<LoginPart>>().cloned();
+    let part = existing.or_else(|| {
+        let part = Arc::new(LoginPart::new(&s.remembered_login()?.login));
+        req.extensions_mut().insert(Arc::clone(&part));
+        Some(part)
+    });
+    let bound = part.and_then(|part| {
+        let refresh = PartLogin {
+            oauth: s.oauth().clone(),
+            part,
+        };
+        api.for_login(Arc::clone(s.session()?), refresh)
+    });
+    DiscordClient {
+        client: bound.unwrap_or_else(|| api.for_token(token.clone())),
+        login_url: s.login_url(here),
+        html,
     }
 }
 
@@ -135,12 +190,7 @@ impl FromRequest for DiscordClient {
         let (here, html) = here(req);
         ready(state(req).and_then(|s| {
             let tokens = s.require_tokens(|| (here, html)).map_err(DiscordUserRejection)?;
-            Ok(DiscordClient {
-                oauth: s.oauth().clone(),
-                token: tokens.access_token.clone(),
-                login_url: s.login_url(here),
-                html,
-            })
+            Ok(client(req, &s, &tokens.access_token, here, html))
         }))
     }
 }

@@ -7,6 +7,7 @@
 use std::fmt;
 use std::future::{Ready, ready};
 use std::ops::Deref;
+use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -17,6 +18,8 @@ use discord_oauth_core::login::driver::Attached;
 use discord_oauth_core::login::visitor::{LoggedIn, UserToken, Visitor};
 
 use crate::convert;
+use crate::fast::Entry;
+use crate::sessions::Snapshot;
 use crate::shared::DiscordOAuth;
 
 /// The authentication state of a request, inserted by [`crate::DiscordSessions`]. Read it with
@@ -27,6 +30,8 @@ use crate::shared::DiscordOAuth;
 pub struct AuthState {
     visitor: Visitor,
     oauth: DiscordOAuth,
+    /// The fast path's entry this request was served from.
+    remembered: Option<Arc<Entry>>,
 }
 
 impl fmt::Debug for AuthState {
@@ -47,9 +52,21 @@ impl Deref for AuthState {
 impl AuthState {
     pub(crate) fn new(attached: Attached, oauth: DiscordOAuth) -> Self {
         Self {
-            visitor: Visitor::new(attached, std::sync::Arc::clone(&oauth.shared.login_path)),
+            visitor: Visitor::new(attached, Arc::clone(&oauth.shared.login_path)),
             oauth,
+            remembered: None,
         }
+    }
+
+    /// The state of a request served from the fast path's `entry`.
+    pub(crate) fn remembered(mut self, entry: Arc<Entry>) -> Self {
+        self.remembered = Some(entry);
+        self
+    }
+
+    /// The remembered session this request was served from, if it was.
+    pub(crate) fn remembered_login(&self) -> Option<&Snapshot> {
+        self.remembered.as_deref().map(|e| &e.snapshot)
     }
 
     /// The integration this request went through.

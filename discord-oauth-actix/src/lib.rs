@@ -145,7 +145,7 @@ mod shared;
 pub mod transport;
 
 pub use actix_session;
-pub use client::{BotApi, DiscordClient, DiscordClientError};
+pub use client::{BotApi, DiscordClient, DiscordClientError, UserApi, UserClient};
 #[cfg(feature = "redis")]
 pub use deadpool_redis;
 pub use discord_oauth_core as core;

@@ -2,8 +2,8 @@
 //! What they answer is the core's login driver's; this
 //! module reads and writes the actix session.
 
-use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 
 use actix_web::http::header::{COOKIE, HeaderValue, ORIGIN};
 use actix_web::{HttpMessage as _, HttpRequest, HttpResponse, web};
@@ -67,7 +67,7 @@ async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse
     if route == Route::Login {
         return convert::response(shared.driver.login(&request, cookies, &mut rand::rng(), shared.now()));
     }
-    let Some(login) = req.extensions().get::<Rc<LoginPart>>().cloned() else {
+    let Some(login) = req.extensions().get::<Arc<LoginPart>>().cloned() else {
         let message = "the login routes need DiscordOAuth::session_middleware() wrapped around them";
         return convert::response(Refusal::Misconfigured { message }.answer("/"));
     };
@@ -87,7 +87,7 @@ impl SessionIo for ActixSession<'_> {
     type Error = String;
 
     async fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, String> {
-        let state = self.login.state.borrow();
+        let state = self.login.state();
         state
             .get(key)
             .map(|v| serde_json::from_str(v))
@@ -97,19 +97,19 @@ impl SessionIo for ActixSession<'_> {
 
     async fn insert<V: Serialize + Sync>(&self, key: &str, value: &V) -> Result<(), String> {
         let value = serde_json::to_string(value).map_err(|e| e.to_string())?;
-        self.login.state.borrow_mut().insert(key.to_owned(), value);
-        self.login.changed.set(true);
+        self.login.state().insert(key.to_owned(), value);
+        self.login.changed.store(true, Relaxed);
         Ok(())
     }
 
     async fn cycle_id(&self) -> Result<(), String> {
-        self.login.renewed.set(true);
+        self.login.renewed.store(true, Relaxed);
         Ok(())
     }
 
     async fn purge(&self) -> Result<(), String> {
-        self.login.state.borrow_mut().clear();
-        self.login.purged.set(true);
+        self.login.state().clear();
+        self.login.purged.store(true, Relaxed);
         Ok(())
     }
 

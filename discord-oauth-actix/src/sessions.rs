@@ -1,12 +1,12 @@
 //! [`DiscordSessions`]: the one middleware of the actix integration (sessions, the login state
 //! of every request, refresh, the fast path).
 
-use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use actix_session::storage::{LoadError, SessionKey, SessionStore};
 use actix_session::{Session, SessionExt as _, SessionStatus};
@@ -287,17 +287,17 @@ where
         match Box::pin(this.load(&req)).await {
             Ok(snapshot) => {
                 // The driver reads and writes the login here (the routes, `attach`).
-                let login = Rc::new(LoginPart::new(&snapshot.login));
-                req.extensions_mut().insert(Rc::clone(&login));
+                let login = Arc::new(LoginPart::new(&snapshot.login));
+                req.extensions_mut().insert(Arc::clone(&login));
                 (Loaded::Stored(snapshot, epoch), None, Some(login))
             }
             Err(StoreFailed) => return Ok(unavailable(req, route)),
         }
     };
     loaded.snapshot().fill(&req);
-    if let Some(auth) = &auth {
-        req.extensions_mut()
-            .insert(AuthState::new(Attached::Authenticated(Arc::clone(auth)), oauth.clone()));
+    if let (Some(auth), Loaded::Remembered(entry)) = (&auth, &loaded) {
+        let state = AuthState::new(Attached::Authenticated(Arc::clone(auth)), oauth.clone());
+        req.extensions_mut().insert(state.remembered(Arc::clone(entry)));
     } else if let (None, Some(login)) = (route, &login) {
         // Boxed: the refresh it may run is a large future.
         match Box::pin(attach(oauth, login)).await {
@@ -310,6 +310,12 @@ where
         }
     }
     let mut res = service.call(req).await?;
+    // A `DiscordClient` that refreshed a remembered login after a `401` left its login part.
+    let login = login.or_else(|| {
+        matches!(loaded, Loaded::Remembered(_))
+            .then(|| res.request().extensions().get::<Arc<LoginPart>>().cloned())
+            .flatten()
+    });
     let header = || FastIndex::key(res.request().headers());
     match loaded.snapshot().change(&res.request().get_session(), login.as_deref()) {
         None => {
@@ -412,10 +418,10 @@ impl Snapshot {
     /// [`Snapshot::fill`]) and the driver's `login` — and the state to write, if anything.
     fn change(&self, session: &Session, login: Option<&LoginPart>) -> Option<(Change, HashMap<String, String>)> {
         let status = session.status();
-        if status == SessionStatus::Purged || login.is_some_and(|l| l.purged.get()) {
+        if status == SessionStatus::Purged || login.is_some_and(|l| l.purged.load(Relaxed)) {
             return Some((Change::Purge, HashMap::new()));
         }
-        let renew = status == SessionStatus::Renewed || login.is_some_and(|l| l.renewed.get());
+        let renew = status == SessionStatus::Renewed || login.is_some_and(|l| l.renewed.load(Relaxed));
         let app_changed = status != SessionStatus::Unchanged && {
             let entries = session.entries();
             entries.len() != self.app.len()
@@ -424,12 +430,12 @@ impl Snapshot {
                     .iter()
                     .all(|(k, v)| entries.get(k).is_some_and(|now| now == v.get()))
         };
-        if !renew && !app_changed && !login.is_some_and(|l| l.changed.get()) {
+        if !renew && !app_changed && !login.is_some_and(|l| l.changed.load(Relaxed)) {
             return None;
         }
         let mut state = session.entries().clone();
         match login {
-            Some(login) => state.extend(login.state.borrow().clone()),
+            Some(login) => state.extend(login.state().clone()),
             None => state.extend(self.login.clone()),
         }
         Some((
@@ -444,21 +450,28 @@ impl Snapshot {
 }
 
 /// The login's part of a session, beside the application's `actix_session::Session`: what the
-/// login driver reads and writes (through [`crate::routes::ActixSession`]) during a request.
+/// login driver reads and writes (through [`crate::routes::ActixSession`]) during a request,
+/// in the request extensions. `Send`, so that a [`crate::DiscordClient`] refreshing after a
+/// `401` can write it from the handler's future.
 #[derive(Debug, Default)]
 pub(crate) struct LoginPart {
-    pub(crate) state: RefCell<HashMap<String, String>>,
-    pub(crate) changed: Cell<bool>,
-    pub(crate) renewed: Cell<bool>,
-    pub(crate) purged: Cell<bool>,
+    state: Mutex<HashMap<String, String>>,
+    pub(crate) changed: AtomicBool,
+    pub(crate) renewed: AtomicBool,
+    pub(crate) purged: AtomicBool,
 }
 
 impl LoginPart {
-    fn new(state: &HashMap<String, String>) -> Self {
+    pub(crate) fn new(state: &HashMap<String, String>) -> Self {
         Self {
-            state: RefCell::new(state.clone()),
+            state: Mutex::new(state.clone()),
             ..Self::default()
         }
+    }
+
+    /// The login's keys as they stand.
+    pub(crate) fn state(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -658,19 +671,19 @@ mod tests {
         assert_eq!(written.len(), 1);
 
         let login = LoginPart::new(&snapshot.login);
-        login.purged.set(true);
+        login.purged.store(true, Relaxed);
         assert!(
             matches!(run(Some(&login), &|_| {}), Some((Change::Purge, _))),
             "logged out"
         );
         let login = LoginPart::new(&snapshot.login);
-        login.renewed.set(true);
+        login.renewed.store(true, Relaxed);
         assert!(matches!(
             run(Some(&login), &|_| {}),
             Some((Change::Write { renew: true }, _))
         ));
         let login = LoginPart::new(&HashMap::new());
-        login.changed.set(true);
+        login.changed.store(true, Relaxed);
         assert!(
             matches!(run(Some(&login), &Session::clear), Some((Change::Purge, _))),
             "nothing left: deleted"

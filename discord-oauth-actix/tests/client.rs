@@ -1,7 +1,7 @@
 //! `DiscordClient` and the bot client against the mock Discord, after a real login through
 //! the middleware (`test::init_service`, the mock over loopback): tight buckets are waited
-//! for, the invalid-request budget stops sending at its threshold, a `401` ends the token's
-//! use without a refresh (see `DiscordClient`'s docs), the plain `call` goes through the
+//! for, the invalid-request budget stops sending at its threshold, a `401` refreshes the login
+//! once and retries once (on the fast path too), the plain `call` goes through the
 //! driver, and the bot's calls carry the bot token.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -175,21 +175,110 @@ async fn the_invalid_request_budget_stops_sending_at_its_threshold() {
     assert_eq!(mock.requests().len(), sent, "the mock counted no further request");
 }
 
+/// `GET uri` with `session`, which takes the session cookie the answer sets, if any.
+async fn get_keeping<S, B>(app: &S, uri: &str, session: &mut String) -> (StatusCode, String)
+where
+    S: actix_web::dev::Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
+{
+    let resp = test::call_service(
+        app,
+        test::TestRequest::get()
+            .uri(uri)
+            .insert_header(("cookie", session.as_str()))
+            .insert_header(("accept", "application/json"))
+            .to_request(),
+    )
+    .await;
+    let set = cookies(&resp);
+    if !set.is_empty() {
+        *session = set;
+    }
+    let status = resp.status();
+    let body = test::read_body(resp).await;
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// The bearer tokens and statuses of the guild-list requests the mock saw.
+fn guild_calls(mock: &MockDiscord) -> Vec<(String, Option<u16>)> {
+    mock.requests_to(Endpoint::CurrentUserGuilds)
+        .iter()
+        .map(|r| (r.bearer_token().unwrap().to_owned(), r.status()))
+        .collect()
+}
+
 #[actix_web::test]
-async fn a_401_ends_the_tokens_use_without_a_refresh() {
+async fn a_401_refreshes_the_login_once_and_retries_once_with_the_new_token() {
+    // `warm`: the login is first served once, so that the 401 comes on the fast path.
+    for warm in [false, true] {
+        let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
+        let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
+        let mut session = log_in(&app).await;
+        if warm {
+            assert_eq!(get_keeping(&app, "/guilds", &mut session).await.0, StatusCode::OK);
+        }
+        // Discord stops accepting the access token before the expiry the login recorded.
+        mock.expire_access_tokens();
+        let before = session.clone();
+        let (status, body) = get_keeping(&app, "/guilds", &mut session).await;
+        assert_eq!(status, StatusCode::OK, "warm {warm}: {body}");
+        let calls = guild_calls(&mock);
+        let seen: Vec<_> = calls.iter().map(|c| c.1).collect();
+        let expected: &[Option<u16>] = if warm {
+            &[Some(200), Some(401), Some(200)]
+        } else {
+            &[Some(401), Some(200)]
+        };
+        assert_eq!(seen, expected, "warm {warm}");
+        assert_eq!(mock.count_grant("refresh_token"), 1, "one refresh");
+        let (rejected, retried) = (&calls[calls.len() - 2].0, &calls[calls.len() - 1].0);
+        assert_ne!(rejected, retried, "the retry carried the refreshed token");
+        assert_ne!(session, before, "the refreshed login went into the session cookie");
+
+        // The refreshed login was stored: the next request uses the new token at once.
+        assert_eq!(get_keeping(&app, "/guilds", &mut session).await.0, StatusCode::OK);
+        let calls = guild_calls(&mock);
+        assert_eq!(calls.last().unwrap(), &(retried.clone(), Some(200)), "warm {warm}");
+        assert_eq!(mock.count_grant("refresh_token"), 1, "no second refresh");
+    }
+}
+
+#[actix_web::test]
+async fn a_second_401_ends_the_tokens_use() {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
     let session = log_in(&app).await;
-    mock.inject(Fault::status(Endpoint::CurrentUserGuilds, 401).once());
+    mock.inject(Fault::status(Endpoint::CurrentUserGuilds, 401).times(2));
     let (status, body) = get(&app, "/guilds", &session).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "log in again: {body}");
     assert!(body.contains("/auth/login"), "{body}");
-    assert_eq!(mock.count(Endpoint::CurrentUserGuilds), 1);
-    assert_eq!(
-        mock.count_grant("refresh_token"),
-        0,
-        "actix does not refresh from a handler (yet)"
-    );
+    let seen: Vec<_> = guild_calls(&mock).iter().map(|c| c.1).collect();
+    assert_eq!(seen, [Some(401), Some(401)], "one retry only");
+    assert_eq!(mock.count_grant("refresh_token"), 1, "one refresh only");
+}
+
+#[actix_web::test]
+async fn a_refused_refresh_ends_the_session() {
+    let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
+    let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
+    let mut session = log_in(&app).await;
+    // The user removed the app in Discord: the access and the refresh token are dead.
+    mock.revoke_all_for(fixture::WUMPUS_ID);
+    let (status, _) = get_keeping(&app, "/guilds", &mut session).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let seen: Vec<_> = guild_calls(&mock).iter().map(|c| c.1).collect();
+    assert_eq!(seen, [Some(401)], "no retry without a new token");
+    let refreshes: Vec<_> = mock
+        .requests_to(Endpoint::Token)
+        .iter()
+        .filter(|r| r.grant_type().as_deref() == Some("refresh_token"))
+        .map(RecordedRequest::status)
+        .collect();
+    assert_eq!(refreshes, [Some(400)], "Discord refused the refresh");
+    // The session ended with it: the next request is anonymous, and calls nothing.
+    let (status, body) = get_keeping(&app, "/guilds", &mut session).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(guild_calls(&mock).len(), 1);
 }
 
 #[actix_web::test]

@@ -1,7 +1,5 @@
 //! [`DiscordClient`]: call Discord for the logged-in user.
 
-use std::sync::Arc;
-
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
 use discord_oauth_core::api::client::{CallFailure, UserCalls};
@@ -29,7 +27,7 @@ use crate::extract::{DiscordUserRejection, here, state};
 /// When Discord answers `401` (the token was revoked or expired early), the login is
 /// refreshed once — under the layer's refresh lock, the new tokens stored in the session
 /// before they are used — and the call is sent once more
-/// ([`UserApi::for_session`](discord_oauth_tower::UserApi::for_session)). A second `401`,
+/// ([`AuthState::user_client`](discord_oauth_tower::AuthState::user_client)). A second `401`,
 /// or a refresh Discord refuses (the session then ends), fails the call with
 /// [`ClientError::TokenRejected`](discord_oauth_core::api::client::ClientError::TokenRejected):
 /// the user has to log in again.
@@ -144,10 +142,7 @@ fn client(parts: &Parts, tokens: &discord_oauth_core::TokenSet) -> Result<Discor
     }))?;
     // Bound to the login in the request's session, so that a 401 refreshes it; a bare token
     // where there is none (a state inserted by hand).
-    let bound = match (parts.extensions.get::<Session>(), auth.session()) {
-        (Some(session), Some(login)) => api.for_session(session.clone(), Arc::clone(login)),
-        _ => None,
-    };
+    let bound = parts.extensions.get::<Session>().and_then(|s| auth.user_client(s));
     Ok(DiscordClient {
         client: bound.unwrap_or_else(|| api.for_token(tokens.access_token.clone())),
         login_url: auth.login_url(here),

@@ -1,16 +1,26 @@
 //! Calling Discord from an integration, written once: [`Site`] (what every integration's
-//! shared state offers the API clients) and [`BotApi`], the application's bot client.
+//! shared state offers the API clients), [`UserApi`] and [`UserClient`] (calls with a user's
+//! token, refreshed once after a `401` through the integration's [`LoginRefresh`]) and
+//! [`BotApi`], the application's bot client.
+//!
+//! Each framework only says how a login held in its session is refreshed (tower: the
+//! request's `tower_sessions::Session`; actix-web: the login part the middleware writes back
+//! after the handler); what a client does with it is here.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use discord_oauth_core::Endpoints;
 use discord_oauth_core::api::BotToken;
-use discord_oauth_core::api::client::{BotCalls, ClientError};
+use discord_oauth_core::api::client::{ApiDriver, BotCalls, ClientError, NoRefresh, TokenRefresh, UserCalls};
+use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::driver::Driver;
 use discord_oauth_core::response::ApiCall;
+use discord_oauth_core::{AccessToken, Endpoints};
 
 use crate::Io;
+
+/// The future of a [`LoginRefresh`].
+pub type RefreshFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Arc<AuthSession>>> + Send + 'a>>;
 
 /// An integration's shared state as the API clients see it: the login driver (with its
 /// user-API driver: budget, rate limits, read cache) and the IO it runs on.
@@ -65,5 +75,214 @@ impl BotCalls for BotApi {
             .api()
             .call_bot(self.site.io(), call, &self.token)
             .await
+    }
+}
+
+/// How an integration refreshes the login a [`UserClient`] is bound to, after Discord
+/// answered `401` to its access token: under the integration's refresh lock
+/// ([`crate::refresh::RefreshLocks::refresh`] with the rejected token), the new tokens stored
+/// in the session before they are returned, the integration's caches told.
+pub trait LoginRefresh: Send + Sync + 'static {
+    /// The login after refreshing `stale`, whose access token `rejected` Discord refused;
+    /// `None` when there is none (no refresh token, Discord refused the refresh, the session
+    /// ended).
+    fn refresh(&self, stale: Arc<AuthSession>, rejected: AccessToken) -> RefreshFuture<'_>;
+}
+
+/// Calls Discord's API for logged-in users through the integration's [`ApiDriver`]: the
+/// invalid-request budget, the per-token rate limits (waiting up to the configured bound,
+/// else refusing with `503` and `Retry-After`) and the read cache. Cheap to clone; one per
+/// integration (tower: `DiscordOAuthLayer::user_api`, `AuthState::user_api`; actix-web:
+/// `DiscordOAuth::user_api`).
+///
+/// In a handler, use the framework's `DiscordClient` extractor: its client is bound to the
+/// request's login ([`UserApi::for_login`]) and refreshes it once when Discord answers `401`.
+/// [`UserApi::call`] and [`UserApi::for_token`] send with a bare token (a background job's),
+/// and a `401` ends the call with [`ClientError::TokenRejected`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use discord_oauth_core::api::client::{ApiDriverConfig, UserCalls};
+/// use discord_oauth_core::login::{LoginConfig, driver::Driver};
+/// use discord_oauth_core::AccessToken;
+/// use discord_oauth_runtime::api::{Site, UserApi};
+/// use discord_oauth_runtime::{Io, Outbound};
+///
+/// /// An integration's shared state (each framework has its own).
+/// struct App { driver: Driver, io: Io }
+/// impl Site for App {
+///     fn driver(&self) -> &Driver { &self.driver }
+///     fn io(&self) -> &Io { &self.io }
+/// }
+///
+/// // Discord, as far as this example needs it: `GET /users/@me`.
+/// let discord = tower::service_fn(|req: http::Request<Vec<u8>>| async move {
+///     assert_eq!(req.headers()["authorization"], "Bearer user-token");
+///     let me = br#"{"id":"80351110224678912","username":"nelly","discriminator":"0","global_name":null,"avatar":null}"#;
+///     Ok::<_, std::convert::Infallible>(http::Response::new(me.to_vec()))
+/// });
+/// let config = LoginConfig::builder("1", "https://app.example/auth/callback").build()?;
+/// let io = Io::new(discord, std::time::Duration::from_secs(10), Outbound::new(8));
+/// let api = UserApi::new(Arc::new(App { driver: Driver::new(config, ApiDriverConfig::default()), io }));
+///
+/// let client = api.for_token(AccessToken::new("user-token".into()));
+/// assert_eq!(client.current_user().await?.username, "nelly");
+/// assert_eq!(api.driver().stats().cached_entries, 1, "the read is cached");
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct UserApi(Arc<dyn Site>);
+
+impl fmt::Debug for UserApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("UserApi").field(self.driver()).finish()
+    }
+}
+
+impl UserApi {
+    /// The user API of `site`.
+    pub fn new(site: Arc<dyn Site>) -> Self {
+        Self(site)
+    }
+
+    /// Discord's endpoints (for building calls with [`discord_oauth_core::api`]).
+    pub fn endpoints(&self) -> &Endpoints {
+        self.0.driver().config().client().endpoints()
+    }
+
+    /// The driver (for its statistics, or to drop a token's cached reads).
+    pub fn driver(&self) -> &ApiDriver {
+        self.0.driver().api()
+    }
+
+    /// Sends `call` with `token` through the driver and parses the answer. A `401` ends the
+    /// call with [`ClientError::TokenRejected`] (a bare token has no login to refresh).
+    pub async fn call<R>(&self, call: &ApiCall<R>, token: &AccessToken) -> Result<R, ClientError> {
+        self.driver().call(self.0.io(), call, token, &NoRefresh).await
+    }
+
+    /// A client for a bare access token (a background job's, stored elsewhere): the typed
+    /// calls of [`UserCalls`], without a refresh on `401`.
+    pub fn for_token(&self, token: AccessToken) -> UserClient {
+        UserClient {
+            api: self.clone(),
+            token,
+            login: None,
+        }
+    }
+
+    /// A client for the login `login`, refreshed through `refresh` when Discord answers `401`
+    /// to its access token: once, and the call is sent once more with the new token. A second
+    /// `401`, or no refresh possible, ends the call with [`ClientError::TokenRejected`]. `None`
+    /// when the login keeps no token. The frameworks' `DiscordClient` extractors make these.
+    pub fn for_login(&self, login: Arc<AuthSession>, refresh: impl LoginRefresh) -> Option<UserClient> {
+        let token = login.tokens.as_ref()?.access_token.clone();
+        Some(UserClient {
+            api: self.clone(),
+            token,
+            login: Some(Arc::new(Bound {
+                refresh: Box::new(refresh),
+                login: Mutex::new(login),
+            })),
+        })
+    }
+
+    /// A client with the application's bot token through the same driver: see [`BotApi`].
+    pub fn bot(&self, token: BotToken) -> BotApi {
+        BotApi::new(Arc::clone(&self.0), token)
+    }
+}
+
+/// The login a [`UserClient`] refreshes.
+struct Bound {
+    refresh: Box<dyn LoginRefresh>,
+    /// The newest record: the request's, then what a refresh stored.
+    login: Mutex<Arc<AuthSession>>,
+}
+
+impl TokenRefresh for Bound {
+    async fn refresh(&self, rejected: &AccessToken) -> Option<AccessToken> {
+        let stale = Arc::clone(&self.login.lock().unwrap_or_else(PoisonError::into_inner));
+        let fresh = self.refresh.refresh(stale, rejected.clone()).await?;
+        let token = fresh.tokens.as_ref()?.access_token.clone();
+        // The same token: someone else's refresh did not help, nothing fresher to retry with.
+        if token.secret() == rejected.secret() {
+            return None;
+        }
+        *self.login.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Some(token)
+    }
+}
+
+/// A client bound to one user's token: the typed calls of [`UserCalls`] (`current_user`,
+/// `guilds`, `all_guilds`, `guild_member`, `connections`, `role_connection`,
+/// `update_role_connection`, `authorization`, `userinfo`, and `call` for any [`ApiCall`]),
+/// each through the integration's [`ApiDriver`]. Made by [`UserApi::for_login`] (refreshes
+/// once after a `401`) or [`UserApi::for_token`] (does not); the frameworks' `DiscordClient`
+/// wraps one. Cheap to clone; clones share the refreshed login.
+///
+/// ```
+/// use discord_oauth_core::api::client::{ClientError, UserCalls};
+/// async fn names(client: &discord_oauth_runtime::api::UserClient) -> Result<Vec<String>, ClientError> {
+///     Ok(client.all_guilds(5).await?.into_iter().map(|g| g.name).collect())
+/// }
+/// ```
+#[derive(Clone)]
+pub struct UserClient {
+    api: UserApi,
+    /// The token the client was made with (calls are built with it; the driver sends the
+    /// newest one).
+    token: AccessToken,
+    login: Option<Arc<Bound>>,
+}
+
+impl fmt::Debug for UserClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserClient")
+            .field("refreshes", &self.login.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UserClient {
+    /// The integration's user API (its driver's statistics, cache invalidation).
+    pub fn user_api(&self) -> &UserApi {
+        &self.api
+    }
+
+    /// The access token calls are sent with now: the newest one if a refresh replaced it.
+    ///
+    /// # Security
+    /// Never log or display this value.
+    pub fn current_token(&self) -> AccessToken {
+        self.login
+            .as_ref()
+            .and_then(|l| {
+                let login = l.login.lock().unwrap_or_else(PoisonError::into_inner);
+                login.tokens.as_ref().map(|t| t.access_token.clone())
+            })
+            .unwrap_or_else(|| self.token.clone())
+    }
+}
+
+impl UserCalls for UserClient {
+    type Error = ClientError;
+
+    fn endpoints(&self) -> &Endpoints {
+        self.api.endpoints()
+    }
+
+    fn access_token(&self) -> &AccessToken {
+        &self.token
+    }
+
+    async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, ClientError> {
+        let (driver, io, token) = (self.api.driver(), self.api.0.io(), self.current_token());
+        match &self.login {
+            Some(bound) => driver.call(io, call, &token, bound.as_ref()).await,
+            None => driver.call(io, call, &token, &NoRefresh).await,
+        }
     }
 }

@@ -1,7 +1,14 @@
 //! What the layer tells the inner service: [`AuthState`], in the request extensions.
 
+use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
+
+use tower_sessions::Session;
+
+use crate::service::Shared;
+use crate::user_api::SessionLogin;
+use crate::{UserApi, UserClient};
 
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::driver::Attached;
@@ -22,10 +29,19 @@ use discord_oauth_core::login::visitor::Visitor;
 ///     }
 /// }
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuthState {
     visitor: Visitor,
-    user_api: Option<crate::UserApi>,
+    /// The layer's state, for calling Discord (`None` in states built for tests).
+    shared: Option<Arc<Shared>>,
+}
+
+impl fmt::Debug for AuthState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthState")
+            .field("visitor", &self.visitor)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Deref for AuthState {
@@ -36,19 +52,50 @@ impl Deref for AuthState {
 }
 
 impl AuthState {
-    pub(crate) fn new(attached: Attached, login_path: Arc<str>, user_api: Option<crate::UserApi>) -> Self {
-        let user_api = user_api.filter(|_| matches!(attached, Attached::Authenticated(_)));
+    pub(crate) fn new(attached: Attached, login_path: Arc<str>, shared: Option<&Arc<Shared>>) -> Self {
+        let shared = shared.filter(|_| matches!(attached, Attached::Authenticated(_)));
         Self {
             visitor: Visitor::new(attached, login_path),
-            user_api,
+            shared: shared.cloned(),
         }
     }
 
     /// The layer's handle for calling Discord with the user's token (rate limits, read
     /// cache, invalid-request budget): `Some` when logged in, except in states built for unit
     /// tests.
-    pub fn user_api(&self) -> Option<&crate::UserApi> {
-        self.user_api.as_ref()
+    pub fn user_api(&self) -> Option<UserApi> {
+        Some(UserApi::new(Arc::clone(self.shared.as_ref()?) as _))
+    }
+
+    /// A client for this request's login, held in `session` (the request's
+    /// `tower_sessions::Session`): when Discord answers `401` to its access token, the login
+    /// is refreshed once — under the layer's refresh lock, single flight with the layer's own
+    /// refreshes, the new tokens stored in the session before they are used — and the call is
+    /// sent once more with the new token. A second `401`, or no refresh possible (no refresh
+    /// token, Discord rejected it: the session is then ended), ends the call with
+    /// `ClientError::TokenRejected`. `None` when nobody is logged in or the login keeps no
+    /// token. `discord-oauth-axum`'s `DiscordClient` extractor is this.
+    ///
+    /// ```
+    /// use discord_oauth_core::api::client::{ClientError, UserCalls};
+    /// use discord_oauth_tower::AuthState;
+    /// use tower_sessions::Session;
+    ///
+    /// /// The user's guild names, from a handler given the request's extensions.
+    /// async fn guild_names(state: &AuthState, session: &Session) -> Result<Vec<String>, ClientError> {
+    ///     let Some(client) = state.user_client(session) else {
+    ///         return Ok(Vec::new()); // not logged in, or an identity-only login
+    ///     };
+    ///     Ok(client.guilds(&Default::default()).await?.into_iter().map(|g| g.name).collect())
+    /// }
+    /// ```
+    pub fn user_client(&self, session: &Session) -> Option<UserClient> {
+        let shared = self.shared.as_ref()?;
+        let refresh = SessionLogin {
+            shared: Arc::clone(shared),
+            session: session.clone(),
+        };
+        self.user_api()?.for_login(Arc::clone(self.session()?), refresh)
     }
 
     /// An anonymous state, for unit tests of code that reads [`AuthState`].

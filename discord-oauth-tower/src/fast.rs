@@ -168,7 +168,7 @@ impl<F, S, St> FastPath<F, S, St> {
                 AuthState::new(
                     Attached::Authenticated(auth),
                     Arc::clone(&shared.login_path),
-                    Some(shared.user_api()),
+                    Some(shared),
                 ),
             )),
             SessionStatus::NeedsRefresh | SessionStatus::Ended => None,

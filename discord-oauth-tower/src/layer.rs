@@ -153,7 +153,7 @@ impl DiscordOAuthLayer {
     /// cache), for calls outside a request, e.g. a background job with a stored token. In
     /// handlers, `discord-oauth-axum`'s `DiscordClient` uses the same one.
     pub fn user_api(&self) -> crate::UserApi {
-        self.shared.user_api()
+        crate::UserApi::new(Arc::clone(&self.shared) as _)
     }
 
     /// The application's bot client ([`crate::BotApi`]: `GET /oauth2/applications/@me`,
@@ -168,7 +168,7 @@ impl DiscordOAuthLayer {
     /// assert!(!format!("{bot:?}").contains("bot-token-from-the-portal"));
     /// ```
     pub fn bot_api(&self, token: discord_oauth_core::api::BotToken) -> crate::BotApi {
-        self.shared.user_api().bot(token)
+        self.user_api().bot(token)
     }
 
     /// A handle for calling Discord's API with this layer's transport and timeout, e.g. with

@@ -72,13 +72,6 @@ impl Shared {
 }
 
 impl Shared {
-    /// The handle every logged-in request's [`AuthState`] carries.
-    pub(crate) fn user_api(self: &Arc<Self>) -> crate::UserApi {
-        crate::UserApi(Arc::clone(self))
-    }
-}
-
-impl Shared {
     /// Ends the logins `revocation` names on this instance: remembered as ended, and gone
     /// from the cache (and so from the fast path) at once.
     pub(crate) fn apply_revocation(&self, revocation: Revocation) {
@@ -289,11 +282,7 @@ async fn attach(
     if let (Some(cookie), false) = (cookie, remembered) {
         crate::fast::remember(&shared.index, cookie.as_bytes(), (id, session.expiry()), &auth, epoch);
     }
-    Ok(AuthState::new(
-        Attached::Authenticated(auth),
-        login_path,
-        Some(shared.user_api()),
-    ))
+    Ok(AuthState::new(Attached::Authenticated(auth), login_path, Some(shared)))
 }
 
 /// Refreshes the session's tokens with the runtime's strategy

@@ -1,10 +1,9 @@
-//! A handler's call for the logged-in user (`UserApi::for_session`) against the mock Discord,
+//! A handler's call for the logged-in user (`AuthState::user_client`) against the mock Discord,
 //! after a real login through the layer: a `401` refreshes the login once and the call is
 //! sent once more with the new token; a second `401`, or a refresh Discord refuses, ends the
 //! token's use.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -26,10 +25,9 @@ const REDIRECT_URI: &str = "http://127.0.0.1:1/auth/callback";
 
 /// `GET /guilds`: the user's guild count, through a client bound to the request's login.
 async fn guilds(Extension(state): Extension<AuthState>, session: Option<Extension<Session>>) -> (StatusCode, String) {
-    let (Some(api), Some(login), Some(Extension(session))) = (state.user_api(), state.session(), session) else {
+    let Some(client) = session.and_then(|Extension(session)| state.user_client(&session)) else {
         return (StatusCode::UNAUTHORIZED, "not logged in".into());
     };
-    let client = api.for_session(session, Arc::clone(login)).unwrap();
     match client.guilds(&GuildsQuery::default()).await {
         Ok(guilds) => (StatusCode::OK, guilds.len().to_string()),
         Err(e) => {

@@ -35,8 +35,8 @@
 //! | integration | in a handler | outside a request |
 //! |---|---|---|
 //! | `discord-oauth-axum` | the `DiscordClient` extractor ([`UserCalls`]) | `UserApi::for_token`, `DiscordOAuth::bot_api` |
-//! | `discord-oauth-tower` | `UserApi::for_session(session, login)` ([`UserCalls`]) | `UserApi::for_token`, `DiscordOAuthLayer::bot_api` |
-//! | `discord-oauth-actix` | the `DiscordClient` extractor ([`UserCalls`]) | `DiscordOAuth::call`, `DiscordOAuth::bot_api` |
+//! | `discord-oauth-tower` | `AuthState::user_client(session)` ([`UserCalls`]) | `UserApi::for_token`, `DiscordOAuthLayer::bot_api` |
+//! | `discord-oauth-actix` | the `DiscordClient` extractor ([`UserCalls`]) | `DiscordOAuth::user_api().for_token`, `DiscordOAuth::call`, `DiscordOAuth::bot_api` |
 //!
 //! The plain escape hatches (`DiscordApi::call` in tower, `DiscordOAuth::call` in actix) go
 //! through the same driver with whatever credential the call was built with
@@ -88,8 +88,8 @@
 //! ([`Driver::refresh_rejected`](crate::login::driver::Driver::refresh_rejected)): under the
 //! integration's refresh lock, single flight with its other refreshes, the new tokens stored
 //! in the session before they are used; a refresh token Discord refuses ends the session.
-//! tower's `UserApi::for_session` and axum's `DiscordClient` do this; actix-web's
-//! `DiscordClient` does not yet (its `401` fails the call at once, see its docs), and a bare
+//! The runtime's `UserClient` does this for every framework (tower's
+//! `AuthState::user_client`, the `DiscordClient` extractors of axum and actix-web); a bare
 //! token (`for_token`, the `call` escape hatches) has nothing to refresh. The bot token is
 //! never refreshed: a `401` fails with [`ClientError::BotTokenRejected`].
 //!

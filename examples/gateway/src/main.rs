@@ -277,7 +277,7 @@ impl Gateway {
             .require(|| (here, html))
             .map_err(|refusal| refusal.answer("/").into_response())?
             .clone();
-        match self.policy.decide(&session, state.user_api()).await {
+        match self.policy.decide(&session, state.user_api().as_ref()).await {
             Ok(Verdict::Allowed(held)) => Ok(Allowed { session, held }),
             Ok(Verdict::Denied) => {
                 tracing::info!(user_id = %session.user.id, "not on the allow lists: 403");
