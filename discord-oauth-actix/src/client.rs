@@ -5,12 +5,10 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, ResponseError};
+use discord_oauth_core::AccessToken;
 use discord_oauth_core::api::BotToken;
-use discord_oauth_core::api::client::{CallFailure, UserCalls};
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::revocation::{Revocation, login_key};
-use discord_oauth_core::response::ApiCall;
-use discord_oauth_core::{AccessToken, Endpoints};
 use discord_oauth_runtime::api::{LoginRefresh, RefreshFuture};
 
 use crate::DiscordOAuth;
@@ -19,10 +17,11 @@ use crate::routes::ActixSession;
 use crate::sessions::LoginPart;
 pub use discord_oauth_runtime::api::{BotApi, UserApi, UserClient};
 
+discord_oauth_runtime::discord_client! {
 /// A client bound to the logged-in user: every call carries the user's access token and goes
 /// through the integration's driver (`discord_oauth_core::api::client::ApiDriver`): the
 /// invalid-request budget, per-token rate limits (waiting up to the configured bound) and the
-/// read cache. The typed calls are [`UserCalls`]'s. Rejections as for
+/// read cache. The typed calls are [`UserCalls`](crate::UserCalls)'s. Rejections as for
 /// [`crate::DiscordToken`]; failed calls are [`DiscordClientError`]s, which answer the way the
 /// core renders them, identically on axum.
 ///
@@ -42,14 +41,8 @@ pub use discord_oauth_runtime::api::{BotApi, UserApi, UserClient};
 /// ```
 ///
 /// A whole app against the mock Discord is in this crate's `tests/client.rs`.
-#[derive(Debug, Clone)]
-pub struct DiscordClient {
-    client: UserClient,
-    login_url: String,
-    html: bool,
+pub struct DiscordClient;
 }
-
-discord_oauth_runtime::client_error!(DiscordClientError, "DiscordClient");
 
 impl ResponseError for DiscordClientError {
     fn status_code(&self) -> actix_web::http::StatusCode {
@@ -58,40 +51,6 @@ impl ResponseError for DiscordClientError {
 
     fn error_response(&self) -> HttpResponse {
         crate::convert::response(self.0.answer())
-    }
-}
-
-impl UserCalls for DiscordClient {
-    type Error = DiscordClientError;
-
-    fn endpoints(&self) -> &Endpoints {
-        self.client.endpoints()
-    }
-
-    fn access_token(&self) -> &AccessToken {
-        self.client.access_token()
-    }
-
-    async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, DiscordClientError> {
-        self.client
-            .call(call)
-            .await
-            .map_err(|error| DiscordClientError(CallFailure::new(error, self.login_url.clone(), self.html)))
-    }
-}
-
-impl DiscordClient {
-    /// The runtime's client underneath (errors as `ClientError`, the newest token after a
-    /// refresh, the driver's statistics through `user_client().user_api().driver()`).
-    ///
-    /// ```
-    /// use discord_oauth_actix::DiscordClient;
-    /// async fn cached(client: DiscordClient) -> String {
-    ///     client.user_client().user_api().driver().stats().cached_entries.to_string()
-    /// }
-    /// ```
-    pub fn user_client(&self) -> &UserClient {
-        &self.client
     }
 }
 

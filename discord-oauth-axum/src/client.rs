@@ -2,24 +2,22 @@
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::response::{IntoResponse, Response};
-use discord_oauth_core::api::client::{CallFailure, UserCalls};
-use discord_oauth_core::response::ApiCall;
-use discord_oauth_core::{AccessToken, Endpoints};
 use discord_oauth_tower::tower_sessions::Session;
-use discord_oauth_tower::{UserApi, UserClient};
 use http::request::Parts;
 
 use discord_oauth_core::login::answer::Refusal;
 
 use crate::extract::{DiscordUserRejection, here, state};
 
+discord_oauth_runtime::discord_client! {
 /// Calls Discord's API with the logged-in user's token, through the layer's one driver: the
 /// invalid-request budget, the token's rate limits (waiting up to the configured bound) and
 /// the read cache ([`DiscordOAuthLayerBuilder::api`](discord_oauth_tower::DiscordOAuthLayerBuilder::api)).
 ///
-/// The typed calls come from [`UserCalls`] (`current_user`, `guilds`, `all_guilds`,
+/// The typed calls come from [`UserCalls`](crate::UserCalls) (`current_user`, `guilds`, `all_guilds`,
 /// `guild_member`, `connections`, `role_connection`, `update_role_connection`,
-/// `authorization`, `userinfo`), and [`UserCalls::call`] sends any [`ApiCall`]. Errors are
+/// `authorization`, `userinfo`), and [`UserCalls::call`](crate::UserCalls::call) sends any
+/// [`ApiCall`](discord_oauth_core::response::ApiCall). Errors are
 /// [`DiscordClientError`]s, which answer the way the core renders them (`503` with
 /// `Retry-After` when throttled, login again when the token is rejected, …), identically on
 /// actix-web.
@@ -72,65 +70,12 @@ use crate::extract::{DiscordUserRejection, here, state};
 /// # assert!(String::from_utf8(body.to_vec())?.contains("Mock Guild"));
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone)]
-pub struct DiscordClient {
-    client: UserClient,
-    login_url: String,
-    html: bool,
+pub struct DiscordClient;
 }
-
-discord_oauth_runtime::client_error!(DiscordClientError, "DiscordClient");
 
 impl IntoResponse for DiscordClientError {
     fn into_response(self) -> Response {
         self.0.answer().map(axum::body::Body::from)
-    }
-}
-
-impl UserCalls for DiscordClient {
-    type Error = DiscordClientError;
-
-    fn endpoints(&self) -> &Endpoints {
-        self.client.endpoints()
-    }
-
-    fn access_token(&self) -> &AccessToken {
-        self.client.access_token()
-    }
-
-    async fn call<R: Send>(&self, call: &ApiCall<R>) -> Result<R, DiscordClientError> {
-        self.client
-            .call(call)
-            .await
-            .map_err(|error| DiscordClientError(CallFailure::new(error, self.login_url.clone(), self.html)))
-    }
-}
-
-impl DiscordClient {
-    /// The layer's handle (its driver's statistics, cache invalidation).
-    ///
-    /// ```
-    /// use discord_oauth_axum::DiscordClient;
-    /// async fn cached(client: DiscordClient) -> String {
-    ///     client.user_api().driver().stats().cached_entries.to_string()
-    /// }
-    /// ```
-    pub fn user_api(&self) -> &UserApi {
-        self.client.user_api()
-    }
-
-    /// The tower client underneath (errors as [`ClientError`](discord_oauth_core::api::client::ClientError),
-    /// the newest token after a refresh).
-    ///
-    /// ```
-    /// use discord_oauth_axum::DiscordClient;
-    /// use discord_oauth_axum::core::api::client::{ClientError, UserCalls};
-    /// async fn me(client: DiscordClient) -> Result<String, ClientError> {
-    ///     Ok(client.user_client().current_user().await?.username)
-    /// }
-    /// ```
-    pub fn user_client(&self) -> &UserClient {
-        &self.client
     }
 }
 

@@ -15,7 +15,11 @@
 //! - [`redis`]: the Redis lock and the broadcast of ended logins over a one-method client trait
 //!   each integration implements for its Redis client;
 //! - [`locks`]: the keyed in-process locks under both;
-//! - [`api`]: the application's bot client ([`api::BotApi`]) on any integration's state.
+//! - [`api`]: the user client ([`api::UserApi`], [`api::UserClient`], refreshed after a `401`
+//!   through each framework's [`api::LoginRefresh`]) and the application's bot client
+//!   ([`api::BotApi`]) on any integration's state;
+//! - `rotation` (cargo feature `key-rotation`): re-sealing session cookies made with a
+//!   previous key.
 //!
 //! The core (`discord-oauth-core`) stays sans-IO; this crate is where its IO happens, once for
 //! every framework.
@@ -44,6 +48,8 @@ pub mod locks;
 mod outbound;
 pub mod redis;
 pub mod refresh;
+#[cfg(feature = "key-rotation")]
+pub mod rotation;
 pub mod store;
 pub mod transport;
 
@@ -220,27 +226,75 @@ macro_rules! redis_revocations {
     };
 }
 
-/// Declares the integrations' `DiscordClientError`: the core's
-/// [`CallFailure`](discord_oauth_core::api::client::CallFailure) as a local type (so that
-/// each framework can render it), dereferencing to it, convertible from a
-/// [`ClientError`](discord_oauth_core::api::client::ClientError). Written once for both
-/// frameworks; each adds its response conversion.
+/// Declares an integration's `DiscordClient` (a [`api::UserClient`] bound to the request's
+/// login, whose failures answer the way the request asked: a login page for a page load,
+/// JSON otherwise) and its `DiscordClientError` (the core's
+/// [`CallFailure`](discord_oauth_core::api::client::CallFailure) as a local type, so that
+/// each framework can render it). Written once for both frameworks; each adds its extractor
+/// and its response conversion. The docs of `DiscordClient` go before `pub struct`.
 #[macro_export]
-macro_rules! client_error {
-    ($name:ident, $client:literal) => {
+macro_rules! discord_client {
+    ($(#[$meta:meta])* pub struct DiscordClient;) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct DiscordClient {
+            client: $crate::api::UserClient,
+            login_url: String,
+            html: bool,
+        }
+
         $crate::deref_newtype! {
-            #[doc = concat!("Why a [`", $client, "`] call gave no result: the core's")]
+            /// Why a [`DiscordClient`] call gave no result: the core's
             /// [`CallFailure`](discord_oauth_core::api::client::CallFailure) (derefs to it, and
             /// through it to the `ClientError` with `error()`), answered the way the core
             /// renders it, the same on every framework.
             #[derive(Debug, thiserror::Error)]
             #[error(transparent)]
-            pub struct $name(#[from] pub discord_oauth_core::api::client::CallFailure);
+            pub struct DiscordClientError(#[from] pub discord_oauth_core::api::client::CallFailure);
         }
 
-        impl From<discord_oauth_core::api::client::ClientError> for $name {
+        impl From<discord_oauth_core::api::client::ClientError> for DiscordClientError {
             fn from(error: discord_oauth_core::api::client::ClientError) -> Self {
                 Self(error.into())
+            }
+        }
+
+        impl discord_oauth_core::api::client::UserCalls for DiscordClient {
+            type Error = DiscordClientError;
+
+            fn endpoints(&self) -> &discord_oauth_core::Endpoints {
+                self.client.endpoints()
+            }
+
+            fn access_token(&self) -> &discord_oauth_core::AccessToken {
+                self.client.access_token()
+            }
+
+            async fn call<R: Send>(
+                &self,
+                call: &discord_oauth_core::response::ApiCall<R>,
+            ) -> Result<R, DiscordClientError> {
+                self.client.call(call).await.map_err(|error| {
+                    let failure = discord_oauth_core::api::client::CallFailure::new(error, self.login_url.clone(), self.html);
+                    DiscordClientError(failure)
+                })
+            }
+        }
+
+        impl DiscordClient {
+            /// The client underneath: errors as `ClientError`, the newest token after a
+            /// refresh (`current_token`), the driver's statistics through
+            /// `user_client().user_api().driver()`.
+            ///
+            /// ```
+            /// use discord_oauth_core::api::client::{ClientError, UserCalls};
+            #[doc = concat!("use ", env!("CARGO_CRATE_NAME"), "::DiscordClient;")]
+            /// async fn me(client: DiscordClient) -> Result<String, ClientError> {
+            ///     Ok(client.user_client().current_user().await?.username)
+            /// }
+            /// ```
+            pub fn user_client(&self) -> &$crate::api::UserClient {
+                &self.client
             }
         }
     };
