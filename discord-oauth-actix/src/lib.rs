@@ -50,10 +50,16 @@
 //! result (across instances too with a `RedisRefreshLock`, feature `redis`).
 //! Extractors: [`DiscordUser`], `Option<DiscordUser>` (`None` only for "nobody is logged in":
 //! a failed store never reaches the handler, it is a `503`), [`DiscordToken`]; guards:
-//! [`DiscordOAuth::require_guild`], [`DiscordOAuth::require_role`].
+//! [`DiscordOAuth::require_guild`], [`DiscordOAuth::require_role`]. Names (`display_name()`,
+//! `username`) are whatever the user typed into Discord: escape them in HTML
+//! ([`core::login::html_escape`], or a template engine that escapes by default).
 //!
 //! The backend of a Discord Activity (Embedded App SDK token and refresh endpoints, websocket
 //! tokens, proxy signatures) is in [`embedded`].
+//!
+//! The guide [`guides::sign_in`] walks from an empty project to a tested site: the handlers,
+//! `main`, a test against the mock Discord (`discord-oauth-mock`'s `log_in_actix`), calling
+//! Discord for the user, guild and role gating, and the production setup.
 //!
 //! # How we chose the defaults
 //! - **Sessions**: a server-side store with [`DiscordOAuth::session_middleware`]:
@@ -133,6 +139,7 @@ pub mod events;
 mod extract;
 pub mod fast;
 mod guard;
+pub mod guides;
 mod memory;
 mod middleware;
 mod outbound;

@@ -25,15 +25,26 @@
 //!   afterwards) for a browser `GET` that accepts HTML, `401` JSON otherwise.
 //! - `Option<DiscordUser>`: never rejects for a logged-out user.
 //! - [`DiscordToken`]: a fresh access token to call Discord on the user's behalf.
+//! - [`DiscordClient`]: calls Discord as the user (rate limits, read cache, invalid-request
+//!   budget).
+//!
+//! Names (`display_name()`, `username`) are whatever the user typed into Discord: escape them
+//! in HTML ([`core::login::html_escape`], or a template engine that escapes by default).
 //!
 //! All rejections answer `503` when the session store is down (never "logged out" by
 //! mistake) and `500` naming the fix when the layer is missing.
+//!
+//! [`guides`]: signing in ([`guides::sign_in`]), testing your app against the mock Discord
+//! ([`guides::testing`]), calling Discord for the user ([`guides::calling_discord`]), guild and
+//! role gating ([`guides::guild_gating`]), production with Redis and key rotation
+//! ([`guides::production`]).
 #![forbid(unsafe_code)]
 
 mod client;
 pub mod embedded;
 pub mod events;
 mod extract;
+pub mod guides;
 
 pub use client::{DiscordClient, DiscordClientError};
 pub use discord_oauth_core as core;

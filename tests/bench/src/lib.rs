@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use discord_oauth_mock::MockDiscord;
+use discord_oauth_mock::{MockDiscord, fixture};
 
 /// One configuration under load.
 #[derive(Debug, Clone)]
@@ -279,35 +279,15 @@ fn location(r: &reqwest::Response) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Logs in on the site at `site` (`{site}{login_path}` → mock consent, auto-approved →
-/// callback) with a fresh cookie jar, and returns the `Cookie` header of the session.
-pub async fn login(site: &str, login_path: &str) -> String {
-    let (http, jar) = browser();
-    login_with(&http, site, login_path).await;
-    reqwest::cookie::CookieStore::cookies(&*jar, &site.parse().unwrap())
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned()
-}
-
-/// One full login with `http` (which must keep cookies): login → consent → callback.
-pub async fn login_with(http: &reqwest::Client, site: &str, login_path: &str) {
-    let r = http.get(format!("{site}{login_path}")).send().await.unwrap();
-    assert!(
-        r.status().is_redirection(),
-        "login answers a redirect, got {}",
-        r.status()
-    );
-    let authorize = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = http.get(&authorize).send().await.unwrap();
-    let callback = r.headers()["location"].to_str().unwrap().to_owned();
-    let r = http.get(&callback).send().await.unwrap();
-    assert!(
-        r.status().is_redirection(),
-        "callback answers a redirect, got {}",
-        r.status()
-    );
+/// Logs in on the site at `site` as the mock's default user (`{site}{login_path}` → the
+/// mock's consent → the callback, [`MockDiscord::log_in_at`]) and returns the `Cookie` header
+/// of the session.
+pub async fn login(mock: &MockDiscord, site: &str, login_path: &str) -> String {
+    let (http, _jar) = browser();
+    let cookie = mock
+        .log_in_at(&http, &format!("{site}{login_path}"), fixture::WUMPUS_ID)
+        .await;
+    cookie.unwrap_or_else(|e| panic!("{e}")).to_string()
 }
 
 /// GETs `url` with `cookie` and returns status and body.

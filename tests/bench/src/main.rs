@@ -131,7 +131,7 @@ async fn main() {
     let (baseline, baseline_router) = baseline_site(&mock).await;
 
     // The user the sites show, for the bare servers' identical JSON.
-    let cookie_axum = discord_oauth_bench::login(&axum_memory.url(), "/auth/login").await;
+    let cookie_axum = discord_oauth_bench::login(&mock, &axum_memory.url(), "/auth/login").await;
     let issued = mock.issue_tokens(fixture::WUMPUS_ID, "identify guilds").unwrap();
     let user: User = reqwest::Client::new()
         .get(format!("{}/users/@me", mock.api_base()))
@@ -172,7 +172,7 @@ async fn main() {
             target: Target {
                 name: "axum-site, Redis store".into(),
                 url: format!("{}/me", site.url()),
-                cookie: Some(discord_oauth_bench::login(&site.url(), "/auth/login").await),
+                cookie: Some(discord_oauth_bench::login(&mock, &site.url(), "/auth/login").await),
             },
             bare: 0,
             rounds: vec![],
@@ -182,7 +182,7 @@ async fn main() {
         target: Target {
             name: "axum-login + tower-sessions + oauth2 (baseline)".into(),
             url: format!("{baseline}/me"),
-            cookie: Some(discord_oauth_bench::login(&baseline, "/auth/login").await),
+            cookie: Some(discord_oauth_bench::login(&mock, &baseline, "/auth/login").await),
         },
         bare: 0,
         rounds: vec![],
@@ -201,7 +201,7 @@ async fn main() {
         target: Target {
             name: "actix-site, memory store".into(),
             url: format!("{}/me", actix.url()),
-            cookie: Some(discord_oauth_bench::login(&actix.url(), "/auth/login").await),
+            cookie: Some(discord_oauth_bench::login(&mock, &actix.url(), "/auth/login").await),
         },
         bare: actix_bare_index,
         rounds: vec![],
@@ -210,7 +210,7 @@ async fn main() {
         target: Target {
             name: "actix-site, cookie store".into(),
             url: format!("{}/me", actix_cookie.url()),
-            cookie: Some(discord_oauth_bench::login(&actix_cookie.url(), "/auth/login").await),
+            cookie: Some(discord_oauth_bench::login(&mock, &actix_cookie.url(), "/auth/login").await),
         },
         bare: actix_bare_index,
         rounds: vec![],
@@ -221,7 +221,7 @@ async fn main() {
             target: Target {
                 name: "actix-site, Redis store".into(),
                 url: format!("{}/me", site.url()),
-                cookie: Some(discord_oauth_bench::login(&site.url(), "/auth/login").await),
+                cookie: Some(discord_oauth_bench::login(&mock, &site.url(), "/auth/login").await),
             },
             bare: actix_bare_index,
             rounds: vec![],
@@ -506,7 +506,7 @@ async fn main() {
         ("actix-site, cookie store", actix_cookie.url()),
         ("axum-login + oauth2 (baseline)", baseline.clone()),
     ] {
-        let (ok, failed, secs) = full_logins(&site, 16, Duration::from_secs(3)).await;
+        let (ok, failed, secs) = full_logins(&mock, &site, 16, Duration::from_secs(3)).await;
         writeln!(report, "| {name} | {:.0} | {failed} |", ok as f64 / secs).unwrap();
     }
 
@@ -622,18 +622,22 @@ async fn actix_in_process_rounds(
 
 /// `workers` clients, each logging in again and again for `duration`; (successes, failures,
 /// seconds).
-async fn full_logins(site: &str, workers: usize, duration: Duration) -> (u64, u64, f64) {
+async fn full_logins(mock: &MockDiscord, site: &str, workers: usize, duration: Duration) -> (u64, u64, f64) {
     let ok = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..workers {
-        let (ok, failed, site) = (ok.clone(), failed.clone(), site.to_owned());
+        let (ok, failed, site, mock) = (ok.clone(), failed.clone(), site.to_owned(), mock.clone());
         tasks.spawn(async move {
             while Instant::now() < deadline {
                 let (http, _jar) = discord_oauth_bench::browser();
-                discord_oauth_bench::login_with(&http, &site, "/auth/login").await;
+                let login = format!("{site}/auth/login");
+                if mock.log_in_at(&http, &login, fixture::WUMPUS_ID).await.is_err() {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
                 let me = http
                     .get(format!("{site}/me"))
                     .header("accept", "application/json")
@@ -667,7 +671,7 @@ async fn refresh_storm(kind: &str, n: usize) -> (usize, usize, usize) {
         let s = actix_site(&mock, SessionStore::Memory, Some(clock.clone())).await;
         (s.url(), None, Some(s))
     };
-    let cookie = discord_oauth_bench::login(&url, "/auth/login").await;
+    let cookie = discord_oauth_bench::login(&mock, &url, "/auth/login").await;
     let before = mock.count_grant("refresh_token");
     mock.inject(Fault::delay(Endpoint::Token, Duration::from_millis(200)).once());
     clock.advance(Duration::from_secs(604_800 - 60));

@@ -19,52 +19,90 @@
 //!
 //! # Example: testing your own axum app against the mock
 //!
-//! ```no_run
-//! use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+//! The app is called in-process (`oneshot`, no socket); the mock is a real server on loopback,
+//! which the app's login reaches like discord.com. [`MockDiscord::log_in`] walks the login a
+//! browser would (the app's login route, the mock's consent page, the app's callback) and
+//! hands back the session's [`CookieHeader`].
 //!
-//! # async fn my_app_router(_: &str, _: &str) -> axum::Router { axum::Router::new() }
-//! #[tokio::test]
-//! async fn login_with_discord() {
-//!     // 1. Start the mock on an ephemeral loopback port, consent given automatically.
-//!     let discord = MockDiscord::builder().auto_consent(true).start().await.unwrap();
-//!
-//!     // 2. Start the app under test, pointed at the mock.
-//!     let app = my_app_router(&discord.authorize_url(), &discord.api_base()).await;
-//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-//!     let app_url = format!("http://{}", listener.local_addr().unwrap());
-//!     // Register the app's callback (the fixture client knows port 3000 only).
-//!     discord
-//!         .add_redirect_uri(fixture::CLIENT_ID, format!("{app_url}/auth/callback"))
-//!         .unwrap();
-//!     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-//!
-//!     // 3. Drive the browser part with any HTTP client that does not follow redirects.
-//!     let http = reqwest::Client::builder()
-//!         .redirect(reqwest::redirect::Policy::none())
-//!         .build()
-//!         .unwrap();
-//!     let to_discord = http.get(format!("{app_url}/auth/login")).send().await.unwrap();
-//!     let authorize = to_discord.headers()["location"].to_str().unwrap().to_owned();
-//!     // The mock approves as the default user (wumpus) and redirects back with a code.
-//!     let back = http.get(&authorize).send().await.unwrap();
-//!     let callback = back.headers()["location"].to_str().unwrap().to_owned();
-//!     let done = http.get(&callback).send().await.unwrap();
-//!     assert!(done.status().is_redirection());
-//!
-//!     // 4. Assert on what the app sent to Discord.
-//!     let token_calls = discord.requests_to(Endpoint::Token);
-//!     assert_eq!(token_calls.len(), 1);
-//!     assert!(token_calls[0].is_form());
-//!     assert!(token_calls[0].basic_auth().is_some());
-//!     assert!(token_calls[0].form_param("code_verifier").is_some());
-//!
-//!     // 5. Make Discord misbehave and check the app copes.
-//!     discord.inject(Fault::rate_limited(Endpoint::CurrentUser).retry_after(0.1).once());
-//!     discord.expire_access_tokens();
-//!
-//!     discord.shutdown().await;
-//! }
 //! ```
+//! use axum::{Json, Router, body::Body, http::Request, routing::get};
+//! use discord_oauth_axum::{DiscordOAuth, DiscordUser, LoginConfig, MemoryStore};
+//! use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+//! use tower::ServiceExt as _;
+//!
+//! /// The app under test: `/me` answers the logged-in user as JSON.
+//! fn my_app(config: LoginConfig) -> Result<Router, Box<dyn std::error::Error>> {
+//!     let me = get(|user: DiscordUser| async move { Json(user.user().clone()) });
+//!     Ok(DiscordOAuth::new(config)?.mount(Router::new().route("/me", me), MemoryStore::default()))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 1. Start the mock on an ephemeral loopback port.
+//! let discord = MockDiscord::start().await?;
+//!
+//! // 2. The app, pointed at the mock: the fixture application, with this redirect URI
+//! //    registered at the mock (nothing listens on it: the callback is sent to `app`).
+//! let app = my_app(discord.login_config("http://127.0.0.1:3000/auth/callback")?.build()?)?;
+//!
+//! // 3. Log in as a mock user and use the session.
+//! let cookie = discord.log_in(&app, "/auth/login", fixture::WUMPUS_ID).await?;
+//! let me = Request::get("/me").header("cookie", cookie.as_str()).body(Body::empty())?;
+//! let me = app.clone().oneshot(me).await?;
+//! assert_eq!(me.status(), 200);
+//! let me: serde_json::Value = serde_json::from_slice(&axum::body::to_bytes(me.into_body(), 1 << 16).await?)?;
+//! assert_eq!(me["username"], "wumpus");
+//!
+//! // 4. Assert on what the app sent to Discord.
+//! let token_calls = discord.requests_to(Endpoint::Token);
+//! assert_eq!(token_calls.len(), 1);
+//! assert!(token_calls[0].is_form());
+//! assert!(token_calls[0].basic_auth().is_some());
+//! assert!(token_calls[0].form_param("code_verifier").is_some());
+//!
+//! // 5. Make Discord misbehave and check the app copes: the token endpoint fails once, the
+//! //    callback answers an error page, and the next login works.
+//! discord.inject(Fault::status(Endpoint::Token, 500).once());
+//! let failed = discord.log_in(&app, "/auth/login", fixture::WUMPUS_ID).await;
+//! assert!(failed.unwrap_err().to_string().contains("answered 502 Bad Gateway"));
+//! discord.log_in(&app, "/auth/login", fixture::WUMPUS_ID).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! An app served on loopback (any framework) logs in with [`MockDiscord::log_in_at`] and a
+//! reqwest client. Its redirect URI needs the port, so bind the listener first:
+//!
+//! ```
+//! # use axum::{Json, Router, routing::get};
+//! # use discord_oauth_axum::{DiscordOAuth, DiscordUser, LoginConfig, MemoryStore};
+//! # fn my_app(config: LoginConfig) -> Result<Router, Box<dyn std::error::Error>> {
+//! #     let me = get(|user: DiscordUser| async move { Json(user.user().clone()) });
+//! #     Ok(DiscordOAuth::new(config)?.mount(Router::new().route("/me", me), MemoryStore::default()))
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use discord_oauth_mock::{MockDiscord, fixture};
+//!
+//! let discord = MockDiscord::start().await?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let site = format!("http://{}", listener.local_addr()?);
+//! let app = my_app(discord.login_config(&format!("{site}/auth/callback"))?.build()?)?;
+//! tokio::spawn(async move { axum::serve(listener, app).await });
+//!
+//! let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+//! let cookie = discord.log_in_at(&http, &format!("{site}/auth/login"), fixture::LENA_ID).await?;
+//! let me = http.get(format!("{site}/me")).header("cookie", cookie.as_str()).send().await?;
+//! assert_eq!(me.json::<serde_json::Value>().await?["username"], "legacy_lena");
+//! # Ok(()) }
+//! ```
+//!
+//! An actix-web app made with `actix_web::test::init_service` logs in with
+//! `MockDiscord::log_in_actix` (cargo feature `actix-web`); another framework's in-process
+//! test client with [`MockDiscord::log_in_with`]. A failed login is an error that says where it
+//! stopped and what the app or the mock answered (e.g. the mock's page for a redirect URI it
+//! does not know, naming the URI it got and the registered ones). The guides of
+//! `discord-oauth-axum` and `discord-oauth-actix` (their `guides` modules) walk through testing
+//! an app this way, on both frameworks.
 //!
 //! # Tests that skip the browser
 //!
@@ -115,6 +153,7 @@ mod fault;
 pub mod fixture;
 mod html;
 mod jwt;
+mod login;
 mod model;
 mod oauth;
 mod record;
@@ -132,6 +171,7 @@ use tokio::task::JoinHandle;
 pub use events::{EventDelivery, EventSignature};
 pub use fault::{Fault, FaultKind, FaultSpecError, RateLimitStyle};
 pub use jwt::{JWK_E, JWK_N, KEY_ID, TEST_RSA_PRIVATE_KEY_PEM, TEST_RSA_PUBLIC_KEY_PEM};
+pub use login::{CookieHeader, approve_as, html_attribute};
 pub use model::{
     ALL_PERMISSIONS, MockClient, MockConnection, MockGuild, MockMember, MockRole, MockUser, PERMISSION_ADMINISTRATOR,
     PERMISSION_MANAGE_GUILD,
@@ -160,6 +200,9 @@ pub enum MockError {
     EventDelivery(String),
     /// [`approve_as`] could not walk the consent page.
     Consent(String),
+    /// Logging in to an app through the mock ([`MockDiscord::log_in`] and its siblings)
+    /// failed: what the app answered instead.
+    Login(String),
 }
 
 impl fmt::Display for MockError {
@@ -172,6 +215,7 @@ impl fmt::Display for MockError {
             MockError::UnknownScope(s) => write!(f, "unknown OAuth2 scope {s:?}"),
             MockError::EventDelivery(e) => write!(f, "the webhook event got no answer: {e}"),
             MockError::Consent(e) => write!(f, "the consent page: {e}"),
+            MockError::Login(e) => write!(f, "logging in through the app: {e}"),
         }
     }
 }
@@ -966,68 +1010,4 @@ impl MockDiscord {
             t.abort();
         }
     }
-}
-
-/// Approves the mock's consent page as a person would: `authorize_url` is where a site sent the
-/// browser (its `/auth/login` redirect); the page's form is read and sent back approved as the
-/// mock user `user_id`. Returns where the mock sends the browser next: the site's callback URL
-/// with `code` and `state`. `http` must not follow redirects and should keep the site's
-/// cookies (the login in progress lives in one).
-pub async fn approve_as(http: &reqwest::Client, authorize_url: &str, user_id: &str) -> Result<String, MockError> {
-    let failed = |what: &str, e: &dyn fmt::Display| MockError::Consent(format!("{what}: {e}"));
-    let page = http
-        .get(authorize_url)
-        .send()
-        .await
-        .map_err(|e| failed("could not load it", &e))?;
-    if page.status() != reqwest::StatusCode::OK {
-        return Err(MockError::Consent(format!("it answered {}", page.status())));
-    }
-    let html = page.text().await.map_err(|e| failed("could not read it", &e))?;
-    let mut form: Vec<(String, String)> = html
-        .split("<input ")
-        .skip(1)
-        .filter(|tag| tag.starts_with("type=\"hidden\""))
-        .filter_map(|tag| Some((html_attribute(tag, "name")?, html_attribute(tag, "value")?)))
-        .collect();
-    form.push(("user_id".into(), user_id.into()));
-    form.push(("action".into(), "approve".into()));
-    let approved = http
-        .post(authorize_url)
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| failed("could not send it", &e))?;
-    if !approved.status().is_redirection() {
-        return Err(MockError::Consent(format!("approving answered {}", approved.status())));
-    }
-    approved
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|l| l.to_str().ok())
-        .map(str::to_owned)
-        .ok_or_else(|| MockError::Consent("approving sent no Location".into()))
-}
-
-/// The value of attribute `name` in an HTML tag (`tag` from just after `<input ` or `<img `),
-/// its escapes undone (`&amp;` last): for tests that read the pages a site or the mock serves.
-///
-/// ```
-/// let tag = r#"img src="/a?x=1&amp;y=&quot;2&quot;" alt="">"#;
-/// assert_eq!(discord_oauth_mock::html_attribute(tag, "src").unwrap(), r#"/a?x=1&y="2""#);
-/// ```
-pub fn html_attribute(tag: &str, name: &str) -> Option<String> {
-    let start = tag.find(&format!("{name}=\""))? + name.len() + 2;
-    let end = tag[start..].find('"')? + start;
-    let entities = [
-        ("&quot;", "\""),
-        ("&#39;", "'"),
-        ("&#x27;", "'"),
-        ("&lt;", "<"),
-        ("&gt;", ">"),
-        ("&amp;", "&"),
-    ];
-    Some(entities.iter().fold(tag[start..end].to_owned(), |text, (entity, raw)| {
-        text.replace(entity, raw)
-    }))
 }

@@ -265,7 +265,7 @@ fn validate(st: &State, params: &[(String, String)]) -> Result<AuthzRequest, Aut
     let redirect_uri = match first(params, "redirect_uri") {
         Some(uri) => {
             if !req.client.redirect_uris.iter().any(|r| r == uri) {
-                return Err(page("Invalid OAuth2 redirect_uri"));
+                return Err(page(&unregistered_redirect_uri(&req.client, Some(uri))));
             }
             uri.to_owned()
         }
@@ -274,7 +274,7 @@ fn validate(st: &State, params: &[(String, String)]) -> Result<AuthzRequest, Aut
             .redirect_uris
             .first()
             .cloned()
-            .ok_or_else(|| page("Invalid OAuth2 redirect_uri"))?,
+            .ok_or_else(|| page(&unregistered_redirect_uri(&req.client, None)))?,
     };
     let fragment = response_type_raw == Some("token");
     let fail = |error: &'static str, description: &str| AuthzError::Redirect {
@@ -326,6 +326,24 @@ fn validate(st: &State, params: &[(String, String)]) -> Result<AuthzRequest, Aut
     req.redirect_uri = Some(redirect_uri);
     req.prompt = prompt.map(str::to_owned);
     Ok(req)
+}
+
+/// Discord's "Invalid OAuth2 redirect_uri", followed (the mock is for tests) by the URI it got
+/// and the ones the application has registered, and how to register one.
+fn unregistered_redirect_uri(client: &MockClient, got: Option<&str>) -> String {
+    let got = got.map_or_else(|| "none was sent".to_owned(), |uri| format!("got {uri:?}"));
+    let registered = if client.redirect_uris.is_empty() {
+        "none".to_owned()
+    } else {
+        let quoted: Vec<String> = client.redirect_uris.iter().map(|uri| format!("{uri:?}")).collect();
+        quoted.join(", ")
+    };
+    format!(
+        "Invalid OAuth2 redirect_uri: {got}; application {} has registered: {registered}. Register it with \
+         MockDiscord::add_redirect_uri (MockDiscord::login_config does it) or the binary's \
+         --redirect-uri.",
+        client.id
+    )
 }
 
 /// `GET /oauth2/authorize`: validate, then show the consent page (or approve at once).

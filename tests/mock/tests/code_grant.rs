@@ -247,6 +247,24 @@ async fn invalid_client_or_redirect_uri_never_redirects() {
     p[4] = ("redirect_uri", "http://127.0.0.1:3000/auth/callback/");
     let resp = http.get(authorize_url(&mock, &p)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // The page names the URI it got and the registered ones, so a test's author sees the fix.
+    let page = resp.text().await.unwrap();
+    let message = page
+        .split("id=\"mock-error\">")
+        .nth(1)
+        .unwrap()
+        .split("</p>")
+        .next()
+        .unwrap();
+    assert!(
+        message.starts_with("Invalid OAuth2 redirect_uri: got &quot;http://127.0.0.1:3000/auth/callback/&quot;;")
+            && message.contains(&format!(
+                "application {} has registered: &quot;{REDIRECT}&quot;",
+                fixture::CLIENT_ID
+            ))
+            && message.contains("MockDiscord::add_redirect_uri"),
+        "{message}"
+    );
 }
 
 #[tokio::test]

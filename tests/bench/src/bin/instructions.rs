@@ -281,7 +281,7 @@ fn serve(key: &str) {
                 let site = discord_oauth_bench::start_axum_site(&mock, SessionStore::Memory, None)
                     .await
                     .unwrap();
-                let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
+                let cookie = discord_oauth_bench::login(&mock, &site.url(), "/auth/login").await;
                 let url = format!("{}/me", site.url());
                 stops.push(Box::new(move || site.stop()));
                 (url, cookie)
@@ -293,14 +293,14 @@ fn serve(key: &str) {
                     SessionStore::Cookie
                 };
                 let site = discord_oauth_bench::start_actix_site(&mock, store, None).await.unwrap();
-                let cookie = discord_oauth_bench::login(&site.url(), "/auth/login").await;
+                let cookie = discord_oauth_bench::login(&mock, &site.url(), "/auth/login").await;
                 let url = format!("{}/me", site.url());
                 stops.push(Box::new(move || site.stop()));
                 (url, cookie)
             }
             "baseline" => {
                 let base = baseline_site(&mock).await;
-                let cookie = discord_oauth_bench::login(&base, "/auth/login").await;
+                let cookie = discord_oauth_bench::login(&mock, &base, "/auth/login").await;
                 (format!("{base}/me"), cookie)
             }
             other => panic!("unknown configuration {other:?}"),
