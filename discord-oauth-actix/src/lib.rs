@@ -104,20 +104,24 @@
 //! `deadpool-redis` pool (use the pool rather than `RedisSessionStore::new(url)`: the latter's
 //! connection manager waits up to minutes between reconnection attempts, so requests would
 //! hang during an outage and keep failing long after Redis is back; a pool fails fast and
-//! reconnects on the next request). Every instance needs the same cookie key and Redis:
+//! reconnects on the next request). Every instance needs the same cookie key and Redis; with
+//! `RedisBudget` ([`DiscordOAuthBuilder::shared_budget`]) they also count Discord's invalid
+//! requests (`401`, `403`, `429`) together, so that one instance's stale tokens close the
+//! others' budget too (within two sync intervals, 4 s by default):
 //!
 //! ```no_run
 //! # #[cfg(feature = "redis")]
 //! # async fn run(config: discord_oauth_actix::LoginConfig, key: actix_web::cookie::Key) -> Result<(), Box<dyn std::error::Error>> {
 //! use actix_web::{App, HttpServer};
 //! use discord_oauth_actix::actix_session::storage::RedisSessionStore;
-//! use discord_oauth_actix::{DiscordOAuth, RedisRefreshLock, deadpool_redis};
+//! use discord_oauth_actix::{DiscordOAuth, RedisBudget, RedisRefreshLock, deadpool_redis};
 //!
 //! let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:6379")
 //!     .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
 //! let store = RedisSessionStore::new_pooled(pool.clone()).await?;
 //! let discord = DiscordOAuth::builder(config, discord_oauth_actix::transport::ReqwestTransport::new()?)
-//!     .refresh_lock(RedisRefreshLock::new(pool))
+//!     .refresh_lock(RedisRefreshLock::new(pool.clone()))
+//!     .shared_budget(RedisBudget::new(pool))
 //!     .build();
 //! HttpServer::new(move || {
 //!     App::new()
@@ -167,7 +171,7 @@ pub use fast::{DEFAULT_FAST_PATH_CAPACITY, DEFAULT_FAST_PATH_TTL};
 pub use guard::{RequireGuild, RequireGuildMiddleware};
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::{DEFAULT_REDIS_PREFIX, Deadpool, RedisRefreshLock};
+pub use redis::{DEFAULT_REDIS_PREFIX, Deadpool, RedisBudget, RedisRefreshLock};
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;
 pub use sessions::{DiscordSessions, DiscordSessionsService, SessionCookie};

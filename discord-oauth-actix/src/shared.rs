@@ -212,6 +212,7 @@ impl Integration for DiscordOAuth {
             refresh: parts.refresh,
         });
         parts.broadcast.subscribe(&shared, Shared::apply_revocation);
+        parts.budget.start(&shared);
         DiscordOAuth { shared }
     }
 }

@@ -58,7 +58,7 @@ pub use discord_oauth_tower::{
 };
 pub use discord_oauth_tower::{BotApi, UserApi, UserClient};
 #[cfg(feature = "redis")]
-pub use discord_oauth_tower::{RedisRefreshLock, RedisRevocations};
+pub use discord_oauth_tower::{RedisBudget, RedisRefreshLock, RedisRevocations};
 pub use embedded::{EmbeddedBackend, WebsocketUser};
 pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};
 

@@ -348,6 +348,52 @@ fn the_invalid_request_budget_trips_at_its_threshold() {
 }
 
 #[test]
+fn what_other_instances_counted_closes_the_budget_here() {
+    // Two instances behind one address: `a` draws 401s, `b` only sends good calls. What a
+    // runtime would carry between them through a shared store is `a`'s own count.
+    let mut discord = Discord::new(100, Duration::from_secs(1));
+    discord.rejected = (0..3).map(|i| format!("bad{i}")).collect();
+    let config = ApiDriverConfig {
+        invalid_request_threshold: 3,
+        ..ApiDriverConfig::uncached()
+    };
+    let (a, b) = (driver(config), driver(config));
+    let now = || *discord.clock.lock().unwrap();
+    let good = token("good");
+    for i in 0..2 {
+        let t = token(&format!("bad{i}"));
+        run(a.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap_err();
+    }
+    b.set_invalid_requests_elsewhere(a.invalid_requests_here(now()), now());
+    run(b.call(&discord, &guilds_call(&good), &good, &NoRefresh)).unwrap();
+    assert_eq!(b.invalid_requests_here(now()), 0, "b sent nothing invalid");
+    assert_eq!(b.invalid_requests(now()), 2, "below the threshold of 3: b still sends");
+
+    let t = token("bad2");
+    run(a.call(&discord, &guilds_call(&t), &t, &NoRefresh)).unwrap_err();
+    b.set_invalid_requests_elsewhere(a.invalid_requests_here(now()), now());
+    let sent = discord.sent();
+    let err = run(b.call(&discord, &guilds_call(&good), &good, &NoRefresh)).unwrap_err();
+    assert!(
+        matches!(err, ClientError::Throttled(Throttled::InvalidRequestBudget { .. })),
+        "{err:?}"
+    );
+    assert_eq!(discord.sent(), sent, "refused without sending");
+    // `a`'s own figure never includes what it was told of `b`'s, so nothing is counted twice.
+    a.set_invalid_requests_elsewhere(b.invalid_requests_here(now()), now());
+    assert_eq!(a.invalid_requests(now()), 3);
+
+    // A newer, lower figure replaces the old one at once.
+    b.set_invalid_requests_elsewhere(1, now());
+    run(b.call(&discord, &guilds_call(&good), &good, &NoRefresh)).unwrap();
+    // A figure that is never refreshed counts for one window at most.
+    b.set_invalid_requests_elsewhere(3, now());
+    assert!(run(b.call(&discord, &guilds_call(&good), &good, &NoRefresh)).is_err());
+    *discord.clock.lock().unwrap() += Duration::from_secs(600);
+    run(b.call(&discord, &guilds_call(&good), &good, &NoRefresh)).unwrap();
+}
+
+#[test]
 fn reads_are_cached_per_token_until_the_ttl_and_dropped_by_writes_and_invalidation() {
     let discord = Discord::new(100, Duration::from_secs(1));
     let driver = driver(ApiDriverConfig {

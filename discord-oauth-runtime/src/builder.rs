@@ -16,6 +16,7 @@ use discord_oauth_core::login::driver::Driver;
 use discord_oauth_core::login::outbound::DEFAULT_MAX_CONCURRENT_REQUESTS;
 use discord_oauth_core::login::revocation::{Broadcast, Revocation, Revocations};
 
+use crate::budget::{BudgetSync, SharedBudget};
 use crate::refresh::RefreshLocks;
 use crate::{Clock, DEFAULT_TIMEOUT, Io, Outbound, Transport};
 
@@ -53,6 +54,8 @@ pub struct Parts {
     pub store_timeout: Duration,
     /// The revocation broadcast, to subscribe the built integration to.
     pub broadcast: Subscription,
+    /// The shared invalid-request budget, to start on the built integration.
+    pub budget: BudgetSync,
 }
 
 /// The [revocation broadcast](Builder::revocation_broadcast) of a built integration, if any.
@@ -87,6 +90,7 @@ pub struct Builder<I> {
     refresh: RefreshLocks,
     max_concurrent_requests: usize,
     broadcast: Option<Arc<dyn Broadcast>>,
+    budget: Option<Arc<dyn SharedBudget>>,
     api: ApiDriverConfig,
     integration: PhantomData<fn() -> I>,
 }
@@ -102,6 +106,7 @@ impl<I> fmt::Debug for Builder<I> {
             .field("refresh", &self.refresh)
             .field("max_concurrent_requests", &self.max_concurrent_requests)
             .field("broadcast", &self.broadcast)
+            .field("shared_budget", &self.budget.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +125,7 @@ impl<I: Integration> Builder<I> {
             refresh: RefreshLocks::default(),
             max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
             broadcast: None,
+            budget: None,
             api: ApiDriverConfig::default(),
             integration: PhantomData,
         }
@@ -195,6 +201,31 @@ impl<I: Integration> Builder<I> {
         self
     }
 
+    /// Shares the invalid-request budget with the other instances of the site, e.g. through
+    /// Redis with each integration's `RedisBudget` (cargo feature `redis`;
+    /// [`crate::redis::RedisBudget`]): every 2 s the built integration publishes how many
+    /// `401`, `403` and non-shared `429` answers it counted in the last 10 minutes and reads
+    /// the others' sum, which then counts here too. A call is refused
+    /// ([`Throttled::InvalidRequestBudget`](discord_oauth_core::api::ratelimit::Throttled::InvalidRequestBudget),
+    /// `503` with `Retry-After`) once this instance's count and the others' together reach
+    /// the [threshold](ApiDriverConfig::invalid_request_threshold), which then bounds the
+    /// instances together. A background task does the exchange, started by
+    /// [`build`](Self::build) (call it inside a tokio runtime); requests never wait for it.
+    /// See [`crate::budget`] for staleness and what happens while the store is down.
+    ///
+    /// ```
+    /// use discord_oauth_runtime::{Builder, Integration};
+    /// use discord_oauth_runtime::redis::{RedisBudget, RedisClient};
+    ///
+    /// fn share<I: Integration, C: RedisClient>(builder: Builder<I>, redis: C) -> Builder<I> {
+    ///     builder.shared_budget(RedisBudget::<C>::new(redis))
+    /// }
+    /// ```
+    pub fn shared_budget(mut self, budget: impl SharedBudget) -> Self {
+        self.budget = Some(Arc::new(budget));
+        self
+    }
+
     /// The settings of users' API calls (the `DiscordClient` extractors): the read cache's
     /// time to live (default 30 s) and bounds, the longest wait for a rate-limit turn
     /// (default 5 s), the rate limiter's bounds and the invalid-request threshold.
@@ -219,6 +250,7 @@ impl<I: Integration> Builder<I> {
             cache_capacity: self.cache_capacity.unwrap_or(I::DEFAULT_CACHE_CAPACITY),
             store_timeout: self.store_timeout,
             broadcast: Subscription(self.broadcast),
+            budget: BudgetSync(self.budget),
         })
     }
 }

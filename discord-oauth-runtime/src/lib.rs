@@ -12,8 +12,10 @@
 //!   (`DiscordOAuthLayerBuilder` and actix's `DiscordOAuthBuilder` are it);
 //! - [`refresh::RefreshLocks`]: the refresh strategy (single flight per refresh token, in
 //!   process and, with a [`refresh::SharedLock`], across instances with published outcomes);
-//! - [`redis`]: the Redis lock and the broadcast of ended logins over a one-method client trait
-//!   each integration implements for its Redis client;
+//! - [`budget`]: the invalid-request budget shared by the instances of a site
+//!   ([`budget::SharedBudget`]);
+//! - [`redis`]: the Redis lock, the broadcast of ended logins and the shared budget over a
+//!   one-method client trait each integration implements for its Redis client;
 //! - [`locks`]: the keyed in-process locks under both;
 //! - [`api`]: the user client ([`api::UserApi`], [`api::UserClient`], refreshed after a `401`
 //!   through each framework's [`api::LoginRefresh`]) and the application's bot client
@@ -43,6 +45,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;
+pub mod budget;
 pub mod builder;
 pub mod locks;
 mod outbound;

@@ -1,5 +1,6 @@
 //! Redis for sites of several instances, written once for every framework: the refresh lock
-//! ([`RedisLock`]) and the broadcast of ended logins ([`RedisRevocations`]).
+//! ([`RedisLock`]), the broadcast of ended logins ([`RedisRevocations`]) and the shared
+//! invalid-request budget ([`RedisBudget`]).
 //!
 //! Each framework's integration brings the Redis client its session crate already uses
 //! (tower-sessions' store is on `fred`, actix-session's on `redis-rs`/`deadpool-redis`) and
@@ -9,7 +10,8 @@
 //! ([`discord_oauth_core::login::revocation::redis_keep_commands`],
 //! [`discord_oauth_core::login::driver::Recent::encode`]); hearing the revocation channel
 //! (pub/sub) stays with each client, which hands every message to
-//! [`RedisRevocations::deliver`].
+//! [`RedisRevocations::deliver`]. The shared budget's commands (`TIME`, `HGETALL`, `HDEL`,
+//! `HSET`, `PEXPIRE` on one hash) are all here.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -56,6 +58,7 @@ use discord_oauth_core::login::revocation::{
 };
 
 use crate::BoxFuture;
+use crate::budget::{DEFAULT_STALE_AFTER, DEFAULT_SYNC_INTERVAL, SharedBudget, SharedBudgetError};
 use crate::locks::{LockError, REDIS_RELEASE_SCRIPT, lock_token, take_redis_lock};
 
 pub use discord_oauth_core::login::revocation::DEFAULT_CHANNEL;
@@ -339,4 +342,231 @@ impl<C: RedisClient> Broadcast for RedisRevocations<C> {
     fn subscribe(&self, handler: Handler) {
         self.subscribers.add(handler);
     }
+}
+
+/// Where the instances keep their invalid-request counts by default: the hash
+/// `discord_oauth:budget`.
+pub const DEFAULT_BUDGET_KEY: &str = "discord_oauth:budget";
+
+/// How many live instances the shared budget takes: 1,024. An instance that finds as many
+/// others live does not publish its own count (it still reads theirs, and logs it).
+pub const MAX_BUDGET_INSTANCES: usize = 1_024;
+
+/// The invalid-request budget shared by every instance on one Redis, set with
+/// [`Builder::shared_budget`](crate::Builder::shared_budget) (see [`crate::budget`] for what
+/// the integration does with it; each integration names it `RedisBudget`, cargo feature
+/// `redis`).
+///
+/// # In Redis
+/// One hash ([`DEFAULT_BUDGET_KEY`] unless [`key`](Self::key) says otherwise) with one field
+/// per live instance: its random id (32 hex digits, new for every `RedisBudget`) →
+/// `{count}:{published at, ms}`. Every [interval](Self::sync_every) (2 s by default) an
+/// instance, in turn: reads Redis's clock (`TIME`, so the instances' own clocks do not
+/// matter), reads the hash (`HGETALL`), deletes the fields that were not published within
+/// [`stale_after`](Self::stale_after) (10 s by default) or do not parse (`HDEL`: a stopped or
+/// crashed instance drops out then), writes its own (`HSET`), and sets the hash to expire
+/// after `stale_after` (`PEXPIRE`: once every instance is gone, so is the hash). The sum of
+/// the other fields is what this instance counts as counted elsewhere. No `KEYS`, no `SCAN`,
+/// one key; five commands per interval and instance, each bounded by the
+/// [command timeout](Self::command_timeout) (2 s).
+///
+/// # Bounds
+/// An instance that finds [`MAX_BUDGET_INSTANCES`] (1,024) others live does not add its field,
+/// and every exchange deletes the stale ones: the hash holds about 1,024 fields at most
+/// (instances starting at the same moment may each add one more), each under 64 bytes (a
+/// 32-byte id; a count of at most 10 digits, a colon and a 13-digit time): about 64 KiB in
+/// Redis and per `HGETALL` reply, however many instances come and go. In the process nothing
+/// grows: the id, the key and the settings.
+///
+/// # Several sites
+/// Discord counts the IP address, not the application: sites behind one address should share
+/// the key (the default), and sites on different addresses may keep their own
+/// ([`key`](Self::key)). A stopped instance's count drops out after `stale_after`, although
+/// Discord still counts what it sent for the rest of the window: the threshold's margin
+/// covers that, as it covers a restart of a single instance.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+/// use discord_oauth_runtime::BoxFuture;
+/// use discord_oauth_runtime::redis::{RedisBudget, RedisClient, RedisError, Reply};
+///
+/// // A toy Redis that knows the budget's hash commands (its clock stands still).
+/// #[derive(Clone, Default)]
+/// struct Toy(Arc<Mutex<HashMap<String, String>>>);
+/// impl RedisClient for Toy {
+///     fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
+///         let mut hash = self.0.lock().unwrap();
+///         let reply = match command {
+///             "TIME" => Reply::List(vec!["1700000000".into(), "0".into()]),
+///             "HGETALL" => Reply::List(hash.iter().flat_map(|(f, v)| [f.clone(), v.clone()]).collect()),
+///             "HSET" => { hash.insert(args[1].clone(), args[2].clone()); Reply::Int(1) }
+///             _ => Reply::Int(1),
+///         };
+///         Box::pin(std::future::ready(Ok(reply)))
+///     }
+/// }
+///
+/// let redis = Toy::default();
+/// let (a, b): (RedisBudget<Toy>, RedisBudget<Toy>) = (RedisBudget::new(redis.clone()), RedisBudget::new(redis));
+/// assert_eq!(a.exchange(7).await.unwrap(), 0, "nobody else yet");
+/// assert_eq!(b.exchange(2).await.unwrap(), 7, "b reads a's count");
+/// assert_eq!(a.exchange(7).await.unwrap(), 2, "and a reads b's");
+/// # }
+/// ```
+pub struct RedisBudget<C> {
+    client: C,
+    key: String,
+    instance: String,
+    interval: Duration,
+    stale_after: Duration,
+    timeout: Duration,
+}
+
+impl<C> fmt::Debug for RedisBudget<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisBudget")
+            .field("key", &self.key)
+            .field("instance", &self.instance)
+            .field("interval", &self.interval)
+            .field("stale_after", &self.stale_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: RedisClient> RedisBudget<C> {
+    /// The budget on `client` (or on what converts into it: each integration's Redis client)
+    /// as a new instance (a new random id), under [`DEFAULT_BUDGET_KEY`], exchanging every
+    /// [`DEFAULT_SYNC_INTERVAL`] (2 s), figures stale after [`DEFAULT_STALE_AFTER`] (10 s).
+    pub fn new(client: impl Into<C>) -> Self {
+        Self {
+            client: client.into(),
+            key: DEFAULT_BUDGET_KEY.to_owned(),
+            instance: lock_token(),
+            interval: DEFAULT_SYNC_INTERVAL,
+            stale_after: DEFAULT_STALE_AFTER,
+            timeout: DEFAULT_COMMAND_TIMEOUT,
+        }
+    }
+
+    /// Keeps the counts in the hash `key` instead (sites on different addresses sharing one
+    /// Redis).
+    pub fn key(mut self, key: impl Into<String>) -> Self {
+        self.key = key.into();
+        self
+    }
+
+    /// Exchanges every `interval` instead of every 2 s (at least 100 ms). Shorter spreads an
+    /// instance's count faster and costs five Redis commands per interval and instance.
+    pub fn sync_every(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Drops an instance that has not published for `stale_after` instead of 10 s (at least
+    /// twice the interval), and keeps the others' last figure that long when Redis does not
+    /// answer.
+    pub fn stale_after(mut self, stale_after: Duration) -> Self {
+        self.stale_after = stale_after;
+        self
+    }
+
+    /// How long one command may take before Redis counts as down
+    /// ([`DEFAULT_COMMAND_TIMEOUT`] unless set).
+    pub fn command_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// This instance's field in the hash (random, 32 hex digits).
+    pub fn instance_id(&self) -> &str {
+        &self.instance
+    }
+
+    /// The Redis key of the hash.
+    pub fn budget_key(&self) -> &str {
+        &self.key
+    }
+
+    /// One exchange (see the type's docs): publishes `here`, this instance's count, and
+    /// returns the sum of the other live instances' counts.
+    pub async fn exchange(&self, here: u32) -> Result<u32, RedisError> {
+        let run = |command: &'static str, args: Vec<String>| async move {
+            run(&self.client, self.timeout, command, args)
+                .await
+                .map_err(|e| RedisError(e.to_string()))
+        };
+        let now_ms = match run("TIME", Vec::new()).await? {
+            Reply::List(time) => redis_time_ms(&time),
+            _ => None,
+        }
+        .ok_or_else(|| RedisError("unexpected reply to TIME".into()))?;
+        let stale_ms = u64::try_from(SharedBudget::staleness(self).as_millis()).unwrap_or(u64::MAX);
+        let fields = match run("HGETALL", vec![self.key.clone()]).await? {
+            Reply::List(fields) => fields,
+            Reply::Nil => Vec::new(),
+            other => return Err(RedisError(format!("unexpected reply to HGETALL: {other:?}"))),
+        };
+        let (mut elsewhere, mut live, mut known, mut dead) = (0u32, 0usize, false, Vec::new());
+        for pair in fields.chunks_exact(2) {
+            let (field, value) = (&pair[0], &pair[1]);
+            if *field == self.instance {
+                known = true;
+                continue;
+            }
+            match parse_budget_entry(value) {
+                Some((count, at)) if at.saturating_add(stale_ms) > now_ms => {
+                    elsewhere = elsewhere.saturating_add(count);
+                    live += 1;
+                }
+                _ => dead.push(field.clone()),
+            }
+        }
+        if !dead.is_empty() {
+            run("HDEL", std::iter::once(self.key.clone()).chain(dead).collect()).await?;
+        }
+        if known || live < MAX_BUDGET_INSTANCES {
+            let entry = format!("{here}:{now_ms}");
+            run("HSET", vec![self.key.clone(), self.instance.clone(), entry]).await?;
+        } else {
+            tracing::warn!(
+                live,
+                "the shared invalid-request budget holds {MAX_BUDGET_INSTANCES} instances: this one's count is not published"
+            );
+        }
+        run("PEXPIRE", vec![self.key.clone(), stale_ms.max(1).to_string()]).await?;
+        Ok(elsewhere)
+    }
+}
+
+impl<C: RedisClient> SharedBudget for RedisBudget<C> {
+    fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn staleness(&self) -> Duration {
+        self.stale_after.max(self.interval.saturating_mul(2))
+    }
+
+    fn exchange(&self, here: u32) -> Pin<Box<dyn Future<Output = Result<u32, SharedBudgetError>> + Send + '_>> {
+        Box::pin(async move {
+            RedisBudget::exchange(self, here)
+                .await
+                .map_err(|e| SharedBudgetError(e.0))
+        })
+    }
+}
+
+/// `TIME`'s `[seconds, microseconds]` in milliseconds.
+fn redis_time_ms(time: &[String]) -> Option<u64> {
+    let [secs, micros] = time else { return None };
+    let (secs, micros) = (secs.parse::<u64>().ok()?, micros.parse::<u64>().ok()?);
+    secs.checked_mul(1_000)?.checked_add(micros / 1_000)
+}
+
+/// `{count}:{ms}`.
+fn parse_budget_entry(value: &str) -> Option<(u32, u64)> {
+    let (count, at) = value.split_once(':')?;
+    Some((count.parse().ok()?, at.parse().ok()?))
 }

@@ -270,6 +270,7 @@ impl Integration for DiscordOAuthLayer {
         let shared = Shared::new(parts.driver, parts.io, parts.refresh, index, parts.store_timeout);
         let shared = Arc::new(shared);
         parts.broadcast.subscribe(&shared, Shared::apply_revocation);
+        parts.budget.start(&shared);
         DiscordOAuthLayer { shared }
     }
 }

@@ -38,6 +38,10 @@
 //!   ([`DiscordOAuthLayerBuilder::revocation_broadcast`], `RedisRevocations`) a logout on one
 //!   instance ends the session in every instance's cache at once, without one within the TTL.
 //!   Tokens are never refreshed from the cache: the refresh re-reads the store.
+//! - with a shared budget ([`DiscordOAuthLayerBuilder::shared_budget`], `RedisBudget`, cargo
+//!   feature `redis`) the instances count Discord's invalid requests (`401`, `403`, `429`)
+//!   together: one instance's stale tokens close the others' budget too, within two sync
+//!   intervals (4 s by default); without one each instance counts its own.
 //! - every instance needs the same login cookie key
 //!   (`LoginConfigBuilder::login_cookie_key`), so that a login started on one can finish on
 //!   another.
@@ -81,6 +85,8 @@ pub use layer::{
 pub use lock::RedisRefreshLock;
 pub use lock::{RefreshLocks, SharedLock};
 pub use memory::MemoryStore;
+#[cfg(feature = "redis")]
+pub use redis::RedisBudget;
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;
 #[cfg(feature = "key-rotation")]

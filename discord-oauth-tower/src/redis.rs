@@ -1,6 +1,7 @@
-//! Several instances on one Redis (cargo feature `redis`): the refresh lock and the broadcast
-//! of ended logins, both `discord_oauth_runtime::redis` (written once for every framework) on
-//! a `fred` client, the client `tower-sessions-redis-store` uses.
+//! Several instances on one Redis (cargo feature `redis`): the refresh lock, the broadcast
+//! of ended logins and the shared invalid-request budget, all `discord_oauth_runtime::redis`
+//! (written once for every framework) on a `fred` client, the client
+//! `tower-sessions-redis-store` uses.
 
 use std::fmt;
 
@@ -50,6 +51,14 @@ impl<C: ClientLike + Clone + Send + Sync + 'static> RedisClient for Fred<C> {
                 Value::Null => Reply::Nil,
                 Value::Integer(i) => Reply::Int(i),
                 Value::Array(values) => Reply::List(values.into_iter().filter_map(Value::into_string).collect()),
+                // RESP3's maps (`HGETALL`) as RESP2 gives them: field, value, field, value …
+                Value::Map(map) => Reply::List(
+                    map.inner()
+                        .into_iter()
+                        .filter_map(|(k, v)| Some([k.into_string()?, v.into_string()?]))
+                        .flatten()
+                        .collect(),
+                ),
                 other => other.into_string().map_or(Reply::Other, Reply::Text),
             })
         })
@@ -84,6 +93,31 @@ impl<C: ClientLike + Clone + Send + Sync + 'static> RedisClient for Fred<C> {
 /// # Ok(()) }
 /// ```
 pub type RedisRefreshLock<C = Pool> = RedisLock<Fred<C>>;
+
+/// The invalid-request budget shared by every instance on one Redis (cargo feature `redis`):
+/// the runtime's [`RedisBudget`](discord_oauth_runtime::redis::RedisBudget) on a fred
+/// client, set with
+/// [`DiscordOAuthLayerBuilder::shared_budget`](crate::DiscordOAuthLayerBuilder::shared_budget).
+/// Every 2 s the layer publishes its count of `401`, `403` and non-shared `429` answers in the
+/// last 10 minutes (one field per instance in the hash `discord_oauth:budget`, dropped 10 s
+/// after the instance stops) and counts the others' sum too: the
+/// [threshold](discord_oauth_core::api::client::ApiDriverConfig::invalid_request_threshold)
+/// then bounds the instances together. Redis down: logged; the others' last count is kept
+/// for 10 s, then each instance counts its own until Redis answers again.
+///
+/// ```no_run
+/// # async fn f(config: discord_oauth_tower::LoginConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_tower::{DiscordOAuthLayer, RedisBudget};
+/// use fred::prelude::*;
+///
+/// let pool = Builder::from_config(Config::from_url("redis://127.0.0.1:6379")?).build_pool(4)?;
+/// pool.init().await?;
+/// let layer = DiscordOAuthLayer::builder(config, discord_oauth_tower::transport::ReqwestTransport::new()?)
+///     .shared_budget(RedisBudget::new(pool))
+///     .build();
+/// # Ok(()) }
+/// ```
+pub type RedisBudget<C = Pool> = discord_oauth_runtime::redis::RedisBudget<Fred<C>>;
 
 discord_oauth_runtime::redis_revocations! {
 /// Ended logins over Redis pub/sub (cargo feature `redis`), the protocol of

@@ -1,7 +1,8 @@
 //! Several instances on one Redis (cargo feature `redis`): [`RedisRefreshLock`], token
-//! refreshes single-flight across every instance, and [`RedisRevocations`], ended logins
-//! announced to every instance. Both are `discord_oauth_runtime::redis` (written once for
-//! every framework) on a `deadpool-redis` pool, the one actix-session's Redis store uses.
+//! refreshes single-flight across every instance, [`RedisRevocations`], ended logins
+//! announced to every instance, and [`RedisBudget`], Discord's invalid requests counted by
+//! every instance together. All are `discord_oauth_runtime::redis` (written once for every
+//! framework) on a `deadpool-redis` pool, the one actix-session's Redis store uses.
 
 use std::time::Duration;
 
@@ -45,6 +46,14 @@ fn reply(value: Value) -> Reply {
         Value::Nil => Reply::Nil,
         Value::Int(i) => Reply::Int(i),
         Value::Array(values) => Reply::List(values.into_iter().filter_map(text).collect()),
+        // RESP3's maps (`HGETALL`) as RESP2 gives them: field, value, field, value …
+        Value::Map(pairs) => Reply::List(
+            pairs
+                .into_iter()
+                .filter_map(|(k, v)| Some([text(k)?, text(v)?]))
+                .flatten()
+                .collect(),
+        ),
         other => text(other).map_or(Reply::Other, Reply::Text),
     }
 }
@@ -86,6 +95,32 @@ fn reply(value: Value) -> Reply {
 /// # Ok(()) }
 /// ```
 pub type RedisRefreshLock = RedisLock<Deadpool>;
+
+/// The invalid-request budget shared by every instance on one Redis (cargo feature `redis`):
+/// the runtime's [`RedisBudget`](discord_oauth_runtime::redis::RedisBudget) on a
+/// `deadpool-redis` pool, set with
+/// [`DiscordOAuthBuilder::shared_budget`](crate::DiscordOAuthBuilder::shared_budget). Every
+/// 2 s an instance publishes its count of `401`, `403` and non-shared `429` answers in the
+/// last 10 minutes (one field per instance in the hash `discord_oauth:budget`, dropped 10 s
+/// after the instance stops) and counts the others' sum too: the
+/// [threshold](discord_oauth_core::api::client::ApiDriverConfig::invalid_request_threshold)
+/// then bounds the instances together. Redis down: logged; the others' last count is kept
+/// for 10 s, then each instance counts its own until Redis answers again.
+/// Build the integration inside the runtime (e.g. in `#[actix_web::main]`, before
+/// `HttpServer::new`): the exchange runs as a task on it.
+///
+/// ```no_run
+/// # async fn f(config: discord_oauth_actix::LoginConfig) -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_actix::{DiscordOAuth, RedisBudget, deadpool_redis};
+///
+/// let pool = deadpool_redis::Config::from_url("redis://127.0.0.1:6379")
+///     .create_pool(Some(deadpool_redis::Runtime::Tokio1))?;
+/// let discord = DiscordOAuth::builder(config, discord_oauth_actix::transport::ReqwestTransport::new()?)
+///     .shared_budget(RedisBudget::new(pool))
+///     .build();
+/// # Ok(()) }
+/// ```
+pub type RedisBudget = discord_oauth_runtime::redis::RedisBudget<Deadpool>;
 
 discord_oauth_runtime::redis_revocations! {
 /// Revocations over Redis pub/sub (cargo feature `redis`). User-wide revocations ("log out

@@ -66,8 +66,14 @@
 //! [`DEFAULT_INVALID_REQUEST_THRESHOLD`], 2,000: a fifth of Discord's limit, since Discord
 //! counts the address and several processes may share it); such calls fail at once with
 //! [`Throttled::InvalidRequestBudget`] (`503` with `Retry-After`: when enough of the window
-//! has drained). User and bot calls share the budget. The budget counts one process: sharing
-//! it between instances through Redis is not done yet.
+//! has drained). User and bot calls share the budget.
+//!
+//! The budget counts one process. Instances behind one address can share it: a runtime
+//! publishes what this process counted ([`ApiDriver::invalid_requests_here`]) and sets what
+//! the others counted ([`ApiDriver::set_invalid_requests_elsewhere`]), which then counts
+//! here too; the integrations do this through Redis (`discord_oauth_runtime::redis::RedisBudget`,
+//! set with the builder's `shared_budget`, cargo feature `redis` of each integration), every
+//! 2 s by default. With a shared budget the threshold bounds the instances together.
 //!
 //! ## The read cache
 //! Repeated page loads should not call Discord for data that changes slowly. A successful
@@ -379,7 +385,35 @@ impl TokenRefresh for NoRefresh {
 struct State {
     limiter: RateLimiter,
     budget: InvalidRequestBudget,
+    /// Whether the last budget check refused (to log once when it closes and reopens).
+    budget_closed: bool,
     cache: ReadCache<TokenKey>,
+}
+
+impl State {
+    /// [`InvalidRequestBudget::check`], logging when the budget closes (once, not per refused
+    /// call) and when it opens again.
+    fn check_budget(&mut self, now: Instant) -> Result<(), Throttled> {
+        let checked = self.budget.check(now);
+        match (&checked, self.budget_closed) {
+            (Err(throttled), false) => {
+                let here = self.budget.local_count(now);
+                tracing::warn!(
+                    invalid_requests = self.budget.count(now),
+                    counted_here = here,
+                    counted_elsewhere = self.budget.count(now).saturating_sub(here),
+                    threshold = self.budget.threshold(),
+                    retry_after_s = throttled.retry_after_secs(),
+                    "the invalid-request budget is spent (401, 403 and 429 answers in 10 minutes): \
+                     nothing is sent to Discord until the window drains"
+                );
+            }
+            (Ok(()), true) => tracing::info!("the invalid-request budget has room again: calls to Discord resume"),
+            _ => {}
+        }
+        self.budget_closed = checked.is_err();
+        checked
+    }
 }
 
 /// The process-wide driver of users' API calls: one [`RateLimiter`], one
@@ -421,6 +455,7 @@ impl ApiDriver {
             state: Mutex::new(State {
                 limiter: RateLimiter::new(config.limiter),
                 budget: InvalidRequestBudget::new(config.invalid_request_threshold),
+                budget_closed: false,
                 cache: ReadCache::new(config.cache),
             }),
             endpoints,
@@ -468,6 +503,52 @@ impl ApiDriver {
     /// ([`InvalidRequestBudget::count`]).
     pub fn invalid_requests(&self, now: Instant) -> u32 {
         self.lock().budget.count(now)
+    }
+
+    /// The invalid requests this process counted in the budget's window at `now`, without
+    /// what the other instances reported ([`InvalidRequestBudget::local_count`]): what a
+    /// runtime publishes to the instances it shares the budget with.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use discord_oauth_core::Endpoints;
+    /// use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
+    ///
+    /// let driver = ApiDriver::new(Endpoints::discord(), ApiDriverConfig::default());
+    /// let now = Instant::now(); // any instant: the driver never reads the clock
+    /// driver.set_invalid_requests_elsewhere(40, now);
+    /// assert_eq!(driver.invalid_requests_here(now), 0, "the others' count is not this process's");
+    /// assert_eq!(driver.invalid_requests(now), 40);
+    /// ```
+    pub fn invalid_requests_here(&self, now: Instant) -> u32 {
+        self.lock().budget.local_count(now)
+    }
+
+    /// Sets how many invalid requests the other instances sharing the budget counted in
+    /// their windows, as read at `now` ([`InvalidRequestBudget::set_elsewhere`]). It replaces
+    /// the previous figure and counts here until set again, for one window (10 minutes) at
+    /// most: once this figure and this process's own count reach the
+    /// [threshold](ApiDriverConfig::invalid_request_threshold), calls are refused with
+    /// [`Throttled::InvalidRequestBudget`] without being sent. Set `0` when the others'
+    /// figure is no longer known.
+    ///
+    /// ```
+    /// use std::time::Instant;
+    /// use discord_oauth_core::Endpoints;
+    /// use discord_oauth_core::api::client::{ApiDriver, ApiDriverConfig};
+    ///
+    /// let driver = ApiDriver::new(Endpoints::discord(), ApiDriverConfig {
+    ///     invalid_request_threshold: 100,
+    ///     ..ApiDriverConfig::default()
+    /// });
+    /// let now = Instant::now();
+    /// driver.set_invalid_requests_elsewhere(100, now);
+    /// assert_eq!(driver.invalid_requests(now), 100, "the threshold: nothing is sent");
+    /// driver.set_invalid_requests_elsewhere(0, now);
+    /// assert_eq!(driver.invalid_requests(now), 0);
+    /// ```
+    pub fn set_invalid_requests_elsewhere(&self, count: u32, now: Instant) {
+        self.lock().budget.set_elsewhere(count, now);
     }
 
     /// [`invalidate_user`](Self::invalidate_user) for the user's access token.
@@ -658,7 +739,7 @@ impl ApiDriver {
             let now = io.instant();
             let decision = {
                 let mut state = self.lock();
-                state.budget.check(now)?;
+                state.check_budget(now)?;
                 state.limiter.acquire_before(who, route, now, deadline)
             };
             match decision {

@@ -22,7 +22,9 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use discord_oauth_actix::actix_session::storage::{CookieSessionStore, RedisSessionStore, SessionStore as Store};
 use discord_oauth_actix::core::login::revocation::channel_for;
 use discord_oauth_actix::transport::ReqwestTransport;
-use discord_oauth_actix::{DiscordClient, DiscordOAuth, DiscordUser, MemoryStore, RedisRefreshLock, RedisRevocations};
+use discord_oauth_actix::{
+    DiscordClient, DiscordOAuth, DiscordUser, MemoryStore, RedisBudget, RedisRefreshLock, RedisRevocations,
+};
 use sample_common::redis::REDIS_TIMEOUT;
 use sample_common::{BoxError, Page, Sample, SessionStore};
 
@@ -45,11 +47,13 @@ async fn serve(sample: Sample) -> Result<(), BoxError> {
         }
         SessionStore::Cookie => serve_with(&sample, builder.build(), CookieSessionStore::default).await,
         SessionStore::Redis { url } => {
-            // Several instances share sessions, token refreshes and logouts through Redis.
+            // Several instances share sessions, token refreshes, logouts and the
+            // invalid-request budget through Redis.
             let pool = sample_common::redis::deadpool(url).await?;
             let builder = builder
                 .refresh_lock(RedisRefreshLock::new(pool.clone()))
-                .revocation_broadcast(RedisRevocations::connect_to(pool.clone(), url, &channel).await?);
+                .revocation_broadcast(RedisRevocations::connect_to(pool.clone(), url, &channel).await?)
+                .shared_budget(RedisBudget::new(pool.clone()));
             let store = RedisSessionStore::new_pooled(pool).await?;
             serve_with(&sample, builder.build(), move || store.clone()).await
         }

@@ -21,8 +21,8 @@ use axum::{Json, Router};
 use discord_oauth_axum::core::login::revocation::channel_for;
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{
-    DiscordClient, DiscordOAuth, DiscordOAuthLayer, DiscordUser, MemoryStore, RedisRefreshLock, RedisRevocations,
-    SessionKeyRotationLayer,
+    DiscordClient, DiscordOAuth, DiscordOAuthLayer, DiscordUser, MemoryStore, RedisBudget, RedisRefreshLock,
+    RedisRevocations, SessionKeyRotationLayer,
 };
 use sample_common::redis::FredRedis;
 use sample_common::{BoxError, Page, Sample, SessionStore};
@@ -50,13 +50,15 @@ async fn serve(sample: Sample) -> Result<(), BoxError> {
             (oauth, app)
         }
         SessionStore::Redis { url } => {
-            // Several instances share sessions, token refreshes and logouts through Redis.
+            // Several instances share sessions, token refreshes, logouts and the
+            // invalid-request budget through Redis.
             let redis = FredRedis::connect(url).await?;
             let channel = channel_for(config.client().client_id().as_str());
             let revocations = RedisRevocations::connect_to(redis.pool.clone(), redis.subscriber, &channel).await?;
             let layer = layer
                 .refresh_lock(RedisRefreshLock::new(redis.client.clone()))
-                .revocation_broadcast(revocations);
+                .revocation_broadcast(revocations)
+                .shared_budget(RedisBudget::new(redis.client.clone()));
             let oauth = DiscordOAuth::from_layer(layer.build());
             let app = oauth.mount_with(routes, RedisStore::new(redis.client), |s| s.with_private(key.clone()));
             (oauth, app)

@@ -44,10 +44,12 @@ const SLOT_SECS: u64 = 10;
 /// request). Counts saturate at `u32::MAX`.
 ///
 /// # Several processes
-/// [`record`](Self::record) says whether an answer counted, so that an adapter can also add
-/// it to a shared store (e.g. a Redis counter per 10-second slot, expiring after 10 minutes),
-/// and [`set_elsewhere`](Self::set_elsewhere) takes what the other processes counted, which
-/// then counts here too.
+/// An adapter publishes [`local_count`](Self::local_count) (this process's count, without
+/// the others') to a shared store, and hands what the other processes published to
+/// [`set_elsewhere`](Self::set_elsewhere), which then counts here too (the integrations'
+/// runtime does this through Redis every few seconds: `discord_oauth_runtime::redis::RedisBudget`).
+/// [`record`](Self::record) says whether an answer counted, and [`slots`](Self::slots) gives
+/// the window's counts per 10-second slot, for a store that keeps them finer.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
