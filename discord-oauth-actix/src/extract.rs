@@ -6,7 +6,6 @@
 
 use std::fmt;
 use std::future::{Ready, ready};
-use std::ops::Deref;
 use std::sync::Arc;
 
 use actix_web::dev::Payload;
@@ -22,30 +21,15 @@ use crate::fast::Entry;
 use crate::sessions::Snapshot;
 use crate::shared::DiscordOAuth;
 
-/// The authentication state of a request, inserted by [`crate::DiscordSessions`]. Read it with
-/// [`DiscordAuthExt::discord_auth`] (handlers, middleware, guards) or the extractors. It derefs
-/// to the core's [`Visitor`] (`session`, `user`, `access_token`, `login_url`, and the
-/// extractors' decisions), the same on every framework.
-#[derive(Clone)]
-pub struct AuthState {
-    visitor: Visitor,
-    oauth: DiscordOAuth,
-    /// The fast path's entry this request was served from.
-    remembered: Option<Arc<Entry>>,
-}
-
-impl fmt::Debug for AuthState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthState")
-            .field("visitor", &self.visitor)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Deref for AuthState {
-    type Target = Visitor;
-    fn deref(&self) -> &Visitor {
-        &self.visitor
+discord_oauth_runtime::auth_state! {
+    /// The authentication state of a request, inserted by [`crate::DiscordSessions`]. Read it with
+    /// [`DiscordAuthExt::discord_auth`] (handlers, middleware, guards) or the extractors. It derefs
+    /// to the core's [`Visitor`] (`session`, `user`, `access_token`, `login_url`, and the
+    /// extractors' decisions), the same on every framework.
+    pub struct AuthState {
+        oauth: DiscordOAuth,
+        /// The fast path's entry this request was served from.
+        remembered: Option<Arc<Entry>>,
     }
 }
 

@@ -3,8 +3,6 @@
 //! `401` answers "log in again".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Body;
 use axum::routing::get;
@@ -40,10 +38,7 @@ impl Site {
             .build()
             .unwrap();
         let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
-            .api(ApiDriverConfig {
-                cache_ttl: Duration::ZERO,
-                ..ApiDriverConfig::default()
-            })
+            .api(ApiDriverConfig::uncached())
             .build();
         let app =
             DiscordOAuth::from_layer(layer).mount(Router::new().route("/guilds", get(guilds)), MemoryStore::default());

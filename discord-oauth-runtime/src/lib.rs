@@ -229,6 +229,35 @@ macro_rules! redis_revocations {
     };
 }
 
+/// Declares an integration's `AuthState`: the core's
+/// [`Visitor`](discord_oauth_core::login::visitor::Visitor) of the request (its `Deref`
+/// target; `Debug` shows only it) beside the integration's own fields. Written once for both
+/// frameworks. Docs go before `pub struct`.
+#[macro_export]
+macro_rules! auth_state {
+    ($(#[$meta:meta])* pub struct AuthState { $($(#[$fmeta:meta])* $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        pub struct AuthState {
+            visitor: discord_oauth_core::login::visitor::Visitor,
+            $($(#[$fmeta])* $field: $ty,)*
+        }
+
+        impl ::std::fmt::Debug for AuthState {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct("AuthState").field("visitor", &self.visitor).finish_non_exhaustive()
+            }
+        }
+
+        impl ::std::ops::Deref for AuthState {
+            type Target = discord_oauth_core::login::visitor::Visitor;
+            fn deref(&self) -> &discord_oauth_core::login::visitor::Visitor {
+                &self.visitor
+            }
+        }
+    };
+}
+
 /// Declares an integration's `DiscordClient` (a [`api::UserClient`] bound to the request's
 /// login, whose failures answer the way the request asked: a login page for a page load,
 /// JSON otherwise) and its `DiscordClientError` (the core's

@@ -1,7 +1,5 @@
 //! What the layer tells the inner service: [`AuthState`], in the request extensions.
 
-use std::fmt;
-use std::ops::Deref;
 use std::sync::Arc;
 
 use tower_sessions::Session;
@@ -14,40 +12,25 @@ use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::driver::Attached;
 use discord_oauth_core::login::visitor::Visitor;
 
-/// The authentication state of a request, inserted by [`crate::DiscordOAuthLayer`] into the
-/// request extensions of every request it passes on. Extractors and handlers read it; its
-/// absence means the layer is not installed. It derefs to the core's [`Visitor`] (`session`,
-/// `user`, `access_token`, `is_store_unavailable`, `login_url`, and the extractors'
-/// decisions), the same on every framework.
-///
-/// ```
-/// # use discord_oauth_tower::AuthState;
-/// fn whoami(req: &http::Request<()>) -> String {
-///     match req.extensions().get::<AuthState>().and_then(|s| s.user()) {
-///         Some(user) => format!("hello {}", user.username),
-///         None => "not logged in".to_owned(),
-///     }
-/// }
-/// ```
-#[derive(Clone)]
-pub struct AuthState {
-    visitor: Visitor,
-    /// The layer's state, for calling Discord (`None` in states built for tests).
-    shared: Option<Arc<Shared>>,
-}
-
-impl fmt::Debug for AuthState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthState")
-            .field("visitor", &self.visitor)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Deref for AuthState {
-    type Target = Visitor;
-    fn deref(&self) -> &Visitor {
-        &self.visitor
+discord_oauth_runtime::auth_state! {
+    /// The authentication state of a request, inserted by [`crate::DiscordOAuthLayer`] into the
+    /// request extensions of every request it passes on. Extractors and handlers read it; its
+    /// absence means the layer is not installed. It derefs to the core's [`Visitor`] (`session`,
+    /// `user`, `access_token`, `is_store_unavailable`, `login_url`, and the extractors'
+    /// decisions), the same on every framework.
+    ///
+    /// ```
+    /// # use discord_oauth_tower::AuthState;
+    /// fn whoami(req: &http::Request<()>) -> String {
+    ///     match req.extensions().get::<AuthState>().and_then(|s| s.user()) {
+    ///         Some(user) => format!("hello {}", user.username),
+    ///         None => "not logged in".to_owned(),
+    ///     }
+    /// }
+    /// ```
+    pub struct AuthState {
+        /// The layer's state, for calling Discord (`None` in states built for tests).
+        shared: Option<Arc<Shared>>,
     }
 }
 

@@ -4,8 +4,6 @@
 //! token's use.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::body::Body;
 use axum::extract::Extension;
@@ -57,10 +55,7 @@ impl Site {
             .unwrap();
         // No read cache: every call goes to the mock.
         let layer = DiscordOAuthLayer::builder(config.clone(), ReqwestTransport::new().unwrap())
-            .api(ApiDriverConfig {
-                cache_ttl: Duration::ZERO,
-                ..ApiDriverConfig::default()
-            })
+            .api(ApiDriverConfig::uncached())
             .build();
         let app = Router::new()
             .route("/guilds", get(guilds))

@@ -32,10 +32,7 @@ async fn a_burst_of_calls_never_draws_a_429_from_tight_buckets() {
         .build()
         .unwrap();
     let layer = DiscordOAuthLayer::builder(config, ReqwestTransport::new().unwrap())
-        .api(ApiDriverConfig {
-            cache_ttl: Duration::ZERO,
-            ..ApiDriverConfig::default()
-        })
+        .api(ApiDriverConfig::uncached())
         .build();
     let issued = mock.issue_tokens(fixture::WUMPUS_ID, "identify guilds").unwrap();
     let token = AccessToken::new(issued.access_token);
