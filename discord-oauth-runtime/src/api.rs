@@ -148,23 +148,69 @@ impl UserApi {
     }
 
     /// Discord's endpoints (for building calls with [`discord_oauth_core::api`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let api = discord_oauth_runtime::api::doc_support::user_api();
+    /// assert_eq!(api.endpoints().api_base.as_str(), "https://discord.com/api/v10");
+    /// # Ok(()) }
+    /// ```
     pub fn endpoints(&self) -> &Endpoints {
         self.0.driver().config().client().endpoints()
     }
 
     /// The driver (for its statistics, or to drop a token's cached reads).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let api = discord_oauth_runtime::api::doc_support::user_api();
+    /// use discord_oauth_core::{AccessToken, api::client::UserCalls};
+    /// let token = AccessToken::new("user-token".into());
+    /// api.for_token(token.clone()).current_user().await?;
+    /// assert_eq!(api.driver().stats().cached_entries, 1, "the read is cached");
+    /// api.driver().invalidate_token(&token); // e.g. when the user changed something at Discord
+    /// assert_eq!(api.driver().stats().cached_entries, 0);
+    /// # Ok(()) }
+    /// ```
     pub fn driver(&self) -> &ApiDriver {
         self.0.driver().api()
     }
 
     /// Sends `call` with `token` through the driver and parses the answer. A `401` ends the
     /// call with [`ClientError::TokenRejected`] (a bare token has no login to refresh).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let api = discord_oauth_runtime::api::doc_support::user_api();
+    /// use discord_oauth_core::{AccessToken, api};
+    /// let token = AccessToken::new("user-token".into());
+    /// let me = api.call(&api::current_user(api.endpoints(), &token), &token).await?;
+    /// assert_eq!(me.username, "nelly");
+    /// let revoked = AccessToken::new("revoked-token".into());
+    /// let e = api.call(&api::current_user(api.endpoints(), &revoked), &revoked).await.unwrap_err();
+    /// assert!(matches!(e, discord_oauth_core::api::client::ClientError::TokenRejected));
+    /// # Ok(()) }
+    /// ```
     pub async fn call<R>(&self, call: &ApiCall<R>, token: &AccessToken) -> Result<R, ClientError> {
         self.driver().call(self.0.io(), call, token, &NoRefresh).await
     }
 
     /// A client for a bare access token (a background job's, stored elsewhere): the typed
     /// calls of [`UserCalls`], without a refresh on `401`.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let api = discord_oauth_runtime::api::doc_support::user_api();
+    /// use discord_oauth_core::{AccessToken, api::client::UserCalls};
+    /// let client = api.for_token(AccessToken::new("user-token".into()));
+    /// assert_eq!(client.current_user().await?.username, "nelly");
+    /// assert!(client.guilds(&Default::default()).await?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn for_token(&self, token: AccessToken) -> UserClient {
         UserClient {
             api: self.clone(),
@@ -177,6 +223,29 @@ impl UserApi {
     /// to its access token: once, and the call is sent once more with the new token. A second
     /// `401`, or no refresh possible, ends the call with [`ClientError::TokenRejected`]. `None`
     /// when the login keeps no token. The frameworks' `DiscordClient` extractors make these.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let api = discord_oauth_runtime::api::doc_support::user_api();
+    /// use std::sync::Arc;
+    /// use discord_oauth_core::{AccessToken, api::client::UserCalls, login::AuthSession};
+    /// use discord_oauth_runtime::api::{LoginRefresh, RefreshFuture, doc_support::login};
+    ///
+    /// /// Where a framework refreshes the login held in its session; here, a fixed new token.
+    /// struct Refresher;
+    /// impl LoginRefresh for Refresher {
+    ///     fn refresh(&self, _stale: Arc<AuthSession>, _rejected: AccessToken) -> RefreshFuture<'_> {
+    ///         Box::pin(async { Some(login("fresh-token")) })
+    ///     }
+    /// }
+    ///
+    /// // Discord no longer takes the login's token: the client refreshes once and sends again.
+    /// let client = api.for_login(login("revoked-token"), Refresher).expect("the login has a token");
+    /// assert_eq!(client.current_user().await?.username, "nelly");
+    /// assert_eq!(client.current_token().secret(), "fresh-token");
+    /// # Ok(()) }
+    /// ```
     pub fn for_login(&self, login: Arc<AuthSession>, refresh: impl LoginRefresh) -> Option<UserClient> {
         let token = login.tokens.as_ref()?.access_token.clone();
         Some(UserClient {
@@ -190,6 +259,16 @@ impl UserApi {
     }
 
     /// A client with the application's bot token through the same driver: see [`BotApi`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let api = discord_oauth_runtime::api::doc_support::user_api();
+    /// use discord_oauth_core::api::BotToken;
+    /// let bot = api.bot(BotToken::new("bot-token-from-the-portal".into()));
+    /// assert!(!format!("{bot:?}").contains("bot-token-from-the-portal"));
+    /// # Ok(()) }
+    /// ```
     pub fn bot(&self, token: BotToken) -> BotApi {
         BotApi::new(Arc::clone(&self.0), token)
     }
@@ -248,6 +327,16 @@ impl fmt::Debug for UserClient {
 
 impl UserClient {
     /// The integration's user API (its driver's statistics, cache invalidation).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let api = discord_oauth_runtime::api::doc_support::user_api();
+    /// use discord_oauth_core::AccessToken;
+    /// let client = api.for_token(AccessToken::new("user-token".into()));
+    /// assert_eq!(client.user_api().driver().stats().cached_entries, 0);
+    /// # Ok(()) }
+    /// ```
     pub fn user_api(&self) -> &UserApi {
         &self.api
     }
@@ -256,6 +345,16 @@ impl UserClient {
     ///
     /// # Security
     /// Never log or display this value.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let api = discord_oauth_runtime::api::doc_support::user_api();
+    /// use discord_oauth_core::AccessToken;
+    /// let client = api.for_token(AccessToken::new("user-token".into()));
+    /// assert_eq!(client.current_token().secret(), "user-token", "a bare token is never replaced");
+    /// # Ok(()) }
+    /// ```
     pub fn current_token(&self) -> AccessToken {
         self.login
             .as_ref()
@@ -284,5 +383,81 @@ impl UserCalls for UserClient {
             Some(bound) => driver.call(io, call, &token, bound.as_ref()).await,
             None => driver.call(io, call, &token, &NoRefresh).await,
         }
+    }
+}
+
+/// What the examples of this module run on: a [`UserApi`] whose "Discord" answers
+/// `GET /users/@me` and `GET /users/@me/guilds` for the tokens `user-token` and
+/// `fresh-token`, and `401` for any other.
+#[doc(hidden)]
+pub mod doc_support {
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime};
+
+    use discord_oauth_core::api::client::ApiDriverConfig;
+    use discord_oauth_core::login::driver::Driver;
+    use discord_oauth_core::login::{AuthSession, LoginConfig};
+    use discord_oauth_core::{Scopes, TokenSet};
+
+    use super::{Site, UserApi};
+    use crate::{Io, Outbound};
+
+    const USER: &str =
+        r#"{"id":"80351110224678912","username":"nelly","discriminator":"0","global_name":null,"avatar":null}"#;
+
+    struct App {
+        driver: Driver,
+        io: Io,
+    }
+
+    impl Site for App {
+        fn driver(&self) -> &Driver {
+            &self.driver
+        }
+
+        fn io(&self) -> &Io {
+            &self.io
+        }
+    }
+
+    /// The example's user API.
+    pub fn user_api() -> UserApi {
+        let discord = tower::service_fn(|req: http::Request<Vec<u8>>| async move {
+            let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
+            let (status, body) = match auth {
+                Some("Bearer user-token" | "Bearer fresh-token") if req.uri().path().ends_with("/guilds") => {
+                    (200, "[]")
+                }
+                Some("Bearer user-token" | "Bearer fresh-token") => (200, USER),
+                _ => (401, r#"{"message":"401: Unauthorized","code":0}"#),
+            };
+            let mut response = http::Response::new(body.as_bytes().to_vec());
+            *response.status_mut() = http::StatusCode::from_u16(status).unwrap_or_default();
+            Ok::<_, std::convert::Infallible>(response)
+        });
+        let driver = LoginConfig::builder("1", "https://app.example/auth/callback")
+            .build()
+            .map(|config| Driver::new(config, ApiDriverConfig::default()));
+        let Ok(driver) = driver else {
+            unreachable!("the example's configuration is valid");
+        };
+        let io = Io::new(discord, Duration::from_secs(10), Outbound::new(8));
+        UserApi::new(Arc::new(App { driver, io }))
+    }
+
+    /// A login of the example's user holding `access_token`.
+    pub fn login(access_token: &str) -> Arc<AuthSession> {
+        let Ok(user) = serde_json::from_str(USER) else {
+            unreachable!("the example's user parses");
+        };
+        let body = format!(
+            r#"{{"access_token":"{access_token}","token_type":"Bearer","expires_in":3600,"scope":"identify guilds"}}"#
+        );
+        Arc::new(AuthSession {
+            user,
+            tokens: TokenSet::parse(body.as_bytes(), &Scopes::parse("identify guilds"), SystemTime::now()).ok(),
+            authenticated_at: SystemTime::now(),
+            login_id: 1,
+        })
     }
 }
