@@ -98,18 +98,7 @@ where
     S: actix_web::dev::Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: actix_web::body::MessageBody,
 {
-    let resp = test::call_service(
-        app,
-        test::TestRequest::get()
-            .uri(uri)
-            .insert_header(("cookie", session))
-            .insert_header(("accept", "application/json"))
-            .to_request(),
-    )
-    .await;
-    let status = resp.status();
-    let body = test::read_body(resp).await;
-    (status, String::from_utf8(body.to_vec()).unwrap())
+    get_keeping(app, uri, &mut session.to_owned()).await
 }
 
 fn statuses(seen: &[RecordedRequest]) -> Vec<Option<u16>> {
