@@ -52,7 +52,14 @@ impl fmt::Debug for BotApi {
 }
 
 impl BotApi {
-    /// The bot client of `site`, with `token`.
+    /// The bot client of `site`, with `token` (the integrations' `bot_api` make these).
+    ///
+    /// ```
+    /// use discord_oauth_core::api::BotToken;
+    /// use discord_oauth_runtime::api::{BotApi, doc_support};
+    /// let bot = BotApi::new(doc_support::site(), BotToken::new("bot-token-from-the-portal".into()));
+    /// assert!(!format!("{bot:?}").contains("bot-token-from-the-portal"));
+    /// ```
     pub fn new(site: Arc<dyn Site>, token: BotToken) -> Self {
         Self { site, token }
     }
@@ -142,7 +149,14 @@ impl fmt::Debug for UserApi {
 }
 
 impl UserApi {
-    /// The user API of `site`.
+    /// The user API of `site` (the integrations' `user_api` make these; the type's example
+    /// shows a whole [`Site`]).
+    ///
+    /// ```
+    /// use discord_oauth_runtime::api::{UserApi, doc_support};
+    /// let api = UserApi::new(doc_support::site());
+    /// assert_eq!(api.driver().stats().cached_entries, 0);
+    /// ```
     pub fn new(site: Arc<dyn Site>) -> Self {
         Self(site)
     }
@@ -422,6 +436,11 @@ pub mod doc_support {
 
     /// The example's user API.
     pub fn user_api() -> UserApi {
+        UserApi::new(site())
+    }
+
+    /// The example's integration.
+    pub fn site() -> Arc<dyn Site> {
         let discord = tower::service_fn(|req: http::Request<Vec<u8>>| async move {
             let auth = req.headers().get("authorization").and_then(|v| v.to_str().ok());
             let (status, body) = match auth {
@@ -442,7 +461,7 @@ pub mod doc_support {
             unreachable!("the example's configuration is valid");
         };
         let io = Io::new(discord, Duration::from_secs(10), Outbound::new(8));
-        UserApi::new(Arc::new(App { driver, io }))
+        Arc::new(App { driver, io })
     }
 
     /// A login of the example's user holding `access_token`.
