@@ -14,7 +14,7 @@ use discord_oauth_runtime::api::{LoginRefresh, RefreshFuture};
 use crate::DiscordOAuth;
 use crate::extract::{AuthState, DiscordUserRejection, here, state};
 use crate::routes::ActixSession;
-use crate::sessions::LoginPart;
+use crate::snapshot::LoginPart;
 pub use discord_oauth_runtime::api::{BotApi, UserApi, UserClient};
 
 discord_oauth_runtime::discord_client! {

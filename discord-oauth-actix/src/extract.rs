@@ -18,8 +18,8 @@ use discord_oauth_core::login::visitor::{LoggedIn, UserToken, Visitor};
 
 use crate::convert;
 use crate::fast::Entry;
-use crate::sessions::Snapshot;
 use crate::shared::DiscordOAuth;
+use crate::snapshot::Snapshot;
 
 discord_oauth_runtime::auth_state! {
     /// The authentication state of a request, inserted by [`crate::DiscordSessions`]. Read it with

@@ -38,18 +38,17 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
 use discord_oauth_core::fast_index::cookie_key;
 use discord_oauth_core::login::driver::{SEEN_KEY, from_unix_seconds};
 use discord_oauth_core::login::revocation::{LoginKey, Revocation, login_key};
-use discord_oauth_core::login::{AuthSession, IdleCheck, SessionStatus};
+use discord_oauth_core::login::{AuthSession, IdleCheck, LoginConfig, SessionStatus};
 
 pub use discord_oauth_core::fast_index::DEFAULT_INDEX_BYTES;
 
-use crate::sessions::Snapshot;
-use crate::shared::Shared;
+use crate::snapshot::Snapshot;
 
 /// How long a remembered session is served without the store by default: also the bound
 /// on how late a logout or refresh on *another* instance is seen here.
@@ -97,9 +96,8 @@ impl FastIndex {
     }
 
     /// The entry to serve this request with: remembered, and its login valid and active now.
-    pub(crate) fn serve(&self, headers: &HeaderMap, shared: &Shared) -> Option<Arc<Entry>> {
+    pub(crate) fn serve(&self, headers: &HeaderMap, config: &LoginConfig, now: SystemTime) -> Option<Arc<Entry>> {
         let entry = self.get(Self::key(headers)?)?;
-        let (config, now) = (shared.config(), shared.now());
         let idle = config.idle_check(entry.seen.map(from_unix_seconds), now);
         (idle == IdleCheck::Active && config.session_status(&entry.auth, now) == SessionStatus::Valid).then_some(entry)
     }

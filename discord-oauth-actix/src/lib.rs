@@ -153,6 +153,7 @@ pub mod revocation;
 mod routes;
 mod sessions;
 mod shared;
+mod snapshot;
 pub mod transport;
 
 pub use actix_session;

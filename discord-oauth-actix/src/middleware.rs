@@ -9,8 +9,8 @@ use discord_oauth_core::login::driver::Attached;
 
 use crate::extract::AuthState;
 use crate::routes::ActixSession;
-use crate::sessions::LoginPart;
 use crate::shared::{DiscordOAuth, Shared};
+use crate::snapshot::LoginPart;
 
 /// The driver's decision for this request, refreshing under the refresh lock if needed.
 pub(crate) async fn attach(oauth: &DiscordOAuth, login: &LoginPart) -> Result<AuthState, http::Response<String>> {

@@ -14,8 +14,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::convert;
-use crate::sessions::LoginPart;
 use crate::shared::{DiscordOAuth, Shared};
+use crate::snapshot::LoginPart;
 
 impl DiscordOAuth {
     /// Registers the login, callback and logout routes of the configuration, for

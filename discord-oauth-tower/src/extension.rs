@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use tower_sessions::Session;
 
-use crate::service::Shared;
+use crate::shared::Shared;
 use crate::user_api::SessionLogin;
 use crate::{UserApi, UserClient};
 

@@ -39,19 +39,17 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use discord_oauth_core::fast_index::FastIndex;
-use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
 use discord_oauth_core::login::driver::Attached;
-use http::header::{CACHE_CONTROL, COOKIE, Entry, SET_COOKIE};
+use http::header::{CACHE_CONTROL, Entry, SET_COOKIE};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceExt as _};
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
 use crate::extension::AuthState;
-use crate::service::{ResponseFuture, Shared, monotonic_now};
+use crate::shared::{IndexEntry, ResponseFuture, Shared, indexed, single_cookie_header};
 
 /// How long a login seen with a `Cookie` header is served for that header without the
 /// session store (default 30 s): also the bound on how late a logout or refresh on *another*
@@ -68,46 +66,6 @@ pub const MAX_HEADERS_PER_SESSION: usize = discord_oauth_core::fast_index::MAX_H
 /// (with the default 100,000-session capacity), or 256 bytes per session of the cache's
 /// capacity if that is more.
 pub const DEFAULT_INDEX_BYTES: usize = discord_oauth_core::fast_index::DEFAULT_INDEX_BYTES;
-
-/// The layer's one cache of authenticated sessions: `Cookie` header → the login it carries,
-/// by session id, on the core's [`FastIndex`] (bounds, TTL, the removal epoch). The layer
-/// reads it before the session store (no store read for a header seen lately), the fast path
-/// serves from it; logout, refresh, the session's end and revocations remove entries at once.
-pub(crate) type CookieIndex = FastIndex<Id, IndexEntry, foldhash::fast::RandomState>;
-
-#[derive(Debug, Clone)]
-pub(crate) struct IndexEntry {
-    pub(crate) id: Id,
-    expiry: Option<Expiry>,
-    pub(crate) auth: Arc<AuthSession>,
-}
-
-/// Remembers `auth` for the request's `Cookie` header, unless a removal happened since `epoch`
-/// (read before the session was) or it is there already.
-pub(crate) fn remember(
-    index: &CookieIndex,
-    cookie: &[u8],
-    (id, expiry): (Id, Option<Expiry>),
-    auth: &Arc<AuthSession>,
-    epoch: u64,
-) {
-    let now = monotonic_now();
-    if index.get(cookie, now, |e| Arc::ptr_eq(&e.auth, auth)).is_none() {
-        let auth = Arc::clone(auth);
-        index.insert(cookie, id, IndexEntry { id, expiry, auth }, epoch, now, |_| true);
-    }
-}
-
-/// The login remembered for this `Cookie` header.
-pub(crate) fn indexed(index: &CookieIndex, cookie: &[u8]) -> Option<IndexEntry> {
-    index.get(cookie, monotonic_now(), |_| true)
-}
-
-pub(crate) fn single_cookie_header<B>(req: &Request<B>) -> Option<&HeaderValue> {
-    let mut all = req.headers().get_all(COOKIE).iter();
-    let first = all.next()?;
-    all.next().is_none().then_some(first)
-}
 
 /// The service built by [`crate::DiscordOAuthLayer::fast_path`]: serves cached authenticated
 /// sessions straight to `fast` (the application without the session and login layers) and
@@ -388,6 +346,9 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shared::{CookieIndex, remember};
+    use discord_oauth_core::login::AuthSession;
+    use http::header::COOKIE;
 
     use std::time::{Duration, SystemTime};
 

@@ -22,7 +22,7 @@ use http::{Request, Response};
 use tower::{Layer, Service};
 
 use crate::AuthState;
-use crate::service::{ResponseFuture, Shared};
+use crate::shared::{ResponseFuture, Shared};
 
 /// A layer that lets a request through only for members of a guild (optionally with a role).
 #[derive(Clone)]

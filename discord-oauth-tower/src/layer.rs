@@ -10,12 +10,14 @@ use tower_sessions::cookie::SameSite;
 use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
 
-use crate::fast::{CookieIndex, DEFAULT_CACHE_CAPACITY};
+use crate::fast::DEFAULT_CACHE_CAPACITY;
+use crate::shared::CookieIndex;
 use discord_oauth_core::login::flow::GuildRequirement;
 
 use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
-use crate::service::{DiscordOAuthService, Shared};
+use crate::service::DiscordOAuthService;
+use crate::shared::Shared;
 use crate::transport::Transport;
 
 /// The default time limit for one request to Discord.

@@ -67,6 +67,7 @@ pub mod revocation;
 #[cfg(feature = "key-rotation")]
 pub mod rotation;
 mod service;
+mod shared;
 pub mod transport;
 mod user_api;
 
@@ -91,7 +92,8 @@ pub use redis::RedisBudget;
 pub use revocation::RedisRevocations;
 #[cfg(feature = "key-rotation")]
 pub use rotation::{SessionKeyRotation, SessionKeyRotationLayer};
-pub use service::{Clock, DiscordOAuthService, ResponseFuture};
+pub use service::{Clock, DiscordOAuthService};
+pub use shared::ResponseFuture;
 pub use tower_sessions;
 pub use transport::{Transport, TransportError};
 pub use user_api::{BotApi, UserApi, UserClient};

@@ -2,99 +2,21 @@
 //! every other request. Every decision is the core's [`Driver`]; this module converts tower
 //! requests and `tower_sessions::Session` for it, and keeps the layer's cache.
 
-use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant, SystemTime};
 
+use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::answer::{self, Refusal, Route};
-use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest, SessionIo};
-use discord_oauth_core::login::revocation::Revocation;
-use discord_oauth_core::login::{AuthSession, LoginConfig};
-use discord_oauth_runtime::Io;
+use discord_oauth_core::login::driver::{Attached, RouteRequest};
 use http::header::{COOKIE, HeaderValue, ORIGIN};
 use http::{Request, Response};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tower::Service;
 use tower_sessions::Session;
-use tracing::Instrument as _;
 
 use crate::extension::AuthState;
-use crate::fast::{CookieIndex, single_cookie_header};
-use crate::lock::RefreshLocks;
+use crate::shared::{ResponseFuture, Shared, TowerSession, indexed, remember, single_cookie_header};
 
 pub use discord_oauth_runtime::Clock;
-
-/// State shared by every clone of the layer and service.
-pub(crate) struct Shared {
-    /// Every decision about a login.
-    pub(crate) driver: Driver,
-    /// Transport, timeout, bound on requests in flight, clock.
-    pub(crate) io: Io,
-    /// Refreshes single-flight (across instances with a shared lock).
-    pub(crate) refresh: RefreshLocks,
-    /// The login route's path, shared by every request's [`AuthState`].
-    pub(crate) login_path: Arc<str>,
-    /// The cache of authenticated sessions, by `Cookie` header ([`crate::fast`]).
-    pub(crate) index: CookieIndex,
-    /// The bound on one session store operation.
-    store_timeout: Duration,
-}
-
-impl Shared {
-    pub(crate) fn new(
-        driver: Driver,
-        io: Io,
-        refresh: RefreshLocks,
-        index: CookieIndex,
-        store_timeout: Duration,
-    ) -> Self {
-        Self {
-            index,
-            login_path: Arc::from(driver.config().routes().login.as_str()),
-            driver,
-            io,
-            refresh,
-            store_timeout,
-        }
-    }
-
-    pub(crate) fn now(&self) -> SystemTime {
-        self.io.now()
-    }
-
-    pub(crate) fn config(&self) -> &LoginConfig {
-        self.driver.config()
-    }
-}
-
-impl Shared {
-    /// Ends the logins `revocation` names on this instance: remembered as ended, and gone
-    /// from the cache (and so from the fast path) at once.
-    pub(crate) fn apply_revocation(&self, revocation: Revocation) {
-        self.driver.apply_revocation(revocation, self.now(), monotonic_now());
-        self.index.retain(|e| !revocation.matches(&e.auth));
-    }
-
-    /// [`Shared::apply_revocation`], then tells the other instances.
-    pub(crate) async fn revoke(&self, revocation: Revocation) {
-        self.apply_revocation(revocation);
-        self.driver.announce(revocation, self.now()).await;
-    }
-}
-
-impl fmt::Debug for Shared {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Shared")
-            .field("config", self.config())
-            .field("io", &self.io)
-            .field("refresh", &self.refresh)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The service produced by [`crate::DiscordOAuthLayer`].
 ///
@@ -105,9 +27,6 @@ pub struct DiscordOAuthService<S> {
     pub(crate) inner: S,
     pub(crate) shared: Arc<Shared>,
 }
-
-/// The response future of [`DiscordOAuthService`].
-pub type ResponseFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send + 'static>>;
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for DiscordOAuthService<S>
 where
@@ -178,72 +97,6 @@ where
     }
 }
 
-// ------------------------------------------------------------------ IO for the driver
-
-/// A `tower_sessions::Session` for the driver, with this layer's cache.
-struct TowerSession<'a> {
-    session: &'a Session,
-    shared: &'a Shared,
-}
-
-/// A session store that failed, or did not answer within the store timeout.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum StoreError {
-    #[error(transparent)]
-    Store(#[from] tower_sessions::session::Error),
-    #[error("the session store did not answer within {0:?}")]
-    Timeout(Duration),
-}
-
-impl TowerSession<'_> {
-    async fn bounded<V>(
-        &self,
-        op: impl Future<Output = Result<V, tower_sessions::session::Error>>,
-    ) -> Result<V, StoreError> {
-        let timeout = self.shared.store_timeout;
-        Ok(tokio::time::timeout(timeout, op)
-            .await
-            .map_err(|_| StoreError::Timeout(timeout))??)
-    }
-}
-
-impl SessionIo for TowerSession<'_> {
-    type Error = StoreError;
-
-    async fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>, Self::Error> {
-        self.bounded(self.session.get(key)).await
-    }
-
-    async fn insert<V: Serialize + Sync>(&self, key: &str, value: &V) -> Result<(), Self::Error> {
-        self.bounded(self.session.insert(key, value)).await
-    }
-
-    async fn cycle_id(&self) -> Result<(), Self::Error> {
-        self.bounded(self.session.cycle_id()).await
-    }
-
-    async fn purge(&self) -> Result<(), Self::Error> {
-        self.bounded(self.session.flush()).await
-    }
-
-    async fn save(&self) -> Result<(), Self::Error> {
-        self.bounded(self.session.save()).await
-    }
-
-    async fn reload(&self) -> Result<bool, Self::Error> {
-        self.bounded(self.session.load()).await.map(|()| true)
-    }
-
-    fn forget(&self, revocation: Option<&Revocation>) {
-        if let Some(id) = self.session.id() {
-            self.shared.index.remove_owner(&id);
-        }
-        if let Some(revocation) = revocation {
-            self.shared.index.retain(|e| !revocation.matches(&e.auth));
-        }
-    }
-}
-
 // ------------------------------------------------------------------ every other request
 
 /// The driver's decision for this request (the login remembered for its `Cookie` header
@@ -263,7 +116,7 @@ async fn attach(
     // is then not remembered.
     let epoch = shared.index.epoch();
     let known = cookie
-        .and_then(|c| crate::fast::indexed(&shared.index, c.as_bytes()))
+        .and_then(|c| indexed(&shared.index, c.as_bytes()))
         .filter(|e| e.id == id)
         .map(|e| e.auth);
     let io = TowerSession { session, shared };
@@ -280,7 +133,7 @@ async fn attach(
     // Served from the index already: nothing to remember.
     let remembered = known.is_some_and(|k| Arc::ptr_eq(&k, &auth));
     if let (Some(cookie), false) = (cookie, remembered) {
-        crate::fast::remember(&shared.index, cookie.as_bytes(), (id, session.expiry()), &auth, epoch);
+        remember(&shared.index, cookie.as_bytes(), (id, session.expiry()), &auth, epoch);
     }
     Ok(AuthState::new(Attached::Authenticated(auth), login_path, Some(shared)))
 }
@@ -300,39 +153,4 @@ async fn refresh(
             5,
         ))
     })
-}
-
-impl Shared {
-    /// [`RefreshLocks::refresh`] for `session` (after a `401` to `rejected`, if given), in
-    /// its own task, so that a request cancelled half-way still stores the rotated refresh
-    /// token Discord handed out. `None`: the task failed (logged).
-    pub(crate) async fn refresh_in_task(
-        self: Arc<Self>,
-        session: Session,
-        stale: Arc<AuthSession>,
-        rejected: Option<discord_oauth_core::AccessToken>,
-    ) -> Option<Result<Option<Arc<AuthSession>>, Response<String>>> {
-        let task = async move {
-            let io = TowerSession {
-                session: &session,
-                shared: &self,
-            };
-            let refreshing = self
-                .refresh
-                .refresh(&self.driver, &self.io, &io, stale, rejected.as_ref());
-            Box::pin(refreshing).await
-        };
-        match tokio::spawn(task.in_current_span()).await {
-            Ok(result) => Some(result),
-            Err(e) => {
-                tracing::error!(error = %e, "the token refresh task failed");
-                None
-            }
-        }
-    }
-}
-
-/// The monotonic clock of the cache and the ended-logins list.
-pub(crate) fn monotonic_now() -> Instant {
-    Instant::now()
 }

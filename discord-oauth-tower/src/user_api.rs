@@ -13,7 +13,7 @@ use discord_oauth_runtime::Io;
 use discord_oauth_runtime::api::{LoginRefresh, RefreshFuture, Site};
 use tower_sessions::Session;
 
-use crate::service::Shared;
+use crate::shared::Shared;
 
 /// Made by [`DiscordOAuthLayer::bot_api`](crate::DiscordOAuthLayer::bot_api) or
 /// [`UserApi::bot`]:
