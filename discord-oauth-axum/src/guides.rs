@@ -17,6 +17,9 @@ pub mod guild_gating {}
 #[doc = include_str!("../guides/production.md")]
 pub mod production {}
 
+#[doc = include_str!("../guides/client-credentials.md")]
+pub mod client_credentials {}
+
 #[cfg(test)]
 mod tests {
     /// The testing guide's first test is `tests/first_test.rs`, which `cargo test` runs: the
