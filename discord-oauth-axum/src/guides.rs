@@ -20,6 +20,9 @@ pub mod production {}
 #[doc = include_str!("../guides/client-credentials.md")]
 pub mod client_credentials {}
 
+#[doc = include_str!("../guides/adding-a-bot.md")]
+pub mod adding_a_bot {}
+
 #[cfg(test)]
 mod tests {
     /// The testing guide's first test is `tests/first_test.rs`, which `cargo test` runs: the
