@@ -23,6 +23,9 @@ pub mod client_credentials {}
 #[doc = include_str!("../guides/adding-a-bot.md")]
 pub mod adding_a_bot {}
 
+#[doc = include_str!("../guides/incoming-webhook.md")]
+pub mod incoming_webhook {}
+
 #[cfg(test)]
 mod tests {
     /// The testing guide's first test is `tests/first_test.rs`, which `cargo test` runs: the
