@@ -26,6 +26,9 @@ pub mod adding_a_bot {}
 #[doc = include_str!("../guides/incoming-webhook.md")]
 pub mod incoming_webhook {}
 
+#[doc = include_str!("../guides/openid-connect.md")]
+pub mod openid_connect {}
+
 #[cfg(test)]
 mod tests {
     /// The testing guide's first test is `tests/first_test.rs`, which `cargo test` runs: the
