@@ -17,6 +17,18 @@ pub mod guild_gating {}
 #[doc = include_str!("../guides/production.md")]
 pub mod production {}
 
+#[doc = include_str!("../guides/client-credentials.md")]
+pub mod client_credentials {}
+
+#[doc = include_str!("../guides/adding-a-bot.md")]
+pub mod adding_a_bot {}
+
+#[doc = include_str!("../guides/incoming-webhook.md")]
+pub mod incoming_webhook {}
+
+#[doc = include_str!("../guides/openid-connect.md")]
+pub mod openid_connect {}
+
 #[cfg(test)]
 mod tests {
     /// The testing guide's first test is `tests/first_test.rs`, which `cargo test` runs: the
