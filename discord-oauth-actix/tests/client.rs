@@ -142,15 +142,7 @@ async fn the_invalid_request_budget_stops_sending_at_its_threshold() {
     }
     let sent = mock.requests().len();
     for uri in ["/member", "/guilds"] {
-        let resp = test::call_service(
-            &app,
-            test::TestRequest::get()
-                .uri(uri)
-                .insert_header(("cookie", session.as_str()))
-                .insert_header(("accept", "application/json"))
-                .to_request(),
-        )
-        .await;
+        let resp = send(&app, uri, &session).await;
         assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(resp.headers().contains_key("retry-after"));
     }
@@ -164,21 +156,26 @@ async fn the_invalid_request_budget_stops_sending_at_its_threshold() {
     assert_eq!(mock.requests().len(), sent, "the mock counted no further request");
 }
 
+/// `GET uri` as an API client (JSON) with the cookie header `session`.
+async fn send<S, B>(app: &S, uri: &str, session: &str) -> ServiceResponse<B>
+where
+    S: actix_web::dev::Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+{
+    let request = test::TestRequest::get()
+        .uri(uri)
+        .insert_header(("cookie", session))
+        .insert_header(("accept", "application/json"))
+        .to_request();
+    test::call_service(app, request).await
+}
+
 /// `GET uri` with `session`, which takes the session cookie the answer sets, if any.
 async fn get_keeping<S, B>(app: &S, uri: &str, session: &mut String) -> (StatusCode, String)
 where
     S: actix_web::dev::Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
     B: actix_web::body::MessageBody,
 {
-    let resp = test::call_service(
-        app,
-        test::TestRequest::get()
-            .uri(uri)
-            .insert_header(("cookie", session.as_str()))
-            .insert_header(("accept", "application/json"))
-            .to_request(),
-    )
-    .await;
+    let resp = send(app, uri, session).await;
     let set = cookies(&resp);
     if !set.is_empty() {
         *session = set;
