@@ -397,11 +397,11 @@ impl State {
         let checked = self.budget.check(now);
         match (&checked, self.budget_closed) {
             (Err(throttled), false) => {
-                let here = self.budget.local_count(now);
+                let (total, here) = (self.budget.count(now), self.budget.local_count(now));
                 tracing::warn!(
-                    invalid_requests = self.budget.count(now),
+                    invalid_requests = total,
                     counted_here = here,
-                    counted_elsewhere = self.budget.count(now).saturating_sub(here),
+                    counted_elsewhere = total.saturating_sub(here),
                     threshold = self.budget.threshold(),
                     retry_after_s = throttled.retry_after_secs(),
                     "the invalid-request budget is spent (401, 403 and 429 answers in 10 minutes): \
