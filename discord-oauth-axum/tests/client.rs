@@ -12,7 +12,7 @@ use discord_oauth_axum::{
 };
 use discord_oauth_core::Scope;
 use discord_oauth_core::api::GuildsQuery;
-use discord_oauth_mock::{Endpoint, Fault, MockDiscord};
+use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
 use http::{Request, StatusCode};
 use tower::ServiceExt as _;
 
@@ -42,19 +42,13 @@ impl Site {
             .build();
         let app =
             DiscordOAuth::from_layer(layer).mount(Router::new().route("/guilds", get(guilds)), MemoryStore::default());
-        let mut site = Self {
-            mock,
-            app,
-            session: String::new(),
-        };
-        let (status, authorize, _) = site.get("/auth/login?return_to=/guilds").await;
-        assert_eq!(status, StatusCode::SEE_OTHER);
-        let consent = Request::get(authorize).body(Vec::new()).unwrap();
-        let back = ReqwestTransport::new().unwrap().oneshot(consent).await.unwrap();
-        let callback = back.headers()["location"].to_str().unwrap().to_owned();
-        let (status, _, _) = site.get(callback.strip_prefix("http://127.0.0.1:1").unwrap()).await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "logged in");
-        site
+        // Login, the mock's consent, the callback: fails saying where the login stopped.
+        let session = mock
+            .log_in(&app, "/auth/login?return_to=/guilds", fixture::WUMPUS_ID)
+            .await
+            .unwrap()
+            .to_string();
+        Self { mock, app, session }
     }
 
     /// `GET uri` as an API client with the cookies so far; keeps the cookies it sets.
