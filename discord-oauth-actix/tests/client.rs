@@ -66,31 +66,15 @@ fn cookies<B>(resp: &ServiceResponse<B>) -> String {
         .join("; ")
 }
 
-/// Logs in as the mock's default user (Wumpus): the session cookie.
-async fn log_in<S, B>(app: &S) -> String
+/// Logs in as the mock's default user (Wumpus): the session cookie. Fails saying where the
+/// login stopped.
+async fn log_in<S, B>(mock: &MockDiscord, app: &S) -> String
 where
     S: actix_web::dev::Service<actix_http::Request, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: actix_web::body::MessageBody,
 {
-    let resp = test::call_service(app, test::TestRequest::get().uri("/auth/login").to_request()).await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let pending = cookies(&resp);
-    let authorize = resp.headers().get("location").unwrap().to_str().unwrap().to_owned();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let back = http.get(authorize).send().await.unwrap();
-    let callback = back.headers()["location"].to_str().unwrap().to_owned();
-    let resp = test::call_service(
-        app,
-        test::TestRequest::get()
-            .uri(callback.strip_prefix("http://127.0.0.1:1").unwrap())
-            .insert_header(("cookie", pending))
-            .to_request(),
-    )
-    .await;
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "logged in");
-    cookies(&resp)
+    let session = mock.log_in_actix(app, "/auth/login", fixture::WUMPUS_ID).await;
+    session.unwrap().to_string()
 }
 
 async fn get<S, B>(app: &S, uri: &str, session: &str) -> (StatusCode, String)
@@ -114,7 +98,7 @@ async fn the_client_waits_for_an_exhausted_bucket_instead_of_drawing_a_429() {
         .await
         .unwrap();
     let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
-    let session = log_in(&app).await;
+    let session = log_in(&mock, &app).await;
     for _ in 0..5 {
         let (status, body) = get(&app, "/guilds", &session).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -134,7 +118,7 @@ async fn the_invalid_request_budget_stops_sending_at_its_threshold() {
         },
     );
     let app = app!(discord.clone());
-    let session = log_in(&app).await;
+    let session = log_in(&mock, &app).await;
     // Wumpus's token lacks `guilds.members.read`: Discord answers 403, an invalid request.
     for _ in 0..2 {
         let (status, _) = get(&app, "/member", &session).await;
@@ -199,7 +183,7 @@ async fn a_401_refreshes_the_login_once_and_retries_once_with_the_new_token() {
     for warm in [false, true] {
         let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
         let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
-        let mut session = log_in(&app).await;
+        let mut session = log_in(&mock, &app).await;
         if warm {
             assert_eq!(get_keeping(&app, "/guilds", &mut session).await.0, StatusCode::OK);
         }
@@ -233,7 +217,7 @@ async fn a_401_refreshes_the_login_once_and_retries_once_with_the_new_token() {
 async fn a_second_401_ends_the_tokens_use() {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
-    let session = log_in(&app).await;
+    let session = log_in(&mock, &app).await;
     mock.inject(Fault::status(Endpoint::CurrentUserGuilds, 401).times(2));
     let (status, body) = get(&app, "/guilds", &session).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "log in again: {body}");
@@ -247,7 +231,7 @@ async fn a_second_401_ends_the_tokens_use() {
 async fn a_refused_refresh_ends_the_session() {
     let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
     let app = app!(oauth(&mock, ApiDriverConfig::uncached()));
-    let mut session = log_in(&app).await;
+    let mut session = log_in(&mock, &app).await;
     // The user removed the app in Discord: the access and the refresh token are dead.
     mock.revoke_all_for(fixture::WUMPUS_ID);
     let (status, _) = get_keeping(&app, "/guilds", &mut session).await;
