@@ -36,7 +36,7 @@ discord_oauth_runtime::discord_client! {
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use axum::{Router, routing::get};
-/// use discord_oauth_axum::{DiscordClient, DiscordClientError, DiscordOAuth, LoginConfig, MemoryStore, UserCalls};
+/// use discord_oauth_axum::{DiscordClient, DiscordClientError, DiscordOAuth, MemoryStore, UserCalls};
 ///
 /// async fn guilds(client: DiscordClient) -> Result<String, DiscordClientError> {
 ///     let guilds = client.guilds(&Default::default()).await?;
@@ -46,25 +46,14 @@ discord_oauth_runtime::discord_client! {
 /// # use discord_oauth_mock::{MockDiscord, fixture};
 /// # use tower::ServiceExt as _;
 /// # let discord = MockDiscord::builder().auto_consent(true).start().await?;
-/// # discord.add_redirect_uri(fixture::CLIENT_ID, "http://127.0.0.1:1/auth/callback")?;
-/// # let config = LoginConfig::builder(fixture::CLIENT_ID, "http://127.0.0.1:1/auth/callback")
-/// #     .client_secret(fixture::CLIENT_SECRET)
+/// # let config = discord.login_config("http://127.0.0.1:1/auth/callback")?
 /// #     .scopes([discord_oauth_axum::core::Scope::Identify, discord_oauth_axum::core::Scope::Guilds])
-/// #     .endpoints(discord_oauth_axum::core::Endpoints::new(discord.authorize_url().parse()?, discord.api_base().parse()?)?)
 /// #     .build()?;
 /// let app = DiscordOAuth::new(config)?.mount(Router::new().route("/guilds", get(guilds)), MemoryStore::default());
 /// # // Log in as the mock's default user: login, consent, callback.
-/// # let get = |uri: String, cookie: String| http::Request::get(uri).header("cookie", cookie).body(axum::body::Body::empty()).unwrap();
-/// # let cookies = |r: &http::Response<axum::body::Body>| r.headers().get_all("set-cookie").iter()
-/// #     .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned()).collect::<Vec<_>>().join("; ");
-/// # let to_discord = app.clone().oneshot(get("/auth/login?return_to=/guilds".into(), String::new())).await?;
-/// # let pending = cookies(&to_discord);
-/// # let consent = http::Request::get(to_discord.headers()["location"].to_str()?).body(Vec::new())?;
-/// # let back = discord_oauth_axum::transport::ReqwestTransport::new()?.oneshot(consent).await?;
-/// # let callback = back.headers()["location"].to_str()?.trim_start_matches("http://127.0.0.1:1").to_owned();
-/// # let logged_in = app.clone().oneshot(get(callback, pending)).await?;
-/// # let session = cookies(&logged_in);
-/// let answer = app.oneshot(get("/guilds".into(), session)).await?;
+/// # let session = discord.log_in(&app, "/auth/login?return_to=/guilds", fixture::WUMPUS_ID).await?;
+/// # let get = |uri: &str, cookie: &str| http::Request::get(uri).header("cookie", cookie).body(axum::body::Body::empty()).unwrap();
+/// let answer = app.oneshot(get("/guilds", session.as_str())).await?;
 /// assert_eq!(answer.status(), 200);
 /// # let body = axum::body::to_bytes(answer.into_body(), 1 << 16).await?;
 /// # assert!(String::from_utf8(body.to_vec())?.contains("Mock Guild"));
