@@ -27,6 +27,11 @@ impl DiscordOAuth {
     /// ```
     ///
     /// Every method reaches the handlers, so a wrong one gets `405` with `Allow`.
+    ///
+    /// Where in the `App`: actix-web tries resources in the order they were registered, so
+    /// configuring these after the site's own routes spares every page request three path
+    /// comparisons (about 750 instructions per request in the benchmark crate's count). Before
+    /// them is only needed if an earlier route would match the login paths (a catch-all).
     pub fn routes(&self) -> impl FnOnce(&mut web::ServiceConfig) + 'static {
         let shared = Arc::clone(&self.shared);
         move |cfg: &mut web::ServiceConfig| {

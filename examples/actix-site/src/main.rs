@@ -72,9 +72,11 @@ async fn serve_with<S: Store + 'static>(
     HttpServer::new(move || {
         let mut app = App::new()
             .app_data(page.clone())
-            .configure(discord.routes())
             .route("/", web::get().to(home))
-            .route("/me", web::get().to(me));
+            .route("/me", web::get().to(me))
+            // After the site's own routes: actix-web tries resources in the order they were
+            // registered, so the pages are found without testing the login routes first.
+            .configure(discord.routes());
         if let Some(verifier) = events.clone() {
             app = app.configure(discord.events_receiver("/discord/events", verifier, sample_common::log_event));
         }

@@ -153,9 +153,9 @@ pub fn app<S: Store + 'static>(
     };
     App::new()
         .app_data(web::Data::new(page))
-        .configure(discord.routes())
         .route("/", web::get().to(home))
         .route("/me", web::get().to(me))
+        .configure(discord.routes())
         .wrap(discord.session_middleware_with(store, key, |c| {
             c.cookie_same_site(same_site).previous_keys(previous_keys)
         }))

@@ -17,14 +17,27 @@
 //!
 //! counts only the serving of requests: the server's whole process (every thread: the
 //! framework, the session layer, the runtime, the kernel calls' user-space side), and not the
-//! client. Prints a table with the ratio of each to its bare framework (the baseline against
+//! client. Every request carries a `Cookie` header: the site's session cookie, and for the bare
+//! frameworks (which ignore it) one of the same length as the site they are compared with
+//! (82 bytes for axum, 144 for actix-web's memory store, whose cookie is within a few bytes of
+//! that), so that the bare rows parse requests
+//! of the same size and the difference is the login's work. Prints a table with the ratio of each to its bare framework (the baseline against
 //! bare axum) and writes it to `BENCH_OUT/instructions.md` (default `target/bench`).
 //!
 //! Needs `valgrind` (Debian: `apt-get install valgrind`). Options (env): `N1` (2000), `N2`
 //! (4000), `REPEATS` (3 pairs of runs per configuration; the table gives the median and every
 //! run), `CONFIGS` (comma-separated keys to run, of `bare-axum`, `axum-site`, `baseline`,
 //! `bare-actix`, `actix-site`, `actix-site-cookie`; all by default), `VALGRIND` (the valgrind
-//! command, `valgrind`).
+//! command, `valgrind`), `INSTRUCTIONS_BIN` (the servers to measure: another build of this
+//! binary, e.g. the previous commit's, so that a before/after runs in one command; this one by
+//! default).
+//!
+//! Two tables: all instructions, and the same runs without glibc's allocator (the self cost of
+//! `malloc`, `free` and their internals, read from the `callgrind.out` files). The allocator's
+//! share depends on the state of the heap, which differs from process to process of the same
+//! binary: it moves a configuration's figure by up to ±1,000 instructions per request in two or
+//! three distinct levels, while the rest repeats within a few instructions. Changes to our code
+//! show in the second table; what they do to the number of allocations shows in both.
 //! `INSTRUCTIONS_SERVE=<key>` is the child's mode; it also works without valgrind, for
 //! trying the protocol by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -86,24 +99,34 @@ fn main() {
     let out_dir = PathBuf::from(std::env::var("BENCH_OUT").unwrap_or_else(|_| "target/bench".into()));
     let raw_dir = out_dir.join("callgrind");
     std::fs::create_dir_all(&raw_dir).unwrap();
+    let server = std::env::var_os("INSTRUCTIONS_BIN").map_or_else(|| std::env::current_exe().unwrap(), PathBuf::from);
     let started = Instant::now();
 
-    // (key, instructions per request of each repeat)
+    // (key, per request of each repeat: all instructions, those outside the allocator)
     let mut measured: Vec<(&str, Vec<f64>)> = Vec::new();
+    let mut outside: Vec<(&str, Vec<f64>)> = Vec::new();
     for (key, name, _) in CONFIGS {
         if !chosen.iter().any(|c| c == key) {
             continue;
         }
         eprintln!("== {name}");
-        let mut runs = Vec::new();
+        let (mut runs, mut runs_outside) = (Vec::new(), Vec::new());
         for _ in 0..repeats {
-            let t1 = run_child(&valgrind, key, n1, &raw_dir);
-            let t2 = run_child(&valgrind, key, n2, &raw_dir);
-            let per_request = t2.saturating_sub(t1) as f64 / (n2 - n1) as f64;
-            eprintln!("   {t1} Ir after {n1} requests, {t2} after {n2}: {per_request:.0} per request");
+            let c1 = run_child(&valgrind, &server, key, n1, &raw_dir);
+            let c2 = run_child(&valgrind, &server, key, n2, &raw_dir);
+            let per_request = c2.total.saturating_sub(c1.total) as f64 / (n2 - n1) as f64;
+            let (o1, o2) = (c1.total - c1.allocator, c2.total - c2.allocator);
+            let per_request_outside = o2.saturating_sub(o1) as f64 / (n2 - n1) as f64;
+            eprintln!(
+                "   {} Ir after {n1} requests, {} after {n2}: {per_request:.0} per request, \
+                 {per_request_outside:.0} outside the allocator",
+                c1.total, c2.total
+            );
             runs.push(per_request);
+            runs_outside.push(per_request_outside);
         }
         measured.push((key, runs));
+        outside.push((key, runs_outside));
     }
 
     let mut report = String::new();
@@ -118,11 +141,29 @@ fn main() {
         n2 - n1
     )
     .unwrap();
+    table(&mut report, &format!("instructions per request (median of {repeats})"), &measured);
     writeln!(
         report,
-        "| configuration | instructions per request (median of {repeats}) | vs bare framework | every run |"
+        "\nThe same runs without glibc's allocator (`malloc`, `free` and their internals), whose \
+         count moves by up to ±1,000 per request between processes of one binary with the state of \
+         the heap; every other instruction repeats within a few per request:\n"
     )
     .unwrap();
+    table(
+        &mut report,
+        &format!("instructions per request outside the allocator (median of {repeats})"),
+        &outside,
+    );
+    writeln!(report, "\nWhole run: {:.0} s.", started.elapsed().as_secs_f64()).unwrap();
+    let path = out_dir.join("instructions.md");
+    std::fs::write(&path, &report).unwrap();
+    println!("{report}");
+    println!("Wrote {}", path.display());
+}
+
+/// Writes one table: each configuration's median, its ratio to its bare framework, every run.
+fn table(report: &mut String, column: &str, measured: &[(&str, Vec<f64>)]) {
+    writeln!(report, "| configuration | {column} | vs bare framework | every run |").unwrap();
     writeln!(report, "|---|---:|---:|---|").unwrap();
     let medians: Vec<(&str, f64)> = measured
         .iter()
@@ -136,15 +177,10 @@ fn main() {
         let ratio = medians
             .iter()
             .find(|m| m.0 == bare_key)
-            .map_or_else(|| "–".to_owned(), |b| format!("{:.2}×", per_request / b.1));
+            .map_or_else(|| "–".to_owned(), |b| format!("{:.3}×", per_request / b.1));
         let every = runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ");
         writeln!(report, "| {name} | {per_request:.0} | {ratio} | {every} |").unwrap();
     }
-    writeln!(report, "\nWhole run: {:.0} s.", started.elapsed().as_secs_f64()).unwrap();
-    let path = out_dir.join("instructions.md");
-    std::fs::write(&path, &report).unwrap();
-    println!("{report}");
-    println!("Wrote {}", path.display());
 }
 
 fn valgrind_version(valgrind: &str) -> String {
@@ -155,15 +191,23 @@ fn valgrind_version(valgrind: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Runs this binary under callgrind serving `key`, sends it `n` requests and returns the
-/// child's total instruction count.
-fn run_child(valgrind: &str, key: &str, n: u64, raw_dir: &Path) -> u64 {
+/// A child's instruction counts: its whole process, and the part spent inside glibc's
+/// allocator (`malloc`, `free` and their internals).
+#[derive(Clone, Copy, Debug)]
+struct Counts {
+    total: u64,
+    allocator: u64,
+}
+
+/// Runs `server` (this binary, or `INSTRUCTIONS_BIN`) under callgrind serving `key`, sends it
+/// `n` requests and returns the child's instruction counts.
+fn run_child(valgrind: &str, server: &Path, key: &str, n: u64, raw_dir: &Path) -> Counts {
     let out = raw_dir.join(format!("callgrind.out.{key}.{n}"));
     let _ = std::fs::remove_file(&out);
     let mut child = Command::new(valgrind)
         .arg("--tool=callgrind")
         .arg(format!("--callgrind-out-file={}", out.display()))
-        .arg(std::env::current_exe().unwrap())
+        .arg(server)
         .env("INSTRUCTIONS_SERVE", key)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -198,7 +242,63 @@ fn run_child(valgrind: &str, key: &str, n: u64, raw_dir: &Path) -> u64 {
     let err = stderr.join().unwrap();
     assert!(status.success(), "the {key} child failed ({status}):\n{err}");
     let text = std::fs::read_to_string(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
-    total_ir(&text).unwrap_or_else(|| panic!("no totals in {}", out.display()))
+    Counts {
+        total: total_ir(&text).unwrap_or_else(|| panic!("no totals in {}", out.display())),
+        allocator: allocator_ir(&text),
+    }
+}
+
+/// glibc's allocator functions (in `libc.so`): their instruction counts depend on the state of
+/// the heap, which differs from process to process of the same binary.
+fn is_allocator(function: &str) -> bool {
+    const EXACT: [&str; 7] = ["malloc", "free", "realloc", "calloc", "memalign", "posix_memalign", "aligned_alloc"];
+    const PREFIXES: [&str; 12] = [
+        "_int_", "malloc_", "unlink_chunk", "alloc_perturb", "free_perturb", "_mid_memalign", "sysmalloc",
+        "systrim", "tcache", "arena_", "ptmalloc_", "munmap_chunk",
+    ];
+    EXACT.contains(&function) || PREFIXES.iter().any(|p| function.starts_with(p))
+}
+
+/// The self cost of glibc's allocator in a `callgrind.out` file: the cost lines of functions of
+/// `libc.so` that [`is_allocator`], leaving out the inclusive cost lines of the calls they make.
+/// Reads callgrind's format with name compression (`fn=(id) name`, then `fn=(id)`).
+fn allocator_ir(text: &str) -> u64 {
+    use std::collections::HashMap;
+    let mut objects: HashMap<String, String> = HashMap::new();
+    let mut functions: HashMap<String, String> = HashMap::new();
+    // Resolves `(id) name` or `(id)` against the table, remembering new names.
+    let resolve = |table: &mut HashMap<String, String>, spec: &str| -> String {
+        let spec = spec.trim();
+        match spec.strip_prefix('(').and_then(|r| r.split_once(')')) {
+            Some((id, name)) if !name.trim().is_empty() => {
+                table.insert(id.to_owned(), name.trim().to_owned());
+                name.trim().to_owned()
+            }
+            Some((id, _)) => table.get(id).cloned().unwrap_or_default(),
+            None => spec.to_owned(),
+        }
+    };
+    let (mut object, mut in_allocator, mut skip_next, mut sum) = (String::new(), false, false, 0u64);
+    for line in text.lines() {
+        if let Some(spec) = line.strip_prefix("ob=") {
+            object = resolve(&mut objects, spec);
+        } else if let Some(spec) = line.strip_prefix("fn=") {
+            let function = resolve(&mut functions, spec);
+            in_allocator = object.contains("libc.so") && is_allocator(&function);
+        } else if let Some(spec) = line.strip_prefix("cob=") {
+            resolve(&mut objects, spec);
+        } else if let Some(spec) = line.strip_prefix("cfn=") {
+            resolve(&mut functions, spec);
+        } else if line.starts_with("calls=") {
+            skip_next = true;
+        } else if line.starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '-' || c == '*') {
+            if std::mem::take(&mut skip_next) || !in_allocator {
+                continue;
+            }
+            sum += line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    sum
 }
 
 /// The `Ir` total of a `callgrind.out` file (its `totals:` line, else `summary:`).
@@ -269,13 +369,13 @@ fn serve(key: &str) {
         let (url, cookie) = match key {
             "bare-axum" => {
                 let (user, scopes) = user(&mock).await;
-                (bare::axum(user, scopes).await, String::new())
+                (bare::axum(user, scopes).await, bare_cookie(AXUM_COOKIE_LEN))
             }
             "bare-actix" => {
                 let (user, scopes) = user(&mock).await;
                 let (url, handle) = bare::actix(user, scopes, 1);
                 stops.push(Box::new(move || drop(handle.stop(false))));
-                (url, String::new())
+                (url, bare_cookie(ACTIX_COOKIE_LEN))
             }
             "axum-site" => {
                 let site = discord_oauth_bench::start_axum_site(&mock, SessionStore::Memory, None)
@@ -306,6 +406,19 @@ fn serve(key: &str) {
             other => panic!("unknown configuration {other:?}"),
         };
         // The same answer as the table's other rows: a logged-in 200.
+        if key.starts_with("bare-") {
+            // The bare rows' cookie has the length of the site they are compared with.
+            assert_eq!(cookie.len(), if key == "bare-axum" { AXUM_COOKIE_LEN } else { ACTIX_COOKIE_LEN });
+        } else if key == "axum-site" {
+            assert_eq!(cookie.len(), AXUM_COOKIE_LEN, "axum-site's session cookie has the bare row's length");
+        } else if key == "actix-site" {
+            // Percent-encoding of the base64 value moves it by a few bytes from login to login.
+            assert!(
+                cookie.len().abs_diff(ACTIX_COOKIE_LEN) <= 16,
+                "actix-site's session cookie is {} bytes, the bare row's {ACTIX_COOKIE_LEN}",
+                cookie.len()
+            );
+        }
         let (status, _) =
             discord_oauth_bench::get(&url, Some(&cookie).filter(|c| !c.is_empty()).map(String::as_str)).await;
         assert_eq!(status, 200, "{key} answers /me");
@@ -323,6 +436,22 @@ fn serve(key: &str) {
     });
     // Exit at once: callgrind writes its counts at exit; nothing left to wait for.
     std::process::exit(0);
+}
+
+/// Length of the axum sample's `Cookie` header (`discord_oauth=` and the session id,
+/// encrypted: always 82 bytes).
+const AXUM_COOKIE_LEN: usize = 82;
+/// Typical length of the actix sample's `Cookie` header with the memory store (144 bytes, give
+/// or take the percent-encoding of a few characters of its base64 value).
+const ACTIX_COOKIE_LEN: usize = 144;
+
+/// A `Cookie` header of `len` bytes for a bare framework, which ignores it: the bare rows
+/// receive requests of the same size as the sample sites', so that parsing the header is not
+/// counted as the login's cost.
+fn bare_cookie(len: usize) -> String {
+    let name = "discord_oauth=";
+    let value: String = (0..len - name.len()).map(|i| char::from(b'A' + (i % 26) as u8)).collect();
+    format!("{name}{value}")
 }
 
 /// The user the sites show, fetched from the mock, with the sites' scopes: for the bare
@@ -361,7 +490,7 @@ async fn baseline_site(mock: &MockDiscord) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::total_ir;
+    use super::{allocator_ir, total_ir};
 
     #[test]
     fn reads_the_totals_line_else_the_summary() {
@@ -369,5 +498,16 @@ mod tests {
         assert_eq!(total_ir(out), Some(123_456));
         assert_eq!(total_ir("events: Ir\nsummary: 42\n"), Some(42));
         assert_eq!(total_ir("events: Ir\n"), None);
+    }
+
+    #[test]
+    fn the_allocators_self_cost_is_counted_without_the_calls_it_makes() {
+        let text = "events: Ir\nob=(1) /usr/lib/x86_64-linux-gnu/libc.so.6\nfl=(1) ./malloc/malloc.c\n\
+            fn=(1) _int_malloc\n10 100\n+2 50\ncfn=(2) memcpy\ncalls=1 0\n0 7000\n\
+            fn=(2)\n0 30\nfn=(3) malloc\n0 5\nob=(2) /work/instructions\nfn=(4) malloc\n0 9999\n\
+            ob=(1)\nfn=(1)\n0 1\n";
+        // `_int_malloc` 100 + 50 (not the 7,000 of its call), `memcpy` is not the allocator,
+        // `malloc` 5 in libc (not the one in the binary), then `_int_malloc` again by its id.
+        assert_eq!(allocator_ir(text), 156);
     }
 }
