@@ -141,7 +141,11 @@ fn main() {
         n2 - n1
     )
     .unwrap();
-    table(&mut report, &format!("instructions per request (median of {repeats})"), &measured);
+    table(
+        &mut report,
+        &format!("instructions per request (median of {repeats})"),
+        &measured,
+    );
     writeln!(
         report,
         "\nThe same runs without glibc's allocator (`malloc`, `free` and their internals), whose \
@@ -251,10 +255,28 @@ fn run_child(valgrind: &str, server: &Path, key: &str, n: u64, raw_dir: &Path) -
 /// glibc's allocator functions (in `libc.so`): their instruction counts depend on the state of
 /// the heap, which differs from process to process of the same binary.
 fn is_allocator(function: &str) -> bool {
-    const EXACT: [&str; 7] = ["malloc", "free", "realloc", "calloc", "memalign", "posix_memalign", "aligned_alloc"];
+    const EXACT: [&str; 7] = [
+        "malloc",
+        "free",
+        "realloc",
+        "calloc",
+        "memalign",
+        "posix_memalign",
+        "aligned_alloc",
+    ];
     const PREFIXES: [&str; 12] = [
-        "_int_", "malloc_", "unlink_chunk", "alloc_perturb", "free_perturb", "_mid_memalign", "sysmalloc",
-        "systrim", "tcache", "arena_", "ptmalloc_", "munmap_chunk",
+        "_int_",
+        "malloc_",
+        "unlink_chunk",
+        "alloc_perturb",
+        "free_perturb",
+        "_mid_memalign",
+        "sysmalloc",
+        "systrim",
+        "tcache",
+        "arena_",
+        "ptmalloc_",
+        "munmap_chunk",
     ];
     EXACT.contains(&function) || PREFIXES.iter().any(|p| function.starts_with(p))
 }
@@ -295,7 +317,11 @@ fn allocator_ir(text: &str) -> u64 {
             if std::mem::take(&mut skip_next) || !in_allocator {
                 continue;
             }
-            sum += line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            sum += line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
         }
     }
     sum
@@ -408,9 +434,20 @@ fn serve(key: &str) {
         // The same answer as the table's other rows: a logged-in 200.
         if key.starts_with("bare-") {
             // The bare rows' cookie has the length of the site they are compared with.
-            assert_eq!(cookie.len(), if key == "bare-axum" { AXUM_COOKIE_LEN } else { ACTIX_COOKIE_LEN });
+            assert_eq!(
+                cookie.len(),
+                if key == "bare-axum" {
+                    AXUM_COOKIE_LEN
+                } else {
+                    ACTIX_COOKIE_LEN
+                }
+            );
         } else if key == "axum-site" {
-            assert_eq!(cookie.len(), AXUM_COOKIE_LEN, "axum-site's session cookie has the bare row's length");
+            assert_eq!(
+                cookie.len(),
+                AXUM_COOKIE_LEN,
+                "axum-site's session cookie has the bare row's length"
+            );
         } else if key == "actix-site" {
             // Percent-encoding of the base64 value moves it by a few bytes from login to login.
             assert!(
@@ -450,7 +487,9 @@ const ACTIX_COOKIE_LEN: usize = 144;
 /// counted as the login's cost.
 fn bare_cookie(len: usize) -> String {
     let name = "discord_oauth=";
-    let value: String = (0..len - name.len()).map(|i| char::from(b'A' + (i % 26) as u8)).collect();
+    let value: String = (0..len - name.len())
+        .map(|i| char::from(b'A' + (i % 26) as u8))
+        .collect();
     format!("{name}{value}")
 }
 
