@@ -39,6 +39,8 @@
 //! role gating ([`guides::guild_gating`]), production with Redis and key rotation
 //! ([`guides::production`]).
 #![forbid(unsafe_code)]
+// On docs.rs (built with every feature), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod client;
 pub mod embedded;

@@ -89,6 +89,8 @@
 //! Secrets (client secret, tokens, PKCE verifier, state, codes) never appear in `Debug`,
 //! `Display` or error messages.
 #![forbid(unsafe_code)]
+// On docs.rs (built with every feature), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod api;

@@ -53,6 +53,8 @@
 //! Everything Discord-specific that is not IO lives in `discord-oauth-core`; this crate is
 //! the glue to tower, tower-sessions and an HTTP client.
 #![forbid(unsafe_code)]
+// On docs.rs (built with every feature), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod extension;

@@ -28,6 +28,8 @@
 //! in progress. Unset, a random key is made at startup: fine for one process, but sessions do
 //! not survive a restart and instances cannot share them, so set the same key on all of them.
 #![forbid(unsafe_code)]
+// On docs.rs (built with every feature), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod page;
 #[cfg(any(feature = "axum", feature = "actix"))]

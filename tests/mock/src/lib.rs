@@ -143,6 +143,8 @@
 //! --redirect-uri URI --auto-consent` serves the same mock; `--help` lists every flag.
 
 #![forbid(unsafe_code)]
+// On docs.rs (built with every feature), items behind a feature say which one.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod api;
