@@ -29,6 +29,12 @@ pub mod incoming_webhook {}
 #[doc = include_str!("../guides/openid-connect.md")]
 pub mod openid_connect {}
 
+#[doc = include_str!("../guides/webhook-events.md")]
+pub mod webhook_events {}
+
+#[doc = include_str!("../guides/activity-backend.md")]
+pub mod activity_backend {}
+
 #[cfg(test)]
 mod tests {
     /// The testing guide's first test is `tests/first_test.rs`, which `cargo test` runs: the

@@ -37,7 +37,8 @@
 //! [`guides`]: signing in ([`guides::sign_in`]), testing your app against the mock Discord
 //! ([`guides::testing`]), calling Discord for the user ([`guides::calling_discord`]), guild and
 //! role gating ([`guides::guild_gating`]), production with Redis and key rotation
-//! ([`guides::production`]).
+//! ([`guides::production`]), Discord's webhook events ([`guides::webhook_events`]), the
+//! backend of a Discord Activity ([`guides::activity_backend`]).
 #![forbid(unsafe_code)]
 // On docs.rs (built with every feature), items behind a feature say which one.
 #![cfg_attr(docsrs, feature(doc_cfg))]

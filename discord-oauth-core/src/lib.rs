@@ -85,6 +85,7 @@
 //! - [`events`]: Discord's webhook events (`POST` to the application's Events Webhook URL),
 //!   Ed25519-verified with the application's [`ApplicationPublicKey`] and typed
 //!   (`APPLICATION_DEAUTHORIZED` ends a user's sessions).
+//! - [`guides`]: refresh, revoke and the implicit grant sent by hand ([`guides::tokens_by_hand`]).
 //!
 //! Secrets (client secret, tokens, PKCE verifier, state, codes) never appear in `Debug`,
 //! `Display` or error messages.
@@ -104,6 +105,7 @@ pub mod embedded;
 mod error;
 pub mod events;
 pub mod fast_index;
+pub mod guides;
 pub mod http_client;
 pub mod implicit;
 pub mod login;

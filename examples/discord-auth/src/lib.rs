@@ -22,6 +22,9 @@
 //! - [`proxy`]: `run`'s reverse proxy on 127.0.0.1 that swaps a per-run placeholder for the
 //!   real token, and refuses every caller that does not hold the placeholder.
 //!
+//! The guide [`guides::discord_auth`] walks from installing to `logout`, with each step run
+//! against the mock Discord.
+//!
 //! # Settings (flags or environment)
 //! `--client-id`/`DISCORD_CLIENT_ID`; `DISCORD_CLIENT_SECRET` (optional: without it the login
 //! is a public client with PKCE only); `--api-base`/`DISCORD_API_BASE` and
@@ -73,6 +76,7 @@
 pub mod cli;
 pub mod connection;
 mod error;
+pub mod guides;
 pub mod login;
 pub mod proxy;
 pub mod tokens;

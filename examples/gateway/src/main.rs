@@ -15,6 +15,8 @@
 //! `GuildRequirement` judgements, asked of Discord through the layer's user-bound client
 //! (`UserApi`: rate limits, invalid-request budget). The proxy is hyper's client.
 //!
+//! The guide `guides/gateway.md` walks from the offline demo to production; `tests/guide.rs` checks it.
+//!
 //! # Settings
 //! The sample sites' (see `sample-common`: `DISCORD_*`, `BIND`, `SESSION_STORE`, `REDIS_URL`,
 //! `SESSION_KEY`, `SESSION_KEY_PREVIOUS`; offline demo against the in-process mock Discord
