@@ -33,12 +33,8 @@ async fn member(client: DiscordClient) -> Result<HttpResponse, DiscordClientErro
 }
 
 fn oauth(mock: &MockDiscord, api: ApiDriverConfig) -> DiscordOAuth {
-    let config = mock
-        .login_config(REDIRECT_URI)
-        .unwrap()
-        .scopes([Scope::Identify, Scope::Guilds])
-        .build()
-        .unwrap();
+    let login = mock.login_config(REDIRECT_URI).unwrap();
+    let config = login.scopes([Scope::Identify, Scope::Guilds]).build().unwrap();
     DiscordOAuth::builder(config, ReqwestTransport::new().unwrap())
         .api(api)
         .build()
@@ -238,12 +234,7 @@ async fn a_refused_refresh_ends_the_session() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let seen: Vec<_> = guild_calls(&mock).iter().map(|c| c.1).collect();
     assert_eq!(seen, [Some(401)], "no retry without a new token");
-    let refreshes: Vec<_> = mock
-        .requests_to(Endpoint::Token)
-        .iter()
-        .filter(|r| r.grant_type().as_deref() == Some("refresh_token"))
-        .map(RecordedRequest::status)
-        .collect();
+    let refreshes: Vec<_> = mock.refreshes().iter().map(RecordedRequest::status).collect();
     assert_eq!(refreshes, [Some(400)], "Discord refused the refresh");
     // The session ended with it: the next request is anonymous, and calls nothing.
     let (status, body) = get_keeping(&app, "/guilds", &mut session).await;

@@ -178,13 +178,7 @@ async fn a_refused_refresh_ends_the_session() {
         [Some(401)],
         "no retry without a new token"
     );
-    let refreshes: Vec<_> = site
-        .mock
-        .requests_to(Endpoint::Token)
-        .iter()
-        .filter(|r| r.grant_type().as_deref() == Some("refresh_token"))
-        .map(RecordedRequest::status)
-        .collect();
+    let refreshes: Vec<_> = site.mock.refreshes().iter().map(RecordedRequest::status).collect();
     assert_eq!(refreshes, [Some(400)], "Discord refused the refresh");
     // The session ended with it: the next request is anonymous, and calls nothing.
     let (status, _, body) = site.get("/guilds").await;

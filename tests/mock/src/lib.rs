@@ -585,6 +585,35 @@ impl MockDiscord {
             .collect()
     }
 
+    /// Recorded refreshes: token requests with `grant_type=refresh_token`, oldest first. How
+    /// often an app refreshed, and what Discord answered (`RecordedRequest::status`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mock = discord_oauth_mock::MockDiscord::start().await?;
+    /// let issued = mock.issue_tokens(discord_oauth_mock::fixture::WUMPUS_ID, "identify")?;
+    /// let refresh_token = issued.refresh_token.ok_or("the mock issues refresh tokens")?;
+    /// // An app refreshes: here by hand, with the fixture application's credentials.
+    /// let refreshed = reqwest::Client::new()
+    ///     .post(mock.token_url())
+    ///     .basic_auth(discord_oauth_mock::fixture::CLIENT_ID, Some(discord_oauth_mock::fixture::CLIENT_SECRET))
+    ///     .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token.as_str())])
+    ///     .send()
+    ///     .await?;
+    /// assert_eq!(refreshed.status(), 200);
+    /// let refreshes = mock.refreshes();
+    /// assert_eq!(refreshes.len(), 1);
+    /// assert_eq!(refreshes[0].status(), Some(200));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn refreshes(&self) -> Vec<RecordedRequest> {
+        let mut token = self.requests_to(Endpoint::Token);
+        token.retain(|r| r.grant_type().as_deref() == Some("refresh_token"));
+        token
+    }
+
     /// The latest request to an endpoint.
     pub fn last_request(&self, endpoint: Endpoint) -> Option<RecordedRequest> {
         self.shared
