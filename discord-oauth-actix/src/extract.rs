@@ -73,7 +73,19 @@ impl<T: HttpMessage> DiscordAuthExt for T {
 
 /// Whether a refusal of this request is a redirect (a page load) rather than JSON.
 pub(crate) fn wants_html_parts(method: &actix_web::http::Method, h: &actix_web::http::header::HeaderMap) -> bool {
-    answer::is_page_load(method.as_str(), |name| h.get(name).map(HeaderValue::as_bytes))
+    use actix_web::http::header::{ACCEPT, HeaderName};
+    // Parsed once: a lookup by `&str` parses the name on every call.
+    const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
+    const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
+    answer::is_page_load(method.as_str(), |name| {
+        match name {
+            "accept" => h.get(ACCEPT),
+            "sec-fetch-mode" => h.get(SEC_FETCH_MODE),
+            "x-requested-with" => h.get(X_REQUESTED_WITH),
+            other => h.get(other),
+        }
+        .map(HeaderValue::as_bytes)
+    })
 }
 
 /// Where the request was for, and whether a refusal should be a redirect.

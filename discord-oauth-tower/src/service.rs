@@ -71,12 +71,24 @@ where
                 let cookies = parts.headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes);
                 let response = match route {
                     Route::Login => shared.driver.login(&request, cookies, &mut rand::rng(), shared.now()),
-                    route => shared.driver.answer(&shared.io, &io, route, &request, cookies).await,
+                    // Boxed, like `attach` below: the callback's code exchange is a large
+                    // future, and this one is moved into its box on every request.
+                    route => Box::pin(shared.driver.answer(&shared.io, &io, route, &request, cookies)).await,
                 };
                 return Ok(response.map(ResBody::from));
             }
-            let cookie = single_cookie_header(&req).cloned();
-            match attach(&shared, &session, cookie.as_ref()).await {
+            let decided = if session.id().is_none() {
+                // No session cookie: anonymous, with nothing to read or refresh.
+                Ok(AuthState::new(
+                    Attached::Anonymous,
+                    Arc::clone(&shared.login_path),
+                    None,
+                ))
+            } else {
+                let cookie = single_cookie_header(&req).cloned();
+                Box::pin(attach(&shared, &session, cookie.as_ref())).await
+            };
+            match decided {
                 Ok(state) => {
                     let authenticated = state.session().is_some();
                     req.extensions_mut().insert(state);

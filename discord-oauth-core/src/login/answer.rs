@@ -141,19 +141,44 @@ pub fn wants_html(method: &str, accept: Option<&[u8]>, sec_fetch_mode: Option<&[
 /// assert!(!is_page_load("POST", header));
 /// ```
 pub fn is_page_load<'a>(method: &str, header: impl Fn(&str) -> Option<&'a [u8]>) -> bool {
+    // Each lookup only if the answer is still open: API clients stop at the method or at
+    // `Accept`.
+    if method != "GET" && method != "HEAD" {
+        return false;
+    }
+    let accept = header("accept");
+    if !accept
+        .and_then(|a| std::str::from_utf8(a).ok())
+        .is_some_and(|a| a.contains("text/html"))
+    {
+        return false;
+    }
     wants_html(
         method,
-        header("accept"),
+        accept,
         header("sec-fetch-mode"),
         header("x-requested-with").is_some(),
     )
 }
 
+/// The header names [`is_page_load`] reads, parsed once: a lookup by `&str` would parse the
+/// name on every call.
+const SEC_FETCH_MODE: http::HeaderName = http::HeaderName::from_static("sec-fetch-mode");
+const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requested-with");
+
 /// Where a request was for (path and query, `/` when it has none) and whether a refusal of
 /// it is a redirect to the login page ([`is_page_load`]), for integrations on the `http`
 /// crate's types.
 pub fn request_context<'a>(method: &http::Method, uri: &'a http::Uri, headers: &'a http::HeaderMap) -> (&'a str, bool) {
-    let html = is_page_load(method.as_str(), |name| headers.get(name).map(HeaderValue::as_bytes));
+    let html = is_page_load(method.as_str(), |name| {
+        match name {
+            "accept" => headers.get(http::header::ACCEPT),
+            "sec-fetch-mode" => headers.get(SEC_FETCH_MODE),
+            "x-requested-with" => headers.get(X_REQUESTED_WITH),
+            other => headers.get(other),
+        }
+        .map(HeaderValue::as_bytes)
+    });
     (uri.path_and_query().map_or("/", |pq| pq.as_str()), html)
 }
 

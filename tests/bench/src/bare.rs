@@ -18,18 +18,31 @@ pub fn me_json(user: &User, scopes: &Scopes) -> serde_json::Value {
     PAGE.me(user, scopes)
 }
 
-/// The bare axum application: `/me` only.
+/// The sample sites' home page for an anonymous visitor (a "Log in with Discord" button): the
+/// very code of their `/` handler without a user.
+pub async fn anonymous_home() -> String {
+    PAGE.home(None, None::<&discord_oauth_actix::DiscordClient>).await
+}
+
+/// The bare axum application: `/me`, and `/` as an anonymous visitor sees it.
 pub fn axum_router(user: User, scopes: Scopes) -> axum::Router {
     use axum::Json;
+    use axum::http::header::CACHE_CONTROL;
+    use axum::response::Html;
     use axum::routing::get;
     let state = Arc::new((user, scopes));
-    axum::Router::new().route(
-        "/me",
-        get(move || {
-            let state = Arc::clone(&state);
-            async move { Json(me_json(&state.0, &state.1)) }
-        }),
-    )
+    axum::Router::new()
+        .route(
+            "/",
+            get(|| async { ([(CACHE_CONTROL, "no-store")], Html(anonymous_home().await)) }),
+        )
+        .route(
+            "/me",
+            get(move || {
+                let state = Arc::clone(&state);
+                async move { Json(me_json(&state.0, &state.1)) }
+            }),
+        )
 }
 
 /// Bare axum on the current tokio runtime; returns its `/me` URL.
@@ -41,10 +54,19 @@ pub async fn axum(user: User, scopes: Scopes) -> String {
     format!("http://{addr}/me")
 }
 
-/// The bare actix-web application's routes: `/me` only, from the user and scopes in the
-/// app data.
+/// The bare actix-web application's routes: `/me` from the user and scopes in the app data,
+/// and `/` as an anonymous visitor sees it.
 pub fn actix_routes(cfg: &mut actix_web::web::ServiceConfig) {
     use actix_web::{HttpResponse, web};
+    cfg.route(
+        "/",
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+                .content_type("text/html; charset=utf-8")
+                .body(anonymous_home().await)
+        }),
+    );
     cfg.route(
         "/me",
         web::get()

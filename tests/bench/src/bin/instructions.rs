@@ -26,8 +26,12 @@
 //!
 //! Needs `valgrind` (Debian: `apt-get install valgrind`). Options (env): `N1` (2000), `N2`
 //! (4000), `REPEATS` (3 pairs of runs per configuration; the table gives the median and every
-//! run), `CONFIGS` (comma-separated keys to run, of `bare-axum`, `axum-site`, `baseline`,
-//! `bare-actix`, `actix-site`, `actix-site-cookie`; all by default), `VALGRIND` (the valgrind
+//! run), `CONFIGS` (comma-separated keys to run, of `bare-axum`, `axum-site`, `axum-site-redis`,
+//! `baseline`, `bare-actix`, `actix-site`, `actix-site-cookie`, `actix-site-redis`, and for
+//! requests without a cookie `bare-axum-home`, `axum-site-home`, `bare-actix-home`,
+//! `actix-site-home` (the home page an anonymous visitor gets) and `axum-site-login`,
+//! `actix-site-login` (`GET /auth/login`, a `303` to Discord); all by default; the Redis rows
+//! need `REDIS_URL` or `redis-server`), `VALGRIND` (the valgrind
 //! command, `valgrind`), `INSTRUCTIONS_BIN` (the servers to measure: another build of this
 //! binary, e.g. the previous commit's, so that a before/after runs in one command; this one by
 //! default).
@@ -55,10 +59,12 @@ use discord_oauth_core::{Scope, Scopes};
 use discord_oauth_mock::{MockDiscord, fixture};
 use discord_oauth_test_sites::SessionStore;
 
-/// The configurations: key, name in the table, key of the bare framework it is compared with.
-const CONFIGS: [(&str, &str, &str); 6] = [
+/// The configurations: key, name in the table, key of the bare framework it is compared with
+/// (none for the login redirect, which a bare framework does not serve).
+const CONFIGS: &[(&str, &str, &str)] = &[
     ("bare-axum", "bare axum", "bare-axum"),
     ("axum-site", "axum-site, memory store", "bare-axum"),
+    ("axum-site-redis", "axum-site, Redis store", "bare-axum"),
     (
         "baseline",
         "axum-login + tower-sessions + oauth2 (baseline)",
@@ -67,7 +73,24 @@ const CONFIGS: [(&str, &str, &str); 6] = [
     ("bare-actix", "bare actix-web", "bare-actix"),
     ("actix-site", "actix-site, memory store", "bare-actix"),
     ("actix-site-cookie", "actix-site, cookie store", "bare-actix"),
+    ("actix-site-redis", "actix-site, Redis store", "bare-actix"),
+    ("bare-axum-home", "bare axum, anonymous `GET /`", "bare-axum-home"),
+    ("axum-site-home", "axum-site, anonymous `GET /`", "bare-axum-home"),
+    (
+        "bare-actix-home",
+        "bare actix-web, anonymous `GET /`",
+        "bare-actix-home",
+    ),
+    ("actix-site-home", "actix-site, anonymous `GET /`", "bare-actix-home"),
+    ("axum-site-login", "axum-site, `GET /auth/login` (303)", ""),
+    ("actix-site-login", "actix-site, `GET /auth/login` (303)", ""),
 ];
+
+/// What a configuration's requests are: a logged-in `/me` (200), the home page without a
+/// cookie (200), or a new login (303 to Discord, without a cookie).
+fn expected_status(key: &str) -> u16 {
+    if key.ends_with("-login") { 303 } else { 200 }
+}
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -100,20 +123,34 @@ fn main() {
     let raw_dir = out_dir.join("callgrind");
     std::fs::create_dir_all(&raw_dir).unwrap();
     let server = std::env::var_os("INSTRUCTIONS_BIN").map_or_else(|| std::env::current_exe().unwrap(), PathBuf::from);
+    // The Redis rows need a Redis: `REDIS_URL`, else a private `redis-server`, else they are
+    // left out. Redis runs outside valgrind: its own work is not counted (nor is the kernel's).
+    let redis = if chosen.iter().any(|c| c.ends_with("-redis")) {
+        match discord_oauth_bench::Redis::find_or_start() {
+            Ok(redis) => Some(redis),
+            Err(e) => {
+                eprintln!("Redis rows left out: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let redis_url = redis.as_ref().map(|r| r.url.clone());
     let started = Instant::now();
 
     // (key, per request of each repeat: all instructions, those outside the allocator)
     let mut measured: Vec<(&str, Vec<f64>)> = Vec::new();
     let mut outside: Vec<(&str, Vec<f64>)> = Vec::new();
-    for (key, name, _) in CONFIGS {
-        if !chosen.iter().any(|c| c == key) {
+    for &(key, name, _) in CONFIGS {
+        if !chosen.iter().any(|c| c == key) || (key.ends_with("-redis") && redis_url.is_none()) {
             continue;
         }
         eprintln!("== {name}");
         let (mut runs, mut runs_outside) = (Vec::new(), Vec::new());
         for _ in 0..repeats {
-            let c1 = run_child(&valgrind, &server, key, n1, &raw_dir);
-            let c2 = run_child(&valgrind, &server, key, n2, &raw_dir);
+            let c1 = run_child(&valgrind, &server, key, n1, &raw_dir, redis_url.as_deref());
+            let c2 = run_child(&valgrind, &server, key, n2, &raw_dir, redis_url.as_deref());
             let per_request = c2.total.saturating_sub(c1.total) as f64 / (n2 - n1) as f64;
             let (o1, o2) = (c1.total - c1.allocator, c2.total - c2.allocator);
             let per_request_outside = o2.saturating_sub(o1) as f64 / (n2 - n1) as f64;
@@ -173,7 +210,7 @@ fn table(report: &mut String, column: &str, measured: &[(&str, Vec<f64>)]) {
         .iter()
         .map(|(key, runs)| (*key, median_of(runs.clone())))
         .collect();
-    for (key, name, bare_key) in CONFIGS {
+    for &(key, name, bare_key) in CONFIGS {
         let Some((_, runs)) = measured.iter().find(|m| m.0 == key) else {
             continue;
         };
@@ -205,7 +242,7 @@ struct Counts {
 
 /// Runs `server` (this binary, or `INSTRUCTIONS_BIN`) under callgrind serving `key`, sends it
 /// `n` requests and returns the child's instruction counts.
-fn run_child(valgrind: &str, server: &Path, key: &str, n: u64, raw_dir: &Path) -> Counts {
+fn run_child(valgrind: &str, server: &Path, key: &str, n: u64, raw_dir: &Path, redis_url: Option<&str>) -> Counts {
     let out = raw_dir.join(format!("callgrind.out.{key}.{n}"));
     let _ = std::fs::remove_file(&out);
     let mut child = Command::new(valgrind)
@@ -213,6 +250,7 @@ fn run_child(valgrind: &str, server: &Path, key: &str, n: u64, raw_dir: &Path) -
         .arg(format!("--callgrind-out-file={}", out.display()))
         .arg(server)
         .env("INSTRUCTIONS_SERVE", key)
+        .env("REDIS_URL", redis_url.unwrap_or_default())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -243,7 +281,12 @@ fn run_child(valgrind: &str, server: &Path, key: &str, n: u64, raw_dir: &Path) -
         "bare-actix" => bare_cookie(ACTIX_COOKIE_LEN),
         _ => String::new(),
     };
-    drive(url, if cookie.is_empty() { &bare } else { cookie }, n);
+    drive(
+        url,
+        if cookie.is_empty() { &bare } else { cookie },
+        n,
+        expected_status(key),
+    );
     eprintln!(
         "   {n} requests in {:.1} s under callgrind",
         started.elapsed().as_secs_f64()
@@ -345,9 +388,9 @@ fn total_ir(text: &str) -> Option<u64> {
     find("totals:").or_else(|| find("summary:"))
 }
 
-/// `n` sequential `GET` of `url` with `cookie` on one keep-alive HTTP/1.1 connection; every
-/// answer must be a 200 with the same body.
-fn drive(url: &str, cookie: &str, n: u64) {
+/// `n` sequential `GET` of `url` with `cookie` (none if empty) on one keep-alive HTTP/1.1
+/// connection; every answer must have the status `expect`, and the same body.
+fn drive(url: &str, cookie: &str, n: u64, expect: u16) {
     let rest = url.strip_prefix("http://").expect("an http:// URL");
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let path = if path.is_empty() { "/" } else { path };
@@ -366,7 +409,10 @@ fn drive(url: &str, cookie: &str, n: u64) {
         writer.write_all(request.as_bytes()).unwrap();
         line.clear();
         reader.read_line(&mut line).unwrap();
-        assert!(line.starts_with("HTTP/1.1 200"), "request {i} answered {line:?}");
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {expect} ")),
+            "request {i} answered {line:?}, not {expect}"
+        );
         let mut length = None;
         loop {
             line.clear();
@@ -399,35 +445,55 @@ fn serve(key: &str) {
     runtime.block_on(async {
         let mock = MockDiscord::builder().auto_consent(true).start().await.unwrap();
         let mut stops: Vec<Box<dyn FnOnce()>> = Vec::new();
+        // The home and login rows ask without a cookie; the others log in first.
+        let path = if key.ends_with("-home") {
+            "/"
+        } else if key.ends_with("-login") {
+            "/auth/login?return_to=%2F"
+        } else {
+            "/me"
+        };
+        let store = if key.ends_with("-redis") {
+            let url = std::env::var("REDIS_URL").unwrap_or_default();
+            assert!(!url.is_empty(), "{key} needs REDIS_URL");
+            SessionStore::Redis { url }
+        } else if key.ends_with("-cookie") {
+            SessionStore::Cookie
+        } else {
+            SessionStore::Memory
+        };
+        let logs_in = path == "/me";
         let (url, cookie) = match key {
-            "bare-axum" => {
+            "bare-axum" | "bare-axum-home" => {
                 let (user, scopes) = user(&mock).await;
-                (bare::axum(user, scopes).await, String::new())
+                let me = bare::axum(user, scopes).await;
+                (me.replace("/me", path), String::new())
             }
-            "bare-actix" => {
+            "bare-actix" | "bare-actix-home" => {
                 let (user, scopes) = user(&mock).await;
-                let (url, handle) = bare::actix(user, scopes, 1);
+                let (me, handle) = bare::actix(user, scopes, 1);
                 stops.push(Box::new(move || drop(handle.stop(false))));
-                (url, String::new())
+                (me.replace("/me", path), String::new())
             }
-            "axum-site" => {
-                let site = discord_oauth_bench::start_axum_site(&mock, SessionStore::Memory, None)
-                    .await
-                    .unwrap();
-                let cookie = discord_oauth_bench::login(&mock, &site.url(), "/auth/login").await;
-                let url = format!("{}/me", site.url());
+            _ if key.starts_with("axum-site") => {
+                let site = discord_oauth_bench::start_axum_site(&mock, store, None).await.unwrap();
+                let cookie = if logs_in {
+                    discord_oauth_bench::login(&mock, &site.url(), "/auth/login").await
+                } else {
+                    String::new()
+                };
+                let url = format!("{}{path}", site.url());
                 stops.push(Box::new(move || site.stop()));
                 (url, cookie)
             }
-            "actix-site" | "actix-site-cookie" => {
-                let store = if key == "actix-site" {
-                    SessionStore::Memory
-                } else {
-                    SessionStore::Cookie
-                };
+            _ if key.starts_with("actix-site") => {
                 let site = discord_oauth_bench::start_actix_site(&mock, store, None).await.unwrap();
-                let cookie = discord_oauth_bench::login(&mock, &site.url(), "/auth/login").await;
-                let url = format!("{}/me", site.url());
+                let cookie = if logs_in {
+                    discord_oauth_bench::login(&mock, &site.url(), "/auth/login").await
+                } else {
+                    String::new()
+                };
+                let url = format!("{}{path}", site.url());
                 stops.push(Box::new(move || site.stop()));
                 (url, cookie)
             }
@@ -453,9 +519,11 @@ fn serve(key: &str) {
                 cookie.len()
             );
         }
-        let (status, _) =
-            discord_oauth_bench::get(&url, Some(&cookie).filter(|c| !c.is_empty()).map(String::as_str)).await;
-        assert_eq!(status, 200, "{key} answers /me");
+        if logs_in {
+            let (status, _) =
+                discord_oauth_bench::get(&url, Some(&cookie).filter(|c| !c.is_empty()).map(String::as_str)).await;
+            assert_eq!(status, 200, "{key} answers /me");
+        }
         let mut stdout = std::io::stdout().lock();
         writeln!(stdout, "{url}\t{cookie}").unwrap();
         stdout.flush().unwrap();
