@@ -214,6 +214,35 @@ impl MockClient {
 }
 
 /// A Discord user that can log in to the mock and authorize applications.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_mock::{MockDiscord, MockUser};
+///
+/// let discord = MockDiscord::start().await?;
+/// discord.add_user(
+///     MockUser::new("80351110224678912", "nelly")
+///         .global_name("Nelly")
+///         .avatar("8342729096ea3675442027381ff50dfe")
+///         .email("nelly@example.com", false)
+///         .locale("en-GB"),
+/// );
+/// discord.set_default_user("80351110224678912")?; // the one the consent page acts as
+///
+/// let tokens = discord.issue_tokens("80351110224678912", "identify email")?;
+/// let me: serde_json::Value = reqwest::Client::new()
+///     .get(format!("{}/users/@me", discord.api_base()))
+///     .bearer_auth(&tokens.access_token)
+///     .send()
+///     .await?
+///     .json()
+///     .await?;
+/// assert_eq!(me["global_name"], "Nelly");
+/// assert_eq!(me["verified"], false);
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct MockUser {
     pub(crate) id: String,
