@@ -721,6 +721,38 @@ impl MockDiscord {
     // -- faults --------------------------------------------------------------------------
 
     /// Adds a fault. Faults are checked in the order added; the first that matches fires.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+    ///
+    /// let discord = MockDiscord::start().await?;
+    /// let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify")?;
+    /// let me = || {
+    ///     reqwest::Client::new()
+    ///         .get(format!("{}/users/@me", discord.api_base()))
+    ///         .bearer_auth(&tokens.access_token)
+    ///         .send()
+    /// };
+    ///
+    /// // The next `/users/@me` is rate limited, the one after it answers.
+    /// discord.inject(Fault::rate_limited(Endpoint::CurrentUser).retry_after(0.5).once());
+    /// let limited = me().await?;
+    /// assert_eq!(limited.status(), 429);
+    /// assert_eq!(limited.json::<serde_json::Value>().await?["retry_after"], 0.5);
+    /// assert_eq!(me().await?.status(), 200);
+    ///
+    /// // A fault without a count fires until cleared.
+    /// discord.inject(Fault::status(Endpoint::CurrentUser, 502));
+    /// assert_eq!(me().await?.status(), 502);
+    /// discord.clear_faults();
+    /// assert_eq!(me().await?.status(), 200);
+    /// assert_eq!(discord.count(Endpoint::CurrentUser), 4);
+    /// assert!(discord.requests_to(Endpoint::CurrentUser)[0].fault().is_some());
+    /// # discord.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub fn inject(&self, fault: Fault) {
         self.shared.lock().faults.push(fault);
     }
@@ -830,6 +862,22 @@ impl MockDiscord {
 
     /// Moves the mock's clock forward (codes and access tokens expire accordingly; timestamps
     /// in responses move too).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use discord_oauth_mock::{MockDiscord, TokenStatus, fixture};
+    ///
+    /// let discord = MockDiscord::builder().access_token_ttl(Duration::from_secs(3600)).start().await?;
+    /// let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify")?;
+    /// discord.advance_time(Duration::from_secs(3599));
+    /// assert_eq!(discord.token_status(&tokens.access_token), TokenStatus::Active);
+    /// discord.advance_time(Duration::from_secs(2));
+    /// assert_eq!(discord.token_status(&tokens.access_token), TokenStatus::Expired);
+    /// # discord.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub fn advance_time(&self, by: Duration) {
         let mut st = self.shared.lock();
         st.clock_offset = st.clock_offset.saturating_add(by);
