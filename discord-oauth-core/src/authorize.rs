@@ -79,6 +79,45 @@ impl IntegrationType {
 }
 
 /// Options for advanced bot authorization: a code grant that also adds the bot to a guild.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use discord_oauth_core::{BotOptions, Client, ClientId, ClientSecret, Permissions, RedirectUrl, Scope};
+/// use rand::SeedableRng;
+///
+/// let client = Client::new(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+///     RedirectUrl::new("https://example.com/auth/callback".into())?,
+/// );
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+/// let now = SystemTime::now();
+/// let (url, pending) = client
+///     .authorize([Scope::Identify])
+///     .bot(BotOptions {
+///         permissions: Permissions::SEND_MESSAGES | Permissions::VIEW_CHANNEL,
+///         guild_id: Some(613425648685547541),
+///         disable_guild_select: true,
+///     })
+///     .start(&mut rng, now)?;
+/// assert!(url.as_str().contains("scope=identify%20bot"));
+/// assert!(url.as_str().contains("guild_id=613425648685547541&disable_guild_select=true"));
+///
+/// // The callback names the guild; the token response's `guild` object is authoritative.
+/// let query = format!(
+///     "code=NhhvTDYsFcdgNLnnLijcl7Ku7bEEeee&state={}&guild_id=613425648685547541&permissions=3072",
+///     pending.state().secret(),
+/// );
+/// let exchange = client.exchange_code(pending.callback(&query, now)?);
+/// let response = http::Response::builder().status(200).body(
+///     br#"{"access_token":"at","token_type":"Bearer","expires_in":604800,"refresh_token":"rt",
+///          "scope":"identify bot","guild":{"id":"613425648685547541","name":"Discord Developers"}}"#
+///         .to_vec(),
+/// )?;
+/// let tokens = exchange.finish(response, now)?;
+/// assert_eq!(tokens.guild.map(|g| g.name).as_deref(), Some("Discord Developers"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BotOptions {
     /// The permissions requested for the bot.
@@ -93,6 +132,41 @@ pub struct BotOptions {
 ///
 /// PKCE (S256) is on by default, `state` is always generated, and the pending authorization
 /// expires after [`DEFAULT_AUTHORIZATION_TTL`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::{Client, ClientId, ClientSecret, ConfigError, IntegrationType, Prompt, RedirectUrl, Scope};
+/// use rand::SeedableRng;
+///
+/// let client = Client::new(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+///     RedirectUrl::new("https://example.com/auth/callback".into())?,
+/// );
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+/// let now = SystemTime::now();
+///
+/// let (url, pending) = client
+///     .authorize([Scope::Identify, Scope::ApplicationsCommands])
+///     .prompt(Prompt::Consent)
+///     .integration_type(IntegrationType::UserInstall)
+///     .ttl(Duration::from_secs(300))
+///     .require_issuer(true) // refuse callbacks without `iss`
+///     .start(&mut rng, now)?;
+/// assert!(url.as_str().contains("prompt=consent&integration_type=1"));
+/// assert_eq!(pending.expires_at(), now + Duration::from_secs(300));
+///
+/// // Discord refuses `role_connections.write` together with PKCE…
+/// let refused = client.authorize([Scope::Identify, Scope::RoleConnectionsWrite]).start(&mut rng, now);
+/// assert!(matches!(refused, Err(ConfigError::ScopeNotAllowed { .. })));
+/// // …so a confidential client turns PKCE off for it.
+/// let (url, _pending) = client
+///     .authorize([Scope::Identify, Scope::RoleConnectionsWrite])
+///     .pkce(false)
+///     .start(&mut rng, now)?;
+/// assert!(!url.as_str().contains("code_challenge"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "call `.start(rng, now)` to get the URL and the pending authorization"]
 pub struct AuthorizeRequest<'c> {
@@ -299,6 +373,33 @@ pub(crate) fn validate_login_scopes(scopes: &Scopes, pkce: bool) -> Result<(), C
 ///
 /// Single use: [`PendingAuthorization::callback`] consumes it. Not `Clone` (it holds the PKCE
 /// verifier); `Debug` redacts the state and verifier.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use discord_oauth_core::{Client, ClientId, PendingAuthorization, RedirectUrl, Scope};
+/// use rand::SeedableRng;
+///
+/// let client = Client::new(
+///     ClientId::new("157730590492196864".into()),
+///     None, // a public client: PKCE carries the proof
+///     RedirectUrl::new("https://example.com/auth/callback".into())?,
+/// );
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+/// let now = SystemTime::now();
+/// let (_url, pending) = client.authorize([Scope::Identify]).start(&mut rng, now)?;
+///
+/// // Kept in the server-side session between the redirect and the callback.
+/// let stored = serde_json::to_string(&pending)?;
+/// let pending: PendingAuthorization = serde_json::from_str(&stored)?;
+///
+/// // The callback's `state` finds it again (compared in constant time).
+/// let state = pending.state().secret().clone();
+/// assert!(pending.matches_state(&state) && !pending.matches_state("another"));
+/// let grant = pending.callback(&format!("code=abc&state={state}"), now)?;
+/// let form = String::from_utf8(client.exchange_code(grant).request().into_body())?;
+/// assert!(form.contains("code_verifier=") && form.contains("client_id=157730590492196864"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Serialize, Deserialize)]
 pub struct PendingAuthorization {
     state: CsrfToken,

@@ -14,6 +14,34 @@ const MAX_PARAM_BYTES: usize = 1024;
 /// Why a callback was refused. Every variant is decided before any request to Discord.
 ///
 /// The messages are safe to show to the user: they never quote the received values.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::{CallbackError, Client, ClientId, RedirectUrl, Scope};
+/// use rand::SeedableRng;
+///
+/// let client = Client::new(
+///     ClientId::new("157730590492196864".into()),
+///     None,
+///     RedirectUrl::new("https://example.com/auth/callback".into())?,
+/// );
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(19);
+/// let now = SystemTime::now();
+/// let (_url, pending) = client.authorize([Scope::Identify]).start(&mut rng, now)?;
+/// let query = format!("error=access_denied&error_description=The+user+denied&state={}", pending.state().secret());
+///
+/// match pending.callback(&query, now + Duration::from_secs(5)) {
+///     Ok(grant) => drop(client.exchange_code(grant)),
+///     // A normal outcome: show "login cancelled", no alarm.
+///     Err(CallbackError::AccessDenied { description }) => {
+///         assert_eq!(description.as_deref(), Some("The user denied"));
+///     }
+///     // Forged, stale or replayed callbacks: start the login again.
+///     Err(CallbackError::StateMismatch | CallbackError::UnknownState | CallbackError::Expired) => {}
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallbackError {

@@ -86,6 +86,21 @@ fn base() -> Url {
 }
 
 /// A user's avatar: `avatars/{user_id}/{hash}.png` (or `.gif` for `a_` hashes).
+///
+/// ```
+/// use discord_oauth_core::{Snowflake, cdn::{self, ImageSize}};
+///
+/// let id = Snowflake::new(80351110224678912);
+/// let gif = cdn::user_avatar(id, "a_1269e74af4df7417b13759eae50c83dc", Some(ImageSize::at_least(100)));
+/// assert_eq!(
+///     gif.as_str(),
+///     "https://cdn.discordapp.com/avatars/80351110224678912/a_1269e74af4df7417b13759eae50c83dc.gif?size=128"
+/// );
+/// // A hostile hash stays one path segment.
+/// let odd = cdn::user_avatar(id, "../../evil", None);
+/// assert_eq!(odd.host_str(), Some("cdn.discordapp.com"));
+/// assert!(odd.path().starts_with("/avatars/80351110224678912/"));
+/// ```
 pub fn user_avatar(user_id: Snowflake, hash: &str, size: Option<ImageSize>) -> Url {
     image(&["avatars", &user_id.to_string()], hash, size)
 }

@@ -148,6 +148,25 @@ impl Default for Endpoints {
 /// How the client authenticates to the token and revocation endpoints.
 ///
 /// Discord accepts both; HTTP Basic is the default (RFC 6749 §2.3.1 recommends it).
+///
+/// ```
+/// use discord_oauth_core::{AccessToken, Client, ClientAuth, ClientId, ClientSecret, RevocableToken};
+///
+/// let client = Client::without_redirect(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+/// );
+/// let token = || RevocableToken::Access(AccessToken::new("at".into()));
+///
+/// let basic = client.revoke(token()).request();
+/// assert!(basic.headers()["authorization"].to_str()?.starts_with("Basic "));
+///
+/// let in_body = client.with_client_auth(ClientAuth::RequestBody).revoke(token()).request();
+/// assert!(in_body.headers().get("authorization").is_none());
+/// let form = String::from_utf8(in_body.into_body())?;
+/// assert!(form.ends_with("&client_id=157730590492196864&client_secret=client-secret"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum ClientAuth {

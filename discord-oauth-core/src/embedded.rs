@@ -156,6 +156,36 @@ impl UserData {
 }
 
 /// The whole `DISCORD_AUTHORIZE_SUCCESS` answer of the SDK's `authorize` command.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::embedded::{AuthorizeSuccess, WebsocketKey, WebsocketTokenSigner};
+/// use discord_oauth_core::{Endpoints, Scopes, TokenSet, api};
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// // The tokens from the code exchange and the user from `/users/@me`.
+/// let tokens = TokenSet::parse(
+///     br#"{"access_token":"at","token_type":"Bearer","expires_in":604800,
+///          "refresh_token":"rt","scope":"identify"}"#,
+///     &Scopes::new(),
+///     now,
+/// )?;
+/// let user = api::current_user(&Endpoints::discord(), &tokens.access_token).parse(
+///     http::Response::builder().status(200).body(
+///         br#"{"id":"80351110224678912","username":"nelly","discriminator":"0","avatar":null}"#.to_vec(),
+///     )?,
+/// )?;
+///
+/// let signer = WebsocketTokenSigner::new(WebsocketKey::new("k1", [7u8; 32])?, "my-activity")?;
+/// let ws = signer.sign_for_session(user.id, &tokens.scopes, Some("rt"), now);
+/// let answer = AuthorizeSuccess::new(&tokens, &user, ws, now);
+/// assert_eq!(answer.expires_in, 604800);
+///
+/// let json = serde_json::to_value(&answer)?; // the body the Activity's client expects
+/// assert_eq!(json["user_data"]["username"], "nelly");
+/// assert_eq!(json["scope"], "identify");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizeSuccess {
     /// Always `"Bearer"`.
@@ -260,6 +290,19 @@ impl RefreshSuccess {
 /// A token set holding only `refresh_token`, for a refresh endpoint whose client sends nothing
 /// else: pass it to [`Client::refresh`](crate::Client::refresh). The scopes are unknown (empty)
 /// until Discord's answer names them.
+///
+/// ```
+/// use discord_oauth_core::{Client, ClientId, ClientSecret, RefreshToken, embedded};
+///
+/// let client = Client::without_redirect(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+/// );
+/// // The Activity sent only its refresh token.
+/// let refresh = client.refresh(embedded::refresh_only(RefreshToken::new("rt".into())))?;
+/// assert_eq!(refresh.request().into_body(), b"grant_type=refresh_token&refresh_token=rt");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn refresh_only(refresh_token: crate::RefreshToken) -> TokenSet {
     TokenSet {
         access_token: crate::AccessToken::new(String::new()),
@@ -284,6 +327,21 @@ pub fn refresh_only(refresh_token: crate::RefreshToken) -> TokenSet {
 /// `X-RateLimit-Reset-After` header. When Discord said nothing at all (e.g. a Cloudflare block
 /// with neither) it is `null`: the client must back off on its own. Nothing here ever invents
 /// a wait, and nothing retries at once.
+///
+/// ```
+/// use discord_oauth_core::embedded::RateLimitedBody;
+///
+/// // Discord's answer to the backend's token request…
+/// let discord = http::Response::builder()
+///     .status(429)
+///     .body(br#"{"message":"You are being rate limited.","retry_after":1.25,"global":false}"#.to_vec())?;
+/// // …becomes the backend's answer to the Activity.
+/// let body = RateLimitedBody::from_response(&discord);
+/// assert_eq!(body.retry_after, Some(1.25));
+/// assert_eq!(body.retry_after_header(), Some(2)); // `Retry-After: 2`
+/// assert_eq!(serde_json::to_value(&body)?["error"], "rate_limited");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RateLimitedBody {
     /// Always `"rate_limited"`.
@@ -483,6 +541,18 @@ fn mac(key: &[u8]) -> Hmac<Sha256> {
 }
 
 /// A named HMAC key. Its bytes never appear in `Debug`.
+///
+/// ```
+/// use discord_oauth_core::embedded::{KeyError, WebsocketKey};
+///
+/// let key = WebsocketKey::new("2026-12", [42u8; 32])?; // 32 random bytes in production
+/// assert_eq!(key.kid(), "2026-12");
+/// assert!(!format!("{key:?}").contains("42"));
+///
+/// assert!(matches!(WebsocketKey::new("k", [0u8; 16]), Err(KeyError::TooShort)));
+/// assert!(matches!(WebsocketKey::new("no spaces", [0u8; 32]), Err(KeyError::BadKeyId)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct WebsocketKey {
     kid: String,
@@ -522,6 +592,37 @@ impl WebsocketKey {
 ///
 /// Rotation: start signing with a new key (new `kid`) while the verifier still accepts the
 /// old one for at least one token lifetime, then drop the old key from the verifier.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::embedded::{
+///     WebsocketKey, WebsocketTokenError, WebsocketTokenSigner, WebsocketTokenVerifier,
+/// };
+/// use discord_oauth_core::{Scope, Scopes, Snowflake};
+///
+/// let old = WebsocketKey::new("k1", [1u8; 32])?;
+/// let new = WebsocketKey::new("k2", [2u8; 32])?;
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let user = Snowflake::new(80351110224678912);
+/// let scopes = Scopes::from([Scope::Identify]);
+///
+/// let signer = WebsocketTokenSigner::new(old.clone(), "my-activity")?.with_ttl(Duration::from_secs(300))?;
+/// let token = signer.sign(user, &scopes, now);
+///
+/// // Rotation: sign with the new key, keep accepting the old one for one token lifetime.
+/// let signer = WebsocketTokenSigner::new(new.clone(), "my-activity")?;
+/// let verifier = WebsocketTokenVerifier::new([new, old], "my-activity")?;
+/// let claims = verifier.verify(&token, now + Duration::from_secs(60))?;
+/// assert_eq!(claims.user_id(), user);
+/// assert!(claims.scopes().contains(&Scope::Identify));
+/// assert!(verifier.verify(&signer.sign(user, &scopes, now), now).is_ok());
+///
+/// match verifier.verify(&token, now + Duration::from_secs(301)) {
+///     Err(WebsocketTokenError::Expired) => { /* ask the client to authorize again */ }
+///     other => return Err(format!("unexpected: {other:?}").into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct WebsocketTokenSigner {
     key: WebsocketKey,
@@ -605,6 +706,35 @@ impl WebsocketTokenSigner {
 }
 
 /// Verifies websocket tokens against one or more keys (by key id) and one audience.
+///
+/// A refresh endpoint checks that the caller holds the session it asks to refresh:
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::embedded::{
+///     DEFAULT_REFRESH_PROOF_MAX_AGE, RefreshProofError, WebsocketKey, WebsocketTokenSigner,
+///     WebsocketTokenVerifier,
+/// };
+/// use discord_oauth_core::{Scopes, Snowflake};
+///
+/// let key = WebsocketKey::new("k1", [1u8; 32])?;
+/// let signer = WebsocketTokenSigner::new(key.clone(), "my-activity")?;
+/// let verifier = WebsocketTokenVerifier::new([key], "my-activity")?.with_leeway(Duration::from_secs(5));
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let user = Snowflake::new(80351110224678912);
+///
+/// // Issued with the session's refresh token…
+/// let token = signer.sign_for_session(user, &Scopes::new(), Some("rt-1"), now);
+/// // …it proves that session days later, though the token itself has expired.
+/// let later = now + Duration::from_secs(3 * 24 * 3600);
+/// let claims = verifier.verify_refresh_proof(&token, "rt-1", DEFAULT_REFRESH_PROOF_MAX_AGE, later)?;
+/// assert_eq!(claims.user_id(), user);
+///
+/// // Not another session's.
+/// let err = verifier.verify_refresh_proof(&token, "rt-2", DEFAULT_REFRESH_PROOF_MAX_AGE, later);
+/// assert!(matches!(err, Err(RefreshProofError::OtherSession)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct WebsocketTokenVerifier {
     keys: HashMap<String, WebsocketKey>,

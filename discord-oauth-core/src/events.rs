@@ -163,6 +163,30 @@ impl WebhookPayload {
 }
 
 /// What a webhook request says happened.
+///
+/// ```
+/// use discord_oauth_core::events::{WebhookEvent, WebhookPayload};
+///
+/// let body = br#"{"version":1,"application_id":"1234560123453231555","type":1,
+///     "event":{"type":"APPLICATION_DEAUTHORIZED","timestamp":"2024-10-18T18:41:21.109604",
+///     "data":{"user":{"id":"80351110224678912","username":"nelly","discriminator":"0","avatar":null}}}}"#;
+/// let payload = WebhookPayload::from_slice(body)?; // after the signature verified
+///
+/// match &payload.event {
+///     WebhookEvent::Ping => {} // answer 204
+///     WebhookEvent::ApplicationDeauthorized(event) => {
+///         // End every session of this user.
+///         assert_eq!(event.user.username, "nelly");
+///     }
+///     WebhookEvent::ApplicationAuthorized(_) => {}
+///     WebhookEvent::EntitlementCreate(e) | WebhookEvent::EntitlementUpdate(e) | WebhookEvent::EntitlementDelete(e) => {
+///         let _sku = &e.sku_id;
+///     }
+///     other => println!("ignoring {}", other.event_type()),
+/// }
+/// assert_eq!(payload.event.deauthorized_user_id().map(u64::from), Some(80351110224678912));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum WebhookEvent {

@@ -4,6 +4,37 @@
 //! clients should not use it: the token is exposed to the browser, its history and any script
 //! on the page, and there is no refresh token. The login layers of this project never use it;
 //! prefer the authorization code grant with PKCE, which works for public clients too.
+//!
+//! ```
+//! use std::time::{Duration, SystemTime};
+//! use discord_oauth_core::{CallbackError, Client, ClientId, RedirectUrl, Scope};
+//! use rand::SeedableRng;
+//!
+//! let client = Client::new(
+//!     ClientId::new("157730590492196864".into()),
+//!     None,
+//!     RedirectUrl::new("https://example.com/auth/callback".into())?,
+//! );
+//! let mut rng = rand::rngs::StdRng::seed_from_u64(3); // in production: rand::rng()
+//! let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+//! let (url, pending) = client.implicit_authorize([Scope::Identify], &mut rng, now)?;
+//! assert!(url.as_str().contains("response_type=token"));
+//!
+//! // The browser comes back to https://example.com/auth/callback#access_token=…; the page's
+//! // script hands the fragment over.
+//! let fragment = format!(
+//!     "#access_token=6qrZcUqja7812RVdnEKjpzOL4CvHBFG&token_type=Bearer&expires_in=604800&scope=identify&state={}",
+//!     pending.state().secret(),
+//! );
+//! let tokens = pending.parse_fragment(&fragment, now + Duration::from_secs(10))?;
+//! assert!(tokens.refresh_token.is_none()); // the implicit grant has none
+//!
+//! // A fragment with another state is refused.
+//! let (_url, pending) = client.implicit_authorize([Scope::Identify], &mut rng, now)?;
+//! let forged = pending.parse_fragment("access_token=x&token_type=Bearer&state=forged", now);
+//! assert!(matches!(forged, Err(CallbackError::StateMismatch)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::time::{Duration, SystemTime};
 

@@ -145,6 +145,31 @@ fn b64_decode(part: &str) -> Option<Vec<u8>> {
 }
 
 /// Why an ID token was refused.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use discord_oauth_core::{ClientId, DISCORD_ISSUER, oidc::{IdToken, IdTokenError}};
+///
+/// # use base64::Engine as _;
+/// # let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+/// # let raw = format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#), b64(r#"{
+/// #   "iss":"https://discord.com","sub":"80351110224678912","aud":"157730590492196864",
+/// #   "exp":1700000600,"iat":1700000000,"nonce":"n-0S6_WzA2Mj"}"#));
+/// let token = IdToken::new(raw); // from TokenSet::id_token
+/// let now = UNIX_EPOCH + Duration::from_secs(1_700_000_100);
+/// let other_app = ClientId::new("222222222222222222".into());
+///
+/// match token.validate(&other_app, DISCORD_ISSUER, now, Some("n-0S6_WzA2Mj"), Duration::ZERO) {
+///     Ok(claims) => println!("logged in as {}", claims.sub),
+///     Err(IdTokenError::WrongAudience { found, .. }) => {
+///         assert_eq!(found, ["157730590492196864"]); // issued to another application
+///     }
+///     Err(IdTokenError::NonceMismatch | IdTokenError::MissingNonce) => { /* a replay: refuse */ }
+///     Err(IdTokenError::Expired { .. }) => { /* too old: log in again */ }
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IdTokenError {
@@ -239,6 +264,52 @@ pub struct IdTokenHeader {
 }
 
 /// The claims of an ID token.
+///
+/// An `openid` login from start to end: the nonce generated with the authorization URL comes
+/// back in the `id_token`, which arrives with the tokens.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::{Client, ClientId, ClientSecret, DISCORD_ISSUER, RedirectUrl, Scope};
+/// use rand::SeedableRng;
+///
+/// let client = Client::new(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+///     RedirectUrl::new("https://example.com/auth/callback".into())?,
+/// );
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(9); // in production: rand::rng()
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let (url, pending) = client.authorize([Scope::Identify, Scope::OpenId]).start(&mut rng, now)?;
+/// assert!(url.as_str().contains("nonce="));
+/// let query = format!("code=NhhvTDYsFcdgNLnnLijcl7Ku7bEEeee&state={}", pending.state().secret());
+/// let grant = pending.callback(&query, now)?;
+/// let nonce = grant.nonce().map(str::to_owned); // keep it: the exchange consumes the grant
+/// let exchange = client.exchange_code(grant);
+///
+/// # use base64::Engine as _;
+/// # let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+/// # let id_token = format!("{}.{}.sig", b64(r#"{"alg":"RS256"}"#), b64(&format!(r#"{{
+/// #   "iss":"https://discord.com","sub":"80351110224678912","aud":"157730590492196864",
+/// #   "exp":1700000600,"iat":1700000000,"nonce":"{}"}}"#, nonce.as_deref().unwrap_or_default())));
+/// let body = format!(
+///     r#"{{"access_token":"at","token_type":"Bearer","expires_in":604800,
+///         "scope":"identify openid","id_token":"{id_token}"}}"#
+/// );
+/// let tokens = exchange.finish(http::Response::builder().status(200).body(body.into_bytes())?, now)?;
+///
+/// let Some(id_token) = &tokens.id_token else { return Err("no id_token".into()) };
+/// let claims = id_token.validate(
+///     client.client_id(),
+///     DISCORD_ISSUER,
+///     now,
+///     nonce.as_deref(),
+///     Duration::from_secs(60),
+/// )?;
+/// claims.check_access_token(&tokens.access_token)?; // passes: this token has no `at_hash`
+/// assert_eq!(claims.user_id().map(u64::from), Some(80351110224678912));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct IdTokenClaims {
@@ -459,6 +530,20 @@ pub struct UserInfo {
 }
 
 /// Discord's signing keys, from `GET /oauth2/keys` (a JSON Web Key Set).
+///
+/// ```
+/// use discord_oauth_core::{Endpoints, api, oidc::Jwks};
+///
+/// let call = api::keys(&Endpoints::discord());
+/// let response = http::Response::builder().status(200).body(
+///     br#"{"keys":[{"kty":"RSA","use":"sig","kid":"k1","alg":"RS256","n":"sXch","e":"AQAB"}]}"#.to_vec(),
+/// )?;
+/// let keys: Jwks = call.parse(response)?;
+/// assert_eq!(keys.find(Some("k1")).map(|k| k.e.as_str()), Some("AQAB"));
+/// assert!(keys.find(Some("k2")).is_none());
+/// assert!(keys.find(None).is_some()); // the only RSA key
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Jwks {

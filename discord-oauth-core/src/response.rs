@@ -25,6 +25,15 @@ const EXCERPT_CHARS: usize = 120;
 
 /// A standard OAuth 2.0 error code (RFC 6749 §5.2 and §4.1.2.1), as sent by Discord in
 /// `{"error": "...", "error_description": "..."}` bodies and in callback query strings.
+///
+/// ```
+/// use discord_oauth_core::OAuthErrorCode;
+/// assert_eq!(OAuthErrorCode::from("invalid_grant".to_owned()), OAuthErrorCode::InvalidGrant);
+/// assert_eq!(OAuthErrorCode::InvalidGrant.as_str(), "invalid_grant");
+/// // Codes this crate does not know are kept verbatim.
+/// let other = OAuthErrorCode::from("slow_down".to_owned());
+/// assert_eq!(other, OAuthErrorCode::Other("slow_down".into()));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(from = "String", into = "String")]
 #[non_exhaustive]
@@ -267,6 +276,22 @@ impl fmt::Display for RateLimit {
 /// What went wrong with a response, before any endpoint-specific meaning is attached.
 ///
 /// Token-endpoint and API errors ([`crate::TokenError`], [`ApiError`]) wrap this.
+///
+/// ```
+/// use discord_oauth_core::{AccessToken, Endpoints, api, response::{ApiError, ResponseError}};
+///
+/// let call = api::current_user(&Endpoints::discord(), &AccessToken::new("token".into()));
+/// // A proxy's HTML error page: no Discord error body to read.
+/// let response = http::Response::builder().status(502).body(b"<html>Bad Gateway</html>".to_vec())?;
+/// match call.parse(response) {
+///     Err(ApiError::Response(ResponseError::UnexpectedStatus { status, excerpt })) => {
+///         assert_eq!(status, 502);
+///         assert!(excerpt.is_some_and(|e| e.contains("Bad Gateway")));
+///     }
+///     other => return Err(format!("unexpected: {other:?}").into()),
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResponseError {
@@ -406,6 +431,30 @@ pub(crate) fn decode_json<T: DeserializeOwned>(body: &[u8], quote: Quote) -> Res
 }
 
 /// An error calling a Discord API endpoint with a bearer or bot token.
+///
+/// ```
+/// use std::time::Duration;
+/// use discord_oauth_core::{AccessToken, Endpoints, api, response::{ApiError, ResponseError}};
+///
+/// let call = api::current_user(&Endpoints::discord(), &AccessToken::new("expired".into()));
+/// let answer = |status: u16, body: &[u8]| http::Response::builder().status(status).body(body.to_vec());
+///
+/// let response = answer(401, br#"{"message":"401: Unauthorized","code":0}"#)?;
+/// match call.parse(response) {
+///     Ok(user) => println!("hello {}", user.display_name()),
+///     // Refresh the tokens, or send the user through login again.
+///     Err(ApiError::Unauthorized) => {}
+///     Err(ApiError::Forbidden(_)) => { /* a scope is missing */ }
+///     Err(e) if e.rate_limit().is_some() => { /* wait, then send call.request() again */ }
+///     Err(e) => return Err(e.into()),
+/// }
+///
+/// let response = answer(429, br#"{"message":"You are being rate limited.","retry_after":2.5,"global":false}"#)?;
+/// let err = call.parse(response).err().ok_or("expected an error")?;
+/// assert_eq!(err.rate_limit().and_then(|rl| rl.retry_after), Some(Duration::from_millis(2500)));
+/// assert!(matches!(err, ApiError::Response(ResponseError::RateLimited(_))));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ApiError {

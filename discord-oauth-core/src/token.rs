@@ -26,6 +26,47 @@ const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Why a token-endpoint request (exchange, refresh, client credentials, revoke) failed.
 ///
 /// Messages never contain a token, code or secret.
+///
+/// Match on it to decide what to do next: after `invalid_grant` the grant is gone for good,
+/// after a rate limit or a 5xx the same request may succeed later.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::{Client, ClientId, ClientSecret, Scopes, TokenError, TokenSet};
+///
+/// let client = Client::without_redirect(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+/// );
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let tokens = TokenSet::parse(
+///     br#"{"access_token":"at","token_type":"Bearer","expires_in":604800,
+///          "refresh_token":"rt","scope":"identify"}"#,
+///     &Scopes::new(),
+///     now,
+/// )?;
+/// let refresh = client.refresh(tokens)?;
+/// let _request = refresh.request(); // sent with any HTTP client
+/// let response = http::Response::builder()
+///     .status(400)
+///     .body(br#"{"error":"invalid_grant","error_description":"Invalid refresh_token"}"#.to_vec())?;
+///
+/// let kept = match refresh.finish(response, now) {
+///     Ok(new_tokens) => Some(new_tokens),
+///     // The refresh token is dead: drop the session, the user logs in again.
+///     Err(e) if e.is_invalid_grant() => None,
+///     // Wait `retry_after`, then send the same request again.
+///     Err(TokenError::RateLimited(rate_limit)) => {
+///         let _wait = rate_limit.retry_after;
+///         Some(refresh.into_previous())
+///     }
+///     // A 5xx: the old tokens still work, try again later.
+///     Err(e) if e.is_transient() => Some(refresh.into_previous()),
+///     Err(e) => return Err(e.into()),
+/// };
+/// assert!(kept.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TokenError {
@@ -96,6 +137,33 @@ impl From<ResponseError> for TokenError {
 /// The tokens of one authorization, with their absolute expiry.
 ///
 /// Serializable (for a server-side session). `Debug` redacts the tokens.
+///
+/// Usually returned by [`CodeExchange::finish`] or [`RefreshExchange::finish`];
+/// [`TokenSet::parse`] reads a token-endpoint body directly.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::{Scope, Scopes, TokenSet};
+///
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let tokens = TokenSet::parse(
+///     br#"{"access_token":"6qrZcUqja7812RVdnEKjpzOL4CvHBFG","token_type":"Bearer",
+///          "expires_in":604800,"refresh_token":"D43f5y0ahjqew82jZ4NViEr2YafMKhue",
+///          "scope":"identify guilds"}"#,
+///     &Scopes::new(),
+///     now,
+/// )?;
+/// assert!(tokens.has_scope(&Scope::Guilds));
+/// assert_eq!(tokens.expires_at, now + Duration::from_secs(604800));
+/// assert!(tokens.refresh_token.is_some());
+/// assert!(!format!("{tokens:?}").contains("6qrZcUqja")); // Debug redacts the tokens
+///
+/// // Store it in a server-side session and read it back.
+/// let stored = serde_json::to_string(&tokens)?;
+/// let restored: TokenSet = serde_json::from_str(&stored)?;
+/// assert_eq!(restored.access_token.secret(), tokens.access_token.secret());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct TokenSet {
@@ -160,6 +228,22 @@ impl TokenSet {
     /// Accepts `token_type` in any case, `expires_in` as an integer or a numeric string, and
     /// ignores unknown fields. Rejects non-Bearer tokens. Errors never quote the body, which
     /// holds tokens.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use discord_oauth_core::{Scope, Scopes, TokenError, TokenSet};
+    ///
+    /// let now = SystemTime::UNIX_EPOCH;
+    /// // No `scope` in the answer: the requested scopes are assumed.
+    /// let requested = Scopes::from([Scope::Identify]);
+    /// let tokens = TokenSet::parse(br#"{"access_token":"at","token_type":"bearer","expires_in":"60"}"#, &requested, now)?;
+    /// assert!(tokens.has_scope(&Scope::Identify));
+    /// assert_eq!(tokens.expires_at, now + Duration::from_secs(60));
+    ///
+    /// let err = TokenSet::parse(br#"{"access_token":"at","token_type":"mac"}"#, &requested, now);
+    /// assert!(matches!(err, Err(TokenError::UnsupportedTokenType(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn parse(body: &[u8], requested: &Scopes, now: SystemTime) -> Result<Self, TokenError> {
         let v: Value = response::decode_json(body, Quote::Never)?;
         let obj = v
@@ -239,6 +323,38 @@ fn finish_token_response(
 }
 
 /// Exchanges an authorization code for tokens; created by [`Client::exchange_code`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::{Client, ClientId, ClientSecret, RedirectUrl, Scope};
+/// use rand::SeedableRng;
+///
+/// let client = Client::new(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+///     RedirectUrl::new("https://example.com/auth/callback".into())?,
+/// );
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let (_url, pending) = client.authorize([Scope::Identify]).start(&mut rng, now)?;
+/// let query = format!("code=NhhvTDYsFcdgNLnnLijcl7Ku7bEEeee&state={}", pending.state().secret());
+/// let grant = pending.callback(&query, now)?;
+///
+/// let exchange = client.exchange_code(grant);
+/// let request = exchange.request();
+/// assert_eq!(request.method(), http::Method::POST);
+/// let form = String::from_utf8(request.into_body())?;
+/// assert!(form.contains("grant_type=authorization_code"));
+/// assert!(form.contains("code_verifier=")); // PKCE is on by default
+///
+/// let response = http::Response::builder().status(200).body(
+///     br#"{"access_token":"at","token_type":"Bearer","expires_in":604800,
+///          "refresh_token":"rt","scope":"identify"}"#.to_vec(),
+/// )?;
+/// let tokens = exchange.finish(response, now)?;
+/// assert!(tokens.has_scope(&Scope::Identify));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "send `request()` and pass the answer to `finish`"]
 pub struct CodeExchange {
     client: Client,
@@ -345,6 +461,38 @@ impl CodeExchange {
 }
 
 /// A refresh in progress; created by [`Client::refresh`].
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::{Client, ClientId, ClientSecret, Scopes, TokenSet};
+///
+/// let client = Client::without_redirect(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+/// );
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let tokens = TokenSet::parse(
+///     br#"{"access_token":"old-at","token_type":"Bearer","expires_in":604800,
+///          "refresh_token":"old-rt","scope":"identify guilds"}"#,
+///     &Scopes::new(),
+///     now,
+/// )?;
+///
+/// // The set is consumed: once sent, the old refresh token must not be used again.
+/// let refresh = client.refresh(tokens)?;
+/// let form = String::from_utf8(refresh.request().into_body())?;
+/// assert_eq!(form, "grant_type=refresh_token&refresh_token=old-rt");
+///
+/// let response = http::Response::builder().status(200).body(
+///     br#"{"access_token":"new-at","token_type":"Bearer","expires_in":604800,
+///          "refresh_token":"new-rt","scope":"identify guilds"}"#.to_vec(),
+/// )?;
+/// let later = now + Duration::from_secs(600_000);
+/// let fresh = refresh.finish(response, later)?;
+/// assert_eq!(fresh.refresh_token.as_ref().map(|t| t.secret().as_str()), Some("new-rt"));
+/// assert_eq!(fresh.expires_at, later + Duration::from_secs(604800));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "send `request()` and pass the answer to `finish`"]
 pub struct RefreshExchange {
     client: Client,
@@ -398,6 +546,31 @@ impl RefreshExchange {
 }
 
 /// A client credentials grant in progress; created by [`Client::client_credentials`].
+///
+/// ```
+/// use std::time::SystemTime;
+/// use discord_oauth_core::{Client, ClientId, ClientSecret, ConfigError, Scope};
+///
+/// let client = Client::without_redirect(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+/// );
+/// let grant = client.client_credentials([Scope::Identify, Scope::Connections], false)?;
+/// let form = String::from_utf8(grant.request().into_body())?;
+/// assert_eq!(form, "grant_type=client_credentials&scope=identify+connections");
+///
+/// let response = http::Response::builder().status(200).body(
+///     br#"{"access_token":"at","token_type":"Bearer","expires_in":604800,
+///          "scope":"identify connections"}"#.to_vec(),
+/// )?;
+/// let tokens = grant.finish(response, SystemTime::now())?;
+/// assert!(tokens.refresh_token.is_none());
+///
+/// // Team-owned applications may only ask for `identify` and `applications.commands.update`.
+/// let team = client.client_credentials([Scope::Connections], true);
+/// assert!(matches!(team, Err(ConfigError::ScopeNotAllowed { .. })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "send `request()` and pass the answer to `finish`"]
 pub struct ClientCredentialsExchange {
@@ -422,6 +595,17 @@ impl ClientCredentialsExchange {
 }
 
 /// The token to revoke, with its `token_type_hint`.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use discord_oauth_core::{RevocableToken, Scopes, TokenSet};
+///
+/// let body = br#"{"access_token":"at","token_type":"Bearer","refresh_token":"rt"}"#;
+/// let tokens = TokenSet::parse(body, &Scopes::new(), SystemTime::now())?;
+/// // The refresh token outlives the access token, so it is the one to revoke.
+/// assert!(matches!(RevocableToken::from_set(&tokens), RevocableToken::Refresh(_)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub enum RevocableToken {
     /// An access token (`token_type_hint=access_token`).
@@ -442,6 +626,23 @@ impl RevocableToken {
 }
 
 /// A revocation in progress; created by [`Client::revoke`].
+///
+/// ```
+/// use discord_oauth_core::{AccessToken, Client, ClientId, ClientSecret, RevocableToken};
+///
+/// let client = Client::without_redirect(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+/// );
+/// let revoke = client.revoke(RevocableToken::Access(AccessToken::new("at".into())));
+/// let request = revoke.request();
+/// assert_eq!(request.uri(), "https://discord.com/api/v10/oauth2/token/revoke");
+/// assert_eq!(request.into_body(), b"token=at&token_type_hint=access_token");
+///
+/// // RFC 7009: Discord answers 200 for unknown tokens too.
+/// revoke.finish(http::Response::builder().status(200).body(b"{}".to_vec())?)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 #[must_use = "send `request()` and pass the answer to `finish`"]
 pub struct RevokeRequest {

@@ -59,6 +59,41 @@ pub struct SharedBudgetError(pub String);
 /// Where the instances of a site share their invalid-request counts (see the
 /// [module docs](self)): [`RedisBudget`](crate::redis::RedisBudget), or any store that can
 /// keep one figure per instance.
+///
+/// ```
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+/// use discord_oauth_runtime::budget::{DEFAULT_STALE_AFTER, DEFAULT_SYNC_INTERVAL, SharedBudget, SharedBudgetError};
+///
+/// /// A store kept by this process alone (a real one is shared: Redis, a database).
+/// #[derive(Default)]
+/// struct OneFigure(Mutex<u32>);
+///
+/// impl SharedBudget for OneFigure {
+///     fn interval(&self) -> Duration {
+///         DEFAULT_SYNC_INTERVAL
+///     }
+///     fn staleness(&self) -> Duration {
+///         DEFAULT_STALE_AFTER
+///     }
+///     fn exchange(&self, here: u32) -> Pin<Box<dyn Future<Output = Result<u32, SharedBudgetError>> + Send + '_>> {
+///         Box::pin(async move {
+///             let mut published = self.0.lock().map_err(|e| SharedBudgetError(e.to_string()))?;
+///             *published = here;
+///             Ok(0) // no other instance published anything
+///         })
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), SharedBudgetError> {
+/// let budget = OneFigure::default();
+/// assert_eq!(budget.exchange(3).await?, 0);
+/// // Then: `builder.shared_budget(budget)` (see `Builder::shared_budget`).
+/// # Ok(()) }
+/// ```
 pub trait SharedBudget: Send + Sync + 'static {
     /// How often to exchange ([`DEFAULT_SYNC_INTERVAL`] for the Redis budget).
     fn interval(&self) -> Duration;

@@ -78,6 +78,42 @@ impl Subscription {
 }
 
 /// The settings of an integration `I` (see the [module docs](self)).
+///
+/// A framework integration implements [`Integration`] to receive the built [`Parts`]:
+///
+/// ```
+/// use std::time::Duration;
+/// use discord_oauth_core::login::LoginConfig;
+/// use discord_oauth_runtime::builder::{Builder, Integration, Parts};
+///
+/// /// A framework's integration: here it only keeps the parts.
+/// struct MyIntegration(Parts);
+///
+/// impl Integration for MyIntegration {
+///     const DEFAULT_CACHE_CAPACITY: usize = 1024;
+///     fn build(parts: Parts) -> Self {
+///         MyIntegration(parts)
+///     }
+/// }
+///
+/// let config = LoginConfig::builder("157730590492196864", "https://app.example/auth/callback").build()?;
+/// // Tests plug in the mock Discord; sites use `ReqwestTransport` (the `reqwest` feature).
+/// let transport = tower::service_fn(|_req: http::Request<Vec<u8>>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(Vec::new()))
+/// });
+/// let MyIntegration(parts) = Builder::<MyIntegration>::new(config, transport)
+///     .timeout(Duration::from_secs(5))
+///     .cache_ttl(Duration::from_secs(10))
+///     .max_concurrent_requests(16)
+///     .build();
+///
+/// assert_eq!(parts.io.timeout(), Duration::from_secs(5));
+/// assert_eq!(parts.io.outbound().max_concurrent(), 16);
+/// assert_eq!(parts.cache_ttl, Duration::from_secs(10));
+/// assert_eq!(parts.cache_capacity, 1024); // the integration's default
+/// assert!(!parts.refresh.is_shared()); // in-process single flight unless `refresh_lock`
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "call `.build()`"]
 pub struct Builder<I> {
     config: LoginConfig,

@@ -80,6 +80,45 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The IO every flow of an integration runs on: the [`Transport`], the per-request timeout,
 /// the [`Outbound`] bound and breaker, and the clock. One per site, shared by every request.
+///
+/// It is the [`FlowIo`] the core's flows run on:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::embedded::{EmbeddedConfig, WebsocketKey, WebsocketTokenSigner, WebsocketTokenVerifier};
+/// use discord_oauth_core::login::flow::drive;
+/// use discord_oauth_core::{Client, ClientId, ClientSecret};
+/// use discord_oauth_runtime::{Io, Outbound};
+///
+/// // Discord, as far as this example needs it: the token endpoint and `/users/@me`.
+/// let discord = tower::service_fn(|req: http::Request<Vec<u8>>| async move {
+///     let body: &[u8] = if req.uri().path().ends_with("/oauth2/token") {
+///         br#"{"access_token":"at","token_type":"Bearer","expires_in":604800,"refresh_token":"rt","scope":"identify"}"#
+///     } else {
+///         br#"{"id":"80351110224678912","username":"nelly","discriminator":"0","avatar":null}"#
+///     };
+///     Ok::<_, std::convert::Infallible>(http::Response::new(body.to_vec()))
+/// });
+/// let fixed = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+/// let io = Io::new(discord, Duration::from_secs(10), Outbound::new(8)).with_clock(Arc::new(move || fixed));
+/// assert_eq!(io.now(), fixed);
+///
+/// let key = WebsocketKey::new("k1", [1u8; 32])?;
+/// let config = EmbeddedConfig::new(
+///     Client::without_redirect(ClientId::new("157730590492196864".into()), Some(ClientSecret::new("s".into()))),
+///     WebsocketTokenSigner::new(key.clone(), "my-activity")?,
+///     WebsocketTokenVerifier::new([key], "my-activity")?,
+/// );
+/// let Ok(flow) = config.token_flow(Some(b"application/json"), br#"{"code":"abc"}"#) else {
+///     return Err("refused".into());
+/// };
+/// let answer = drive(flow, &io).await; // every request goes through `io`
+/// assert_eq!(answer.status(), 200);
+/// # Ok(()) }
+/// ```
 pub struct Io {
     transport: Arc<dyn Transport>,
     timeout: Duration,

@@ -13,6 +13,39 @@ use crate::transport::{Transport, TransportError};
 
 /// The global-429 breaker and the request slots of one integration instance (shared by the
 /// layer's clones, guards and API handle; by an Activity backend's clones).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::login::outbound::NotSent;
+/// use discord_oauth_runtime::Outbound;
+///
+/// let discord = tower::service_fn(|_req: http::Request<Vec<u8>>| async {
+///     Ok::<_, std::convert::Infallible>(http::Response::new(b"{}".to_vec()))
+/// });
+/// let outbound = Outbound::new(1);
+/// let timeout = Duration::from_secs(10);
+///
+/// // An endpoint that serves a request takes a slot first…
+/// let Ok(slot) = outbound.admit(SystemTime::now()) else {
+///     return Err("not sent: answer 503 with Retry-After".into());
+/// };
+/// let request = http::Request::new(Vec::new());
+/// let response = outbound.send_admitted(&slot, &discord, request, timeout, SystemTime::now).await?;
+/// assert_eq!(response.status(), 200);
+///
+/// // …and while it holds the only one, the next is refused at once: answer `503`.
+/// let busy = outbound.admit(SystemTime::now());
+/// assert!(matches!(busy, Err(NotSent::Busy)));
+/// assert_eq!(busy.err().map(|e| e.retry_after_secs()), Some(1));
+/// drop(slot);
+///
+/// // `send` waits up to `timeout` for a free slot instead.
+/// let response = outbound.send(&discord, http::Request::new(Vec::new()), timeout, SystemTime::now).await?;
+/// assert_eq!(response.status(), 200);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct Outbound {
     breaker: GlobalBreaker,

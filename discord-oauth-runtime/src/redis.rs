@@ -272,6 +272,48 @@ async fn release(client: &impl RedisClient, timeout: Duration, key: String, toke
 /// revocations (for instances that start later) and `PUBLISH`es on the channel; the
 /// integration subscribes to [`RedisRevocations::channel`] with its client's pub/sub and
 /// hands every message to [`RedisRevocations::deliver`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::{Arc, Mutex};
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::login::revocation::{Broadcast, Revocation, channel_for};
+/// use discord_oauth_runtime::BoxFuture;
+/// use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisRevocations, Reply};
+///
+/// /// A toy Redis that notes the commands it runs (the integrations bring a real client).
+/// #[derive(Clone, Default)]
+/// struct Notes(Arc<Mutex<Vec<&'static str>>>);
+/// impl RedisClient for Notes {
+///     fn run(&self, command: &'static str, _args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
+///         if let Ok(mut ran) = self.0.lock() {
+///             ran.push(command);
+///         }
+///         Box::pin(std::future::ready(Ok(Reply::Nil)))
+///     }
+/// }
+///
+/// let redis = Notes::default();
+/// let broadcast = RedisRevocations::start(redis.clone(), &channel_for("157730590492196864")).await?;
+/// let heard = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&heard);
+/// broadcast.subscribe(Arc::new(move |revocation| {
+///     if let Ok(mut heard) = sink.lock() {
+///         heard.push(revocation);
+///     }
+/// }));
+///
+/// // "Log out of all devices" here: kept for instances that start later, and announced.
+/// let revocation = Revocation::of_user(80351110224678912, SystemTime::now());
+/// broadcast.publish(revocation, Duration::from_secs(3600)).await;
+/// assert!(redis.0.lock().is_ok_and(|ran| ran.contains(&"PUBLISH")));
+///
+/// // What the client's pub/sub hears on `broadcast.channel()` goes to `deliver`.
+/// broadcast.deliver(&revocation.to_message());
+/// assert!(heard.lock().is_ok_and(|heard| heard[..] == [revocation]));
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisRevocations<C> {
     client: C,

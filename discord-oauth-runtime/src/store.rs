@@ -123,6 +123,20 @@ impl<K: Hash + Eq + Ord + Clone, V: Clone> SessionMap<K, V> {
 
     /// Stores a new session at a key drawn from `new_key` (again while the key is taken),
     /// made by `value` from that key; returns the key.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use discord_oauth_runtime::store::SessionMap;
+    ///
+    /// let map: SessionMap<u64, String> = SessionMap::default();
+    /// map.put(1, "taken".into(), 5, Duration::from_secs(60));
+    /// // A key generator that first draws a taken key (in production: a random session id).
+    /// let mut draws = [1, 2].into_iter();
+    /// let key = map.insert_new(|| draws.next().unwrap_or(3), |k| format!("session {k}"), 9, Duration::from_secs(60));
+    /// assert_eq!(key, 2);
+    /// assert_eq!(map.get(&2).as_deref(), Some("session 2"));
+    /// assert_eq!(map.get(&1).as_deref(), Some("taken"));
+    /// ```
     pub fn insert_new(
         &self,
         mut new_key: impl FnMut() -> K,
@@ -142,6 +156,19 @@ impl<K: Hash + Eq + Ord + Clone, V: Clone> SessionMap<K, V> {
     }
 
     /// Makes the session at `key` expire `ttl` from now.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use discord_oauth_runtime::store::SessionMap;
+    ///
+    /// let map: SessionMap<&str, u32> = SessionMap::default();
+    /// map.put("sid", 7, 4, Duration::from_secs(3600));
+    /// map.set_ttl(&"sid", Duration::ZERO); // expires now: never read again
+    /// assert!(!map.contains(&"sid"));
+    /// assert_eq!(map.get(&"sid"), None);
+    /// map.remove(&"sid");
+    /// assert!(map.is_empty());
+    /// ```
     pub fn set_ttl(&self, key: &K, ttl: Duration) {
         let now = Instant::now();
         self.locked().set_expiry(key, now.checked_add(ttl).unwrap_or(now));

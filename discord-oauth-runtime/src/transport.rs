@@ -14,6 +14,28 @@ pub use discord_oauth_core::response::MAX_BODY_BYTES;
 use tower::{Service, ServiceExt};
 
 /// An error sending a request: connection, timeout, TLS, or a body over the size cap.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use discord_oauth_runtime::Transport;
+/// use discord_oauth_runtime::transport::{TransportError, from_fn};
+///
+/// // A Discord that never answers in time.
+/// let slow = from_fn(|_req: http::Request<Vec<u8>>| async {
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+///     Ok(http::Response::new(Vec::new()))
+/// });
+/// match slow.send(http::Request::new(Vec::new()), Duration::from_millis(10)).await {
+///     Ok(response) => println!("answered {}", response.status()),
+///     // The request may or may not have reached Discord: do not assume either.
+///     Err(TransportError::Timeout(limit)) => assert_eq!(limit, Duration::from_millis(10)),
+///     // `Failed`: connection, TLS, a body over the cap; `Busy`: shed under load.
+///     Err(e) => return Err(e.into()),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
@@ -132,6 +154,21 @@ mod reqwest_transport {
     /// The default transport: reqwest with rustls, no redirects, 5 s connect timeout, 15 s
     /// total timeout, bodies capped at [`super::MAX_BODY_BYTES`] (see
     /// [`discord_oauth_core::http_client`]).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use discord_oauth_runtime::{Io, Outbound, ReqwestTransport};
+    ///
+    /// // Building it sends nothing.
+    /// let io = Io::new(ReqwestTransport::new()?, Duration::from_secs(10), Outbound::default());
+    ///
+    /// // Or with a client you configured: keep redirects off.
+    /// let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    /// let _transport = ReqwestTransport::from_client(client);
+    /// # let _ = io; Ok(()) }
+    /// ```
     #[derive(Debug, Clone)]
     pub struct ReqwestTransport {
         client: reqwest::Client,

@@ -224,6 +224,30 @@ impl Default for ApiDriverConfig {
 }
 
 /// Why a user's call to Discord gave no result.
+///
+/// ```
+/// # use discord_oauth_core::api::client::doc_support::{Canned, block_on};
+/// use discord_oauth_core::api::client::{ClientError, UserCalls};
+/// use discord_oauth_core::{ApiError, Snowflake};
+///
+/// // A client whose token lacks the `guilds.members.read` scope.
+/// let client = Canned::new(403, r#"{"message":"Missing Access","code":50001}"#);
+/// match block_on(client.guild_member(Snowflake::new(613425648685547541))) {
+///     Ok(member) => println!("roles: {:?}", member.roles),
+///     // Ask for the missing scope at the next login.
+///     Err(ClientError::Api(ApiError::Forbidden(Some(error)))) => assert_eq!(error.code, 50001),
+///     // Not sent: answer 503 with `Retry-After`.
+///     Err(ClientError::Throttled(throttled)) => println!("retry in {:?}", throttled.retry_after()),
+///     // The user has to log in again.
+///     Err(ClientError::TokenRejected) => {}
+///     Err(e) => return Err(e.into()),
+/// }
+///
+/// let expired = Canned::new(401, r#"{"message":"401: Unauthorized","code":0}"#);
+/// let err = block_on(expired.current_user()).err().ok_or("expected an error")?;
+/// assert!(matches!(err, ClientError::TokenRejected));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {

@@ -53,6 +53,15 @@ pub use webhook::{IncomingWebhook, WebhookToken};
 /// (`/oauth2/applications/@me`, adding a member to a guild).
 ///
 /// `Debug` never shows the token.
+///
+/// ```
+/// use discord_oauth_core::{Endpoints, api::{self, BotToken}};
+///
+/// let bot = BotToken::new("bot-token-from-the-portal".into());
+/// assert_eq!(format!("{bot:?}"), "BotToken([redacted])");
+/// let request = api::current_application(&Endpoints::discord(), &bot).request();
+/// assert_eq!(request.headers()["authorization"], "Bot bot-token-from-the-portal");
+/// ```
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct BotToken(String);
 

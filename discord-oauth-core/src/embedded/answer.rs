@@ -4,6 +4,21 @@
 //! Every answer is `application/json` with `Cache-Control: no-store` (they carry tokens, or
 //! say why none was given) and `X-Content-Type-Options: nosniff`. Errors are
 //! `{"error": "<code>", "message": "<what happened and what to do>"}`.
+//!
+//! ```
+//! use discord_oauth_core::embedded::{RateLimitedBody, answer};
+//!
+//! let refused = answer::unauthorized("invalid_token", "The websocket token has expired; authorize again.");
+//! assert_eq!(refused.status(), 401);
+//! assert_eq!(refused.headers()["www-authenticate"], "Bearer error=\"invalid_token\"");
+//! assert_eq!(refused.headers()["cache-control"], "no-store");
+//!
+//! let discord = http::Response::builder().status(429).body(br#"{"retry_after":0.5,"global":false}"#.to_vec())?;
+//! let busy = answer::rate_limited(&RateLimitedBody::from_response(&discord));
+//! assert_eq!(busy.status(), 429);
+//! assert_eq!(busy.headers()["retry-after"], "1");
+//! # Ok::<(), http::Error>(())
+//! ```
 
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};

@@ -514,6 +514,50 @@ enum TokenStage {
 
 /// The token endpoint's network sequence: exchange the code, fetch `/users/@me`, answer
 /// [`AuthorizeSuccess`] with a fresh `websocket_token` (signed at the time the user arrived).
+///
+/// Driven by hand here, with Discord's answers canned (an integration hands it to
+/// [`drive`](crate::login::flow::drive) with its HTTP client instead):
+///
+/// ```
+/// use std::time::SystemTime;
+/// use discord_oauth_core::embedded::{EmbeddedConfig, WebsocketKey, WebsocketTokenSigner, WebsocketTokenVerifier};
+/// use discord_oauth_core::login::flow::{Flow, Step};
+/// use discord_oauth_core::{Client, ClientId, ClientSecret};
+///
+/// let client = Client::without_redirect(
+///     ClientId::new("157730590492196864".into()),
+///     Some(ClientSecret::new("client-secret".into())),
+/// );
+/// let key = WebsocketKey::new("k1", [1u8; 32])?;
+/// let config = EmbeddedConfig::new(
+///     client,
+///     WebsocketTokenSigner::new(key.clone(), "my-activity")?,
+///     WebsocketTokenVerifier::new([key], "my-activity")?,
+/// );
+///
+/// // POST {backend_url} from the Activity, with the code of the SDK's `authorize`.
+/// let body = br#"{"code":"NhhvTDYsFcdgNLnnLijcl7Ku7bEEeee","scopes":["identify"]}"#;
+/// let Ok(mut flow) = config.token_flow(Some(b"application/json"), body) else {
+///     return Err("a bad request is answered with the 4xx the Err holds".into());
+/// };
+///
+/// let answers = [
+///     br#"{"access_token":"at","token_type":"Bearer","expires_in":604800,"refresh_token":"rt","scope":"identify"}"#.to_vec(),
+///     br#"{"id":"80351110224678912","username":"nelly","discriminator":"0","avatar":null}"#.to_vec(),
+/// ];
+/// let mut answers = answers.into_iter();
+/// while let Step::Send(request) = flow.poll() {
+///     let body = answers.next().ok_or("one request too many")?;
+///     assert!(request.uri().path().ends_with("/oauth2/token") || request.uri().path().ends_with("/users/@me"));
+///     flow.handle_response(http::Response::builder().status(200).body(body)?, SystemTime::now());
+/// }
+/// let answer = flow.finish(); // the Activity's answer
+/// assert_eq!(answer.status(), 200);
+/// let json: serde_json::Value = serde_json::from_str(answer.body())?;
+/// assert_eq!(json["user_data"]["username"], "nelly");
+/// assert!(json["websocket_token"].is_string());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use = "drive the flow"]
 pub struct TokenFlow {
     endpoints: Endpoints,

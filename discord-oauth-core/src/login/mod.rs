@@ -287,6 +287,52 @@ impl LoginConfig {
     /// Starts a login: validates `return_to` (falling back to the default), adds a new pending
     /// authorization to `pending` (dropping expired ones and the oldest beyond the cap), and
     /// returns the URL to redirect the browser to.
+    ///
+    /// A whole login with these steps, as an integration runs it (Discord's answers canned):
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use discord_oauth_core::login::{LoginConfig, PendingLogins, SessionStatus};
+    /// use discord_oauth_core::{Scope, api};
+    /// use rand::SeedableRng;
+    ///
+    /// let config = LoginConfig::builder("157730590492196864", "https://example.com/auth/callback")
+    ///     .client_secret("client-secret")
+    ///     .scopes([Scope::Identify, Scope::Guilds])
+    ///     .build()?;
+    /// let mut rng = rand::rngs::StdRng::seed_from_u64(5); // in production: rand::rng()
+    /// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    ///
+    /// // GET /auth/login?return_to=/dashboard: keep `pending` in the browser's session.
+    /// let mut pending = PendingLogins::default();
+    /// let url = config.begin_login(Some("/dashboard"), &mut pending, &mut rng, now)?;
+    /// let state = url.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
+    /// let state = state.ok_or("no state")?;
+    ///
+    /// // GET /auth/callback?code=…&state=…
+    /// let query = format!("code=NhhvTDYsFcdgNLnnLijcl7Ku7bEEeee&state={state}");
+    /// let (exchange, return_to) = config.complete_callback(&query, &mut pending, now)?;
+    /// assert!(pending.is_empty()); // single use
+    /// assert_eq!(return_to.as_str(), "/dashboard");
+    ///
+    /// let _request = exchange.request(); // sent to Discord
+    /// let tokens = exchange.finish(http::Response::builder().status(200).body(
+    ///     br#"{"access_token":"at","token_type":"Bearer","expires_in":604800,
+    ///          "refresh_token":"rt","scope":"identify guilds"}"#.to_vec(),
+    /// )?, now)?;
+    /// config.check_granted(&tokens)?;
+    /// let call = api::current_user(config.client().endpoints(), &tokens.access_token);
+    /// let user = call.parse(http::Response::builder().status(200).body(
+    ///     br#"{"id":"80351110224678912","username":"nelly","discriminator":"0","avatar":null}"#.to_vec(),
+    /// )?)?;
+    ///
+    /// // Store the session; on every later request, ask what to do with it.
+    /// let session = config.new_session(user, tokens, now);
+    /// assert_eq!(config.session_status(&session, now), SessionStatus::Valid);
+    /// let almost_a_week = now + Duration::from_secs(604800 - 60);
+    /// assert_eq!(config.session_status(&session, almost_a_week), SessionStatus::NeedsRefresh);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn begin_login(
         &self,
         return_to: Option<&str>,
@@ -783,6 +829,34 @@ pub enum SessionStatus {
 /// Why a login failed, with what to tell the user. The `Display` text is for logs; the
 /// [`LoginError::page`] text is for the browser and never contains tokens or Discord's raw
 /// answers.
+///
+/// ```
+/// use std::time::SystemTime;
+/// use discord_oauth_core::login::{LoginConfig, LoginError, PendingLogins, error_page, html_escape};
+/// use discord_oauth_core::CallbackError;
+/// use rand::SeedableRng;
+///
+/// let config = LoginConfig::builder("157730590492196864", "https://example.com/auth/callback").build()?;
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+/// let now = SystemTime::now();
+/// let mut pending = PendingLogins::default();
+/// let url = config.begin_login(None, &mut pending, &mut rng, now)?;
+/// let state = url.query_pairs().find(|(k, _)| k == "state").map(|(_, v)| v.into_owned());
+///
+/// // The user pressed "Cancel" on Discord's consent page.
+/// let query = format!("error=access_denied&state={}", state.ok_or("no state")?);
+/// let err = config.complete_callback(&query, &mut pending, now).err().ok_or("expected an error")?;
+/// assert!(matches!(err, LoginError::Callback(CallbackError::AccessDenied { .. })));
+///
+/// // What to answer the browser: the status, `Retry-After` for 503s, and a page.
+/// assert_eq!(err.status(), 400);
+/// assert_eq!(err.retry_after(), None);
+/// let (title, message) = err.page();
+/// assert_eq!(title, "Login cancelled");
+/// let html = error_page(title, &message, "/auth/login");
+/// assert!(html.contains(&html_escape(&message)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LoginError {

@@ -69,10 +69,22 @@ pub const MIN_KEY_MATERIAL: usize = 32;
 /// cookie key: the two keys differ. `Debug` shows no key.
 ///
 /// ```
+/// use discord_oauth_core::login::LoginConfig;
 /// use discord_oauth_core::login::pending_cookie::LoginCookieKey;
-/// let key = LoginCookieKey::derive(&[7u8; 64]).unwrap();
+///
+/// // The same secret on every instance (from the environment, at least 32 bytes).
+/// let material = [7u8; 64];
+/// let key = LoginCookieKey::derive(&material)?;
 /// assert!(format!("{key:?}").contains("redacted"));
 /// assert!(LoginCookieKey::derive(b"short").is_err());
+///
+/// // Rotating: seal with the new material, still open cookies sealed with the old one.
+/// let rotated = LoginCookieKey::derive(&[8u8; 64])?.with_previous(&material)?;
+/// let config = LoginConfig::builder("157730590492196864", "https://example.com/auth/callback")
+///     .login_cookie_key(rotated)
+///     .build()?;
+/// assert!(config.login_cookie_key().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct LoginCookieKey {

@@ -3,6 +3,40 @@
 //! OAuth2 errors (token, revoke, and the `error_description` of authorize redirects) are
 //! `{"error": "<code>", "error_description": "<text>"}`; API errors are
 //! `{"message": "<text>", "code": <number>}`, as on discord.com.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use discord_oauth_mock::{MockDiscord, errors, fixture};
+//!
+//! let discord = MockDiscord::start().await?;
+//! let http = reqwest::Client::new();
+//!
+//! // A code the mock never issued.
+//! let answer = http
+//!     .post(discord.token_url())
+//!     .basic_auth(fixture::CLIENT_ID, Some(fixture::CLIENT_SECRET))
+//!     .form(&[
+//!         ("grant_type", "authorization_code"),
+//!         ("code", "not-a-code"),
+//!         ("redirect_uri", fixture::REDIRECT_URIS[0]),
+//!     ])
+//!     .send()
+//!     .await?;
+//! assert_eq!(answer.status(), 400);
+//! let body: serde_json::Value = answer.json().await?;
+//! assert_eq!(body["error"], "invalid_grant");
+//! assert_eq!(body["error_description"], errors::INVALID_CODE);
+//!
+//! // An API call without a valid token.
+//! let answer = http.get(format!("{}/users/@me", discord.api_base())).bearer_auth("nope").send().await?;
+//! assert_eq!(answer.status(), 401);
+//! let body: serde_json::Value = answer.json().await?;
+//! let (message, code) = errors::UNAUTHORIZED;
+//! assert_eq!((body["message"].as_str(), body["code"].as_u64()), (Some(message), Some(u64::from(code))));
+//! # discord.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 /// `invalid_grant`: unknown, expired, already used, or another client's authorization code.
 pub const INVALID_CODE: &str = "Invalid \"code\" in request.";

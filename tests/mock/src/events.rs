@@ -56,6 +56,51 @@ impl std::str::FromStr for EventSignature {
 }
 
 /// One webhook request the mock sent (or tried to send).
+///
+/// Testing an Events Webhook receiver (here one made with the core's `EventVerifier`):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use axum::{Router, extract::Request, http::StatusCode, routing::post};
+/// use discord_oauth_core::events::EventVerifier;
+/// use discord_oauth_mock::{EventSignature, MockDiscord, fixture};
+///
+/// let discord = MockDiscord::start().await?;
+///
+/// // The receiver under test, verifying with the application's public key.
+/// let verifier = EventVerifier::from_hex(discord.events_public_key_hex())?;
+/// let receiver = Router::new().route(
+///     "/discord/events",
+///     post(move |request: Request| async move {
+///         let (parts, body) = request.into_parts();
+///         let Ok(body) = axum::body::to_bytes(body, 64 * 1024).await else {
+///             return StatusCode::PAYLOAD_TOO_LARGE;
+///         };
+///         verifier.receive_request(&axum::http::Request::from_parts(parts, body)).response.status()
+///     }),
+/// );
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let url = format!("http://{}/discord/events", listener.local_addr()?);
+/// tokio::spawn(async move { axum::serve(listener, receiver).await });
+///
+/// // Revoking a grant sends APPLICATION_DEAUTHORIZED in the background.
+/// discord.set_event_webhook_url(fixture::CLIENT_ID, url.as_str())?;
+/// discord.issue_tokens(fixture::WUMPUS_ID, "identify")?;
+/// discord.revoke_all_for(fixture::WUMPUS_ID);
+/// let deliveries = discord.wait_for_event_deliveries(1, Duration::from_secs(5)).await;
+/// assert_eq!(deliveries.len(), 1);
+/// assert_eq!(deliveries[0].event_type, "APPLICATION_DEAUTHORIZED");
+/// assert!(deliveries[0].accepted(), "answered {:?}", deliveries[0].status);
+/// assert_eq!(deliveries[0].json()["event"]["data"]["user"]["id"], fixture::WUMPUS_ID);
+///
+/// // A forged signature must be refused.
+/// let payload = discord.deauthorized_payload(fixture::CLIENT_ID, fixture::WUMPUS_ID)?;
+/// assert_eq!(discord.send_event_signed(&url, &payload, EventSignature::WrongKey).await?, 401);
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct EventDelivery {

@@ -13,6 +13,28 @@
 //! | guild "Lena's Lounge" | [`SECOND_GUILD_ID`] | owner lena; wumpus is a moderator; bot present |
 //! | guild "Quiet Corner" | [`THIRD_GUILD_ID`] | owner lena; bot absent |
 //! | webhook events key | [`EVENTS_PUBLIC_KEY_HEX`] | every application's events are signed with the key of [`EVENTS_SIGNING_SEED`] |
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use discord_oauth_mock::{MockDiscord, fixture};
+//!
+//! let discord = MockDiscord::start().await?;
+//! let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify guilds")?;
+//! let guilds: serde_json::Value = reqwest::Client::new()
+//!     .get(format!("{}/users/@me/guilds", discord.api_base()))
+//!     .bearer_auth(&tokens.access_token)
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! let ids: Vec<&str> = guilds.as_array().into_iter().flatten().filter_map(|g| g["id"].as_str()).collect();
+//! assert!(ids.contains(&fixture::GUILD_ID) && ids.contains(&fixture::SECOND_GUILD_ID));
+//! assert!(discord.bot_in_guild(fixture::CLIENT_ID, fixture::GUILD_ID));
+//! assert!(!discord.bot_in_guild(fixture::CLIENT_ID, fixture::THIRD_GUILD_ID));
+//! # discord.shutdown().await;
+//! # Ok(()) }
+//! ```
 
 use crate::model::{MockClient, MockConnection, MockGuild, MockMember, MockRole, MockUser};
 use crate::state::State;

@@ -185,6 +185,21 @@ pub use state::{IssuedTokens, TokenStatus};
 use state::{Grant, Shared, State};
 
 /// Errors from building or driving the mock.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_mock::{MockDiscord, MockError, fixture};
+///
+/// let discord = MockDiscord::start().await?;
+/// match discord.issue_tokens(fixture::WUMPUS_ID, "identify not.a.scope") {
+///     Err(MockError::UnknownScope(scope)) => assert_eq!(scope, "not.a.scope"),
+///     other => return Err(format!("unexpected: {other:?}").into()),
+/// }
+/// assert!(matches!(discord.issue_tokens("42", "identify"), Err(MockError::UnknownUser(_))));
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum MockError {
@@ -239,6 +254,41 @@ impl From<std::io::Error> for MockError {
 
 /// Configures and starts a [`MockDiscord`]. Starts from the [`fixture`] unless
 /// [`without_fixture`](Self::without_fixture) is called.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::Duration;
+/// use discord_oauth_mock::{MockClient, MockDiscord, MockGuild, MockMember, MockUser};
+///
+/// // Your own application and users instead of the fixture's.
+/// let discord = MockDiscord::builder()
+///     .without_fixture()
+///     .client(
+///         MockClient::confidential("157730590492196864", "client-secret")
+///             .redirect_uri("http://127.0.0.1:3000/auth/callback"),
+///     )
+///     .user(MockUser::new("80351110224678912", "nelly").email("nelly@example.com", true))
+///     .guild(MockGuild::new("613425648685547541", "Discord Developers"))
+///     .member(MockMember::new("613425648685547541", "80351110224678912").nick("Nel"))
+///     .auto_consent(true) // the consent page approves at once
+///     .access_token_ttl(Duration::from_secs(60))
+///     .start()
+///     .await?;
+///
+/// let tokens = discord.issue_tokens_for("157730590492196864", "80351110224678912", "identify email guilds")?;
+/// assert_eq!(tokens.expires_in, 60);
+/// let me: serde_json::Value = reqwest::Client::new()
+///     .get(format!("{}/users/@me", discord.api_base()))
+///     .bearer_auth(&tokens.access_token)
+///     .send()
+///     .await?
+///     .json()
+///     .await?;
+/// assert_eq!(me["email"], "nelly@example.com");
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct MockDiscordBuilder {
     state: State,
@@ -473,6 +523,35 @@ pub const MAX_GLOBAL_RATE_LIMIT: Duration = Duration::from_secs(60);
 
 /// A running mock Discord. Cheap to clone; the server stops when the last clone is dropped
 /// or [`shutdown`](Self::shutdown) is called.
+///
+/// Tokens and time are under the test's control:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_mock::{MockDiscord, TokenStatus, fixture};
+///
+/// let discord = MockDiscord::start().await?;
+/// let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify guilds")?;
+/// assert_eq!(discord.token_status(&tokens.access_token), TokenStatus::Active);
+///
+/// // The access token expires; its refresh token still works.
+/// discord.expire_access_tokens();
+/// assert_eq!(discord.token_status(&tokens.access_token), TokenStatus::Expired);
+/// let me = reqwest::Client::new()
+///     .get(format!("{}/users/@me", discord.api_base()))
+///     .bearer_auth(&tokens.access_token)
+///     .send()
+///     .await?;
+/// assert_eq!(me.status(), 401);
+///
+/// // The user removes the application on Discord.
+/// assert_eq!(discord.revoke_all_for(fixture::WUMPUS_ID), 1);
+/// let refresh_token = tokens.refresh_token.as_deref().unwrap_or_default();
+/// assert_eq!(discord.token_status(refresh_token), TokenStatus::Revoked);
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct MockDiscord {
     shared: Arc<Shared>,
@@ -671,6 +750,38 @@ impl MockDiscord {
     // -- faults --------------------------------------------------------------------------
 
     /// Adds a fault. Faults are checked in the order added; the first that matches fires.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use discord_oauth_mock::{Endpoint, Fault, MockDiscord, fixture};
+    ///
+    /// let discord = MockDiscord::start().await?;
+    /// let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify")?;
+    /// let me = || {
+    ///     reqwest::Client::new()
+    ///         .get(format!("{}/users/@me", discord.api_base()))
+    ///         .bearer_auth(&tokens.access_token)
+    ///         .send()
+    /// };
+    ///
+    /// // The next `/users/@me` is rate limited, the one after it answers.
+    /// discord.inject(Fault::rate_limited(Endpoint::CurrentUser).retry_after(0.5).once());
+    /// let limited = me().await?;
+    /// assert_eq!(limited.status(), 429);
+    /// assert_eq!(limited.json::<serde_json::Value>().await?["retry_after"], 0.5);
+    /// assert_eq!(me().await?.status(), 200);
+    ///
+    /// // A fault without a count fires until cleared.
+    /// discord.inject(Fault::status(Endpoint::CurrentUser, 502));
+    /// assert_eq!(me().await?.status(), 502);
+    /// discord.clear_faults();
+    /// assert_eq!(me().await?.status(), 200);
+    /// assert_eq!(discord.count(Endpoint::CurrentUser), 4);
+    /// assert!(discord.requests_to(Endpoint::CurrentUser)[0].fault().is_some());
+    /// # discord.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub fn inject(&self, fault: Fault) {
         self.shared.lock().faults.push(fault);
     }
@@ -780,6 +891,22 @@ impl MockDiscord {
 
     /// Moves the mock's clock forward (codes and access tokens expire accordingly; timestamps
     /// in responses move too).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use discord_oauth_mock::{MockDiscord, TokenStatus, fixture};
+    ///
+    /// let discord = MockDiscord::builder().access_token_ttl(Duration::from_secs(3600)).start().await?;
+    /// let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify")?;
+    /// discord.advance_time(Duration::from_secs(3599));
+    /// assert_eq!(discord.token_status(&tokens.access_token), TokenStatus::Active);
+    /// discord.advance_time(Duration::from_secs(2));
+    /// assert_eq!(discord.token_status(&tokens.access_token), TokenStatus::Expired);
+    /// # discord.shutdown().await;
+    /// # Ok(()) }
+    /// ```
     pub fn advance_time(&self, by: Duration) {
         let mut st = self.shared.lock();
         st.clock_offset = st.clock_offset.saturating_add(by);

@@ -13,6 +13,28 @@ pub const ALL_PERMISSIONS: u64 = (1 << 51) - 1;
 
 /// A registered Discord application: what the consent page shows and the token endpoint
 /// authenticates.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_mock::{MockClient, MockDiscord};
+///
+/// let app = MockClient::confidential("157730590492196864", "client-secret")
+///     .name("My App")
+///     .redirect_uri("http://127.0.0.1:3000/auth/callback")
+///     .bot_token("my-bot-token");
+/// assert_eq!(app.redirect_uris(), ["http://127.0.0.1:3000/auth/callback"]);
+/// assert!(!format!("{app:?}").contains("client-secret"));
+///
+/// // A native or single-page app: no secret, so PKCE is required.
+/// let spa = MockClient::public("157730590492196865").redirect_uri("http://127.0.0.1:5173/callback");
+/// assert!(spa.is_public());
+///
+/// let discord = MockDiscord::builder().client(app).start().await?; // before it starts…
+/// discord.add_client(spa); // …or while it runs
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct MockClient {
     pub(crate) id: String,
@@ -192,6 +214,35 @@ impl MockClient {
 }
 
 /// A Discord user that can log in to the mock and authorize applications.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_mock::{MockDiscord, MockUser};
+///
+/// let discord = MockDiscord::start().await?;
+/// discord.add_user(
+///     MockUser::new("80351110224678912", "nelly")
+///         .global_name("Nelly")
+///         .avatar("8342729096ea3675442027381ff50dfe")
+///         .email("nelly@example.com", false)
+///         .locale("en-GB"),
+/// );
+/// discord.set_default_user("80351110224678912")?; // the one the consent page acts as
+///
+/// let tokens = discord.issue_tokens("80351110224678912", "identify email")?;
+/// let me: serde_json::Value = reqwest::Client::new()
+///     .get(format!("{}/users/@me", discord.api_base()))
+///     .bearer_auth(&tokens.access_token)
+///     .send()
+///     .await?
+///     .json()
+///     .await?;
+/// assert_eq!(me["global_name"], "Nelly");
+/// assert_eq!(me["verified"], false);
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct MockUser {
     pub(crate) id: String,
@@ -407,6 +458,38 @@ impl MockRole {
 }
 
 /// A guild (server). It always has an `@everyone` role whose id is the guild id.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_mock::{MockDiscord, MockGuild, MockMember, MockRole, MockUser, PERMISSION_MANAGE_GUILD};
+///
+/// let discord = MockDiscord::start().await?;
+/// discord.add_user(MockUser::new("80351110224678912", "nelly"));
+/// discord.add_guild(
+///     MockGuild::new("613425648685547541", "Discord Developers")
+///         .owner("80351110224678912")
+///         .role(MockRole::new("613425648685547542", "Moderators").permissions(PERMISSION_MANAGE_GUILD))
+///         .counts(1200, 300),
+/// );
+/// discord.add_member(
+///     MockMember::new("613425648685547541", "80351110224678912").nick("Nel").role("613425648685547542"),
+/// );
+/// assert!(discord.is_member("613425648685547541", "80351110224678912"));
+///
+/// let tokens = discord.issue_tokens("80351110224678912", "identify guilds.members.read")?;
+/// let member: serde_json::Value = reqwest::Client::new()
+///     .get(format!("{}/users/@me/guilds/613425648685547541/member", discord.api_base()))
+///     .bearer_auth(&tokens.access_token)
+///     .send()
+///     .await?
+///     .json()
+///     .await?;
+/// assert_eq!(member["nick"], "Nel");
+/// assert_eq!(member["roles"][0], "613425648685547542");
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct MockGuild {
     pub(crate) id: String,

@@ -12,6 +12,17 @@ use crate::util::{first, parse_form};
 /// The endpoints the mock serves, for filtering recorded requests and targeting faults.
 ///
 /// Versioned (`/api/v10`, `/api/v9`) and unversioned (`/api`) paths map to the same endpoint.
+///
+/// ```
+/// use discord_oauth_mock::Endpoint;
+///
+/// assert_eq!(Endpoint::classify("/api/v10/oauth2/token"), Endpoint::Token);
+/// assert_eq!(Endpoint::classify("/api/users/@me"), Endpoint::CurrentUser);
+/// // The names used in fault specs (`token:429`) and in `/mock/requests`.
+/// assert_eq!(Endpoint::Token.name(), "token");
+/// assert_eq!(Endpoint::from_name("token"), Some(Endpoint::Token));
+/// assert!(Endpoint::ALL.iter().all(|e| Endpoint::from_name(e.name()) == Some(*e)));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -163,6 +174,41 @@ const SECRET_HEADERS: &[&str] = &["authorization", "cookie", "set-cookie", "prox
 /// Accessors return the raw values (tests need them); the [`Debug`] output and the
 /// `/mock/requests` JSON mask secrets (`Authorization`, cookies, `client_secret`, `code`,
 /// `code_verifier`, tokens).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use discord_oauth_mock::{Endpoint, MockDiscord, TokenStatus, fixture};
+///
+/// let discord = MockDiscord::start().await?;
+/// let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify")?;
+/// let refresh_token = tokens.refresh_token.clone().unwrap_or_default();
+///
+/// // The code under test refreshes (here: by hand).
+/// let answer = reqwest::Client::new()
+///     .post(discord.token_url())
+///     .basic_auth(fixture::CLIENT_ID, Some(fixture::CLIENT_SECRET))
+///     .form(&[("grant_type", "refresh_token"), ("refresh_token", refresh_token.as_str())])
+///     .send()
+///     .await?;
+/// assert_eq!(answer.status(), 200);
+///
+/// // What did it send?
+/// let sent = discord.last_request(Endpoint::Token).ok_or("no token request")?;
+/// assert_eq!(sent.method(), "POST");
+/// assert!(sent.is_form());
+/// assert_eq!(sent.grant_type().as_deref(), Some("refresh_token"));
+/// assert_eq!(sent.form_param("refresh_token"), Some(refresh_token.clone()));
+/// assert_eq!(sent.basic_auth().map(|(id, _)| id).as_deref(), Some(fixture::CLIENT_ID));
+/// assert_eq!(sent.status(), Some(200));
+/// assert!(!format!("{sent:?}").contains(&refresh_token), "Debug masks secrets");
+///
+/// // Discord rotated the refresh token.
+/// assert_eq!(discord.token_status(&refresh_token), TokenStatus::Rotated);
+/// assert_eq!(discord.count_grant("refresh_token"), 1);
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RecordedRequest {
     pub(crate) seq: u64,

@@ -50,6 +50,34 @@ impl Default for Config {
 
 /// Tokens issued by the mock, from a token-endpoint call or
 /// [`MockDiscord::issue_tokens`](crate::MockDiscord::issue_tokens).
+///
+/// With `openid`, the mock signs an `id_token` for the user, which the core reads and checks:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::{ClientId, DISCORD_ISSUER, oidc::IdToken};
+/// use discord_oauth_mock::{MockDiscord, fixture};
+///
+/// let discord = MockDiscord::start().await?;
+/// let tokens = discord.issue_tokens(fixture::WUMPUS_ID, "identify openid email")?;
+/// assert_eq!(tokens.user_id, fixture::WUMPUS_ID);
+/// assert_eq!(tokens.scope, "identify openid email");
+/// assert!(tokens.refresh_token.is_some());
+///
+/// let id_token = IdToken::new(tokens.id_token.clone().ok_or("no id_token")?);
+/// let claims = id_token.validate(
+///     &ClientId::new(fixture::CLIENT_ID.into()),
+///     DISCORD_ISSUER,
+///     SystemTime::now(),
+///     None, // no nonce: these tokens come from no authorization request
+///     Duration::from_secs(60),
+/// )?;
+/// assert_eq!(claims.sub, fixture::WUMPUS_ID);
+/// # discord.shutdown().await;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct IssuedTokens {
