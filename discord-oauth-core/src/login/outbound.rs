@@ -98,12 +98,14 @@ impl GlobalBreaker {
 /// Why an integration did not send a request to Discord at all: the caller is answered
 /// `503` with `Retry-After` instead (the Activity endpoints render it with
 /// [`embedded::answer::not_sent`](crate::embedded::answer::not_sent)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum NotSent {
     /// Every request slot ([`DEFAULT_MAX_CONCURRENT_REQUESTS`] by default) is taken.
+    #[error("not sent to Discord: every request slot is taken")]
     Busy,
     /// The [`GlobalBreaker`] is closed for this much longer.
+    #[error("not sent to Discord: its global rate limit holds for {0:?} more")]
     GlobalRateLimit(Duration),
 }
 
