@@ -12,12 +12,11 @@
 use std::fmt;
 use std::future::{Ready, ready};
 use std::rc::Rc;
-use std::sync::Arc;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use discord_oauth_core::login::answer::Refusal;
-use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
+use discord_oauth_core::login::flow::{Guard, GuildRequirement};
 use futures_util::future::LocalBoxFuture;
 
 use crate::convert;
@@ -44,10 +43,10 @@ impl DiscordOAuth {
     }
 
     fn guard(&self, requirement: GuildRequirement) -> RequireGuild {
+        let guard = Guard::new(requirement);
         RequireGuild {
             oauth: self.clone(),
-            requirement,
-            decisions: Arc::new(GuardDecisions::default()),
+            guard,
         }
     }
 }
@@ -56,15 +55,13 @@ impl DiscordOAuth {
 #[derive(Clone)]
 pub struct RequireGuild {
     oauth: DiscordOAuth,
-    requirement: GuildRequirement,
-    decisions: Arc<GuardDecisions>,
+    guard: Guard,
 }
 
+/// The guard's requirement (the integration's settings are in [`DiscordOAuth`]'s `Debug`).
 impl fmt::Debug for RequireGuild {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireGuild")
-            .field("requirement", &self.requirement)
-            .finish_non_exhaustive()
+        write!(f, "RequireGuild({:?})", self.guard.requirement())
     }
 }
 
@@ -142,9 +139,7 @@ impl RequireGuild {
 
         let shared = self.oauth.shared.as_ref();
         let html = wants_html_parts(req.method(), req.headers());
-        let decided = shared
-            .driver
-            .guard(&shared.io, self.requirement, &self.decisions, subject, html);
+        let decided = shared.driver.guard(&shared.io, &self.guard, subject, html);
         decided.await.map_err(Some)
     }
 }

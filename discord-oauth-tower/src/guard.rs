@@ -6,7 +6,7 @@
 //! integration:
 //! - membership via `GET /users/@me/guilds/{guild}/member` when `guilds.members.read` was
 //!   granted (needed for roles), else via `GET /users/@me/guilds` (`guilds`);
-//! - decisions remembered per user for 60 s ([`GuardDecisions`], bounded);
+//! - decisions remembered per user for 60 s ([`GuardDecisions`](discord_oauth_core::login::flow::GuardDecisions), bounded);
 //! - not logged in: `303` to login for browser page loads, `401` JSON otherwise; logged in but
 //!   not allowed: `403` (HTML page or JSON); Discord unavailable: `503` with `Retry-After` —
 //!   never let in on an error;
@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use discord_oauth_core::login::answer::{Refusal, request_context};
-use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
+use discord_oauth_core::login::flow::{Guard, GuildRequirement};
 use http::{Request, Response};
 use tower::{Layer, Service};
 
@@ -28,25 +28,19 @@ use crate::shared::{ResponseFuture, Shared};
 #[derive(Clone)]
 pub struct RequireGuildLayer {
     shared: Arc<Shared>,
-    requirement: GuildRequirement,
-    decisions: Arc<GuardDecisions>,
+    guard: Guard,
 }
 
 impl fmt::Debug for RequireGuildLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireGuildLayer")
-            .field("requirement", &self.requirement)
-            .finish_non_exhaustive()
+        f.debug_tuple("RequireGuildLayer").field(&self.guard).finish()
     }
 }
 
 impl RequireGuildLayer {
     pub(crate) fn new(shared: Arc<Shared>, requirement: GuildRequirement) -> Self {
-        Self {
-            shared,
-            requirement,
-            decisions: Arc::new(GuardDecisions::default()),
-        }
+        let guard = Guard::new(requirement);
+        Self { shared, guard }
     }
 }
 
@@ -110,8 +104,5 @@ where
 async fn check(layer: &RequireGuildLayer, html: bool, state: &AuthState, here: &str) -> Result<(), Refusal> {
     let subject = state.subject(here);
     let shared = layer.shared.as_ref();
-    shared
-        .driver
-        .guard(&shared.io, layer.requirement, &layer.decisions, subject, html)
-        .await
+    shared.driver.guard(&shared.io, &layer.guard, subject, html).await
 }

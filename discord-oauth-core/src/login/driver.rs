@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 
 use super::answer::{self, Refusal, Route};
-use super::flow::{CallbackFlow, GuardDecisions, GuildRequirement, RefreshOutcome, RefreshPlan, RevokeFlow, drive};
+use super::flow::{CallbackFlow, Guard, RefreshOutcome, RefreshPlan, RevokeFlow, drive};
 use super::pending_cookie::ConsumedStates;
 use super::revocation::{Revocation, Revocations};
 use super::{AuthSession, IdleCheck, LoginConfig, LoginError, SessionStatus};
@@ -677,17 +677,17 @@ impl Driver {
     }
 
     /// A guild (and role) guard's decision for `subject`: `Ok` lets the request through.
-    /// Decisions are remembered in `decisions` (one per guard), so a user's requests ask
-    /// Discord once per [`GuardDecisions`] lifetime; a failure to ask is a `503` with the
+    /// Decisions are remembered in the [`Guard`], so a user's requests ask
+    /// Discord once per [`GuardDecisions`](super::flow::GuardDecisions) lifetime; a failure to ask is a `503` with the
     /// `Retry-After` Discord gave, never a `403`.
     pub async fn guard<I: DriverIo>(
         &self,
         io: &I,
-        requirement: GuildRequirement,
-        decisions: &GuardDecisions,
+        guard: &Guard,
         subject: Subject<'_>,
         html: bool,
     ) -> Result<(), Refusal> {
+        let (requirement, decisions) = (guard.requirement(), guard.decisions());
         let session = match subject {
             Subject::Unavailable => return Err(Refusal::StoreUnavailable),
             Subject::Anonymous { here } => {

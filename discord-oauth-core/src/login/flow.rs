@@ -868,6 +868,50 @@ impl GuardDecisions {
     }
 }
 
+/// One guild or role guard: what it requires, and the decisions it remembers (shared by its
+/// clones, so every route the guard is on asks Discord once per user and [`GuardDecisions::TTL`]).
+/// The tower and actix-web guards hold one and hand it to [`Driver::guard`](super::driver::Driver::guard).
+///
+/// ```
+/// use discord_oauth_core::login::flow::{Guard, GuildRequirement};
+///
+/// let members = Guard::new(GuildRequirement { guild_id: 81384788765712384, role_id: None });
+/// assert_eq!(members.requirement().guild_id, 81384788765712384);
+/// assert_eq!(format!("{members:?}"), format!("Guard({:?})", members.requirement()));
+/// ```
+#[derive(Clone)]
+pub struct Guard {
+    requirement: GuildRequirement,
+    decisions: std::sync::Arc<GuardDecisions>,
+}
+
+impl Guard {
+    /// A guard for `requirement`, remembering its decisions for [`GuardDecisions::TTL`].
+    pub fn new(requirement: GuildRequirement) -> Self {
+        Self {
+            requirement,
+            decisions: std::sync::Arc::new(GuardDecisions::default()),
+        }
+    }
+
+    /// What it requires.
+    pub fn requirement(&self) -> GuildRequirement {
+        self.requirement
+    }
+
+    /// The decisions it remembers.
+    pub fn decisions(&self) -> &GuardDecisions {
+        &self.decisions
+    }
+}
+
+/// The requirement only: the remembered decisions name users.
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Guard").field(&self.requirement).finish()
+    }
+}
+
 #[cfg(test)]
 mod guard_decision_tests {
     use super::*;
