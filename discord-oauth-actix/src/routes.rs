@@ -77,7 +77,9 @@ async fn serve(shared: &Shared, route: Route, req: &HttpRequest) -> HttpResponse
         return convert::response(Refusal::Misconfigured { message }.answer("/"));
     };
     let io = ActixSession { login: &login, shared };
-    convert::response(shared.driver.answer(&shared.io, &io, route, &request, cookies).await)
+    // Boxed: the callback's code exchange is a large future, and the handler's future (this
+    // one included) is moved into actix-web's box on every login route request.
+    convert::response(Box::pin(shared.driver.answer(&shared.io, &io, route, &request, cookies)).await)
 }
 
 /// The login's part of the session ([`LoginPart`]) for the driver. [`crate::DiscordSessions`]
