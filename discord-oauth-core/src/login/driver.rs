@@ -242,12 +242,56 @@ pub enum Subject<'a> {
 
 /// The framework-neutral login driver: one per site, shared by every request.
 ///
+/// An integration routes the three login paths ([`LoginConfig::route`]) to [`Driver::login`]
+/// and [`Driver::answer`], and asks [`Driver::attach`] about every other request. Here a whole
+/// login, with a session held in memory and Discord's answers scripted:
+///
 /// ```
+/// # use discord_oauth_core::login::doc_support::{self, MemorySession, ScriptedDiscord, USER, block_on, token_body};
+/// use discord_oauth_core::api::client::ApiDriverConfig;
 /// use discord_oauth_core::login::LoginConfig;
-/// use discord_oauth_core::login::driver::Driver;
-/// let config = LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
-/// let driver = Driver::new(config, discord_oauth_core::api::client::ApiDriverConfig::default());
+/// use discord_oauth_core::login::answer::Route;
+/// use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest};
+/// use discord_oauth_core::login::pending_cookie::LoginCookieKey;
+///
+/// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+///     .client_secret("secret")
+///     .login_cookie_key(LoginCookieKey::random(&mut rand::rng()))
+///     .build()?;
+/// let driver = Driver::new(config, ApiDriverConfig::default());
 /// assert_eq!(driver.config().routes().login, "/auth/login");
+/// // The integration's transport and clocks, and this browser's session.
+/// let (discord, session) = (ScriptedDiscord::new(), MemorySession::new());
+/// # let now = doc_support::now();
+///
+/// // GET /auth/login?return_to=/me: off to Discord, the attempt sealed in a cookie.
+/// let get = |query| RouteRequest { method: "GET", query, origin: None };
+/// let redirect = driver.login(&get("return_to=%2Fme"), [], &mut rand::rng(), now);
+/// assert_eq!(redirect.status(), 303);
+///
+/// // The user agrees; Discord sends the browser back with a code.
+/// # let (query, cookie) = doc_support::browser_returns(&redirect, "c0de")?;
+/// discord.answer(200, &token_body(1, "identify")).answer(200, USER);
+/// let done = block_on(driver.answer(&discord, &session, Route::Callback, &get(&query), [cookie.as_bytes()]));
+/// assert_eq!(done.status(), 303);
+/// assert_eq!(done.headers()["location"], "/me");
+/// assert_eq!(discord.sent(), ["POST /api/v10/oauth2/token", "GET /api/v10/users/@me"]);
+/// assert_eq!(session.cycled(), 1); // a new session id at login
+///
+/// // Every later request of this browser.
+/// match block_on(driver.attach(&discord, &session, None)) {
+///     Ok(Attached::Authenticated(login)) => assert_eq!(login.user.username, "nelly"),
+///     Ok(other) => panic!("{other:?}"),
+///     Err(answer) => panic!("the store failed: {}", answer.status()),
+/// }
+///
+/// // POST /auth/logout: the session ends, then the token is revoked at Discord.
+/// discord.answer(200, "{}");
+/// let logout = RouteRequest { method: "POST", query: "", origin: Some(b"https://site.example".as_slice()) };
+/// let bye = block_on(driver.answer(&discord, &session, Route::Logout, &logout, []));
+/// assert_eq!(bye.status(), 303);
+/// assert!(matches!(block_on(driver.attach(&discord, &session, None)), Ok(Attached::Anonymous)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct Driver {
