@@ -228,6 +228,19 @@ pub struct RouteRequest<'a> {
 /// The per-request decision of [`Driver::attach`]. An integration puts it in the request as a
 /// [`Visitor`](super::visitor::Visitor), after refreshing a login that [`Attached::NeedsRefresh`]
 /// (see [`Driver::attach`] for an example).
+///
+/// ```
+/// use std::sync::Arc;
+/// use discord_oauth_core::login::driver::Attached;
+/// use discord_oauth_core::login::visitor::Visitor;
+///
+/// fn visitor(attached: Attached) -> Visitor {
+///     // A login still `NeedsRefresh` is served as it is.
+///     Visitor::new(attached, Arc::from("/auth/login"))
+/// }
+/// assert!(visitor(Attached::Anonymous).optional().is_ok_and(|login| login.is_none()));
+/// assert!(visitor(Attached::Unavailable).optional().is_err());
+/// ```
 #[derive(Debug, Clone)]
 pub enum Attached {
     /// No login in this session (or one that just ended).
@@ -485,6 +498,29 @@ impl Driver {
 
     /// Ends the logins `revocation` names here (forgetting them through `session`) and on
     /// every other instance.
+    ///
+    /// E.g. when the user removes the application from their Discord account: every login of
+    /// theirs ends, and a session that still holds one is ended at its next request.
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::doc_support::{self, MemorySession, ScriptedDiscord, block_on};
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::{AUTH_KEY, Attached, Driver, SessionIo};
+    /// use discord_oauth_core::login::revocation::Revocation;
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback").build()?;
+    /// # let login = doc_support::logged_in(&config, "identify");
+    /// # let now = doc_support::now();
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// let (io, session) = (ScriptedDiscord::new(), MemorySession::new());
+    /// block_on(session.insert(AUTH_KEY, &login))?;
+    ///
+    /// block_on(driver.revoke(&io, &MemorySession::new(), Revocation::of_user(login.user.id.get(), now)));
+    /// assert!(matches!(block_on(driver.attach(&io, &session, None)), Ok(Attached::Anonymous)));
+    /// assert!(session.keys().is_empty(), "the session was ended");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn revoke<S: SessionIo, I: DriverIo>(&self, io: &I, session: &S, revocation: Revocation) {
         self.apply_revocation(revocation, io.now(), io.instant());
         session.forget(Some(&revocation));
@@ -829,6 +865,33 @@ impl Driver {
     /// ([`LoginConfig::plan_forced_refresh`](crate::login::LoginConfig::plan_forced_refresh)).
     /// The caller compares the access token of the result with `rejected`: the same token
     /// (or no session) means there is nothing fresher to retry with.
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::doc_support::{self, MemorySession, ScriptedDiscord, block_on, token_body};
+    /// use std::sync::Arc;
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::{AUTH_KEY, Driver, SessionIo};
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+    ///     .client_secret("secret")
+    ///     .build()?;
+    /// # let login = doc_support::logged_in(&config, "identify");
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// let (discord, session) = (ScriptedDiscord::new(), MemorySession::new());
+    /// block_on(session.insert(AUTH_KEY, &login))?;
+    ///
+    /// // A handler's API call with the login's access token drew a `401`, though the token
+    /// // has days left: refresh it (under the refresh lock) and retry once with the new one.
+    /// let login = Arc::new(login);
+    /// let rejected = login.tokens.as_ref().ok_or("tokens")?.access_token.clone();
+    /// discord.answer(200, &token_body(2, "identify"));
+    /// let refreshed = block_on(driver.refresh_rejected(&discord, &session, login, &rejected, None))
+    ///     .map_err(|answer| format!("answered {}", answer.status()))?;
+    /// let retry_with = refreshed.session.ok_or("logged out")?.tokens.as_ref().ok_or("tokens")?.access_token.clone();
+    /// assert_ne!(retry_with.secret(), rejected.secret());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn refresh_rejected<S: SessionIo, I: DriverIo>(
         &self,
         io: &I,
