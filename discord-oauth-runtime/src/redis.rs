@@ -561,6 +561,36 @@ impl<C: RedisClient> RedisBudget<C> {
 
     /// Exchanges every `interval` instead of every 2 s (at least 100 ms). Shorter spreads an
     /// instance's count faster and costs five Redis commands per interval and instance.
+    ///
+    /// ```
+    /// # use discord_oauth_runtime::BoxFuture;
+    /// # use discord_oauth_runtime::redis::{RedisError, Reply};
+    /// # #[derive(Clone)]
+    /// # struct MyRedis;
+    /// # impl RedisClient for MyRedis {
+    /// #     fn run(&self, _command: &'static str, _args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
+    /// #         Box::pin(std::future::ready(Ok(Reply::Nil)))
+    /// #     }
+    /// # }
+    /// use std::time::Duration;
+    /// use discord_oauth_runtime::budget::SharedBudget;
+    /// use discord_oauth_runtime::redis::{RedisBudget, RedisClient};
+    ///
+    /// // A site on its own address, on a Redis shared with sites on other addresses.
+    /// let budget = RedisBudget::<MyRedis>::new(MyRedis)
+    ///     .key("site-eu:budget")
+    ///     .sync_every(Duration::from_secs(1))
+    ///     .stale_after(Duration::from_secs(5));
+    /// assert_eq!(budget.budget_key(), "site-eu:budget");
+    /// assert_eq!(budget.interval(), Duration::from_secs(1));
+    /// assert_eq!(budget.staleness(), Duration::from_secs(5));
+    ///
+    /// // Figures stay good for at least two intervals.
+    /// let slow = RedisBudget::<MyRedis>::new(MyRedis).sync_every(Duration::from_secs(4));
+    /// assert_eq!(slow.staleness(), Duration::from_secs(10));
+    /// let slower = slow.stale_after(Duration::from_secs(1));
+    /// assert_eq!(slower.staleness(), Duration::from_secs(8));
+    /// ```
     pub fn sync_every(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self
