@@ -93,6 +93,26 @@ pub trait FlowIo {
 
 /// Runs a flow to completion with `io`. This function does no IO of its own: every request,
 /// wait and clock read goes through `io`.
+///
+/// ```
+/// # use discord_oauth_core::login::doc_support::{self, ScriptedDiscord, block_on};
+/// use discord_oauth_core::login::LoginConfig;
+/// use discord_oauth_core::login::flow::{RevokeFlow, drive};
+///
+/// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+///     .client_secret("secret")
+///     .build()?;
+/// # let login = doc_support::logged_in(&config, "identify");
+/// let tokens = login.tokens.as_ref().ok_or("tokens")?;
+/// let discord = ScriptedDiscord::new();
+/// discord.answer(200, "{}");
+/// block_on(drive(RevokeFlow::new(&config, tokens), &discord))?;
+/// assert_eq!(discord.sent(), ["POST /api/v10/oauth2/token/revoke"]);
+///
+/// // Unreachable (nothing scripted): the error is a log message, free of secrets.
+/// assert!(block_on(drive(RevokeFlow::new(&config, tokens), &discord)).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn drive<F: Flow, I: FlowIo + Sync>(mut flow: F, io: &I) -> F::Output {
     loop {
         match flow.poll() {
