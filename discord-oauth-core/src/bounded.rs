@@ -303,6 +303,20 @@ impl<K: Hash + Eq + Ord + Clone, V> ExpiringMap<K, V> {
     }
 
     /// Moves `key`'s expiry.
+    ///
+    /// A session that expires after a time without activity moves its expiry on each use:
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use discord_oauth_core::bounded::ExpiringMap;
+    /// let (idle, t0) = (Duration::from_secs(60), Instant::now());
+    /// let mut sessions: ExpiringMap<&str, &str> = ExpiringMap::new(100, 1 << 20);
+    /// assert!(sessions.put("sid", "{}", 2, t0 + idle, t0));
+    /// let t1 = t0 + Duration::from_secs(50);
+    /// sessions.set_expiry(&"sid", t1 + idle); // used at t1
+    /// assert!(sessions.contains(&"sid", t0 + Duration::from_secs(100)));
+    /// assert!(!sessions.contains(&"sid", t1 + idle));
+    /// ```
     pub fn set_expiry(&mut self, key: &K, until: Instant) {
         if let Some((_, _, at)) = self.by_key.get_mut(key) {
             self.by_expiry.remove(&(*at, key.clone()));

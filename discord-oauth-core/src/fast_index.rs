@@ -143,6 +143,23 @@ impl<O: Hash + Eq + Clone, V: Clone, S: BuildHasher> FastIndex<O, V, S> {
     }
 
     /// Drops every entry `keep` refuses (a user-wide revocation).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use discord_oauth_core::fast_index::FastIndex;
+    ///
+    /// // Owners are sessions; values name the user.
+    /// let index: FastIndex<&str, u64> = FastIndex::new(Duration::from_secs(30), 1000);
+    /// let now = Instant::now();
+    /// index.insert(b"sid=laptop", "s1", 80351110224678912, index.epoch(), now, |_| true);
+    /// index.insert(b"sid=phone", "s2", 80351110224678912, index.epoch(), now, |_| true);
+    /// index.insert(b"sid=other", "s3", 41771983423143937, index.epoch(), now, |_| true);
+    ///
+    /// // "Log out of all devices" for the first user.
+    /// index.retain(|user| *user != 80351110224678912);
+    /// assert_eq!(index.get(b"sid=phone", now, |_| true), None);
+    /// assert_eq!(index.get(b"sid=other", now, |_| true), Some(41771983423143937));
+    /// ```
     pub fn retain(&self, keep: impl Fn(&V) -> bool) {
         self.removing(|map| map.sweep(|(v, _)| keep(v)));
     }

@@ -122,6 +122,70 @@ impl BudgetSync {
     /// Starts the task that keeps `site`'s budget in step with the other instances (held
     /// weakly: the task ends once `site` is dropped). Needs a tokio runtime; without one
     /// (or without a shared budget) nothing starts, and the former is logged.
+    ///
+    /// An integration starts it when it is built, on the state its requests share:
+    ///
+    /// ```
+    /// use std::future::{Future, ready};
+    /// use std::pin::Pin;
+    /// use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::Driver;
+    /// use discord_oauth_runtime::api::Site;
+    /// use discord_oauth_runtime::budget::{DEFAULT_STALE_AFTER, SharedBudget, SharedBudgetError};
+    /// use discord_oauth_runtime::builder::{Builder, Integration, Parts};
+    /// use discord_oauth_runtime::Io;
+    ///
+    /// /// Other instances that counted 40 invalid requests between them.
+    /// struct Others;
+    /// impl SharedBudget for Others {
+    ///     fn interval(&self) -> Duration {
+    ///         Duration::from_secs(2)
+    ///     }
+    ///     fn staleness(&self) -> Duration {
+    ///         DEFAULT_STALE_AFTER
+    ///     }
+    ///     fn exchange(&self, _here: u32) -> Pin<Box<dyn Future<Output = Result<u32, SharedBudgetError>> + Send + '_>> {
+    ///         Box::pin(ready(Ok(40)))
+    ///     }
+    /// }
+    ///
+    /// /// What the integration's requests share.
+    /// struct App {
+    ///     driver: Driver,
+    ///     io: Io,
+    /// }
+    /// impl Site for App {
+    ///     fn driver(&self) -> &Driver {
+    ///         &self.driver
+    ///     }
+    ///     fn io(&self) -> &Io {
+    ///         &self.io
+    ///     }
+    /// }
+    ///
+    /// struct MyIntegration(Arc<App>);
+    /// impl Integration for MyIntegration {
+    ///     const DEFAULT_CACHE_CAPACITY: usize = 1024;
+    ///     fn build(parts: Parts) -> Self {
+    ///         let app = Arc::new(App { driver: parts.driver, io: parts.io });
+    ///         parts.budget.start(&app); // ends when `app` is dropped
+    ///         MyIntegration(app)
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = LoginConfig::builder("157730590492196864", "https://app.example/auth/callback").build()?;
+    /// let transport = tower::service_fn(|_req: http::Request<Vec<u8>>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(Vec::new()))
+    /// });
+    /// let MyIntegration(app) = Builder::<MyIntegration>::new(config, transport).shared_budget(Others).build();
+    /// tokio::time::sleep(Duration::from_millis(50)).await; // the first exchange
+    /// assert_eq!(app.driver.api().invalid_requests(Instant::now()), 40, "counted elsewhere, counted here");
+    /// # Ok(()) }
+    /// ```
     pub fn start<S: Site>(self, site: &Arc<S>) {
         let Some(shared) = self.0 else { return };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {

@@ -202,6 +202,37 @@ impl<I: Integration> Builder<I> {
 
     /// Replaces the wall clock (default `SystemTime::now`). For tests that need time to pass
     /// (token expiry, session lifetime) and for clock-skew drills.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::time::{Duration, SystemTime};
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_runtime::builder::{Builder, Integration, Parts};
+    /// use discord_oauth_runtime::Clock;
+    /// # struct MyIntegration(Parts);
+    /// # impl Integration for MyIntegration {
+    /// #     const DEFAULT_CACHE_CAPACITY: usize = 1024;
+    /// #     fn build(parts: Parts) -> Self {
+    /// #         MyIntegration(parts)
+    /// #     }
+    /// # }
+    ///
+    /// // A test's clock, moved forward by hand.
+    /// let ahead = Arc::new(AtomicU64::new(0));
+    /// let shift = Arc::clone(&ahead);
+    /// let clock: Clock = Arc::new(move || SystemTime::now() + Duration::from_secs(shift.load(Ordering::Relaxed)));
+    ///
+    /// let config = LoginConfig::builder("157730590492196864", "https://app.example/auth/callback").build()?;
+    /// let transport = tower::service_fn(|_req: http::Request<Vec<u8>>| async {
+    ///     Ok::<_, std::convert::Infallible>(http::Response::new(Vec::new()))
+    /// });
+    /// let MyIntegration(parts) = Builder::<MyIntegration>::new(config, transport).clock(clock).build();
+    ///
+    /// ahead.store(8 * 24 * 3600, Ordering::Relaxed); // a week and a day later: tokens expired
+    /// assert!(parts.io.now() > SystemTime::now() + Duration::from_secs(7 * 24 * 3600));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
@@ -214,6 +245,16 @@ impl<I: Integration> Builder<I> {
     /// Discord rotated the refresh token (the store is then re-read where the framework
     /// allows it). See [`RefreshLocks`]: the lock is held for at most twice the
     /// [timeout](Self::timeout) plus 10 s; requests waiting longer get a `503`.
+    ///
+    /// ```
+    /// use discord_oauth_runtime::{Builder, Integration};
+    /// use discord_oauth_runtime::redis::{RedisClient, RedisLock};
+    ///
+    /// fn share<I: Integration, C: RedisClient>(builder: Builder<I>, redis: C) -> Builder<I> {
+    ///     // Sites sharing one Redis keep their locks apart with a prefix.
+    ///     builder.refresh_lock(RedisLock::<C>::new(redis).prefix("my-site:refresh:"))
+    /// }
+    /// ```
     pub fn refresh_lock(mut self, lock: impl Into<RefreshLocks>) -> Self {
         self.refresh = lock.into();
         self
@@ -232,6 +273,19 @@ impl<I: Integration> Builder<I> {
     /// each integration's `RedisRevocations` (cargo feature `redis`): then a logout on one
     /// instance ends every cached copy of the session on all of them at once, instead of
     /// within the [cache TTL](Self::cache_ttl).
+    ///
+    /// ```
+    /// use discord_oauth_core::login::revocation::channel_for;
+    /// use discord_oauth_runtime::{Builder, Integration};
+    /// use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisRevocations};
+    ///
+    /// async fn broadcast<I: Integration, C: RedisClient>(builder: Builder<I>, redis: C) -> Result<Builder<I>, RedisError> {
+    ///     // One channel per Discord application: sites of other applications on the same
+    ///     // Redis do not hear its logouts.
+    ///     let revocations = RedisRevocations::start(redis, &channel_for("157730590492196864")).await?;
+    ///     Ok(builder.revocation_broadcast(revocations))
+    /// }
+    /// ```
     pub fn revocation_broadcast(mut self, broadcast: impl Broadcast) -> Self {
         self.broadcast = Some(Arc::new(broadcast));
         self

@@ -117,6 +117,66 @@ async fn run(
 /// lease at most. Beside the lock, the outcome of a finished refresh is published for a
 /// while ([`RedisLock::publish`]) so that the next holder reuses it instead of spending the
 /// refresh token again.
+///
+/// [`RefreshLocks`](crate::refresh::RefreshLocks) takes, publishes and releases it; here by
+/// hand, on a toy Redis:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::collections::HashMap;
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use discord_oauth_core::login::driver::Recent;
+/// use discord_oauth_runtime::BoxFuture;
+/// use discord_oauth_runtime::locks::LockError;
+/// use discord_oauth_runtime::redis::{RedisClient, RedisError, RedisLock, Reply};
+/// use discord_oauth_runtime::refresh::RefreshLocks;
+///
+/// /// A toy Redis: `SET` (with `NX`), `GET`, and the release script's compare-and-delete; no
+/// /// expiry (the integrations bring a real client).
+/// #[derive(Clone, Default)]
+/// struct ToyRedis(Arc<Mutex<HashMap<String, String>>>);
+/// impl RedisClient for ToyRedis {
+///     fn run(&self, command: &'static str, args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
+///         let reply = self.0.lock().map_err(|e| RedisError(e.to_string())).map(|mut keys| {
+///             match (command, args.as_slice()) {
+///                 ("SET", [key, _, nx, ..]) if nx == "NX" && keys.contains_key(key) => Reply::Nil,
+///                 ("SET", [key, value, ..]) => {
+///                     keys.insert(key.clone(), value.clone());
+///                     Reply::Text("OK".into())
+///                 }
+///                 ("GET", [key]) => keys.get(key).map_or(Reply::Nil, |v| Reply::Text(v.clone())),
+///                 ("EVAL", [_script, _, key, token]) if keys.get(key) == Some(token) => {
+///                     keys.remove(key);
+///                     Reply::Int(1)
+///                 }
+///                 _ => Reply::Int(0),
+///             }
+///         });
+///         Box::pin(std::future::ready(reply))
+///     }
+/// }
+///
+/// let lock = RedisLock::<ToyRedis>::new(ToyRedis::default()).prefix("my-site:refresh:");
+/// assert_eq!(lock.key("abc"), "my-site:refresh:lock:abc");
+///
+/// let held = lock.acquire("abc", Duration::from_secs(30)).await?;
+/// // Another instance waits at most its lease for the holder.
+/// let waited = lock.acquire("abc", Duration::from_millis(50)).await;
+/// assert!(matches!(waited, Err(LockError::Timeout)));
+///
+/// // The holder publishes what its refresh did, then lets go; the next holder reads it.
+/// lock.publish("abc", &Recent::LoggedOut, Duration::from_secs(60)).await?;
+/// held.release().await;
+/// let next = lock.acquire("abc", Duration::from_secs(30)).await?;
+/// assert!(matches!(lock.outcome("abc").await?, Some(Recent::LoggedOut)));
+/// next.release().await;
+///
+/// // An integration's refresh strategy across instances.
+/// assert!(RefreshLocks::from(lock).is_shared());
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct RedisLock<C> {
     client: C,
@@ -501,6 +561,36 @@ impl<C: RedisClient> RedisBudget<C> {
 
     /// Exchanges every `interval` instead of every 2 s (at least 100 ms). Shorter spreads an
     /// instance's count faster and costs five Redis commands per interval and instance.
+    ///
+    /// ```
+    /// # use discord_oauth_runtime::BoxFuture;
+    /// # use discord_oauth_runtime::redis::{RedisError, Reply};
+    /// # #[derive(Clone)]
+    /// # struct MyRedis;
+    /// # impl RedisClient for MyRedis {
+    /// #     fn run(&self, _command: &'static str, _args: Vec<String>) -> BoxFuture<Result<Reply, RedisError>> {
+    /// #         Box::pin(std::future::ready(Ok(Reply::Nil)))
+    /// #     }
+    /// # }
+    /// use std::time::Duration;
+    /// use discord_oauth_runtime::budget::SharedBudget;
+    /// use discord_oauth_runtime::redis::{RedisBudget, RedisClient};
+    ///
+    /// // A site on its own address, on a Redis shared with sites on other addresses.
+    /// let budget = RedisBudget::<MyRedis>::new(MyRedis)
+    ///     .key("site-eu:budget")
+    ///     .sync_every(Duration::from_secs(1))
+    ///     .stale_after(Duration::from_secs(5));
+    /// assert_eq!(budget.budget_key(), "site-eu:budget");
+    /// assert_eq!(budget.interval(), Duration::from_secs(1));
+    /// assert_eq!(budget.staleness(), Duration::from_secs(5));
+    ///
+    /// // Figures stay good for at least two intervals.
+    /// let slow = RedisBudget::<MyRedis>::new(MyRedis).sync_every(Duration::from_secs(4));
+    /// assert_eq!(slow.staleness(), Duration::from_secs(10));
+    /// let slower = slow.stale_after(Duration::from_secs(1));
+    /// assert_eq!(slower.staleness(), Duration::from_secs(8));
+    /// ```
     pub fn sync_every(mut self, interval: Duration) -> Self {
         self.interval = interval;
         self

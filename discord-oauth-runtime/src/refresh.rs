@@ -134,6 +134,55 @@ impl RefreshLocks {
     /// expiry looks valid, unless someone already did); the caller compares the result's
     /// access token with `rejected`: the same one means there is nothing fresher to retry with.
     ///
+    /// Two requests of one browser that find its login due for a refresh at once spend its
+    /// refresh token once:
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # use discord_oauth_core::login::doc_support::{self, MemorySession, token_body};
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::time::Duration;
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::{AUTH_KEY, Driver, SessionIo};
+    /// use discord_oauth_runtime::refresh::RefreshLocks;
+    /// use discord_oauth_runtime::{Io, Outbound};
+    ///
+    /// // Discord's token endpoint, counting the refreshes it is asked for.
+    /// let asked = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&asked);
+    /// let discord = tower::service_fn(move |_req: http::Request<Vec<u8>>| {
+    ///     counter.fetch_add(1, Ordering::SeqCst);
+    ///     async { Ok::<_, std::convert::Infallible>(http::Response::new(token_body(2, "identify").into_bytes())) }
+    /// });
+    /// # let now = doc_support::now();
+    /// let io = Io::new(discord, Duration::from_secs(10), Outbound::new(8)).with_clock(Arc::new(move || now));
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+    ///     .client_secret("secret")
+    ///     .build()?;
+    /// # let mut login = doc_support::logged_in(&config, "identify");
+    /// # login.tokens.as_mut().ok_or("tokens")?.expires_at = now;
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// // The session holds a login whose access token has expired (`stale`).
+    /// let session = MemorySession::new();
+    /// session.insert(AUTH_KEY, &login).await?;
+    /// let stale = Arc::new(login);
+    ///
+    /// let locks = RefreshLocks::default();
+    /// let (first, second) = tokio::join!(
+    ///     locks.refresh(&driver, &io, &session, Arc::clone(&stale), None),
+    ///     locks.refresh(&driver, &io, &session, Arc::clone(&stale), None),
+    /// );
+    /// for outcome in [first, second] {
+    ///     let fresh = outcome.map_err(|answer| format!("answered {}", answer.status()))?.ok_or("logged out")?;
+    ///     assert_eq!(fresh.tokens.as_ref().ok_or("tokens")?.access_token.secret(), "at2");
+    /// }
+    /// assert_eq!(asked.load(Ordering::SeqCst), 1);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// [`Attached::NeedsRefresh`]: discord_oauth_core::login::driver::Attached::NeedsRefresh
     pub async fn refresh<S: SessionIo>(
         &self,

@@ -111,6 +111,22 @@ impl<K: Hash + Eq + Ord + Clone, V: Clone> SessionMap<K, V> {
 
     /// [`SessionMap::put`] only if a live session is at `key` (so that a session deleted by a
     /// logout is never written back by a request that read it earlier); `true` if stored.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use discord_oauth_runtime::store::SessionMap;
+    ///
+    /// let map: SessionMap<&str, &str> = SessionMap::default();
+    /// let ttl = Duration::from_secs(3600);
+    /// map.put("sid", "login", 5, ttl);
+    /// assert!(map.replace("sid", "login, refreshed", 16, ttl));
+    ///
+    /// // A logout deletes the session while a slower request of the same browser still
+    /// // holds what it read: its write does not bring the session back.
+    /// map.remove(&"sid");
+    /// assert!(!map.replace("sid", "login, refreshed", 16, ttl));
+    /// assert!(!map.contains(&"sid"));
+    /// ```
     pub fn replace(&self, key: K, value: V, bytes: usize, ttl: Duration) -> bool {
         let now = Instant::now();
         let mut map = self.locked();

@@ -11,6 +11,20 @@ use std::time::{Duration, Instant};
 pub const ENTRY_OVERHEAD_BYTES: usize = 64;
 
 /// The bounds of a [`ReadCache`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use discord_oauth_core::api::cache::{CacheLimits, ReadCache};
+///
+/// let limits = CacheLimits { per_user: 2, ..CacheLimits::default() };
+/// let mut cache: ReadCache<u64> = ReadCache::new(limits);
+/// let now = Instant::now();
+/// for page in 0..5 {
+///     let key = format!("/api/v10/users/@me/guilds?after={page}");
+///     cache.insert(7, &key, &b"[]"[..], now, Duration::from_secs(30 + page));
+/// }
+/// assert_eq!(cache.user_len(&7), 2, "a user replaces their own entries");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheLimits {
     /// Most entries, all users together (default 10,000).
@@ -180,6 +194,21 @@ impl<U: Hash + Eq + Clone> ReadCache<U> {
     }
 
     /// Drops `user`'s entry under `key`; returns whether there was one.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use discord_oauth_core::api::cache::{CacheLimits, ReadCache};
+    ///
+    /// let mut cache: ReadCache<u64> = ReadCache::new(CacheLimits::default());
+    /// let (now, ttl) = (Instant::now(), Duration::from_secs(30));
+    /// let key = "/api/v10/users/@me/applications/1100000000000000001/role-connection";
+    /// cache.insert(7, key, &br#"{"metadata":{"level":"1"}}"#[..], now, ttl);
+    /// cache.insert(7, "/api/v10/users/@me", &b"{}"[..], now, ttl);
+    /// // After the user's own update of their role connection, only that answer is stale.
+    /// assert!(cache.invalidate(&7, key));
+    /// assert!(!cache.invalidate(&7, key), "already gone");
+    /// assert_eq!(cache.user_len(&7), 1);
+    /// ```
     pub fn invalidate(&mut self, user: &U, key: &str) -> bool {
         let Some(list) = self.users.get_mut(user) else {
             return false;

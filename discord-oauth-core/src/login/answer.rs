@@ -169,6 +169,19 @@ const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requ
 /// Where a request was for (path and query, `/` when it has none) and whether a refusal of
 /// it is a redirect to the login page ([`is_page_load`]), for integrations on the `http`
 /// crate's types.
+///
+/// ```
+/// use discord_oauth_core::login::answer::request_context;
+/// let page = http::Request::get("/guilds?page=2").header("accept", "text/html,*/*").body(())?;
+/// assert_eq!(request_context(page.method(), page.uri(), page.headers()), ("/guilds?page=2", true));
+///
+/// let fetch = http::Request::get("/api/me")
+///     .header("accept", "text/html,*/*")
+///     .header("sec-fetch-mode", "cors")
+///     .body(())?;
+/// assert_eq!(request_context(fetch.method(), fetch.uri(), fetch.headers()), ("/api/me", false));
+/// # Ok::<(), http::Error>(())
+/// ```
 pub fn request_context<'a>(method: &http::Method, uri: &'a http::Uri, headers: &'a http::HeaderMap) -> (&'a str, bool) {
     let html = is_page_load(method.as_str(), |name| {
         match name {
@@ -244,6 +257,14 @@ pub fn method_not_allowed(allow: &'static str) -> Response<String> {
 }
 
 /// `503` with `Retry-After`.
+///
+/// ```
+/// use discord_oauth_core::login::answer::unavailable;
+/// let answer = unavailable("Service Unavailable: Discord could not be reached; try again shortly.", 7);
+/// assert_eq!(answer.status(), 503);
+/// assert_eq!(answer.headers()["retry-after"], "7");
+/// assert_eq!(answer.headers()["cache-control"], "no-store");
+/// ```
 pub fn unavailable(message: &str, retry_after: u64) -> Response<String> {
     let mut r = text(StatusCode::SERVICE_UNAVAILABLE, message.to_owned());
     set_retry_after(&mut r, retry_after);
@@ -253,6 +274,14 @@ pub fn unavailable(message: &str, retry_after: u64) -> Response<String> {
 
 /// `503` for a failed session store: whether anyone is logged in is unknown, so nobody is
 /// treated as anonymous (H-15).
+///
+/// ```
+/// use discord_oauth_core::login::answer::store_unavailable;
+/// let answer = store_unavailable();
+/// assert_eq!(answer.status(), 503);
+/// assert_eq!(answer.headers()["retry-after"], "5");
+/// assert!(answer.body().contains("session store"));
+/// ```
 pub fn store_unavailable() -> Response<String> {
     unavailable(
         "Service Unavailable: the session store is not responding; try again shortly.",
@@ -267,6 +296,19 @@ pub fn internal_error() -> Response<String> {
 
 /// Why a protected resource was refused; [`Refusal::answer`] renders it the same way for
 /// every framework.
+///
+/// ```
+/// use discord_oauth_core::login::answer::Refusal;
+/// // A page load by someone not logged in: to the login page, coming back afterwards.
+/// let refusal = Refusal::NotLoggedIn { login_url: "/auth/login?return_to=%2Fadmin".into(), html: true };
+/// assert_eq!(refusal.status(), 303);
+/// assert_eq!(refusal.answer("/").headers()["location"], "/auth/login?return_to=%2Fadmin");
+///
+/// // Discord could not be asked: 503, try again later.
+/// let busy = Refusal::Unavailable { retry_after: 3 }.answer("/");
+/// assert_eq!(busy.status(), 503);
+/// assert_eq!(busy.headers()["retry-after"], "3");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Refusal {
@@ -324,6 +366,22 @@ impl Refusal {
     }
 
     /// The answer; `back` is the link on HTML pages.
+    ///
+    /// ```
+    /// use discord_oauth_core::login::answer::Refusal;
+    /// let no_role = Refusal::Forbidden { html: false, reason: "You need the Moderator role." };
+    /// let answer = no_role.answer("/");
+    /// assert_eq!(answer.status(), 403);
+    /// assert_eq!(answer.headers()["content-type"], "application/json");
+    /// let body: serde_json::Value = serde_json::from_str(answer.body())?;
+    /// assert_eq!(body["error"], "forbidden");
+    /// assert_eq!(body["message"], "You need the Moderator role.");
+    ///
+    /// // The same refusal of a page load is an HTML page, linking back to `/`.
+    /// let page = Refusal::Forbidden { html: true, reason: "You need the Moderator role." }.answer("/");
+    /// assert_eq!(page.headers()["content-type"], "text/html; charset=utf-8");
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
     pub fn answer(&self, back: &str) -> Response<String> {
         let json = |status: StatusCode, body: serde_json::Value| {
             let mut r = Response::new(body.to_string());

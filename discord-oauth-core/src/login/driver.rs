@@ -60,6 +60,61 @@ const ROTATED_ELSEWHERE_RECHECK: Duration = Duration::from_millis(250);
 /// A framework's session as the driver uses it: typed reads and writes of the two keys, and
 /// the id and lifetime operations. The tower integration implements it over
 /// `tower_sessions::Session`, the actix-web one over `actix_session::Session`.
+///
+/// A session kept in memory, its values as JSON by key:
+///
+/// ```
+/// # use discord_oauth_core::login::doc_support::{ScriptedDiscord, block_on};
+/// use std::collections::HashMap;
+/// use std::sync::Mutex;
+/// use discord_oauth_core::api::client::ApiDriverConfig;
+/// use discord_oauth_core::login::LoginConfig;
+/// use discord_oauth_core::login::driver::{Attached, Driver, SessionIo};
+/// use discord_oauth_core::login::revocation::Revocation;
+/// use serde::{Serialize, de::DeserializeOwned};
+///
+/// #[derive(Default)]
+/// struct MemorySession(Mutex<HashMap<String, String>>);
+///
+/// impl SessionIo for MemorySession {
+///     type Error = String;
+///
+///     async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, String> {
+///         let values = self.0.lock().map_err(|e| e.to_string())?;
+///         let value = values.get(key).map(|v| serde_json::from_str(v)).transpose();
+///         value.map_err(|e| e.to_string())
+///     }
+///     async fn insert<T: Serialize + Sync>(&self, key: &str, value: &T) -> Result<(), String> {
+///         let value = serde_json::to_string(value).map_err(|e| e.to_string())?;
+///         self.0.lock().map_err(|e| e.to_string())?.insert(key.to_owned(), value);
+///         Ok(())
+///     }
+///     // A store keyed by session id would move the values to a new id here.
+///     async fn cycle_id(&self) -> Result<(), String> {
+///         Ok(())
+///     }
+///     async fn purge(&self) -> Result<(), String> {
+///         self.0.lock().map_err(|e| e.to_string())?.clear();
+///         Ok(())
+///     }
+///     async fn save(&self) -> Result<(), String> {
+///         Ok(())
+///     }
+///     // The memory is the store: reading it again is reading it.
+///     async fn reload(&self) -> Result<bool, String> {
+///         Ok(true)
+///     }
+///     // No cache of authenticated sessions to drop entries from.
+///     fn forget(&self, _revocation: Option<&Revocation>) {}
+/// }
+///
+/// let config = LoginConfig::builder("1", "https://site.example/auth/callback").build()?;
+/// let driver = Driver::new(config, ApiDriverConfig::default());
+/// # let io = ScriptedDiscord::new();
+/// let attached = block_on(driver.attach(&io, &MemorySession::default(), None));
+/// assert!(matches!(attached, Ok(Attached::Anonymous)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait SessionIo {
     /// A session store failure (its `Display` is logged).
     type Error: fmt::Display;
@@ -94,11 +149,72 @@ pub trait SessionIo {
 
 /// What the driver needs from the integration: its transport, timer and clocks, the same
 /// [`ClientIo`] the user-API driver uses (the monotonic clock also runs the ended-logins list).
+/// Implemented by every [`ClientIo`] that is `Sync`.
+///
+/// A site's would send with its HTTP client (with a timeout) and wait with its runtime's
+/// timer; this one cannot reach Discord at all, and shows that a guard that cannot ask
+/// Discord answers `503`, never `403`:
+///
+/// ```
+/// # use discord_oauth_core::login::doc_support::{self, block_on};
+/// use std::future::{Future, ready};
+/// use std::time::{Duration, Instant, SystemTime};
+/// use discord_oauth_core::api::client::{ApiDriverConfig, ClientIo};
+/// use discord_oauth_core::login::LoginConfig;
+/// use discord_oauth_core::login::driver::{Driver, Subject};
+/// use discord_oauth_core::login::flow::{FlowIo, Guard, GuildRequirement};
+///
+/// struct Offline;
+///
+/// impl FlowIo for Offline {
+///     type Error = String;
+///     fn send(
+///         &self,
+///         _request: http::Request<Vec<u8>>,
+///     ) -> impl Future<Output = Result<http::Response<Vec<u8>>, String>> + Send {
+///         ready(Err("connection refused".to_owned()))
+///     }
+///     fn wait(&self, _duration: Duration) -> impl Future<Output = ()> + Send {
+///         ready(())
+///     }
+///     fn now(&self) -> SystemTime {
+///         SystemTime::now()
+///     }
+/// }
+///
+/// impl ClientIo for Offline {
+///     fn instant(&self) -> Instant {
+///         Instant::now()
+///     }
+/// }
+///
+/// let config = LoginConfig::builder("1", "https://site.example/auth/callback").build()?;
+/// # let login = doc_support::logged_in(&config, "identify guilds.members.read");
+/// let driver = Driver::new(config, ApiDriverConfig::default());
+/// let guard = Guard::new(GuildRequirement { guild_id: 81384788765712384, role_id: None });
+/// let refusal = block_on(driver.guard(&Offline, &guard, Subject::User(&login), false)).unwrap_err();
+/// assert_eq!(refusal.status(), 503);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait DriverIo: ClientIo + Sync {}
 
 impl<T: ClientIo + Sync> DriverIo for T {}
 
 /// One request to a login route, in the few parts the driver reads.
+///
+/// ```
+/// use discord_oauth_core::login::driver::RouteRequest;
+/// let req = http::Request::post("/auth/logout?everywhere=1")
+///     .header("origin", "https://site.example")
+///     .body(())?;
+/// let route_request = RouteRequest {
+///     method: req.method().as_str(),
+///     query: req.uri().query().unwrap_or(""),
+///     origin: req.headers().get("origin").map(|v| v.as_bytes()),
+/// };
+/// assert_eq!(route_request.query, "everywhere=1");
+/// # Ok::<(), http::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct RouteRequest<'a> {
     /// The method, e.g. `"GET"`.
@@ -109,7 +225,22 @@ pub struct RouteRequest<'a> {
     pub origin: Option<&'a [u8]>,
 }
 
-/// The per-request decision of [`Driver::attach`].
+/// The per-request decision of [`Driver::attach`]. An integration puts it in the request as a
+/// [`Visitor`](super::visitor::Visitor), after refreshing a login that [`Attached::NeedsRefresh`]
+/// (see [`Driver::attach`] for an example).
+///
+/// ```
+/// use std::sync::Arc;
+/// use discord_oauth_core::login::driver::Attached;
+/// use discord_oauth_core::login::visitor::Visitor;
+///
+/// fn visitor(attached: Attached) -> Visitor {
+///     // A login still `NeedsRefresh` is served as it is.
+///     Visitor::new(attached, Arc::from("/auth/login"))
+/// }
+/// assert!(visitor(Attached::Anonymous).optional().is_ok_and(|login| login.is_none()));
+/// assert!(visitor(Attached::Unavailable).optional().is_err());
+/// ```
 #[derive(Debug, Clone)]
 pub enum Attached {
     /// No login in this session (or one that just ended).
@@ -226,7 +357,16 @@ pub struct Refreshed {
     pub spent: Option<Recent>,
 }
 
-/// Who a guard ([`Driver::guard`]) is asked about.
+/// Who a guard ([`Driver::guard`]) is asked about: [`Visitor::subject`](super::visitor::Visitor::subject)
+/// makes it from a request's login.
+///
+/// ```
+/// use std::sync::Arc;
+/// use discord_oauth_core::login::driver::{Attached, Subject};
+/// use discord_oauth_core::login::visitor::Visitor;
+/// let visitor = Visitor::new(Attached::Anonymous, Arc::from("/auth/login"));
+/// assert!(matches!(visitor.subject("/members"), Subject::Anonymous { here: "/members" }));
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub enum Subject<'a> {
     /// The session store could not be read.
@@ -242,12 +382,56 @@ pub enum Subject<'a> {
 
 /// The framework-neutral login driver: one per site, shared by every request.
 ///
+/// An integration routes the three login paths ([`LoginConfig::route`]) to [`Driver::login`]
+/// and [`Driver::answer`], and asks [`Driver::attach`] about every other request. Here a whole
+/// login, with a session held in memory and Discord's answers scripted:
+///
 /// ```
+/// # use discord_oauth_core::login::doc_support::{self, MemorySession, ScriptedDiscord, USER, block_on, token_body};
+/// use discord_oauth_core::api::client::ApiDriverConfig;
 /// use discord_oauth_core::login::LoginConfig;
-/// use discord_oauth_core::login::driver::Driver;
-/// let config = LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
-/// let driver = Driver::new(config, discord_oauth_core::api::client::ApiDriverConfig::default());
+/// use discord_oauth_core::login::answer::Route;
+/// use discord_oauth_core::login::driver::{Attached, Driver, RouteRequest};
+/// use discord_oauth_core::login::pending_cookie::LoginCookieKey;
+///
+/// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+///     .client_secret("secret")
+///     .login_cookie_key(LoginCookieKey::random(&mut rand::rng()))
+///     .build()?;
+/// let driver = Driver::new(config, ApiDriverConfig::default());
 /// assert_eq!(driver.config().routes().login, "/auth/login");
+/// // The integration's transport and clocks, and this browser's session.
+/// let (discord, session) = (ScriptedDiscord::new(), MemorySession::new());
+/// # let now = doc_support::now();
+///
+/// // GET /auth/login?return_to=/me: off to Discord, the attempt sealed in a cookie.
+/// let get = |query| RouteRequest { method: "GET", query, origin: None };
+/// let redirect = driver.login(&get("return_to=%2Fme"), [], &mut rand::rng(), now);
+/// assert_eq!(redirect.status(), 303);
+///
+/// // The user agrees; Discord sends the browser back with a code.
+/// # let (query, cookie) = doc_support::browser_returns(&redirect, "c0de")?;
+/// discord.answer(200, &token_body(1, "identify")).answer(200, USER);
+/// let done = block_on(driver.answer(&discord, &session, Route::Callback, &get(&query), [cookie.as_bytes()]));
+/// assert_eq!(done.status(), 303);
+/// assert_eq!(done.headers()["location"], "/me");
+/// assert_eq!(discord.sent(), ["POST /api/v10/oauth2/token", "GET /api/v10/users/@me"]);
+/// assert_eq!(session.cycled(), 1); // a new session id at login
+///
+/// // Every later request of this browser.
+/// match block_on(driver.attach(&discord, &session, None)) {
+///     Ok(Attached::Authenticated(login)) => assert_eq!(login.user.username, "nelly"),
+///     Ok(other) => panic!("{other:?}"),
+///     Err(answer) => panic!("the store failed: {}", answer.status()),
+/// }
+///
+/// // POST /auth/logout: the session ends, then the token is revoked at Discord.
+/// discord.answer(200, "{}");
+/// let logout = RouteRequest { method: "POST", query: "", origin: Some(b"https://site.example".as_slice()) };
+/// let bye = block_on(driver.answer(&discord, &session, Route::Logout, &logout, []));
+/// assert_eq!(bye.status(), 303);
+/// assert!(matches!(block_on(driver.attach(&discord, &session, None)), Ok(Attached::Anonymous)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug)]
 pub struct Driver {
@@ -314,6 +498,29 @@ impl Driver {
 
     /// Ends the logins `revocation` names here (forgetting them through `session`) and on
     /// every other instance.
+    ///
+    /// E.g. when the user removes the application from their Discord account: every login of
+    /// theirs ends, and a session that still holds one is ended at its next request.
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::doc_support::{self, MemorySession, ScriptedDiscord, block_on};
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::{AUTH_KEY, Attached, Driver, SessionIo};
+    /// use discord_oauth_core::login::revocation::Revocation;
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback").build()?;
+    /// # let login = doc_support::logged_in(&config, "identify");
+    /// # let now = doc_support::now();
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// let (io, session) = (ScriptedDiscord::new(), MemorySession::new());
+    /// block_on(session.insert(AUTH_KEY, &login))?;
+    ///
+    /// block_on(driver.revoke(&io, &MemorySession::new(), Revocation::of_user(login.user.id.get(), now)));
+    /// assert!(matches!(block_on(driver.attach(&io, &session, None)), Ok(Attached::Anonymous)));
+    /// assert!(session.keys().is_empty(), "the session was ended");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn revoke<S: SessionIo, I: DriverIo>(&self, io: &I, session: &S, revocation: Revocation) {
         self.apply_revocation(revocation, io.now(), io.instant());
         session.forget(Some(&revocation));
@@ -329,6 +536,33 @@ impl Driver {
 
     /// The answer of `GET /auth/login`: a redirect to Discord, the attempt sealed in a cookie.
     /// Reads and writes no store.
+    ///
+    /// `cookies` are the request's `Cookie` headers (an unfinished login's cookie is
+    /// replaced); `rng` a cryptographic generator (the state, the PKCE verifier).
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::{Driver, RouteRequest};
+    /// use discord_oauth_core::login::pending_cookie::LoginCookieKey;
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+    ///     .login_cookie_key(LoginCookieKey::random(&mut rand::rng()))
+    ///     .build()?;
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// let req = RouteRequest { method: "GET", query: "return_to=%2Fguilds", origin: None };
+    /// let answer = driver.login(&req, [], &mut rand::rng(), SystemTime::now());
+    /// assert_eq!(answer.status(), 303);
+    /// let location = answer.headers()["location"].to_str()?;
+    /// assert!(location.starts_with("https://discord.com/oauth2/authorize?"));
+    /// assert!(answer.headers().contains_key("set-cookie"));
+    ///
+    /// // Only GET and HEAD.
+    /// let post = RouteRequest { method: "POST", ..req };
+    /// assert_eq!(driver.login(&post, [], &mut rand::rng(), SystemTime::now()).status(), 405);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn login<'a>(
         &self,
         req: &RouteRequest<'_>,
@@ -344,6 +578,40 @@ impl Driver {
 
     /// The answer of the callback and logout routes. `GET /auth/login` is [`Driver::login`]
     /// (it needs randomness and no session); given [`Route::Login`], this answers 500.
+    ///
+    /// [`Driver`] shows a callback; here a logout, and the checks before it:
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::doc_support::{self, MemorySession, ScriptedDiscord, block_on};
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::answer::Route;
+    /// use discord_oauth_core::login::driver::{AUTH_KEY, Driver, RouteRequest, SessionIo};
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+    ///     .client_secret("secret")
+    ///     .build()?;
+    /// # let login = doc_support::logged_in(&config, "identify");
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// let (discord, session) = (ScriptedDiscord::new(), MemorySession::new());
+    /// block_on(session.insert(AUTH_KEY, &login))?;
+    ///
+    /// // A form on another site cannot log the user out.
+    /// let forged = RouteRequest { method: "POST", query: "", origin: Some(b"https://evil.example".as_slice()) };
+    /// let answer = block_on(driver.answer(&discord, &session, Route::Logout, &forged, []));
+    /// assert_eq!(answer.status(), 403);
+    ///
+    /// discord.answer(200, "{}");
+    /// let logout = RouteRequest { origin: Some(b"https://site.example".as_slice()), ..forged };
+    /// let answer = block_on(driver.answer(&discord, &session, Route::Logout, &logout, []));
+    /// assert_eq!(answer.status(), 303);
+    /// assert_eq!(answer.headers()["location"], "/");
+    /// assert!(session.keys().is_empty());
+    /// assert_eq!(discord.sent(), ["POST /api/v10/oauth2/token/revoke"]);
+    /// // The login is over on this instance, whatever copy of it comes back.
+    /// assert!(driver.revocations().is_revoked(&login, std::time::Instant::now()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn answer<'a, S: SessionIo, I: DriverIo>(
         &self,
         io: &I,
@@ -460,6 +728,43 @@ impl Driver {
     ///
     /// An `Err` is an answer to send instead of calling the handler (the session had to be
     /// ended and the store failed).
+    ///
+    /// A login whose access token expired is [`Attached::NeedsRefresh`]; under its refresh
+    /// lock, [`Driver::refresh_locked`] renews it:
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::doc_support::{self, MemorySession, ScriptedDiscord, block_on, token_body};
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::{AUTH_KEY, Attached, Driver, SessionIo};
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+    ///     .client_secret("secret")
+    ///     .build()?;
+    /// # let mut login = doc_support::logged_in(&config, "identify");
+    /// # let now = doc_support::now();
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// let (discord, session) = (ScriptedDiscord::new(), MemorySession::new());
+    /// assert!(matches!(block_on(driver.attach(&discord, &session, None)), Ok(Attached::Anonymous)));
+    ///
+    /// // A stored login whose access token has expired.
+    /// login.tokens.as_mut().ok_or("tokens")?.expires_at = now;
+    /// block_on(session.insert(AUTH_KEY, &login))?;
+    /// let stale = match block_on(driver.attach(&discord, &session, None)) {
+    ///     Ok(Attached::NeedsRefresh(stale)) => stale,
+    ///     other => panic!("{other:?}"),
+    /// };
+    ///
+    /// discord.answer(200, &token_body(2, "identify"));
+    /// let refreshed = block_on(driver.refresh_locked(&discord, &session, stale, None))
+    ///     .map_err(|answer| format!("answered {}", answer.status()))?;
+    /// let fresh = refreshed.session.ok_or("logged out")?;
+    /// assert_eq!(fresh.tokens.as_ref().ok_or("tokens")?.access_token.secret(), "at2");
+    /// assert_eq!(discord.sent(), ["POST /api/v10/oauth2/token"]);
+    /// // Stored before use: the next request finds the new tokens.
+    /// assert!(matches!(block_on(driver.attach(&discord, &session, None)), Ok(Attached::Authenticated(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn attach<S: SessionIo, I: DriverIo>(
         &self,
         io: &I,
@@ -560,6 +865,33 @@ impl Driver {
     /// ([`LoginConfig::plan_forced_refresh`](crate::login::LoginConfig::plan_forced_refresh)).
     /// The caller compares the access token of the result with `rejected`: the same token
     /// (or no session) means there is nothing fresher to retry with.
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::doc_support::{self, MemorySession, ScriptedDiscord, block_on, token_body};
+    /// use std::sync::Arc;
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::{AUTH_KEY, Driver, SessionIo};
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+    ///     .client_secret("secret")
+    ///     .build()?;
+    /// # let login = doc_support::logged_in(&config, "identify");
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// let (discord, session) = (ScriptedDiscord::new(), MemorySession::new());
+    /// block_on(session.insert(AUTH_KEY, &login))?;
+    ///
+    /// // A handler's API call with the login's access token drew a `401`, though the token
+    /// // has days left: refresh it (under the refresh lock) and retry once with the new one.
+    /// let login = Arc::new(login);
+    /// let rejected = login.tokens.as_ref().ok_or("tokens")?.access_token.clone();
+    /// discord.answer(200, &token_body(2, "identify"));
+    /// let refreshed = block_on(driver.refresh_rejected(&discord, &session, login, &rejected, None))
+    ///     .map_err(|answer| format!("answered {}", answer.status()))?;
+    /// let retry_with = refreshed.session.ok_or("logged out")?.tokens.as_ref().ok_or("tokens")?.access_token.clone();
+    /// assert_ne!(retry_with.secret(), rejected.secret());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn refresh_rejected<S: SessionIo, I: DriverIo>(
         &self,
         io: &I,
@@ -679,7 +1011,39 @@ impl Driver {
     /// A guild (and role) guard's decision for `subject`: `Ok` lets the request through.
     /// Decisions are remembered in the [`Guard`], so a user's requests ask
     /// Discord once per [`GuardDecisions`](super::flow::GuardDecisions) lifetime; a failure to ask is a `503` with the
-    /// `Retry-After` Discord gave, never a `403`.
+    /// `Retry-After` Discord gave, never a `403`. `html`: the request is a page load
+    /// ([`request_context`](super::answer::request_context)).
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::doc_support::{self, ScriptedDiscord, block_on};
+    /// use discord_oauth_core::api::client::ApiDriverConfig;
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::driver::{Driver, Subject};
+    /// use discord_oauth_core::login::flow::{Guard, GuildRequirement};
+    ///
+    /// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+    ///     .scopes(discord_oauth_core::Scopes::parse("identify guilds.members.read"))
+    ///     .build()?;
+    /// # let login = doc_support::logged_in(&config, "identify guilds.members.read");
+    /// let driver = Driver::new(config, ApiDriverConfig::default());
+    /// let moderators = Guard::new(GuildRequirement { guild_id: 81384788765712384, role_id: Some(42) });
+    /// let discord = ScriptedDiscord::new();
+    ///
+    /// // The user's membership, with the role.
+    /// discord.answer(200, r#"{"roles":["42"],"joined_at":null}"#);
+    /// let allowed = block_on(driver.guard(&discord, &moderators, Subject::User(&login), true));
+    /// assert!(allowed.is_ok());
+    /// assert_eq!(discord.sent(), ["GET /api/v10/users/@me/guilds/81384788765712384/member"]);
+    /// // Remembered: the next request does not ask Discord.
+    /// assert!(block_on(driver.guard(&discord, &moderators, Subject::User(&login), true)).is_ok());
+    /// assert_eq!(discord.sent().len(), 1);
+    ///
+    /// // Nobody logged in: to the login page, and back here afterwards.
+    /// let anonymous = Subject::Anonymous { here: "/mod" };
+    /// let refusal = block_on(driver.guard(&discord, &moderators, anonymous, true)).unwrap_err();
+    /// assert_eq!(refusal.answer("/").headers()["location"], "/auth/login?return_to=%2Fmod");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub async fn guard<I: DriverIo>(
         &self,
         io: &I,

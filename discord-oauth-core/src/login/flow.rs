@@ -93,6 +93,26 @@ pub trait FlowIo {
 
 /// Runs a flow to completion with `io`. This function does no IO of its own: every request,
 /// wait and clock read goes through `io`.
+///
+/// ```
+/// # use discord_oauth_core::login::doc_support::{self, ScriptedDiscord, block_on};
+/// use discord_oauth_core::login::LoginConfig;
+/// use discord_oauth_core::login::flow::{RevokeFlow, drive};
+///
+/// let config = LoginConfig::builder("1100000000000000001", "https://site.example/auth/callback")
+///     .client_secret("secret")
+///     .build()?;
+/// # let login = doc_support::logged_in(&config, "identify");
+/// let tokens = login.tokens.as_ref().ok_or("tokens")?;
+/// let discord = ScriptedDiscord::new();
+/// discord.answer(200, "{}");
+/// block_on(drive(RevokeFlow::new(&config, tokens), &discord))?;
+/// assert_eq!(discord.sent(), ["POST /api/v10/oauth2/token/revoke"]);
+///
+/// // Unreachable (nothing scripted): the error is a log message, free of secrets.
+/// assert!(block_on(drive(RevokeFlow::new(&config, tokens), &discord)).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub async fn drive<F: Flow, I: FlowIo + Sync>(mut flow: F, io: &I) -> F::Output {
     loop {
         match flow.poll() {
@@ -632,6 +652,19 @@ impl Flow for RefreshFlow {
 
 /// What a guild guard requires: membership of a guild, optionally with a role. IDs are
 /// compared as snowflakes, never by name (J-06).
+///
+/// ```
+/// use discord_oauth_core::api::CurrentUserGuild;
+/// use discord_oauth_core::login::flow::GuildRequirement;
+/// let members = GuildRequirement { guild_id: 81384788765712384, role_id: None };
+/// let guilds: Vec<CurrentUserGuild> = serde_json::from_str(r#"[{"id": "81384788765712384", "name": "Discord API"}]"#)?;
+/// assert!(members.met_by_guilds(&guilds));
+/// // A guild list carries no roles: a role requirement needs the member record.
+/// let moderators = GuildRequirement { role_id: Some(42), ..members };
+/// assert!(!moderators.met_by_guilds(&guilds));
+/// assert_eq!(moderators.forbidden(false).status(), 403);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GuildRequirement {
     /// The guild.
@@ -685,6 +718,29 @@ impl GuildRequirement {
     /// Plans the membership check for a logged-in `session`: with `guilds.members.read`,
     /// `GET /users/@me/guilds/{guild}/member` (needed for roles); else, with `guilds`, the
     /// user's guild list, page by page. Refuses at once when no token or scope allows a check.
+    ///
+    /// The flow sends its requests through a [`FlowIo`] ([`drive`]), or step by step:
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::doc_support::{self, ScriptedDiscord, block_on};
+    /// use discord_oauth_core::login::LoginConfig;
+    /// use discord_oauth_core::login::flow::{GuildRequirement, drive};
+    ///
+    /// let config = LoginConfig::builder("1", "https://site.example/auth/callback").build()?;
+    /// # let login = doc_support::logged_in(&config, "identify guilds.members.read");
+    /// let moderators = GuildRequirement { guild_id: 81384788765712384, role_id: Some(42) };
+    /// let discord = ScriptedDiscord::new();
+    /// discord.answer(200, r#"{"roles": ["7"], "joined_at": null}"#);
+    /// let flow = moderators.check(&config, &login, true).map_err(|r| format!("{r:?}"))?;
+    /// assert!(!block_on(drive(flow, &discord))?, "a member, without the role");
+    /// assert_eq!(discord.sent(), ["GET /api/v10/users/@me/guilds/81384788765712384/member"]);
+    ///
+    /// // A login granted `identify` only cannot be checked: refused at once.
+    /// # let identify_only = doc_support::logged_in(&config, "identify");
+    /// let refusal = moderators.check(&config, &identify_only, true).unwrap_err();
+    /// assert_eq!(refusal.status(), 403);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check(&self, config: &LoginConfig, session: &AuthSession, html: bool) -> Result<GuildCheckFlow, Refusal> {
         let Some(tokens) = session.tokens.as_ref() else {
             return Err(Refusal::Forbidden {
@@ -814,6 +870,20 @@ impl Flow for GuildCheckFlow {
 /// Discord on every request: bounded ([`GuardDecisions::CAPACITY`]) and time-limited
 /// ([`GuardDecisions::TTL`] by default, [`GuardDecisions::with_ttl`]). The caller passes the
 /// time; nothing here reads a clock.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// use discord_oauth_core::login::flow::{GuardDecisions, GuildRequirement};
+///
+/// // A member removed at Discord keeps passing for at most 10 s.
+/// let decisions = GuardDecisions::with_ttl(Duration::from_secs(10));
+/// let members = GuildRequirement { guild_id: 81384788765712384, role_id: None };
+/// let (nelly, now) = (80351110224678912, SystemTime::now());
+/// assert_eq!(decisions.get(nelly, members, now), None, "ask Discord");
+/// decisions.remember(nelly, members, true, now);
+/// assert_eq!(decisions.get(nelly, members, now + Duration::from_secs(9)), Some(true));
+/// assert_eq!(decisions.get(nelly, members, now + Duration::from_secs(10)), None, "ask again");
+/// ```
 #[derive(Debug)]
 pub struct GuardDecisions {
     map: std::sync::Mutex<std::collections::HashMap<(u64, GuildRequirement), (bool, SystemTime)>>,

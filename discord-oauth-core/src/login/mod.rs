@@ -28,6 +28,8 @@
 //! - Logout redirects to `/`; login without a valid `return_to` lands on `/`.
 
 pub mod answer;
+#[doc(hidden)]
+pub mod doc_support;
 pub mod driver;
 pub mod flow;
 pub mod outbound;

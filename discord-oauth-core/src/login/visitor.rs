@@ -98,6 +98,40 @@ impl Visitor {
     /// the store failed, else to the login page (a page load) or `401` JSON. `at` tells where
     /// the request was for (path and query) and whether it is a page load; it is asked only
     /// for a refusal.
+    ///
+    /// A handler on the `http` crate's types:
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::{LoginConfig, doc_support};
+    /// use std::sync::Arc;
+    /// use discord_oauth_core::login::answer::request_context;
+    /// use discord_oauth_core::login::driver::Attached;
+    /// use discord_oauth_core::login::visitor::Visitor;
+    /// use http::{Request, Response};
+    ///
+    /// fn profile(visitor: &Visitor, req: &Request<()>) -> Response<String> {
+    ///     match visitor.require(|| request_context(req.method(), req.uri(), req.headers())) {
+    ///         Ok(login) => Response::new(format!("Hello, {}", login.user.username)),
+    ///         Err(refusal) => refusal.answer("/"),
+    ///     }
+    /// }
+    ///
+    /// let page = Request::get("/profile?tab=2").header("accept", "text/html").body(())?;
+    /// let anonymous = Visitor::new(Attached::Anonymous, Arc::from("/auth/login"));
+    /// let answer = profile(&anonymous, &page);
+    /// assert_eq!(answer.status(), 303);
+    /// assert_eq!(answer.headers()["location"], "/auth/login?return_to=%2Fprofile%3Ftab%3D2");
+    ///
+    /// # let config = LoginConfig::builder("1", "https://site.example/auth/callback").build()?;
+    /// # let login = Arc::new(doc_support::logged_in(&config, "identify"));
+    /// let nelly = Visitor::new(Attached::Authenticated(login), Arc::from("/auth/login"));
+    /// assert_eq!(profile(&nelly, &page).body(), "Hello, nelly");
+    ///
+    /// // A store outage is never "logged out".
+    /// let unknown = Visitor::new(Attached::Unavailable, Arc::from("/auth/login"));
+    /// assert_eq!(profile(&unknown, &page).status(), 503);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn require<'h>(&self, at: impl FnOnce() -> (&'h str, bool)) -> Result<&Arc<AuthSession>, Refusal> {
         if let Some(session) = self.optional()? {
             return Ok(session);
@@ -111,6 +145,26 @@ impl Visitor {
 
     /// A handler that takes a login if there is one (`Option<DiscordUser>`): `None` when
     /// anonymous, `503` when the store failed.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use discord_oauth_core::login::driver::Attached;
+    /// use discord_oauth_core::login::visitor::Visitor;
+    /// use http::Response;
+    ///
+    /// fn home(visitor: &Visitor) -> Response<String> {
+    ///     match visitor.optional() {
+    ///         Ok(Some(login)) => Response::new(format!("Welcome back, {}", login.user.username)),
+    ///         Ok(None) => Response::new(format!("<a href=\"{}\">Log in</a>", visitor.login_url("/"))),
+    ///         Err(refusal) => refusal.answer("/"),
+    ///     }
+    /// }
+    ///
+    /// let anonymous = Visitor::new(Attached::Anonymous, Arc::from("/auth/login"));
+    /// assert_eq!(home(&anonymous).body(), r#"<a href="/auth/login?return_to=%2F">Log in</a>"#);
+    /// let unknown = Visitor::new(Attached::Unavailable, Arc::from("/auth/login"));
+    /// assert_eq!(home(&unknown).status(), 503);
+    /// ```
     pub fn optional(&self) -> Result<Option<&Arc<AuthSession>>, Refusal> {
         if self.store_unavailable {
             return Err(Refusal::StoreUnavailable);
@@ -120,6 +174,27 @@ impl Visitor {
 
     /// A handler that needs the user's tokens (`DiscordToken`, `DiscordClient`): as
     /// [`Visitor::require`], and `403` in identity-only mode (no tokens kept).
+    ///
+    /// ```
+    /// # use discord_oauth_core::login::{LoginConfig, doc_support};
+    /// use std::sync::Arc;
+    /// use discord_oauth_core::login::answer::Refusal;
+    /// use discord_oauth_core::login::driver::Attached;
+    /// use discord_oauth_core::login::visitor::Visitor;
+    ///
+    /// # let config = LoginConfig::builder("1", "https://site.example/auth/callback").build()?;
+    /// # let login = doc_support::logged_in(&config, "identify guilds");
+    /// let visitor = Visitor::new(Attached::Authenticated(Arc::new(login)), Arc::from("/auth/login"));
+    /// // An API route (not a page load): a refusal would be `401` JSON.
+    /// let tokens = visitor.require_tokens(|| ("/api/guilds", false)).map_err(|r| format!("{r:?}"))?;
+    /// assert!(tokens.has_scope(&discord_oauth_core::Scope::Guilds));
+    ///
+    /// let anonymous = Visitor::new(Attached::Anonymous, Arc::from("/auth/login"));
+    /// let refusal = anonymous.require_tokens(|| ("/api/guilds", false)).unwrap_err();
+    /// assert_eq!(refusal.status(), 401);
+    /// assert!(matches!(refusal, Refusal::NotLoggedIn { html: false, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn require_tokens<'h>(&self, at: impl FnOnce() -> (&'h str, bool)) -> Result<&TokenSet, Refusal> {
         self.require(at)?.tokens.as_ref().ok_or(Refusal::NoToken)
     }
