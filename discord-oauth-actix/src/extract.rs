@@ -12,7 +12,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError};
-use discord_oauth_core::login::answer::{self, Refusal};
+use discord_oauth_core::login::answer::{self, PageLoadHeader, Refusal};
 use discord_oauth_core::login::driver::Attached;
 use discord_oauth_core::login::visitor::{LoggedIn, UserToken, Visitor};
 
@@ -75,14 +75,13 @@ impl<T: HttpMessage> DiscordAuthExt for T {
 pub(crate) fn wants_html_parts(method: &actix_web::http::Method, h: &actix_web::http::header::HeaderMap) -> bool {
     use actix_web::http::header::{ACCEPT, HeaderName};
     // Parsed once: a lookup by `&str` parses the name on every call.
-    const SEC_FETCH_MODE: HeaderName = HeaderName::from_static("sec-fetch-mode");
-    const X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
-    answer::is_page_load(method.as_str(), |name| {
-        match name {
-            "accept" => h.get(ACCEPT),
-            "sec-fetch-mode" => h.get(SEC_FETCH_MODE),
-            "x-requested-with" => h.get(X_REQUESTED_WITH),
-            other => h.get(other),
+    const SEC_FETCH_MODE: HeaderName = HeaderName::from_static(PageLoadHeader::SecFetchMode.name());
+    const X_REQUESTED_WITH: HeaderName = HeaderName::from_static(PageLoadHeader::XRequestedWith.name());
+    answer::is_page_load(method.as_str(), |header| {
+        match header {
+            PageLoadHeader::Accept => h.get(ACCEPT),
+            PageLoadHeader::SecFetchMode => h.get(SEC_FETCH_MODE),
+            PageLoadHeader::XRequestedWith => h.get(X_REQUESTED_WITH),
         }
         .map(HeaderValue::as_bytes)
     })

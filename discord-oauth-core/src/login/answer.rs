@@ -123,48 +123,64 @@ pub fn return_to_param(query: &str) -> Option<String> {
 /// (`Sec-Fetch-Mode: cors`), not an `X-Requested-With` script. Such requests are redirected to
 /// login; everything else gets `401` JSON.
 pub fn wants_html(method: &str, accept: Option<&[u8]>, sec_fetch_mode: Option<&[u8]>, requested_with: bool) -> bool {
-    let method_ok = method == "GET" || method == "HEAD";
-    let accepts_html = accept
-        .and_then(|a| std::str::from_utf8(a).ok())
-        .is_some_and(|a| a.contains("text/html"));
-    let cors = sec_fetch_mode == Some(b"cors".as_slice());
-    method_ok && accepts_html && !cors && !requested_with
+    page_method(method) && accepts_html(accept) && navigation(sec_fetch_mode, requested_with)
 }
 
-/// [`wants_html`] from a request's method and a lookup of its headers by (lower-case) name:
-/// the headers that decide it, named once for every integration.
+fn page_method(method: &str) -> bool {
+    method == "GET" || method == "HEAD"
+}
+
+fn accepts_html(accept: Option<&[u8]>) -> bool {
+    accept
+        .and_then(|a| std::str::from_utf8(a).ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+fn navigation(sec_fetch_mode: Option<&[u8]>, requested_with: bool) -> bool {
+    sec_fetch_mode != Some(b"cors".as_slice()) && !requested_with
+}
+
+/// A request header that decides [`is_page_load`]: each integration looks it up in its own
+/// header map, by a name it parsed once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageLoadHeader {
+    /// `Accept`.
+    Accept,
+    /// `Sec-Fetch-Mode`.
+    SecFetchMode,
+    /// `X-Requested-With`.
+    XRequestedWith,
+}
+
+impl PageLoadHeader {
+    /// The header's name, lower case.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Accept => "accept",
+            Self::SecFetchMode => "sec-fetch-mode",
+            Self::XRequestedWith => "x-requested-with",
+        }
+    }
+}
+
+/// [`wants_html`] from a request's method and a lookup of its headers: the headers that decide
+/// it, named once for every integration. Each header is looked up only while the answer is
+/// open, so an API client's request stops at the method or at `Accept`.
 ///
 /// ```
-/// use discord_oauth_core::login::answer::is_page_load;
-/// let header = |name: &str| (name == "accept").then_some(b"text/html".as_slice());
+/// use discord_oauth_core::login::answer::{PageLoadHeader, is_page_load};
+/// let header = |h: PageLoadHeader| (h == PageLoadHeader::Accept).then_some(b"text/html".as_slice());
 /// assert!(is_page_load("GET", header));
 /// assert!(!is_page_load("POST", header));
 /// ```
-pub fn is_page_load<'a>(method: &str, header: impl Fn(&str) -> Option<&'a [u8]>) -> bool {
-    // Each lookup only if the answer is still open: API clients stop at the method or at
-    // `Accept`.
-    if method != "GET" && method != "HEAD" {
-        return false;
-    }
-    let accept = header("accept");
-    if !accept
-        .and_then(|a| std::str::from_utf8(a).ok())
-        .is_some_and(|a| a.contains("text/html"))
-    {
-        return false;
-    }
-    wants_html(
-        method,
-        accept,
-        header("sec-fetch-mode"),
-        header("x-requested-with").is_some(),
-    )
+pub fn is_page_load<'a>(method: &str, header: impl Fn(PageLoadHeader) -> Option<&'a [u8]>) -> bool {
+    page_method(method)
+        && accepts_html(header(PageLoadHeader::Accept))
+        && navigation(
+            header(PageLoadHeader::SecFetchMode),
+            header(PageLoadHeader::XRequestedWith).is_some(),
+        )
 }
-
-/// The header names [`is_page_load`] reads, parsed once: a lookup by `&str` would parse the
-/// name on every call.
-const SEC_FETCH_MODE: http::HeaderName = http::HeaderName::from_static("sec-fetch-mode");
-const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requested-with");
 
 /// Where a request was for (path and query, `/` when it has none) and whether a refusal of
 /// it is a redirect to the login page ([`is_page_load`]), for integrations on the `http`
@@ -183,12 +199,14 @@ const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static("x-requ
 /// # Ok::<(), http::Error>(())
 /// ```
 pub fn request_context<'a>(method: &http::Method, uri: &'a http::Uri, headers: &'a http::HeaderMap) -> (&'a str, bool) {
-    let html = is_page_load(method.as_str(), |name| {
-        match name {
-            "accept" => headers.get(http::header::ACCEPT),
-            "sec-fetch-mode" => headers.get(SEC_FETCH_MODE),
-            "x-requested-with" => headers.get(X_REQUESTED_WITH),
-            other => headers.get(other),
+    // Names parsed once: a lookup by `&str` parses the name on every call.
+    const SEC_FETCH_MODE: http::HeaderName = http::HeaderName::from_static(PageLoadHeader::SecFetchMode.name());
+    const X_REQUESTED_WITH: http::HeaderName = http::HeaderName::from_static(PageLoadHeader::XRequestedWith.name());
+    let html = is_page_load(method.as_str(), |header| {
+        match header {
+            PageLoadHeader::Accept => headers.get(http::header::ACCEPT),
+            PageLoadHeader::SecFetchMode => headers.get(SEC_FETCH_MODE),
+            PageLoadHeader::XRequestedWith => headers.get(X_REQUESTED_WITH),
         }
         .map(HeaderValue::as_bytes)
     });
