@@ -12,6 +12,7 @@ use http::header::{COOKIE, HeaderValue, ORIGIN};
 use http::{Request, Response};
 use tower::Service;
 use tower_sessions::Session;
+use tower_sessions::session::Id;
 
 use crate::extension::AuthState;
 use crate::shared::{ResponseFuture, Shared, TowerSession, indexed, remember, single_cookie_header};
@@ -77,16 +78,17 @@ where
                 };
                 return Ok(response.map(ResBody::from));
             }
-            let decided = if session.id().is_none() {
+            let decided = match session.id() {
                 // No session cookie: anonymous, with nothing to read or refresh.
-                Ok(AuthState::new(
+                None => Ok(AuthState::new(
                     Attached::Anonymous,
                     Arc::clone(&shared.login_path),
                     None,
-                ))
-            } else {
-                let cookie = single_cookie_header(&req).cloned();
-                Box::pin(attach(&shared, &session, cookie.as_ref())).await
+                )),
+                Some(id) => {
+                    let cookie = single_cookie_header(&req).cloned();
+                    Box::pin(attach(&shared, &session, id, cookie.as_ref())).await
+                }
             };
             match decided {
                 Ok(state) => {
@@ -111,19 +113,18 @@ where
 
 // ------------------------------------------------------------------ every other request
 
-/// The driver's decision for this request (the login remembered for its `Cookie` header
-/// first), refreshing under the layer's refresh lock if needed: what the inner service sees.
-/// A valid login is remembered for the header (for the next request and the fast path).
-/// Errors are answers to send instead of calling the inner service.
+/// The driver's decision for this request, whose session cookie names `id` (the login
+/// remembered for its `Cookie` header first), refreshing under the layer's refresh lock if
+/// needed: what the inner service sees. A valid login is remembered for the header (for the
+/// next request and the fast path). Errors are answers to send instead of calling the inner
+/// service.
 async fn attach(
     shared: &Arc<Shared>,
     session: &Session,
+    id: Id,
     cookie: Option<&HeaderValue>,
 ) -> Result<AuthState, Response<String>> {
     let login_path = Arc::clone(&shared.login_path);
-    let Some(id) = session.id() else {
-        return Ok(AuthState::new(Attached::Anonymous, login_path, None));
-    };
     // A logout or refresh that starts after this read bumps the epoch: what this request read
     // is then not remembered.
     let epoch = shared.index.epoch();
