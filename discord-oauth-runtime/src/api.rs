@@ -419,9 +419,13 @@ pub mod doc_support {
     const USER: &str =
         r#"{"id":"80351110224678912","username":"nelly","discriminator":"0","global_name":null,"avatar":null}"#;
 
-    struct App {
-        driver: Driver,
-        io: Io,
+    /// The smallest integration: a driver and its IO (the examples' and the tests').
+    #[derive(Debug)]
+    pub struct App {
+        /// The login driver.
+        pub driver: Driver,
+        /// Its transport and clock.
+        pub io: Io,
     }
 
     impl Site for App {

@@ -429,19 +429,7 @@ mod tests {
     }
 
     /// An integration's shared state, as far as the budget task reads it.
-    struct TestSite {
-        driver: Driver,
-        io: Io,
-    }
-
-    impl Site for TestSite {
-        fn driver(&self) -> &Driver {
-            &self.driver
-        }
-        fn io(&self) -> &Io {
-            &self.io
-        }
-    }
+    type TestSite = crate::api::doc_support::App;
 
     /// A site whose Discord answers `401` to every request, counting what it was sent.
     fn site(threshold: u32, sent: Arc<Mutex<u32>>) -> Arc<TestSite> {
