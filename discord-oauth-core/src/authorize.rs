@@ -266,6 +266,42 @@ impl AuthorizeRequest<'_> {
     /// Returns the URL to redirect the browser to and the [`PendingAuthorization`] to keep
     /// server-side until the callback.
     pub fn start(self, rng: &mut impl CryptoRng, now: SystemTime) -> Result<(Url, PendingAuthorization), ConfigError> {
+        let mut url = self.client.endpoints.authorize.clone();
+        let (query, pending) = self.start_query(url.query(), rng, now)?;
+        url.set_query(Some(&query));
+        Ok((url, pending))
+    }
+
+    /// [`AuthorizeRequest::start`] for a `Location` header: the same URL as a string, built
+    /// without `Url` parsing its own query again (the login route's hot path).
+    pub(crate) fn start_location(
+        self,
+        rng: &mut impl CryptoRng,
+        now: SystemTime,
+    ) -> Result<(String, PendingAuthorization), ConfigError> {
+        let authorize = &self.client.endpoints.authorize;
+        if authorize.fragment().is_some() {
+            // Not an authorization endpoint (RFC 6749 §3.1); let `Url` place the query.
+            return self.start(rng, now).map(|(url, pending)| (String::from(url), pending));
+        }
+        let (query, pending) = self.start_query(authorize.query(), rng, now)?;
+        let base = &authorize[..url::Position::AfterPath];
+        let mut location = String::with_capacity(base.len() + 1 + query.len());
+        location.push_str(base);
+        location.push('?');
+        location.push_str(&query);
+        Ok((location, pending))
+    }
+
+    /// Checks the request, generates the secrets and writes the whole query (after `existing`,
+    /// the endpoint's own query if it has one): `application/x-www-form-urlencoded` with
+    /// spaces as `%20`, which Discord documents for `scope`.
+    fn start_query(
+        self,
+        existing: Option<&str>,
+        rng: &mut impl CryptoRng,
+        now: SystemTime,
+    ) -> Result<(String, PendingAuthorization), ConfigError> {
         let client = self.client;
         let redirect_uri = client.redirect_uri.as_ref().ok_or(ConfigError::MissingRedirectUri)?;
         validate_login_scopes(&self.scopes, self.pkce)?;
@@ -278,40 +314,39 @@ impl AuthorizeRequest<'_> {
         let verifier = self.pkce.then(|| PkceCodeVerifier::new(random_token(rng)));
         let nonce = self.scopes.contains(&Scope::OpenId).then(|| random_token(rng));
 
-        let mut url = client.endpoints.authorize.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code");
-            q.append_pair("client_id", client.client_id.as_str());
-            q.append_pair("scope", &self.scopes.to_string());
-            q.append_pair("state", state.secret());
-            q.append_pair("redirect_uri", redirect_uri.as_str());
-            if let Some(prompt) = self.prompt {
-                q.append_pair("prompt", prompt.as_str());
+        let mut q = Query(String::with_capacity(320));
+        if let Some(existing) = existing.filter(|e| !e.is_empty()) {
+            q.0.push_str(existing);
+            q.0.push('&');
+        }
+        q.pair("response_type", "code");
+        q.pair("client_id", client.client_id.as_str());
+        q.pair("scope", &self.scopes.to_string());
+        q.pair("state", state.secret());
+        q.pair("redirect_uri", redirect_uri.as_str());
+        if let Some(prompt) = self.prompt {
+            q.pair("prompt", prompt.as_str());
+        }
+        if let Some(it) = self.integration_type {
+            q.pair("integration_type", it.as_str());
+        }
+        if let Some(v) = &verifier {
+            let challenge = PkceCodeChallenge::from_code_verifier_sha256(v);
+            q.pair("code_challenge", challenge.as_str());
+            q.pair("code_challenge_method", "S256");
+        }
+        if let Some(n) = &nonce {
+            q.pair("nonce", n);
+        }
+        if let Some(bot) = &self.bot {
+            q.pair("permissions", &bot.permissions.bits().to_string());
+            if let Some(g) = bot.guild_id {
+                q.pair("guild_id", &g.to_string());
             }
-            if let Some(it) = self.integration_type {
-                q.append_pair("integration_type", it.as_str());
-            }
-            if let Some(v) = &verifier {
-                let challenge = PkceCodeChallenge::from_code_verifier_sha256(v);
-                q.append_pair("code_challenge", challenge.as_str());
-                q.append_pair("code_challenge_method", "S256");
-            }
-            if let Some(n) = &nonce {
-                q.append_pair("nonce", n);
-            }
-            if let Some(bot) = &self.bot {
-                q.append_pair("permissions", &bot.permissions.bits().to_string());
-                if let Some(g) = bot.guild_id {
-                    q.append_pair("guild_id", &g.to_string());
-                }
-                if bot.disable_guild_select {
-                    q.append_pair("disable_guild_select", "true");
-                }
+            if bot.disable_guild_select {
+                q.pair("disable_guild_select", "true");
             }
         }
-        // `url` encodes spaces in query values as `+`; Discord documents `%20` for `scope`.
-        let url = plus_to_percent20(url);
 
         let pending = PendingAuthorization {
             state,
@@ -325,7 +360,36 @@ impl AuthorizeRequest<'_> {
             created_at: now,
             expires_at: now.checked_add(self.ttl).unwrap_or(now),
         };
-        Ok((url, pending))
+        Ok((q.0, pending))
+    }
+}
+
+/// A query string being written: `name=value` pairs joined by `&`, encoded as
+/// `form_urlencoded` encodes them (ASCII letters, digits and `*-._` kept, every other byte
+/// `%XX`) except that a space is `%20`, not `+`.
+struct Query(String);
+
+impl Query {
+    fn pair(&mut self, name: &str, value: &str) {
+        if !self.0.is_empty() && !self.0.ends_with('&') {
+            self.0.push('&');
+        }
+        self.encode(name);
+        self.0.push('=');
+        self.encode(value);
+    }
+
+    fn encode(&mut self, text: &str) {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for &b in text.as_bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'*' | b'-' | b'.' | b'_') {
+                self.0.push(char::from(b));
+            } else {
+                self.0.push('%');
+                self.0.push(char::from(HEX[usize::from(b >> 4)]));
+                self.0.push(char::from(HEX[usize::from(b & 0x0f)]));
+            }
+        }
     }
 }
 
@@ -569,5 +633,68 @@ impl AuthorizationGrant {
     /// The OpenID `nonce` sent with the request, to check against the `id_token`.
     pub fn nonce(&self) -> Option<&str> {
         self.nonce.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ClientId, ClientSecret, Endpoints, Prompt, RedirectUrl};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    /// The query as `url`'s form serializer writes it, spaces turned into `%20` afterwards:
+    /// what `start` produced before it wrote the query itself.
+    fn by_url(mut url: Url, pairs: &[(&str, &str)]) -> String {
+        url.query_pairs_mut().extend_pairs(pairs);
+        plus_to_percent20(url).into()
+    }
+
+    #[test]
+    fn the_location_is_the_url_that_start_returns_encoded_as_url_encodes() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        for authorize in [
+            "https://discord.com/oauth2/authorize",
+            "https://discord.example/oauth2/authorize?tenant=a%20b&x=1",
+            "https://discord.example/authorize?",
+        ] {
+            let endpoints = Endpoints::new(
+                authorize.parse().unwrap(),
+                "https://discord.com/api/v10".parse().unwrap(),
+            )
+            .unwrap();
+            let client = Client::new(
+                ClientId::new("1100000000000000001".into()),
+                Some(ClientSecret::new("secret".into())),
+                RedirectUrl::new("https://site.example/auth/callback?x=ä ö&y=+".into()).unwrap(),
+            )
+            .with_endpoints(endpoints);
+            let request = || {
+                client
+                    .authorize([Scope::Identify, Scope::Guilds, Scope::OpenId])
+                    .prompt(Prompt::Consent)
+            };
+            let (location, pending) = request().start_location(&mut StdRng::seed_from_u64(9), now).unwrap();
+            let (url, _) = request().start(&mut StdRng::seed_from_u64(9), now).unwrap();
+            assert_eq!(location, url.as_str(), "{authorize}");
+            let verifier = pending.pkce_verifier.as_ref().unwrap();
+            let challenge = PkceCodeChallenge::from_code_verifier_sha256(verifier);
+            let expected = by_url(
+                authorize.parse().unwrap(),
+                &[
+                    ("response_type", "code"),
+                    ("client_id", "1100000000000000001"),
+                    ("scope", "identify guilds openid"),
+                    ("state", pending.state.secret()),
+                    ("redirect_uri", "https://site.example/auth/callback?x=ä ö&y=+"),
+                    ("prompt", "consent"),
+                    ("code_challenge", challenge.as_str()),
+                    ("code_challenge_method", "S256"),
+                    ("nonce", pending.nonce.as_deref().unwrap()),
+                ],
+            );
+            assert_eq!(location, expected, "{authorize}");
+            assert!(location.contains("scope=identify%20guilds%20openid"));
+        }
     }
 }

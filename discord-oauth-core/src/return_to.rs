@@ -5,6 +5,7 @@
 //! everything a browser might read as another origin.
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use url::Url;
 
@@ -47,7 +48,7 @@ impl ReturnTo {
             return None;
         }
         // Final check with a real URL parser: joining onto a base must keep the base origin.
-        let base = Url::parse("https://return-to.invalid/").ok()?;
+        let base = RETURN_TO_BASE.as_ref()?;
         let joined = base.join(input).ok()?;
         if joined.origin() != base.origin() {
             return None;
@@ -60,6 +61,9 @@ impl ReturnTo {
         &self.0
     }
 }
+
+/// The base `ReturnTo::parse` joins onto, parsed once.
+static RETURN_TO_BASE: LazyLock<Option<Url>> = LazyLock::new(|| Url::parse("https://return-to.invalid/").ok());
 
 fn is_safe_path(s: &str) -> bool {
     let bytes = s.as_bytes();

@@ -28,6 +28,9 @@
 //!   the index fills. It hashes the header with
 //!   `foldhash` (randomly seeded per process): a few times faster than the standard SipHash
 //!   over a whole `Cookie` header, and only headers the session layer authenticated get in.
+//! - `GET /auth/login` is answered here too, without the session layer: the login in
+//!   progress lives in its own sealed cookie, so the redirect needs no session (the same
+//!   answer as through the session layer, from the same core call).
 //! - A fast request is not boxed ([`FastPathFuture`] polls the application's future in
 //!   place) and costs two clock readings: the monotonic one for the TTL, the layer's clock
 //!   for the login's expiry.
@@ -41,8 +44,9 @@ use std::time::Duration;
 
 use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
-use discord_oauth_core::login::driver::Attached;
-use http::header::{CACHE_CONTROL, Entry, SET_COOKIE};
+use discord_oauth_core::login::answer::Route;
+use discord_oauth_core::login::driver::{Attached, RouteRequest};
+use http::header::{CACHE_CONTROL, COOKIE, Entry, ORIGIN, SET_COOKIE};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceExt as _};
 use tower_sessions::session::Id;
@@ -111,16 +115,23 @@ impl<F, S, St> FastPath<F, S, St> {
         }
     }
 
-    /// The cached, currently valid session this request's cookies name, if any.
-    fn lookup<B>(&self, req: &Request<B>) -> Option<(Id, Option<Expiry>, AuthState)> {
+    /// Where this request goes: the login redirect (no session needed), the fast path (a
+    /// cached, currently valid session named by its cookies), or the session layer.
+    fn lookup<B>(&self, req: &Request<B>) -> Lookup {
         let shared = &self.inner.shared;
-        if shared.config().route(req.uri().path()).is_some() {
-            return None;
+        match shared.config().route(req.uri().path()) {
+            Some(Route::Login) => return Lookup::Login,
+            Some(_) => return Lookup::Slow,
+            None => {}
         }
-        let cookie = single_cookie_header(req)?;
-        let IndexEntry { id, expiry, auth } = indexed(&shared.index, cookie.as_bytes())?;
+        let Some(cookie) = single_cookie_header(req) else {
+            return Lookup::Slow;
+        };
+        let Some(IndexEntry { id, expiry, auth }) = indexed(&shared.index, cookie.as_bytes()) else {
+            return Lookup::Slow;
+        };
         match shared.config().session_status(&auth, shared.now()) {
-            SessionStatus::Valid => Some((
+            SessionStatus::Valid => Lookup::Fast(
                 id,
                 expiry,
                 AuthState::new(
@@ -128,10 +139,16 @@ impl<F, S, St> FastPath<F, S, St> {
                     Arc::clone(&shared.login_path),
                     Some(shared),
                 ),
-            )),
-            SessionStatus::NeedsRefresh | SessionStatus::Ended => None,
+            ),
+            SessionStatus::NeedsRefresh | SessionStatus::Ended => Lookup::Slow,
         }
     }
+}
+
+enum Lookup {
+    Login,
+    Fast(Id, Option<Expiry>, AuthState),
+    Slow,
 }
 
 impl<F, S, St, B, RB> Service<Request<B>> for FastPath<F, S, St>
@@ -154,13 +171,30 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let Some((id, expiry, state)) = self.lookup(&req) else {
-            let slow = S::clone(&self.inner.slow);
-            return FastPathFuture {
-                state: State::Other {
-                    future: Box::pin(harden_removal(slow.oneshot(req), Arc::clone(&self.inner.shared))),
-                },
-            };
+        let (id, expiry, state) = match self.lookup(&req) {
+            Lookup::Fast(id, expiry, state) => (id, expiry, state),
+            Lookup::Login => {
+                let request = RouteRequest {
+                    method: req.method().as_str(),
+                    query: req.uri().query().unwrap_or(""),
+                    origin: req.headers().get(ORIGIN).map(HeaderValue::as_bytes),
+                };
+                let cookies = req.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes);
+                let response = crate::service::login(&self.inner.shared, &request, cookies);
+                return FastPathFuture {
+                    state: State::Ready {
+                        response: Some(response.map(RB::from)),
+                    },
+                };
+            }
+            Lookup::Slow => {
+                let slow = S::clone(&self.inner.slow);
+                return FastPathFuture {
+                    state: State::Other {
+                        future: Box::pin(harden_removal(slow.oneshot(req), Arc::clone(&self.inner.shared))),
+                    },
+                };
+            }
         };
         let session = Session::new(Some(id), Arc::clone(&self.inner.store), expiry);
         req.extensions_mut().insert(state);
@@ -199,6 +233,8 @@ pin_project_lite::pin_project! {
         // The normal path, and saving a session a handler changed on the fast path: both
         // rare on a busy site's authenticated traffic, and large.
         Other { future: ResponseFuture<R, E> },
+        // An answer ready when the request came (the login redirect); `None` once taken.
+        Ready { response: Option<R> },
     }
 }
 
@@ -219,6 +255,8 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (mut response, save) = match self.as_mut().project().state.project() {
             StateProj::Other { future } => return future.as_mut().poll(cx),
+            // Polled again after it completed: a contract violation; never completes again.
+            StateProj::Ready { response } => return response.take().map_or(Poll::Pending, |r| Poll::Ready(Ok(r))),
             StateProj::Fast {
                 call,
                 session,

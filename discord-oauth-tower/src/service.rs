@@ -71,7 +71,7 @@ where
                 };
                 let cookies = parts.headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes);
                 let response = match route {
-                    Route::Login => shared.driver.login(&request, cookies, &mut rand::rng(), shared.now()),
+                    Route::Login => login(&shared, &request, cookies),
                     // Boxed, like `attach` below: the callback's code exchange is a large
                     // future, and this one is moved into its box on every request.
                     route => Box::pin(shared.driver.answer(&shared.io, &io, route, &request, cookies)).await,
@@ -109,6 +109,16 @@ where
             }
         })
     }
+}
+
+/// `GET /auth/login`: the redirect to Discord, with the login in progress sealed in its own
+/// cookie. It needs no session, so the fast path serves it without the session layer too.
+pub(crate) fn login<'a>(
+    shared: &Shared,
+    request: &RouteRequest<'_>,
+    cookies: impl IntoIterator<Item = &'a [u8]>,
+) -> Response<String> {
+    shared.driver.login(request, cookies, &mut rand::rng(), shared.now())
 }
 
 // ------------------------------------------------------------------ every other request

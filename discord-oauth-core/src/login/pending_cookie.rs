@@ -38,7 +38,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::SystemTime;
 
-use aes_gcm::aead::{Aead as _, Payload};
+use aes_gcm::aead::{Aead as _, AeadInPlace as _, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit as _, Nonce};
 use base64::Engine as _;
 use http::header::{HeaderValue, SET_COOKIE};
@@ -60,6 +60,9 @@ const MAX_COOKIES_EXAMINED: usize = 32;
 
 /// Length of the random nonce of AES-GCM.
 const NONCE_LEN: usize = 12;
+
+/// Length of the authentication tag of AES-GCM.
+const TAG_LEN: usize = 16;
 
 /// Minimum key material for [`LoginCookieKey::derive`].
 pub const MIN_KEY_MATERIAL: usize = 32;
@@ -88,7 +91,8 @@ pub const MIN_KEY_MATERIAL: usize = 32;
 /// ```
 #[derive(Clone)]
 pub struct LoginCookieKey {
-    keys: Arc<Vec<[u8; 32]>>,
+    /// The ciphers with their keys expanded once (not on every login).
+    keys: Arc<Vec<Aes256Gcm>>,
 }
 
 impl fmt::Debug for LoginCookieKey {
@@ -102,7 +106,7 @@ impl LoginCookieKey {
     /// (e.g. the site's session key).
     pub fn derive(material: &[u8]) -> Result<Self, ConfigError> {
         Ok(Self {
-            keys: Arc::new(vec![derive_key(material)?]),
+            keys: Arc::new(vec![cipher(&derive_key(material)?)]),
         })
     }
 
@@ -111,34 +115,29 @@ impl LoginCookieKey {
         let mut key = [0u8; 32];
         rng.fill_bytes(&mut key);
         Self {
-            keys: Arc::new(vec![key]),
+            keys: Arc::new(vec![cipher(&key)]),
         }
     }
 
     /// Also opens cookies sealed with a key derived from `material` (during a key rotation).
     pub fn with_previous(mut self, material: &[u8]) -> Result<Self, ConfigError> {
         let previous = derive_key(material)?;
-        Arc::make_mut(&mut self.keys).push(previous);
+        Arc::make_mut(&mut self.keys).push(cipher(&previous));
         Ok(self)
     }
 
     fn seal(&self, name: &str, plaintext: &[u8], rng: &mut impl CryptoRng) -> Option<String> {
-        let key = self.keys.first()?;
-        let cipher = Aes256Gcm::new_from_slice(key).ok()?;
-        let mut nonce = [0u8; NONCE_LEN];
-        rng.fill_bytes(&mut nonce);
-        let sealed = cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: name.as_bytes(),
-                },
-            )
+        let cipher = self.keys.first()?;
+        // nonce ‖ ciphertext ‖ tag, encrypted in place in the buffer that is encoded.
+        let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.resize(NONCE_LEN, 0);
+        rng.fill_bytes(&mut out);
+        out.extend_from_slice(plaintext);
+        let (nonce, message) = out.split_at_mut(NONCE_LEN);
+        let tag = cipher
+            .encrypt_in_place_detached(Nonce::from_slice(nonce), name.as_bytes(), message)
             .ok()?;
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
+        out.extend_from_slice(&tag);
         Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(out))
     }
 
@@ -152,9 +151,8 @@ impl LoginCookieKey {
             return None;
         }
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
-        self.keys.iter().find_map(|key| {
-            Aes256Gcm::new_from_slice(key)
-                .ok()?
+        self.keys.iter().find_map(|cipher| {
+            cipher
                 .decrypt(
                     Nonce::from_slice(nonce),
                     Payload {
@@ -165,6 +163,10 @@ impl LoginCookieKey {
                 .ok()
         })
     }
+}
+
+fn cipher(key: &[u8; 32]) -> Aes256Gcm {
+    Aes256Gcm::new(key.into())
 }
 
 fn derive_key(material: &[u8]) -> Result<[u8; 32], ConfigError> {
@@ -304,9 +306,13 @@ impl LoginConfig {
     }
 
     fn login_cookie_name(&self, state: &str) -> String {
+        // The first 16 characters of the digest's base64: those of its first 12 bytes.
         let digest = Sha256::digest(state.as_bytes());
-        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest);
-        format!("{}{}", self.login_cookie_prefix(), &id[..16])
+        let prefix = self.login_cookie_prefix();
+        let mut name = String::with_capacity(prefix.len() + 16);
+        name.push_str(prefix);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(&digest[..12], &mut name);
+        name
     }
 
     fn login_cookie(&self, name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
@@ -385,7 +391,7 @@ impl LoginConfig {
             .as_deref()
             .and_then(ReturnTo::parse)
             .unwrap_or_else(|| self.default_return_to.clone());
-        let Ok((url, authorization)) = self.authorization_request().start(rng, now) else {
+        let Ok((location, authorization)) = self.authorization_request().start_location(rng, now) else {
             return answer::internal_error();
         };
         let name = self.login_cookie_name(authorization.state().secret());
@@ -399,7 +405,7 @@ impl LoginConfig {
         let Some(sealed) = key.seal(&name, &plain, rng) else {
             return answer::internal_error();
         };
-        let mut r = answer::redirect(url.as_str());
+        let mut r = answer::redirect(&location);
         for old in stale {
             if let Some(v) = self.login_cookie(old, "", 0) {
                 r.headers_mut().append(SET_COOKIE, v);
