@@ -146,9 +146,9 @@ impl FromRequest for DiscordClient {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let (here, html) = here(req);
         ready(state(req).and_then(|s| {
-            let tokens = s.require_tokens(|| (here, html)).map_err(DiscordUserRejection)?;
+            let tokens = DiscordUserRejection::check(s.tokens_if_logged_in(), &s, req)?;
+            let (here, html) = here(req);
             Ok(client(req, &s, &tokens.access_token, here, html))
         }))
     }

@@ -94,31 +94,87 @@ pub(crate) fn here(req: &HttpRequest) -> (&str, bool) {
 }
 
 /// Why [`DiscordUser`], [`DiscordToken`] or [`crate::DiscordClient`] could not be extracted:
-/// the core's [`Refusal`], answered as every framework answers it.
+/// the core's [`Refusal`] ([`DiscordUserRejection::refusal`]), answered as every framework
+/// answers it.
+///
+/// For an anonymous visitor the refusal (a login URL that returns to the requested page) is
+/// made only when the rejection is answered or shown: actix-web's `Option<DiscordUser>` drops
+/// it unanswered, so an anonymous page pays nothing for it.
 #[derive(Debug)]
-pub struct DiscordUserRejection(pub Refusal);
+pub struct DiscordUserRejection(Rejected);
+
+#[derive(Debug)]
+enum Rejected {
+    Refusal(Refusal),
+    /// Nobody is logged in to this request: [`Visitor::not_logged_in`] for it, on demand.
+    NotLoggedIn(AuthState, HttpRequest),
+}
+
+impl DiscordUserRejection {
+    /// What the core refused.
+    pub fn refusal(&self) -> Refusal {
+        match &self.0 {
+            Rejected::Refusal(refusal) => refusal.clone(),
+            Rejected::NotLoggedIn(state, req) => {
+                let (here, html) = here(req);
+                state.not_logged_in(here, html)
+            }
+        }
+    }
+
+    /// The extracted value, or the rejection of `req`: `found` is the core's answer for this
+    /// request's visitor `state`, `Ok(None)` when nobody is logged in.
+    pub(crate) fn check<T>(found: Result<Option<T>, Refusal>, state: &AuthState, req: &HttpRequest) -> Result<T, Self> {
+        match found {
+            Ok(Some(found)) => Ok(found),
+            Ok(None) => Err(Self(Rejected::NotLoggedIn(state.clone(), req.clone()))),
+            Err(refusal) => Err(Self::from(refusal)),
+        }
+    }
+}
+
+impl From<Refusal> for DiscordUserRejection {
+    fn from(refusal: Refusal) -> Self {
+        Self(Rejected::Refusal(refusal))
+    }
+}
 
 impl fmt::Display for DiscordUserRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "refused: {:?}", self.0)
+        write!(f, "refused: {:?}", self.refusal())
     }
 }
 
 impl ResponseError for DiscordUserRejection {
     fn status_code(&self) -> StatusCode {
-        convert::status(self.0.status())
+        convert::status(self.refusal().status())
     }
 
     fn error_response(&self) -> HttpResponse {
-        convert::response(self.0.answer("/"))
+        convert::response(self.refusal().answer("/"))
     }
 }
 
 /// The request's [`AuthState`], where the extractors' decisions are made.
 pub(crate) fn state(req: &HttpRequest) -> Result<AuthState, DiscordUserRejection> {
-    req.discord_auth().ok_or(DiscordUserRejection(Refusal::Misconfigured {
+    req.discord_auth().ok_or_else(missing_state)
+}
+
+/// `f` of the request's [`AuthState`], borrowed where it is (no clone of the state). `f` must
+/// not touch the request's extensions mutably.
+fn with_state<T>(
+    req: &HttpRequest,
+    f: impl FnOnce(&AuthState) -> Result<T, DiscordUserRejection>,
+) -> Result<T, DiscordUserRejection> {
+    req.extensions()
+        .get::<AuthState>()
+        .map_or_else(|| Err(missing_state()), f)
+}
+
+fn missing_state() -> DiscordUserRejection {
+    DiscordUserRejection::from(Refusal::Misconfigured {
         message: "missing AuthState: is `DiscordOAuth::session_middleware()` wrapped around this route?",
-    }))
+    })
 }
 
 discord_oauth_runtime::deref_newtype! {
@@ -145,8 +201,8 @@ impl FromRequest for DiscordUser {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|s| {
-            let session = s.require(|| here(req)).map_err(DiscordUserRejection)?;
+        ready(with_state(req, |s| {
+            let session = DiscordUserRejection::check(s.optional(), s, req)?;
             Ok(DiscordUser(LoggedIn::new(session.clone())))
         }))
     }
@@ -163,8 +219,8 @@ impl FromRequest for MaybeDiscordUser {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|s| {
-            let session = s.optional().map_err(DiscordUserRejection)?;
+        ready(with_state(req, |s| {
+            let session = s.optional()?;
             Ok(MaybeDiscordUser(session.map(|a| DiscordUser(LoggedIn::new(a.clone())))))
         }))
     }
@@ -183,8 +239,8 @@ impl FromRequest for DiscordToken {
     type Future = Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        ready(state(req).and_then(|s| {
-            let tokens = s.require_tokens(|| here(req)).map_err(DiscordUserRejection)?;
+        ready(with_state(req, |s| {
+            let tokens = DiscordUserRejection::check(s.tokens_if_logged_in(), s, req)?;
             Ok(DiscordToken(UserToken::new(tokens)))
         }))
     }

@@ -177,6 +177,6 @@ pub use memory::MemoryStore;
 pub use redis::{DEFAULT_REDIS_PREFIX, Deadpool, RedisBudget, RedisRefreshLock};
 #[cfg(feature = "redis")]
 pub use revocation::RedisRevocations;
-pub use sessions::{DiscordSessions, DiscordSessionsService, SessionCookie};
+pub use sessions::{DiscordSessions, DiscordSessionsService, SessionCookie, SessionsFuture};
 pub use shared::{BuildError, Clock, DEFAULT_STORE_TIMEOUT, DEFAULT_TIMEOUT, DiscordOAuth, DiscordOAuthBuilder};
 pub use transport::{Transport, TransportError};

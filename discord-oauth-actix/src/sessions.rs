@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, Ready, ready};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use actix_session::SessionExt as _;
 use actix_session::storage::{LoadError, SessionKey, SessionStore};
@@ -247,59 +249,139 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = LocalBoxFuture<'static, Result<Self::Response, Error>>;
+    type Future = SessionsFuture<Svc::Future, B, S>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        Box::pin(serve(Rc::clone(&self.service), Rc::clone(&self.sessions), req))
+        let (oauth, shared) = (&self.sessions.oauth, &self.sessions.oauth.shared);
+        let route = shared.config().route(req.path());
+        let remembered = route
+            .is_none()
+            .then(|| shared.fast.serve(req.headers(), shared.config(), shared.now()))
+            .flatten();
+        let Some(entry) = remembered else {
+            let future = serve(Rc::clone(&self.service), Rc::clone(&self.sessions), req, route);
+            return SessionsFuture {
+                state: State::Other {
+                    future: Box::pin(future),
+                },
+            };
+        };
+        // The fast path: the handler's future is polled in place, not boxed.
+        entry.snapshot.fill(&req);
+        let state = AuthState::new(Attached::Authenticated(Arc::clone(&entry.auth)), oauth.clone());
+        req.extensions_mut().insert(state.remembered(Arc::clone(&entry)));
+        SessionsFuture {
+            state: State::Fast {
+                call: self.service.call(req),
+                served: Some((entry, Rc::clone(&self.sessions))),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`DiscordSessionsService`]: a request on the fast path polls the
+    /// handler's future in place; the normal path, and writing a change a handler made on the
+    /// fast path, are boxed.
+    pub struct SessionsFuture<F, B, S> {
+        #[pin]
+        state: State<F, B, S>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = SessionsProj]
+    enum State<F, B, S> {
+        /// On the fast path: the handler's future, and the remembered entry it was served from.
+        Fast {
+            #[pin]
+            call: F,
+            served: Option<(Arc<Entry>, Rc<Sessions<S>>)>,
+        },
+        /// The normal path, or a change being written.
+        Other {
+            future: LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, Error>>,
+        },
+    }
+}
+
+impl<F, B, S> fmt::Debug for SessionsFuture<F, B, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SessionsFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, B, S> Future for SessionsFuture<F, B, S>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    B: 'static,
+    S: SessionStore + 'static,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (res, (entry, this)) = match self.as_mut().project().state.project() {
+            SessionsProj::Other { future } => return future.as_mut().poll(cx),
+            SessionsProj::Fast { call, served } => {
+                let res = ready!(call.poll(cx))?;
+                // Polled again after it completed: a contract violation; never completes again.
+                let Some(served) = served.take() else {
+                    return Poll::Pending;
+                };
+                (res, served)
+            }
+        };
+        // A `DiscordClient` that refreshed the remembered login after a `401` left its login
+        // part.
+        let login = res.request().extensions().get::<Arc<LoginPart>>().cloned();
+        let Some((change, state)) = entry.snapshot.change(&res.request().get_session(), login.as_deref()) else {
+            return Poll::Ready(Ok(personal(res, true).map_into_left_body()));
+        };
+        let future = async move {
+            let res = write_change(&this, &entry.snapshot, res, None, change, state).await?;
+            Ok(personal(res, true))
+        };
+        self.as_mut().project().state.set(State::Other {
+            future: Box::pin(future),
+        });
+        self.poll(cx)
     }
 }
 
 /// The store failed (logged where it happened).
 struct StoreFailed;
 
-/// One request (see [`DiscordSessions`]).
+/// One request on the normal path (see [`DiscordSessions`]): the session read from the store.
 async fn serve<Svc, B, S>(
     service: Rc<Svc>,
     this: Rc<Sessions<S>>,
     req: ServiceRequest,
+    route: Option<Route>,
 ) -> Result<ServiceResponse<EitherBody<B>>, Error>
 where
     Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
     S: SessionStore,
 {
-    let (oauth, shared) = (&this.oauth, &this.oauth.shared);
-    let route = shared.config().route(req.path());
+    let oauth = &this.oauth;
+    let shared = &oauth.shared;
     if route == Some(Route::Login) {
         return Ok(service.call(req).await?.map_into_left_body());
     }
-    let remembered = route
-        .is_none()
-        .then(|| shared.fast.serve(req.headers(), shared.config(), shared.now()))
-        .flatten();
-    let (loaded, mut auth, login) = if let Some(entry) = remembered {
-        let auth = Arc::clone(&entry.auth);
-        (Loaded::Remembered(entry), Some(auth), None)
-    } else {
-        let epoch = shared.fast.epoch();
-        match Box::pin(this.load(&req)).await {
-            Ok(snapshot) => {
-                // The driver reads and writes the login here (the routes, `attach`).
-                let login = Arc::new(LoginPart::new(&snapshot.login));
-                req.extensions_mut().insert(Arc::clone(&login));
-                (Loaded::Stored(snapshot, epoch), None, Some(login))
-            }
-            Err(StoreFailed) => return Ok(unavailable(req, route)),
-        }
+    let epoch = shared.fast.epoch();
+    let snapshot = match Box::pin(this.load(&req)).await {
+        Ok(snapshot) => snapshot,
+        Err(StoreFailed) => return Ok(unavailable(req, route)),
     };
-    loaded.snapshot().fill(&req);
-    if let (Some(auth), Loaded::Remembered(entry)) = (&auth, &loaded) {
-        let state = AuthState::new(Attached::Authenticated(Arc::clone(auth)), oauth.clone());
-        req.extensions_mut().insert(state.remembered(Arc::clone(entry)));
-    } else if let (None, Some(login)) = (route, &login) {
+    // The driver reads and writes the login here (the routes, `attach`).
+    let login = Arc::new(LoginPart::new(&snapshot.login));
+    req.extensions_mut().insert(Arc::clone(&login));
+    snapshot.fill(&req);
+    let mut auth = None;
+    if route.is_none() {
         // Boxed: the refresh it may run is a large future.
-        match Box::pin(attach(oauth, login)).await {
+        match Box::pin(attach(oauth, &login)).await {
             Ok(state) if state.is_store_unavailable() => return Ok(unavailable(req, route)),
             Ok(state) => {
                 auth = state.session().cloned();
@@ -308,62 +390,53 @@ where
             Err(answer) => return Ok(req.into_response(convert::response(answer)).map_into_right_body()),
         }
     }
-    let mut res = service.call(req).await?;
-    // A `DiscordClient` that refreshed a remembered login after a `401` left its login part.
-    let login = login.or_else(|| {
-        matches!(loaded, Loaded::Remembered(_))
-            .then(|| res.request().extensions().get::<Arc<LoginPart>>().cloned())
-            .flatten()
-    });
+    let res = service.call(req).await?;
     let header = || FastIndex::key(res.request().headers());
-    match loaded.snapshot().change(&res.request().get_session(), login.as_deref()) {
+    let res = match snapshot.change(&res.request().get_session(), Some(&login)) {
         None => {
-            if let (Loaded::Stored(snapshot, epoch), Some(auth)) = (loaded, &auth)
-                && let Some(header) = header()
-            {
+            if let (Some(auth), Some(header)) = (&auth, header()) {
                 shared.fast.remember(header, snapshot, Arc::clone(auth), epoch);
             }
+            res.map_into_left_body()
         }
-        Some((change, state)) => {
-            if let Some(header) = header() {
-                shared.fast.remove(header);
-            }
-            let written = Box::pin(this.write(loaded.snapshot().key.as_deref(), change, state)).await;
-            match written {
-                Ok(Some(cookie)) => res.response_mut().headers_mut().append(SET_COOKIE, cookie),
-                Ok(None) => {}
-                Err(StoreFailed) => {
-                    let answer = unavailable_answer(route, res.request().method(), res.request().headers());
-                    let (request, _) = res.into_parts();
-                    return Ok(ServiceResponse::new(request, convert::response(answer)).map_into_right_body());
-                }
-            }
-        }
+        Some((change, state)) => Box::pin(write_change(&this, &snapshot, res, route, change, state)).await?,
+    };
+    Ok(personal(res, auth.is_some()))
+}
+
+/// Writes what a request changed in its session (and forgets the `Cookie` header it was
+/// remembered under): the response with the new cookie, or `503` if the store failed.
+async fn write_change<B, S: SessionStore>(
+    this: &Sessions<S>,
+    snapshot: &Snapshot,
+    mut res: ServiceResponse<B>,
+    route: Option<Route>,
+    change: Change,
+    state: HashMap<String, String>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    if let Some(header) = FastIndex::key(res.request().headers()) {
+        this.oauth.shared.fast.remove(header);
     }
-    // Pages served to a logged-in user are personal: keep them out of shared and browser
-    // caches unless the handler chose a policy (checklist H-14).
-    if auth.is_some() && !res.headers().contains_key(CACHE_CONTROL) {
-        res.headers_mut()
-            .insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+    match this.write(snapshot.key.as_deref(), change, state).await {
+        Ok(Some(cookie)) => res.response_mut().headers_mut().append(SET_COOKIE, cookie),
+        Ok(None) => {}
+        Err(StoreFailed) => {
+            let answer = unavailable_answer(route, res.request().method(), res.request().headers());
+            let (request, _) = res.into_parts();
+            return Ok(ServiceResponse::new(request, convert::response(answer)).map_into_right_body());
+        }
     }
     Ok(res.map_into_left_body())
 }
 
-/// Where this request's session came from.
-enum Loaded {
-    /// The fast path's memory.
-    Remembered(Arc<Entry>),
-    /// The store (or no session cookie), with the fast path's epoch from before loading.
-    Stored(Snapshot, u64),
-}
-
-impl Loaded {
-    fn snapshot(&self) -> &Snapshot {
-        match self {
-            Loaded::Remembered(entry) => &entry.snapshot,
-            Loaded::Stored(snapshot, _) => snapshot,
-        }
+/// Pages served to a logged-in user are personal: keep them out of shared and browser caches
+/// unless the handler chose a policy (checklist H-14).
+fn personal<B>(mut res: ServiceResponse<B>, authenticated: bool) -> ServiceResponse<B> {
+    if authenticated && !res.headers().contains_key(CACHE_CONTROL) {
+        res.headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
     }
+    res
 }
 
 impl<S: SessionStore> Sessions<S> {

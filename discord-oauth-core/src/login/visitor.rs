@@ -133,14 +133,34 @@ impl Visitor {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn require<'h>(&self, at: impl FnOnce() -> (&'h str, bool)) -> Result<&Arc<AuthSession>, Refusal> {
-        if let Some(session) = self.optional()? {
-            return Ok(session);
-        }
-        let (here, html) = at();
-        Err(Refusal::NotLoggedIn {
+        self.optional()?.ok_or_else(|| {
+            let (here, html) = at();
+            self.not_logged_in(here, html)
+        })
+    }
+
+    /// The refusal of [`Visitor::require`] when nobody is logged in, for a request for `here`
+    /// (a path on this site; `html`: see [`crate::login::answer::wants_html`]). For an
+    /// extractor that finds the visitor anonymous and makes the refusal only if it is
+    /// answered (actix-web's `Option<T>` drops it unanswered).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use discord_oauth_core::login::driver::Attached;
+    /// use discord_oauth_core::login::visitor::Visitor;
+    ///
+    /// let anonymous = Visitor::new(Attached::Anonymous, Arc::from("/auth/login"));
+    /// assert!(anonymous.optional()?.is_none());
+    /// let refusal = anonymous.not_logged_in("/guilds?page=2", true);
+    /// assert_eq!(refusal.status(), 303);
+    /// assert_eq!(refusal, anonymous.require(|| ("/guilds?page=2", true)).unwrap_err());
+    /// # Ok::<(), discord_oauth_core::login::answer::Refusal>(())
+    /// ```
+    pub fn not_logged_in(&self, here: &str, html: bool) -> Refusal {
+        Refusal::NotLoggedIn {
             login_url: self.login_url(here),
             html,
-        })
+        }
     }
 
     /// A handler that takes a login if there is one (`Option<DiscordUser>`): `None` when
@@ -196,7 +216,19 @@ impl Visitor {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn require_tokens<'h>(&self, at: impl FnOnce() -> (&'h str, bool)) -> Result<&TokenSet, Refusal> {
-        self.require(at)?.tokens.as_ref().ok_or(Refusal::NoToken)
+        self.tokens_if_logged_in()?.ok_or_else(|| {
+            let (here, html) = at();
+            self.not_logged_in(here, html)
+        })
+    }
+
+    /// [`Visitor::require_tokens`] without its refusal for an anonymous visitor: `Ok(None)`
+    /// when nobody is logged in (then [`Visitor::not_logged_in`] is that refusal), `403` in
+    /// identity-only mode, `503` when the store failed.
+    pub fn tokens_if_logged_in(&self) -> Result<Option<&TokenSet>, Refusal> {
+        self.optional()?
+            .map(|s| s.tokens.as_ref().ok_or(Refusal::NoToken))
+            .transpose()
     }
 
     /// `Option<DiscordToken>`, `Option<DiscordClient>`: `None` when anonymous or in

@@ -18,6 +18,7 @@ pub mod bare;
 pub mod baseline;
 pub mod chart;
 pub mod flood;
+pub mod floor;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -27,8 +27,10 @@
 //! Needs `valgrind` (Debian: `apt-get install valgrind`). Options (env): `N1` (2000), `N2`
 //! (4000), `REPEATS` (3 pairs of runs per configuration; the table gives the median and every
 //! run), `CONFIGS` (comma-separated keys to run, of `bare-axum`, `axum-site`, `axum-site-redis`,
-//! `baseline`, `bare-actix`, `actix-site`, `actix-site-cookie`, `actix-site-redis`, and for
-//! requests without a cookie `bare-axum-home`, `axum-site-home`, `bare-actix-home`,
+//! `baseline`, `bare-actix`, `actix-site`, `actix-site-cookie`, `actix-site-redis`,
+//! `floor-axum`, `floor-actix` (the bare frameworks with the least a login layer does, see
+//! `discord_oauth_bench::floor`), and for requests without a cookie `bare-axum-home`,
+//! `floor-axum-home`, `axum-site-home`, `bare-actix-home`, `floor-actix-home`,
 //! `actix-site-home` (the home page an anonymous visitor gets) and `axum-site-login`,
 //! `actix-site-login` (`GET /auth/login`, a `303` to Discord); all by default; the Redis rows
 //! need `REDIS_URL` or `redis-server`), `VALGRIND` (the valgrind
@@ -53,7 +55,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use discord_oauth_bench::{bare, median_of};
+use discord_oauth_bench::{bare, floor, median_of};
 use discord_oauth_core::api::User;
 use discord_oauth_core::{Scope, Scopes};
 use discord_oauth_mock::{MockDiscord, fixture};
@@ -63,6 +65,11 @@ use discord_oauth_test_sites::SessionStore;
 /// (none for the login redirect, which a bare framework does not serve).
 const CONFIGS: &[(&str, &str, &str)] = &[
     ("bare-axum", "bare axum", "bare-axum"),
+    (
+        "floor-axum",
+        "floor: bare axum + the least a login layer does",
+        "bare-axum",
+    ),
     ("axum-site", "axum-site, memory store", "bare-axum"),
     ("axum-site-redis", "axum-site, Redis store", "bare-axum"),
     (
@@ -71,14 +78,25 @@ const CONFIGS: &[(&str, &str, &str)] = &[
         "bare-axum",
     ),
     ("bare-actix", "bare actix-web", "bare-actix"),
+    (
+        "floor-actix",
+        "floor: bare actix-web + the least a login layer does",
+        "bare-actix",
+    ),
     ("actix-site", "actix-site, memory store", "bare-actix"),
     ("actix-site-cookie", "actix-site, cookie store", "bare-actix"),
     ("actix-site-redis", "actix-site, Redis store", "bare-actix"),
     ("bare-axum-home", "bare axum, anonymous `GET /`", "bare-axum-home"),
+    ("floor-axum-home", "floor axum, anonymous `GET /`", "bare-axum-home"),
     ("axum-site-home", "axum-site, anonymous `GET /`", "bare-axum-home"),
     (
         "bare-actix-home",
         "bare actix-web, anonymous `GET /`",
+        "bare-actix-home",
+    ),
+    (
+        "floor-actix-home",
+        "floor actix-web, anonymous `GET /`",
         "bare-actix-home",
     ),
     ("actix-site-home", "actix-site, anonymous `GET /`", "bare-actix-home"),
@@ -474,6 +492,19 @@ fn serve(key: &str) {
                 let (me, handle) = bare::actix(user, scopes, 1);
                 stops.push(Box::new(move || drop(handle.stop(false))));
                 (me.replace("/me", path), String::new())
+            }
+            "floor-axum" | "floor-axum-home" => {
+                let (user, scopes) = user(&mock).await;
+                let cookie = floor::cookie(AXUM_COOKIE_LEN);
+                let me = floor::axum(&cookie, user, scopes).await;
+                (me.replace("/me", path), if logs_in { cookie } else { String::new() })
+            }
+            "floor-actix" | "floor-actix-home" => {
+                let (user, scopes) = user(&mock).await;
+                let cookie = floor::cookie(ACTIX_COOKIE_LEN);
+                let (me, handle) = floor::actix(&cookie, user, scopes);
+                stops.push(Box::new(move || drop(handle.stop(false))));
+                (me.replace("/me", path), if logs_in { cookie } else { String::new() })
             }
             _ if key.starts_with("axum-site") => {
                 let site = discord_oauth_bench::start_axum_site(&mock, store, None).await.unwrap();
