@@ -33,6 +33,12 @@
 //!   of headers and [`MAX_HEADERS_PER_LOGIN`] headers per login (`discord_oauth_core::bounded::KeyIndex`:
 //!   expired entries are swept long before it fills, then an arbitrary tenth goes), each
 //!   forgotten after its TTL. A zero TTL or capacity turns the fast path off.
+//! - **Cost.** The lookup is made before the middleware's future is built: a request served
+//!   here polls the handler's future in place (not boxed) and, unless the handler changed
+//!   the session, ends with the `Cache-Control: private, no-store` that personal pages need
+//!   (H-14). The benchmark crate's `--bin instructions` (BENCHMARKS.md) has the figures,
+//!   against the bare framework and against a floor middleware that only looks the login up
+//!   and hands it over.
 //! - **Not done on the fast path**: the daily mark of activity (a mark due while the entry is
 //!   remembered waits for the entry to expire).
 
