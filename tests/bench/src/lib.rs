@@ -15,6 +15,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bare;
+#[cfg(feature = "baseline")]
 pub mod baseline;
 pub mod chart;
 pub mod flood;

@@ -141,6 +141,8 @@ fn main() {
     let raw_dir = out_dir.join("callgrind");
     std::fs::create_dir_all(&raw_dir).unwrap();
     let server = std::env::var_os("INSTRUCTIONS_BIN").map_or_else(|| std::env::current_exe().unwrap(), PathBuf::from);
+    // The baseline's server: a build with the `baseline` feature (see `Cargo.toml`).
+    let baseline_server = std::env::var_os("INSTRUCTIONS_BASELINE_BIN").map_or_else(|| server.clone(), PathBuf::from);
     // The Redis rows need a Redis: `REDIS_URL`, else a private `redis-server`, else they are
     // left out. Redis runs outside valgrind: its own work is not counted (nor is the kernel's).
     let redis = if chosen.iter().any(|c| c.ends_with("-redis")) {
@@ -166,9 +168,10 @@ fn main() {
         }
         eprintln!("== {name}");
         let (mut runs, mut runs_outside) = (Vec::new(), Vec::new());
+        let server = if key == "baseline" { &baseline_server } else { &server };
         for _ in 0..repeats {
-            let c1 = run_child(&valgrind, &server, key, n1, &raw_dir, redis_url.as_deref());
-            let c2 = run_child(&valgrind, &server, key, n2, &raw_dir, redis_url.as_deref());
+            let c1 = run_child(&valgrind, server, key, n1, &raw_dir, redis_url.as_deref());
+            let c2 = run_child(&valgrind, server, key, n2, &raw_dir, redis_url.as_deref());
             let per_request = c2.total.saturating_sub(c1.total) as f64 / (n2 - n1) as f64;
             let (o1, o2) = (c1.total - c1.allocator, c2.total - c2.allocator);
             let per_request_outside = o2.saturating_sub(o1) as f64 / (n2 - n1) as f64;
@@ -528,6 +531,7 @@ fn serve(key: &str) {
                 stops.push(Box::new(move || site.stop()));
                 (url, cookie)
             }
+            #[cfg(feature = "baseline")]
             "baseline" => {
                 let base = baseline_site(&mock).await;
                 let cookie = discord_oauth_bench::login(&mock, &base, "/auth/login").await;
@@ -605,6 +609,7 @@ async fn user(mock: &MockDiscord) -> (User, Scopes) {
     (user, [Scope::Identify, Scope::Guilds].into_iter().collect())
 }
 
+#[cfg(feature = "baseline")]
 /// The axum-login + tower-sessions + oauth2 baseline on a free loopback port against `mock`;
 /// returns its base URL.
 async fn baseline_site(mock: &MockDiscord) -> String {
