@@ -4,7 +4,7 @@
 //!
 //! The layer applies a revocation locally first (see
 //! [`discord_oauth_core::login::revocation`]), then hands it to its [`Broadcast`]. With the
-//! cargo feature `redis`, [`RedisRevocations`] publishes it on a Redis channel that every
+//! cargo feature `redis`, `RedisRevocations` publishes it on a Redis channel that every
 //! instance subscribes to; receiving one drops the matching sessions from that instance's
 //! cache and fast path and remembers the login as ended.
 
