@@ -27,22 +27,22 @@ pub async fn anonymous_home() -> String {
 /// The bare axum application: `/me`, and `/` as an anonymous visitor sees it.
 pub fn axum_router(user: User, scopes: Scopes) -> axum::Router {
     use axum::Json;
-    use axum::http::header::CACHE_CONTROL;
-    use axum::response::Html;
     use axum::routing::get;
     let state = Arc::new((user, scopes));
-    axum::Router::new()
-        .route(
-            "/",
-            get(|| async { ([(CACHE_CONTROL, "no-store")], Html(anonymous_home().await)) }),
-        )
-        .route(
-            "/me",
-            get(move || {
-                let state = Arc::clone(&state);
-                async move { Json(me_json(&state.0, &state.1)) }
-            }),
-        )
+    axum::Router::new().route("/", axum_home()).route(
+        "/me",
+        get(move || {
+            let state = Arc::clone(&state);
+            async move { Json(me_json(&state.0, &state.1)) }
+        }),
+    )
+}
+
+/// `/` on axum: the page an anonymous visitor gets.
+pub fn axum_home() -> axum::routing::MethodRouter {
+    use axum::http::header::CACHE_CONTROL;
+    use axum::response::Html;
+    axum::routing::get(|| async { ([(CACHE_CONTROL, "no-store")], Html(anonymous_home().await)) })
 }
 
 /// Bare axum on the current tokio runtime; returns its `/me` URL.
@@ -58,20 +58,23 @@ pub async fn axum(user: User, scopes: Scopes) -> String {
 /// and `/` as an anonymous visitor sees it.
 pub fn actix_routes(cfg: &mut actix_web::web::ServiceConfig) {
     use actix_web::{HttpResponse, web};
-    cfg.route(
-        "/",
-        web::get().to(|| async {
-            HttpResponse::Ok()
-                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-                .content_type("text/html; charset=utf-8")
-                .body(anonymous_home().await)
-        }),
-    );
+    cfg.route("/", actix_home());
     cfg.route(
         "/me",
         web::get()
             .to(|state: web::Data<(User, Scopes)>| async move { HttpResponse::Ok().json(me_json(&state.0, &state.1)) }),
     );
+}
+
+/// `/` on actix-web: the page an anonymous visitor gets.
+pub fn actix_home() -> actix_web::Route {
+    use actix_web::{HttpResponse, web};
+    web::get().to(|| async {
+        HttpResponse::Ok()
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .content_type("text/html; charset=utf-8")
+            .body(anonymous_home().await)
+    })
 }
 
 /// Bare actix-web with `workers` workers; returns its `/me` URL and the server handle.

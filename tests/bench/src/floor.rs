@@ -21,7 +21,7 @@ use std::task::{Context, Poll, ready};
 use discord_oauth_core::Scopes;
 use discord_oauth_core::api::User;
 
-use crate::bare::{anonymous_home, me_json};
+use crate::bare::me_json;
 
 /// Who the floor middleware found: the login its `Cookie` header names, or nobody.
 #[derive(Debug, Clone)]
@@ -129,15 +129,11 @@ where
 /// for nobody), `/` as an anonymous visitor sees it.
 pub fn axum_router(cookie: &str, user: User, scopes: Scopes) -> axum::Router {
     use axum::http::StatusCode;
-    use axum::http::header::CACHE_CONTROL;
-    use axum::response::{Html, IntoResponse};
+    use axum::response::IntoResponse;
     use axum::routing::get;
     use axum::{Extension, Json};
     axum::Router::new()
-        .route(
-            "/",
-            get(|| async { ([(CACHE_CONTROL, "no-store")], Html(anonymous_home().await)) }),
-        )
+        .route("/", crate::bare::axum_home())
         .route(
             "/me",
             get(|Extension(auth): Extension<FloorAuth>| async move {
@@ -260,15 +256,7 @@ pub fn actix(cookie: &str, user: User, scopes: Scopes) -> (String, actix_web::de
     let server = HttpServer::new(move || {
         App::new()
             .wrap(FloorMiddleware(Arc::clone(&logins)))
-            .route(
-                "/",
-                web::get().to(|| async {
-                    HttpResponse::Ok()
-                        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-                        .content_type("text/html; charset=utf-8")
-                        .body(anonymous_home().await)
-                }),
-            )
+            .route("/", crate::bare::actix_home())
             .route(
                 "/me",
                 web::get().to(|auth: web::ReqData<FloorAuth>| async move {
