@@ -190,8 +190,9 @@ where
             Lookup::Slow => {
                 let slow = S::clone(&self.inner.slow);
                 return FastPathFuture {
-                    state: State::Other {
-                        future: Box::pin(harden_removal(slow.oneshot(req), Arc::clone(&self.inner.shared))),
+                    state: State::Slow {
+                        future: Box::pin(slow.oneshot(req)),
+                        shared: Arc::clone(&self.inner.shared),
                     },
                 };
             }
@@ -230,8 +231,10 @@ pin_project_lite::pin_project! {
             id: Id,
             shared: Arc<Shared>,
         },
-        // The normal path, and saving a session a handler changed on the fast path: both
-        // rare on a busy site's authenticated traffic, and large.
+        // The normal path (through the session layer, whose cookie removal is hardened when
+        // it completes) and saving a session a handler changed on the fast path: both rare
+        // on a busy site's authenticated traffic, and large.
+        Slow { future: ResponseFuture<R, E>, shared: Arc<Shared> },
         Other { future: ResponseFuture<R, E> },
         // An answer ready when the request came (the login redirect); `None` once taken.
         Ready { response: Option<R> },
@@ -255,6 +258,11 @@ where
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (mut response, save) = match self.as_mut().project().state.project() {
             StateProj::Other { future } => return future.as_mut().poll(cx),
+            StateProj::Slow { future, shared } => {
+                let mut response = ready!(future.as_mut().poll(cx))?;
+                harden_removal(&mut response, shared);
+                return Poll::Ready(Ok(response));
+            }
             // Polled again after it completed: a contract violation; never completes again.
             StateProj::Ready { response } => return response.take().map_or(Poll::Pending, |r| Poll::Ready(Ok(r))),
             StateProj::Fast {
@@ -290,16 +298,10 @@ where
     }
 }
 
-/// Saves a session a handler changed on the fast path, as the session layer would, and lets
-/// the next request read the store again. `false` if the store failed.
 /// tower-sessions deletes the session cookie with a bare `Set-Cookie` (name, `Path`,
 /// `Max-Age=0`); send the removal with the cookie's own attributes instead, as every
 /// framework does ([`discord_oauth_core::login::LoginConfig::session_cookie_removal`]).
-async fn harden_removal<RB, E>(
-    response: impl Future<Output = Result<Response<RB>, E>>,
-    shared: Arc<Shared>,
-) -> Result<Response<RB>, E> {
-    let mut response = response.await?;
+fn harden_removal<RB>(response: &mut Response<RB>, shared: &Shared) {
     let name = shared.config().session_cookie_name();
     let removal = |v: &HeaderValue| {
         let text = v.to_str().unwrap_or("");
@@ -323,9 +325,10 @@ async fn harden_removal<RB, E>(
             headers.append(SET_COOKIE, v);
         }
     }
-    Ok(response)
 }
 
+/// Saves a session a handler changed on the fast path, as the session layer would, and lets
+/// the next request read the store again. `false` if the store failed.
 async fn save_changes(shared: &Shared, session: &Session, id: Id) -> bool {
     shared.index.remove_owner(&id);
     if session.id() != Some(id) && !session.is_empty().await {

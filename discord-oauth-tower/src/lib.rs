@@ -94,7 +94,7 @@ pub use redis::RedisBudget;
 pub use revocation::RedisRevocations;
 #[cfg(feature = "key-rotation")]
 pub use rotation::{SessionKeyRotation, SessionKeyRotationLayer};
-pub use service::{Clock, DiscordOAuthService};
+pub use service::{Clock, DiscordOAuthFuture, DiscordOAuthService};
 pub use shared::ResponseFuture;
 pub use tower_sessions;
 pub use transport::{Transport, TransportError};

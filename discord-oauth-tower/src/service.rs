@@ -38,7 +38,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = ResponseFuture<Self::Response, Self::Error>;
+    type Future = DiscordOAuthFuture<S::Future, Self::Response, Self::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -48,8 +48,21 @@ where
         // Clone-and-swap so the ready service is the one called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        // No session cookie, off the login routes: anonymous, with nothing to read, refresh
+        // or remember, and the application's future is polled in place (not boxed).
+        let anonymous = req.extensions().get::<Session>().is_some_and(|s| s.id().is_none())
+            && self.shared.config().route(req.uri().path()).is_none();
+        if anonymous {
+            let state = AuthState::new(Attached::Anonymous, Arc::clone(&self.shared.login_path), None);
+            req.extensions_mut().insert(state);
+            return DiscordOAuthFuture {
+                state: FutureState::Inner {
+                    future: inner.call(req),
+                },
+            };
+        }
         let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
+        let future = Box::pin(async move {
             let Some(session) = req.extensions().get::<Session>().cloned() else {
                 let refusal = Refusal::Misconfigured {
                     message: "DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer added outside it (see \
@@ -107,7 +120,53 @@ where
                 }
                 Err(response) => Ok(response.map(ResBody::from)),
             }
-        })
+        });
+        DiscordOAuthFuture {
+            state: FutureState::Boxed { future },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`DiscordOAuthService`]: an anonymous request's is the
+    /// application's, polled in place; the others' is boxed (session reads, refresh, the
+    /// login routes).
+    pub struct DiscordOAuthFuture<F, R, E> {
+        #[pin]
+        state: FutureState<F, R, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = FutureStateProj]
+    enum FutureState<F, R, E> {
+        Inner {
+            #[pin]
+            future: F,
+        },
+        Boxed {
+            future: ResponseFuture<R, E>,
+        },
+    }
+}
+
+impl<F, R, E> std::fmt::Debug for DiscordOAuthFuture<F, R, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordOAuthFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, R, E> std::future::Future for DiscordOAuthFuture<F, R, E>
+where
+    F: std::future::Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            FutureStateProj::Inner { future } => future.poll(cx),
+            FutureStateProj::Boxed { future } => future.as_mut().poll(cx),
+        }
     }
 }
 
