@@ -314,11 +314,7 @@ impl AuthorizeRequest<'_> {
         let verifier = self.pkce.then(|| PkceCodeVerifier::new(random_token(rng)));
         let nonce = self.scopes.contains(&Scope::OpenId).then(|| random_token(rng));
 
-        let mut q = Query(String::with_capacity(320));
-        if let Some(existing) = existing.filter(|e| !e.is_empty()) {
-            q.0.push_str(existing);
-            q.0.push('&');
-        }
+        let mut q = Query::after(existing);
         q.pair("response_type", "code");
         q.pair("client_id", client.client_id.as_str());
         q.pair("scope", &self.scopes.to_string());
@@ -366,17 +362,32 @@ impl AuthorizeRequest<'_> {
 
 /// A query string being written: `name=value` pairs joined by `&`, encoded as
 /// `form_urlencoded` encodes them (ASCII letters, digits and `*-._` kept, every other byte
-/// `%XX`) except that a space is `%20`, not `+`.
-struct Query(String);
+/// `%XX`) except that a space is `%20`, not `+` (Discord documents `%20` for `scope`). The
+/// one writer of the authorization URLs' queries.
+pub(crate) struct Query(String);
 
 impl Query {
-    fn pair(&mut self, name: &str, value: &str) {
-        if !self.0.is_empty() && !self.0.ends_with('&') {
+    /// A query that continues `existing` (the endpoint's own query, if it has one), as
+    /// `url`'s serializer continues it.
+    pub(crate) fn after(existing: Option<&str>) -> Self {
+        let existing = existing.unwrap_or("");
+        let mut query = String::with_capacity(existing.len() + 320);
+        query.push_str(existing);
+        Self(query)
+    }
+
+    pub(crate) fn pair(&mut self, name: &str, value: &str) {
+        if !self.0.is_empty() {
             self.0.push('&');
         }
         self.encode(name);
         self.0.push('=');
         self.encode(value);
+    }
+
+    /// Puts this query in place of `url`'s.
+    pub(crate) fn set_on(&self, url: &mut Url) {
+        url.set_query(Some(&self.0));
     }
 
     fn encode(&mut self, text: &str) {
@@ -391,16 +402,6 @@ impl Query {
             }
         }
     }
-}
-
-/// Rewrites `+` (form encoding of a space) to `%20` in the query. A literal `+` in a value is
-/// always percent-encoded as `%2B` by the serializer, so every `+` left is a space.
-pub(crate) fn plus_to_percent20(mut url: Url) -> Url {
-    if let Some(q) = url.query().filter(|q| q.contains('+')) {
-        let q = q.replace('+', "%20");
-        url.set_query(Some(&q));
-    }
-    url
 }
 
 /// The scope rules for a login (authorization code) flow.
@@ -643,11 +644,15 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
-    /// The query as `url`'s form serializer writes it, spaces turned into `%20` afterwards:
-    /// what `start` produced before it wrote the query itself.
+    /// The query as `url`'s form serializer writes it, spaces (`+`) turned into `%20`
+    /// afterwards: what the authorization URLs were before [`Query`] wrote them. A literal `+`
+    /// in a value is encoded `%2B` by the serializer, so every `+` left is a space.
     fn by_url(mut url: Url, pairs: &[(&str, &str)]) -> String {
         url.query_pairs_mut().extend_pairs(pairs);
-        plus_to_percent20(url).into()
+        if let Some(q) = url.query().map(|q| q.replace('+', "%20")) {
+            url.set_query(Some(&q));
+        }
+        url.into()
     }
 
     #[test]
@@ -695,6 +700,42 @@ mod tests {
             );
             assert_eq!(location, expected, "{authorize}");
             assert!(location.contains("scope=identify%20guilds%20openid"));
+
+            // The implicit grant and the bot invite are written by the same `Query`.
+            let (implicit, pending) = client
+                .implicit_authorize([Scope::Identify, Scope::Guilds], &mut StdRng::seed_from_u64(9), now)
+                .unwrap();
+            let expected = by_url(
+                authorize.parse().unwrap(),
+                &[
+                    ("response_type", "token"),
+                    ("client_id", "1100000000000000001"),
+                    ("scope", "identify guilds"),
+                    ("state", pending.state().secret()),
+                    ("redirect_uri", "https://site.example/auth/callback?x=ä ö&y=+"),
+                ],
+            );
+            assert_eq!(implicit.as_str(), expected, "{authorize}");
+            let bot = crate::BotAuthorization {
+                guild_id: Some(41_771_983_423_143_937),
+                disable_guild_select: true,
+                integration_type: Some(IntegrationType::GuildInstall),
+                permissions: crate::Permissions::SEND_MESSAGES | crate::Permissions::VIEW_CHANNEL,
+                ..crate::BotAuthorization::default()
+            };
+            let invite = client.bot_authorization_url(&bot).unwrap();
+            let expected = by_url(
+                authorize.parse().unwrap(),
+                &[
+                    ("client_id", "1100000000000000001"),
+                    ("scope", &bot.scopes.to_string()),
+                    ("permissions", &bot.permissions.bits().to_string()),
+                    ("guild_id", "41771983423143937"),
+                    ("disable_guild_select", "true"),
+                    ("integration_type", "0"),
+                ],
+            );
+            assert_eq!(invite.as_str(), expected, "{authorize}");
         }
     }
 }

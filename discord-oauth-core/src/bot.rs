@@ -6,7 +6,7 @@
 
 use url::Url;
 
-use crate::authorize::{IntegrationType, plus_to_percent20};
+use crate::authorize::{IntegrationType, Query};
 use crate::permissions::Permissions;
 use crate::{Client, ConfigError, Scope, Scopes};
 
@@ -62,21 +62,20 @@ impl Client {
             )));
         }
         let mut url = self.endpoints.authorize.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("client_id", self.client_id.as_str());
-            q.append_pair("scope", &bot.scopes.to_string());
-            q.append_pair("permissions", &bot.permissions.bits().to_string());
-            if let Some(g) = bot.guild_id {
-                q.append_pair("guild_id", &g.to_string());
-            }
-            if bot.disable_guild_select {
-                q.append_pair("disable_guild_select", "true");
-            }
-            if let Some(it) = bot.integration_type {
-                q.append_pair("integration_type", it.as_str());
-            }
+        let mut q = Query::after(url.query());
+        q.pair("client_id", self.client_id.as_str());
+        q.pair("scope", &bot.scopes.to_string());
+        q.pair("permissions", &bot.permissions.bits().to_string());
+        if let Some(g) = bot.guild_id {
+            q.pair("guild_id", &g.to_string());
         }
-        Ok(plus_to_percent20(url))
+        if bot.disable_guild_select {
+            q.pair("disable_guild_select", "true");
+        }
+        if let Some(it) = bot.integration_type {
+            q.pair("integration_type", it.as_str());
+        }
+        q.set_on(&mut url);
+        Ok(url)
     }
 }

@@ -43,7 +43,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use url::{Url, form_urlencoded};
 
-use crate::authorize::{DEFAULT_AUTHORIZATION_TTL, constant_time_eq, plus_to_percent20, random_token};
+use crate::authorize::{DEFAULT_AUTHORIZATION_TTL, Query, constant_time_eq, random_token};
 use crate::callback::{CallbackError, MAX_CALLBACK_QUERY_BYTES};
 use crate::token::{DEFAULT_TOKEN_LIFETIME, TokenSet};
 use crate::{Client, ConfigError, Scopes, unix_time};
@@ -81,18 +81,19 @@ impl Client {
         }
         let state = CsrfToken::new(random_token(rng));
         let mut url = self.endpoints.authorize.clone();
-        url.query_pairs_mut()
-            .append_pair("response_type", "token")
-            .append_pair("client_id", self.client_id.as_str())
-            .append_pair("scope", &scopes.to_string())
-            .append_pair("state", state.secret())
-            .append_pair("redirect_uri", redirect_uri.as_str());
+        let mut q = Query::after(url.query());
+        q.pair("response_type", "token");
+        q.pair("client_id", self.client_id.as_str());
+        q.pair("scope", &scopes.to_string());
+        q.pair("state", state.secret());
+        q.pair("redirect_uri", redirect_uri.as_str());
+        q.set_on(&mut url);
         let pending = PendingImplicit {
             state,
             scopes,
             expires_at: now.checked_add(DEFAULT_AUTHORIZATION_TTL).unwrap_or(now),
         };
-        Ok((plus_to_percent20(url), pending))
+        Ok((url, pending))
     }
 }
 
