@@ -45,14 +45,15 @@ use std::time::Duration;
 use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
 use discord_oauth_core::login::answer::Route;
-use discord_oauth_core::login::driver::{Attached, RouteRequest};
-use http::header::{CACHE_CONTROL, COOKIE, Entry, ORIGIN, SET_COOKIE};
+use discord_oauth_core::login::driver::Attached;
+use http::header::{CACHE_CONTROL, Entry, SET_COOKIE};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceExt as _};
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
 use crate::extension::AuthState;
+use crate::service;
 use crate::shared::{IndexEntry, ResponseFuture, Shared, indexed, single_cookie_header};
 
 /// How long a login seen with a `Cookie` header is served for that header without the
@@ -174,13 +175,8 @@ where
         let (id, expiry, state) = match self.lookup(&req) {
             Lookup::Fast(id, expiry, state) => (id, expiry, state),
             Lookup::Login => {
-                let request = RouteRequest {
-                    method: req.method().as_str(),
-                    query: req.uri().query().unwrap_or(""),
-                    origin: req.headers().get(ORIGIN).map(HeaderValue::as_bytes),
-                };
-                let cookies = req.headers().get_all(COOKIE).iter().map(HeaderValue::as_bytes);
-                let response = crate::service::login(&self.inner.shared, &request, cookies);
+                let request = service::route_request(req.method(), req.uri(), req.headers());
+                let response = service::login(&self.inner.shared, &request, service::cookies(req.headers()));
                 return FastPathFuture {
                     state: State::Ready {
                         response: Some(response.map(RB::from)),

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use discord_oauth_core::login::AuthSession;
 use discord_oauth_core::login::answer::{self, Refusal, Route};
 use discord_oauth_core::login::driver::{Attached, RouteRequest};
-use http::header::{COOKIE, HeaderValue, ORIGIN};
+use http::header::{COOKIE, HeaderMap, HeaderValue, ORIGIN};
 use http::{Request, Response};
 use tower::Service;
 use tower_sessions::Session;
@@ -48,62 +48,51 @@ where
         // Clone-and-swap so the ready service is the one called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        // No session cookie, off the login routes: anonymous, with nothing to read, refresh
-        // or remember, and the application's future is polled in place (not boxed).
-        let anonymous = req.extensions().get::<Session>().is_some_and(|s| s.id().is_none())
-            && self.shared.config().route(req.uri().path()).is_none();
-        if anonymous {
-            let state = AuthState::new(Attached::Anonymous, Arc::clone(&self.shared.login_path), None);
-            req.extensions_mut().insert(state);
-            return DiscordOAuthFuture {
-                state: FutureState::Inner {
-                    future: inner.call(req),
-                },
-            };
-        }
         let shared = Arc::clone(&self.shared);
-        let future = Box::pin(async move {
-            let Some(session) = req.extensions().get::<Session>().cloned() else {
-                let refusal = Refusal::Misconfigured {
-                    message: "DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer added outside it (see \
-                              discord_oauth_tower::session_layer)",
-                };
-                return Ok(refusal.answer("/").map(ResBody::from));
+        let Some(session) = req.extensions().get::<Session>().cloned() else {
+            let refusal = Refusal::Misconfigured {
+                message: "DiscordOAuthLayer needs a tower_sessions::SessionManagerLayer added outside it (see \
+                          discord_oauth_tower::session_layer)",
             };
-            if let Some(route) = shared.config().route(req.uri().path()) {
+            let answer = refusal.answer("/").map(ResBody::from);
+            return DiscordOAuthFuture::boxed(async move { Ok(answer) });
+        };
+        if let Some(route) = shared.config().route(req.uri().path()) {
+            return DiscordOAuthFuture::boxed(async move {
                 let (parts, body) = req.into_parts();
                 drop(body);
                 let io = TowerSession {
                     session: &session,
                     shared: &shared,
                 };
-                let request = RouteRequest {
-                    method: parts.method.as_str(),
-                    query: parts.uri.query().unwrap_or(""),
-                    origin: parts.headers.get(ORIGIN).map(HeaderValue::as_bytes),
-                };
-                let cookies = parts.headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes);
+                let request = route_request(&parts.method, &parts.uri, &parts.headers);
+                let cookies = cookies(&parts.headers);
                 let response = match route {
                     Route::Login => login(&shared, &request, cookies),
                     // Boxed, like `attach` below: the callback's code exchange is a large
                     // future, and this one is moved into its box on every request.
                     route => Box::pin(shared.driver.answer(&shared.io, &io, route, &request, cookies)).await,
                 };
-                return Ok(response.map(ResBody::from));
-            }
-            let decided = match session.id() {
-                // No session cookie: anonymous, with nothing to read or refresh.
-                None => Ok(AuthState::new(
-                    Attached::Anonymous,
-                    Arc::clone(&shared.login_path),
-                    None,
-                )),
-                Some(id) => {
-                    let cookie = single_cookie_header(&req).cloned();
-                    Box::pin(attach(&shared, &session, id, cookie.as_ref())).await
-                }
+                Ok(response.map(ResBody::from))
+            });
+        }
+        let Some(id) = session.id() else {
+            // No session cookie: anonymous, with nothing to read, refresh or remember; the
+            // application's future is polled in place (not boxed).
+            req.extensions_mut().insert(AuthState::new(
+                Attached::Anonymous,
+                Arc::clone(&shared.login_path),
+                None,
+            ));
+            return DiscordOAuthFuture {
+                state: FutureState::Inner {
+                    future: inner.call(req),
+                },
             };
-            match decided {
+        };
+        DiscordOAuthFuture::boxed(async move {
+            let cookie = single_cookie_header(&req).cloned();
+            match Box::pin(attach(&shared, &session, id, cookie.as_ref())).await {
                 Ok(state) => {
                     let authenticated = state.session().is_some();
                     req.extensions_mut().insert(state);
@@ -120,10 +109,7 @@ where
                 }
                 Err(response) => Ok(response.map(ResBody::from)),
             }
-        });
-        DiscordOAuthFuture {
-            state: FutureState::Boxed { future },
-        }
+        })
     }
 }
 
@@ -150,6 +136,16 @@ pin_project_lite::pin_project! {
     }
 }
 
+impl<F, R, E> DiscordOAuthFuture<F, R, E> {
+    fn boxed(future: impl std::future::Future<Output = Result<R, E>> + Send + 'static) -> Self {
+        Self {
+            state: FutureState::Boxed {
+                future: Box::pin(future),
+            },
+        }
+    }
+}
+
 impl<F, R, E> std::fmt::Debug for DiscordOAuthFuture<F, R, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DiscordOAuthFuture").finish_non_exhaustive()
@@ -168,6 +164,24 @@ where
             FutureStateProj::Boxed { future } => future.as_mut().poll(cx),
         }
     }
+}
+
+/// What the core reads of a request for a login route.
+pub(crate) fn route_request<'a>(
+    method: &'a http::Method,
+    uri: &'a http::Uri,
+    headers: &'a HeaderMap,
+) -> RouteRequest<'a> {
+    RouteRequest {
+        method: method.as_str(),
+        query: uri.query().unwrap_or(""),
+        origin: headers.get(ORIGIN).map(HeaderValue::as_bytes),
+    }
+}
+
+/// The request's `Cookie` header values.
+pub(crate) fn cookies(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers.get_all(COOKIE).iter().map(HeaderValue::as_bytes)
 }
 
 /// `GET /auth/login`: the redirect to Discord, with the login in progress sealed in its own
