@@ -9,16 +9,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use actix_session::SessionExt as _;
 use actix_session::storage::{LoadError, SessionKey, SessionStore};
+use actix_session::{SessionExt as _, SessionStatus};
 use actix_web::Error;
 use actix_web::HttpMessage as _;
-use actix_web::body::EitherBody;
+use actix_web::body::{BoxBody, MessageBody};
 use actix_web::cookie::time::Duration as CookieDuration;
 use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
-use actix_web::http::header::{CACHE_CONTROL, HeaderMap, HeaderValue, SET_COOKIE};
+use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
+use discord_oauth_core::fast_index::names_cookie;
 use discord_oauth_core::login::answer::{self, Refusal, Route};
 use discord_oauth_core::login::driver::Attached;
 use futures_util::future::LocalBoxFuture;
@@ -170,8 +171,9 @@ impl SessionCookie {
 /// 1. `GET /auth/login` goes straight to its route: it reads and writes no session (the login
 ///    in progress goes into its own cookie), so it never waits for nor fails with the store.
 /// 2. The session is the remembered one ([`crate::fast`]) if this `Cookie` header was seen
-///    logged in lately and its login is valid now; else the store's, for the key the private
-///    (encrypted) session cookie holds. A store error, or no answer within
+///    logged in lately and its login is valid now; none if the request carries no session
+///    cookie (an anonymous visitor: nothing is read, and the handler's future is polled in
+///    place); else the store's, for the key the private (encrypted) session cookie holds. A store error, or no answer within
 ///    [`crate::DiscordOAuthBuilder::store_timeout`], is a `503` with `Retry-After` (an HTML page
 ///    for a page load, JSON for API clients, plain text on the login routes), the cookie left
 ///    alone: whether anyone is logged in is unknown, so nobody is treated as anonymous, and no
@@ -187,6 +189,10 @@ impl SessionCookie {
 ///    session the store never kept). An unchanged session of a logged-in user is remembered
 ///    for the fast path; a changed one is forgotten there. Responses to logged-in users get
 ///    `Cache-Control: private, no-store` unless the handler set a policy.
+///
+/// Responses come out as [`BoxBody`]: the middleware answers some requests itself (`503`), and
+/// boxing the handlers' bodies costs nothing when they are already boxed (an `App`'s are),
+/// where an `EitherBody` would wrap every body and every poll of it.
 pub struct DiscordSessions<S>(Rc<Sessions<S>>);
 
 struct Sessions<S> {
@@ -212,10 +218,10 @@ impl<S> fmt::Debug for DiscordSessions<S> {
 impl<Svc, B, S> Transform<Svc, ServiceRequest> for DiscordSessions<S>
 where
     Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
+    B: MessageBody + 'static,
     S: SessionStore + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<BoxBody>;
     type Error = Error;
     type Transform = DiscordSessionsService<Svc, S>;
     type InitError = ();
@@ -244,23 +250,38 @@ impl<Svc, S> fmt::Debug for DiscordSessionsService<Svc, S> {
 impl<Svc, B, S> Service<ServiceRequest> for DiscordSessionsService<Svc, S>
 where
     Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: 'static,
+    B: MessageBody + 'static,
     S: SessionStore + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = ServiceResponse<BoxBody>;
     type Error = Error;
-    type Future = SessionsFuture<Svc::Future, B, S>;
+    type Future = SessionsFuture<Svc::Future, S>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let (oauth, shared) = (&self.sessions.oauth, &self.sessions.oauth.shared);
         let route = shared.config().route(req.path());
-        let remembered = route
-            .is_none()
-            .then(|| shared.fast.serve(req.headers(), shared.config(), shared.now()))
-            .flatten();
-        let Some(entry) = remembered else {
+        let served = if route.is_some() {
+            None
+        } else if let Some(entry) = shared.fast.serve(req.headers(), shared.config(), shared.now()) {
+            // The fast path: a remembered login, valid now.
+            entry.snapshot.fill(&req);
+            let state = AuthState::new(Attached::Authenticated(Arc::clone(&entry.auth)), oauth.clone());
+            req.extensions_mut().insert(state.remembered(Arc::clone(&entry)));
+            Some(Some(entry))
+        } else if !names_cookie(
+            req.headers().get_all(COOKIE).map(HeaderValue::as_bytes),
+            self.sessions.cookie.name(),
+        ) {
+            // No session cookie: anonymous, with nothing to read, refresh or remember.
+            req.extensions_mut()
+                .insert(AuthState::new(Attached::Anonymous, oauth.clone()));
+            Some(None)
+        } else {
+            None
+        };
+        let Some(entry) = served else {
             let future = serve(Rc::clone(&self.service), Rc::clone(&self.sessions), req, route);
             return SessionsFuture {
                 state: State::Other {
@@ -268,10 +289,7 @@ where
                 },
             };
         };
-        // The fast path: the handler's future is polled in place, not boxed.
-        entry.snapshot.fill(&req);
-        let state = AuthState::new(Attached::Authenticated(Arc::clone(&entry.auth)), oauth.clone());
-        req.extensions_mut().insert(state.remembered(Arc::clone(&entry)));
+        // The handler's future is polled in place, not boxed.
         SessionsFuture {
             state: State::Fast {
                 call: self.service.call(req),
@@ -282,44 +300,45 @@ where
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`DiscordSessionsService`]: a request on the fast path polls the
-    /// handler's future in place; the normal path, and writing a change a handler made on the
-    /// fast path, are boxed.
-    pub struct SessionsFuture<F, B, S> {
+    /// The response future of [`DiscordSessionsService`]: a request on the fast path, or of an
+    /// anonymous visitor (no session cookie), polls the handler's future in place; the normal
+    /// path, and writing a change a handler made to the session, are boxed.
+    pub struct SessionsFuture<F, S> {
         #[pin]
-        state: State<F, B, S>,
+        state: State<F, S>,
     }
 }
 
 pin_project_lite::pin_project! {
     #[project = SessionsProj]
-    enum State<F, B, S> {
-        /// On the fast path: the handler's future, and the remembered entry it was served from.
+    enum State<F, S> {
+        /// On the fast path or anonymous: the handler's future, and the remembered entry it was
+        /// served from (none for an anonymous visitor).
         Fast {
             #[pin]
             call: F,
-            served: Option<(Arc<Entry>, Rc<Sessions<S>>)>,
+            served: Option<(Option<Arc<Entry>>, Rc<Sessions<S>>)>,
         },
         /// The normal path, or a change being written.
         Other {
-            future: LocalBoxFuture<'static, Result<ServiceResponse<EitherBody<B>>, Error>>,
+            future: LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, Error>>,
         },
     }
 }
 
-impl<F, B, S> fmt::Debug for SessionsFuture<F, B, S> {
+impl<F, S> fmt::Debug for SessionsFuture<F, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SessionsFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, B, S> Future for SessionsFuture<F, B, S>
+impl<F, B, S> Future for SessionsFuture<F, S>
 where
     F: Future<Output = Result<ServiceResponse<B>, Error>>,
-    B: 'static,
+    B: MessageBody + 'static,
     S: SessionStore + 'static,
 {
-    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+    type Output = Result<ServiceResponse<BoxBody>, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let (res, (entry, this)) = match self.as_mut().project().state.project() {
@@ -333,21 +352,47 @@ where
                 (res, served)
             }
         };
-        // A `DiscordClient` that refreshed the remembered login after a `401` left its login
-        // part.
-        let login = res.request().extensions().get::<Arc<LoginPart>>().cloned();
-        let Some((change, state)) = entry.snapshot.change(&res.request().get_session(), login.as_deref()) else {
-            return Poll::Ready(Ok(personal(res, true).map_into_left_body()));
+        let session = res.request().get_session();
+        let (change, snapshot) = match entry {
+            Some(entry) => {
+                // A `DiscordClient` that refreshed the remembered login after a `401` left its
+                // login part.
+                let login = res.request().extensions().get::<Arc<LoginPart>>().cloned();
+                let Some(change) = entry.snapshot.change(&session, login.as_deref()) else {
+                    return Poll::Ready(Ok(personal(res, true).map_into_boxed_body()));
+                };
+                (change, Snapshotted::Remembered(entry))
+            }
+            // An anonymous visitor's: written only if the handler started a session.
+            None => {
+                let empty = Snapshot::default();
+                match (session.status(), empty.change(&session, None)) {
+                    (SessionStatus::Unchanged, _) | (_, None) => return Poll::Ready(Ok(res.map_into_boxed_body())),
+                    (_, Some(change)) => (change, Snapshotted::Anonymous(empty)),
+                }
+            }
         };
+        let authenticated = matches!(snapshot, Snapshotted::Remembered(_));
         let future = async move {
-            let res = write_change(&this, &entry.snapshot, res, None, change, state).await?;
-            Ok(personal(res, true))
+            let snapshot = match &snapshot {
+                Snapshotted::Remembered(entry) => &entry.snapshot,
+                Snapshotted::Anonymous(empty) => empty,
+            };
+            let (change, state) = change;
+            let res = write_change(&this, snapshot, res, None, change, state).await?;
+            Ok(personal(res, authenticated))
         };
         self.as_mut().project().state.set(State::Other {
             future: Box::pin(future),
         });
         self.poll(cx)
     }
+}
+
+/// The session a change was made to on the fast path: a remembered one, or none yet.
+enum Snapshotted {
+    Remembered(Arc<Entry>),
+    Anonymous(Snapshot),
 }
 
 /// The store failed (logged where it happened).
@@ -359,15 +404,16 @@ async fn serve<Svc, B, S>(
     this: Rc<Sessions<S>>,
     req: ServiceRequest,
     route: Option<Route>,
-) -> Result<ServiceResponse<EitherBody<B>>, Error>
+) -> Result<ServiceResponse<BoxBody>, Error>
 where
     Svc: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody + 'static,
     S: SessionStore,
 {
     let oauth = &this.oauth;
     let shared = &oauth.shared;
     if route == Some(Route::Login) {
-        return Ok(service.call(req).await?.map_into_left_body());
+        return Ok(service.call(req).await?.map_into_boxed_body());
     }
     let epoch = shared.fast.epoch();
     let snapshot = match Box::pin(this.load(&req)).await {
@@ -387,7 +433,7 @@ where
                 auth = state.session().cloned();
                 req.extensions_mut().insert(state);
             }
-            Err(answer) => return Ok(req.into_response(convert::response(answer)).map_into_right_body()),
+            Err(answer) => return Ok(req.into_response(convert::response(answer))),
         }
     }
     let res = service.call(req).await?;
@@ -397,7 +443,7 @@ where
             if let (Some(auth), Some(header)) = (&auth, header()) {
                 shared.fast.remember(header, snapshot, Arc::clone(auth), epoch);
             }
-            res.map_into_left_body()
+            res.map_into_boxed_body()
         }
         Some((change, state)) => Box::pin(write_change(&this, &snapshot, res, route, change, state)).await?,
     };
@@ -406,14 +452,14 @@ where
 
 /// Writes what a request changed in its session (and forgets the `Cookie` header it was
 /// remembered under): the response with the new cookie, or `503` if the store failed.
-async fn write_change<B, S: SessionStore>(
+async fn write_change<B: MessageBody + 'static, S: SessionStore>(
     this: &Sessions<S>,
     snapshot: &Snapshot,
     mut res: ServiceResponse<B>,
     route: Option<Route>,
     change: Change,
     state: HashMap<String, String>,
-) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+) -> Result<ServiceResponse<BoxBody>, Error> {
     if let Some(header) = FastIndex::key(res.request().headers()) {
         this.oauth.shared.fast.remove(header);
     }
@@ -423,10 +469,10 @@ async fn write_change<B, S: SessionStore>(
         Err(StoreFailed) => {
             let answer = unavailable_answer(route, res.request().method(), res.request().headers());
             let (request, _) = res.into_parts();
-            return Ok(ServiceResponse::new(request, convert::response(answer)).map_into_right_body());
+            return Ok(ServiceResponse::new(request, convert::response(answer)));
         }
     }
-    Ok(res.map_into_left_body())
+    Ok(res.map_into_boxed_body())
 }
 
 /// Pages served to a logged-in user are personal: keep them out of shared and browser caches
@@ -543,9 +589,9 @@ impl<S: SessionStore> Sessions<S> {
 }
 
 /// The `503` for a request whose session store failed, instead of the handler's answer.
-fn unavailable<B>(req: ServiceRequest, route: Option<Route>) -> ServiceResponse<EitherBody<B>> {
+fn unavailable(req: ServiceRequest, route: Option<Route>) -> ServiceResponse<BoxBody> {
     let answer = unavailable_answer(route, req.method(), req.headers());
-    req.into_response(convert::response(answer)).map_into_right_body()
+    req.into_response(convert::response(answer))
 }
 
 /// `503` with `Retry-After: 5`: plain text on the login routes (as `discord-oauth-tower`

@@ -717,3 +717,58 @@ async fn cookies_under_a_previous_key_work_during_a_rotation() {
     let resp = test::call_service(&without, get("/me", &moved)).await;
     assert_eq!(resp.status(), StatusCode::OK, "the new cookie needs no previous key");
 }
+
+#[actix_web::test]
+async fn an_anonymous_visitor_gets_a_session_only_when_a_handler_starts_one() {
+    use discord_oauth_actix::actix_session::Session;
+    let d = discord(&Counts::default(), 200);
+    let store = discord_oauth_actix::MemoryStore::default();
+    let app = test::init_service(
+        App::new()
+            .configure(d.routes())
+            .route(
+                "/page",
+                web::get().to(|user: Option<DiscordUser>| async move {
+                    HttpResponse::Ok().body(format!("anonymous: {}", user.is_none()))
+                }),
+            )
+            .route(
+                "/cart",
+                web::get().to(|user: Option<DiscordUser>, s: Session| async move {
+                    let items = s.get::<u32>("items").unwrap().unwrap_or(0) + 1;
+                    s.insert("items", items).unwrap();
+                    HttpResponse::Ok().body(format!("{} {items}", user.is_none()))
+                }),
+            )
+            .wrap(d.session_middleware(store.clone(), Key::from(&[7u8; 64]))),
+    )
+    .await;
+    let get = |uri: &str, cookie: Option<&str>| {
+        let mut req = test::TestRequest::get().uri(uri);
+        if let Some(cookie) = cookie {
+            req = req.insert_header(("cookie", cookie.to_owned()));
+        }
+        req.to_request()
+    };
+    for cookie in [None, Some("theme=dark; discord_oauthx=1")] {
+        let resp = test::call_service(&app, get("/page", cookie)).await;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(set_cookie(&resp).is_none(), "{cookie:?}: no session, no cookie");
+        assert!(!resp.headers().contains_key("cache-control"), "not a personal page");
+        assert_eq!(test::read_body(resp).await, "anonymous: true");
+    }
+    assert!(store.is_empty(), "anonymous pages store nothing");
+
+    let resp = test::call_service(&app, get("/cart", Some("theme=dark"))).await;
+    let sealed = set_cookie(&resp).expect("the handler started a session: its cookie is sent");
+    assert!(
+        sealed.contains("HttpOnly") && sealed.contains("SameSite=Lax"),
+        "{sealed}"
+    );
+    assert_eq!(test::read_body(resp).await, "true 1");
+    assert_eq!(store.len(), 1);
+    let cookie = cookie_pair(&sealed);
+    let resp = test::call_service(&app, get("/cart", Some(&cookie))).await;
+    assert_eq!(test::read_body(resp).await, "true 2", "the session came back");
+    assert_eq!(store.len(), 1, "updated in place");
+}

@@ -200,6 +200,30 @@ pub fn cookie_key<'a>(headers: impl IntoIterator<Item = &'a [u8]>) -> Option<&'a
     (all.next().is_none() && first.len() <= MAX_KEY_LEN).then_some(first)
 }
 
+/// Whether the `Cookie` header values carry a cookie named `name` (whatever its value): the
+/// integrations' test for an anonymous request, made on the raw header without parsing or
+/// allocating. A name matches as cookie parsers read it: after the `;` and any spaces, before
+/// an `=` (spaces allowed before it). A percent-encoded spelling of the name does not match
+/// (browsers send the name as it was set).
+///
+/// ```
+/// use discord_oauth_core::fast_index::names_cookie;
+/// assert!(names_cookie([&b"theme=dark; sid=abc"[..]], "sid"));
+/// assert!(names_cookie([&b"a=1"[..], &b"sid =x"[..]], "sid"));
+/// assert!(!names_cookie([&b"xsid=abc; sidx=1; sid"[..]], "sid"));
+/// assert!(!names_cookie([], "sid"));
+/// ```
+pub fn names_cookie<'a>(headers: impl IntoIterator<Item = &'a [u8]>, name: &str) -> bool {
+    let name = name.as_bytes();
+    headers.into_iter().any(|header| {
+        header.split(|&b| b == b';').any(|pair| {
+            pair.trim_ascii_start()
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.trim_ascii_start().first() == Some(&b'='))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
