@@ -353,24 +353,24 @@ where
             }
         };
         let session = res.request().get_session();
-        let (change, snapshot) = match entry {
-            Some(entry) => {
-                // A `DiscordClient` that refreshed the remembered login after a `401` left its
-                // login part.
-                let login = res.request().extensions().get::<Arc<LoginPart>>().cloned();
-                let Some(change) = entry.snapshot.change(&session, login.as_deref()) else {
-                    return Poll::Ready(Ok(personal(res, true).map_into_boxed_body()));
-                };
-                (change, Snapshotted::Remembered(entry))
-            }
+        let (change, snapshot) = if let Some(entry) = entry {
+            // A `DiscordClient` that refreshed the remembered login after a `401` left its
+            // login part.
+            let login = res.request().extensions().get::<Arc<LoginPart>>().cloned();
+            let Some(change) = entry.snapshot.change(&session, login.as_deref()) else {
+                return Poll::Ready(Ok(personal(res, true).map_into_boxed_body()));
+            };
+            (change, Snapshotted::Remembered(entry))
+        } else {
             // An anonymous visitor's: written only if the handler started a session.
-            None => {
-                let empty = Snapshot::default();
-                match (session.status(), empty.change(&session, None)) {
-                    (SessionStatus::Unchanged, _) | (_, None) => return Poll::Ready(Ok(res.map_into_boxed_body())),
-                    (_, Some(change)) => (change, Snapshotted::Anonymous(empty)),
-                }
+            if session.status() == SessionStatus::Unchanged {
+                return Poll::Ready(Ok(res.map_into_boxed_body()));
             }
+            let empty = Snapshot::default();
+            let Some(change) = empty.change(&session, None) else {
+                return Poll::Ready(Ok(res.map_into_boxed_body()));
+            };
+            (change, Snapshotted::Anonymous(empty))
         };
         let authenticated = matches!(snapshot, Snapshotted::Remembered(_));
         let future = async move {
