@@ -42,7 +42,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use std::convert::Infallible;
+
+use discord_oauth_core::fast_index::names_cookie;
 use discord_oauth_core::login::SessionStatus;
+use tower_sessions::cookie::time::Duration as CookieDuration;
 use discord_oauth_core::login::answer;
 use discord_oauth_core::login::answer::Route;
 use discord_oauth_core::login::driver::Attached;
@@ -52,6 +56,8 @@ use tower::{Service, ServiceExt as _};
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
+use crate::anonymous::Anonymous;
+pub use crate::anonymous::{CAPTURE_CAPACITY, SessionCopy};
 use crate::extension::AuthState;
 use crate::service;
 use crate::shared::{IndexEntry, ResponseFuture, Shared, indexed, single_cookie_header};
@@ -87,6 +93,8 @@ struct Inner<S, St> {
     slow: S,
     store: Arc<St>,
     shared: Arc<Shared>,
+    /// The anonymous path, when built by [`FastPathLayer`] (which has the session layer).
+    anonymous: Option<Arc<Anonymous>>,
 }
 
 impl<F: Clone, S, St> Clone for FastPath<F, S, St> {
@@ -105,19 +113,21 @@ impl<F, S, St> fmt::Debug for FastPath<F, S, St> {
 }
 
 impl<F, S, St> FastPath<F, S, St> {
-    pub(crate) fn new(fast: F, slow: S, store: St, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(fast: F, slow: S, store: St, shared: Arc<Shared>, anonymous: Option<Arc<Anonymous>>) -> Self {
         Self {
             fast,
             inner: Arc::new(Inner {
                 slow,
                 store: Arc::new(store),
                 shared,
+                anonymous,
             }),
         }
     }
 
-    /// Where this request goes: the login redirect (no session needed), the fast path (a
-    /// cached, currently valid session named by its cookies), or the session layer.
+    /// Where this request goes: the login redirect (no session needed), the anonymous path
+    /// (no session cookie), the fast path (a cached, currently valid session named by its
+    /// cookies), or the session layer.
     fn lookup<B>(&self, req: &Request<B>) -> Lookup {
         let shared = &self.inner.shared;
         match shared.config().route(req.uri().path()) {
@@ -125,11 +135,20 @@ impl<F, S, St> FastPath<F, S, St> {
             Some(_) => return Lookup::Slow,
             None => {}
         }
-        let Some(cookie) = single_cookie_header(req) else {
-            return Lookup::Slow;
-        };
-        let Some(IndexEntry { id, expiry, auth }) = indexed(&shared.index, cookie.as_bytes()) else {
-            return Lookup::Slow;
+        let Some(IndexEntry { id, expiry, auth }) =
+            single_cookie_header(req).and_then(|cookie| indexed(&shared.index, cookie.as_bytes()))
+        else {
+            return match &self.inner.anonymous {
+                Some(anonymous)
+                    if !names_cookie(
+                        service::cookies(req.headers()),
+                        shared.config().session_cookie_name(),
+                    ) =>
+                {
+                    Lookup::Anonymous(Arc::clone(anonymous))
+                }
+                _ => Lookup::Slow,
+            };
         };
         match shared.config().session_status(&auth, shared.now()) {
             SessionStatus::Valid => Lookup::Fast(
@@ -148,6 +167,7 @@ impl<F, S, St> FastPath<F, S, St> {
 
 enum Lookup {
     Login,
+    Anonymous(Arc<Anonymous>),
     Fast(Id, Option<Expiry>, AuthState),
     Slow,
 }
@@ -180,6 +200,23 @@ where
                 return FastPathFuture {
                     state: State::Ready {
                         response: Some(response.map(RB::from)),
+                    },
+                };
+            }
+            Lookup::Anonymous(anonymous) => {
+                let session = anonymous.session();
+                let shared = &self.inner.shared;
+                req.extensions_mut().insert(AuthState::new(
+                    Attached::Anonymous,
+                    Arc::clone(&shared.login_path),
+                    None,
+                ));
+                req.extensions_mut().insert(session.clone());
+                return FastPathFuture {
+                    state: State::Anonymous {
+                        call: self.fast.call(req),
+                        session,
+                        anonymous,
                     },
                 };
             }
@@ -227,6 +264,13 @@ pin_project_lite::pin_project! {
             id: Id,
             shared: Arc<Shared>,
         },
+        // An anonymous visitor's request, without the session layer (`crate::anonymous`).
+        Anonymous {
+            #[pin]
+            call: Fut,
+            session: Session,
+            anonymous: Arc<Anonymous>,
+        },
         // The normal path (through the session layer, whose cookie removal is hardened when
         // it completes) and saving a session a handler changed on the fast path: both rare
         // on a busy site's authenticated traffic, and large.
@@ -261,6 +305,31 @@ where
             }
             // Polled again after it completed: a contract violation; never completes again.
             StateProj::Ready { response } => return response.take().map_or(Poll::Pending, |r| Poll::Ready(Ok(r))),
+            StateProj::Anonymous {
+                call,
+                session,
+                anonymous,
+            } => {
+                let mut response = ready!(call.poll(cx))?;
+                // Saved as the session layer saves: changed, and not a server error.
+                if !session.is_modified() || response.status().is_server_error() {
+                    return Poll::Ready(Ok(response));
+                }
+                let (session, anonymous) = (session.clone(), Arc::clone(anonymous));
+                let future: ResponseFuture<Response<RB>, E> = Box::pin(async move {
+                    match anonymous.save(&session).await {
+                        Ok(cookies) => {
+                            for cookie in cookies {
+                                response.headers_mut().append(SET_COOKIE, cookie);
+                            }
+                            Ok(response)
+                        }
+                        Err(()) => Ok(answer::store_unavailable().map(RB::from)),
+                    }
+                });
+                self.as_mut().project().state.set(State::Other { future });
+                return self.poll(cx);
+            }
             StateProj::Fast {
                 call,
                 session,
@@ -369,14 +438,25 @@ impl<L, St> FastPathLayer<L, St> {
 impl<R, L, St> tower::Layer<R> for FastPathLayer<L, St>
 where
     R: Clone,
-    L: tower::Layer<crate::DiscordOAuthService<R>>,
+    L: tower::Layer<crate::DiscordOAuthService<R>> + tower::Layer<SessionCopy>,
+    <L as tower::Layer<SessionCopy>>::Service:
+        Service<Request<()>, Response = Response<String>, Error = Infallible> + Clone + Send + Sync + 'static,
+    <<L as tower::Layer<SessionCopy>>::Service as Service<Request<()>>>::Future: Send + 'static,
     St: Clone,
 {
-    type Service = FastPath<R, L::Service, St>;
+    type Service = FastPath<R, <L as tower::Layer<crate::DiscordOAuthService<R>>>::Service, St>;
 
     fn layer(&self, inner: R) -> Self::Service {
         let slow = self.sessions.layer(tower::Layer::layer(&self.oauth, inner.clone()));
-        self.oauth.fast_path(inner, slow, self.store.clone())
+        let idle = CookieDuration::try_from(self.oauth.config().idle_timeout()).unwrap_or(CookieDuration::days(7));
+        let anonymous = Anonymous::new(self.sessions.layer(SessionCopy), Some(Expiry::OnInactivity(idle)));
+        FastPath::new(
+            inner,
+            slow,
+            self.store.clone(),
+            self.oauth.shared(),
+            Some(Arc::new(anonymous)),
+        )
     }
 }
 

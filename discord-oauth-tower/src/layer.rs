@@ -99,7 +99,12 @@ impl DiscordOAuthLayer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn fast_path<F, S, St>(&self, app: F, slow: S, store: St) -> FastPath<F, S, St> {
-        FastPath::new(app, slow, store, Arc::clone(&self.shared))
+        FastPath::new(app, slow, store, Arc::clone(&self.shared), None)
+    }
+
+    /// The layer's shared state.
+    pub(crate) fn shared(&self) -> Arc<Shared> {
+        Arc::clone(&self.shared)
     }
 
     /// [`DiscordOAuthLayer::fast_path`] as a layer: every service it wraps gets a
