@@ -103,9 +103,16 @@ impl FastIndex {
         cookie_key(headers.get_all(COOKIE).map(HeaderValue::as_bytes))
     }
 
-    /// The entry to serve this request with: remembered, and its login valid and active now.
-    pub(crate) fn serve(&self, headers: &HeaderMap, config: &LoginConfig, now: SystemTime) -> Option<Arc<Entry>> {
-        let entry = self.get(Self::key(headers)?)?;
+    /// The entry to serve a request whose key ([`cookie_key`]) is `key` with: remembered, and
+    /// its login valid and active `now` (read only for a remembered entry).
+    pub(crate) fn serve(
+        &self,
+        key: &[u8],
+        config: &LoginConfig,
+        now: impl FnOnce() -> SystemTime,
+    ) -> Option<Arc<Entry>> {
+        let entry = self.get(key)?;
+        let now = now();
         let idle = config.idle_check(entry.seen.map(from_unix_seconds), now);
         (idle == IdleCheck::Active && config.session_status(&entry.auth, now) == SessionStatus::Valid).then_some(entry)
     }

@@ -19,7 +19,7 @@ use actix_web::cookie::{Cookie, CookieJar, Key, SameSite};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::Method;
 use actix_web::http::header::{CACHE_CONTROL, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
-use discord_oauth_core::fast_index::names_cookie;
+use discord_oauth_core::fast_index::{cookie_key, names_cookie};
 use discord_oauth_core::login::answer::{self, Refusal, Route};
 use discord_oauth_core::login::driver::Attached;
 use futures_util::future::LocalBoxFuture;
@@ -262,18 +262,18 @@ where
     fn call(&self, req: ServiceRequest) -> Self::Future {
         let (oauth, shared) = (&self.sessions.oauth, &self.sessions.oauth.shared);
         let route = shared.config().route(req.path());
+        let cookies = req.headers().get_all(COOKIE);
         let served = if route.is_some() {
             None
-        } else if let Some(entry) = shared.fast.serve(req.headers(), shared.config(), shared.now()) {
+        } else if let Some(entry) = cookie_key(cookies.clone().map(HeaderValue::as_bytes))
+            .and_then(|key| shared.fast.serve(key, shared.config(), || shared.now()))
+        {
             // The fast path: a remembered login, valid now.
             entry.snapshot.fill(&req);
             let state = AuthState::new(Attached::Authenticated(Arc::clone(&entry.auth)), oauth.clone());
             req.extensions_mut().insert(state.remembered(Arc::clone(&entry)));
             Some(Some(entry))
-        } else if !names_cookie(
-            req.headers().get_all(COOKIE).map(HeaderValue::as_bytes),
-            self.sessions.cookie.name(),
-        ) {
+        } else if !names_cookie(cookies.map(HeaderValue::as_bytes), self.sessions.cookie.name()) {
             // No session cookie: anonymous, with nothing to read, refresh or remember.
             req.extensions_mut()
                 .insert(AuthState::new(Attached::Anonymous, oauth.clone()));

@@ -51,10 +51,7 @@ async fn fetch(app: &Router, uri: &str, cookie: Option<&str>) -> (StatusCode, Op
         req = req.header("cookie", cookie);
     }
     let resp = app.clone().oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
-    let set_cookie = resp
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let set_cookie = resp.headers().get("set-cookie").map(|v| v.to_str().unwrap().to_owned());
     let status = resp.status();
     let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
     (status, set_cookie, String::from_utf8(body.to_vec()).unwrap())
@@ -74,7 +71,10 @@ async fn an_anonymous_visitor_gets_a_session_only_when_a_handler_starts_one() {
 
     let (status, set_cookie, _) = fetch(&app, "/broken", None).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(set_cookie, None, "a server error saves nothing, as the session layer has it");
+    assert_eq!(
+        set_cookie, None,
+        "a server error saves nothing, as the session layer has it"
+    );
     assert!(store.is_empty());
 
     let (status, set_cookie, body) = fetch(&app, "/cart", Some("theme=dark")).await;

@@ -78,7 +78,16 @@ impl SessionStore for Capture {
 #[derive(Clone, Debug)]
 struct Copied {
     data: HashMap<String, serde_json::Value>,
-    expiry: Option<Option<Expiry>>,
+    expiry: SetExpiry,
+}
+
+/// The expiry of a session a handler started.
+#[derive(Clone, Copy, Debug)]
+enum SetExpiry {
+    /// Left as it was: the session layer's applies.
+    Unchanged,
+    /// Set by the handler (`None`: a browser-session cookie).
+    To(Option<Expiry>),
 }
 
 /// The service the application's session layer is put around to save a session that an
@@ -104,7 +113,7 @@ impl Service<Request<()>> for SessionCopy {
             let (Some(session), Some(copied)) = (session, copied) else {
                 return Ok(unsaved("SessionCopy runs inside a session layer"));
             };
-            if let Some(expiry) = copied.expiry {
+            if let SetExpiry::To(expiry) = copied.expiry {
                 session.set_expiry(expiry);
             }
             for (key, value) in copied.data {
@@ -138,7 +147,9 @@ pub(crate) struct Anonymous {
 
 impl fmt::Debug for Anonymous {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Anonymous").field("expiry", &self.expiry).finish_non_exhaustive()
+        f.debug_struct("Anonymous")
+            .field("expiry", &self.expiry)
+            .finish_non_exhaustive()
     }
 }
 
@@ -185,7 +196,11 @@ impl Anonymous {
         let mut req = Request::new(());
         req.extensions_mut().insert(Copied {
             data: record.data,
-            expiry: (session.expiry() != self.expiry).then(|| session.expiry()),
+            expiry: if session.expiry() == self.expiry {
+                SetExpiry::Unchanged
+            } else {
+                SetExpiry::To(session.expiry())
+            },
         });
         let response = (self.write)(req).await;
         if response.status().is_server_error() {

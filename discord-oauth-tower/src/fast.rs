@@ -44,15 +44,15 @@ use std::time::Duration;
 
 use std::convert::Infallible;
 
-use discord_oauth_core::fast_index::names_cookie;
+use discord_oauth_core::fast_index::{cookie_key, names_cookie};
 use discord_oauth_core::login::SessionStatus;
-use tower_sessions::cookie::time::Duration as CookieDuration;
 use discord_oauth_core::login::answer;
 use discord_oauth_core::login::answer::Route;
 use discord_oauth_core::login::driver::Attached;
-use http::header::{CACHE_CONTROL, Entry, SET_COOKIE};
+use http::header::{CACHE_CONTROL, COOKIE, Entry, SET_COOKIE};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceExt as _};
+use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
@@ -60,7 +60,7 @@ use crate::anonymous::Anonymous;
 pub use crate::anonymous::{CAPTURE_CAPACITY, SessionCopy};
 use crate::extension::AuthState;
 use crate::service;
-use crate::shared::{IndexEntry, ResponseFuture, Shared, indexed, single_cookie_header};
+use crate::shared::{IndexEntry, ResponseFuture, Shared, indexed};
 
 /// How long a login seen with a `Cookie` header is served for that header without the
 /// session store (default 30 s): also the bound on how late a logout or refresh on *another*
@@ -135,13 +135,15 @@ impl<F, S, St> FastPath<F, S, St> {
             Some(_) => return Lookup::Slow,
             None => {}
         }
+        // One lookup of the `Cookie` fields, for the index and the anonymous test.
+        let cookies = req.headers().get_all(COOKIE);
         let Some(IndexEntry { id, expiry, auth }) =
-            single_cookie_header(req).and_then(|cookie| indexed(&shared.index, cookie.as_bytes()))
+            cookie_key(cookies.iter().map(HeaderValue::as_bytes)).and_then(|cookie| indexed(&shared.index, cookie))
         else {
             return match &self.inner.anonymous {
                 Some(anonymous)
                     if !names_cookie(
-                        service::cookies(req.headers()),
+                        cookies.iter().map(HeaderValue::as_bytes),
                         shared.config().session_cookie_name(),
                     ) =>
                 {
@@ -463,7 +465,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shared::{CookieIndex, remember};
+    use crate::shared::{CookieIndex, remember, single_cookie_header};
     use discord_oauth_core::login::AuthSession;
     use http::header::COOKIE;
 

@@ -20,6 +20,7 @@ pub mod baseline;
 pub mod chart;
 pub mod flood;
 pub mod floor;
+pub mod layered;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

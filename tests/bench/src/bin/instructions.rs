@@ -31,7 +31,9 @@
 //! `floor-axum`, `floor-actix` (the bare frameworks with the least a login layer does, see
 //! `discord_oauth_bench::floor`), and for requests without a cookie `bare-axum-home`,
 //! `floor-axum-home`, `axum-site-home`, `bare-actix-home`, `floor-actix-home`,
-//! `actix-site-home` (the home page an anonymous visitor gets) and `axum-site-login`,
+//! `actix-site-home` (the home page an anonymous visitor gets), `layer-axum-home`,
+//! `layer-actix-home` (bare's home page through the login layer: a page that does not read
+//! the login, see `discord_oauth_bench::layered`) and `axum-site-login`,
 //! `actix-site-login` (`GET /auth/login`, a `303` to Discord); all by default; the Redis rows
 //! need `REDIS_URL` or `redis-server`), `VALGRIND` (the valgrind
 //! command, `valgrind`), `INSTRUCTIONS_BIN` (the servers to measure: another build of this
@@ -100,6 +102,16 @@ const CONFIGS: &[(&str, &str, &str)] = &[
         "bare-actix-home",
     ),
     ("actix-site-home", "actix-site, anonymous `GET /`", "bare-actix-home"),
+    (
+        "layer-axum-home",
+        "bare axum + the login layer, anonymous `GET /` (a page that does not read the login)",
+        "bare-axum-home",
+    ),
+    (
+        "layer-actix-home",
+        "bare actix-web + the login middleware, anonymous `GET /` (a page that does not read the login)",
+        "bare-actix-home",
+    ),
     ("axum-site-login", "axum-site, `GET /auth/login` (303)", ""),
     ("actix-site-login", "actix-site, `GET /auth/login` (303)", ""),
 ];
@@ -508,6 +520,12 @@ fn serve(key: &str) {
                 let (me, handle) = floor::actix(&cookie, user, scopes);
                 stops.push(Box::new(move || drop(handle.stop(false))));
                 (me.replace("/me", path), if logs_in { cookie } else { String::new() })
+            }
+            "layer-axum-home" => (discord_oauth_bench::layered::axum(&mock).await, String::new()),
+            "layer-actix-home" => {
+                let (url, handle) = discord_oauth_bench::layered::actix(&mock);
+                stops.push(Box::new(move || drop(handle.stop(false))));
+                (url, String::new())
             }
             _ if key.starts_with("axum-site") => {
                 let site = discord_oauth_bench::start_axum_site(&mock, store, None).await.unwrap();
