@@ -127,7 +127,9 @@ impl DiscordOAuth {
     /// Requests of logged-in users whose session is in the layer's cache take the
     /// authenticated fast path (see [`discord_oauth_tower::fast`]): they skip the session
     /// layer, and handlers still get the user and a lazily loaded
-    /// `tower_sessions::Session`.
+    /// `tower_sessions::Session`. Requests without a session cookie (anonymous visitors) skip
+    /// it too: their handlers get an empty `Session`, saved through the session layer (with
+    /// its cookie) only if they put something in it.
     pub fn mount<S: SessionStore + Clone>(&self, router: Router, store: S) -> Router {
         self.mount_with(router, store, |sessions| sessions)
     }
@@ -154,7 +156,9 @@ impl DiscordOAuth {
     ///
     /// # Security
     /// Keep `SameSite=Lax` (or `None` with `Secure` inside an iframe): with `Strict` the
-    /// session cookie does not come back on Discord's redirect and every login fails.
+    /// session cookie does not come back on Discord's redirect and every login fails. Keep
+    /// the cookie's name ([`session_cookie_name`]): a request without a cookie of that name
+    /// is served as an anonymous visitor's without the session layer.
     pub fn mount_with<S, C>(
         &self,
         router: Router,

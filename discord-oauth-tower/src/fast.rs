@@ -31,6 +31,21 @@
 //! - `GET /auth/login` is answered here too, without the session layer: the login in
 //!   progress lives in its own sealed cookie, so the redirect needs no session (the same
 //!   answer as through the session layer, from the same core call).
+//! - **Anonymous visitors** — a request that carries no cookie of the session cookie's name
+//!   ([`crate::session_cookie_name`]), off the login routes — skip the session layer too
+//!   when the fast path is built by [`FastPathLayer`] (which `discord_oauth_axum`'s `mount`
+//!   uses): the handler gets an anonymous [`AuthState`] and an empty `tower_sessions::Session`
+//!   with no id. If the handler puts something in it (and does not answer `5xx`), it is saved
+//!   through the application's own session layer after the handler returns, and that
+//!   layer's `Set-Cookie` (its name, attributes, signing or encryption) goes onto the answer;
+//!   a store failure there answers `503` ([`SessionCopy`], [`CAPTURE_CAPACITY`]). A handler
+//!   that leaves the session alone costs no store access and sends no cookie, as through the
+//!   session layer. So that a logged-in visitor is never taken for an anonymous one, the
+//!   session layer must keep the cookie name [`crate::session_layer`] gives it (do not
+//!   `with_name` it in `mount_with`).
+//! - **`tower_cookies::Cookies` is not in the extensions** of a request served here (the
+//!   fast path and the anonymous one skip tower-cookies): a handler that extracts it needs
+//!   its own `CookieManagerLayer` around the whole router.
 //! - A fast request is not boxed ([`FastPathFuture`] polls the application's future in
 //!   place) and costs two clock readings: the monotonic one for the TTL, the layer's clock
 //!   for the login's expiry.
