@@ -32,9 +32,9 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session};
 
-/// Most records [`Capture`] holds at once: sessions that anonymous visitors' handlers started,
-/// between their save and their copy into the session layer (the same request, a moment
-/// later). A save beyond it fails, and that request is answered `503`.
+/// Most records the anonymous path's capture store holds at once: sessions that anonymous
+/// visitors' handlers started, between their save and their copy into the session layer (the
+/// same request, a moment later). A save beyond it fails, and that request is answered `503`.
 pub const CAPTURE_CAPACITY: usize = 1024;
 
 /// A session store that holds each saved record until [`Capture::take`]: where the anonymous
