@@ -20,6 +20,11 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`DiscordOAuth::mount`] returns a `Router`, to go on composing; [`DiscordOAuth::wrap`]
+//! returns the whole application as one service ([`DiscordApp`]), with the login layer in
+//! front of the router instead of around each route: the same answers, about 500 instructions
+//! less per request (the sample site uses it; BENCHMARKS.md has the figures).
+//!
 //! Extractors:
 //! - [`DiscordUser`]: the logged-in user. Not logged in: `303` to the login route (coming back
 //!   afterwards) for a browser `GET` that accepts HTML, `401` JSON otherwise.
@@ -68,6 +73,17 @@ pub use extract::{DiscordToken, DiscordUser, DiscordUserRejection};
 use axum::Router;
 use discord_oauth_tower::tower_sessions::SessionStore;
 use discord_oauth_tower::tower_sessions::service::CookieController;
+
+/// The application as one tower `Service`, built by [`DiscordOAuth::wrap`] (`C`: the session
+/// cookie's protection, plain by default; [`DiscordOAuth::wrap_with`] can make it signed or
+/// private): the fast path in front, the session layer and [`DiscordOAuthLayer`] behind it,
+/// the router inside both. It answers `axum::extract::Request`s with `axum::response::Response`s
+/// and never fails (`Infallible`).
+pub type DiscordApp<S, C = tower_sessions::service::PlaintextCookie> = discord_oauth_tower::FastPath<
+    Router,
+    <tower_sessions::SessionManagerLayer<S, C> as tower::Layer<discord_oauth_tower::DiscordOAuthService<Router>>>::Service,
+    S,
+>;
 
 /// One-line mounting: wraps a router with the session layer and [`DiscordOAuthLayer`], so the
 /// login routes are served and every handler can extract the user.
@@ -171,6 +187,48 @@ impl DiscordOAuth {
     {
         let sessions = customize(session_layer(store.clone(), self.layer.config()));
         router.layer(self.layer.fast_path_layer(sessions, store))
+    }
+
+    /// The whole application as one service: `router` with the login routes and session
+    /// handling around it, sessions kept in `store`. The same requests get the same answers
+    /// as with [`DiscordOAuth::mount`], but the login layer runs once, before routing, where
+    /// `mount`'s `Router::layer` wraps (and boxes) each route a second time: about 500
+    /// instructions less per request (BENCHMARKS.md). Serve it with axum's
+    /// `into_make_service`; routes added to `router` before count, and layers that must see
+    /// every request (key rotation) go around the result.
+    ///
+    /// ```no_run
+    /// use axum::{Router, ServiceExt, extract::Request, routing::get};
+    /// use discord_oauth_axum::{DiscordOAuth, DiscordUser, LoginConfig, MemoryStore};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = LoginConfig::builder("1100000000000000001", "https://app.example/auth/callback")
+    ///     .client_secret("…")
+    ///     .build()?;
+    /// let routes = Router::new().route("/me", get(|user: DiscordUser| async move { user.id.to_string() }));
+    /// let app = DiscordOAuth::new(config)?.wrap(routes, MemoryStore::default());
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+    /// axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wrap<S: SessionStore + Clone>(&self, router: Router, store: S) -> DiscordApp<S> {
+        self.wrap_with(router, store, |sessions| sessions)
+    }
+
+    /// [`DiscordOAuth::wrap`] with the session layer adjusted, as [`DiscordOAuth::mount_with`]
+    /// (the same settings, and the same advice: keep `SameSite=Lax` and the cookie's name).
+    pub fn wrap_with<S, C>(
+        &self,
+        router: Router,
+        store: S,
+        customize: impl FnOnce(tower_sessions::SessionManagerLayer<S>) -> tower_sessions::SessionManagerLayer<S, C>,
+    ) -> DiscordApp<S, C>
+    where
+        S: SessionStore + Clone,
+        C: CookieController + Sync,
+    {
+        let sessions = customize(session_layer(store.clone(), self.layer.config()));
+        tower::Layer::layer(&self.layer.fast_path_layer(sessions, store), router)
     }
 
     /// Like [`DiscordOAuth::mount_with`] without the fast path: every request goes through

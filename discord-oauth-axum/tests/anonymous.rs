@@ -12,7 +12,10 @@ use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, DiscordUser, LoginConf
 use http::{Request, StatusCode};
 use tower::ServiceExt;
 
-fn app(store: &MemoryStore) -> Router {
+/// The application as `mount_with` (a `Router`) or `wrap_with` (one service) builds it.
+type App = tower::util::BoxCloneSyncService<axum::extract::Request, axum::response::Response, std::convert::Infallible>;
+
+fn app(store: &MemoryStore, wrapped: bool) -> App {
     let config = LoginConfig::builder("1100000000000000001", "http://127.0.0.1:3000/auth/callback")
         .client_secret("s")
         .build()
@@ -42,10 +45,14 @@ fn app(store: &MemoryStore) -> Router {
             }),
         );
     let key = Key::from(&[7u8; 64]);
-    oauth.mount_with(routes, store.clone(), |s| s.with_private(key))
+    if wrapped {
+        App::new(oauth.wrap_with(routes, store.clone(), |s| s.with_private(key)))
+    } else {
+        App::new(oauth.mount_with(routes, store.clone(), |s| s.with_private(key)))
+    }
 }
 
-async fn fetch(app: &Router, uri: &str, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
+async fn fetch(app: &App, uri: &str, cookie: Option<&str>) -> (StatusCode, Option<String>, String) {
     let mut req = Request::get(uri);
     if let Some(cookie) = cookie {
         req = req.header("cookie", cookie);
@@ -59,8 +66,14 @@ async fn fetch(app: &Router, uri: &str, cookie: Option<&str>) -> (StatusCode, Op
 
 #[tokio::test]
 async fn an_anonymous_visitor_gets_a_session_only_when_a_handler_starts_one() {
+    for wrapped in [false, true] {
+        visit(wrapped).await;
+    }
+}
+
+async fn visit(wrapped: bool) {
     let store = MemoryStore::default();
-    let app = app(&store);
+    let app = app(&store, wrapped);
     for cookie in [None, Some("theme=dark; discord_oauthx=1")] {
         let (status, set_cookie, body) = fetch(&app, "/page", cookie).await;
         assert_eq!(status, StatusCode::OK);

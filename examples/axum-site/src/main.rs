@@ -11,9 +11,11 @@
 //! the page are the `sample-common` crate's, shared with the actix-web sample.
 #![forbid(unsafe_code)]
 
+use std::convert::Infallible;
 use std::process::ExitCode;
 
-use axum::extract::State;
+use axum::ServiceExt;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -26,6 +28,8 @@ use discord_oauth_axum::{
 };
 use sample_common::redis::FredRedis;
 use sample_common::{BoxError, Page, Sample, SessionStore};
+use tower::util::option_layer;
+use tower::{Layer as _, Service};
 use tower_sessions::cookie::Key;
 use tower_sessions_redis_store::RedisStore;
 
@@ -34,20 +38,20 @@ async fn main() -> ExitCode {
     sample_common::run("axum", serve).await
 }
 
-/// The whole integration: the login layer, the site's routes, the session store.
+/// The whole integration: the login layer around the site's routes, the session store.
 async fn serve(sample: Sample) -> Result<(), BoxError> {
     let config = sample.login.clone().build()?;
     let (key, previous_keys) = sample.cookie_keys::<Key>()?;
     let layer = DiscordOAuthLayer::builder(config.clone(), ReqwestTransport::new()?).api(sample_common::api_config());
-    let routes = Router::new()
-        .route("/", get(home))
-        .route("/me", get(me))
-        .with_state(sample.page.clone());
-    let (oauth, app) = match &sample.session_store {
+    // Outermost: cookies under a previous key are re-encrypted before the sessions read them.
+    let rotation =
+        (!previous_keys.is_empty()).then(|| SessionKeyRotationLayer::new(&config, key.clone(), previous_keys));
+    tracing::info!("sessions are kept in {}", sample.session_store.redacted());
+    match &sample.session_store {
         SessionStore::Memory => {
             let oauth = DiscordOAuth::from_layer(layer.build());
-            let app = oauth.mount_with(routes, MemoryStore::default(), |s| s.with_private(key.clone()));
-            (oauth, app)
+            let app = oauth.wrap_with(routes(&sample, &oauth), MemoryStore::default(), |s| s.with_private(key));
+            listen(sample, option_layer(rotation).layer(app)).await
         }
         SessionStore::Redis { url } => {
             // Several instances share sessions, token refreshes, logouts and the
@@ -60,25 +64,38 @@ async fn serve(sample: Sample) -> Result<(), BoxError> {
                 .revocation_broadcast(revocations)
                 .shared_budget(RedisBudget::new(redis.client.clone()));
             let oauth = DiscordOAuth::from_layer(layer.build());
-            let app = oauth.mount_with(routes, RedisStore::new(redis.client), |s| s.with_private(key.clone()));
-            (oauth, app)
+            let store = RedisStore::new(redis.client);
+            let app = oauth.wrap_with(routes(&sample, &oauth), store, |s| s.with_private(key));
+            listen(sample, option_layer(rotation).layer(app)).await
         }
-        SessionStore::Cookie => return Err("SESSION_STORE=cookie: tower-sessions has no cookie store".into()),
-    };
-    tracing::info!("sessions are kept in {}", sample.session_store.redacted());
-    let mut app = match sample.events.clone() {
-        Some(verifier) => app.route(
+        SessionStore::Cookie => Err("SESSION_STORE=cookie: tower-sessions has no cookie store".into()),
+    }
+}
+
+/// The site's pages, and Discord's webhook events when configured.
+fn routes(sample: &Sample, oauth: &DiscordOAuth) -> Router {
+    let routes = Router::new()
+        .route("/", get(home))
+        .route("/me", get(me))
+        .with_state(sample.page.clone());
+    match sample.events.clone() {
+        Some(verifier) => routes.route(
             "/discord/events",
             oauth.events_receiver(verifier, sample_common::log_event),
         ),
-        None => app,
-    };
-    if !previous_keys.is_empty() {
-        // Outermost: cookies under a previous key are re-encrypted before the sessions read them.
-        app = app.layer(SessionKeyRotationLayer::new(&config, key, previous_keys));
+        None => routes,
     }
+}
+
+/// Serves `app` on the sample's listener.
+async fn listen<A>(sample: Sample, app: A) -> Result<(), BoxError>
+where
+    A: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    A::Future: Send,
+{
     sample.listener.set_nonblocking(true)?;
-    axum::serve(tokio::net::TcpListener::from_std(sample.listener)?, app).await?;
+    let listener = tokio::net::TcpListener::from_std(sample.listener)?;
+    axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await?;
     Ok(())
 }
 

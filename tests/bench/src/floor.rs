@@ -1,6 +1,6 @@
 //! The floor: the least that any login layer has to do per request, on each framework, for
-//! the instruction counts to be read against. A middleware added the framework's usual way
-//! (`Router::layer`, `App::wrap`) that
+//! the instruction counts to be read against. A middleware added the way the sample sites add
+//! the login layer (around the whole router on axum, `App::wrap` on actix-web) that
 //! - finds the login by the request's `Cookie` header in a map of the logins it knows (one
 //!   `foldhash` lookup of the whole header, as the fast paths key their index);
 //! - hands the result to the handler in one request extension, anonymous requests too (so a
@@ -52,7 +52,7 @@ pub fn cookie(len: usize) -> String {
 
 // ------------------------------------------------------------------ axum
 
-/// The floor as a tower layer, for `axum::Router::layer`.
+/// The floor as a tower layer, around the whole router.
 #[derive(Debug, Clone)]
 pub struct FloorLayer(Logins);
 
@@ -125,32 +125,32 @@ where
     }
 }
 
-/// The bare axum application behind the floor: `/me` for whoever the cookie names (`401`
-/// for nobody), `/` as an anonymous visitor sees it.
-pub fn axum_router(cookie: &str, user: User, scopes: Scopes) -> axum::Router {
+/// The bare axum application behind the floor, wrapped whole by it (as
+/// `discord_oauth_axum::DiscordOAuth::wrap` wraps the sample's): `/me` for whoever the cookie
+/// names (`401` for nobody), `/` as an anonymous visitor sees it.
+pub fn axum_app(cookie: &str, user: User, scopes: Scopes) -> FloorService<axum::Router> {
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
     use axum::routing::get;
     use axum::{Extension, Json};
-    axum::Router::new()
-        .route("/", crate::bare::axum_home())
-        .route(
-            "/me",
-            get(|Extension(auth): Extension<FloorAuth>| async move {
-                match auth.0 {
-                    Some(login) => Json(me_json(&login.0, &login.1)).into_response(),
-                    None => StatusCode::UNAUTHORIZED.into_response(),
-                }
-            }),
-        )
-        .layer(FloorLayer(logins(cookie, user, scopes)))
+    let router = axum::Router::new().route("/", crate::bare::axum_home()).route(
+        "/me",
+        get(|Extension(auth): Extension<FloorAuth>| async move {
+            match auth.0 {
+                Some(login) => Json(me_json(&login.0, &login.1)).into_response(),
+                None => StatusCode::UNAUTHORIZED.into_response(),
+            }
+        }),
+    );
+    tower::Layer::layer(&FloorLayer(logins(cookie, user, scopes)), router)
 }
 
 /// The axum floor on the current tokio runtime; returns its `/me` URL.
 pub async fn axum(cookie: &str, user: User, scopes: Scopes) -> String {
-    let app = axum_router(cookie, user, scopes);
+    let app = axum_app(cookie, user, scopes);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}/me")
 }

@@ -16,8 +16,8 @@ fn config(mock: &MockDiscord, origin: &str) -> LoginConfig {
         .expect("the mock's login configuration")
 }
 
-/// Bare axum's routes mounted with `discord_oauth_axum::DiscordOAuth::mount_with` on the
-/// current tokio runtime; returns its `/` URL.
+/// Bare axum's home page wrapped by `discord_oauth_axum::DiscordOAuth::wrap_with`, as the
+/// sample wraps its routes, on the current tokio runtime; returns its `/` URL.
 pub async fn axum(mock: &MockDiscord) -> String {
     use discord_oauth_axum::tower_sessions::cookie::Key;
     use discord_oauth_axum::{DiscordOAuth, DiscordOAuthLayer, MemoryStore};
@@ -27,7 +27,8 @@ pub async fn axum(mock: &MockDiscord) -> String {
     let layer = DiscordOAuthLayer::builder(config(mock, &origin), transport).build();
     let routes = axum::Router::new().route("/", crate::bare::axum_home());
     let key = Key::generate();
-    let app = DiscordOAuth::from_layer(layer).mount_with(routes, MemoryStore::default(), |s| s.with_private(key));
+    let app = DiscordOAuth::from_layer(layer).wrap_with(routes, MemoryStore::default(), |s| s.with_private(key));
+    let app = axum::ServiceExt::<axum::extract::Request>::into_make_service(app);
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("{origin}/")
 }

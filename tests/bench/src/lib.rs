@@ -555,11 +555,12 @@ async fn per_call_ns<F: Future<Output = ()>>(n: usize, mut one: impl FnMut() -> 
 
 /// Median nanoseconds per request of `n` sequential `GET /me` calls made directly on `app`
 /// (no sockets), with `cookie`, in 3 batches; every answer must be `200`.
-pub async fn in_process(app: &axum::Router, cookie: Option<&str>, n: usize) -> f64 {
+pub async fn in_process<A>(app: &A, cookie: Option<&str>, n: usize) -> f64
+where
+    A: tower::Service<axum::extract::Request, Response = axum::response::Response, Error = std::convert::Infallible>
+        + Clone,
+{
     use tower::ServiceExt as _;
-    // What `axum::serve` does first: handlers added without state become routes once, instead
-    // of on every request.
-    let app = app.clone().with_state::<()>(());
     per_call_ns(n, || async {
         let mut req = http::Request::get("/me");
         if let Some(c) = cookie {

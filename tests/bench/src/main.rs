@@ -366,10 +366,14 @@ async fn main() {
     // Rows: bare axum, axum-site, baseline (against bare axum), bare actix-web, actix-site
     // (against bare actix-web); each round measures every row once, seconds apart.
     let mut measured: Vec<Vec<f64>> = Vec::new();
+    // What `axum::serve` does first: handlers added without state become routes once, instead
+    // of on every request.
+    let bare_axum_router = bare_axum_router.with_state::<()>(());
+    let baseline_router = baseline_router.with_state::<()>(());
     for _ in 0..in_process_rounds {
         measured.push(vec![
             discord_oauth_bench::in_process(&bare_axum_router, None, n).await,
-            discord_oauth_bench::in_process(&axum_memory.router(), axum_cookie.as_deref(), n).await,
+            discord_oauth_bench::in_process(&axum_memory.app(), axum_cookie.as_deref(), n).await,
             discord_oauth_bench::in_process(&baseline_router, baseline_cookie.as_deref(), n).await,
         ]);
     }

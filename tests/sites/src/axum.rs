@@ -1,24 +1,30 @@
 //! The axum sample's application with the test [`Switches`].
 
+use std::convert::Infallible;
 use std::net::SocketAddr;
 
-use axum::extract::State;
+use axum::ServiceExt;
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use discord_oauth_axum::core::events::EventVerifier;
 use discord_oauth_axum::core::login::revocation::channel_for;
 use discord_oauth_axum::tower_sessions::cookie::SameSite;
 use discord_oauth_axum::transport::ReqwestTransport;
 use discord_oauth_axum::{
-    DiscordClient, DiscordOAuth, DiscordOAuthLayer, DiscordUser, MemoryStore, RedisRefreshLock, RedisRevocations,
-    SessionKeyRotationLayer,
+    DiscordApp, DiscordClient, DiscordOAuth, DiscordOAuthLayer, DiscordUser, MemoryStore, RedisRefreshLock,
+    RedisRevocations, SessionKeyRotationLayer,
 };
 use discord_oauth_mock::MockDiscord;
 use fred::interfaces::ClientLike as _;
 use sample_common::redis::FredRedis;
+use tower::util::{BoxCloneSyncService, option_layer};
+use tower::{Layer as _, Service};
 use tower_sessions::SessionStore as Store;
 use tower_sessions::cookie::Key;
+use tower_sessions::service::PrivateCookie;
 use tower_sessions_redis_store::RedisStore;
 
 use crate::{BoxError, Page, SessionStore, Settings, Switches};
@@ -33,9 +39,12 @@ pub struct Site {
     /// The in-process mock Discord, in offline mode.
     pub mock: Option<MockDiscord>,
     redis: Option<FredRedis>,
-    router: Router,
+    app: App,
     task: tokio::task::JoinHandle<()>,
 }
+
+/// The served application, boxed (the stores' types differ), for requests made in-process.
+pub type App = BoxCloneSyncService<Request, Response, Infallible>;
 
 impl Site {
     /// The site's base URL.
@@ -44,9 +53,9 @@ impl Site {
     }
 
     /// The application being served, for requests made in-process: a clone shares the served
-    /// one's sessions, cache and login state.
-    pub fn router(&self) -> Router {
-        self.router.clone()
+    /// one's sessions, cache and login state (one boxed call more than the served one).
+    pub fn app(&self) -> App {
+        self.app.clone()
     }
 
     /// Stops the server (and closes its Redis connections).
@@ -75,9 +84,18 @@ pub async fn start(settings: Settings, switches: &Switches) -> Result<Site, BoxE
     if let Some(clock) = switches.clock.clone() {
         layer = layer.clock(clock);
     }
-    let page = sample.page.clone();
-    let strict = switches.strict_cookies;
-    let (oauth, app, redis) = if let SessionStore::Redis { url } = &sample.session_store {
+    let rotation =
+        (!previous_keys.is_empty()).then(|| SessionKeyRotationLayer::new(&config, key.clone(), previous_keys));
+    let site = Parts {
+        page: sample.page.clone(),
+        events: sample.events.clone(),
+        key,
+        strict_cookies: switches.strict_cookies,
+    };
+    sample.listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(sample.listener)?;
+    let addr = listener.local_addr()?;
+    let (app, task, redis) = if let SessionStore::Redis { url } = &sample.session_store {
         let redis = FredRedis::connect(url).await?;
         if switches.shared_refresh_lock {
             layer = layer.refresh_lock(RedisRefreshLock::new(redis.client.clone()));
@@ -85,60 +103,71 @@ pub async fn start(settings: Settings, switches: &Switches) -> Result<Site, BoxE
         let channel = channel_for(config.client().client_id().as_str());
         let revocations = RedisRevocations::connect_to(redis.pool.clone(), redis.subscriber.clone(), &channel).await?;
         let oauth = DiscordOAuth::from_layer(layer.revocation_broadcast(revocations).build());
-        let app = router(&oauth, page, RedisStore::new(redis.client.clone()), key.clone(), strict);
-        (oauth, app, Some(redis))
+        let app = option_layer(rotation).layer(site.app(&oauth, RedisStore::new(redis.client.clone())));
+        (App::new(app.clone()), spawn(listener, app), Some(redis))
     } else {
         // tower-sessions has no cookie store: `Cookie` is the in-process store too.
         let oauth = DiscordOAuth::from_layer(layer.build());
-        (
-            oauth.clone(),
-            router(&oauth, page, MemoryStore::default(), key.clone(), strict),
-            None,
-        )
+        let app = option_layer(rotation).layer(site.app(&oauth, MemoryStore::default()));
+        (App::new(app.clone()), spawn(listener, app), None)
     };
-    let receiver = sample
-        .events
-        .clone()
-        .map(|v| oauth.events_receiver(v, sample_common::log_event));
-    let app = receiver
-        .into_iter()
-        .fold(app, |app, events| app.route("/discord/events", events));
-    let rotation = (!previous_keys.is_empty()).then(|| SessionKeyRotationLayer::new(&config, key, previous_keys));
-    let app = rotation.into_iter().fold(app, Router::layer);
-    sample.listener.set_nonblocking(true)?;
-    let listener = tokio::net::TcpListener::from_std(sample.listener)?;
-    let addr = listener.local_addr()?;
-    let served = app.clone();
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, served).await {
-            tracing::error!(error = %e, "server stopped");
-        }
-    });
     Ok(Site {
         addr,
         origin: sample.origin,
         mock: sample.mock,
         redis,
-        router: app,
+        app,
         task,
     })
 }
 
-/// The sample's routes, mounted with the login layers, sessions in `store`, the cookie
-/// encrypted with `key` (and `SameSite=Strict` with `strict_cookies`).
-pub fn router<S: Store + Clone>(oauth: &DiscordOAuth, page: Page, store: S, key: Key, strict_cookies: bool) -> Router {
-    let routes = Router::new()
-        .route("/", get(home))
-        .route("/me", get(me))
-        .with_state(page);
-    oauth.mount_with(routes, store, |sessions| {
-        let same_site = if strict_cookies {
+/// Serves `app` on `listener` in the background.
+fn spawn<A>(listener: tokio::net::TcpListener, app: A) -> tokio::task::JoinHandle<()>
+where
+    A: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    A::Future: Send,
+{
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, ServiceExt::<Request>::into_make_service(app)).await {
+            tracing::error!(error = %e, "server stopped");
+        }
+    })
+}
+
+/// What the sample's application is made of, apart from the login layer and the store.
+struct Parts {
+    page: Page,
+    events: Option<EventVerifier>,
+    key: Key,
+    strict_cookies: bool,
+}
+
+impl Parts {
+    /// The sample's routes wrapped by the login layer (`DiscordOAuth::wrap_with`), sessions in
+    /// `store`, the cookie encrypted with the key (and `SameSite=Strict` with
+    /// `strict_cookies`).
+    fn app<S: Store + Clone>(&self, oauth: &DiscordOAuth, store: S) -> DiscordApp<S, PrivateCookie> {
+        let routes = Router::new()
+            .route("/", get(home))
+            .route("/me", get(me))
+            .with_state(self.page.clone());
+        let routes = match self.events.clone() {
+            Some(verifier) => routes.route(
+                "/discord/events",
+                oauth.events_receiver(verifier, sample_common::log_event),
+            ),
+            None => routes,
+        };
+        let same_site = if self.strict_cookies {
             SameSite::Strict
         } else {
             SameSite::Lax
         };
-        sessions.with_same_site(same_site).with_private(key)
-    })
+        let key = self.key.clone();
+        oauth.wrap_with(routes, store, move |sessions| {
+            sessions.with_same_site(same_site).with_private(key)
+        })
+    }
 }
 
 async fn home(State(page): State<Page>, user: Option<DiscordUser>, client: Option<DiscordClient>) -> Response {
