@@ -431,8 +431,9 @@ async fn save_changes(shared: &Shared, session: &Session, id: Id) -> bool {
 /// A [`tower::Layer`] that puts a [`FastPath`] around every service it wraps: the service
 /// itself is the fast side, and `sessions` around [`crate::DiscordOAuthLayer`] around it the
 /// normal side. Made for `axum::Router::layer`, which wraps each route (and the fallback)
-/// after routing, so a request is routed once whichever side serves it. Built by
-/// [`crate::DiscordOAuthLayer::fast_path_layer`].
+/// after routing, so a request is routed once whichever side serves it; or to wrap a whole
+/// router once (fewer boxed calls per request: `discord_oauth_axum::DiscordOAuth::wrap`).
+/// Built by [`crate::DiscordOAuthLayer::fast_path_layer`].
 #[derive(Clone)]
 pub struct FastPathLayer<L, St> {
     oauth: crate::DiscordOAuthLayer,

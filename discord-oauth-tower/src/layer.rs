@@ -109,8 +109,9 @@ impl DiscordOAuthLayer {
 
     /// [`DiscordOAuthLayer::fast_path`] as a layer: every service it wraps gets a
     /// [`FastPath`] whose normal side is `sessions` around this layer around that service.
-    /// For `axum::Router::layer` (what `discord-oauth-axum`'s `mount` uses): routing happens
-    /// once, before either side.
+    /// For `axum::Router::layer` (what `discord-oauth-axum`'s `mount` uses: routing happens
+    /// once, before either side), or around a whole router (its `wrap`: routing happens once,
+    /// inside whichever side serves the request).
     pub fn fast_path_layer<L, St>(&self, sessions: L, store: St) -> crate::fast::FastPathLayer<L, St> {
         crate::fast::FastPathLayer::new(self.clone(), sessions, store)
     }
