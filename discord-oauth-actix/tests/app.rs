@@ -772,3 +772,39 @@ async fn an_anonymous_visitor_gets_a_session_only_when_a_handler_starts_one() {
     assert_eq!(test::read_body(resp).await, "true 2", "the session came back");
     assert_eq!(store.len(), 1, "updated in place");
 }
+
+#[actix_web::test]
+async fn a_session_an_anonymous_handler_starts_is_a_503_when_the_store_is_down() {
+    let d = discord(&Counts::default(), 200);
+    let store = FlakyStore::default();
+    let app = test::init_service(
+        App::new()
+            .configure(d.routes())
+            .route(
+                "/cart",
+                web::get().to(|s: discord_oauth_actix::actix_session::Session| async move {
+                    s.insert("items", 1).unwrap();
+                    HttpResponse::Ok().body("added")
+                }),
+            )
+            .route("/page", web::get().to(|| async { HttpResponse::Ok().body("page") }))
+            .wrap(d.session_middleware(store.clone(), Key::from(&[7u8; 64]))),
+    )
+    .await;
+    store.down.store(true, Ordering::SeqCst);
+    let get = |uri: &str| test::TestRequest::get().uri(uri).to_request();
+    let resp = test::call_service(&app, get("/page")).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "a page that starts no session needs no store"
+    );
+    let resp = test::call_service(&app, get("/cart")).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not the handler's answer without its session"
+    );
+    assert!(set_cookie(&resp).is_none(), "no cookie for a session never stored");
+    assert!(resp.headers().contains_key("retry-after"));
+}

@@ -109,3 +109,68 @@ async fn visit(wrapped: bool) {
     assert_eq!(body, "true 2", "the session came back through the session layer");
     assert_eq!(store.len(), 1, "the same session");
 }
+
+/// A store that refuses every write.
+#[derive(Debug, Clone, Default)]
+struct DownStore;
+
+#[async_trait::async_trait]
+impl discord_oauth_axum::tower_sessions::SessionStore for DownStore {
+    async fn save(
+        &self,
+        _: &discord_oauth_axum::tower_sessions::session::Record,
+    ) -> discord_oauth_axum::tower_sessions::session_store::Result<()> {
+        Err(discord_oauth_axum::tower_sessions::session_store::Error::Backend(
+            "the store is down (injected)".to_owned(),
+        ))
+    }
+
+    async fn load(
+        &self,
+        _: &discord_oauth_axum::tower_sessions::session::Id,
+    ) -> discord_oauth_axum::tower_sessions::session_store::Result<
+        Option<discord_oauth_axum::tower_sessions::session::Record>,
+    > {
+        Ok(None)
+    }
+
+    async fn delete(
+        &self,
+        _: &discord_oauth_axum::tower_sessions::session::Id,
+    ) -> discord_oauth_axum::tower_sessions::session_store::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_session_an_anonymous_handler_starts_is_a_503_when_the_store_is_down() {
+    let config = LoginConfig::builder("1100000000000000001", "http://127.0.0.1:3000/auth/callback")
+        .client_secret("s")
+        .build()
+        .unwrap();
+    let transport = tower::service_fn(|_req: http::Request<Vec<u8>>| async {
+        Err::<http::Response<Vec<u8>>, _>("no network in this test")
+    });
+    let oauth = DiscordOAuth::from_layer(DiscordOAuthLayer::builder(config, transport).build());
+    let routes = Router::new().route("/page", get(|| async { "page" })).route(
+        "/cart",
+        get(|s: Session| async move {
+            s.insert("items", 1).await.unwrap();
+            "added"
+        }),
+    );
+    for app in [
+        App::new(oauth.wrap(routes.clone(), DownStore)),
+        App::new(oauth.mount(routes.clone(), DownStore)),
+    ] {
+        let (status, _, _) = fetch(&app, "/page", None).await;
+        assert_eq!(status, StatusCode::OK, "a page that starts no session needs no store");
+        let (status, set_cookie, _) = fetch(&app, "/cart", None).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not the handler's answer without its session"
+        );
+        assert_eq!(set_cookie, None, "no cookie for a session never stored");
+    }
+}
