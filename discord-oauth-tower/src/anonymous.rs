@@ -5,8 +5,8 @@
 //! The handler's `Session` has no id and keeps what it is given in memory, as the session
 //! layer's would. Only if the handler changed it (and did not answer `5xx`, as the session
 //! layer has it) is it saved, in two steps:
-//! 1. into [`Capture`], a store that only holds the record until this request takes it back
-//!    (at most [`CAPTURE_CAPACITY`] records, for the saves in flight at one time);
+//! 1. into [`Capture`], this request's own store, which only holds the record until the
+//!    request takes it back (and goes with the request: nothing outlives it);
 //! 2. through the application's own session layer, around [`SessionCopy`], with a request made
 //!    for it: the layer starts a session, [`SessionCopy`] copies the record into it, and the
 //!    layer saves it in the real store and sends its cookie, with every setting the
@@ -32,33 +32,24 @@ use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, SessionStore};
 use tower_sessions::{Expiry, Session};
 
-/// Most records the anonymous path's capture store holds at once: sessions that anonymous
-/// visitors' handlers started, between their save and their copy into the session layer (the
-/// same request, a moment later). A save beyond it fails, and that request is answered `503`.
-pub const CAPTURE_CAPACITY: usize = 1024;
-
-/// A session store that holds each saved record until [`Capture::take`]: where the anonymous
-/// path's handler sessions are saved first (see the [module docs](self)).
+/// The store of one anonymous request's handler session: holds the record it is saved with
+/// until [`Capture::take`] (see the [module docs](self)). One per request, so that nothing a
+/// request leaves behind (a handler that saved and then failed, a dropped connection) can
+/// outlive it.
 #[derive(Debug, Default)]
-pub(crate) struct Capture(Mutex<HashMap<Id, Record>>);
+pub(crate) struct Capture(Mutex<Option<Record>>);
 
 impl Capture {
-    /// The record last saved under `id`, removed.
-    fn take(&self, id: Id) -> Option<Record> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).remove(&id)
+    /// The record last saved, removed.
+    fn take(&self) -> Option<Record> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).take()
     }
 }
 
 #[async_trait]
 impl SessionStore for Capture {
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if held.len() >= CAPTURE_CAPACITY && !held.contains_key(&record.id) {
-            return Err(session_store::Error::Backend(
-                "too many anonymous sessions being saved at once".to_owned(),
-            ));
-        }
-        held.insert(record.id, record.clone());
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(record.clone());
         Ok(())
     }
 
@@ -67,8 +58,8 @@ impl SessionStore for Capture {
         Ok(None)
     }
 
-    async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        self.take(*id);
+    async fn delete(&self, _: &Id) -> session_store::Result<()> {
+        self.take();
         Ok(())
     }
 }
@@ -137,10 +128,9 @@ fn unsaved(reason: &str) -> Response<String> {
 /// The session layer around [`SessionCopy`], called once per session to save.
 type Write = dyn Fn(Request<()>) -> Pin<Box<dyn Future<Output = Response<String>> + Send>> + Send + Sync;
 
-/// The anonymous path's sessions: the [`Capture`] store the handlers' sessions save into, and
-/// the application's session layer around [`SessionCopy`].
+/// The anonymous path's sessions: their expiry, and the application's session layer around
+/// [`SessionCopy`].
 pub(crate) struct Anonymous {
-    capture: Arc<Capture>,
     expiry: Option<Expiry>,
     write: Box<Write>,
 }
@@ -171,26 +161,28 @@ impl Anonymous {
             })
         };
         Self {
-            capture: Arc::new(Capture::default()),
             expiry,
             write: Box::new(write),
         }
     }
 
-    /// The handler's session for an anonymous request: empty, kept in memory until saved. Its
-    /// expiry reads as [`crate::session_layer`]'s default; one the handler sets is kept.
-    pub(crate) fn session(&self) -> Session {
-        Session::new(None, Arc::clone(&self.capture), self.expiry)
+    /// The handler's session for an anonymous request, empty, with the request's own store:
+    /// kept in memory until saved. Its expiry reads as [`crate::session_layer`]'s default; one
+    /// the handler sets is kept.
+    pub(crate) fn session(&self) -> (Session, Arc<Capture>) {
+        let capture = Arc::new(Capture::default());
+        (Session::new(None, Arc::clone(&capture), self.expiry), capture)
     }
 
-    /// Saves what the handler put into `session` through the session layer: the `Set-Cookie`
-    /// values to send (none if there was nothing to save), or `Err` if the store failed.
-    pub(crate) async fn save(&self, session: &Session) -> Result<Vec<HeaderValue>, ()> {
+    /// Saves what the handler put into `session` (whose store is `capture`) through the
+    /// session layer: the `Set-Cookie` values to send (none if there was nothing to save), or
+    /// `Err` if the store failed.
+    pub(crate) async fn save(&self, session: &Session, capture: &Capture) -> Result<Vec<HeaderValue>, ()> {
         if let Err(e) = session.save().await {
             tracing::error!(error = %e, "session store failed");
             return Err(());
         }
-        let Some(record) = session.id().and_then(|id| self.capture.take(id)) else {
+        let Some(record) = capture.take() else {
             return Ok(Vec::new());
         };
         let mut req = Request::new(());
@@ -215,7 +207,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn the_capture_store_holds_a_record_until_it_is_taken_and_is_bounded() {
+    async fn the_capture_store_holds_the_last_record_until_it_is_taken() {
         let capture = Capture::default();
         let mut record = Record {
             id: Id::default(),
@@ -224,16 +216,14 @@ mod tests {
         };
         capture.create(&mut record).await.unwrap();
         assert!(capture.load(&record.id).await.unwrap().is_none(), "never loaded");
-        assert_eq!(capture.take(record.id).unwrap().data["cart"], serde_json::json!([1, 2]));
-        assert!(capture.take(record.id).is_none(), "taken once");
-        for n in 0..CAPTURE_CAPACITY {
-            let mut r = record.clone();
-            r.id = Id(n as i128 + 1);
-            capture.save(&r).await.unwrap();
-        }
-        record.id = Id(-1);
-        assert!(capture.save(&record).await.is_err(), "bounded");
-        capture.delete(&Id(1)).await.unwrap();
+        record.data.insert("more".to_owned(), serde_json::json!(true));
         capture.save(&record).await.unwrap();
+        let taken = capture.take().unwrap();
+        assert_eq!(taken.data["cart"], serde_json::json!([1, 2]));
+        assert_eq!(taken.data["more"], serde_json::json!(true), "the last save");
+        assert!(capture.take().is_none(), "taken once");
+        capture.save(&record).await.unwrap();
+        capture.delete(&record.id).await.unwrap();
+        assert!(capture.take().is_none(), "deleted");
     }
 }

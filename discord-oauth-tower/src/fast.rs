@@ -38,7 +38,7 @@
 //!   with no id. If the handler puts something in it (and does not answer `5xx`), it is saved
 //!   through the application's own session layer after the handler returns, and that
 //!   layer's `Set-Cookie` (its name, attributes, signing or encryption) goes onto the answer;
-//!   a store failure there answers `503` ([`SessionCopy`], [`CAPTURE_CAPACITY`]). A handler
+//!   a store failure there answers `503` ([`SessionCopy`]). A handler
 //!   that leaves the session alone costs no store access and sends no cookie, as through the
 //!   session layer. So that a logged-in visitor is never taken for an anonymous one, the
 //!   session layer must keep the cookie name [`crate::session_layer`] gives it (do not
@@ -71,8 +71,8 @@ use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
-use crate::anonymous::Anonymous;
-pub use crate::anonymous::{CAPTURE_CAPACITY, SessionCopy};
+pub use crate::anonymous::SessionCopy;
+use crate::anonymous::{Anonymous, Capture};
 use crate::extension::AuthState;
 use crate::service;
 use crate::shared::{IndexEntry, ResponseFuture, Shared, indexed};
@@ -221,7 +221,7 @@ where
                 };
             }
             Lookup::Anonymous(anonymous) => {
-                let session = anonymous.session();
+                let (session, capture) = anonymous.session();
                 let shared = &self.inner.shared;
                 req.extensions_mut().insert(AuthState::new(
                     Attached::Anonymous,
@@ -233,6 +233,7 @@ where
                     state: State::Anonymous {
                         call: self.fast.call(req),
                         session,
+                        capture,
                         anonymous,
                     },
                 };
@@ -286,6 +287,7 @@ pin_project_lite::pin_project! {
             #[pin]
             call: Fut,
             session: Session,
+            capture: Arc<Capture>,
             anonymous: Arc<Anonymous>,
         },
         // The normal path (through the session layer, whose cookie removal is hardened when
@@ -325,6 +327,7 @@ where
             StateProj::Anonymous {
                 call,
                 session,
+                capture,
                 anonymous,
             } => {
                 let mut response = ready!(call.poll(cx))?;
@@ -332,9 +335,9 @@ where
                 if !session.is_modified() || response.status().is_server_error() {
                     return Poll::Ready(Ok(response));
                 }
-                let (session, anonymous) = (session.clone(), Arc::clone(anonymous));
+                let (session, capture, anonymous) = (session.clone(), Arc::clone(capture), Arc::clone(anonymous));
                 let future: ResponseFuture<Response<RB>, E> = Box::pin(async move {
-                    match anonymous.save(&session).await {
+                    match anonymous.save(&session, &capture).await {
                         Ok(cookies) => {
                             for cookie in cookies {
                                 response.headers_mut().append(SET_COOKIE, cookie);
