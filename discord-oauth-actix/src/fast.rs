@@ -38,9 +38,9 @@
 //!   the session, ends with the `Cache-Control: private, no-store` that personal pages need
 //!   (H-14). A request without a session cookie (an anonymous visitor) is polled in place
 //!   too, with an anonymous [`crate::AuthState`]; if its handler starts a session, that is
-//!   written afterwards as on the normal path. The benchmark crate's `--bin instructions` (BENCHMARKS.md) has the figures,
-//!   against the bare framework and against a floor middleware that only looks the login up
-//!   and hands it over.
+//!   written afterwards as on the normal path. The benchmark crate's `--bin instructions`
+//!   (BENCHMARKS.md) has the figures, against the bare framework and against a floor
+//!   middleware that only looks the login up and hands it over.
 //! - **Not done on the fast path**: the daily mark of activity (a mark due while the entry is
 //!   remembered waits for the entry to expire).
 

@@ -173,11 +173,12 @@ impl SessionCookie {
 /// 2. The session is the remembered one ([`crate::fast`]) if this `Cookie` header was seen
 ///    logged in lately and its login is valid now; none if the request carries no session
 ///    cookie (an anonymous visitor: nothing is read, and the handler's future is polled in
-///    place); else the store's, for the key the private (encrypted) session cookie holds. A store error, or no answer within
-///    [`crate::DiscordOAuthBuilder::store_timeout`], is a `503` with `Retry-After` (an HTML page
-///    for a page load, JSON for API clients, plain text on the login routes), the cookie left
-///    alone: whether anyone is logged in is unknown, so nobody is treated as anonymous, and no
-///    handler runs (so `Option<DiscordUser>` never sees a failed store).
+///    place); else the store's, for the key the private (encrypted) session cookie holds. A
+///    store error, or no answer within [`crate::DiscordOAuthBuilder::store_timeout`], is a
+///    `503` with `Retry-After` (an HTML page for a page load, JSON for API clients, plain text
+///    on the login routes), the cookie left alone: whether anyone is logged in is unknown, so
+///    nobody is treated as anonymous, and no handler runs (so `Option<DiscordUser>` never sees
+///    a failed store).
 /// 3. Outside the login routes the login driver decides
 ///    ([`discord_oauth_core::login::driver`]): anonymous, logged in, ended, or refreshed first
 ///    (once per session); the [`AuthState`] goes into the request extensions for the
@@ -353,33 +354,24 @@ where
             }
         };
         let session = res.request().get_session();
-        let (change, snapshot) = if let Some(entry) = entry {
+        let change = match &entry {
             // A `DiscordClient` that refreshed the remembered login after a `401` left its
             // login part.
-            let login = res.request().extensions().get::<Arc<LoginPart>>().cloned();
-            let Some(change) = entry.snapshot.change(&session, login.as_deref()) else {
-                return Poll::Ready(Ok(personal(res, true).map_into_boxed_body()));
-            };
-            (change, Snapshotted::Remembered(entry))
-        } else {
-            // An anonymous visitor's: written only if the handler started a session.
-            if session.status() == SessionStatus::Unchanged {
-                return Poll::Ready(Ok(res.map_into_boxed_body()));
+            Some(entry) => {
+                let login = res.request().extensions().get::<Arc<LoginPart>>().cloned();
+                entry.snapshot.change(&session, login.as_deref())
             }
-            let empty = Snapshot::default();
-            let Some(change) = empty.change(&session, None) else {
-                return Poll::Ready(Ok(res.map_into_boxed_body()));
-            };
-            (change, Snapshotted::Anonymous(empty))
+            // An anonymous visitor's: written only if the handler started a session.
+            None if session.status() == SessionStatus::Unchanged => None,
+            None => Snapshot::default().change(&session, None),
         };
-        let authenticated = matches!(snapshot, Snapshotted::Remembered(_));
+        let authenticated = entry.is_some();
+        let Some((change, state)) = change else {
+            return Poll::Ready(Ok(personal(res, authenticated).map_into_boxed_body()));
+        };
         let future = async move {
-            let snapshot = match &snapshot {
-                Snapshotted::Remembered(entry) => &entry.snapshot,
-                Snapshotted::Anonymous(empty) => empty,
-            };
-            let (change, state) = change;
-            let res = write_change(&this, snapshot, res, None, change, state).await?;
+            let key = entry.as_ref().and_then(|e| e.snapshot.key.as_deref());
+            let res = write_change(&this, key, res, None, change, state).await?;
             Ok(personal(res, authenticated))
         };
         self.as_mut().project().state.set(State::Other {
@@ -387,12 +379,6 @@ where
         });
         self.poll(cx)
     }
-}
-
-/// The session a change was made to on the fast path: a remembered one, or none yet.
-enum Snapshotted {
-    Remembered(Arc<Entry>),
-    Anonymous(Snapshot),
 }
 
 /// The store failed (logged where it happened).
@@ -445,16 +431,19 @@ where
             }
             res.map_into_boxed_body()
         }
-        Some((change, state)) => Box::pin(write_change(&this, &snapshot, res, route, change, state)).await?,
+        Some((change, state)) => {
+            Box::pin(write_change(&this, snapshot.key.as_deref(), res, route, change, state)).await?
+        }
     };
     Ok(personal(res, auth.is_some()))
 }
 
-/// Writes what a request changed in its session (and forgets the `Cookie` header it was
-/// remembered under): the response with the new cookie, or `503` if the store failed.
+/// Writes what a request changed in its session, stored under `key` if it was (and forgets
+/// the `Cookie` header it was remembered under): the response with the new cookie, or `503`
+/// if the store failed.
 async fn write_change<B: MessageBody + 'static, S: SessionStore>(
     this: &Sessions<S>,
-    snapshot: &Snapshot,
+    key: Option<&str>,
     mut res: ServiceResponse<B>,
     route: Option<Route>,
     change: Change,
@@ -463,7 +452,7 @@ async fn write_change<B: MessageBody + 'static, S: SessionStore>(
     if let Some(header) = FastIndex::key(res.request().headers()) {
         this.oauth.shared.fast.remove(header);
     }
-    match this.write(snapshot.key.as_deref(), change, state).await {
+    match this.write(key, change, state).await {
         Ok(Some(cookie)) => res.response_mut().headers_mut().append(SET_COOKIE, cookie),
         Ok(None) => {}
         Err(StoreFailed) => {
