@@ -43,6 +43,11 @@ impl AuthState {
         }
     }
 
+    /// The state of a request without a session cookie: nobody logged in, nothing to read.
+    pub(crate) fn anonymous(shared: &Shared) -> Self {
+        Self::new(Attached::Anonymous, Arc::clone(&shared.login_path), None)
+    }
+
     /// The layer's handle for calling Discord with the user's token (rate limits, read
     /// cache, invalid-request budget): `Some` when logged in, except in states built for unit
     /// tests.

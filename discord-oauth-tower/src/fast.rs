@@ -67,7 +67,6 @@ use discord_oauth_core::login::driver::Attached;
 use http::header::{CACHE_CONTROL, COOKIE, Entry, SET_COOKIE};
 use http::{HeaderValue, Request, Response};
 use tower::{Service, ServiceExt as _};
-use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::session::Id;
 use tower_sessions::{Expiry, Session, SessionStore};
 
@@ -222,12 +221,7 @@ where
             }
             Lookup::Anonymous(anonymous) => {
                 let (session, capture) = anonymous.session();
-                let shared = &self.inner.shared;
-                req.extensions_mut().insert(AuthState::new(
-                    Attached::Anonymous,
-                    Arc::clone(&shared.login_path),
-                    None,
-                ));
+                req.extensions_mut().insert(AuthState::anonymous(&self.inner.shared));
                 req.extensions_mut().insert(session.clone());
                 return FastPathFuture {
                     state: State::Anonymous {
@@ -469,8 +463,8 @@ where
 
     fn layer(&self, inner: R) -> Self::Service {
         let slow = self.sessions.layer(tower::Layer::layer(&self.oauth, inner.clone()));
-        let idle = CookieDuration::try_from(self.oauth.config().idle_timeout()).unwrap_or(CookieDuration::days(7));
-        let anonymous = Anonymous::new(self.sessions.layer(SessionCopy), Some(Expiry::OnInactivity(idle)));
+        let expiry = crate::layer::session_expiry(self.oauth.config());
+        let anonymous = Anonymous::new(self.sessions.layer(SessionCopy), Some(expiry));
         FastPath::new(
             inner,
             slow,

@@ -306,9 +306,13 @@ pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) ->
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_path("/")
-        .with_expiry(Expiry::OnInactivity(
-            CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::days(7)),
-        ))
+        .with_expiry(session_expiry(config))
+}
+
+/// The sessions' expiry: the idle timeout ([`LoginConfig::idle_timeout`], 7 days by default)
+/// after the last change; also the expiry of the anonymous fast path's handler sessions.
+pub(crate) fn session_expiry(config: &LoginConfig) -> Expiry {
+    Expiry::OnInactivity(CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::days(7)))
 }
 
 /// The name of [`session_layer`]'s cookie: `__Host-discord_oauth` when cookies are `Secure`

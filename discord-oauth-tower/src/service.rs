@@ -79,11 +79,7 @@ where
         let Some(id) = session.id() else {
             // No session cookie: anonymous, with nothing to read, refresh or remember; the
             // application's future is polled in place (not boxed).
-            req.extensions_mut().insert(AuthState::new(
-                Attached::Anonymous,
-                Arc::clone(&shared.login_path),
-                None,
-            ));
+            req.extensions_mut().insert(AuthState::anonymous(&shared));
             return DiscordOAuthFuture {
                 state: FutureState::Inner {
                     future: inner.call(req),
