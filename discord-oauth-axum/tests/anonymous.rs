@@ -15,7 +15,8 @@ use tower::ServiceExt;
 /// The application as `mount_with` (a `Router`) or `wrap_with` (one service) builds it.
 type App = tower::util::BoxCloneSyncService<axum::extract::Request, axum::response::Response, std::convert::Infallible>;
 
-fn app(store: &MemoryStore, wrapped: bool) -> App {
+/// The integration, offline: no request here reaches Discord.
+fn oauth() -> DiscordOAuth {
     let config = LoginConfig::builder("1100000000000000001", "http://127.0.0.1:3000/auth/callback")
         .client_secret("s")
         .build()
@@ -23,7 +24,11 @@ fn app(store: &MemoryStore, wrapped: bool) -> App {
     let transport = tower::service_fn(|_req: http::Request<Vec<u8>>| async {
         Err::<http::Response<Vec<u8>>, _>("no network in this test")
     });
-    let oauth = DiscordOAuth::from_layer(DiscordOAuthLayer::builder(config, transport).build());
+    DiscordOAuth::from_layer(DiscordOAuthLayer::builder(config, transport).build())
+}
+
+fn app(store: &MemoryStore, wrapped: bool) -> App {
+    let oauth = oauth();
     let routes = Router::new()
         .route(
             "/page",
@@ -144,14 +149,7 @@ impl discord_oauth_axum::tower_sessions::SessionStore for DownStore {
 
 #[tokio::test]
 async fn a_session_an_anonymous_handler_starts_is_a_503_when_the_store_is_down() {
-    let config = LoginConfig::builder("1100000000000000001", "http://127.0.0.1:3000/auth/callback")
-        .client_secret("s")
-        .build()
-        .unwrap();
-    let transport = tower::service_fn(|_req: http::Request<Vec<u8>>| async {
-        Err::<http::Response<Vec<u8>>, _>("no network in this test")
-    });
-    let oauth = DiscordOAuth::from_layer(DiscordOAuthLayer::builder(config, transport).build());
+    let oauth = oauth();
     let routes = Router::new().route("/page", get(|| async { "page" })).route(
         "/cart",
         get(|s: Session| async move {
