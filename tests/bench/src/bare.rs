@@ -79,11 +79,31 @@ pub fn actix_home() -> actix_web::Route {
 
 /// Bare actix-web with `workers` workers; returns its `/me` URL and the server handle.
 pub fn actix(user: User, scopes: Scopes, workers: usize) -> (String, actix_web::dev::ServerHandle) {
-    use actix_web::{App, HttpServer, web};
+    use actix_web::{App, web};
     let state = web::Data::new((user, scopes));
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(actix_routes))
+    let handle = serve_actix(listener, workers, move || {
+        App::new().app_data(state.clone()).configure(actix_routes)
+    });
+    (format!("http://{addr}/me"), handle)
+}
+
+/// Serves the application `app` builds (once per worker) on `listener` with `workers` workers,
+/// on the current tokio runtime: the server's handle, to stop it with.
+pub fn serve_actix<F, T, B>(listener: std::net::TcpListener, workers: usize, app: F) -> actix_web::dev::ServerHandle
+where
+    F: Fn() -> actix_web::App<T> + Send + Clone + 'static,
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+            InitError = (),
+        > + 'static,
+    B: actix_web::body::MessageBody + 'static,
+{
+    let server = actix_web::HttpServer::new(app)
         .workers(workers)
         .disable_signals()
         .listen(listener)
@@ -91,5 +111,5 @@ pub fn actix(user: User, scopes: Scopes, workers: usize) -> (String, actix_web::
         .run();
     let handle = server.handle();
     tokio::spawn(server);
-    (format!("http://{addr}/me"), handle)
+    handle
 }

@@ -249,11 +249,11 @@ where
 
 /// The actix-web floor with one worker; returns its `/me` URL and the server handle.
 pub fn actix(cookie: &str, user: User, scopes: Scopes) -> (String, actix_web::dev::ServerHandle) {
-    use actix_web::{App, HttpResponse, HttpServer, web};
+    use actix_web::{App, HttpResponse, web};
     let logins = logins(cookie, user, scopes);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = HttpServer::new(move || {
+    let handle = crate::bare::serve_actix(listener, 1, move || {
         App::new()
             .wrap(FloorMiddleware(Arc::clone(&logins)))
             .route("/", crate::bare::actix_home())
@@ -266,13 +266,6 @@ pub fn actix(cookie: &str, user: User, scopes: Scopes) -> (String, actix_web::de
                     }
                 }),
             )
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
+    });
     (format!("http://{addr}/me"), handle)
 }

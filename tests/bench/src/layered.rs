@@ -36,26 +36,19 @@ pub async fn axum(mock: &MockDiscord) -> String {
 /// Bare actix-web's `/` with `discord_oauth_actix`'s routes and middleware, one worker;
 /// returns its `/` URL and the server handle.
 pub fn actix(mock: &MockDiscord) -> (String, actix_web::dev::ServerHandle) {
+    use actix_web::App;
     use actix_web::cookie::Key;
-    use actix_web::{App, HttpServer};
     use discord_oauth_actix::{DiscordOAuth, MemoryStore};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let origin = format!("http://{}", listener.local_addr().unwrap());
     let transport = discord_oauth_actix::transport::ReqwestTransport::new().unwrap();
     let discord = DiscordOAuth::builder(config(mock, &origin), transport).build();
     let (store, key) = (MemoryStore::default(), Key::generate());
-    let server = HttpServer::new(move || {
+    let handle = crate::bare::serve_actix(listener, 1, move || {
         App::new()
             .route("/", crate::bare::actix_home())
             .configure(discord.routes())
             .wrap(discord.session_middleware(store.clone(), key.clone()))
-    })
-    .workers(1)
-    .disable_signals()
-    .listen(listener)
-    .unwrap()
-    .run();
-    let handle = server.handle();
-    tokio::spawn(server);
+    });
     (format!("{origin}/"), handle)
 }
