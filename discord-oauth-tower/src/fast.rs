@@ -463,7 +463,7 @@ where
 
     fn layer(&self, inner: R) -> Self::Service {
         let slow = self.sessions.layer(tower::Layer::layer(&self.oauth, inner.clone()));
-        let expiry = crate::layer::session_expiry(self.oauth.config());
+        let expiry = crate::shared::session_expiry(self.oauth.config());
         let anonymous = Anonymous::new(self.sessions.layer(SessionCopy), Some(expiry));
         FastPath::new(
             inner,

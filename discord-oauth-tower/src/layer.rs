@@ -7,8 +7,7 @@ use discord_oauth_core::login::{LoginConfig, LoginError};
 use discord_oauth_runtime::builder::{Builder, Integration, Parts};
 use tower::Layer;
 use tower_sessions::cookie::SameSite;
-use tower_sessions::cookie::time::Duration as CookieDuration;
-use tower_sessions::{Expiry, SessionManagerLayer, SessionStore};
+use tower_sessions::{SessionManagerLayer, SessionStore};
 
 use crate::fast::DEFAULT_CACHE_CAPACITY;
 use crate::shared::CookieIndex;
@@ -17,7 +16,7 @@ use discord_oauth_core::login::flow::GuildRequirement;
 use crate::fast::FastPath;
 use crate::guard::RequireGuildLayer;
 use crate::service::DiscordOAuthService;
-use crate::shared::Shared;
+use crate::shared::{Shared, session_expiry};
 use crate::transport::Transport;
 
 /// The default time limit for one request to Discord.
@@ -307,12 +306,6 @@ pub fn session_layer<S: SessionStore + Clone>(store: S, config: &LoginConfig) ->
         .with_same_site(SameSite::Lax)
         .with_path("/")
         .with_expiry(session_expiry(config))
-}
-
-/// The sessions' expiry: the idle timeout ([`LoginConfig::idle_timeout`], 7 days by default)
-/// after the last change; also the expiry of the anonymous fast path's handler sessions.
-pub(crate) fn session_expiry(config: &LoginConfig) -> Expiry {
-    Expiry::OnInactivity(CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::days(7)))
 }
 
 /// The name of [`session_layer`]'s cookie: `__Host-discord_oauth` when cookies are `Secure`

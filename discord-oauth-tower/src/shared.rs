@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_sessions::Expiry;
 use tower_sessions::Session;
+use tower_sessions::cookie::time::Duration as CookieDuration;
 use tower_sessions::session::Id;
 use tracing::Instrument as _;
 
@@ -90,6 +91,13 @@ impl fmt::Debug for Shared {
             .field("refresh", &self.refresh)
             .finish_non_exhaustive()
     }
+}
+
+/// The sessions' expiry: the idle timeout ([`LoginConfig::idle_timeout`], 7 days by default)
+/// after the last change. The session layer's ([`crate::session_layer`]), and the anonymous
+/// fast path's handler sessions'.
+pub(crate) fn session_expiry(config: &LoginConfig) -> Expiry {
+    Expiry::OnInactivity(CookieDuration::try_from(config.idle_timeout()).unwrap_or(CookieDuration::days(7)))
 }
 
 /// The response future of [`DiscordOAuthService`](crate::DiscordOAuthService).
