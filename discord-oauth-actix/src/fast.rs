@@ -12,8 +12,10 @@
 //!   that was not checked first. Requests with several `Cookie` fields or a header over 4 KiB
 //!   always take the normal path.
 //! - **What is served.** A request whose header is remembered, on a path other than the login
-//!   routes, whose login is valid *now* (not ended, no refresh due, not idle: checked with the
-//!   clock on every request) goes straight to the handler with the remembered login. Anything
+//!   routes, whose login is valid *now* (not ended, no refresh due, no activity mark due:
+//!   checked with the clock on every request, one reading against the instant the entry was
+//!   kept with, [`LoginConfig::valid_until`] and [`LoginConfig::active_until`]) goes straight
+//!   to the handler with the remembered login. Anything
 //!   else takes the normal path, where refresh is single flight.
 //! - **Handlers still get a working `actix_session::Session`**, filled with the remembered
 //!   keys of the application (the login is kept beside it, see [`crate::DiscordSessions`]): a
@@ -41,18 +43,18 @@
 //!   written afterwards as on the normal path. The benchmark crate's `--bin instructions`
 //!   (BENCHMARKS.md) has the figures, against the bare framework and against a floor
 //!   middleware that only looks the login up and hands it over.
-//! - **Not done on the fast path**: the daily mark of activity (a mark due while the entry is
-//!   remembered waits for the entry to expire).
+//! - **Not done on the fast path**: the daily mark of activity. An entry is served only
+//!   until its mark is due; the next request takes the normal path, which writes it.
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use actix_web::http::header::{COOKIE, HeaderMap, HeaderValue};
 use discord_oauth_core::fast_index::cookie_key;
 use discord_oauth_core::login::driver::{SEEN_KEY, from_unix_seconds};
 use discord_oauth_core::login::revocation::{LoginKey, Revocation, login_key};
-use discord_oauth_core::login::{AuthSession, IdleCheck, LoginConfig, SessionStatus};
+use discord_oauth_core::login::{AuthSession, LoginConfig};
 
 pub use discord_oauth_core::fast_index::DEFAULT_INDEX_BYTES;
 
@@ -69,12 +71,12 @@ pub const DEFAULT_FAST_PATH_CAPACITY: usize = 10_000;
 /// request replaces its own entries.
 pub const MAX_HEADERS_PER_LOGIN: usize = discord_oauth_core::fast_index::MAX_HEADERS_PER_OWNER;
 
-/// What is remembered for a `Cookie` header: the login, the session's content and its
-/// activity mark.
+/// What is remembered for a `Cookie` header: the login and the session's content (served
+/// until the login stops being valid or its activity mark is due, see
+/// [`FastIndex::remember`]).
 pub(crate) struct Entry {
     pub(crate) auth: Arc<AuthSession>,
     pub(crate) snapshot: Snapshot,
-    seen: Option<u64>,
 }
 
 impl fmt::Debug for Entry {
@@ -105,16 +107,8 @@ impl FastIndex {
 
     /// The entry to serve a request whose key ([`cookie_key`]) is `key` with: remembered, and
     /// its login valid and active `now` (read only for a remembered entry).
-    pub(crate) fn serve(
-        &self,
-        key: &[u8],
-        config: &LoginConfig,
-        now: impl FnOnce() -> SystemTime,
-    ) -> Option<Arc<Entry>> {
-        let entry = self.get(key)?;
-        let now = now();
-        let idle = config.idle_check(entry.seen.map(from_unix_seconds), now);
-        (idle == IdleCheck::Active && config.session_status(&entry.auth, now) == SessionStatus::Valid).then_some(entry)
+    pub(crate) fn serve(&self, key: &[u8], now: impl FnOnce() -> SystemTime) -> Option<Arc<Entry>> {
+        self.0.get(key, now)
     }
 
     /// The current removal count, to pass to [`FastIndex::remember`] once the request is done.
@@ -122,25 +116,43 @@ impl FastIndex {
         self.0.epoch()
     }
 
-    /// Remembers a session the store had, unless a removal happened since `epoch`.
-    pub(crate) fn remember(&self, cookie: &[u8], snapshot: Snapshot, auth: Arc<AuthSession>, epoch: u64) {
+    /// Remembers a session the store had at `now` (the layer's clock), unless a removal
+    /// happened since `epoch`: served until the TTL is over, the login stops being valid
+    /// ([`LoginConfig::valid_until`]) or its activity mark is due
+    /// ([`LoginConfig::active_until`]), whichever comes first. A session without a readable
+    /// mark, or marked later than `now` (another instance's clock is ahead), is not
+    /// remembered: the normal path marks it first.
+    pub(crate) fn remember(
+        &self,
+        cookie: &[u8],
+        snapshot: Snapshot,
+        auth: Arc<AuthSession>,
+        epoch: u64,
+        (now, config): (SystemTime, &LoginConfig),
+    ) {
         if snapshot.key.is_none() {
             return;
         }
-        let seen = match snapshot.login.get(SEEN_KEY) {
-            Some(v) => match serde_json::from_str::<u64>(v) {
-                Ok(seen) => Some(seen),
-                Err(_) => return,
-            },
-            None => None,
+        let Some(seen) = snapshot
+            .login
+            .get(SEEN_KEY)
+            .and_then(|v| serde_json::from_str::<u64>(v).ok())
+            .map(from_unix_seconds)
+            .filter(|seen| *seen <= now)
+        else {
+            return;
+        };
+        let (Some(valid), Some(active)) = (config.valid_until(&auth), config.active_until(Some(seen))) else {
+            return;
         };
         let login = login_key(&auth);
-        let entry = Arc::new(Entry { auth, snapshot, seen });
-        self.0.insert(cookie, login, entry, epoch, Instant::now(), |_| true);
+        let entry = Arc::new(Entry { auth, snapshot });
+        self.0.insert(cookie, login, entry, epoch, now, valid.min(active));
     }
 
+    #[cfg(test)]
     fn get(&self, cookie: &[u8]) -> Option<Arc<Entry>> {
-        self.0.get(cookie, Instant::now(), |_| true)
+        self.0.get(cookie, SystemTime::now)
     }
 
     /// Forgets one header (its session changed).
@@ -178,6 +190,9 @@ mod tests {
 
     use super::*;
 
+    /// When the test user logged in: the same for every call (the login key reads it).
+    static LOGGED_IN: std::sync::LazyLock<SystemTime> = std::sync::LazyLock::new(SystemTime::now);
+
     /// A login of the test user; `login` tells logins apart.
     fn auth(login: u64) -> Arc<AuthSession> {
         let user: User = serde_json::from_str(
@@ -187,7 +202,7 @@ mod tests {
         Arc::new(AuthSession {
             user,
             tokens: None,
-            authenticated_at: SystemTime::UNIX_EPOCH,
+            authenticated_at: *LOGGED_IN,
             login_id: login,
         })
     }
@@ -208,23 +223,79 @@ mod tests {
         }
     }
 
+    fn config() -> LoginConfig {
+        LoginConfig::builder("1", "https://a.example/auth/callback")
+            .build()
+            .unwrap()
+    }
+
+    /// An activity mark (unix seconds) `ago` before now.
+    fn mark(ago: Duration) -> String {
+        (SystemTime::now() - ago)
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string()
+    }
+
     fn remember(index: &FastIndex, cookie: &str, login: u64) {
-        index.remember(cookie.as_bytes(), stored(&[]), auth(login), index.epoch());
+        let marked = mark(Duration::ZERO);
+        let now = (SystemTime::now(), &config());
+        index.remember(
+            cookie.as_bytes(),
+            stored(&[(SEEN_KEY, &marked)]),
+            auth(login),
+            index.epoch(),
+            now,
+        );
     }
 
     #[test]
     fn only_sessions_the_store_has_with_a_good_activity_mark_are_remembered() {
         let index = FastIndex::new(Duration::from_secs(60), 10);
-        index.remember(b"s=1", stored(&[(SEEN_KEY, "\"soon\"")]), auth(1), 0);
-        index.remember(b"s=2", Snapshot::default(), auth(1), 0);
-        assert_eq!(index.len(), 0);
+        let config = config();
+        let now = SystemTime::now();
+        let today = mark(Duration::ZERO);
+        index.remember(b"s=1", stored(&[(SEEN_KEY, "\"soon\"")]), auth(1), 0, (now, &config));
+        index.remember(b"s=2", Snapshot::default(), auth(1), 0, (now, &config));
+        index.remember(b"s=3", stored(&[("cart", "[1,2]")]), auth(1), 0, (now, &config));
+        let due = mark(config.touch_interval() + Duration::from_secs(1));
+        index.remember(b"s=4", stored(&[(SEEN_KEY, &due)]), auth(1), 0, (now, &config));
+        let ahead = now + Duration::from_secs(120);
+        let mark_ahead = ahead
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string();
+        index.remember(b"s=5", stored(&[(SEEN_KEY, &mark_ahead)]), auth(1), 0, (now, &config));
+        assert_eq!(index.len(), 0, "no key, no readable mark, a mark due, a mark ahead");
         index.remember(
-            b"s=3",
-            stored(&[(SEEN_KEY, "1700000000"), ("cart", "[1,2]")]),
+            b"s=6",
+            stored(&[(SEEN_KEY, &today), ("cart", "[1,2]")]),
             auth(1),
             0,
+            (now, &config),
         );
-        assert_eq!(index.get(b"s=3").unwrap().seen, Some(1_700_000_000));
+        assert!(index.get(b"s=6").is_some());
+        // Served until the mark is due, not past it.
+        let soon_due = mark(config.touch_interval().saturating_sub(Duration::from_secs(5)));
+        index.remember(b"s=7", stored(&[(SEEN_KEY, &soon_due)]), auth(2), 0, (now, &config));
+        assert!(index.0.get(b"s=7", || now).is_some());
+        assert!(
+            index.0.get(b"s=7", || now + Duration::from_secs(10)).is_none(),
+            "the mark is due"
+        );
+        // A login that has ended is not remembered.
+        let mut ended = (*auth(3)).clone();
+        ended.authenticated_at = now - config.session_lifetime();
+        index.remember(
+            b"s=8",
+            stored(&[(SEEN_KEY, &today)]),
+            Arc::new(ended),
+            0,
+            (now, &config),
+        );
+        assert!(index.get(b"s=8").is_none());
     }
 
     #[test]
@@ -246,7 +317,14 @@ mod tests {
         let before = index.epoch();
         index.remove(b"s=8");
         assert!(index.get(b"s=8").is_none());
-        index.remember(b"s=8", stored(&[]), auth(0), before);
+        let marked = mark(Duration::ZERO);
+        index.remember(
+            b"s=8",
+            stored(&[(SEEN_KEY, &marked)]),
+            auth(0),
+            before,
+            (SystemTime::now(), &config()),
+        );
         assert!(
             index.get(b"s=8").is_none(),
             "an entry from a request that started before a removal is not remembered"

@@ -267,7 +267,7 @@ where
         let served = if route.is_some() {
             None
         } else if let Some(entry) = cookie_key(cookies.clone().map(HeaderValue::as_bytes))
-            .and_then(|key| shared.fast.serve(key, shared.config(), || shared.now()))
+            .and_then(|key| shared.fast.serve(key, || shared.now()))
         {
             // The fast path: a remembered login, valid now.
             entry.snapshot.fill(&req);
@@ -427,7 +427,8 @@ where
     let res = match snapshot.change(&res.request().get_session(), Some(&login)) {
         None => {
             if let (Some(auth), Some(header)) = (&auth, header()) {
-                shared.fast.remember(header, snapshot, Arc::clone(auth), epoch);
+                let now = (shared.now(), shared.config());
+                shared.fast.remember(header, snapshot, Arc::clone(auth), epoch, now);
             }
             res.map_into_boxed_body()
         }

@@ -5,11 +5,18 @@
 //! to serve the next request without reading the session store, for a TTL. Its invalidation
 //! lives here too: every removal bumps an epoch, and an insert carries the epoch read before
 //! the session store was, so a read that started before a logout cannot put the login back.
+//!
+//! Time is the integration's wall clock, the one a login's expiry is read with: an entry is
+//! kept with the instant its value stops being good (the login's
+//! [`LoginConfig::valid_until`](crate::login::LoginConfig::valid_until)), so that serving it
+//! costs one clock reading and two comparisons, the TTL and the login's own end together. A
+//! clock that steps back before an entry was kept hides it, one that steps forward ends it
+//! early: a clock step never makes an entry served longer.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hash};
 use std::sync::{PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use crate::bounded::{IndexLimits, KeyIndex};
 
@@ -27,23 +34,31 @@ pub const DEFAULT_INDEX_BYTES: usize = 16 << 20;
 /// A bounded, expiring, lock-protected map from a whole `Cookie` header to a value that belongs
 /// to an owner. Bounds: `capacity` entries, [`DEFAULT_INDEX_BYTES`] of keys (or 256 bytes per
 /// entry), [`MAX_HEADERS_PER_OWNER`] keys per owner; entries older than the TTL are never
-/// served and are swept as the index fills. A zero TTL or capacity turns it off.
+/// served (nor are they past their value's own end) and are swept as the index fills. A zero
+/// TTL or capacity turns it off.
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::{Duration, SystemTime};
 /// use discord_oauth_core::fast_index::FastIndex;
 ///
 /// let index: FastIndex<u64, &str> = FastIndex::new(Duration::from_secs(30), 1000);
-/// let now = Instant::now();
+/// let now = SystemTime::now();
+/// let forever = now + Duration::from_secs(3600); // when the login itself stops being valid
 /// let epoch = index.epoch(); // read before the session store is
-/// index.insert(b"sid=abc", 7, "alice", epoch, now, |_| true);
-/// assert_eq!(index.get(b"sid=abc", now, |_| true), Some("alice"));
-/// assert_eq!(index.get(b"sid=abc", now + Duration::from_secs(31), |_| true), None, "past the TTL");
+/// index.insert(b"sid=abc", 7, "alice", epoch, now, forever);
+/// assert_eq!(index.get(b"sid=abc", || now), Some("alice"));
+/// assert_eq!(index.get(b"sid=abc", || now + Duration::from_secs(31)), None, "past the TTL");
+/// assert_eq!(index.get(b"sid=abc", || now - Duration::from_secs(1)), None, "the clock went back");
 ///
 /// // A logout removes the owner; a read that started before it cannot put it back.
 /// index.remove_owner(&7);
-/// index.insert(b"sid=abc", 7, "alice", epoch, now, |_| true);
-/// assert_eq!(index.get(b"sid=abc", now, |_| true), None);
+/// index.insert(b"sid=abc", 7, "alice", epoch, now, forever);
+/// assert_eq!(index.get(b"sid=abc", || now), None);
+///
+/// // A login that ends before the TTL is over is served until then only.
+/// index.insert(b"sid=abc", 7, "alice", index.epoch(), now, now + Duration::from_secs(5));
+/// assert_eq!(index.get(b"sid=abc", || now + Duration::from_secs(4)), Some("alice"));
+/// assert_eq!(index.get(b"sid=abc", || now + Duration::from_secs(5)), None);
 /// ```
 pub struct FastIndex<O, V, S = RandomState> {
     inner: RwLock<Inner<O, V, S>>,
@@ -52,8 +67,22 @@ pub struct FastIndex<O, V, S = RandomState> {
 }
 
 struct Inner<O, V, S> {
-    map: KeyIndex<O, (V, Instant), S>,
+    map: KeyIndex<O, Kept<V>, S>,
     epoch: u64,
+}
+
+/// An entry's value and when it is served: from the instant it was kept until the TTL after,
+/// or the value's own end if sooner.
+struct Kept<V> {
+    value: V,
+    from: SystemTime,
+    until: SystemTime,
+}
+
+impl<V> Kept<V> {
+    fn served_at(&self, now: SystemTime) -> bool {
+        self.from <= now && now < self.until
+    }
 }
 
 impl<O, V, S> std::fmt::Debug for FastIndex<O, V, S> {
@@ -107,29 +136,38 @@ impl<O: Hash + Eq + Clone, V: Clone, S: BuildHasher> FastIndex<O, V, S> {
         self.inner.read().unwrap_or_else(PoisonError::into_inner).epoch
     }
 
-    /// Keeps `value` for `cookie`, unless a removal happened since `epoch` was read. `live`
-    /// tells an entry still worth keeping when room is needed (with the TTL).
-    pub fn insert(&self, cookie: &[u8], owner: O, value: V, epoch: u64, now: Instant, live: impl Fn(&V) -> bool) {
+    /// Keeps `value` for `cookie` at `now`, to be served until the TTL is over or `until` (when
+    /// the value itself stops being good), whichever is sooner; unless a removal happened
+    /// since `epoch` was read. Entries no longer served are the first to go when room is
+    /// needed.
+    pub fn insert(&self, cookie: &[u8], owner: O, value: V, epoch: u64, now: SystemTime, until: SystemTime) {
         if !self.enabled() || cookie.len() > MAX_KEY_LEN {
             return;
         }
-        let ttl = self.ttl;
+        let until = now.checked_add(self.ttl).map_or(until, |end| end.min(until));
+        if until <= now {
+            return;
+        }
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         if inner.epoch == epoch {
-            inner.map.insert(cookie, owner, (value, now), |(v, at)| {
-                now.saturating_duration_since(*at) < ttl && live(v)
-            });
+            let kept = Kept {
+                value,
+                from: now,
+                until,
+            };
+            inner.map.insert(cookie, owner, kept, |k| k.served_at(now));
         }
     }
 
-    /// The value kept for `cookie`, if it is younger than the TTL and `live` says so.
-    pub fn get(&self, cookie: &[u8], now: Instant, live: impl Fn(&V) -> bool) -> Option<V> {
+    /// The value kept for `cookie`, if it is served `now`. `now` is read only when the header
+    /// is in the index (a request without a known header costs no clock reading).
+    pub fn get(&self, cookie: &[u8], now: impl FnOnce() -> SystemTime) -> Option<V> {
         if !self.enabled() {
             return None;
         }
         let inner = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let (value, at) = inner.map.get(cookie)?;
-        (now.saturating_duration_since(*at) < self.ttl && live(value)).then(|| value.clone())
+        let kept = inner.map.get(cookie)?;
+        kept.served_at(now()).then(|| kept.value.clone())
     }
 
     /// Drops `cookie`'s entry (its session changed or ended).
@@ -145,26 +183,27 @@ impl<O: Hash + Eq + Clone, V: Clone, S: BuildHasher> FastIndex<O, V, S> {
     /// Drops every entry `keep` refuses (a user-wide revocation).
     ///
     /// ```
-    /// use std::time::{Duration, Instant};
+    /// use std::time::{Duration, SystemTime};
     /// use discord_oauth_core::fast_index::FastIndex;
     ///
     /// // Owners are sessions; values name the user.
     /// let index: FastIndex<&str, u64> = FastIndex::new(Duration::from_secs(30), 1000);
-    /// let now = Instant::now();
-    /// index.insert(b"sid=laptop", "s1", 80351110224678912, index.epoch(), now, |_| true);
-    /// index.insert(b"sid=phone", "s2", 80351110224678912, index.epoch(), now, |_| true);
-    /// index.insert(b"sid=other", "s3", 41771983423143937, index.epoch(), now, |_| true);
+    /// let now = SystemTime::now();
+    /// let later = now + Duration::from_secs(60);
+    /// index.insert(b"sid=laptop", "s1", 80351110224678912, index.epoch(), now, later);
+    /// index.insert(b"sid=phone", "s2", 80351110224678912, index.epoch(), now, later);
+    /// index.insert(b"sid=other", "s3", 41771983423143937, index.epoch(), now, later);
     ///
     /// // "Log out of all devices" for the first user.
     /// index.retain(|user| *user != 80351110224678912);
-    /// assert_eq!(index.get(b"sid=phone", now, |_| true), None);
-    /// assert_eq!(index.get(b"sid=other", now, |_| true), Some(41771983423143937));
+    /// assert_eq!(index.get(b"sid=phone", || now), None);
+    /// assert_eq!(index.get(b"sid=other", || now), Some(41771983423143937));
     /// ```
     pub fn retain(&self, keep: impl Fn(&V) -> bool) {
-        self.removing(|map| map.sweep(|(v, _)| keep(v)));
+        self.removing(|map| map.sweep(|k| keep(&k.value)));
     }
 
-    fn removing(&self, remove: impl FnOnce(&mut KeyIndex<O, (V, Instant), S>)) {
+    fn removing(&self, remove: impl FnOnce(&mut KeyIndex<O, Kept<V>, S>)) {
         let mut inner = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         inner.epoch = inner.epoch.wrapping_add(1);
         remove(&mut inner.map);
@@ -231,18 +270,19 @@ mod tests {
     #[test]
     fn bounded_by_capacity_and_per_owner() {
         let index: FastIndex<u32, u32> = FastIndex::new(Duration::from_secs(60), 3);
-        let now = Instant::now();
+        let now = SystemTime::now();
+        let later = now + Duration::from_secs(3600);
         for n in 0..10 {
-            index.insert(format!("s={n}").as_bytes(), n, n, index.epoch(), now, |_| true);
+            index.insert(format!("s={n}").as_bytes(), n, n, index.epoch(), now, later);
             assert!(index.len() <= 3);
             assert!(
-                index.get(format!("s={n}").as_bytes(), now, |_| true).is_some(),
+                index.get(format!("s={n}").as_bytes(), || now).is_some(),
                 "the newest is in"
             );
         }
         let index: FastIndex<u32, u32> = FastIndex::new(Duration::from_secs(60), 100);
         for n in 0..10 {
-            index.insert(format!("s={n}").as_bytes(), 1, n, index.epoch(), now, |_| true);
+            index.insert(format!("s={n}").as_bytes(), 1, n, index.epoch(), now, later);
         }
         assert_eq!(index.len(), MAX_HEADERS_PER_OWNER, "one owner keeps its newest headers");
     }
@@ -250,36 +290,50 @@ mod tests {
     #[test]
     fn removals_invalidate_reads_that_started_before_them() {
         let index: FastIndex<u32, u32> = FastIndex::new(Duration::from_secs(60), 10);
-        let now = Instant::now();
-        index.insert(b"s=1", 1, 1, 0, now, |_| true);
-        index.insert(b"s=2", 2, 2, 0, now, |_| true);
+        let now = SystemTime::now();
+        let later = now + Duration::from_secs(3600);
+        index.insert(b"s=1", 1, 1, 0, now, later);
+        index.insert(b"s=2", 2, 2, 0, now, later);
         let before = index.epoch();
         index.remove(b"s=1");
-        assert!(index.get(b"s=1", now, |_| true).is_none());
-        index.insert(b"s=1", 1, 1, before, now, |_| true);
-        assert!(index.get(b"s=1", now, |_| true).is_none(), "a stale read is not kept");
+        assert!(index.get(b"s=1", || now).is_none());
+        index.insert(b"s=1", 1, 1, before, now, later);
+        assert!(index.get(b"s=1", || now).is_none(), "a stale read is not kept");
         index.retain(|v| *v != 2);
         assert!(index.is_empty());
-        assert!(
-            index.get(b"s=9 ", now, |_| true).is_none(),
-            "the key is the exact header"
-        );
+        assert!(index.get(b"s=9 ", || now).is_none(), "the key is the exact header");
     }
 
     #[test]
     fn off_when_the_ttl_or_capacity_is_zero_and_long_headers_are_not_kept() {
-        let now = Instant::now();
+        let now = SystemTime::now();
+        let later = now + Duration::from_secs(3600);
         for index in [
             FastIndex::<u32, u32>::new(Duration::ZERO, 3),
             FastIndex::<u32, u32>::new(Duration::from_secs(1), 0),
         ] {
-            index.insert(b"s=1", 1, 1, 0, now, |_| true);
-            assert!(index.get(b"s=1", now, |_| true).is_none());
+            index.insert(b"s=1", 1, 1, 0, now, later);
+            assert!(index.get(b"s=1", || now).is_none());
         }
         let index: FastIndex<u32, u32> = FastIndex::new(Duration::from_secs(1), 3);
-        index.insert(&vec![b'a'; MAX_KEY_LEN + 1], 1, 1, 0, now, |_| true);
+        index.insert(&vec![b'a'; MAX_KEY_LEN + 1], 1, 1, 0, now, later);
         assert!(index.is_empty());
-        index.insert(b"s=1", 1, 1, 0, now, |v| *v == 2);
-        assert!(index.get(b"s=1", now, |v| *v == 2).is_none(), "not live");
+        index.insert(b"s=1", 1, 1, 0, now, now);
+        assert!(index.is_empty(), "a value that is no longer good is not kept");
+    }
+
+    #[test]
+    fn entries_no_longer_served_make_room_first() {
+        let index: FastIndex<u32, u32> = FastIndex::new(Duration::from_secs(60), 2);
+        let now = SystemTime::now();
+        let later = now + Duration::from_secs(3600);
+        index.insert(b"s=2", 2, 2, 0, now, later);
+        index.insert(b"s=1", 1, 1, 0, now, now + Duration::from_secs(1));
+        // At +2 s the newer one has ended: the third takes its room, the older one stays.
+        let then = now + Duration::from_secs(2);
+        index.insert(b"s=3", 3, 3, 0, then, later);
+        assert_eq!(index.get(b"s=2", || then), Some(2));
+        assert_eq!(index.get(b"s=3", || then), Some(3));
+        assert_eq!(index.get(b"s=1", || now), None);
     }
 }

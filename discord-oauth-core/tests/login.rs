@@ -4,7 +4,7 @@
 use std::time::{Duration, SystemTime};
 
 use discord_oauth_core::login::{
-    AuthSession, LoginConfig, LoginError, PendingLogins, SessionStatus, error_page, html_escape,
+    AuthSession, IdleCheck, LoginConfig, LoginError, PendingLogins, SessionStatus, error_page, html_escape,
 };
 use discord_oauth_core::*;
 use rand::SeedableRng;
@@ -299,6 +299,62 @@ fn f01_session_status_refreshes_within_skew_and_f12_ends_after_lifetime() {
         c.session_status(&s, now() + Duration::from_secs(3600)),
         SessionStatus::Ended
     );
+}
+
+/// `valid_until` is where `session_status` stops answering `Valid`, and `active_until` where
+/// `idle_check` stops answering `Active`: what the fast paths keep with a cached login agrees
+/// with the checks they replace, for every kind of session, one second either side.
+#[test]
+fn valid_until_and_active_until_are_where_the_checks_change() {
+    let second = Duration::from_secs(1);
+    let identity_only = LoginConfig::builder("1", "https://a.example/auth/callback")
+        .identity_only(true)
+        .build()
+        .unwrap();
+    let short_life = LoginConfig::builder("1", "https://a.example/auth/callback")
+        .session_lifetime(Duration::from_secs(1800))
+        .build()
+        .unwrap();
+    let c = config();
+    let sessions = [
+        (&c, c.new_session(user(), tokens(3600, true, now()), now())),
+        (&c, c.new_session(user(), tokens(3600, false, now()), now())),
+        (&c, c.new_session(user(), tokens(60, true, now()), now())),
+        (
+            &identity_only,
+            identity_only.new_session(user(), tokens(3600, true, now()), now()),
+        ),
+        (
+            &short_life,
+            short_life.new_session(user(), tokens(3600, true, now()), now()),
+        ),
+    ];
+    for (config, session) in &sessions {
+        let Some(until) = config.valid_until(session) else {
+            assert_ne!(config.session_status(session, now()), SessionStatus::Valid);
+            continue;
+        };
+        assert_eq!(config.session_status(session, until - second), SessionStatus::Valid);
+        assert_ne!(config.session_status(session, until), SessionStatus::Valid);
+        assert_ne!(config.session_status(session, until + second), SessionStatus::Valid);
+    }
+    // A token that needs a refresh at once is never valid.
+    let s = c.new_session(user(), tokens(60, true, now()), now());
+    assert!(c.valid_until(&s).is_some_and(|u| u <= now()));
+    // A lifetime past what `SystemTime` holds: never valid either way.
+    let forever = LoginConfig::builder("1", "https://a.example/auth/callback")
+        .session_lifetime(Duration::MAX)
+        .build()
+        .unwrap();
+    let s = forever.new_session(user(), tokens(3600, true, now()), now());
+    assert_eq!(forever.valid_until(&s), None);
+    assert_eq!(forever.session_status(&s, now()), SessionStatus::Ended);
+
+    let until = c.active_until(Some(now())).unwrap();
+    assert_eq!(c.idle_check(Some(now()), now()), IdleCheck::Active);
+    assert_eq!(c.idle_check(Some(now()), until - second), IdleCheck::Active);
+    assert_eq!(c.idle_check(Some(now()), until), IdleCheck::Touch);
+    assert_eq!(c.active_until(None), None, "never marked: touched at once");
 }
 
 #[test]

@@ -13,7 +13,9 @@
 //!   and an epoch keeps a request that read the store before such a removal from putting the
 //!   login back. One lookup (the header) serves a request.
 //! - Only sessions that are valid *now* are served here; one that needs a refresh or has
-//!   ended takes the normal path, where refresh is single flight.
+//!   ended takes the normal path, where refresh is single flight. The entry keeps when its
+//!   login stops being valid ([`discord_oauth_core::login::LoginConfig::valid_until`]), so
+//!   the check is one reading of the layer's clock, for the TTL and the login together.
 //! - Handlers still get a `tower_sessions::Session` for the same id and store, loaded lazily
 //!   on first use. If a handler changes it, the change is saved to the store after the
 //!   handler returns and the cached session is dropped. The one thing the fast path cannot do
@@ -47,8 +49,8 @@
 //!   fast path and the anonymous one skip tower-cookies): a handler that extracts it needs
 //!   its own `CookieManagerLayer` around the whole router.
 //! - A fast request is not boxed ([`FastPathFuture`] polls the application's future in
-//!   place) and costs two clock readings: the monotonic one for the TTL, the layer's clock
-//!   for the login's expiry.
+//!   place) and costs one clock reading (the layer's clock: the cache's TTL and the login's
+//!   expiry are both read on it; see `discord_oauth_core::fast_index` for clock steps).
 
 use std::fmt;
 use std::future::Future;
@@ -60,7 +62,6 @@ use std::time::Duration;
 use std::convert::Infallible;
 
 use discord_oauth_core::fast_index::{cookie_key, names_cookie};
-use discord_oauth_core::login::SessionStatus;
 use discord_oauth_core::login::answer;
 use discord_oauth_core::login::answer::Route;
 use discord_oauth_core::login::driver::Attached;
@@ -151,8 +152,10 @@ impl<F, S, St> FastPath<F, S, St> {
         }
         // One lookup of the `Cookie` fields, for the index and the anonymous test.
         let cookies = req.headers().get_all(COOKIE);
-        let Some(IndexEntry { id, expiry, auth }) =
-            cookie_key(cookies.iter().map(HeaderValue::as_bytes)).and_then(|cookie| indexed(&shared.index, cookie))
+        // The layer's clock, read once for a remembered header: the cache's TTL and the
+        // login's validity were kept with the entry (`LoginConfig::valid_until`).
+        let Some(IndexEntry { id, expiry, auth }) = cookie_key(cookies.iter().map(HeaderValue::as_bytes))
+            .and_then(|cookie| indexed(&shared.index, cookie, || shared.now()))
         else {
             return match &self.inner.anonymous {
                 Some(anonymous)
@@ -166,18 +169,15 @@ impl<F, S, St> FastPath<F, S, St> {
                 _ => Lookup::Slow,
             };
         };
-        match shared.config().session_status(&auth, shared.now()) {
-            SessionStatus::Valid => Lookup::Fast(
-                id,
-                expiry,
-                AuthState::new(
-                    Attached::Authenticated(auth),
-                    Arc::clone(&shared.login_path),
-                    Some(shared),
-                ),
+        Lookup::Fast(
+            id,
+            expiry,
+            AuthState::new(
+                Attached::Authenticated(auth),
+                Arc::clone(&shared.login_path),
+                Some(shared),
             ),
-            SessionStatus::NeedsRefresh | SessionStatus::Ended => Lookup::Slow,
-        }
+        )
     }
 }
 
@@ -479,17 +479,17 @@ where
 mod tests {
     use super::*;
     use crate::shared::{CookieIndex, remember, single_cookie_header};
-    use discord_oauth_core::login::AuthSession;
+    use discord_oauth_core::login::{AuthSession, LoginConfig};
     use http::header::COOKIE;
 
     use std::time::{Duration, SystemTime};
 
-    fn login(n: u64) -> Arc<AuthSession> {
+    fn login(n: u64, at: SystemTime) -> Arc<AuthSession> {
         let user = serde_json::from_value(serde_json::json!({"id": n.to_string(), "username": "u"})).unwrap();
         Arc::new(AuthSession {
             user,
             tokens: None,
-            authenticated_at: SystemTime::UNIX_EPOCH,
+            authenticated_at: at,
             login_id: 0,
         })
     }
@@ -497,19 +497,45 @@ mod tests {
     #[test]
     fn a_header_serves_its_login_until_the_session_is_forgotten() {
         let index = CookieIndex::new(Duration::from_secs(60), 10);
-        let (id, auth) = (Id::default(), login(1));
-        remember(&index, b"s=1", (id, None), &auth, index.epoch());
-        remember(&index, b"s=1; pad=2", (id, None), &auth, index.epoch());
-        assert!(Arc::ptr_eq(&indexed(&index, b"s=1").unwrap().auth, &auth));
-        assert!(indexed(&index, b"s=1 ").is_none(), "the key is the exact header");
+        let config = LoginConfig::builder("1", "https://a.example/auth/callback")
+            .build()
+            .unwrap();
+        let now = SystemTime::now();
+        let (id, auth) = (Id::default(), login(1, now));
+        let entry = || IndexEntry {
+            id,
+            expiry: None,
+            auth: Arc::clone(&auth),
+        };
+        let at = |t: SystemTime| move || t;
+        remember(&index, b"s=1", entry(), index.epoch(), now, &config);
+        remember(&index, b"s=1; pad=2", entry(), index.epoch(), now, &config);
+        assert!(Arc::ptr_eq(&indexed(&index, b"s=1", at(now)).unwrap().auth, &auth));
+        assert!(
+            indexed(&index, b"s=1 ", at(now)).is_none(),
+            "the key is the exact header"
+        );
+        assert!(
+            indexed(&index, b"s=1", at(now + Duration::from_secs(61))).is_none(),
+            "the TTL"
+        );
         let before = index.epoch();
         index.remove_owner(&id); // logout, refresh, the session's end
-        assert!(indexed(&index, b"s=1").is_none() && indexed(&index, b"s=1; pad=2").is_none());
-        remember(&index, b"s=1", (id, None), &auth, before);
+        assert!(indexed(&index, b"s=1", at(now)).is_none() && indexed(&index, b"s=1; pad=2", at(now)).is_none());
+        remember(&index, b"s=1", entry(), before, now, &config);
         assert!(
-            indexed(&index, b"s=1").is_none(),
+            indexed(&index, b"s=1", at(now)).is_none(),
             "a read from before the removal is not kept"
         );
+        // A login whose lifetime ends within the TTL is served until then only.
+        let ending = config.valid_until(&auth).unwrap();
+        let late = ending - Duration::from_secs(10);
+        remember(&index, b"s=1", entry(), index.epoch(), late, &config);
+        assert!(indexed(&index, b"s=1", at(ending - Duration::from_secs(1))).is_some());
+        assert!(indexed(&index, b"s=1", at(ending)).is_none(), "the login has ended");
+        // One that has ended is not kept at all.
+        remember(&index, b"s=2", entry(), index.epoch(), ending, &config);
+        assert!(indexed(&index, b"s=2", at(ending - Duration::from_secs(1))).is_none());
     }
 
     #[test]

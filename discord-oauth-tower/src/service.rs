@@ -15,7 +15,7 @@ use tower_sessions::Session;
 use tower_sessions::session::Id;
 
 use crate::extension::AuthState;
-use crate::shared::{ResponseFuture, Shared, TowerSession, indexed, remember, single_cookie_header};
+use crate::shared::{IndexEntry, ResponseFuture, Shared, TowerSession, indexed, remember, single_cookie_header};
 
 pub use discord_oauth_runtime::Clock;
 
@@ -208,7 +208,7 @@ async fn attach(
     // is then not remembered.
     let epoch = shared.index.epoch();
     let known = cookie
-        .and_then(|c| indexed(&shared.index, c.as_bytes()))
+        .and_then(|c| indexed(&shared.index, c.as_bytes(), || shared.now()))
         .filter(|e| e.id == id)
         .map(|e| e.auth);
     let io = TowerSession { session, shared };
@@ -225,7 +225,19 @@ async fn attach(
     // Served from the index already: nothing to remember.
     let remembered = known.is_some_and(|k| Arc::ptr_eq(&k, &auth));
     if let (Some(cookie), false) = (cookie, remembered) {
-        remember(&shared.index, cookie.as_bytes(), (id, session.expiry()), &auth, epoch);
+        let entry = IndexEntry {
+            id,
+            expiry: session.expiry(),
+            auth: Arc::clone(&auth),
+        };
+        remember(
+            &shared.index,
+            cookie.as_bytes(),
+            entry,
+            epoch,
+            shared.now(),
+            shared.config(),
+        );
     }
     Ok(AuthState::new(Attached::Authenticated(auth), login_path, Some(shared)))
 }

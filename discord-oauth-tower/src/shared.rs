@@ -116,25 +116,32 @@ pub(crate) struct IndexEntry {
     pub(crate) auth: Arc<AuthSession>,
 }
 
-/// Remembers `auth` for the request's `Cookie` header, unless a removal happened since `epoch`
-/// (read before the session was) or it is there already.
+/// Remembers `auth` for the request's `Cookie` header at `now` (the layer's clock) until its
+/// login stops being valid ([`LoginConfig::valid_until`]) or the cache's TTL is over, unless a
+/// removal happened since `epoch` (read before the session was) or it is there already.
 pub(crate) fn remember(
     index: &CookieIndex,
     cookie: &[u8],
-    (id, expiry): (Id, Option<Expiry>),
-    auth: &Arc<AuthSession>,
+    entry: IndexEntry,
     epoch: u64,
+    now: SystemTime,
+    config: &LoginConfig,
 ) {
-    let now = monotonic_now();
-    if index.get(cookie, now, |e| Arc::ptr_eq(&e.auth, auth)).is_none() {
-        let auth = Arc::clone(auth);
-        index.insert(cookie, id, IndexEntry { id, expiry, auth }, epoch, now, |_| true);
+    let Some(until) = config.valid_until(&entry.auth) else {
+        return;
+    };
+    if !index
+        .get(cookie, || now)
+        .is_some_and(|e| Arc::ptr_eq(&e.auth, &entry.auth))
+    {
+        index.insert(cookie, entry.id, entry, epoch, now, until);
     }
 }
 
-/// The login remembered for this `Cookie` header.
-pub(crate) fn indexed(index: &CookieIndex, cookie: &[u8]) -> Option<IndexEntry> {
-    index.get(cookie, monotonic_now(), |_| true)
+/// The login remembered for this `Cookie` header, if it is still served at `now` (read only
+/// for a remembered header): within the cache's TTL and still valid.
+pub(crate) fn indexed(index: &CookieIndex, cookie: &[u8], now: impl FnOnce() -> SystemTime) -> Option<IndexEntry> {
+    index.get(cookie, now)
 }
 
 pub(crate) fn single_cookie_header<B>(req: &Request<B>) -> Option<&HeaderValue> {

@@ -427,6 +427,64 @@ impl LoginConfig {
         }
     }
 
+    /// Until when [`LoginConfig::session_status`] says [`SessionStatus::Valid`] for `session`:
+    /// the status is `Valid` exactly while `now < valid_until` (`None`: never, e.g. a lifetime
+    /// past what `SystemTime` can hold). The integrations' fast paths keep this with a cached
+    /// login, so that serving it costs one clock reading and one comparison.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use discord_oauth_core::api::User;
+    /// use discord_oauth_core::login::{LoginConfig, SessionStatus};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let config = LoginConfig::builder("1", "https://a.example/auth/callback")
+    ///     .identity_only(true) // the session keeps no tokens: it lives for the session lifetime
+    ///     .build()?;
+    /// let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let user: User = serde_json::from_str(
+    ///     r#"{"id":"80351110224678912","username":"nelly","discriminator":"0","avatar":null}"#,
+    /// )?;
+    /// # let tokens = discord_oauth_core::TokenSet::parse(
+    /// #     br#"{"access_token":"a","token_type":"Bearer","expires_in":604800,"scope":"identify"}"#,
+    /// #     &Default::default(), t0)?;
+    /// let session = config.new_session(user, tokens, t0);
+    /// let until = config.valid_until(&session).ok_or("no end")?;
+    /// assert_eq!(config.session_status(&session, until - Duration::from_secs(1)), SessionStatus::Valid);
+    /// assert_eq!(config.session_status(&session, until), SessionStatus::Ended);
+    /// # Ok(()) }
+    /// ```
+    pub fn valid_until(&self, session: &AuthSession) -> Option<SystemTime> {
+        let ends = session.authenticated_at.checked_add(self.session_lifetime)?;
+        let Some(t) = &session.tokens else {
+            return Some(ends);
+        };
+        // With a refresh token, `NeedsRefresh` from `expires_at - skew`; without, `Ended` at
+        // `expires_at` (see `session_status`).
+        let token_until = if t.refresh_token.is_some() {
+            t.expires_at.checked_sub(self.refresh_skew)?
+        } else {
+            t.expires_at
+        };
+        Some(ends.min(token_until))
+    }
+
+    /// Until when [`LoginConfig::idle_check`] says [`IdleCheck::Active`] for a session last
+    /// marked active at `last_seen`: `Active` exactly while `last_seen <= now < active_until`
+    /// (`None`: never).
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    /// use discord_oauth_core::login::{IdleCheck, LoginConfig};
+    /// let config = LoginConfig::builder("1", "https://a.example/auth/callback").build().unwrap();
+    /// let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    /// let until = config.active_until(Some(t0)).unwrap();
+    /// assert_eq!(config.idle_check(Some(t0), until - Duration::from_secs(1)), IdleCheck::Active);
+    /// assert_eq!(config.idle_check(Some(t0), until), IdleCheck::Touch);
+    /// ```
+    pub fn active_until(&self, last_seen: Option<SystemTime>) -> Option<SystemTime> {
+        last_seen?.checked_add(self.touch_interval().min(self.idle_timeout))
+    }
+
     /// The idle timeout applied to a session last marked active at `last_seen` (`None`: never
     /// marked, e.g. a session stored by an older version): [`IdleCheck::Expired`] once
     /// [`LoginConfig::idle_timeout`] has passed; [`IdleCheck::Touch`] when the mark is older
