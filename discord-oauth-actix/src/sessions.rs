@@ -1,6 +1,7 @@
 //! [`DiscordSessions`]: the one middleware of the actix integration (sessions, the login state
 //! of every request, refresh, the fast path).
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::{Future, Ready, ready};
@@ -367,7 +368,7 @@ where
         };
         let authenticated = entry.is_some();
         let Some((change, state)) = change else {
-            return Poll::Ready(Ok(personal(res, authenticated).map_into_boxed_body()));
+            return Poll::Ready(boxed(personal(res, authenticated)));
         };
         let future = async move {
             let key = entry.as_ref().and_then(|e| e.snapshot.key.as_deref());
@@ -399,7 +400,7 @@ where
     let oauth = &this.oauth;
     let shared = &oauth.shared;
     if route == Some(Route::Login) {
-        return Ok(service.call(req).await?.map_into_boxed_body());
+        return boxed(service.call(req).await?);
     }
     let epoch = shared.fast.epoch();
     let snapshot = match Box::pin(this.load(&req)).await {
@@ -430,7 +431,7 @@ where
                 let now = (shared.now(), shared.config());
                 shared.fast.remember(header, snapshot, Arc::clone(auth), epoch, now);
             }
-            res.map_into_boxed_body()
+            boxed(res)?
         }
         Some((change, state)) => {
             Box::pin(write_change(&this, snapshot.key.as_deref(), res, route, change, state)).await?
@@ -462,11 +463,26 @@ async fn write_change<B: MessageBody + 'static, S: SessionStore>(
             return Ok(ServiceResponse::new(request, convert::response(answer)));
         }
     }
-    Ok(res.map_into_boxed_body())
+    boxed(res)
 }
 
 /// Pages served to a logged-in user are personal: keep them out of shared and browser caches
 /// unless the handler chose a policy (checklist H-14).
+/// `res` with a boxed body. An `App`'s responses have one already (`B` is `BoxBody`): those
+/// are passed as they are, without the move of every part of the response that
+/// `map_into_boxed_body` makes (about 50 instructions on the fast path). The `Err` cannot
+/// happen (the response is taken once); it is there so that no code here can panic.
+fn boxed<B: MessageBody + 'static>(res: ServiceResponse<B>) -> Result<ServiceResponse<BoxBody>, Error> {
+    let mut slot = Some(res);
+    if let Some(boxed) = (&mut slot as &mut dyn Any).downcast_mut::<Option<ServiceResponse<BoxBody>>>() {
+        return boxed
+            .take()
+            .ok_or_else(|| actix_web::error::ErrorInternalServerError("the response was taken twice"));
+    }
+    slot.map(ServiceResponse::map_into_boxed_body)
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("the response was taken twice"))
+}
+
 fn personal<B>(mut res: ServiceResponse<B>, authenticated: bool) -> ServiceResponse<B> {
     if authenticated && !res.headers().contains_key(CACHE_CONTROL) {
         res.headers_mut()
@@ -610,6 +626,21 @@ mod tests {
     use actix_web::http::header::HeaderName;
 
     use super::*;
+
+    #[actix_web::test]
+    async fn responses_are_boxed_once_whatever_their_body() {
+        use actix_web::HttpResponse;
+        use actix_web::test::TestRequest;
+        let boxed_already =
+            TestRequest::default().to_srv_response(HttpResponse::Ok().body("kept").map_into_boxed_body());
+        let plain: ServiceResponse<String> =
+            TestRequest::default().to_srv_response(HttpResponse::Ok().message_body("mapped".to_owned()).unwrap());
+        for (res, body) in [(boxed(boxed_already), "kept"), (boxed(plain), "mapped")] {
+            let res = res.unwrap();
+            assert_eq!(res.status(), 200);
+            assert_eq!(actix_web::body::to_bytes(res.into_body()).await.unwrap(), body);
+        }
+    }
 
     #[test]
     fn store_failures_answer_503_in_the_shape_the_client_reads() {
