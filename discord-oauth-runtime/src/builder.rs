@@ -186,7 +186,10 @@ impl<I: Integration> Builder<I> {
     /// the store (default [`DEFAULT_CACHE_TTL`], 30 s). This bounds how long a logout on
     /// another instance without a [revocation broadcast](Self::revocation_broadcast) takes to
     /// be seen here, and how long a store outage goes unnoticed by sessions cached here; zero
-    /// turns the cache (and the fast path) off.
+    /// turns the cache (and the fast path) off. It is counted on the integration's clock
+    /// ([`Builder::clock`]), the one the login's expiry is read with. A clock step never
+    /// makes a cached login served longer: a step back hides what was cached after the new
+    /// time, a step forward ends entries early (they are read from the store again).
     pub fn cache_ttl(mut self, ttl: Duration) -> Self {
         self.cache_ttl = ttl;
         self

@@ -246,7 +246,7 @@ impl Shared {
     }
 }
 
-/// The monotonic clock of the cache and the ended-logins list.
+/// The monotonic clock of the ended-logins list (the cache runs on the layer's clock).
 pub(crate) fn monotonic_now() -> Instant {
     Instant::now()
 }
