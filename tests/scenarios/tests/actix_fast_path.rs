@@ -322,3 +322,27 @@ async fn an_idle_session_ends_even_when_remembered() {
     assert_eq!(b.get_json("/me").await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(site.mock.count_grant("refresh_token"), 0, "ended, not refreshed");
 }
+
+/// The remembered sessions run on the middleware's clock: a step of that clock, back or
+/// forward, never makes a remembered login served longer. The requests after the step read
+/// the store again (after a step back the activity mark is ahead of the clock and is
+/// written anew first); the login is kept, and it is soon served fast again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_step_reads_the_store_again_and_keeps_the_login() {
+    let site = start(false).await;
+    let b = &site.browser;
+    site.logged_in().await;
+    for offset in [-3600, 0] {
+        site.clock.set_offset(offset);
+        let before = site.loads();
+        assert_eq!(b.get_json("/me").await.text().await.unwrap(), fixture::WUMPUS_ID);
+        assert!(site.loads() > before, "offset {offset}: the store is read again");
+        for _ in 0..2 {
+            assert_eq!(b.get_json("/me").await.text().await.unwrap(), fixture::WUMPUS_ID);
+        }
+        let settled = site.loads();
+        assert_eq!(b.get_json("/me").await.text().await.unwrap(), fixture::WUMPUS_ID);
+        assert_eq!(site.loads(), settled, "offset {offset}: fast again");
+    }
+    assert_eq!(site.mock.count_grant("refresh_token"), 0);
+}

@@ -197,3 +197,29 @@ async fn a_session_needing_refresh_leaves_the_fast_path_and_refreshes_once() {
         "the refreshed session is fast again at once"
     );
 }
+
+/// The cache runs on the layer's clock: a step of that clock, back or forward, never makes a
+/// cached login served longer. The request after the step reads the session layer again;
+/// the login is kept, and the next request is fast again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_step_takes_the_normal_path_once_and_keeps_the_login() {
+    let site = start().await;
+    let b = &site.browser;
+    b.login(Some("/me")).await;
+    assert_eq!(b.get_json("/me").await.status(), StatusCode::OK);
+    // Back an hour (entries kept "later" are not served), then forward again (an hour past
+    // the 30 s the entry kept at the earlier time is served for).
+    for offset in [-3600, 0] {
+        site.clock.set_offset(offset);
+        let before = site.slow_calls();
+        assert_eq!(b.get_json("/me").await.text().await.unwrap(), fixture::WUMPUS_ID);
+        assert_eq!(
+            site.slow_calls(),
+            before + 1,
+            "offset {offset}: the session layer again"
+        );
+        assert_eq!(b.get_json("/me").await.text().await.unwrap(), fixture::WUMPUS_ID);
+        assert_eq!(site.slow_calls(), before + 1, "offset {offset}: fast again");
+    }
+    assert_eq!(site.mock.count_grant("refresh_token"), 0);
+}
