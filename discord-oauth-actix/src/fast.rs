@@ -132,7 +132,8 @@ impl FastIndex {
         snapshot: Snapshot,
         auth: Arc<AuthSession>,
         epoch: u64,
-        (now, config): (SystemTime, &LoginConfig),
+        now: SystemTime,
+        config: &LoginConfig,
     ) {
         if snapshot.key.is_none() {
             return;
@@ -233,24 +234,21 @@ mod tests {
             .unwrap()
     }
 
-    /// An activity mark (unix seconds) `ago` before now.
-    fn mark(ago: Duration) -> String {
-        (SystemTime::now() - ago)
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            .to_string()
+    /// An activity mark (unix seconds) made `at`.
+    fn mark(at: SystemTime) -> String {
+        at.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs().to_string()
     }
 
     fn remember(index: &FastIndex, cookie: &str, login: u64) {
-        let marked = mark(Duration::ZERO);
-        let now = (SystemTime::now(), &config());
+        let now = SystemTime::now();
+        let marked = mark(now);
         index.remember(
             cookie.as_bytes(),
             stored(&[(SEEN_KEY, &marked)]),
             auth(login),
             index.epoch(),
             now,
+            &config(),
         );
     }
 
@@ -259,31 +257,27 @@ mod tests {
         let index = FastIndex::new(Duration::from_secs(60), 10);
         let config = config();
         let now = SystemTime::now();
-        let today = mark(Duration::ZERO);
-        index.remember(b"s=1", stored(&[(SEEN_KEY, "\"soon\"")]), auth(1), 0, (now, &config));
-        index.remember(b"s=2", Snapshot::default(), auth(1), 0, (now, &config));
-        index.remember(b"s=3", stored(&[("cart", "[1,2]")]), auth(1), 0, (now, &config));
-        let due = mark(config.touch_interval() + Duration::from_secs(1));
-        index.remember(b"s=4", stored(&[(SEEN_KEY, &due)]), auth(1), 0, (now, &config));
-        let ahead = now + Duration::from_secs(120);
-        let mark_ahead = ahead
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap()
-            .as_secs()
-            .to_string();
-        index.remember(b"s=5", stored(&[(SEEN_KEY, &mark_ahead)]), auth(1), 0, (now, &config));
+        let today = mark(now);
+        index.remember(b"s=1", stored(&[(SEEN_KEY, "\"soon\"")]), auth(1), 0, now, &config);
+        index.remember(b"s=2", Snapshot::default(), auth(1), 0, now, &config);
+        index.remember(b"s=3", stored(&[("cart", "[1,2]")]), auth(1), 0, now, &config);
+        let due = mark(now - config.touch_interval() - Duration::from_secs(1));
+        index.remember(b"s=4", stored(&[(SEEN_KEY, &due)]), auth(1), 0, now, &config);
+        let mark_ahead = mark(now + Duration::from_secs(120));
+        index.remember(b"s=5", stored(&[(SEEN_KEY, &mark_ahead)]), auth(1), 0, now, &config);
         assert_eq!(index.len(), 0, "no key, no readable mark, a mark due, a mark ahead");
         index.remember(
             b"s=6",
             stored(&[(SEEN_KEY, &today), ("cart", "[1,2]")]),
             auth(1),
             0,
-            (now, &config),
+            now,
+            &config,
         );
         assert!(index.get(b"s=6").is_some());
         // Served until the mark is due, not past it.
-        let soon_due = mark(config.touch_interval().saturating_sub(Duration::from_secs(5)));
-        index.remember(b"s=7", stored(&[(SEEN_KEY, &soon_due)]), auth(2), 0, (now, &config));
+        let soon_due = mark(now - config.touch_interval() + Duration::from_secs(5));
+        index.remember(b"s=7", stored(&[(SEEN_KEY, &soon_due)]), auth(2), 0, now, &config);
         assert!(index.0.get(b"s=7", || now).is_some());
         assert!(
             index.0.get(b"s=7", || now + Duration::from_secs(10)).is_none(),
@@ -292,13 +286,7 @@ mod tests {
         // A login that has ended is not remembered.
         let mut ended = (*auth(3)).clone();
         ended.authenticated_at = now - config.session_lifetime();
-        index.remember(
-            b"s=8",
-            stored(&[(SEEN_KEY, &today)]),
-            Arc::new(ended),
-            0,
-            (now, &config),
-        );
+        index.remember(b"s=8", stored(&[(SEEN_KEY, &today)]), Arc::new(ended), 0, now, &config);
         assert!(index.get(b"s=8").is_none());
     }
 
@@ -321,14 +309,9 @@ mod tests {
         let before = index.epoch();
         index.remove(b"s=8");
         assert!(index.get(b"s=8").is_none());
-        let marked = mark(Duration::ZERO);
-        index.remember(
-            b"s=8",
-            stored(&[(SEEN_KEY, &marked)]),
-            auth(0),
-            before,
-            (SystemTime::now(), &config()),
-        );
+        let now = SystemTime::now();
+        let marked = mark(now);
+        index.remember(b"s=8", stored(&[(SEEN_KEY, &marked)]), auth(0), before, now, &config());
         assert!(
             index.get(b"s=8").is_none(),
             "an entry from a request that started before a removal is not remembered"

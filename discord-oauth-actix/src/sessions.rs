@@ -428,8 +428,10 @@ where
     let res = match snapshot.change(&res.request().get_session(), Some(&login)) {
         None => {
             if let (Some(auth), Some(header)) = (&auth, header()) {
-                let now = (shared.now(), shared.config());
-                shared.fast.remember(header, snapshot, Arc::clone(auth), epoch, now);
+                let now = shared.now();
+                shared
+                    .fast
+                    .remember(header, snapshot, Arc::clone(auth), epoch, now, shared.config());
             }
             boxed(res)?
         }
@@ -466,23 +468,21 @@ async fn write_change<B: MessageBody + 'static, S: SessionStore>(
     boxed(res)
 }
 
-/// Pages served to a logged-in user are personal: keep them out of shared and browser caches
-/// unless the handler chose a policy (checklist H-14).
 /// `res` with a boxed body. An `App`'s responses have one already (`B` is `BoxBody`): those
 /// are passed as they are, without the move of every part of the response that
 /// `map_into_boxed_body` makes (about 50 instructions on the fast path). The `Err` cannot
 /// happen (the response is taken once); it is there so that no code here can panic.
 fn boxed<B: MessageBody + 'static>(res: ServiceResponse<B>) -> Result<ServiceResponse<BoxBody>, Error> {
     let mut slot = Some(res);
-    if let Some(boxed) = (&mut slot as &mut dyn Any).downcast_mut::<Option<ServiceResponse<BoxBody>>>() {
-        return boxed
-            .take()
-            .ok_or_else(|| actix_web::error::ErrorInternalServerError("the response was taken twice"));
-    }
-    slot.map(ServiceResponse::map_into_boxed_body)
-        .ok_or_else(|| actix_web::error::ErrorInternalServerError("the response was taken twice"))
+    let taken = match (&mut slot as &mut dyn Any).downcast_mut::<Option<ServiceResponse<BoxBody>>>() {
+        Some(boxed_already) => boxed_already.take(),
+        None => slot.take().map(ServiceResponse::map_into_boxed_body),
+    };
+    taken.ok_or_else(|| actix_web::error::ErrorInternalServerError("the response was taken twice"))
 }
 
+/// Pages served to a logged-in user are personal: keep them out of shared and browser caches
+/// unless the handler chose a policy (checklist H-14).
 fn personal<B>(mut res: ServiceResponse<B>, authenticated: bool) -> ServiceResponse<B> {
     if authenticated && !res.headers().contains_key(CACHE_CONTROL) {
         res.headers_mut()

@@ -75,7 +75,7 @@ pub use crate::anonymous::SessionCopy;
 use crate::anonymous::{Anonymous, Capture};
 use crate::extension::AuthState;
 use crate::service;
-use crate::shared::{IndexEntry, ResponseFuture, Shared, indexed};
+use crate::shared::{IndexEntry, ResponseFuture, Shared};
 
 /// How long a login seen with a `Cookie` header is served for that header without the
 /// session store (default 30 s): also the bound on how late a logout or refresh on *another*
@@ -155,7 +155,7 @@ impl<F, S, St> FastPath<F, S, St> {
         // The layer's clock, read once for a remembered header: the cache's TTL and the
         // login's validity were kept with the entry (`LoginConfig::valid_until`).
         let Some(IndexEntry { id, expiry, auth }) = cookie_key(cookies.iter().map(HeaderValue::as_bytes))
-            .and_then(|cookie| indexed(&shared.index, cookie, || shared.now()))
+            .and_then(|cookie| shared.index.get(cookie, || shared.now()))
         else {
             return match &self.inner.anonymous {
                 Some(anonymous)
@@ -510,32 +510,29 @@ mod tests {
         let at = |t: SystemTime| move || t;
         remember(&index, b"s=1", entry(), index.epoch(), now, &config);
         remember(&index, b"s=1; pad=2", entry(), index.epoch(), now, &config);
-        assert!(Arc::ptr_eq(&indexed(&index, b"s=1", at(now)).unwrap().auth, &auth));
+        assert!(Arc::ptr_eq(&index.get(b"s=1", at(now)).unwrap().auth, &auth));
+        assert!(index.get(b"s=1 ", at(now)).is_none(), "the key is the exact header");
         assert!(
-            indexed(&index, b"s=1 ", at(now)).is_none(),
-            "the key is the exact header"
-        );
-        assert!(
-            indexed(&index, b"s=1", at(now + Duration::from_secs(61))).is_none(),
+            index.get(b"s=1", at(now + Duration::from_secs(61))).is_none(),
             "the TTL"
         );
         let before = index.epoch();
         index.remove_owner(&id); // logout, refresh, the session's end
-        assert!(indexed(&index, b"s=1", at(now)).is_none() && indexed(&index, b"s=1; pad=2", at(now)).is_none());
+        assert!(index.get(b"s=1", at(now)).is_none() && index.get(b"s=1; pad=2", at(now)).is_none());
         remember(&index, b"s=1", entry(), before, now, &config);
         assert!(
-            indexed(&index, b"s=1", at(now)).is_none(),
+            index.get(b"s=1", at(now)).is_none(),
             "a read from before the removal is not kept"
         );
         // A login whose lifetime ends within the TTL is served until then only.
         let ending = config.valid_until(&auth).unwrap();
         let late = ending - Duration::from_secs(10);
         remember(&index, b"s=1", entry(), index.epoch(), late, &config);
-        assert!(indexed(&index, b"s=1", at(ending - Duration::from_secs(1))).is_some());
-        assert!(indexed(&index, b"s=1", at(ending)).is_none(), "the login has ended");
+        assert!(index.get(b"s=1", at(ending - Duration::from_secs(1))).is_some());
+        assert!(index.get(b"s=1", at(ending)).is_none(), "the login has ended");
         // One that has ended is not kept at all.
         remember(&index, b"s=2", entry(), index.epoch(), ending, &config);
-        assert!(indexed(&index, b"s=2", at(ending - Duration::from_secs(1))).is_none());
+        assert!(index.get(b"s=2", at(ending - Duration::from_secs(1))).is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tower_sessions::Session;
 use tower_sessions::session::Id;
 
 use crate::extension::AuthState;
-use crate::shared::{IndexEntry, ResponseFuture, Shared, TowerSession, indexed, remember, single_cookie_header};
+use crate::shared::{IndexEntry, ResponseFuture, Shared, TowerSession, remember, single_cookie_header};
 
 pub use discord_oauth_runtime::Clock;
 
@@ -208,7 +208,7 @@ async fn attach(
     // is then not remembered.
     let epoch = shared.index.epoch();
     let known = cookie
-        .and_then(|c| indexed(&shared.index, c.as_bytes(), || shared.now()))
+        .and_then(|c| shared.index.get(c.as_bytes(), || shared.now()))
         .filter(|e| e.id == id)
         .map(|e| e.auth);
     let io = TowerSession { session, shared };

@@ -72,7 +72,7 @@ impl Shared {
     /// Ends the logins `revocation` names on this instance: remembered as ended, and gone
     /// from the cache (and so from the fast path) at once.
     pub(crate) fn apply_revocation(&self, revocation: Revocation) {
-        self.driver.apply_revocation(revocation, self.now(), monotonic_now());
+        self.driver.apply_revocation(revocation, self.now(), Instant::now());
         self.index.retain(|e| !revocation.matches(&e.auth));
     }
 
@@ -116,9 +116,10 @@ pub(crate) struct IndexEntry {
     pub(crate) auth: Arc<AuthSession>,
 }
 
-/// Remembers `auth` for the request's `Cookie` header at `now` (the layer's clock) until its
+/// Remembers `entry` for the request's `Cookie` header at `now` (the layer's clock) until its
 /// login stops being valid ([`LoginConfig::valid_until`]) or the cache's TTL is over, unless a
-/// removal happened since `epoch` (read before the session was) or it is there already.
+/// removal happened since `epoch` (read before the session was). The caller has seen that
+/// the header does not serve this login yet.
 pub(crate) fn remember(
     index: &CookieIndex,
     cookie: &[u8],
@@ -127,21 +128,9 @@ pub(crate) fn remember(
     now: SystemTime,
     config: &LoginConfig,
 ) {
-    let Some(until) = config.valid_until(&entry.auth) else {
-        return;
-    };
-    if !index
-        .get(cookie, || now)
-        .is_some_and(|e| Arc::ptr_eq(&e.auth, &entry.auth))
-    {
+    if let Some(until) = config.valid_until(&entry.auth) {
         index.insert(cookie, entry.id, entry, epoch, now, until);
     }
-}
-
-/// The login remembered for this `Cookie` header, if it is still served at `now` (read only
-/// for a remembered header): within the cache's TTL and still valid.
-pub(crate) fn indexed(index: &CookieIndex, cookie: &[u8], now: impl FnOnce() -> SystemTime) -> Option<IndexEntry> {
-    index.get(cookie, now)
 }
 
 pub(crate) fn single_cookie_header<B>(req: &Request<B>) -> Option<&HeaderValue> {
@@ -244,9 +233,4 @@ impl Shared {
             }
         }
     }
-}
-
-/// The monotonic clock of the ended-logins list (the cache runs on the layer's clock).
-pub(crate) fn monotonic_now() -> Instant {
-    Instant::now()
 }
